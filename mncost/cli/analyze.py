@@ -1,0 +1,108 @@
+"""``mncost analyze``, ``mncost list`` and ``mncost validate``: the analytic path (no torch)."""
+
+from __future__ import annotations
+
+import io
+
+import click
+
+from .. import render
+from ..costs import analyze as analyze_network
+from ..models import BUILTINS, find_spec, load_model, resolve_model
+from ..separable import separable_pairs
+from ..spec import load_spec
+from .common import emit, format_option, network_options, output_option, params_option
+
+
+@click.command()
+@click.argument("model")
+@network_options
+@params_option
+@click.option("--per-layer", is_flag=True, help="Add the per-layer table (one row per layer "
+                                                "in csv).")
+@click.option("--stages", is_flag=True, help="Add the breakdown by stage (spec row).")
+@click.option("--separable", is_flag=True,
+              help="Add the standard-vs-separable comparison of each depthwise + pointwise "
+                   "pair (v1 paper Table 3: ratio 1/N + 1/D_K^2).")
+@format_option(render.FORMATS)
+@output_option
+def analyze(model: str, alpha: float, resolution: str | None, classes: int | None,
+            params: str, per_layer: bool, stages: bool, separable: bool, fmt: str,
+            output: str | None) -> None:
+    """Count MACs, parameters and activations of MODEL, per layer and by layer kind.
+
+    \b
+    Examples:
+      mncost analyze v1 --alpha 0.5 --res 160
+      mncost analyze v2 --per-layer --format csv > v2.csv
+      mncost analyze my_net.yaml --format json -o my_net.json
+
+    JSON always holds every layer; CSV holds the by-kind summary and a total row, or with
+    --per-layer one row per layer. The fields are documented in README.md.
+    """
+    network = resolve_model(model, alpha, resolution, classes)
+    report = analyze_network(network)
+    data = render.report_dict(report, model, params)
+    pairs = [render.separable_dict(p) for p in separable_pairs(network)] if separable else None
+    if fmt == "json":
+        if pairs is not None:
+            data["separable"] = pairs
+        text = render.to_json(data)
+    elif fmt == "csv":
+        text = render.analyze_csv(data, per_layer)
+    elif fmt == "markdown":
+        text = render.analyze_markdown(data, per_layer, stages, pairs)
+    else:
+        _print_table(data, per_layer, stages, pairs, output)
+        return
+    emit(text, output)
+
+
+def _print_table(data, per_layer, stages, pairs, output) -> None:
+    from rich.console import Console
+
+    if output:
+        buffer = io.StringIO()
+        render.analyze_rich(Console(file=buffer, width=140, no_color=True), data, per_layer,
+                            stages, pairs)
+        emit(buffer.getvalue(), output)
+    else:
+        render.analyze_rich(Console(), data, per_layer, stages, pairs)
+
+
+@click.command("list")
+@format_option(("table", "json", "csv"), default="table")
+def list_models(fmt: str) -> None:
+    """List the built-in models (short name, title, source table, spec file)."""
+    rows = []
+    for name in BUILTINS:
+        spec = load_model(name)
+        rows.append({"model": name, "name": spec.name, "title": spec.title or "",
+                     "source": spec.source or "", "file": spec.file})
+    if fmt == "json":
+        click.echo(render.to_json(rows), nl=False)
+    elif fmt == "csv":
+        click.echo(render.to_csv(rows, ("model", "name", "title", "source", "file")), nl=False)
+    else:
+        width = max(len(r["model"]) for r in rows)
+        for r in rows:
+            click.echo(f"{r['model']:<{width}}  {r['title']}  ({r['source']})")
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True)
+@click.option("--alpha", "-a", type=float, default=1.0, show_default=True,
+              help="Also resolve the spec at this width multiplier.")
+def validate(files: tuple[str, ...], alpha: float) -> None:
+    """Check that spec FILES are valid: YAML, keys, types, and that they resolve.
+
+    Prints one line per valid file; the first problem is reported as FILE:LINE: FIELD: reason,
+    with exit code 2.
+    """
+    for file in files:
+        spec = load_spec(find_spec(file), find_spec)
+        network = resolve_model(file, alpha)
+        report = analyze_network(network)
+        click.echo(f"{file}: ok ({spec.name}: {len(network.layers)} layers, "
+                   f"{render.human(report.total.macs)} MACs, "
+                   f"{render.human(report.total.params())} params at alpha={alpha:g})")

@@ -1,0 +1,51 @@
+"""Options shared by several commands, and where output goes."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import click
+
+from ..costs import DEFAULT_PARAMS, PARAM_CONVENTIONS
+from ..fileio import write_atomic
+
+
+def network_options(f: Callable) -> Callable:
+    """``--alpha``, ``--res``, ``--classes`` for commands that resolve one configuration."""
+    f = click.option("--classes", "-k", type=int, default=None, metavar="K",
+                     help="Classifier outputs (default: the spec's, 1000 for the built-ins).")(f)
+    f = click.option("--res", "-r", "resolution", default=None, metavar="R|HxW",
+                     help="Input resolution: R for R x R, or H x W such as 224x160 "
+                          "(default: the spec's, 224).")(f)
+    f = click.option("--alpha", "-a", type=float, default=1.0, show_default=True,
+                     metavar="A", help="Width multiplier alpha (> 0).")(f)
+    return f
+
+
+def params_option(f: Callable) -> Callable:
+    help_text = "Parameter convention: " + "; ".join(
+        f"{name}: {text}" for name, text in PARAM_CONVENTIONS.items())
+    return click.option("--params", "params", type=click.Choice(list(PARAM_CONVENTIONS)),
+                        default=DEFAULT_PARAMS, show_default=True, help=help_text)(f)
+
+
+def format_option(choices: tuple[str, ...], default: str = "table") -> Callable:
+    return click.option("--format", "-f", "fmt", type=click.Choice(list(choices)),
+                        default=default, show_default=True,
+                        help="Output format. Machine formats (json, csv) carry exact "
+                             "integers; table and markdown use human units.")
+
+
+def output_option(f: Callable) -> Callable:
+    return click.option("--output", "-o", type=click.Path(dir_okay=False, writable=False),
+                        default=None, metavar="FILE",
+                        help="Write to FILE (atomically) instead of stdout.")(f)
+
+
+def emit(text: str, output: str | None) -> None:
+    """Write ``text`` to ``output`` (whole or not at all) or to stdout."""
+    if output:
+        write_atomic(output, text)
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text, nl=False)

@@ -1,0 +1,79 @@
+"""Built-in specs and how a model argument (short name or YAML path) is found.
+
+Wherever a model is named, a built-in short name (``v1``, ``v2``, ``v3-large``...) or a path to
+a ``.yaml`` file is accepted.
+"""
+
+from __future__ import annotations
+
+import difflib
+from functools import lru_cache
+from pathlib import Path
+
+from .errors import InputError, SpecError
+from .layers import Network
+from .resolve import resolve
+from .spec import Spec, load_spec
+
+#: Short name -> file in the configs directory, in the order ``mncost list`` shows them.
+BUILTINS: dict[str, str] = {
+    "v1": "mobilenet_v1.yaml",
+    "v1-conv": "mobilenet_v1_conv.yaml",
+    "v1-shallow": "mobilenet_v1_shallow.yaml",
+    "v2": "mobilenet_v2.yaml",
+    "v3-large": "mobilenet_v3_large.yaml",
+    "v3-small": "mobilenet_v3_small.yaml",
+}
+
+
+def configs_dir() -> Path:
+    """The directory of the built-in specs (``configs/`` in the source tree, packaged as
+    ``mncost/configs`` in a wheel)."""
+    packaged = Path(__file__).resolve().parent / "configs"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "configs"
+
+
+def find_spec(model: str, base: Path | None = None) -> Path:
+    """Map a built-in short name or a path (relative to ``base`` or the working directory)
+    to a spec file.
+
+    Raises:
+        InputError: for an unknown name, listing the known ones.
+    """
+    if model in BUILTINS:
+        return configs_dir() / BUILTINS[model]
+    path = Path(model)
+    if base is not None and not path.is_absolute() and (base / path).exists():
+        return base / path
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.exists():
+            raise SpecError("no such file", file=model)
+        return path
+    close = difflib.get_close_matches(model, list(BUILTINS), n=1, cutoff=0.5)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise InputError(f"unknown model {model!r}{hint}; built-in models: "
+                     f"{', '.join(BUILTINS)}, or give a path to a .yaml spec")
+
+
+@lru_cache(maxsize=64)
+def _load_cached(path: str, mtime_ns: int) -> Spec:
+    return load_spec(Path(path), find_spec)
+
+
+def load_model(model: str) -> Spec:
+    """Load and validate the spec named by ``model`` (short name or path)."""
+    path = find_spec(model)
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError:
+        mtime = 0
+    return _load_cached(str(path), mtime)
+
+
+def resolve_model(model: str, alpha: float = 1.0, resolution: object = None,
+                  classes: int | None = None) -> Network:
+    """Load ``model`` and resolve it (:func:`mncost.resolve.resolve`)."""
+    return resolve(load_model(model), alpha, resolution, classes)
+

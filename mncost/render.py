@@ -1,0 +1,276 @@
+"""Rendering results: the only place that turns engine data into text.
+
+Machine formats (JSON, CSV) carry exact integers; human formats (rich tables, Markdown) use
+human units (k, M, G). The JSON and CSV fields are an interface, documented in README.md
+("Output formats"); :data:`ANALYZE_SCHEMA` names the JSON version.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any, Iterable, Sequence
+
+from .costs import DEFAULT_PARAMS, PARAM_CONVENTIONS, REGISTRY, Cost, Report
+from .layers import ResolvedLayer
+from .separable import SeparablePair
+
+ANALYZE_SCHEMA = "mncost.analyze/1"
+
+FORMATS = ("table", "json", "csv", "markdown")
+
+
+# ---------------------------------------------------------------------------------------------
+# Numbers
+
+def human(n: float, digits: int = 2) -> str:
+    """``568740352`` -> ``568.74M``; plain below 1000."""
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.{digits}f}{unit}"
+    return f"{n:g}" if isinstance(n, float) else str(n)
+
+
+def pct(share: float) -> str:
+    return f"{100 * share:.2f}%"
+
+
+def resolution_str(resolution: Sequence[int]) -> str:
+    h, w = resolution
+    return str(h) if h == w else f"{h}x{w}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Plain data (JSON-ready, exact integers)
+
+def cost_fields(cost: Cost, params: str = DEFAULT_PARAMS) -> dict[str, int]:
+    """The exact-integer fields of a :class:`~mncost.costs.Cost` (README: "JSON fields")."""
+    return {
+        "macs": cost.macs,
+        "params": cost.params(params),
+        "weights": cost.weights,
+        "biases": cost.biases,
+        "bn_params": cost.bn_affine,
+        "bn_stats": cost.bn_stats,
+        "activations": cost.activations,
+        "elementwise_ops": cost.ops.total,
+    }
+
+
+def layer_fields(layer: ResolvedLayer) -> dict[str, Any]:
+    return {
+        "name": layer.name, "kind": layer.kind, "stage": layer.stage,
+        "inputs": list(layer.inputs),
+        "in_shape": [layer.in_shape.c, layer.in_shape.h, layer.in_shape.w],
+        "out_shape": [layer.out_shape.c, layer.out_shape.h, layer.out_shape.w],
+        "kernel": layer.kernel, "stride": layer.stride, "groups": layer.groups,
+        "act": layer.act, "bn": layer.bn, "bias": layer.bias,
+    }
+
+
+def report_dict(report: Report, model: str, params: str = DEFAULT_PARAMS) -> dict[str, Any]:
+    """Everything :func:`mncost.costs.analyze` computed, as plain JSON-ready data."""
+    net = report.network
+    total = report.total
+    return {
+        "schema": ANALYZE_SCHEMA,
+        "model": model,
+        "spec": {"name": net.spec_name, "file": net.spec_file},
+        "alpha": net.alpha,
+        "resolution": list(net.resolution),
+        "classes": net.classes,
+        "param_convention": params,
+        "totals": {
+            **cost_fields(total, params),
+            "flops": total.flops,
+            "params_weights": total.params("weights"),
+            "params_trainable": total.params("trainable"),
+            "params_checkpoint": total.params("checkpoint"),
+            "ops": total.total_ops,
+            "fvcore": total.fvcore,
+            "layers": len(report.layers),
+        },
+        "by_kind": [
+            {"kind": kind, "label": REGISTRY[kind].label,
+             "layers": sum(1 for r in report.layers if r.layer.kind == kind),
+             **cost_fields(cost, params),
+             "macs_share": report.share(cost, "macs"),
+             "params_share": report.share(cost, "params", params)}
+            for kind, cost in report.by_kind.items()
+        ],
+        "by_stage": [
+            {"stage": stage, **cost_fields(cost, params),
+             "macs_share": report.share(cost, "macs"),
+             "params_share": report.share(cost, "params", params)}
+            for stage, cost in report.by_stage.items()
+        ],
+        "layers": [
+            {**layer_fields(r.layer), **cost_fields(r.cost, params)} for r in report.layers
+        ],
+    }
+
+
+def separable_dict(pair: SeparablePair) -> dict[str, Any]:
+    return {
+        "depthwise": pair.depthwise.name, "pointwise": pair.pointwise.name,
+        "kernel": pair.kernel, "m": pair.m, "n": pair.n, "out_h": pair.out_h,
+        "out_w": pair.out_w, "separable_macs": pair.separable_macs,
+        "standard_macs": pair.standard_macs, "separable_weights": pair.separable_weights,
+        "standard_weights": pair.standard_weights, "ratio": float(pair.ratio),
+        "formula_ratio": float(pair.formula_ratio),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Text formats
+
+def to_json(data: Any) -> str:
+    return json.dumps(data, indent=2) + "\n"
+
+
+def to_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore",
+                            lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _csv_value(v) for k, v in row.items()})
+    return buffer.getvalue()
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "x".join(str(v) for v in value)
+    return value
+
+
+def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]],
+                   align: str | None = None) -> str:
+    """A GitHub-flavoured Markdown table; ``align`` is one of ``l``/``r`` per column."""
+    align = align or "l" + "r" * (len(headers) - 1)
+    lines = ["| " + " | ".join(headers) + " |",
+             "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|"]
+    for row in rows:
+        lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+#: CSV columns of ``mncost analyze --format csv`` (summary by kind, then a total row).
+ANALYZE_KIND_COLUMNS = ("model", "alpha", "resolution", "classes", "kind", "label", "layers",
+                        "macs", "macs_share", "params", "params_share", "weights", "biases",
+                        "bn_params", "bn_stats", "activations", "elementwise_ops")
+#: CSV columns of ``mncost analyze --per-layer --format csv`` (one row per layer).
+ANALYZE_LAYER_COLUMNS = ("model", "alpha", "resolution", "classes", "name", "kind", "stage",
+                         "in_shape", "out_shape", "kernel", "stride", "groups", "act", "bn",
+                         "bias", "macs", "params", "weights", "biases", "bn_params",
+                         "bn_stats", "activations", "elementwise_ops")
+
+
+def analyze_csv(data: dict[str, Any], per_layer: bool) -> str:
+    """CSV for ``analyze``: by-kind rows plus a ``total`` row, or one row per layer."""
+    head = {"model": data["model"], "alpha": data["alpha"],
+            "resolution": resolution_str(data["resolution"]), "classes": data["classes"]}
+    if per_layer:
+        return to_csv(({**head, **row} for row in data["layers"]), ANALYZE_LAYER_COLUMNS)
+    total = {**head, "kind": "total", "label": "total", "layers": data["totals"]["layers"],
+             **data["totals"], "macs_share": 1.0, "params_share": 1.0}
+    rows = [{**head, **row} for row in data["by_kind"]] + [total]
+    return to_csv(rows, ANALYZE_KIND_COLUMNS)
+
+
+def _title(data: dict[str, Any]) -> str:
+    return (f"{data['model']} ({data['spec']['name']}) alpha={data['alpha']:g} "
+            f"resolution={resolution_str(data['resolution'])} classes={data['classes']}")
+
+
+def _totals_rows(data: dict[str, Any]) -> list[tuple[str, str, str]]:
+    t = data["totals"]
+    conv = data["param_convention"]
+    return [
+        ("MACs (mult-adds)", human(t["macs"]), f"{t['macs']:,}"),
+        ("FLOPs = 2 x MACs", human(t["flops"]), f"{t['flops']:,}"),
+        (f"params ({conv})", human(t["params"]), f"{t['params']:,}"),
+        ("params (weights only)", human(t["params_weights"]), f"{t['params_weights']:,}"),
+        ("params (checkpoint)", human(t["params_checkpoint"]), f"{t['params_checkpoint']:,}"),
+        ("activations (outputs)", human(t["activations"]), f"{t['activations']:,}"),
+        ("layers", str(t["layers"]), str(t["layers"])),
+    ]
+
+
+def _kind_rows(data: dict[str, Any]) -> list[tuple[str, ...]]:
+    return [(row["label"], str(row["layers"]), human(row["macs"]), pct(row["macs_share"]),
+             human(row["params"]), pct(row["params_share"])) for row in data["by_kind"]]
+
+
+def _stage_rows(data: dict[str, Any]) -> list[tuple[str, ...]]:
+    return [(row["stage"], human(row["macs"]), pct(row["macs_share"]), human(row["params"]),
+             pct(row["params_share"])) for row in data["by_stage"]]
+
+
+def _layer_rows(data: dict[str, Any]) -> list[tuple[str, ...]]:
+    return [(row["name"], row["kind"], "x".join(map(str, row["in_shape"][1:] +
+                                                   row["in_shape"][:1])),
+             "x".join(map(str, row["out_shape"][1:] + row["out_shape"][:1])),
+             f"{row['kernel']}/{row['stride']}" if row["kernel"] else f"global/{row['stride']}",
+             row["act"], human(row["macs"]), human(row["params"])) for row in data["layers"]]
+
+
+_KIND_HEAD = ("kind", "layers", "MACs", "MAC share", "params", "param share")
+_STAGE_HEAD = ("stage", "MACs", "MAC share", "params", "param share")
+_LAYER_HEAD = ("layer", "kind", "in HxWxC", "out HxWxC", "k/s", "act", "MACs", "params")
+_SEP_HEAD = ("depthwise + pointwise", "D_K", "M", "N", "D_F", "standard MACs",
+             "separable MACs", "ratio", "1/N + 1/D_K^2", "standard weights",
+             "separable weights")
+
+
+def _separable_rows(pairs: Sequence[dict[str, Any]]) -> list[tuple[str, ...]]:
+    return [(f"{p['depthwise']} + {p['pointwise']}", str(p["kernel"]), str(p["m"]),
+             str(p["n"]), f"{p['out_h']}x{p['out_w']}", human(p["standard_macs"]),
+             human(p["separable_macs"]), f"{p['ratio']:.4f}", f"{p['formula_ratio']:.4f}",
+             human(p["standard_weights"]), human(p["separable_weights"])) for p in pairs]
+
+
+def analyze_markdown(data: dict[str, Any], per_layer: bool, stages: bool,
+                     separable: Sequence[dict[str, Any]] | None = None) -> str:
+    parts = [f"## {_title(data)}\n",
+             markdown_table(("total", "value", "exact"), _totals_rows(data)),
+             "\n### By layer kind\n", markdown_table(_KIND_HEAD, _kind_rows(data))]
+    if stages:
+        parts += ["\n### By stage (spec row)\n", markdown_table(_STAGE_HEAD, _stage_rows(data))]
+    if separable:
+        parts += ["\n### Standard vs separable (v1 paper Table 3)\n",
+                  markdown_table(_SEP_HEAD, _separable_rows(separable))]
+    if per_layer:
+        parts += ["\n### Per layer\n", markdown_table(_LAYER_HEAD, _layer_rows(data),
+                                                      "lllllrrr")]
+    return "".join(parts)
+
+
+def analyze_rich(console, data: dict[str, Any], per_layer: bool, stages: bool,
+                 separable: Sequence[dict[str, Any]] | None = None) -> None:
+    """Print the human summary with rich (imported here: machine formats never load it)."""
+    from rich.table import Table
+
+    def table(title: str, headers: Sequence[str], rows, first_left: int = 1) -> Table:
+        t = Table(title=title, title_justify="left", header_style="bold")
+        for i, h in enumerate(headers):
+            t.add_column(h, justify="left" if i < first_left else "right")
+        for row in rows:
+            t.add_row(*row)
+        return t
+
+    console.print(table(_title(data), ("total", "value", "exact"), _totals_rows(data)))
+    console.print(table("By layer kind", _KIND_HEAD, _kind_rows(data)))
+    if stages:
+        console.print(table("By stage (spec row)", _STAGE_HEAD, _stage_rows(data)))
+    if separable:
+        console.print(table("Standard vs separable (v1 paper Table 3)", _SEP_HEAD,
+                            _separable_rows(separable)))
+    if per_layer:
+        console.print(table("Per layer", _LAYER_HEAD, _layer_rows(data), first_left=6))
+    console.print(f"[dim]MACs = multiply-accumulates (the papers' mult-adds); FLOPs in the "
+                  f"2 x MACs sense = {data['totals']['flops']:,}. Params: "
+                  f"{PARAM_CONVENTIONS[data['param_convention']]}.[/dim]")

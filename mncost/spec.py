@@ -1,0 +1,577 @@
+"""Architecture specs: the YAML format, its validation, and derived specs.
+
+A spec transcribes a paper's architecture table: a ``defaults:`` block and one row per table row
+under ``layers:``. Everything that differs between the MobileNet families lives in the spec, not in
+code: the width rounding rule (``width:``), how the v2 expansion is rounded
+(``expansion_rounding:``), the squeeze-excite reduction (``se:``), the activation and batch norm of
+each row, the residual rule, and the head layout. The format is documented in README.md
+("Writing a spec").
+
+A spec may derive from another with ``extends:`` and ``patch:`` (e.g. the v1 paper's Conv and
+Shallow MobileNets, Tables 4 and 5), so a variant never copies its parent's table.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from .errors import InputError, SpecError
+from .yamlfile import LineDict, LineList, load_yaml_file
+
+# --------------------------------------------------------------------------------------------
+# Vocabulary
+
+#: Activation names and the spellings the papers and libraries use for them.
+ACTIVATIONS = ("none", "relu", "relu6", "hswish", "hsigmoid", "sigmoid", "swish")
+_ACT_ALIASES = {
+    "re": "relu", "hs": "hswish", "linear": "none", "identity": "none", "silu": "swish",
+    "hardswish": "hswish", "hard_swish": "hswish", "h-swish": "hswish",
+    "hardsigmoid": "hsigmoid", "hard_sigmoid": "hsigmoid", "h-sigmoid": "hsigmoid",
+}
+#: Row operators, with the papers' other names for them.
+OPS = ("conv", "dw", "separable", "bottleneck", "pool", "fc")
+_OP_ALIASES = {"bneck": "bottleneck", "mbconv": "bottleneck", "inverted_residual": "bottleneck",
+               "depthwise": "dw", "linear": "fc", "avgpool": "pool"}
+#: Ops that the ``defaults:`` block applies to (fc and pool take only what their row says).
+CONV_LIKE = ("conv", "dw", "separable", "bottleneck")
+WIDTH_ROUNDINGS = ("floor", "make_divisible")
+EXPANSION_ROUNDINGS = ("round", "make_divisible")
+CLASSES = "classes"
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_RESERVED_NAMES = ("layers", "input")
+
+
+# --------------------------------------------------------------------------------------------
+# Field checkers: each returns the normalised value or raises ValueError(reason).
+
+def _int(value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"must be an integer, got {value!r}")
+    if value < minimum:
+        word = "positive" if minimum == 1 else f">= {minimum}"
+        raise ValueError(f"must be {word}, got {value}")
+    return value
+
+
+def _pos_int(value: Any) -> int:
+    return _int(value, 1)
+
+
+def _nonneg_int(value: Any) -> int:
+    return _int(value, 0)
+
+
+def _kernel(value: Any) -> int:
+    k = _int(value, 1)
+    if k % 2 == 0:
+        raise ValueError(f"must be odd ('same' padding needs an odd kernel), got {k}")
+    return k
+
+
+def _pos_num(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"must be a number, got {value!r}")
+    if not value > 0:
+        raise ValueError(f"must be positive, got {value}")
+    return value
+
+
+def _fraction(value: Any) -> float:
+    v = _pos_num(value)
+    if v > 1:
+        raise ValueError(f"must be in (0, 1], got {v}")
+    return v
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"must be true or false, got {value!r}")
+    return value
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"must be a non-empty string, got {value!r}")
+    return value
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if value not in options:
+            raise ValueError(f"must be one of {', '.join(options)}, got {value!r}"
+                             + _suggest(str(value), options))
+        return value
+    return check
+
+
+def activation(value: Any) -> str:
+    """Normalise an activation name (``RE``/``HS`` as in the v3 tables, ``null`` = none)."""
+    if value is None:
+        return "none"
+    if not isinstance(value, str):
+        raise ValueError(f"must be an activation name, got {value!r}")
+    name = _ACT_ALIASES.get(value.lower(), value.lower())
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {value!r} (known: {', '.join(ACTIVATIONS)})"
+                         + _suggest(value.lower(), ACTIVATIONS + tuple(_ACT_ALIASES)))
+    return name
+
+
+def _channels(value: Any) -> int | str:
+    if value == CLASSES:
+        return CLASSES
+    try:
+        return _pos_int(value)
+    except ValueError:
+        raise ValueError(f"must be a positive integer or 'classes', got {value!r}") from None
+
+
+def _residual(value: Any) -> str | bool:
+    if value == "auto" or isinstance(value, bool):
+        return value
+    raise ValueError(f"must be auto, true or false, got {value!r}")
+
+
+def _pool_kernel(value: Any) -> int | None:
+    if value is None or value == "global":
+        return None
+    return _kernel(value)
+
+
+def parse_resolution(value: Any) -> tuple[int, int]:
+    """``224``, ``"224"``, ``"224x160"`` (H x W) or ``[224, 160]`` -> ``(H, W)``."""
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        h, w = value
+    elif isinstance(value, str):
+        parts = re.split(r"\s*[xX×,]\s*", value.strip())
+        if len(parts) not in (1, 2) or not all(p.isdigit() for p in parts):
+            raise ValueError(f"must be an integer R or HxW, got {value!r}")
+        h, w = (int(parts[0]), int(parts[-1]))
+    else:
+        h = w = value
+    try:
+        return _pos_int(h), _pos_int(w)
+    except ValueError:
+        raise ValueError(f"must be at least 1 pixel, got {value!r}") from None
+
+
+def _suggest(word: str, options) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+# --------------------------------------------------------------------------------------------
+# The schema: fields each op accepts, as data.
+
+_COMMON = {"op": _str, "name": _str, "n": _nonneg_int}
+_ROW_FIELDS: dict[str, dict[str, Callable[[Any], Any]]] = {
+    "conv": {"k": _kernel, "c": _channels, "t": _pos_num, "s": _pos_int, "act": activation,
+             "bn": _bool, "bias": _bool, "groups": _pos_int, "keep_width": _bool},
+    "dw": {"k": _kernel, "s": _pos_int, "act": activation, "bn": _bool, "bias": _bool},
+    "separable": {"k": _kernel, "c": _pos_int, "s": _pos_int, "act": activation, "bn": _bool,
+                  "keep_width": _bool},
+    "bottleneck": {"k": _kernel, "t": _pos_num, "exp": _pos_int, "c": _pos_int, "s": _pos_int,
+                   "se": _bool, "act": activation, "bn": _bool, "residual": _residual,
+                   "keep_width": _bool},
+    "pool": {"type": _choice(("avg", "max")), "k": _pool_kernel, "s": _pos_int},
+    "fc": {"c": _channels, "act": activation, "bias": _bool, "keep_width": _bool},
+}
+#: Values a row gets when neither it nor ``defaults:`` sets them.
+_ROW_DEFAULTS: dict[str, dict[str, Any]] = {
+    "conv": {"k": 3, "s": 1, "act": "relu", "bn": True, "groups": 1, "keep_width": False},
+    "dw": {"k": 3, "s": 1, "act": "relu", "bn": True},
+    "separable": {"k": 3, "s": 1, "act": "relu", "bn": True, "keep_width": False},
+    "bottleneck": {"k": 3, "s": 1, "se": False, "act": "relu6", "bn": True, "residual": "auto",
+                   "keep_width": False},
+    "pool": {"type": "avg", "k": None, "s": 1},
+    "fc": {"act": "none", "bias": True, "keep_width": False},
+}
+#: Exactly one of each group must be given.
+_ONE_OF = {"conv": (("c", "t"),), "separable": (("c",),), "bottleneck": (("c",), ("t", "exp")),
+           "fc": (("c",),)}
+
+_TOP_FIELDS: dict[str, Callable[[Any], Any]] = {
+    "name": _str, "title": _str, "source": _str, "description": _str,
+    "resolution": parse_resolution, "classes": _pos_int,
+    "expansion_rounding": _choice(EXPANSION_ROUNDINGS),
+    "width": None, "se": None, "defaults": None, "layers": None, "extends": _str, "patch": None,
+}
+_WIDTH_FIELDS = {"rounding": _choice(WIDTH_ROUNDINGS), "divisor": _pos_int, "min": _pos_int,
+                 "round_limit": _fraction}
+_SE_FIELDS = {"ratio": _pos_num, "of": _choice(("expanded", "input")),
+              "divisor": lambda v: None if v is None else _pos_int(v),
+              "act": activation, "gate": activation}
+
+
+# --------------------------------------------------------------------------------------------
+# Validated spec data
+
+@dataclass(frozen=True)
+class Width:
+    """Width-multiplier rounding (see ``mncost.width``).
+
+    ``floor``: ``max(int(alpha * c), min)`` (TF-slim MobileNet v1). ``make_divisible``: nearest
+    multiple of ``divisor``, at least ``min``, bumped up one step if it fell below
+    ``round_limit * alpha * c`` (the v2/v3 reference code).
+    """
+
+    rounding: str = "floor"
+    divisor: int = 8
+    min: int = 1
+    round_limit: float = 0.9
+
+
+@dataclass(frozen=True)
+class SqueezeExcite:
+    """Squeeze-excite convention: ``squeeze = make_divisible(int(base * ratio), divisor)``.
+
+    ``base`` is the expanded width (v3: ``make_divisible(exp // 4, 8)``) or the block input
+    (EfficientNet: ``max(1, int(in * 0.25))``, ``divisor: null``).
+    """
+
+    ratio: float = 0.25
+    of: str = "expanded"
+    divisor: int | None = 8
+    act: str = "relu"
+    gate: str = "hsigmoid"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One validated table row: ``op``, its fields with defaults filled in, and where it was read.
+
+    ``where(key)`` gives ``(file, line)`` of a field, for errors found later (during resolution).
+    """
+
+    index: int
+    op: str
+    name: str
+    n: int
+    fields: Mapping[str, Any]
+    file: str
+    line: int | None
+    key_lines: Mapping[str, tuple[str, int | None]] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.fields[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.fields.get(key, default)
+
+    def error(self, key: str | None, message: str) -> SpecError:
+        """A :class:`SpecError` pointing at this row's ``key`` (or the row)."""
+        file, line = self.key_lines.get(key, (self.file, self.line)) if key else (self.file,
+                                                                                 self.line)
+        path = f"layers[{self.index}]" + (f".{key}" if key else "")
+        return SpecError(message, file=file, line=line, field=path)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A validated architecture spec (what :func:`load_spec` returns)."""
+
+    name: str
+    file: str
+    rows: tuple[Row, ...]
+    title: str | None = None
+    source: str | None = None
+    description: str | None = None
+    resolution: tuple[int, int] = (224, 224)
+    classes: int = 1000
+    width: Width = Width()
+    expansion_rounding: str = "round"
+    se: SqueezeExcite = SqueezeExcite()
+
+
+# --------------------------------------------------------------------------------------------
+# Loading: YAML -> raw rows (with extends/patch applied) -> validated Spec
+
+@dataclass
+class _RawRow:
+    index: int
+    data: dict
+    file: str
+    line: int | None
+    key_lines: dict[str, tuple[str, int | None]]
+
+
+def _check(checker: Callable[[Any], Any], value: Any, *, file: str, line: int | None,
+           field_path: str) -> Any:
+    try:
+        return checker(value)
+    except ValueError as exc:
+        raise SpecError(str(exc), file=file, line=line, field=field_path) from None
+
+
+def _unknown_key(key: str, allowed, *, file: str, line: int | None, field_path: str,
+                 what: str) -> SpecError:
+    return SpecError(f"unknown key {key!r} for {what}{_suggest(key, allowed)}"
+                     f" (allowed: {', '.join(sorted(allowed))})",
+                     file=file, line=line, field=field_path)
+
+
+def _mapping(doc: Any, key: str, file: str, parent: LineDict) -> LineDict:
+    value = doc.get(key)
+    if not isinstance(value, dict):
+        raise SpecError(f"must be a mapping, got {type(value).__name__}", file=file,
+                        line=parent.line_of(key), field=key)
+    return value
+
+
+def _read_document(path: Path, resolve_name: Callable[[str], Path], seen: tuple[str, ...]
+                   ) -> tuple[LineDict, list[_RawRow], dict[str, str]]:
+    """Read one file, following ``extends:``; return the merged top level, rows and key files."""
+    file = str(path)
+    doc = load_yaml_file(path)
+    if not isinstance(doc, dict):
+        raise SpecError("a spec must be a YAML mapping (name:, layers:, ...)", file=file,
+                        line=getattr(doc, "line", 1) if doc is not None else 1)
+    for key in doc:
+        if key not in _TOP_FIELDS:
+            raise _unknown_key(key, _TOP_FIELDS, file=file, line=doc.line_of(key),
+                               field_path=key, what="a spec")
+    top_files = {key: file for key in doc}
+    if "extends" in doc:
+        parent_ref = _check(_str, doc["extends"], file=file, line=doc.line_of("extends"),
+                            field_path="extends")
+        try:
+            parent_path = resolve_name(parent_ref, base=path.parent)
+        except InputError as exc:
+            raise SpecError(getattr(exc, "detail", str(exc)), file=file,
+                            line=doc.line_of("extends"), field="extends") from None
+        if str(parent_path.resolve()) in seen:
+            raise SpecError(f"extends cycle through {parent_ref!r}", file=file,
+                            line=doc.line_of("extends"), field="extends")
+        parent, rows, parent_files = _read_document(parent_path, resolve_name,
+                                                    seen + (str(parent_path.resolve()),))
+        merged = LineDict(parent, line=parent.line)
+        merged.key_lines = dict(parent.key_lines)
+        files = dict(parent_files)
+        for key, value in doc.items():
+            if key in ("extends", "patch"):
+                continue
+            if key == "defaults" and isinstance(value, dict) and isinstance(
+                    parent.get("defaults"), dict):
+                combined = LineDict(parent["defaults"], line=value.line)
+                combined.key_lines = {**parent["defaults"].key_lines, **value.key_lines}
+                combined.update(value)
+                value = combined
+            merged[key] = value
+            merged.key_lines[key] = doc.line_of(key)
+            files[key] = file
+        if "layers" in doc:
+            rows = _raw_rows(doc, file)
+        if "patch" in doc:
+            rows = _apply_patch(doc, file, rows)
+        return merged, rows, files
+    if "patch" in doc:
+        raise SpecError("patch: needs extends: (it changes the rows of a parent spec)",
+                        file=file, line=doc.line_of("patch"), field="patch")
+    if "layers" not in doc:
+        raise SpecError("missing required key 'layers' (the table rows)", file=file,
+                        line=doc.line or 1, field="layers")
+    return doc, _raw_rows(doc, file), top_files
+
+
+def _raw_rows(doc: LineDict, file: str) -> list[_RawRow]:
+    layers = doc["layers"]
+    if not isinstance(layers, list) or not layers:
+        raise SpecError("must be a non-empty list of rows", file=file,
+                        line=doc.line_of("layers"), field="layers")
+    rows = []
+    for i, item in enumerate(layers):
+        line = layers.item_lines[i] if isinstance(layers, LineList) else None
+        if not isinstance(item, dict):
+            raise SpecError(f"a row must be a mapping like {{op: conv, c: 32}}, got {item!r}",
+                            file=file, line=line, field=f"layers[{i}]")
+        key_lines = {k: (file, item.line_of(k)) for k in item}
+        rows.append(_RawRow(i, dict(item), file, item.line or line, key_lines))
+    return rows
+
+
+def _default_name(index: int) -> str:
+    return f"layers.{index}"
+
+
+def _apply_patch(doc: LineDict, file: str, rows: list[_RawRow]) -> list[_RawRow]:
+    """Apply ``patch: [{where: {...}, set: {...}}, ...]`` to the parent's rows, in order.
+
+    ``where`` matches rows by ``index``, ``name`` (default ``layers.<index>``) or any row field;
+    every entry must match at least one row. ``set: {n: 0}`` removes the matched rows.
+    """
+    patch = doc["patch"]
+    if not isinstance(patch, list):
+        raise SpecError("must be a list of {where: ..., set: ...}", file=file,
+                        line=doc.line_of("patch"), field="patch")
+    rows = [_RawRow(r.index, dict(r.data), r.file, r.line, dict(r.key_lines)) for r in rows]
+    for i, entry in enumerate(patch):
+        path = f"patch[{i}]"
+        line = patch.item_lines[i] if isinstance(patch, LineList) else doc.line_of("patch")
+        if not isinstance(entry, dict) or set(entry) != {"where", "set"}:
+            raise SpecError("each patch entry needs exactly 'where:' and 'set:'", file=file,
+                            line=line, field=path)
+        where, updates = entry["where"], entry["set"]
+        if not isinstance(where, dict) or not isinstance(updates, dict) or not where:
+            raise SpecError("'where' and 'set' must be mappings", file=file, line=line,
+                            field=path)
+        matched = [r for r in rows if all(_matches(r, k, v) for k, v in where.items())]
+        if not matched:
+            raise SpecError(f"where {dict(where)} matches no row", file=file,
+                            line=entry.line_of("where"), field=f"{path}.where")
+        for row in matched:
+            for key, value in updates.items():
+                row.data[key] = value
+                row.key_lines[key] = (file, updates.line_of(key))
+    return rows
+
+
+def _matches(row: _RawRow, key: str, value: Any) -> bool:
+    if key == "index":
+        return row.index == value
+    if key == "name":
+        return row.data.get("name", _default_name(row.index)) == value
+    return row.data.get(key) == value
+
+
+def _validate_row(raw: _RawRow, defaults: Mapping[str, Any],
+                  default_lines: Mapping[str, tuple[str, int | None]]) -> Row:
+    path = f"layers[{raw.index}]"
+    data = raw.data
+    if "op" not in data:
+        raise SpecError("missing required key 'op' (one of " + ", ".join(OPS) + ")",
+                        file=raw.file, line=raw.line, field=path)
+    op_file, op_line = raw.key_lines["op"]
+    op = data["op"]
+    if not isinstance(op, str):
+        raise SpecError(f"must be an op name, got {op!r}", file=op_file, line=op_line,
+                        field=f"{path}.op")
+    op = _OP_ALIASES.get(op, op)
+    if op not in _ROW_FIELDS:
+        raise SpecError(f"unknown layer kind {data['op']!r}{_suggest(data['op'], OPS)}"
+                        f" (known: {', '.join(OPS)})", file=op_file, line=op_line,
+                        field=f"{path}.op")
+    allowed = {**_COMMON, **_ROW_FIELDS[op]}
+    values: dict[str, Any] = dict(_ROW_DEFAULTS[op])
+    key_lines: dict[str, tuple[str, int | None]] = {}
+    if op in CONV_LIKE:
+        for key, value in defaults.items():
+            if key in _ROW_FIELDS[op]:
+                values[key] = value
+                key_lines[key] = default_lines[key]
+    for key, value in data.items():
+        file, line = raw.key_lines.get(key, (raw.file, raw.line))
+        if key not in allowed:
+            raise _unknown_key(key, allowed, file=file, line=line, field_path=f"{path}.{key}",
+                               what=f"op {op!r}")
+        if key != "op":
+            values[key] = value
+            key_lines[key] = (file, line)
+    for key, value in list(values.items()):
+        if key in ("op",) or key not in allowed:
+            continue
+        file, line = key_lines.get(key, (raw.file, raw.line))
+        values[key] = _check(allowed[key], value, file=file, line=line,
+                             field_path=f"{path}.{key}")
+    for group in _ONE_OF.get(op, ()):
+        # The row's own choice wins over one inherited from defaults: (t from defaults, exp in
+        # the row) means exp.
+        given = [k for k in group if k in data] or [k for k in group if k in values]
+        if len(given) != 1:
+            need = " or ".join(repr(k) for k in group)
+            what = "missing required key" if not given else "give only one of"
+            raise SpecError(f"{what} {need} for op {op!r}", file=raw.file, line=raw.line,
+                            field=path)
+        for other in group:
+            if other != given[0]:
+                values.pop(other, None)
+    if op == "conv" and values["groups"] > 1 and "t" in values:
+        raise SpecError("a grouped conv needs an explicit 'c'", file=raw.file, line=raw.line,
+                        field=f"{path}.groups")
+    name = values.pop("name", None)
+    if name in _RESERVED_NAMES:
+        file, line = key_lines["name"]
+        raise SpecError(f"{name!r} is reserved (default row names are layers.<index>; the "
+                        "network input is 'input')", file=file, line=line, field=f"{path}.name")
+    if name is not None and not _NAME_RE.match(name):
+        file, line = key_lines["name"]
+        raise SpecError(f"must be an identifier (letters, digits, _), got {name!r}",
+                        file=file, line=line, field=f"{path}.name")
+    n = values.pop("n", 1)
+    values.pop("op", None)
+    return Row(index=raw.index, op=op, name=name or _default_name(raw.index), n=n,
+               fields=values, file=raw.file, line=raw.line, key_lines=key_lines)
+
+
+def _section(doc: LineDict, key: str, schema: Mapping[str, Callable[[Any], Any]], file: str,
+             what: str) -> dict[str, Any]:
+    if key not in doc:
+        return {}
+    section = _mapping(doc, key, file, doc)
+    out = {}
+    for k, v in section.items():
+        line = section.line_of(k) if isinstance(section, LineDict) else doc.line_of(key)
+        if k not in schema:
+            raise _unknown_key(k, schema, file=file, line=line, field_path=f"{key}.{k}",
+                               what=what)
+        out[k] = _check(schema[k], v, file=file, line=line, field_path=f"{key}.{k}")
+    return out
+
+
+def load_spec(path: Path, resolve_name: Callable[..., Path]) -> Spec:
+    """Read, merge (``extends``/``patch``) and validate the spec at ``path``.
+
+    Args:
+        path: the YAML file.
+        resolve_name: maps an ``extends:`` value (built-in name or relative path) to a file.
+
+    Raises:
+        SpecError: naming the file, line and field of the first problem found.
+    """
+    doc, raw_rows, files = _read_document(Path(path), resolve_name,
+                                          (str(Path(path).resolve()),))
+    file_of = lambda key: files.get(key, str(path))  # noqa: E731
+    top: dict[str, Any] = {}
+    for key, checker in _TOP_FIELDS.items():
+        if key in doc and checker is not None and key != "extends":
+            top[key] = _check(checker, doc[key], file=file_of(key), line=doc.line_of(key),
+                              field_path=key)
+    if "name" not in top:
+        raise SpecError("missing required key 'name'", file=str(path), line=doc.line or 1,
+                        field="name")
+    width = _section(doc, "width", _WIDTH_FIELDS, file_of("width"), "width")
+    if "rounding" not in width and "width" in doc:
+        raise SpecError("missing required key 'rounding' (floor or make_divisible)",
+                        file=file_of("width"), line=doc.line_of("width"), field="width")
+    if width.get("rounding") == "make_divisible":
+        width.setdefault("min", width.get("divisor", 8))
+    se = _section(doc, "se", _SE_FIELDS, file_of("se"), "se")
+    defaults_doc = _mapping(doc, "defaults", file_of("defaults"), doc) if "defaults" in doc \
+        else LineDict()
+    defaults: dict[str, Any] = {}
+    default_lines: dict[str, tuple[str, int | None]] = {}
+    conv_fields = {k: f for op in CONV_LIKE for k, f in _ROW_FIELDS[op].items()}
+    for key, value in defaults_doc.items():
+        line = defaults_doc.line_of(key)
+        if key not in conv_fields:
+            raise _unknown_key(key, conv_fields, file=file_of("defaults"), line=line,
+                               field_path=f"defaults.{key}", what="defaults")
+        defaults[key] = value
+        default_lines[key] = (file_of("defaults"), line)
+    rows = tuple(_validate_row(r, defaults, default_lines) for r in raw_rows)
+    names = {}
+    for row in rows:
+        if row.name in names:
+            raise row.error("name", f"duplicate row name {row.name!r} (also layers"
+                                    f"[{names[row.name]}])")
+        names[row.name] = row.index
+    return Spec(
+        name=top["name"], file=str(path), rows=rows, title=top.get("title"),
+        source=top.get("source"), description=top.get("description"),
+        resolution=top.get("resolution", (224, 224)), classes=top.get("classes", 1000),
+        width=Width(**width), expansion_rounding=top.get("expansion_rounding", "round"),
+        se=SqueezeExcite(**se),
+    )

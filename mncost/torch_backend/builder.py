@@ -1,0 +1,197 @@
+"""Build an ``nn.Module`` from resolved layers (never from the spec: one resolution, two
+consumers, so the counted and the built network cannot drift).
+
+Each resolved layer becomes one leaf module registered under the layer's dotted name, so
+``dict(model.named_modules())["layers.7.2.dw"]`` is that layer, and per-layer results (counts,
+latency) join the engine's layers one-to-one. A conv layer's module holds its conv, batch norm
+and activation (``.conv``, ``.bn``, ``.act``).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+from ..errors import BuildError
+from ..layers import INPUT, Network, ResolvedLayer
+
+_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": nn.ReLU, "relu6": nn.ReLU6, "hswish": nn.Hardswish, "hsigmoid": nn.Hardsigmoid,
+    "sigmoid": nn.Sigmoid, "swish": nn.SiLU,
+}
+
+
+def activation(name: str) -> nn.Module | None:
+    """The torch module of an activation name (``none`` -> ``None``)."""
+    return None if name == "none" else _ACTIVATIONS[name]()
+
+
+class ConvBNAct(nn.Module):
+    """Conv2d ('same' padding k // 2, so out = ceil(in / stride)) + optional BN + activation."""
+
+    def __init__(self, layer: ResolvedLayer) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(layer.in_shape.c, layer.out_shape.c, layer.kernel,
+                              stride=layer.stride, padding=layer.kernel // 2,
+                              groups=layer.groups, bias=layer.bias)
+        self.bn = nn.BatchNorm2d(layer.out_shape.c) if layer.bn else None
+        self.act = activation(layer.act)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x)
+        if self.bn is not None:
+            x = self.bn(x)
+        if self.act is not None:
+            x = self.act(x)
+        return x
+
+
+class FullyConnected(nn.Module):
+    """Linear layer (+ activation) on a pooled map; takes (N, C, 1, 1) or (N, C), gives (N, C')."""
+
+    def __init__(self, layer: ResolvedLayer) -> None:
+        super().__init__()
+        self.fc = nn.Linear(layer.in_shape.c, layer.out_shape.c, bias=layer.bias)
+        self.act = activation(layer.act)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.fc(torch.flatten(x, 1))
+        return self.act(x) if self.act is not None else x
+
+
+class Pool(nn.Module):
+    """Global (adaptive) or k x k average / max pooling ('same' padding)."""
+
+    def __init__(self, layer: ResolvedLayer) -> None:
+        super().__init__()
+        if layer.global_pool:
+            self.pool = nn.AdaptiveAvgPool2d(1) if layer.pool == "avg" else nn.AdaptiveMaxPool2d(1)
+        elif layer.pool == "avg":
+            self.pool = nn.AvgPool2d(layer.kernel, layer.stride, layer.kernel // 2,
+                                     count_include_pad=False)
+        else:
+            self.pool = nn.MaxPool2d(layer.kernel, layer.stride, layer.kernel // 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(x)
+
+
+class ResidualAdd(nn.Module):
+    """The inverted residual's shortcut (v2 Table 1): block output + block input."""
+
+    def forward(self, x: torch.Tensor, shortcut: torch.Tensor) -> torch.Tensor:
+        return x + shortcut
+
+
+class SEScale(nn.Module):
+    """Squeeze-excite's channel-wise scaling: features x gate."""
+
+    def forward(self, x: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
+        return x * gate
+
+
+def make_layer(layer: ResolvedLayer) -> nn.Module:
+    """The leaf module of one resolved layer."""
+    if layer.kind == "fc":
+        return FullyConnected(layer)
+    if layer.is_conv:
+        return ConvBNAct(layer)
+    if layer.kind == "pool":
+        return Pool(layer)
+    if layer.kind == "add":
+        return ResidualAdd()
+    if layer.kind == "scale":
+        return SEScale()
+    raise BuildError(f"layer {layer.name}: no torch module for kind {layer.kind!r}")
+
+
+class MobileNet(nn.Module):
+    """A network built from resolved layers; runs them in order, feeding each its inputs.
+
+    Attributes:
+        network: the :class:`~mncost.layers.Network` it was built from.
+        layer_names: the engine's layer names, in execution order (the leaf module paths).
+    """
+
+    def __init__(self, network: Network) -> None:
+        super().__init__()
+        self.network = network
+        self.layer_names = [layer.name for layer in network.layers]
+        self._plan: list[tuple[str, tuple[str, ...], nn.Module, bool]] = []
+        last_use = {}
+        for i, layer in enumerate(network.layers):
+            for source in layer.inputs:
+                last_use[source] = i
+        for i, layer in enumerate(network.layers):
+            module = make_layer(layer)
+            _attach(self, layer.name, module)
+            self._plan.append((layer.name, layer.inputs, module, layer.kind != "fc"))
+        # Names whose tensors can be dropped after step i (keeps peak memory at the real one).
+        self._free: list[tuple[str, ...]] = [
+            tuple(s for s in set(layer.inputs) if last_use.get(s) == i)
+            for i, layer in enumerate(network.layers)]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        values = {INPUT: x}
+        out = x
+        for (name, inputs, module, spatial), free in zip(self._plan, self._free):
+            args = [values[s] for s in inputs]
+            if spatial and args[0].dim() == 2:
+                args[0] = args[0][:, :, None, None]
+            out = module(*args)
+            values[name] = out
+            for s in free:
+                del values[s]
+        if out.dim() == 4 and out.shape[-2:] == (1, 1):
+            out = torch.flatten(out, 1)
+        return out
+
+
+def _attach(root: nn.Module, name: str, module: nn.Module) -> None:
+    """Register ``module`` at the dotted path ``name``, creating plain containers on the way."""
+    *parents, leaf = name.split(".")
+    node = root
+    for part in parents:
+        child = node._modules.get(part)
+        if child is None:
+            child = nn.Module()
+            _add(node, part, child, name)
+        elif type(child) is not nn.Module:
+            raise BuildError(f"layer {name}: {part!r} is already a layer, cannot nest under it")
+        node = child
+    if leaf in node._modules:
+        raise BuildError(f"layer {name}: the name is already taken")
+    _add(node, leaf, module, name)
+
+
+def _add(node: nn.Module, part: str, module: nn.Module, name: str) -> None:
+    try:
+        node.add_module(part, module)
+    except (KeyError, TypeError) as exc:
+        raise BuildError(f"layer {name}: cannot be a torch module name ({exc})") from None
+
+
+def build(network: Network, seed: int | None = 0) -> MobileNet:
+    """Build ``network`` as an ``nn.Module`` in eval mode.
+
+    Args:
+        network: resolved layers (:func:`mncost.resolve.resolve`).
+        seed: seed for the random initial weights (``None`` leaves the global RNG alone).
+    """
+    if seed is not None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = MobileNet(network)
+    else:
+        model = MobileNet(network)
+    return model.eval()
+
+
+def build_model(model: str, alpha: float = 1.0, resolution: object = None,
+                classes: int | None = None, seed: int | None = 0) -> MobileNet:
+    """Resolve a built-in name or spec path and build it."""
+    from ..models import resolve_model
+
+    return build(resolve_model(model, alpha, resolution, classes), seed=seed)
