@@ -559,7 +559,8 @@ def load_spec(path: Path, resolve_name: Callable[..., Path]) -> Spec:
         if key not in conv_fields:
             raise _unknown_key(key, conv_fields, file=file_of("defaults"), line=line,
                                field_path=f"defaults.{key}", what="defaults")
-        defaults[key] = value
+        defaults[key] = _check(conv_fields[key], value, file=file_of("defaults"), line=line,
+                               field_path=f"defaults.{key}")
         default_lines[key] = (file_of("defaults"), line)
     rows = tuple(_validate_row(r, defaults, default_lines) for r in raw_rows)
     names = {}

@@ -87,9 +87,14 @@ def load_yaml_text(text: str, file: str) -> object:
         raise SpecError(f"duplicate key {exc.key!r}", file=file, line=exc.line,
                         field=exc.key) from None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
+        # The context mark is where the broken construct starts (an unclosed "{" say); the
+        # problem mark is where the parser gave up, often a line later.
+        mark = exc.context_mark or exc.problem_mark
         line = mark.line + 1 if mark is not None else None
         problem = exc.problem or exc.context or "invalid YAML"
+        if exc.context and exc.context_mark and exc.problem_mark and (
+                exc.problem_mark.line != exc.context_mark.line):
+            problem += f" ({exc.context}; noticed on line {exc.problem_mark.line + 1})"
         raise SpecError(f"YAML syntax error: {problem}", file=file, line=line) from None
     except yaml.YAMLError as exc:
         raise SpecError(f"YAML error: {exc}", file=file) from None
