@@ -23,6 +23,8 @@ BUILTINS: dict[str, str] = {
     "v2": "mobilenet_v2.yaml",
     "v3-large": "mobilenet_v3_large.yaml",
     "v3-small": "mobilenet_v3_small.yaml",
+    "v3-large-tf": "mobilenet_v3_large_tf.yaml",
+    "v3-small-tf": "mobilenet_v3_small_tf.yaml",
 }
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from .errors import InputError
 from .layers import INPUT, Network, ResolvedLayer, Shape
 from .spec import CLASSES, Row, Spec, parse_resolution
-from .width import expand, squeeze, thin
+from .width import expand, make_divisible, squeeze, thin
 
 
 def check_alpha(alpha: object) -> float:
@@ -48,6 +48,8 @@ class _Walk:
     shape: Shape
     last: str = INPUT
     layers: list[ResolvedLayer] = field(default_factory=list)
+    #: The current width before any thinning (the table's own number), for expansion factors.
+    nominal_c: float = 3
 
     def width(self, row: Row, channels: int | str) -> int:
         if channels == CLASSES:
@@ -116,6 +118,9 @@ def _bottleneck_row(w: _Walk, row: Row, name: str, stride: int) -> None:
     block_in, in_shape = w.last, w.shape
     if "t" in row.fields:
         hidden = expand(in_shape.c, row["t"], w.spec.expansion_rounding, w.spec.width)
+    elif w.spec.expansion_size == "factor":
+        hidden = make_divisible(in_shape.c * (row["exp"] / w.nominal_c), w.spec.width.divisor,
+                                None, w.spec.width.round_limit)
     else:
         hidden = w.width(row, row["exp"])
     c_out = w.width(row, row["c"])
@@ -175,6 +180,18 @@ def _fc_row(w: _Walk, row: Row, name: str, stride: int) -> None:
                              act=row["act"], bn=False, bias=row["bias"], kind="fc")
 
 
+def _nominal_width(row: Row, w: _Walk) -> float:
+    """The table's (unthinned) output width of ``row``: what an expansion factor divides."""
+    c = row.get("c")
+    if c == CLASSES:
+        return w.classes
+    if c is not None:
+        return c
+    if row.op == "conv":                      # c given as t x the input width
+        return w.nominal_c * row["t"]
+    return w.nominal_c                        # dw and pool keep the width
+
+
 _ROW_BUILDERS = {"conv": _conv_row, "dw": _dw_row, "separable": _separable_row,
                  "bottleneck": _bottleneck_row, "pool": _pool_row, "fc": _fc_row}
 
@@ -200,6 +217,7 @@ def resolve(spec: Spec, alpha: float = 1.0, resolution: object = None,
         for j in range(row.n):
             name = row.name if row.n == 1 else f"{row.name}.{j}"
             _ROW_BUILDERS[row.op](walk, row, name, row.get("s", 1) if j == 0 else 1)
+            walk.nominal_c = _nominal_width(row, walk)
     if not walk.layers:
         raise InputError(f"{spec.file}: the spec has no layers (every row has n: 0)")
     return Network(spec_name=spec.name, spec_file=spec.file, alpha=alpha, resolution=(h, w),

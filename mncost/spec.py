@@ -7,6 +7,11 @@ code: the width rounding rule (``width:``), how the v2 expansion is rounded
 each row, the residual rule, and the head layout. The format is documented in README.md
 ("Writing a spec").
 
+``expansion_size:`` says how a bottleneck's ``exp`` is read: ``width`` (an expanded width, thinned
+by alpha like any width: torchvision) or ``factor`` (``exp`` divided by the row's nominal input
+width is an expansion factor applied to the actual, thinned input: TF-slim
+``expand_input_by_factor``).
+
 A spec may derive from another with ``extends:`` and ``patch:`` (e.g. the v1 paper's Conv and
 Shallow MobileNets, Tables 4 and 5), so a variant never copies its parent's table.
 """
@@ -40,6 +45,7 @@ _OP_ALIASES = {"bneck": "bottleneck", "mbconv": "bottleneck", "inverted_residual
 CONV_LIKE = ("conv", "dw", "separable", "bottleneck")
 WIDTH_ROUNDINGS = ("floor", "make_divisible")
 EXPANSION_ROUNDINGS = ("round", "make_divisible")
+EXPANSION_SIZES = ("width", "factor")
 CLASSES = "classes"
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RESERVED_NAMES = ("layers", "input")
@@ -198,6 +204,7 @@ _TOP_FIELDS: dict[str, Callable[[Any], Any]] = {
     "name": _str, "title": _str, "source": _str, "description": _str,
     "resolution": parse_resolution, "classes": _pos_int,
     "expansion_rounding": _choice(EXPANSION_ROUNDINGS),
+    "expansion_size": _choice(EXPANSION_SIZES),
     "width": None, "se": None, "defaults": None, "layers": None, "extends": _str, "patch": None,
 }
 _WIDTH_FIELDS = {"rounding": _choice(WIDTH_ROUNDINGS), "divisor": _pos_int, "min": _pos_int,
@@ -284,6 +291,7 @@ class Spec:
     classes: int = 1000
     width: Width = Width()
     expansion_rounding: str = "round"
+    expansion_size: str = "width"
     se: SqueezeExcite = SqueezeExcite()
 
 
@@ -398,10 +406,11 @@ def _default_name(index: int) -> str:
 
 
 def _apply_patch(doc: LineDict, file: str, rows: list[_RawRow]) -> list[_RawRow]:
-    """Apply ``patch: [{where: {...}, set: {...}}, ...]`` to the parent's rows, in order.
+    """Apply ``patch: [{where: {...}, set: {...}, unset: [...]}, ...]`` to the parent's rows.
 
     ``where`` matches rows by ``index``, ``name`` (default ``layers.<index>``) or any row field;
-    every entry must match at least one row. ``set: {n: 0}`` removes the matched rows.
+    every entry must match at least one row. ``unset`` removes keys before ``set`` adds or
+    replaces them; ``set: {n: 0}`` removes the matched rows.
     """
     patch = doc["patch"]
     if not isinstance(patch, list):
@@ -411,18 +420,26 @@ def _apply_patch(doc: LineDict, file: str, rows: list[_RawRow]) -> list[_RawRow]
     for i, entry in enumerate(patch):
         path = f"patch[{i}]"
         line = patch.item_lines[i] if isinstance(patch, LineList) else doc.line_of("patch")
-        if not isinstance(entry, dict) or set(entry) != {"where", "set"}:
-            raise SpecError("each patch entry needs exactly 'where:' and 'set:'", file=file,
-                            line=line, field=path)
-        where, updates = entry["where"], entry["set"]
+        if not isinstance(entry, dict) or "where" not in entry or not set(entry) & {
+                "set", "unset"} or set(entry) - {"where", "set", "unset"}:
+            raise SpecError("each patch entry needs 'where:' and 'set:' and/or 'unset:'",
+                            file=file, line=line, field=path)
+        where, updates = entry["where"], entry.get("set", LineDict())
+        unset = entry.get("unset", [])
         if not isinstance(where, dict) or not isinstance(updates, dict) or not where:
             raise SpecError("'where' and 'set' must be mappings", file=file, line=line,
                             field=path)
+        if not isinstance(unset, list) or not all(isinstance(k, str) for k in unset):
+            raise SpecError("'unset' must be a list of keys", file=file,
+                            line=entry.line_of("unset"), field=f"{path}.unset")
         matched = [r for r in rows if all(_matches(r, k, v) for k, v in where.items())]
         if not matched:
             raise SpecError(f"where {dict(where)} matches no row", file=file,
                             line=entry.line_of("where"), field=f"{path}.where")
         for row in matched:
+            for key in unset:
+                row.data.pop(key, None)
+                row.key_lines.pop(key, None)
             for key, value in updates.items():
                 row.data[key] = value
                 row.key_lines[key] = (file, updates.line_of(key))
@@ -574,5 +591,6 @@ def load_spec(path: Path, resolve_name: Callable[..., Path]) -> Spec:
         source=top.get("source"), description=top.get("description"),
         resolution=top.get("resolution", (224, 224)), classes=top.get("classes", 1000),
         width=Width(**width), expansion_rounding=top.get("expansion_rounding", "round"),
+        expansion_size=top.get("expansion_size", "width"),
         se=SqueezeExcite(**se),
     )

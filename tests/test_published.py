@@ -200,3 +200,36 @@ def test_v3_paper_headline_figures():
     # "5.4M" and "2.5M": 5,483,032 and 2,542,856 truncated (rounding would print 5.5).
     assert math.floor(large.params() / 1e5) / 10 == 5.4
     assert math.floor(small.params() / 1e5) / 10 == 2.5
+
+
+# ---------------------------------------------------------------------------------------------
+# The v3 paper's alpha = 0.75 figures come from TF-slim's conventions, not torchvision's
+
+def test_v3_075_figures_name_their_convention():
+    """Table 3: V3-Large 0.75 = 155M / 4.0M. torchvision's reading of Table 1 gives 140.0M;
+    TF-slim's (expansion factors of the thinned input, unthinned 1280 head, 1001 classes)
+    gives the printed figures."""
+    tv = report("v3-large", 0.75).total
+    tf = report("v3-large-tf", 0.75).total
+    assert round(millions(tv.macs)) == 140
+    assert round(millions(tf.macs)) == 155 and round(tf.params() / 1e6, 1) == 4.0
+    # V3-Small 0.75 (44M / 2.0M): TF-slim's conventions give 2.0M parameters and 43.4M MACs.
+    small = report("v3-small-tf", 0.75).total
+    assert round(small.params() / 1e6, 1) == 2.0 and round(millions(small.macs), 1) == 43.4
+
+
+@pytest.mark.parametrize("model", ["v3-large", "v3-small"])
+def test_tf_and_torchvision_readings_agree_at_alpha_1(model):
+    tv = resolve_model(model, 1.0, 224, 1001)
+    tf = resolve_model(f"{model}-tf", 1.0, 224)
+    assert [(a.name, a.in_shape, a.out_shape) for a in tv.layers] == [
+        (b.name, b.in_shape, b.out_shape) for b in tf.layers]
+
+
+def test_tf_expansion_factor_rule():
+    """TF-slim expand_input_by_factor: make_divisible(actual_in * exp / nominal_in, 8)."""
+    net = resolve_model("v3-large-tf", 0.75)
+    # Row 3: input 24 x 0.75 = 18 -> make_divisible gives 24 (16 < 0.9 x 18), exp 72/24 = 3.
+    assert net.layer("layers.2.project").out_shape.c == 24
+    assert net.layer("layers.3.expand").out_shape.c == 72
+    assert resolve_model("v3-large", 0.75).layer("layers.3.expand").out_shape.c == 56
