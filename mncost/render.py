@@ -262,7 +262,8 @@ def analyze_rich(console, data: dict[str, Any], per_layer: bool, stages: bool,
             t.add_row(*row)
         return t
 
-    console.print(table(_title(data), ("total", "value", "exact"), _totals_rows(data)))
+    console.print(f"[bold]{_title(data)}[/bold]", highlight=False)
+    console.print(table("Totals", ("total", "value", "exact"), _totals_rows(data)))
     console.print(table("By layer kind", _KIND_HEAD, _kind_rows(data)))
     if stages:
         console.print(table("By stage (spec row)", _STAGE_HEAD, _stage_rows(data)))

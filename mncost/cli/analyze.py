@@ -67,7 +67,10 @@ def _print_table(data, per_layer, stages, pairs, output) -> None:
                             stages, pairs)
         emit(buffer.getvalue(), output)
     else:
-        render.analyze_rich(Console(), data, per_layer, stages, pairs)
+        console = Console()
+        if not console.is_terminal:        # piped: no colour, and wide enough not to wrap
+            console = Console(width=140, no_color=True)
+        render.analyze_rich(console, data, per_layer, stages, pairs)
 
 
 @click.command("list")
