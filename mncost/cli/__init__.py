@@ -3,7 +3,7 @@
 Commands are imported lazily, so ``mncost analyze`` never loads the modules (and the torch
 import) of ``crosscheck`` or ``profile``. Every core error (:class:`mncost.errors.MncostError`)
 is reported here, once, as one line on stderr with its exit code: 0 ok, 1 a check failed,
-2 usage or input error. ``--debug`` shows the traceback instead.
+2 usage or input error, 130 interrupted. ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -64,6 +64,10 @@ class MncostGroup(click.Group):
             if ctx.obj and ctx.obj.get("debug"):
                 raise
             raise ReportedError(str(exc), exc.exit_code) from None
+        except KeyboardInterrupt:
+            # 130 = 128 + SIGINT, as shells report it; click's own "Aborted!" would exit 1,
+            # which means "a check failed" here.
+            raise ReportedError("interrupted", 130) from None
 
 
 @click.group(cls=MncostGroup, context_settings={"help_option_names": ["-h", "--help"],

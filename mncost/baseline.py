@@ -1,0 +1,659 @@
+"""Baselines, budgets and the regression check (``mncost baseline write``, ``mncost check``).
+
+Pure and torch-free; latency values come in from the caller. The pieces:
+
+* the baseline file (:data:`BASELINE_SCHEMA`, documented in ``docs/sweep_check.md``): per model
+  and configuration, the totals and the per-layer counts;
+* budgets (a small YAML file: "v3-large at 1.0/224: MACs <= 220M, params <= 5.5M");
+* :func:`compare` and :func:`check_budgets`, which return plain result data;
+* renderers of that data: terminal table (rich), Markdown (a GitHub job summary), JUnit XML.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from . import __version__
+from .costs import DEFAULT_PARAMS, PARAM_CONVENTIONS, Report
+from .errors import InputError, MncostError
+from .layers import Network
+from .render import human, markdown_table
+from .resolve import check_alpha, check_classes, check_resolution
+from .sweep import resolution_text
+from .yamlfile import LineDict, LineList, load_yaml_file
+
+BASELINE_SCHEMA = "mncost.baseline/1"
+#: The metrics a baseline entry holds in ``totals`` and checks (exact integers).
+METRICS = ("macs", "params")
+_UNITS = {"": 1, "k": 10 ** 3, "K": 10 ** 3, "M": 10 ** 6, "G": 10 ** 9, "T": 10 ** 12}
+_NUMBER_RE = re.compile(r"^\s*([0-9][0-9_]*(?:\.[0-9]+)?|\.[0-9]+)\s*([kKMGT]?)\s*$")
+
+
+# ---------------------------------------------------------------------------------------------
+# Numbers with human units, and tolerances
+
+def parse_count(value: object) -> Decimal:
+    """``220M`` -> 220000000, ``5.5M``, ``300k``, ``1.2G``, ``220_000_000`` or a plain number.
+
+    Raises:
+        ValueError: with the reason, for the caller to place (file and line, or option).
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"must be a number such as 220M or 5.5M, got {value!r}")
+    if isinstance(value, (int, float)):
+        text = repr(value)
+    elif isinstance(value, str):
+        text = value
+    else:
+        raise ValueError(f"must be a number such as 220M or 5.5M, got {value!r}")
+    match = _NUMBER_RE.match(text)
+    if not match:
+        raise ValueError(f"must be a number such as 220M or 5.5M, got {value!r}")
+    return Decimal(match.group(1).replace("_", "")) * _UNITS[match.group(2)]
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How far a value may move and still pass: ``percent`` of the old value, or an absolute
+    ``amount``. The edge passes: exactly 0.5% away is within ``0.5%``."""
+
+    percent: Decimal | None = None
+    amount: Decimal | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> "Tolerance":
+        """``0.5%`` (relative), ``0`` (exact), ``10k`` or ``1000`` (absolute)."""
+        text = str(text).strip()
+        try:
+            if text.endswith("%"):
+                percent = Decimal(text[:-1].strip())
+                if not percent.is_finite() or percent < 0:
+                    raise InvalidOperation
+                return cls(percent=percent)
+            return cls(amount=parse_count(text))
+        except (InvalidOperation, ValueError):
+            raise InputError(f"tolerance must be a percentage such as 0.5% or an absolute "
+                             f"count such as 1000 or 10k, got {text!r}") from None
+
+    def allows(self, old: float, new: float) -> bool:
+        """Whether ``new`` is within tolerance of ``old`` (exact arithmetic)."""
+        delta = abs(Fraction(new) - Fraction(old))
+        if self.amount is not None:
+            return delta <= Fraction(self.amount)
+        limit = Fraction(self.percent or 0) / 100 * abs(Fraction(old))
+        return delta <= limit
+
+    def __str__(self) -> str:
+        if self.amount is not None:
+            text = f"{self.amount:f}"
+            return text.rstrip("0").rstrip(".") if "." in text else text
+        return f"{self.percent:f}%" if self.percent else "0 (exact)"
+
+
+def delta_percent(old: float, new: float) -> float | None:
+    """``(new - old) / old`` in percent; None when ``old`` is 0."""
+    return (new - old) / old * 100 if old else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Baseline file
+
+def entry_of(model: str, report: Report, params: str, latency_ms: float | None = None
+             ) -> dict[str, Any]:
+    """One baseline entry: a configuration, its totals and its per-layer counts."""
+    net = report.network
+    entry: dict[str, Any] = {
+        "model": model, "spec": net.spec_name, "alpha": net.alpha,
+        "resolution": list(net.resolution), "classes": net.classes,
+        "totals": {"macs": report.total.macs, "params": report.total.params(params),
+                   "layers": len(report.layers)},
+        "layers": [{"name": r.layer.name, "kind": r.layer.kind,
+                    "out_shape": [r.layer.out_shape.c, r.layer.out_shape.h,
+                                  r.layer.out_shape.w],
+                    "macs": r.cost.macs, "params": r.cost.params(params)}
+                   for r in report.layers],
+    }
+    if latency_ms is not None:
+        entry["latency_ms_median"] = latency_ms
+    return entry
+
+
+def baseline_dict(entries: Sequence[dict[str, Any]], params: str,
+                  latency: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The whole baseline document. No timestamp, so rewriting an unchanged baseline gives an
+    identical file (a clean diff in review)."""
+    doc: dict[str, Any] = {"schema": BASELINE_SCHEMA, "mncost_version": __version__,
+                           "param_convention": params, "counts": "MACs = multiply-accumulates",
+                           "entries": list(entries)}
+    if latency is not None:
+        doc["latency"] = latency
+    return doc
+
+
+def _bad(file: str, reason: str) -> InputError:
+    return InputError(f"{file}: not a valid mncost baseline: {reason}")
+
+
+def load_baseline(path: str) -> dict[str, Any]:
+    """Read and validate a baseline file.
+
+    Raises:
+        InputError: missing or unreadable file, invalid JSON, unknown schema version, or an
+            entry without the fields :func:`compare` reads, each said in one line.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: baseline file not found (write one with `mncost baseline "
+                         "write -o FILE`)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read baseline: "
+                         f"{getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _bad(path, f"invalid JSON at line {exc.lineno}, column {exc.colno}: "
+                         f"{exc.msg}") from None
+    if not isinstance(doc, dict) or "schema" not in doc:
+        raise _bad(path, "no \"schema\" field")
+    if doc["schema"] != BASELINE_SCHEMA:
+        raise InputError(f"{path}: unknown baseline schema {doc['schema']!r} (this mncost "
+                         f"reads {BASELINE_SCHEMA}); rewrite it with `mncost baseline write`")
+    if doc.get("param_convention") not in PARAM_CONVENTIONS:
+        raise _bad(path, f"param_convention must be one of {', '.join(PARAM_CONVENTIONS)}")
+    entries = doc.get("entries")
+    if not isinstance(entries, list) or not entries:
+        raise _bad(path, "\"entries\" must be a non-empty list")
+    for i, entry in enumerate(entries):
+        _check_entry(path, i, entry)
+    return doc
+
+
+def _check_entry(path: str, i: int, entry: Any) -> None:
+    where = f"entries[{i}]"
+    if not isinstance(entry, dict):
+        raise _bad(path, f"{where} must be an object")
+    for key, kind in (("model", str), ("alpha", (int, float)), ("resolution", list),
+                      ("classes", int), ("totals", dict), ("layers", list)):
+        if not isinstance(entry.get(key), kind) or isinstance(entry.get(key), bool):
+            raise _bad(path, f"{where}.{key} is missing or has the wrong type")
+    for metric in METRICS:
+        if not _is_int(entry["totals"].get(metric)):
+            raise _bad(path, f"{where}.totals.{metric} must be an integer")
+    for j, layer in enumerate(entry["layers"]):
+        if not (isinstance(layer, dict) and isinstance(layer.get("name"), str)
+                and all(_is_int(layer.get(m)) for m in METRICS)):
+            raise _bad(path, f"{where}.layers[{j}] needs name, macs and params")
+    try:
+        check_alpha(entry["alpha"])
+        check_resolution(entry["resolution"])
+        check_classes(entry["classes"])
+    except InputError as exc:
+        raise _bad(path, f"{where}: {exc}") from None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# ---------------------------------------------------------------------------------------------
+# Comparison
+
+@dataclass(frozen=True)
+class MetricDelta:
+    """One metric of one configuration, old (baseline) and new (now)."""
+
+    metric: str
+    old: float
+    new: float
+    ok: bool
+
+    @property
+    def delta_percent(self) -> float | None:
+        return delta_percent(self.old, self.new)
+
+
+@dataclass(frozen=True)
+class LayerChange:
+    """A layer whose counts differ from the baseline; ``old``/``new`` None when it was added
+    or removed."""
+
+    name: str
+    old_macs: int | None
+    new_macs: int | None
+    old_params: int | None
+    new_params: int | None
+
+    @property
+    def status(self) -> str:
+        if self.old_macs is None:
+            return "added"
+        if self.new_macs is None:
+            return "removed"
+        return "changed"
+
+
+@dataclass(frozen=True)
+class ConfigResult:
+    """The comparison of one baseline entry with the current specs."""
+
+    model: str
+    alpha: float
+    resolution: tuple[int, int]
+    classes: int
+    metrics: tuple[MetricDelta, ...]
+    layers: tuple[LayerChange, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return all(m.ok for m in self.metrics)
+
+    @property
+    def config(self) -> str:
+        return config_name(self.alpha, self.resolution, self.classes)
+
+
+@dataclass(frozen=True)
+class BudgetResult:
+    """One budget line checked: ``metric`` of the configuration must be <= ``limit``."""
+
+    model: str
+    alpha: float
+    resolution: tuple[int, int]
+    classes: int
+    metric: str
+    limit: Decimal
+    value: float
+    where: str
+
+    @property
+    def ok(self) -> bool:
+        return Fraction(self.value) <= Fraction(self.limit)
+
+    @property
+    def config(self) -> str:
+        return config_name(self.alpha, self.resolution, self.classes)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """Everything ``mncost check`` found."""
+
+    configs: tuple[ConfigResult, ...] = ()
+    budgets: tuple[BudgetResult, ...] = ()
+    tolerance: Tolerance = field(default_factory=Tolerance)
+    latency_tolerance: Tolerance | None = None
+    param_convention: str = DEFAULT_PARAMS
+
+    @property
+    def moved(self) -> list[ConfigResult]:
+        return [c for c in self.configs if not c.ok]
+
+    @property
+    def broken(self) -> list[BudgetResult]:
+        return [b for b in self.budgets if not b.ok]
+
+    @property
+    def ok(self) -> bool:
+        return not self.moved and not self.broken
+
+    def summary(self) -> str:
+        """One line: what passed, what failed."""
+        parts = []
+        if self.configs:
+            parts.append(f"{len(self.moved)} of {len(self.configs)} configurations moved "
+                         f"beyond tolerance {self.tolerance}")
+        if self.budgets:
+            parts.append(f"{len(self.broken)} of {len(self.budgets)} budgets broken")
+        return ("OK: " if self.ok else "FAILED: ") + "; ".join(parts)
+
+
+def config_name(alpha: float, resolution: Sequence[int], classes: int) -> str:
+    return f"alpha={alpha:g} res={resolution_text(resolution)} classes={classes}"
+
+
+def layer_changes(old_layers: Sequence[dict[str, Any]], report: Report, params: str
+                  ) -> tuple[LayerChange, ...]:
+    """Layers added, removed, or with other MACs or params, matched by name, in network order
+    (removed layers last)."""
+    old = {layer["name"]: layer for layer in old_layers}
+    changes = []
+    for row in report.layers:
+        before = old.pop(row.layer.name, None)
+        new_macs, new_params = row.cost.macs, row.cost.params(params)
+        if before is None:
+            changes.append(LayerChange(row.layer.name, None, new_macs, None, new_params))
+        elif (before["macs"], before["params"]) != (new_macs, new_params):
+            changes.append(LayerChange(row.layer.name, before["macs"], new_macs,
+                                       before["params"], new_params))
+    changes += [LayerChange(name, layer["macs"], None, layer["params"], None)
+                for name, layer in old.items()]
+    return tuple(changes)
+
+
+def compare_entry(entry: dict[str, Any], report: Report, params: str, tolerance: Tolerance,
+                  latency: tuple[Tolerance, float] | None = None) -> ConfigResult:
+    """Compare one baseline entry with ``report`` (the same configuration, recomputed).
+
+    Counts fail when they move beyond ``tolerance`` either way (a stale baseline is a failure
+    too). Latency, when given as ``(tolerance, new median ms)``, fails only when slower.
+    """
+    new = {"macs": report.total.macs, "params": report.total.params(params)}
+    metrics = [MetricDelta(m, entry["totals"][m], new[m],
+                           tolerance.allows(entry["totals"][m], new[m])) for m in METRICS]
+    if latency is not None:
+        lat_tolerance, median = latency
+        old = entry["latency_ms_median"]
+        metrics.append(MetricDelta("latency_ms_median", old, median,
+                                   median <= old or lat_tolerance.allows(old, median)))
+    net = report.network
+    return ConfigResult(entry["model"], net.alpha, tuple(net.resolution), net.classes,
+                        tuple(metrics), layer_changes(entry["layers"], report, params))
+
+
+def resolve_entry(entry: dict[str, Any], baseline_file: str,
+                  resolve_model: Callable[..., Network]) -> Network:
+    """The entry's configuration resolved from the current specs; a model that no longer
+    exists is an :class:`InputError` naming the baseline."""
+    try:
+        return resolve_model(entry["model"], entry["alpha"], entry["resolution"],
+                             entry["classes"])
+    except MncostError as exc:
+        config = config_name(entry["alpha"], check_resolution(entry["resolution"]),
+                             entry["classes"])
+        raise InputError(f"{baseline_file}: model {entry['model']!r} ({config}) in the "
+                         f"baseline cannot be recomputed: {exc}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Budgets
+
+BUDGET_KEYS = {"max_macs": "macs", "max_params": "params", "max_latency_ms": "latency_ms"}
+_BUDGET_FIELDS = ("model", "alpha", "resolution", "classes", *BUDGET_KEYS)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """One budget entry: a configuration and its limits (metric -> limit)."""
+
+    model: str
+    alpha: float
+    resolution: object
+    classes: int | None
+    limits: tuple[tuple[str, Decimal], ...]
+    where: str
+
+
+def _budget_error(file: str, line: int | None, key: str, reason: str) -> InputError:
+    where = f"{file}:{line}" if line is not None else file
+    return InputError(f"{where}: {key}: {reason}")
+
+
+def load_budgets(path: str) -> tuple[Budget, ...]:
+    """Read a budgets YAML file (format in ``docs/sweep_check.md``)::
+
+        budgets:
+          - {model: v3-large, alpha: 1.0, resolution: 224, max_macs: 220M, max_params: 5.5M}
+
+    Raises:
+        InputError: ``FILE:LINE: FIELD: reason`` for the first problem.
+    """
+    doc = load_yaml_file(Path(path))
+    if not isinstance(doc, LineDict) or not isinstance(doc.get("budgets"), LineList):
+        line = doc.line if isinstance(doc, LineDict) else None
+        raise _budget_error(path, line, "budgets", "the file must hold a 'budgets:' list")
+    unknown = [k for k in doc if k != "budgets"]
+    if unknown:
+        raise _budget_error(path, doc.line_of(unknown[0]), unknown[0],
+                            "unknown key (the file holds only 'budgets:')")
+    items = doc["budgets"]
+    if not items:
+        raise _budget_error(path, items.line, "budgets", "the list is empty")
+    return tuple(_budget(path, i, item, items.item_lines[i]) for i, item in enumerate(items))
+
+
+def _budget(path: str, i: int, item: Any, line: int) -> Budget:
+    name = f"budgets[{i}]"
+    if not isinstance(item, LineDict):
+        raise _budget_error(path, line, name, "each budget must be a mapping with model: and "
+                                              "max_macs:/max_params:/max_latency_ms:")
+    for key in item:
+        if key not in _BUDGET_FIELDS:
+            raise _budget_error(path, item.line_of(key), f"{name}.{key}",
+                                f"unknown key (known: {', '.join(_BUDGET_FIELDS)})")
+    if not isinstance(item.get("model"), str):
+        raise _budget_error(path, item.line_of("model"), f"{name}.model",
+                            "a model name or spec path is required")
+
+    def checked(key: str, check: Callable[[Any], Any]) -> Any:
+        try:
+            return check(item[key])
+        except (InputError, ValueError) as exc:
+            raise _budget_error(path, item.line_of(key), f"{name}.{key}", str(exc)) from None
+
+    limits = tuple((metric, checked(key, parse_count)) for key, metric in BUDGET_KEYS.items()
+                   if key in item)
+    if not limits:
+        raise _budget_error(path, item.line, name, "give at least one of max_macs, "
+                                                   "max_params, max_latency_ms")
+    return Budget(model=item["model"],
+                  alpha=checked("alpha", check_alpha) if "alpha" in item else 1.0,
+                  resolution=checked("resolution", check_resolution)
+                  if "resolution" in item else None,
+                  classes=checked("classes", check_classes) if "classes" in item else None,
+                  limits=limits, where=f"{path}:{item.line}")
+
+
+def check_budget(budget: Budget, report: Report, params: str,
+                 latency_ms: float | None = None) -> list[BudgetResult]:
+    """Each limit of ``budget`` against the recomputed ``report`` (and measured latency)."""
+    net = report.network
+    values = {"macs": report.total.macs, "params": report.total.params(params),
+              "latency_ms": latency_ms}
+    return [BudgetResult(budget.model, net.alpha, tuple(net.resolution), net.classes, metric,
+                         limit, values[metric], budget.where)
+            for metric, limit in budget.limits if values[metric] is not None]
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering
+
+def _value(metric: str, value: float | None) -> str:
+    if value is None:
+        return "-"
+    if metric.startswith("latency"):
+        return f"{value:.3f} ms"
+    return f"{value:,}" if isinstance(value, int) else human(value)
+
+
+def _delta(m: MetricDelta) -> str:
+    d = m.delta_percent
+    if d is None:
+        return "new" if m.new else "+0.00%"
+    # Small moves keep four decimals, so a change never reads as +0.00%.
+    return f"{d:+.2f}%" if d == 0 or abs(d) >= 0.01 else f"{d:+.4f}%"
+
+
+def config_rows(result: CheckResult) -> list[tuple[str, ...]]:
+    """One row per metric per configuration: model, config, metric, old, new, delta, status."""
+    rows = []
+    for c in result.configs:
+        for m in c.metrics:
+            rows.append((c.model, c.config, m.metric, _value(m.metric, m.old),
+                         _value(m.metric, m.new), _delta(m), "ok" if m.ok else "MOVED"))
+    return rows
+
+
+def budget_rows(result: CheckResult) -> list[tuple[str, ...]]:
+    return [(b.model, b.config, b.metric, _value(b.metric, b.value),
+             "<= " + _value(b.metric, float(b.limit)), "ok" if b.ok else "BROKEN")
+            for b in result.budgets]
+
+
+def layer_rows(config: ConfigResult, limit: int | None = None) -> list[tuple[str, ...]]:
+    """The changed layers of one configuration (at most ``limit``)."""
+    def fmt(v: int | None) -> str:
+        return "-" if v is None else f"{v:,}"
+    changes = config.layers[:limit] if limit else config.layers
+    return [(c.name, c.status, fmt(c.old_macs), fmt(c.new_macs), fmt(c.old_params),
+             fmt(c.new_params)) for c in changes]
+
+
+CONFIG_HEAD = ("model", "configuration", "metric", "baseline", "now", "delta", "status")
+BUDGET_HEAD = ("model", "configuration", "metric", "now", "budget", "status")
+LAYER_HEAD = ("layer", "change", "MACs before", "MACs now", "params before", "params now")
+#: Layers listed per moved configuration in the Markdown report (a job summary has a limit).
+MD_LAYER_LIMIT = 25
+
+
+def check_markdown(result: CheckResult) -> str:
+    """The report as Markdown, sized for a GitHub job summary."""
+    icon = "✅" if result.ok else "❌"
+    parts = [f"## {icon} mncost check: {result.summary()}\n\n",
+             f"Counts are MACs (multiply-accumulates) and parameters "
+             f"({result.param_convention}).\n"]
+    if result.latency_tolerance is not None:
+        parts.append(f"Latency is measured and noisy; it fails only when slower than the "
+                     f"baseline by more than {result.latency_tolerance}.\n")
+    if result.configs:
+        parts += ["\n### Baseline\n\n", markdown_table(CONFIG_HEAD, config_rows(result),
+                                                      "lllrrrl")]
+    if result.budgets:
+        parts += ["\n### Budgets\n\n", markdown_table(BUDGET_HEAD, budget_rows(result),
+                                                     "lllrrl")]
+    for c in result.moved:
+        if not c.layers:
+            continue
+        parts += [f"\n### Layers changed: {c.model} {c.config}\n\n",
+                  markdown_table(LAYER_HEAD, layer_rows(c, MD_LAYER_LIMIT), "llrrrr")]
+        if len(c.layers) > MD_LAYER_LIMIT:
+            parts.append(f"\n... and {len(c.layers) - MD_LAYER_LIMIT} more layers\n")
+    return "".join(parts)
+
+
+def _failure_text(c: ConfigResult) -> str:
+    lines = [f"{m.metric}: {m.old} -> {m.new} ({_delta(m)})" for m in c.metrics if not m.ok]
+    lines += [f"layer {ch.name} {ch.status}: MACs {ch.old_macs} -> {ch.new_macs}, params "
+              f"{ch.old_params} -> {ch.new_params}" for ch in c.layers]
+    return "\n".join(lines)
+
+
+def check_junit(result: CheckResult) -> bytes:
+    """JUnit XML: a suite for the baseline (one test case per model and configuration) and
+    one for the budgets (one per budget limit)."""
+    root = ET.Element("testsuites", name="mncost check")
+    suite = ET.SubElement(root, "testsuite", name="mncost.baseline",
+                          tests=str(len(result.configs)), failures=str(len(result.moved)),
+                          errors="0", skipped="0")
+    for c in result.configs:
+        case = ET.SubElement(suite, "testcase", classname=f"mncost.baseline.{c.model}",
+                             name=c.config)
+        if not c.ok:
+            moved = ", ".join(f"{m.metric} {_delta(m)} ({_value(m.metric, m.old)} -> "
+                              f"{_value(m.metric, m.new)})" for m in c.metrics if not m.ok)
+            failure = ET.SubElement(case, "failure", type="regression",
+                                    message=f"{c.model} {c.config}: {moved}")
+            failure.text = _failure_text(c)
+    suite = ET.SubElement(root, "testsuite", name="mncost.budget",
+                          tests=str(len(result.budgets)), failures=str(len(result.broken)),
+                          errors="0", skipped="0")
+    for b in result.budgets:
+        case = ET.SubElement(suite, "testcase", classname=f"mncost.budget.{b.model}",
+                             name=f"{b.config} {b.metric}")
+        if not b.ok:
+            failure = ET.SubElement(case, "failure", type="budget",
+                                    message=f"{b.model} {b.config}: {b.metric} "
+                                            f"{_value(b.metric, b.value)} > budget "
+                                            f"{_value(b.metric, float(b.limit))} ({b.where})")
+            failure.text = f"{b.metric} = {b.value}, budget <= {b.limit} ({b.where})"
+    root.set("tests", str(len(result.configs) + len(result.budgets)))
+    root.set("failures", str(len(result.moved) + len(result.broken)))
+    ET.indent(root)
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+
+
+def print_check(console: Any, result: CheckResult, layer_limit: int | None = 10) -> None:
+    """The terminal report (rich; the caller passes the console)."""
+    from rich.table import Table
+
+    def table(title: str, headers: Sequence[str], rows: Iterable[Sequence[str]]) -> Table:
+        t = Table(title=title, title_justify="left", header_style="bold")
+        for i, h in enumerate(headers):
+            t.add_column(h, justify="right" if h in ("baseline", "now", "delta", "budget",
+                                                     "MACs before", "MACs now",
+                                                     "params before", "params now")
+                         else "left")
+        for row in rows:
+            t.add_row(*row)
+        return t
+
+    if result.configs:
+        console.print(table("Baseline", CONFIG_HEAD, config_rows(result)))
+    if result.budgets:
+        console.print(table("Budgets", BUDGET_HEAD, budget_rows(result)))
+    for c in result.moved:
+        if c.layers:
+            console.print(table(f"Layers changed: {c.model} {c.config}", LAYER_HEAD,
+                                layer_rows(c, layer_limit)))
+            if layer_limit and len(c.layers) > layer_limit:
+                console.print(f"... and {len(c.layers) - layer_limit} more layers")
+    console.print(result.summary())
+
+
+# ---------------------------------------------------------------------------------------------
+# Orchestration (the models are resolved through the functions passed in, latency measured by
+# ``measure``: the CLI passes the torch profiler there, the tests a fake)
+
+#: ``measure(network) -> median milliseconds``.
+Measure = Callable[[Network], float]
+
+
+def write_entries(configs: Iterable[tuple[str, float, object]], classes: int | None,
+                  params: str, resolve_model: Callable[..., Network],
+                  analyze: Callable[[Network], Report], measure: Measure | None = None
+                  ) -> list[dict[str, Any]]:
+    """Baseline entries for ``(model, alpha, resolution)`` configurations."""
+    entries = []
+    for model, alpha, resolution in configs:
+        network = resolve_model(model, alpha, resolution, classes)
+        latency = measure(network) if measure is not None else None
+        entries.append(entry_of(model, analyze(network), params, latency))
+    return entries
+
+
+def run_check(baseline: dict[str, Any] | None, baseline_file: str,
+              budgets: Sequence[Budget], tolerance: Tolerance, params: str,
+              resolve_model: Callable[..., Network], analyze: Callable[[Network], Report],
+              measure: Measure | None = None, latency_tolerance: Tolerance | None = None
+              ) -> CheckResult:
+    """Recompute every baseline entry and budget from the current specs and compare."""
+    configs = []
+    if baseline is not None:
+        if measure is not None and any("latency_ms_median" not in e
+                                       for e in baseline["entries"]):
+            raise InputError(f"{baseline_file}: the baseline has no latency to check against; "
+                             "write it with `mncost baseline write --latency`")
+        for entry in baseline["entries"]:
+            network = resolve_entry(entry, baseline_file, resolve_model)
+            latency = ((latency_tolerance or Tolerance(percent=Decimal(10))),
+                       measure(network)) if measure is not None else None
+            configs.append(compare_entry(entry, analyze(network), params, tolerance, latency))
+    results = []
+    for budget in budgets:
+        try:
+            network = resolve_model(budget.model, budget.alpha, budget.resolution,
+                                    budget.classes)
+        except MncostError as exc:
+            raise InputError(f"{budget.where}: budget for {budget.model!r}: {exc}") from None
+        wants_latency = measure is not None and any(m == "latency_ms" for m, _ in budget.limits)
+        results += check_budget(budget, analyze(network), params,
+                                measure(network) if wants_latency else None)
+    return CheckResult(tuple(configs), tuple(results), tolerance,
+                       latency_tolerance if measure is not None else None, params)

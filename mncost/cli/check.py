@@ -1,0 +1,159 @@
+"""``mncost baseline write`` and ``mncost check``: CI regression reports (analytic; no torch
+unless ``--latency``)."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Callable
+
+import click
+
+from .. import baseline as core
+from ..costs import DEFAULT_PARAMS, PARAM_CONVENTIONS
+from ..costs import analyze as analyze_network
+from ..errors import CheckFailed, InputError
+from ..fileio import write_atomic
+from ..layers import Network
+from ..models import BUILTINS, resolve_model
+from ..render import to_json
+from ..sweep import parse_alphas, parse_resolutions
+from .sweep import latency_options, profiler_options
+
+_PARAMS_HELP = "Parameter convention: " + "; ".join(
+    f"{name}: {text}" for name, text in PARAM_CONVENTIONS.items())
+
+
+def _measure(latency: bool, device: str, threads: int | None, batch: int,
+             repeats: int | None, warmup: int | None, min_time: float | None
+             ) -> Callable[[Network], float] | None:
+    """``network -> median ms`` through the torch profiler, or None without ``--latency``."""
+    if not latency:
+        return None
+    options = profiler_options(device, threads, batch, repeats, warmup, min_time)
+
+    def measure(network: Network) -> float:
+        from ..torch_backend.profile import profile_network
+
+        click.echo(f"measuring {network.spec_name} alpha={network.alpha:g} "
+                   f"res={network.resolution[0]}x{network.resolution[1]} ...", err=True)
+        return round(profile_network(network, options).end_to_end.median_ms, 4)
+
+    return measure
+
+
+def _latency_settings(device: str, threads: int | None, batch: int) -> dict[str, Any]:
+    return {"device": device, "threads": threads, "batch": batch,
+            "note": "median ms per batch; noisy, machine-dependent"}
+
+
+@click.group()
+def baseline() -> None:
+    """Write the baseline that `mncost check` compares against."""
+
+
+@baseline.command("write")
+@click.argument("models", nargs=-1)
+@click.option("--alpha", "-a", "alphas", default="1.0", show_default=True, metavar="LIST",
+              help="Width multipliers: 0.5,1.0 or start:stop:step.")
+@click.option("--res", "-r", "resolutions", default=None, metavar="LIST",
+              help="Resolutions: 160,224, 224x160 or start:stop:step (default: the spec's).")
+@click.option("--classes", "-k", type=int, default=None, metavar="K",
+              help="Classifier outputs (default: the spec's).")
+@click.option("--params", type=click.Choice(list(PARAM_CONVENTIONS)), default=DEFAULT_PARAMS,
+              show_default=True, help=_PARAMS_HELP)
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default="mncost-baseline.json",
+              show_default=True, metavar="FILE", help="Baseline file (written atomically).")
+@latency_options
+def write(models: tuple[str, ...], alphas: str, resolutions: str | None, classes: int | None,
+          params: str, output: str, latency: bool, device: str, threads: int | None,
+          batch: int, repeats: int | None, warmup: int | None, min_time: float | None) -> None:
+    """Record totals and per-layer counts of MODELS (default: every built-in) at each
+    alpha x resolution, for `mncost check`.
+
+    \b
+    Example:
+      mncost baseline write v2 v3-large --alpha 0.75,1.0 -o mncost-baseline.json
+    """
+    models = models or tuple(BUILTINS)
+    configs = itertools.product(models, parse_alphas(alphas),
+                                parse_resolutions(resolutions) if resolutions else (None,))
+    measure = _measure(latency, device, threads, batch, repeats, warmup, min_time)
+    entries = core.write_entries(configs, classes, params, resolve_model, analyze_network,
+                                 measure)
+    doc = core.baseline_dict(entries, params,
+                             _latency_settings(device, threads, batch) if latency else None)
+    write_atomic(output, to_json(doc))
+    click.echo(f"wrote {output} ({len(entries)} configurations)", err=True)
+
+
+@click.command()
+@click.option("--baseline", "baseline_file", type=click.Path(dir_okay=False), default=None,
+              metavar="FILE", help="Baseline written by `mncost baseline write`.")
+@click.option("--tolerance", default="0", show_default=True, metavar="T",
+              help="How far MACs and params may move: 0.5% (relative) or 1000 / 10k "
+                   "(absolute). The edge passes.")
+@click.option("--budget", "budget_file", type=click.Path(dir_okay=False), default=None,
+              metavar="FILE", help="Budgets YAML (max_macs, max_params, max_latency_ms).")
+@click.option("--params", type=click.Choice(list(PARAM_CONVENTIONS)), default=None,
+              help="Parameter convention for budgets (default: the baseline's, else "
+                   f"{DEFAULT_PARAMS}).")
+@click.option("--report-md", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="Write the report as Markdown (append it to $GITHUB_STEP_SUMMARY "
+                   "for a job summary).")
+@click.option("--junit", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="Write the report as JUnit XML (one test case per configuration).")
+@click.option("--latency-tolerance", default="10%", show_default=True, metavar="T",
+              help="With --latency: how much slower than the baseline passes.")
+@latency_options
+def check(baseline_file: str | None, tolerance: str, budget_file: str | None,
+          params: str | None, report_md: str | None, junit: str | None,
+          latency_tolerance: str, latency: bool, device: str, threads: int | None,
+          batch: int, repeats: int | None, warmup: int | None, min_time: float | None) -> None:
+    """Recompute the baseline's configurations and the budgets from the current specs.
+
+    Exit 0 when nothing moved beyond --tolerance and every budget holds, 1 on a regression or
+    a broken budget (after writing the reports), 2 on bad input. Latency (--latency) is noisy
+    and off by default; it fails only when slower beyond --latency-tolerance.
+
+    \b
+    Example:
+      mncost check --baseline mncost-baseline.json --tolerance 0.5% --budget budgets.yaml \\
+        --report-md mncost-report.md --junit mncost-junit.xml
+    """
+    if not baseline_file and not budget_file:
+        raise click.UsageError("give --baseline FILE, --budget FILE or both")
+    tol = core.Tolerance.parse(tolerance)
+    lat_tol = core.Tolerance.parse(latency_tolerance)
+    doc = core.load_baseline(baseline_file) if baseline_file else None
+    convention = _convention(doc, baseline_file, params)
+    budgets = core.load_budgets(budget_file) if budget_file else ()
+    measure = _measure(latency, device, threads, batch, repeats, warmup, min_time)
+    result = core.run_check(doc, baseline_file or "", budgets, tol, convention, resolve_model,
+                            analyze_network, measure, lat_tol)
+    _report(result, report_md, junit)
+    if not result.ok:
+        raise CheckFailed(result.summary())
+
+
+def _convention(doc: dict[str, Any] | None, baseline_file: str | None,
+                params: str | None) -> str:
+    if doc is None:
+        return params or DEFAULT_PARAMS
+    if params and params != doc["param_convention"]:
+        raise InputError(f"{baseline_file}: the baseline counts params as "
+                         f"{doc['param_convention']!r}, not {params!r}; drop --params or "
+                         "rewrite the baseline")
+    return doc["param_convention"]
+
+
+def _report(result: core.CheckResult, report_md: str | None, junit: str | None) -> None:
+    """The terminal table on stdout, and the report files."""
+    from rich.console import Console
+
+    if report_md:
+        write_atomic(report_md, core.check_markdown(result))
+        click.echo(f"wrote {report_md}", err=True)
+    if junit:
+        write_atomic(junit, core.check_junit(result))
+        click.echo(f"wrote {junit}", err=True)
+    core.print_check(Console(), result)

@@ -1,0 +1,163 @@
+"""``mncost sweep``: costs over a grid of models x alpha x resolution (analytic; no torch unless
+``--latency``)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import click
+
+from .. import sweep as core
+from ..fileio import write_atomic
+from ..models import load_model
+from ..render import to_csv, to_json
+from .common import emit, output_option, params_option
+
+#: Exit status after Ctrl-C (128 + SIGINT), as shells report it.
+INTERRUPTED = 130
+
+
+def latency_options(f: Callable) -> Callable:
+    """``--latency`` and the profiler's options (``mncost.torch_backend.profile``)."""
+    for option in reversed((
+        click.option("--latency", is_flag=True,
+                     help="Also measure latency with the torch profiler (needs the torch "
+                          "extra; noisy, slow)."),
+        click.option("--device", default="cpu", show_default=True, help="Latency: device."),
+        click.option("--threads", type=click.IntRange(min=1), default=None,
+                     help="Latency: torch intra-op threads (default: torch's)."),
+        click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="Latency: batch size (latency is per batch)."),
+        click.option("--repeats", type=click.IntRange(min=1), default=None,
+                     help="Latency: timed runs (default: the profiler's)."),
+        click.option("--warmup", type=click.IntRange(min=0), default=None,
+                     help="Latency: untimed runs first (default: the profiler's)."),
+        click.option("--min-time", "min_time", type=click.FloatRange(min=0), default=None,
+                     metavar="S", help="Latency: at least S seconds of timed runs per "
+                                       "configuration (default: the profiler's, 1 s)."),
+    )):
+        f = option(f)
+    return f
+
+
+def profiler_options(device: str, threads: int | None, batch: int, repeats: int | None,
+                     warmup: int | None, min_time: float | None) -> Any:
+    """The profiler's ``ProfileOptions`` (imports torch)."""
+    return core.profile_options(device=device, threads=threads, batch=batch, repeats=repeats,
+                                warmup=warmup, min_time_s=min_time)
+
+
+def partial_path(output: str) -> Path:
+    """``sweep.csv`` -> ``sweep.partial.csv``: where an interrupted sweep's rows go."""
+    path = Path(output)
+    return path.with_name(f"{path.stem}.partial{path.suffix}")
+
+
+@click.command()
+@click.argument("models", nargs=-1, required=True)
+@click.option("--alpha", "-a", "alphas", default="1.0", show_default=True, metavar="LIST",
+              help="Width multipliers: 0.25,0.5,1.0 or a range start:stop:step such as "
+                   "0.25:1.5:0.05 (stop included), or a mix.")
+@click.option("--res", "-r", "resolutions", default=None, metavar="LIST",
+              help="Resolutions: 128,160,224, 224x160 (H x W), or a range such as "
+                   "96:480:16 (default: each spec's own, 224).")
+@click.option("--classes", "-k", type=int, default=None, metavar="K",
+              help="Classifier outputs (default: the spec's).")
+@params_option
+@click.option("--per-layer", is_flag=True, help="One row per layer per configuration (long "
+                                                "format, for pandas).")
+@click.option("--format", "-f", "fmt", type=click.Choice(["table", "csv", "json", "markdown"]),
+              default="table", show_default=True, help="Output format (csv and json: exact "
+                                                       "integers).")
+@output_option
+@click.option("--plot", type=click.Path(dir_okay=False), default=None, metavar="FILE.png",
+              help="Also draw MACs vs alpha and resolution (and latency) to a PNG (needs the "
+                   "plot extra).")
+@latency_options
+def sweep(models: tuple[str, ...], alphas: str, resolutions: str | None, classes: int | None,
+          params: str, per_layer: bool, fmt: str, output: str | None, plot: str | None,
+          latency: bool, device: str, threads: int | None, batch: int, repeats: int | None,
+          warmup: int | None, min_time: float | None) -> None:
+    """Costs of every MODEL x alpha x resolution: one row each (or one per layer).
+
+    \b
+    Examples:
+      mncost sweep v1 v2 --alpha 0.25,0.5,0.75,1.0 --res 128,160,192,224 -f csv -o grid.csv
+      mncost sweep v2 --alpha 0.25:1.5:0.05 --res 96:480:8 -f csv > v2.csv
+      mncost sweep v3-large --alpha 0.75,1.0 --latency --threads 1 --plot v3.png
+
+    Columns are documented in the README (stable; units in their names). Ctrl-C during
+    --latency writes the rows measured so far to FILE.partial.EXT (with -o), else nothing.
+    """
+    if latency and per_layer:
+        raise click.UsageError("--latency measures whole configurations; drop --per-layer")
+    grid = core.Grid(models=models, specs=tuple(load_model(m) for m in models),
+                     alphas=core.parse_alphas(alphas),
+                     resolutions=core.parse_resolutions(resolutions) if resolutions else (),
+                     classes=classes, params=params)
+    rows = core.sweep(grid, per_layer)
+    partial = False
+    if latency:
+        options = profiler_options(device, threads, batch, repeats, warmup, min_time)
+        rows, partial = _measure(rows, dict(zip(models, grid.specs)), options)
+    if partial and not (output and rows):
+        click.echo(f"interrupted: {len(rows)} of {grid.size} configurations measured; nothing "
+                   "written" + ("" if output else " (use -o FILE to keep partial results)"),
+                   err=True)
+        raise SystemExit(INTERRUPTED)
+    target = str(partial_path(output)) if partial else output
+    _write(rows, fmt, target, per_layer, latency, params, partial, grid.size)
+    if plot and not partial:
+        write_atomic(plot, core.plot_png(rows, latency))
+        click.echo(f"wrote {plot}", err=True)
+    if partial:
+        click.echo(f"interrupted: {len(rows)} of {grid.size} configurations measured; "
+                   f"partial results in {target}", err=True)
+        raise SystemExit(INTERRUPTED)
+
+
+def _measure(rows: Sequence[dict[str, Any]], specs: dict, options: Any
+             ) -> tuple[list[dict[str, Any]], bool]:
+    """Measure each row with a progress bar (and remaining-time estimate) on stderr; Ctrl-C
+    keeps the rows already measured."""
+    from rich.console import Console
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+
+    measured: list[dict[str, Any]] = []
+    progress = Progress(TextColumn("latency"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                        console=Console(stderr=True), transient=False)
+    with progress:
+        task = progress.add_task("latency", total=len(rows))
+        try:
+            for row in core.measure_latency(rows, specs, options,
+                                            lambda i: progress.advance(task)):
+                measured.append(row)
+        except KeyboardInterrupt:
+            return measured, True
+    return measured, False
+
+
+def _write(rows: Sequence[dict[str, Any]], fmt: str, output: str | None, per_layer: bool,
+           latency: bool, params: str, partial: bool, total: int) -> None:
+    """Render ``rows`` in ``fmt`` to ``output`` (atomically) or stdout."""
+    if fmt == "csv":
+        text = to_csv(rows, core.columns(per_layer, latency))
+    elif fmt == "json":
+        text = to_json(core.sweep_dict(rows, per_layer, latency, partial, total))
+    elif fmt == "markdown":
+        text = core.sweep_markdown(rows, per_layer, latency, params)
+    else:
+        from rich.console import Console
+
+        if output is None:
+            core.print_sweep(Console(), rows, per_layer, latency, params)
+            return
+        buffer = io.StringIO()
+        core.print_sweep(Console(file=buffer, width=160, no_color=True), rows, per_layer,
+                         latency, params)
+        text = buffer.getvalue()
+    emit(text, output)

@@ -1,0 +1,550 @@
+"""Sweeps: costs over a grid of models x alpha x resolution (``mncost sweep``).
+
+Pure and torch-free (latency is measured by :func:`measure_latency`, which imports the profiler
+only when called). Rows are plain dicts with the stable columns of :data:`COLUMNS` /
+:data:`LAYER_COLUMNS` (documented in ``docs/sweep_check.md``), exact integers throughout.
+
+Speed: a grid of A alphas x R resolutions is not resolved A x R times. A layer's MACs are its
+output pixels (which depend only on the resolution and the strides) times the work per output
+pixel (which depends only on alpha: channels, kernel, groups), and its parameters do not depend
+on the resolution at all. So each alpha is resolved once at the spec's resolution and each
+resolution once, and every configuration is a dot product of the two. The split is *checked*,
+layer by layer, against the registry's own formulas for every resolution; where it does not hold
+(a spec whose structure changes with alpha, a formula that is not per-pixel) that part of the grid
+falls back to resolving each configuration (:func:`_full_rows`).
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+from .costs import DEFAULT_PARAMS, REGISTRY, Report, analyze
+from .errors import InputError
+from .layers import Network
+from .resolve import check_alpha, check_resolution, resolve
+from .spec import Spec
+
+#: Kinds whose MACs get a breakdown column (``macs_<kind>``); the other kinds have no MACs.
+MAC_KINDS = ("conv", "pointwise", "depthwise", "grouped", "fc", "se_fc")
+#: CSV columns of ``mncost sweep`` (one row per configuration), in order.
+COLUMNS = ("model", "alpha", "resolution", "classes", "macs", "params", "param_convention",
+           *(f"macs_{k}" for k in MAC_KINDS), "macs_ratio", "params_ratio")
+#: CSV columns of ``mncost sweep --per-layer`` (one row per layer per configuration).
+LAYER_COLUMNS = ("model", "alpha", "resolution", "classes", "layer", "kind", "stage",
+                 "in_shape", "out_shape", "macs", "params", "param_convention")
+#: Columns that ``--latency`` adds (milliseconds per batch, from the profiler's end-to-end runs).
+LATENCY_COLUMNS = ("latency_ms_median", "latency_ms_p10", "latency_ms_p90", "latency_ms_mean",
+                   "latency_ms_std", "latency_runs", "latency_device", "latency_threads",
+                   "latency_batch")
+#: Largest grid accepted, so a typo in a range step cannot exhaust memory.
+MAX_CONFIGS = 2_000_000
+SWEEP_SCHEMA = "mncost.sweep/1"
+
+
+# ---------------------------------------------------------------------------------------------
+# Grid parsing
+
+def _decimal(text: str, what: str) -> Decimal:
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        raise InputError(f"{what}: {text.strip()!r} is not a number") from None
+    if not value.is_finite():
+        raise InputError(f"{what}: {text.strip()!r} is not a finite number")
+    return value
+
+
+def expand_range(text: str, what: str) -> list[Decimal]:
+    """``start:stop:step`` -> ``[start, start + step, ..., stop]`` (stop included when the steps
+    land on it), in exact decimal arithmetic so ``0.25:1.5:0.05`` ends at 1.5, not 1.4999..."""
+    parts = text.split(":")
+    if len(parts) != 3:
+        raise InputError(f"{what}: range {text!r} must be start:stop:step, e.g. 0.25:1.5:0.05")
+    start, stop, step = (_decimal(p, what) for p in parts)
+    if step <= 0:
+        raise InputError(f"{what}: range {text!r} needs a step > 0")
+    if stop < start:
+        raise InputError(f"{what}: range {text!r} ends before it starts")
+    count = int((stop - start) // step) + 1
+    if count > MAX_CONFIGS:
+        raise InputError(f"{what}: range {text!r} has {count:,} values (at most "
+                         f"{MAX_CONFIGS:,})")
+    return [start + i * step for i in range(count)]
+
+
+def _items(text: str, what: str) -> list[str]:
+    items = [item.strip() for item in str(text).split(",")]
+    if not text or not str(text).strip() or any(not item for item in items):
+        raise InputError(f"{what}: {text!r} must be a comma-separated list of values or "
+                         "start:stop:step ranges")
+    return items
+
+
+def _unique(values: Iterable) -> tuple:
+    return tuple(dict.fromkeys(values))
+
+
+def parse_alphas(text: str) -> tuple[float, ...]:
+    """``--alpha``: ``0.25,0.5,1.0``, ``0.25:1.5:0.05`` or a mix; each value checked > 0.
+    Duplicates are dropped, the order kept."""
+    values: list[float] = []
+    for item in _items(text, "--alpha"):
+        decimals = expand_range(item, "--alpha") if ":" in item else [_decimal(item, "--alpha")]
+        values += [check_alpha(float(d)) for d in decimals]
+    return _unique(values)
+
+
+def parse_resolutions(text: str) -> tuple[tuple[int, int], ...]:
+    """``--res``: ``128,160,224``, ``224x160`` (H x W), ``96:480:16`` (integers) or a mix."""
+    values: list[tuple[int, int]] = []
+    for item in _items(text, "--res"):
+        if ":" in item:
+            for d in expand_range(item, "--res"):
+                if d != d.to_integral_value():
+                    raise InputError(f"--res: range {item!r} gives {d}, not a whole number "
+                                     "of pixels")
+                values.append(check_resolution(int(d)))
+        else:
+            values.append(check_resolution(item))
+    return _unique(values)
+
+
+def resolution_text(resolution: Sequence[int]) -> str:
+    """``(224, 224)`` -> ``224``; ``(224, 160)`` -> ``224x160`` (as in ``analyze``'s CSV)."""
+    h, w = resolution
+    return str(h) if h == w else f"{h}x{w}"
+
+
+# ---------------------------------------------------------------------------------------------
+# The grid
+
+
+@dataclass(frozen=True)
+class Grid:
+    """What to sweep: models (names or spec paths, each loaded once) x alphas x resolutions.
+
+    ``resolutions`` empty means each spec's own resolution; ``classes`` None the spec's.
+    """
+
+    models: tuple[str, ...]
+    specs: tuple[Spec, ...]
+    alphas: tuple[float, ...]
+    resolutions: tuple[tuple[int, int], ...]
+    classes: int | None = None
+    params: str = DEFAULT_PARAMS
+
+    @property
+    def size(self) -> int:
+        return len(self.models) * len(self.alphas) * max(1, len(self.resolutions))
+
+    def resolutions_of(self, spec: Spec) -> tuple[tuple[int, int], ...]:
+        return self.resolutions or (tuple(spec.resolution),)
+
+
+def _shape(c: int, h: int, w: int) -> str:
+    return f"{c}x{h}x{w}"
+
+
+@dataclass
+class _AlphaCosts:
+    """One alpha, resolved at the spec's resolution: per-layer work per output pixel (MACs /
+    output pixels) and parameters, which no resolution changes."""
+
+    network: Network
+    per_pixel: list[int]
+    params: list[int]
+
+
+@dataclass
+class _ResolutionMap:
+    """One resolution: per-layer output pixels and the spatial sizes, from one resolve."""
+
+    network: Network
+    pixels: list[int]
+
+
+def _layer_key(network: Network) -> tuple:
+    """Everything of a layer but its spatial size: what parameters and per-pixel work read."""
+    return tuple((l.name, l.kind, l.stage, l.in_shape.c, l.out_shape.c, l.kernel, l.stride,
+                  l.groups, l.bias, l.bn) for l in network.layers)
+
+
+def _alpha_costs(report: Report, params: str) -> _AlphaCosts | None:
+    """Split each layer's MACs into output pixels x work per pixel; None if one does not
+    divide (then this alpha takes the slow path)."""
+    per_pixel = []
+    for row in report.layers:
+        pixels = row.layer.out_shape.h * row.layer.out_shape.w
+        work, rest = divmod(row.cost.macs, pixels)
+        if rest:
+            return None
+        per_pixel.append(work)
+    return _AlphaCosts(report.network, per_pixel, [r.cost.params(params) for r in report.layers])
+
+
+def _resolution_map(spec: Spec, base: _AlphaCosts, resolution: tuple[int, int],
+                    classes: int | None) -> _ResolutionMap | None:
+    """Resolve ``base``'s alpha at ``resolution`` and check, with the registry's formulas, that
+    every layer's MACs are its output pixels x ``base``'s work per pixel. None if not."""
+    network = resolve(spec, base.network.alpha, resolution, classes)
+    if _layer_key(network) != _layer_key(base.network):
+        return None
+    pixels = []
+    for layer, work in zip(network.layers, base.per_pixel):
+        n = layer.out_shape.h * layer.out_shape.w
+        if REGISTRY[layer.kind].macs(layer) != work * n:
+            return None
+        pixels.append(n)
+    return _ResolutionMap(network, pixels)
+
+
+def _reference(spec: Spec, classes: int | None, params: str) -> tuple[int, int]:
+    """MACs and parameters of the model at alpha 1.0 and its own resolution (224 for the
+    built-ins): the denominators of ``macs_ratio`` and ``params_ratio``."""
+    total = analyze(resolve(spec, 1.0, None, classes)).total
+    return total.macs, total.params(params)
+
+
+def _ratio(value: int, reference: int) -> float:
+    return round(value / reference, 6) if reference else 0.0
+
+
+def _config_row(model: str, alpha: float, resolution: tuple[int, int], classes: int,
+                macs_by_kind: dict[str, int], params: int, convention: str,
+                reference: tuple[int, int]) -> dict[str, Any]:
+    macs = sum(macs_by_kind.values())
+    row = {"model": model, "alpha": alpha, "resolution": resolution_text(resolution),
+           "classes": classes, "macs": macs, "params": params, "param_convention": convention}
+    for kind in MAC_KINDS:
+        row[f"macs_{kind}"] = macs_by_kind.get(kind, 0)
+    row["macs_ratio"] = _ratio(macs, reference[0])
+    row["params_ratio"] = _ratio(params, reference[1])
+    return row
+
+
+def _layer_rows(model: str, network: Network, macs: Iterable[int], params: Iterable[int],
+                spatial: Network, convention: str) -> Iterator[dict[str, Any]]:
+    """Long rows: the layers of ``network`` (channels) at the sizes of ``spatial``."""
+    head = {"model": model, "alpha": network.alpha,
+            "resolution": resolution_text(spatial.resolution), "classes": network.classes}
+    for layer, where, m, p in zip(network.layers, spatial.layers, macs, params):
+        yield {**head, "layer": layer.name, "kind": layer.kind, "stage": layer.stage,
+               "in_shape": _shape(layer.in_shape.c, where.in_shape.h, where.in_shape.w),
+               "out_shape": _shape(layer.out_shape.c, where.out_shape.h, where.out_shape.w),
+               "macs": m, "params": p, "param_convention": convention}
+
+
+class _KindSums:
+    """Per-kind sums of ``work x pixels`` for networks with one layer layout."""
+
+    def __init__(self, network: Network) -> None:
+        kinds = [layer.kind for layer in network.layers]
+        self.index = {k: [i for i, kind in enumerate(kinds) if kind == k]
+                      for k in dict.fromkeys(kinds) if k in MAC_KINDS}
+
+    def split(self, values: Sequence[int]) -> dict[str, list[int]]:
+        return {k: [values[i] for i in idx] for k, idx in self.index.items()}
+
+
+def _layout(network: Network) -> tuple:
+    """What fixes every layer's spatial size: names, kinds, inputs, kernels and strides."""
+    return tuple((l.name, l.kind, l.inputs, l.kernel, l.stride) for l in network.layers)
+
+
+def _fast_model_rows(model: str, spec: Spec, grid: Grid, per_layer: bool
+                     ) -> Iterator[dict[str, Any]] | None:
+    """The rows of one model by the split described in the module docstring, or None when the
+    split does not hold for some configuration (the caller then resolves each one)."""
+    reference = _reference(spec, grid.classes, grid.params)
+    resolutions = grid.resolutions_of(spec)
+    alphas: list[_AlphaCosts] = []
+    for alpha in grid.alphas:
+        costs = _alpha_costs(analyze(resolve(spec, alpha, None, grid.classes)), grid.params)
+        if costs is None:
+            return None
+        alphas.append(costs)
+    # Alphas with one layout share one resolve per resolution (usually every alpha does).
+    maps: dict[tuple, dict[tuple[int, int], _ResolutionMap]] = {}
+    for costs in alphas:
+        layout = _layout(costs.network)
+        if layout in maps:
+            continue
+        maps[layout] = {}
+        for resolution in resolutions:
+            found = _resolution_map(spec, costs, resolution, grid.classes)
+            if found is None:
+                return None
+            maps[layout][resolution] = found
+    return _emit_fast(model, grid, alphas, maps, resolutions, reference, per_layer)
+
+
+def _emit_fast(model: str, grid: Grid, alphas: list[_AlphaCosts], maps: dict, resolutions,
+               reference: tuple[int, int], per_layer: bool) -> Iterator[dict[str, Any]]:
+    """Rows from the split: per kind, the dot product of work per pixel and output pixels."""
+    mul = operator.mul
+    for costs in alphas:
+        spatial_maps = maps[_layout(costs.network)]
+        sums = _KindSums(costs.network)
+        work_by_kind = sums.split(costs.per_pixel)
+        total_params = sum(costs.params)
+        for resolution in resolutions:
+            spatial = spatial_maps[resolution]
+            if per_layer:
+                macs = list(map(mul, costs.per_pixel, spatial.pixels))
+                yield from _layer_rows(model, costs.network, macs, costs.params,
+                                       spatial.network, grid.params)
+                continue
+            pixels_by_kind = sums.split(spatial.pixels)
+            by_kind = {k: sum(map(mul, work, pixels_by_kind[k]))
+                       for k, work in work_by_kind.items()}
+            yield _config_row(model, costs.network.alpha, resolution, costs.network.classes,
+                              by_kind, total_params, grid.params, reference)
+
+
+def _full_rows(model: str, spec: Spec, grid: Grid, per_layer: bool
+               ) -> Iterator[dict[str, Any]]:
+    """The slow path: resolve and analyze every configuration."""
+    reference = _reference(spec, grid.classes, grid.params)
+    for alpha in grid.alphas:
+        for resolution in grid.resolutions_of(spec):
+            report = analyze(resolve(spec, alpha, resolution, grid.classes))
+            net = report.network
+            if per_layer:
+                yield from _layer_rows(model, net, [r.cost.macs for r in report.layers],
+                                       [r.cost.params(grid.params) for r in report.layers],
+                                       net, grid.params)
+                continue
+            by_kind = {k: c.macs for k, c in report.by_kind.items() if k in MAC_KINDS}
+            yield _config_row(model, alpha, resolution, net.classes, by_kind,
+                              report.total.params(grid.params), grid.params, reference)
+
+
+def sweep(grid: Grid, per_layer: bool = False, fast: bool = True) -> list[dict[str, Any]]:
+    """All rows of ``grid``: one per model x alpha x resolution (in that nesting order), or
+    with ``per_layer`` one per layer of each configuration.
+
+    Args:
+        grid: the models and values to sweep.
+        per_layer: long format (:data:`LAYER_COLUMNS`) instead of :data:`COLUMNS`.
+        fast: use the checked pixel split (module docstring); False resolves every
+            configuration (the reference the tests compare the fast path with).
+    """
+    if grid.size > MAX_CONFIGS:
+        raise InputError(f"the grid has {grid.size:,} configurations (at most "
+                         f"{MAX_CONFIGS:,}); use fewer values or a larger range step")
+    rows: list[dict[str, Any]] = []
+    for model, spec in zip(grid.models, grid.specs):
+        fast_rows = _fast_model_rows(model, spec, grid, per_layer) if fast else None
+        rows.extend(fast_rows if fast_rows is not None else
+                    _full_rows(model, spec, grid, per_layer))
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Latency (imports the torch profiler only when called)
+
+def latency_fields(result: Any, options: Any) -> dict[str, Any]:
+    """The :data:`LATENCY_COLUMNS` of one profiler result (milliseconds, 4 decimals)."""
+    e2e = result.end_to_end
+    return {"latency_ms_median": round(e2e.median_ms, 4), "latency_ms_p10": round(e2e.p10_ms, 4),
+            "latency_ms_p90": round(e2e.p90_ms, 4), "latency_ms_mean": round(e2e.mean_ms, 4),
+            "latency_ms_std": round(e2e.std_ms, 4), "latency_runs": e2e.runs,
+            "latency_device": options.device,
+            "latency_threads": "" if options.threads is None else options.threads,
+            "latency_batch": options.batch}
+
+
+def profile_options(**given: Any) -> Any:
+    """A profiler ``ProfileOptions`` from the options given (None = the profiler's default)."""
+    from .torch_backend.profile import ProfileOptions
+
+    return ProfileOptions(**{k: v for k, v in given.items() if v is not None})
+
+
+def measure_latency(rows: Sequence[dict[str, Any]], specs: dict[str, Spec], options: Any,
+                    on_done: Callable[[int], None] | None = None
+                    ) -> Iterator[dict[str, Any]]:
+    """Measure each configuration row and yield it with the latency columns added.
+
+    Rows are yielded one by one, so a caller interrupted (Ctrl-C) keeps the ones measured.
+    ``on_done(i)`` is called after row ``i`` (for a progress bar).
+    """
+    from .torch_backend.profile import profile_network
+
+    for i, row in enumerate(rows):
+        spec = specs[row["model"]]
+        resolution = check_resolution(row["resolution"])
+        network = resolve(spec, row["alpha"], resolution, row["classes"])
+        result = profile_network(network, options)
+        yield {**row, **latency_fields(result, options)}
+        if on_done is not None:
+            on_done(i)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering (CSV goes through ``mncost.render.to_csv`` with the column lists above)
+
+def columns(per_layer: bool, latency: bool) -> tuple[str, ...]:
+    """The CSV columns of a sweep (README: stable, units in the names)."""
+    if per_layer:
+        return LAYER_COLUMNS
+    return COLUMNS + (LATENCY_COLUMNS if latency else ())
+
+
+def sweep_dict(rows: Sequence[dict[str, Any]], per_layer: bool, latency: bool,
+               partial: bool = False, total: int | None = None) -> dict[str, Any]:
+    """The JSON document of a sweep (schema :data:`SWEEP_SCHEMA`)."""
+    doc: dict[str, Any] = {"schema": SWEEP_SCHEMA, "rows_are": "layers" if per_layer
+                           else "configurations", "partial": partial,
+                           "columns": list(columns(per_layer, latency)), "rows": list(rows)}
+    if partial:
+        doc["configurations_total"] = total
+    return doc
+
+
+def _ms(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, (int, float)) else "-"
+
+
+def table_rows(rows: Sequence[dict[str, Any]], per_layer: bool, latency: bool
+               ) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """Headers and human-unit cells for the table and Markdown formats."""
+    from .render import human
+
+    if per_layer:
+        head = ("model", "alpha", "res", "layer", "kind", "out CxHxW", "MACs", "params")
+        return head, [(r["model"], f"{r['alpha']:g}", r["resolution"], r["layer"], r["kind"],
+                       r["out_shape"], human(r["macs"]), human(r["params"])) for r in rows]
+    head = ("model", "alpha", "res", "MACs", "params", "MACs vs 1.0/224", "params vs 1.0/224")
+    cells = [(r["model"], f"{r['alpha']:g}", r["resolution"], human(r["macs"]),
+              human(r["params"]), f"{r['macs_ratio']:.3f}x", f"{r['params_ratio']:.3f}x")
+             for r in rows]
+    if latency:
+        head += ("latency ms (median)", "p10-p90 ms")
+        cells = [c + (_ms(r.get("latency_ms_median")),
+                      f"{_ms(r.get('latency_ms_p10'))}-{_ms(r.get('latency_ms_p90'))}")
+                 for c, r in zip(cells, rows)]
+    return head, cells
+
+
+def sweep_markdown(rows: Sequence[dict[str, Any]], per_layer: bool, latency: bool,
+                   params: str) -> str:
+    from .render import markdown_table
+
+    head, cells = table_rows(rows, per_layer, latency)
+    align = "lrl" + ("llrr" if per_layer else "r" * (len(head) - 3))
+    return (markdown_table(head, cells, align) +
+            f"\nMACs = multiply-accumulates; params: {params}.\n")
+
+
+def print_sweep(console: Any, rows: Sequence[dict[str, Any]], per_layer: bool, latency: bool,
+                params: str) -> None:
+    """The rich table (the caller passes the console)."""
+    from rich.table import Table
+
+    head, cells = table_rows(rows, per_layer, latency)
+    table = Table(header_style="bold")
+    for i, h in enumerate(head):
+        table.add_column(h, justify="left" if h in ("model", "layer", "kind", "out CxHxW")
+                         else "right")
+    for c in cells:
+        table.add_row(*c)
+    console.print(table)
+    console.print(f"[dim]MACs = multiply-accumulates; params: {params}.[/dim]")
+
+
+# ---------------------------------------------------------------------------------------------
+# Plot (matplotlib, imported only here)
+
+#: Lines per panel at most (evenly chosen from the grid), so a big grid stays readable.
+PLOT_LINES = 5
+
+
+def pareto_front(points: Sequence[tuple[float, int]]) -> list[tuple[float, int]]:
+    """The configurations no other one beats on both counts: for (latency, MACs) points,
+    those with more MACs (capacity) than every faster one. Sorted by latency."""
+    front: list[tuple[float, int]] = []
+    for latency, macs in sorted(points, key=lambda p: (p[0], -p[1])):
+        if not front or macs > front[-1][1]:
+            front.append((latency, macs))
+    return front
+
+
+def _pick(values: Sequence, n: int) -> list:
+    """At most ``n`` values spread evenly over ``values`` (first and last included)."""
+    if len(values) <= n:
+        return list(values)
+    step = (len(values) - 1) / (n - 1)
+    return [values[round(i * step)] for i in range(n)]
+
+
+def plot_png(rows: Sequence[dict[str, Any]], latency: bool) -> bytes:
+    """A PNG: MACs against alpha and against resolution (and, with latency, latency against
+    MACs with the Pareto front). Raises :class:`MissingDependency` without matplotlib."""
+    import io
+
+    try:
+        import matplotlib
+    except ImportError:
+        from .errors import MissingDependency
+        raise MissingDependency("matplotlib", "plot") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = 3 if latency else 2
+    fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4.5))
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    for model in models:
+        mine = [r for r in rows if r["model"] == model]
+        _lines(axes[0], mine, model, by="resolution", x="alpha")
+        _lines(axes[1], mine, model, by="alpha", x="resolution")
+        if latency:
+            _pareto(axes[2], mine, model)
+    axes[0].set_xlabel("width multiplier alpha")
+    axes[1].set_xlabel("input resolution (pixels, height)")
+    for ax in axes[:2]:
+        ax.set_ylabel("MACs")
+        ax.set_yscale("log")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize="small")
+    axes[0].set_title("MACs vs alpha")
+    axes[1].set_title("MACs vs resolution")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def _res_height(text: str) -> int:
+    return int(str(text).split("x")[0])
+
+
+def _lines(ax: Any, rows: Sequence[dict[str, Any]], model: str, by: str, x: str) -> None:
+    """One line per (evenly picked) value of ``by``, ``x`` along the axis."""
+    for value in _pick(list(dict.fromkeys(r[by] for r in rows)), PLOT_LINES):
+        line = [r for r in rows if r[by] == value]
+        xs = [_res_height(r[x]) if x == "resolution" else r[x] for r in line]
+        label = f"{model} {by[:3]}={value if by == 'resolution' else format(value, 'g')}"
+        ax.plot(xs, [r["macs"] for r in line], marker="." if len(line) < 40 else None,
+                label=label)
+
+
+def _pareto(ax: Any, rows: Sequence[dict[str, Any]], model: str) -> None:
+    points = [(r["latency_ms_median"], r["macs"]) for r in rows
+              if isinstance(r.get("latency_ms_median"), (int, float))]
+    if not points:
+        return
+    dots = ax.scatter([p[0] for p in points], [p[1] for p in points], s=12, alpha=0.5,
+                      label=f"{model} configurations")
+    front = pareto_front(points)
+    ax.plot([p[0] for p in front], [p[1] for p in front], color=dots.get_facecolor()[0],
+            drawstyle="steps-post", label=f"{model} Pareto front")
+    ax.set_xlabel("latency, median ms per batch")
+    ax.set_ylabel("MACs")
+    ax.set_title("MACs vs latency (Pareto: most MACs for the time)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small")

@@ -1,0 +1,390 @@
+"""``mncost sweep``: grid parsing, golden outputs from closed-form counts, the fast path against
+resolving every configuration, atomic and partial writes, latency with a fake profiler, and
+the analytic path never importing torch."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import subprocess
+import sys
+import types
+from dataclasses import dataclass
+from typing import Optional
+
+import pytest
+from click.testing import CliRunner
+
+from mncost.cli import cli
+from mncost.errors import InputError
+from mncost.models import BUILTINS, load_model
+from mncost.sweep import (COLUMNS, LATENCY_COLUMNS, LAYER_COLUMNS, Grid, pareto_front,
+                          parse_alphas, parse_resolutions, sweep)
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, list(args))
+
+
+# ---------------------------------------------------------------------------------------------
+# MobileNet v1 in closed form (v1 paper Table 1; TF-slim width rule max(int(c * alpha), 8)),
+# written out here independently of the engine.
+
+V1_BODY = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)] + [(512, 1)] * 5 + [
+    (1024, 2), (1024, 1)]
+
+
+def v1_counts(alpha: float, r: int, classes: int = 1000) -> dict[str, int]:
+    """MACs by kind and trainable params (weights + BN scale/shift + fc bias) of v1."""
+    def w(c: int) -> int:
+        return max(int(c * alpha), 8)
+
+    h = math.ceil(r / 2)
+    c = w(32)
+    conv = h * h * 3 * c * 9
+    params = 27 * c + 2 * c
+    dw = pw = 0
+    for c_out, s in V1_BODY:
+        h = math.ceil(h / s)
+        dw += h * h * c * 9
+        pw += h * h * c * w(c_out)
+        params += 9 * c + 2 * c + c * w(c_out) + 2 * w(c_out)
+        c = w(c_out)
+    fc = c * classes
+    params += c * classes + classes
+    return {"macs": conv + dw + pw + fc, "conv": conv, "depthwise": dw, "pointwise": pw,
+            "fc": fc, "params": params}
+
+
+def test_v1_closed_form_matches_the_published_figures():
+    # TF-slim's docstring: 567,716,352 mult-adds for the 1.0/224 body (+ the 1024 x 1000 fc).
+    counts = v1_counts(1.0, 224)
+    assert counts["macs"] - counts["fc"] == 567_716_352
+    assert counts["params"] == 4_231_976
+
+
+# ---------------------------------------------------------------------------------------------
+# Grid parsing
+
+def test_alpha_range_is_inclusive_and_free_of_float_drift():
+    values = parse_alphas("0.25:1.5:0.05")
+    assert len(values) == 26
+    assert values == tuple(float(f"{0.25 + 0.05 * i:.2f}") for i in range(26))
+    assert values[-1] == 1.5 and 0.35 in values and 0.7 in values
+
+
+def test_lists_ranges_mix_and_duplicates():
+    assert parse_alphas("0.25,0.5,1.0") == (0.25, 0.5, 1.0)
+    assert parse_alphas("1.0,0.5:0.6:0.05,0.5") == (1.0, 0.5, 0.55, 0.6)
+    assert parse_alphas("0.1:0.35:0.1") == (0.1, 0.2, 0.3)          # stop not on a step
+    assert parse_resolutions("128:160:16,224x160,224") == ((128, 128), (144, 144), (160, 160),
+                                                           (224, 160), (224, 224))
+
+
+@pytest.mark.parametrize("flag,text,message", [
+    ("alpha", "1:0.5:0.1", "ends before it starts"),
+    ("alpha", "0.25:1:0", "needs a step > 0"),
+    ("alpha", "0.25:1", "must be start:stop:step"),
+    ("alpha", "0.5,,1", "comma-separated"),
+    ("alpha", "half", "'half' is not a number"),
+    ("alpha", "0,1", "alpha must be a number > 0"),
+    ("alpha", "nan", "not a finite number"),
+    ("res", "100:110:0.5", "not a whole number of pixels"),
+    ("res", "0", "at least 1 pixel"),
+    ("res", "224y160", "integer R or HxW"),
+])
+def test_bad_grid_values(flag, text, message):
+    with pytest.raises(InputError, match=message):
+        parse_alphas(text) if flag == "alpha" else parse_resolutions(text)
+    result = run("sweep", "v2", f"--{flag}", text, "-f", "csv")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert message in result.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# Golden outputs
+
+def _expected_csv(configs) -> str:
+    lines = [",".join(COLUMNS)]
+    ref = v1_counts(1.0, 224)
+    for alpha, r in configs:
+        c = v1_counts(alpha, r)
+        lines.append(",".join(map(str, [
+            "v1", alpha, r, 1000, c["macs"], c["params"], "trainable", c["conv"],
+            c["pointwise"], c["depthwise"], 0, c["fc"], 0, round(c["macs"] / ref["macs"], 6),
+            round(c["params"] / ref["params"], 6)])))
+    return "\n".join(lines) + "\n"
+
+
+def test_csv_golden_v1_grid():
+    result = run("sweep", "v1", "--alpha", "0.25,0.5,0.75,1.0", "--res", "128:224:32",
+                 "-f", "csv")
+    assert result.exit_code == 0, result.output
+    configs = [(a, r) for a in (0.25, 0.5, 0.75, 1.0) for r in (128, 160, 192, 224)]
+    assert result.stdout == _expected_csv(configs)
+    assert result.stderr == ""
+
+
+def test_json_golden_v1():
+    result = run("sweep", "v1", "--alpha", "0.5", "--res", "160", "-f", "json")
+    doc = json.loads(result.stdout)
+    c, ref = v1_counts(0.5, 160), v1_counts(1.0, 224)
+    assert doc == {
+        "schema": "mncost.sweep/1", "rows_are": "configurations", "partial": False,
+        "columns": list(COLUMNS),
+        "rows": [{"model": "v1", "alpha": 0.5, "resolution": "160", "classes": 1000,
+                  "macs": c["macs"], "params": c["params"], "param_convention": "trainable",
+                  "macs_conv": c["conv"], "macs_pointwise": c["pointwise"],
+                  "macs_depthwise": c["depthwise"], "macs_grouped": 0, "macs_fc": c["fc"],
+                  "macs_se_fc": 0, "macs_ratio": round(c["macs"] / ref["macs"], 6),
+                  "params_ratio": round(c["params"] / ref["params"], 6)}]}
+    assert c["macs"] == 76_524_800 and c["params"] == 1_331_592   # v1 paper Table 7: 76M, 1.32M
+
+
+def test_markdown_golden():
+    result = run("sweep", "v1", "--alpha", "1.0,0.5", "--res", "224", "-f", "markdown")
+    assert result.stdout == (
+        "| model | alpha | res | MACs | params | MACs vs 1.0/224 | params vs 1.0/224 |\n"
+        "|---|---:|---|---:|---:|---:|---:|\n"
+        "| v1 | 1 | 224 | 568.74M | 4.23M | 1.000x | 1.000x |\n"
+        "| v1 | 0.5 | 224 | 149.50M | 1.33M | 0.263x | 0.315x |\n"
+        "\nMACs = multiply-accumulates; params: trainable.\n")
+
+
+def test_params_convention_and_classes():
+    result = run("sweep", "v1", "--params", "weights", "--classes", "10", "-f", "csv")
+    row = next(csv.DictReader(io.StringIO(result.stdout)))
+    # weights only: 3x3x3x32 conv, each separable pair 9 M + M N, the 1024 x 10 fc.
+    widths = [32] + [c for c, _ in V1_BODY]
+    weights = 27 * 32 + sum(9 * m + m * n for m, n in zip(widths, widths[1:])) + 1024 * 10
+    assert int(row["params"]) == weights == 3_195_328
+    assert row["param_convention"] == "weights" and row["classes"] == "10"
+
+
+def test_per_layer_long_rows_sum_to_the_totals():
+    result = run("sweep", "v1", "v2", "--alpha", "0.5,1.0", "--res", "160,224x192",
+                 "--per-layer", "-f", "csv")
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert list(rows[0]) == list(LAYER_COLUMNS)
+    assert len(rows) == 2 * 2 * 29 + 2 * 2 * 64      # v1: 29 layers, v2: 64
+    first = rows[0]
+    assert (first["layer"], first["kind"], first["in_shape"], first["out_shape"]) == (
+        "layers.0", "conv", "3x160x160", "16x80x80")
+    v1_160 = [r for r in rows if r["model"] == "v1" and r["alpha"] == "0.5"
+              and r["resolution"] == "160"]
+    c = v1_counts(0.5, 160)
+    assert sum(int(r["macs"]) for r in v1_160) == c["macs"]
+    assert sum(int(r["params"]) for r in v1_160) == c["params"]
+    assert {r["resolution"] for r in rows} == {"160", "224x192"}
+
+
+def test_table_goes_to_stdout_and_names_the_convention():
+    result = run("sweep", "v3-small", "--alpha", "0.75")
+    assert result.exit_code == 0
+    assert "v3-small" in result.stdout and "params: trainable" in result.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# The fast path is exactly the slow path
+
+@pytest.mark.parametrize("model", list(BUILTINS))
+@pytest.mark.parametrize("per_layer", [False, True])
+def test_fast_path_equals_resolving_every_configuration(model, per_layer):
+    grid = Grid((model,), (load_model(model),), parse_alphas("0.1,0.35,0.6:1.4:0.4,1.3"),
+                parse_resolutions("33,96,127,224x161,250"), classes=None)
+    assert sweep(grid, per_layer, fast=True) == sweep(grid, per_layer, fast=False)
+
+
+def test_ratio_columns_are_relative_to_alpha_1_at_224():
+    rows = sweep(Grid(("v2",), (load_model("v2"),), (1.0, 0.5), ((224, 224),)))
+    assert rows[0]["macs"] == 300_774_272 and rows[0]["params"] == 3_504_872  # torchvision
+    assert rows[0]["macs_ratio"] == 1.0 and rows[0]["params_ratio"] == 1.0
+    assert rows[1]["macs_ratio"] == round(rows[1]["macs"] / 300_774_272, 6)
+
+
+# ---------------------------------------------------------------------------------------------
+# Files
+
+def test_output_file_is_written_atomically(tmp_path):
+    out = tmp_path / "grid.csv"
+    result = run("sweep", "v1", "--alpha", "0.5", "-f", "csv", "-o", str(out))
+    assert result.exit_code == 0 and result.stdout == ""
+    assert out.read_text() == _expected_csv([(0.5, 224)])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["grid.csv"]
+    # A failing sweep leaves the previous file alone.
+    result = run("sweep", "v1", "--alpha", "0.5,-1", "-f", "csv", "-o", str(out))
+    assert result.exit_code == 2
+    assert out.read_text() == _expected_csv([(0.5, 224)])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["grid.csv"]
+
+
+def test_unknown_model_is_one_line():
+    result = run("sweep", "v7", "-f", "csv")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("mncost: error: unknown model 'v7'")
+    assert result.stderr.count("\n") == 1
+
+
+def test_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "grid.png"
+    result = run("sweep", "v1", "v2", "--alpha", "0.5:1.0:0.25", "--res", "128,224",
+                 "-f", "csv", "-o", str(tmp_path / "g.csv"), "--plot", str(png))
+    assert result.exit_code == 0, result.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_without_matplotlib(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    result = run("sweep", "v1", "-f", "csv", "--plot", str(tmp_path / "x.png"))
+    assert result.exit_code == 2
+    assert result.stderr == ("mncost: error: this command needs matplotlib, which is not "
+                             "installed: pip install 'mncost[plot]'\n")
+
+
+def test_pareto_front():
+    points = [(1.0, 10), (2.0, 30), (1.5, 5), (3.0, 20), (2.5, 40), (1.0, 12)]
+    assert pareto_front(points) == [(1.0, 12), (2.0, 30), (2.5, 40)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Latency, with a fake profiler (the contract of mncost.torch_backend.profile)
+
+@dataclass(frozen=True)
+class FakeOptions:
+    device: str = "cpu"
+    threads: Optional[int] = None
+    batch: int = 1
+    dtype: str = "float32"
+    warmup: int = 10
+    repeats: int = 30
+    min_time_s: float = 1.0
+
+
+@pytest.fixture
+def fake_profiler(monkeypatch):
+    """Installs a fake ``mncost.torch_backend.profile``: latency = MACs / 1e7 ms; the call
+    numbered ``interrupt_at`` raises KeyboardInterrupt."""
+    state = {"calls": 0, "interrupt_at": None, "options": []}
+
+    def profile_network(network, options, progress=None):
+        state["calls"] += 1
+        state["options"].append(options)
+        if state["calls"] == state["interrupt_at"]:
+            raise KeyboardInterrupt
+        from mncost.costs import analyze
+        ms = analyze(network).total.macs / 1e7
+        stats = types.SimpleNamespace(median_ms=ms, p10_ms=ms * 0.9, p90_ms=ms * 1.1,
+                                      mean_ms=ms, std_ms=0.5, runs=7)
+        return types.SimpleNamespace(end_to_end=stats)
+
+    module = types.ModuleType("mncost.torch_backend.profile")
+    module.ProfileOptions = FakeOptions
+    module.profile_network = profile_network
+    monkeypatch.setitem(sys.modules, "mncost.torch_backend.profile", module)
+    return state
+
+
+def test_latency_columns(fake_profiler):
+    result = run("sweep", "v1", "--alpha", "0.5,1.0", "--res", "160", "--latency",
+                 "--threads", "2", "--batch", "4", "--repeats", "7", "-f", "csv")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert list(rows[0]) == list(COLUMNS + LATENCY_COLUMNS)
+    c = v1_counts(0.5, 160)
+    assert float(rows[0]["latency_ms_median"]) == round(c["macs"] / 1e7, 4)
+    assert (rows[0]["latency_runs"], rows[0]["latency_device"], rows[0]["latency_threads"],
+            rows[0]["latency_batch"]) == ("7", "cpu", "2", "4")
+    assert fake_profiler["options"][0] == FakeOptions(threads=2, batch=4, repeats=7)
+    assert "2/2" in result.stderr                      # the progress bar, on stderr
+
+
+def test_ctrl_c_keeps_measured_rows_as_partial(fake_profiler, tmp_path):
+    fake_profiler["interrupt_at"] = 3
+    out = tmp_path / "lat.csv"
+    result = run("sweep", "v1", "--alpha", "0.25,0.5,0.75,1.0", "--latency", "-f", "csv",
+                 "-o", str(out))
+    assert result.exit_code == 130
+    assert not out.exists()
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "lat.partial.csv").read_text())))
+    assert [r["alpha"] for r in rows] == ["0.25", "0.5"]
+    assert "interrupted: 2 of 4 configurations measured; partial results in" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lat.partial.csv"]
+
+
+def test_ctrl_c_json_is_marked_partial(fake_profiler, tmp_path):
+    fake_profiler["interrupt_at"] = 2
+    result = run("sweep", "v1", "--alpha", "0.5,1.0", "--latency", "-f", "json",
+                 "-o", str(tmp_path / "lat.json"))
+    assert result.exit_code == 130
+    doc = json.loads((tmp_path / "lat.partial.json").read_text())
+    assert doc["partial"] is True and doc["configurations_total"] == 2
+    assert len(doc["rows"]) == 1
+
+
+def test_ctrl_c_to_stdout_writes_nothing(fake_profiler):
+    fake_profiler["interrupt_at"] = 2
+    result = run("sweep", "v1", "--alpha", "0.5,1.0", "--latency", "-f", "csv")
+    assert result.exit_code == 130 and result.stdout == ""
+    assert "nothing written" in result.stderr
+
+
+def test_latency_and_per_layer_do_not_mix():
+    result = run("sweep", "v1", "--latency", "--per-layer")
+    assert result.exit_code == 2 and "drop --per-layer" in result.stderr
+
+
+@pytest.mark.torch
+def test_real_latency_small(tmp_path):
+    out = tmp_path / "lat.csv"
+    result = run("sweep", "v3-small", "--alpha", "0.35", "--res", "64,96", "--latency",
+                 "--repeats", "2", "--warmup", "1", "--min-time", "0", "--threads", "1",
+                 "-f", "csv", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert len(rows) == 2
+    assert all(float(r["latency_ms_median"]) > 0 and int(r["latency_runs"]) >= 2
+               for r in rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# The analytic path never imports torch
+
+def test_analytic_sweep_does_not_import_torch(tmp_path):
+    code = (
+        "import sys\n"
+        "from mncost.cli import cli\n"
+        "try:\n"
+        f"    cli.main(['sweep', 'v2', 'v3-large', '--alpha', '0.5:1.0:0.25', '--res', "
+        f"'160,224', '-f', 'csv', '-o', {str(tmp_path / 'g.csv')!r}])\n"
+        "except SystemExit as exc:\n"
+        "    assert exc.code in (0, None), exc.code\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+        "print('ok')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "ok\n"
+    assert (tmp_path / "g.csv").read_text().count("\n") == 1 + 2 * 3 * 2
+
+
+def test_alpha_dependent_layouts_and_the_fallback(monkeypatch):
+    """v3-large at alpha 0.1 skips an expansion conv that alpha 1 has (both widths round to
+    8), so the fast path keeps two layouts; and when the pixel split is refused, the slow
+    path gives the same rows."""
+    import mncost.sweep as core
+
+    grid = Grid(("v3-large",), (load_model("v3-large"),), (0.1, 1.0), ((160, 160), (224, 224)))
+    rows = sweep(grid)
+    layers = sweep(grid, per_layer=True)
+    per_config = {(r["alpha"], r["resolution"]): 0 for r in layers}
+    for r in layers:
+        per_config[r["alpha"], r["resolution"]] += 1
+    assert per_config == {(0.1, "160"): 88, (0.1, "224"): 88, (1.0, "160"): 91,
+                          (1.0, "224"): 91}
+    monkeypatch.setattr(core, "_alpha_costs", lambda report, params: None)
+    assert sweep(grid) == rows and sweep(grid, per_layer=True) == layers
