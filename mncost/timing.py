@@ -1,0 +1,184 @@
+"""Timing statistics and the repeat loop, with no torch: plain numbers in, plain numbers out.
+
+Conventions (README, "Profiling"):
+
+* **Percentiles** use linear interpolation between order statistics (Hyndman & Fan 1996,
+  definition 7; NumPy's default ``"linear"`` method). For samples sorted as
+  ``x[0] <= ... <= x[n-1]`` the ``q``-quantile (``0 <= q <= 1``) sits at rank
+  ``h = (n - 1) * q`` and is ``x[floor(h)] + (h - floor(h)) * (x[floor(h) + 1] - x[floor(h)])``.
+  The median is the 0.5-quantile, so for an even count it is the mean of the two middle values.
+* **IQR** is ``p75 - p25`` under that definition.
+* **std** is the sample standard deviation (``n - 1`` in the denominator); 0 for one sample.
+
+The loop (:func:`measure`) reads time through a :class:`Clock`. On a CPU the clock is
+``time.perf_counter_ns``; on an asynchronous device it waits for the device before every read,
+so a timed interval always covers finished work, never an asynchronous launch.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable, Optional, Sequence
+
+NS_PER_MS = 1_000_000
+
+#: ``progress(phase, fraction, runs)``: the phase (``"warm-up"`` or a measurement label), the
+#: fraction done (0..1) and the runs done so far.
+ProgressFn = Callable[[str, float, int], None]
+
+
+def percentile(samples: Sequence[float], q: float) -> float:
+    """The ``q``-quantile (``0 <= q <= 1``) by linear interpolation (Hyndman & Fan def. 7).
+
+    Raises:
+        ValueError: for no samples or ``q`` outside [0, 1].
+    """
+    if not samples:
+        raise ValueError("percentile of no samples")
+    if not 0.0 <= q <= 1.0:
+        raise ValueError(f"quantile must be in [0, 1], got {q}")
+    ordered = sorted(samples)
+    rank = (len(ordered) - 1) * q
+    low = math.floor(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (rank - low) * (ordered[high] - ordered[low])
+
+
+def mean(samples: Sequence[float]) -> float:
+    """Arithmetic mean (``math.fsum`` so long lists do not lose precision)."""
+    if not samples:
+        raise ValueError("mean of no samples")
+    return math.fsum(samples) / len(samples)
+
+
+def std(samples: Sequence[float]) -> float:
+    """Sample standard deviation, ``sqrt(sum((x - mean)^2) / (n - 1))``; 0 for one sample."""
+    if len(samples) < 2:
+        return 0.0
+    m = mean(samples)
+    return math.sqrt(math.fsum((x - m) ** 2 for x in samples) / (len(samples) - 1))
+
+
+@dataclass(frozen=True)
+class TimingStats:
+    """Summary of repeated timings, in milliseconds.
+
+    Attributes:
+        runs: number of timed runs.
+        median_ms, mean_ms, std_ms: centre and sample standard deviation.
+        p10_ms, p25_ms, p75_ms, p90_ms: percentiles (module docstring: definition 7).
+        iqr_ms: ``p75_ms - p25_ms``.
+        min_ms, max_ms: fastest and slowest run.
+        total_ms: the sum of all runs (the measured time).
+    """
+
+    runs: int
+    median_ms: float
+    mean_ms: float
+    std_ms: float
+    p10_ms: float
+    p25_ms: float
+    p75_ms: float
+    p90_ms: float
+    iqr_ms: float
+    min_ms: float
+    max_ms: float
+    total_ms: float
+
+    @classmethod
+    def from_ms(cls, samples_ms: Sequence[float]) -> "TimingStats":
+        """Summarize samples given in milliseconds."""
+        if not samples_ms:
+            raise ValueError("no timing samples")
+        p25, p75 = percentile(samples_ms, 0.25), percentile(samples_ms, 0.75)
+        return cls(runs=len(samples_ms), median_ms=percentile(samples_ms, 0.5),
+                   mean_ms=mean(samples_ms), std_ms=std(samples_ms),
+                   p10_ms=percentile(samples_ms, 0.10), p25_ms=p25, p75_ms=p75,
+                   p90_ms=percentile(samples_ms, 0.90), iqr_ms=p75 - p25,
+                   min_ms=min(samples_ms), max_ms=max(samples_ms),
+                   total_ms=math.fsum(samples_ms))
+
+    @classmethod
+    def from_ns(cls, samples_ns: Sequence[int]) -> "TimingStats":
+        """Summarize samples given in integer nanoseconds (what a :class:`Clock` returns)."""
+        return cls.from_ms([s / NS_PER_MS for s in samples_ns])
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Clock:
+    """A monotonic nanosecond clock that is safe to difference around device work.
+
+    Attributes:
+        name: how it reads time, recorded in a result's environment.
+        read: the raw clock (``time.perf_counter_ns``).
+        sync: waits until queued device work is finished (``None`` on a CPU, where work is
+            synchronous). It runs before every read, so ``now_ns() - earlier`` never stops at
+            an asynchronous launch.
+    """
+
+    name: str
+    read: Callable[[], int] = time.perf_counter_ns
+    sync: Optional[Callable[[], None]] = None
+
+    def now_ns(self) -> int:
+        """Wait for the device (if any), then read the clock."""
+        if self.sync is not None:
+            self.sync()
+        return self.read()
+
+
+CPU_CLOCK = Clock("time.perf_counter_ns")
+
+
+def measure(fn: Callable[[], object], clock: Clock, *, warmup: int, repeats: int,
+            min_time_s: float = 0.0, label: str = "timed",
+            progress: Optional[ProgressFn] = None) -> list[int]:
+    """Run ``fn`` ``warmup`` times untimed, then time it until both at least ``repeats`` runs
+    and at least ``min_time_s`` seconds of timed runs are done.
+
+    Each run is timed on its own (``clock.now_ns()`` before and after), so the samples give a
+    distribution, not only a mean. The garbage collector is paused while timing, as
+    ``timeit`` does, so a collection does not land inside one run; ``progress`` is called
+    between runs, outside the timed interval.
+
+    Returns:
+        The per-run times in nanoseconds, in run order.
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    for i in range(warmup):
+        fn()
+        if progress is not None:
+            progress("warm-up", (i + 1) / warmup, i + 1)
+    samples: list[int] = []
+    budget_ns = int(min_time_s * 1e9)
+    spent_ns = 0
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        while len(samples) < repeats or spent_ns < budget_ns:
+            start = clock.now_ns()
+            fn()
+            elapsed = clock.now_ns() - start
+            samples.append(elapsed)
+            spent_ns += elapsed
+            if progress is not None:
+                progress(label, _fraction(len(samples), repeats, spent_ns, budget_ns),
+                         len(samples))
+    finally:
+        if collecting:
+            gc.enable()
+    return samples
+
+
+def _fraction(runs: int, repeats: int, spent_ns: int, budget_ns: int) -> float:
+    """How far :func:`measure` is: the lesser of its two targets (runs, time) decides."""
+    by_runs = min(runs / repeats, 1.0)
+    by_time = min(spent_ns / budget_ns, 1.0) if budget_ns > 0 else 1.0
+    return min(by_runs, by_time)
