@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -66,19 +66,7 @@ def test_v1_param_conventions_by_hand():
         "weights", "biases", "bn_affine", "bn_stats"]
 
 
-TINY = textwrap.dedent("""\
-    name: tiny
-    resolution: 8
-    classes: 10
-    width: {rounding: make_divisible, divisor: 8}
-    se: {ratio: 0.25, of: expanded, divisor: 8, act: relu, gate: hsigmoid}
-    layers:
-      - {op: conv, k: 3, c: 16, s: 2, act: HS}                              # 8x8x3 -> 4x4x16
-      - {op: bottleneck, k: 3, exp: 32, c: 16, se: true, act: relu6, s: 1}  # 4x4x16, residual
-      - {op: pool, type: max, k: 3, s: 2}                                   # -> 2x2x16
-      - {op: pool}                                                          # -> 1x1x16
-      - {op: fc, c: classes}                                                # -> 10
-    """)
+TINY = (Path(__file__).parent / "data" / "tiny_every_kind.yaml").read_text()
 # Worked by hand, layer by layer (out elements; MACs = out * C_in/g * k^2):
 #   conv      4x4x16 = 256, MACs 256*3*9 = 6912, BN, h-swish
 #   expand    4x4x32 = 512, MACs 512*16 = 8192, BN, ReLU6

@@ -12,7 +12,7 @@ import io
 import json
 import subprocess
 import sys
-import textwrap
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -118,19 +118,7 @@ def test_closed_form_layers_v3_small_non_square():
     assert layers["layers.1.se.pool"].get("fvcore", "fvcore").measured == 56 * 40 * 16
 
 
-TINY = textwrap.dedent("""\
-    name: tiny
-    resolution: 8
-    classes: 10
-    width: {rounding: make_divisible, divisor: 8}
-    se: {ratio: 0.25, of: expanded, divisor: 8, act: relu, gate: hsigmoid}
-    layers:
-      - {op: conv, k: 3, c: 16, s: 2, act: HS}
-      - {op: bottleneck, k: 3, exp: 32, c: 16, se: true, act: relu6, s: 1}
-      - {op: pool, type: max, k: 3, s: 2}
-      - {op: pool}
-      - {op: fc, c: classes}
-    """)
+TINY = (Path(__file__).parent / "data" / "tiny_every_kind.yaml").read_text()
 
 
 def test_user_spec_with_every_layer_kind(tmp_path):
