@@ -2,7 +2,8 @@
 
 Pure and torch-free (latency is measured by :func:`measure_latency`, which imports the profiler
 only when called). Rows are plain dicts with the stable columns of :data:`COLUMNS` /
-:data:`LAYER_COLUMNS` (documented in ``docs/sweep_check.md``), exact integers throughout.
+:data:`LAYER_COLUMNS` (documented in README.md), exact integers throughout; they are
+rendered by :mod:`mncost.render.sweep`.
 
 Speed: a grid of A alphas x R resolutions is not resolved A x R times. A layer's MACs are its
 output pixels (which depend only on the resolution and the strides) times the work per output
@@ -24,6 +25,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 from .costs import DEFAULT_PARAMS, REGISTRY, Report, analyze
 from .errors import InputError
 from .layers import Network
+from .render.text import resolution_str
 from .resolve import check_alpha, check_resolution, resolve
 from .spec import Spec
 
@@ -110,12 +112,6 @@ def parse_resolutions(text: str) -> tuple[tuple[int, int], ...]:
         else:
             values.append(check_resolution(item))
     return _unique(values)
-
-
-def resolution_text(resolution: Sequence[int]) -> str:
-    """``(224, 224)`` -> ``224``; ``(224, 160)`` -> ``224x160`` (as in ``analyze``'s CSV)."""
-    h, w = resolution
-    return str(h) if h == w else f"{h}x{w}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -216,7 +212,7 @@ def _config_row(model: str, alpha: float, resolution: tuple[int, int], classes: 
                 macs_by_kind: dict[str, int], params: int, convention: str,
                 reference: tuple[int, int]) -> dict[str, Any]:
     macs = sum(macs_by_kind.values())
-    row = {"model": model, "alpha": alpha, "resolution": resolution_text(resolution),
+    row = {"model": model, "alpha": alpha, "resolution": resolution_str(resolution),
            "classes": classes, "macs": macs, "params": params, "param_convention": convention}
     for kind in MAC_KINDS:
         row[f"macs_{kind}"] = macs_by_kind.get(kind, 0)
@@ -229,7 +225,7 @@ def _layer_rows(model: str, network: Network, macs: Iterable[int], params: Itera
                 spatial: Network, convention: str) -> Iterator[dict[str, Any]]:
     """Long rows: the layers of ``network`` (channels) at the sizes of ``spatial``."""
     head = {"model": model, "alpha": network.alpha,
-            "resolution": resolution_text(spatial.resolution), "classes": network.classes}
+            "resolution": resolution_str(spatial.resolution), "classes": network.classes}
     for layer, where, m, p in zip(network.layers, spatial.layers, macs, params):
         yield {**head, "layer": layer.name, "kind": layer.kind, "stage": layer.stage,
                "in_shape": _shape(layer.in_shape.c, where.in_shape.h, where.in_shape.w),
@@ -385,83 +381,7 @@ def measure_latency(rows: Sequence[dict[str, Any]], specs: dict[str, Spec], opti
 
 
 # ---------------------------------------------------------------------------------------------
-# Rendering (CSV goes through ``mncost.render.to_csv`` with the column lists above)
-
-def columns(per_layer: bool, latency: bool) -> tuple[str, ...]:
-    """The CSV columns of a sweep (README: stable, units in the names)."""
-    if per_layer:
-        return LAYER_COLUMNS
-    return COLUMNS + (LATENCY_COLUMNS if latency else ())
-
-
-def sweep_dict(rows: Sequence[dict[str, Any]], per_layer: bool, latency: bool,
-               partial: bool = False, total: int | None = None) -> dict[str, Any]:
-    """The JSON document of a sweep (schema :data:`SWEEP_SCHEMA`)."""
-    doc: dict[str, Any] = {"schema": SWEEP_SCHEMA, "rows_are": "layers" if per_layer
-                           else "configurations", "partial": partial,
-                           "columns": list(columns(per_layer, latency)), "rows": list(rows)}
-    if partial:
-        doc["configurations_total"] = total
-    return doc
-
-
-def _ms(value: Any) -> str:
-    return f"{value:.3f}" if isinstance(value, (int, float)) else "-"
-
-
-def table_rows(rows: Sequence[dict[str, Any]], per_layer: bool, latency: bool
-               ) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
-    """Headers and human-unit cells for the table and Markdown formats."""
-    from .render import human
-
-    if per_layer:
-        head = ("model", "alpha", "res", "layer", "kind", "out CxHxW", "MACs", "params")
-        return head, [(r["model"], f"{r['alpha']:g}", r["resolution"], r["layer"], r["kind"],
-                       r["out_shape"], human(r["macs"]), human(r["params"])) for r in rows]
-    head = ("model", "alpha", "res", "MACs", "params", "MACs vs 1.0/224", "params vs 1.0/224")
-    cells = [(r["model"], f"{r['alpha']:g}", r["resolution"], human(r["macs"]),
-              human(r["params"]), f"{r['macs_ratio']:.3f}x", f"{r['params_ratio']:.3f}x")
-             for r in rows]
-    if latency:
-        head += ("latency ms (median)", "p10-p90 ms")
-        cells = [c + (_ms(r.get("latency_ms_median")),
-                      f"{_ms(r.get('latency_ms_p10'))}-{_ms(r.get('latency_ms_p90'))}")
-                 for c, r in zip(cells, rows)]
-    return head, cells
-
-
-def sweep_markdown(rows: Sequence[dict[str, Any]], per_layer: bool, latency: bool,
-                   params: str) -> str:
-    from .render import markdown_table
-
-    head, cells = table_rows(rows, per_layer, latency)
-    align = "lrl" + ("llrr" if per_layer else "r" * (len(head) - 3))
-    return (markdown_table(head, cells, align) +
-            f"\nMACs = multiply-accumulates; params: {params}.\n")
-
-
-def print_sweep(console: Any, rows: Sequence[dict[str, Any]], per_layer: bool, latency: bool,
-                params: str) -> None:
-    """The rich table (the caller passes the console)."""
-    from rich.table import Table
-
-    head, cells = table_rows(rows, per_layer, latency)
-    table = Table(header_style="bold")
-    for i, h in enumerate(head):
-        table.add_column(h, justify="left" if h in ("model", "layer", "kind", "out CxHxW")
-                         else "right")
-    for c in cells:
-        table.add_row(*c)
-    console.print(table)
-    console.print(f"[dim]MACs = multiply-accumulates; params: {params}.[/dim]")
-
-
-# ---------------------------------------------------------------------------------------------
-# Plot (matplotlib, imported only here)
-
-#: Lines per panel at most (evenly chosen from the grid), so a big grid stays readable.
-PLOT_LINES = 5
-
+# Pareto front (drawn by :func:`mncost.render.sweep.plot_png`)
 
 def pareto_front(points: Sequence[tuple[float, int]]) -> list[tuple[float, int]]:
     """The configurations no other one beats on both counts: for (latency, MACs) points,
@@ -471,80 +391,3 @@ def pareto_front(points: Sequence[tuple[float, int]]) -> list[tuple[float, int]]
         if not front or macs > front[-1][1]:
             front.append((latency, macs))
     return front
-
-
-def _pick(values: Sequence, n: int) -> list:
-    """At most ``n`` values spread evenly over ``values`` (first and last included)."""
-    if len(values) <= n:
-        return list(values)
-    step = (len(values) - 1) / (n - 1)
-    return [values[round(i * step)] for i in range(n)]
-
-
-def plot_png(rows: Sequence[dict[str, Any]], latency: bool) -> bytes:
-    """A PNG: MACs against alpha and against resolution (and, with latency, latency against
-    MACs with the Pareto front). Raises :class:`MissingDependency` without matplotlib."""
-    import io
-
-    try:
-        import matplotlib
-    except ImportError:
-        from .errors import MissingDependency
-        raise MissingDependency("matplotlib", "plot") from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    panels = 3 if latency else 2
-    fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4.5))
-    models = list(dict.fromkeys(r["model"] for r in rows))
-    for model in models:
-        mine = [r for r in rows if r["model"] == model]
-        _lines(axes[0], mine, model, by="resolution", x="alpha")
-        _lines(axes[1], mine, model, by="alpha", x="resolution")
-        if latency:
-            _pareto(axes[2], mine, model)
-    axes[0].set_xlabel("width multiplier alpha")
-    axes[1].set_xlabel("input resolution (pixels, height)")
-    for ax in axes[:2]:
-        ax.set_ylabel("MACs")
-        ax.set_yscale("log")
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize="small")
-    axes[0].set_title("MACs vs alpha")
-    axes[1].set_title("MACs vs resolution")
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120)
-    plt.close(fig)
-    return buffer.getvalue()
-
-
-def _res_height(text: str) -> int:
-    return int(str(text).split("x")[0])
-
-
-def _lines(ax: Any, rows: Sequence[dict[str, Any]], model: str, by: str, x: str) -> None:
-    """One line per (evenly picked) value of ``by``, ``x`` along the axis."""
-    for value in _pick(list(dict.fromkeys(r[by] for r in rows)), PLOT_LINES):
-        line = [r for r in rows if r[by] == value]
-        xs = [_res_height(r[x]) if x == "resolution" else r[x] for r in line]
-        label = f"{model} {by[:3]}={value if by == 'resolution' else format(value, 'g')}"
-        ax.plot(xs, [r["macs"] for r in line], marker="." if len(line) < 40 else None,
-                label=label)
-
-
-def _pareto(ax: Any, rows: Sequence[dict[str, Any]], model: str) -> None:
-    points = [(r["latency_ms_median"], r["macs"]) for r in rows
-              if isinstance(r.get("latency_ms_median"), (int, float))]
-    if not points:
-        return
-    dots = ax.scatter([p[0] for p in points], [p[1] for p in points], s=12, alpha=0.5,
-                      label=f"{model} configurations")
-    front = pareto_front(points)
-    ax.plot([p[0] for p in front], [p[1] for p in front], color=dots.get_facecolor()[0],
-            drawstyle="steps-post", label=f"{model} Pareto front")
-    ax.set_xlabel("latency, median ms per batch")
-    ax.set_ylabel("MACs")
-    ax.set_title("MACs vs latency (Pareto: most MACs for the time)")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize="small")

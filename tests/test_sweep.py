@@ -388,3 +388,12 @@ def test_alpha_dependent_layouts_and_the_fallback(monkeypatch):
                           (1.0, "224"): 91}
     monkeypatch.setattr(core, "_alpha_costs", lambda report, params: None)
     assert sweep(grid) == rows and sweep(grid, per_layer=True) == layers
+
+
+def test_per_layer_markdown_is_a_well_formed_table():
+    """Every Markdown row, the alignment row included, has one cell per header."""
+    out = CliRunner().invoke(cli, ["sweep", "v1", "--alpha", "0.5", "--res", "128",
+                                   "--per-layer", "-f", "markdown"]).stdout
+    table = [line for line in out.splitlines() if line.startswith("|")]
+    widths = {line.count("|") for line in table}
+    assert len(table) > 2 and len(widths) == 1

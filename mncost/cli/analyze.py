@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import io
-
 import click
 
 from .. import render
 from ..costs import analyze as analyze_network
 from ..models import BUILTINS, find_spec, load_model, resolve_model
 from ..separable import separable_pairs
+from ..render import analyze as view
+from ..render.output import emit
 from ..spec import load_spec
-from .common import emit, format_option, network_options, output_option, params_option
+from .common import format_option, network_options, output_option, params_option
 
 
 @click.command()
@@ -44,33 +44,7 @@ def analyze(model: str, alpha: float, resolution: str | None, classes: int | Non
     report = analyze_network(network)
     data = render.report_dict(report, model, params)
     pairs = [render.separable_dict(p) for p in separable_pairs(network)] if separable else None
-    if fmt == "json":
-        if pairs is not None:
-            data["separable"] = pairs
-        text = render.to_json(data)
-    elif fmt == "csv":
-        text = render.analyze_csv(data, per_layer)
-    elif fmt == "markdown":
-        text = render.analyze_markdown(data, per_layer, stages, pairs)
-    else:
-        _print_table(data, per_layer, stages, pairs, output)
-        return
-    emit(text, output)
-
-
-def _print_table(data, per_layer, stages, pairs, output) -> None:
-    from rich.console import Console
-
-    if output:
-        buffer = io.StringIO()
-        render.analyze_rich(Console(file=buffer, width=140, no_color=True), data, per_layer,
-                            stages, pairs)
-        emit(buffer.getvalue(), output)
-    else:
-        console = Console()
-        if not console.is_terminal:        # piped: no colour, and wide enough not to wrap
-            console = Console(width=140, no_color=True)
-        render.analyze_rich(console, data, per_layer, stages, pairs)
+    emit(view.render(fmt, data, per_layer, stages, pairs), output)
 
 
 @click.command("list")
@@ -83,9 +57,9 @@ def list_models(fmt: str) -> None:
         rows.append({"model": name, "name": spec.name, "title": spec.title or "",
                      "source": spec.source or "", "file": spec.file})
     if fmt == "json":
-        click.echo(render.to_json(rows), nl=False)
+        emit(render.to_json(rows), None)
     elif fmt == "csv":
-        click.echo(render.to_csv(rows, ("model", "name", "title", "source", "file")), nl=False)
+        emit(render.to_csv(rows, ("model", "name", "title", "source", "file")), None)
     else:
         width = max(len(r["model"]) for r in rows)
         for r in rows:

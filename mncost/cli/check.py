@@ -15,7 +15,9 @@ from ..errors import CheckFailed, InputError
 from ..fileio import write_atomic
 from ..layers import Network
 from ..models import BUILTINS, resolve_model
+from ..render import check as view
 from ..render import to_json
+from ..render.output import emit
 from ..sweep import parse_alphas, parse_resolutions
 from .sweep import latency_options, profiler_options
 
@@ -147,13 +149,9 @@ def _convention(doc: dict[str, Any] | None, baseline_file: str | None,
 
 
 def _report(result: core.CheckResult, report_md: str | None, junit: str | None) -> None:
-    """The terminal table on stdout, and the report files."""
-    from rich.console import Console
-
+    """The report files, and the terminal table on stdout."""
     if report_md:
-        write_atomic(report_md, core.check_markdown(result))
-        click.echo(f"wrote {report_md}", err=True)
+        emit(view.check_markdown(result), report_md)
     if junit:
-        write_atomic(junit, core.check_junit(result))
-        click.echo(f"wrote {junit}", err=True)
-    core.print_check(Console(), result)
+        emit(view.check_junit(result), junit)
+    emit(lambda console: view.print_check(console, result), None)

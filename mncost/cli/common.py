@@ -1,4 +1,4 @@
-"""Options shared by several commands, and where output goes."""
+"""Options shared by several commands (where output goes: :mod:`mncost.render.output`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from typing import Callable
 import click
 
 from ..costs import DEFAULT_PARAMS, PARAM_CONVENTIONS
-from ..fileio import write_atomic
 
 
 def network_options(f: Callable) -> Callable:
@@ -40,12 +39,3 @@ def output_option(f: Callable) -> Callable:
     return click.option("--output", "-o", type=click.Path(dir_okay=False, writable=False),
                         default=None, metavar="FILE",
                         help="Write to FILE (atomically) instead of stdout.")(f)
-
-
-def emit(text: str, output: str | None) -> None:
-    """Write ``text`` to ``output`` (whole or not at all) or to stdout."""
-    if output:
-        write_atomic(output, text)
-        click.echo(f"wrote {output}", err=True)
-    else:
-        click.echo(text, nl=False)

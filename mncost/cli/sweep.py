@@ -3,17 +3,17 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import click
 
 from .. import sweep as core
-from ..fileio import write_atomic
 from ..models import load_model
-from ..render import to_csv, to_json
-from .common import emit, output_option, params_option
+from ..render import sweep as view
+from ..render.output import emit
+from .common import output_option, params_option
+from .progress import count_bar
 
 #: Exit status after Ctrl-C (128 + SIGINT), as shells report it.
 INTERRUPTED = 130
@@ -108,10 +108,9 @@ def sweep(models: tuple[str, ...], alphas: str, resolutions: str | None, classes
                    err=True)
         raise SystemExit(INTERRUPTED)
     target = str(partial_path(output)) if partial else output
-    _write(rows, fmt, target, per_layer, latency, params, partial, grid.size)
+    emit(view.render(fmt, rows, per_layer, latency, params, partial, grid.size), target)
     if plot and not partial:
-        write_atomic(plot, core.plot_png(rows, latency))
-        click.echo(f"wrote {plot}", err=True)
+        emit(view.plot_png(rows, latency), plot)
     if partial:
         click.echo(f"interrupted: {len(rows)} of {grid.size} configurations measured; "
                    f"partial results in {target}", err=True)
@@ -122,42 +121,11 @@ def _measure(rows: Sequence[dict[str, Any]], specs: dict, options: Any
              ) -> tuple[list[dict[str, Any]], bool]:
     """Measure each row with a progress bar (and remaining-time estimate) on stderr; Ctrl-C
     keeps the rows already measured."""
-    from rich.console import Console
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
-
     measured: list[dict[str, Any]] = []
-    progress = Progress(TextColumn("latency"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                        console=Console(stderr=True), transient=False)
-    with progress:
-        task = progress.add_task("latency", total=len(rows))
+    with count_bar("latency", len(rows)) as advance:
         try:
-            for row in core.measure_latency(rows, specs, options,
-                                            lambda i: progress.advance(task)):
+            for row in core.measure_latency(rows, specs, options, lambda i: advance()):
                 measured.append(row)
         except KeyboardInterrupt:
             return measured, True
     return measured, False
-
-
-def _write(rows: Sequence[dict[str, Any]], fmt: str, output: str | None, per_layer: bool,
-           latency: bool, params: str, partial: bool, total: int) -> None:
-    """Render ``rows`` in ``fmt`` to ``output`` (atomically) or stdout."""
-    if fmt == "csv":
-        text = to_csv(rows, core.columns(per_layer, latency))
-    elif fmt == "json":
-        text = to_json(core.sweep_dict(rows, per_layer, latency, partial, total))
-    elif fmt == "markdown":
-        text = core.sweep_markdown(rows, per_layer, latency, params)
-    else:
-        from rich.console import Console
-
-        if output is None:
-            core.print_sweep(Console(), rows, per_layer, latency, params)
-            return
-        buffer = io.StringIO()
-        core.print_sweep(Console(file=buffer, width=160, no_color=True), rows, per_layer,
-                         latency, params)
-        text = buffer.getvalue()
-    emit(text, output)

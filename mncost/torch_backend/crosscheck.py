@@ -15,7 +15,7 @@ totals are compared whole-model (so counts outside any layer would show too). Th
 is also rebuilt term by term from the analytic side (:func:`mncost.conventions.fvcore_convention`)
 and set beside ``by_operator()``.
 
-Results are plain dataclasses; rendering lives in the CLI.
+Results are plain dataclasses; ``mncost.render.crosscheck`` turns them into text.
 """
 
 from __future__ import annotations

@@ -1,44 +1,22 @@
-"""Rendering results: the only place that turns engine data into text.
+"""``mncost analyze``: the report of :func:`mncost.costs.analyze` as plain data (JSON, CSV)
+and as titled tables (Markdown, rich).
 
-Machine formats (JSON, CSV) carry exact integers; human formats (rich tables, Markdown) use
-human units (k, M, G). The JSON and CSV fields are an interface, documented in README.md
-("Output formats"); :data:`ANALYZE_SCHEMA` names the JSON version.
+The JSON and CSV fields are an interface, documented in README.md ("Output formats");
+:data:`ANALYZE_SCHEMA` names the JSON version.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
-from .costs import DEFAULT_PARAMS, PARAM_CONVENTIONS, REGISTRY, Cost, Report
-from .layers import ResolvedLayer
-from .separable import SeparablePair
+from ..costs import DEFAULT_PARAMS, PARAM_CONVENTIONS, REGISTRY, Cost, Report
+from ..layers import ResolvedLayer
+from ..separable import SeparablePair
+from .output import Draw
+from .tables import Section, print_sections, sections_markdown
+from .text import human, pct, resolution_str, to_csv, to_json
 
 ANALYZE_SCHEMA = "mncost.analyze/1"
-
-FORMATS = ("table", "json", "csv", "markdown")
-
-
-# ---------------------------------------------------------------------------------------------
-# Numbers
-
-def human(n: float, digits: int = 2) -> str:
-    """``568740352`` -> ``568.74M``; plain below 1000."""
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(n) >= scale:
-            return f"{n / scale:.{digits}f}{unit}"
-    return f"{n:g}" if isinstance(n, float) else str(n)
-
-
-def pct(share: float) -> str:
-    return f"{100 * share:.2f}%"
-
-
-def resolution_str(resolution: Sequence[int]) -> str:
-    h, w = resolution
-    return str(h) if h == w else f"{h}x{w}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -123,40 +101,7 @@ def separable_dict(pair: SeparablePair) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Text formats
-
-def to_json(data: Any) -> str:
-    return json.dumps(data, indent=2) + "\n"
-
-
-def to_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore",
-                            lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: _csv_value(v) for k, v in row.items()})
-    return buffer.getvalue()
-
-
-def _csv_value(value: Any) -> Any:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return "x".join(str(v) for v in value)
-    return value
-
-
-def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]],
-                   align: str | None = None) -> str:
-    """A GitHub-flavoured Markdown table; ``align`` is one of ``l``/``r`` per column."""
-    align = align or "l" + "r" * (len(headers) - 1)
-    lines = ["| " + " | ".join(headers) + " |",
-             "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|"]
-    for row in rows:
-        lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |")
-    return "\n".join(lines) + "\n"
-
+# CSV
 
 #: CSV columns of ``mncost analyze --format csv`` (summary by kind, then a total row).
 ANALYZE_KIND_COLUMNS = ("model", "alpha", "resolution", "classes", "kind", "label", "layers",
@@ -180,6 +125,9 @@ def analyze_csv(data: dict[str, Any], per_layer: bool) -> str:
     rows = [{**head, **row} for row in data["by_kind"]] + [total]
     return to_csv(rows, ANALYZE_KIND_COLUMNS)
 
+
+# ---------------------------------------------------------------------------------------------
+# Titled tables (Markdown, rich)
 
 def _title(data: dict[str, Any]) -> str:
     return (f"{data['model']} ({data['spec']['name']}) alpha={data['alpha']:g} "
@@ -218,14 +166,6 @@ def _layer_rows(data: dict[str, Any]) -> list[tuple[str, ...]]:
              row["act"], human(row["macs"]), human(row["params"])) for row in data["layers"]]
 
 
-_KIND_HEAD = ("kind", "layers", "MACs", "MAC share", "params", "param share")
-_STAGE_HEAD = ("stage", "MACs", "MAC share", "params", "param share")
-_LAYER_HEAD = ("layer", "kind", "in HxWxC", "out HxWxC", "k/s", "act", "MACs", "params")
-_SEP_HEAD = ("depthwise + pointwise", "D_K", "M", "N", "D_F", "standard MACs",
-             "separable MACs", "ratio", "1/N + 1/D_K^2", "standard weights",
-             "separable weights")
-
-
 def _separable_rows(pairs: Sequence[dict[str, Any]]) -> list[tuple[str, ...]]:
     return [(f"{p['depthwise']} + {p['pointwise']}", str(p["kernel"]), str(p["m"]),
              str(p["n"]), f"{p['out_h']}x{p['out_w']}", human(p["standard_macs"]),
@@ -233,45 +173,53 @@ def _separable_rows(pairs: Sequence[dict[str, Any]]) -> list[tuple[str, ...]]:
              human(p["standard_weights"]), human(p["separable_weights"])) for p in pairs]
 
 
+def analyze_sections(data: dict[str, Any], per_layer: bool, stages: bool,
+                     separable: Sequence[dict[str, Any]] | None = None) -> list[Section]:
+    """The tables of the human formats: totals, by kind, and on request by stage, the
+    separable comparison and per layer."""
+    sections = [
+        Section("", ("total", "value", "exact"), _totals_rows(data)),
+        Section("By layer kind", ("kind", "layers", "MACs", "MAC share", "params",
+                                  "param share"), _kind_rows(data))]
+    if stages:
+        sections.append(Section("By stage (spec row)", ("stage", "MACs", "MAC share",
+                                                        "params", "param share"),
+                                _stage_rows(data)))
+    if separable:
+        sections.append(Section(
+            "Standard vs separable (v1 paper Table 3)",
+            ("depthwise + pointwise", "D_K", "M", "N", "D_F", "standard MACs",
+             "separable MACs", "ratio", "1/N + 1/D_K^2", "standard weights",
+             "separable weights"), _separable_rows(separable)))
+    if per_layer:
+        sections.append(Section("Per layer", ("layer", "kind", "in HxWxC", "out HxWxC", "k/s",
+                                              "act", "MACs", "params"), _layer_rows(data),
+                                "lllllrrr"))
+    return sections
+
+
 def analyze_markdown(data: dict[str, Any], per_layer: bool, stages: bool,
                      separable: Sequence[dict[str, Any]] | None = None) -> str:
-    parts = [f"## {_title(data)}\n",
-             markdown_table(("total", "value", "exact"), _totals_rows(data)),
-             "\n### By layer kind\n", markdown_table(_KIND_HEAD, _kind_rows(data))]
-    if stages:
-        parts += ["\n### By stage (spec row)\n", markdown_table(_STAGE_HEAD, _stage_rows(data))]
-    if separable:
-        parts += ["\n### Standard vs separable (v1 paper Table 3)\n",
-                  markdown_table(_SEP_HEAD, _separable_rows(separable))]
-    if per_layer:
-        parts += ["\n### Per layer\n", markdown_table(_LAYER_HEAD, _layer_rows(data),
-                                                      "lllllrrr")]
-    return "".join(parts)
+    return sections_markdown(_title(data), analyze_sections(data, per_layer, stages, separable))
 
 
-def analyze_rich(console, data: dict[str, Any], per_layer: bool, stages: bool,
+def analyze_rich(console: Any, data: dict[str, Any], per_layer: bool, stages: bool,
                  separable: Sequence[dict[str, Any]] | None = None) -> None:
-    """Print the human summary with rich (imported here: machine formats never load it)."""
-    from rich.table import Table
+    """Print the human summary with rich."""
+    note = (f"MACs = multiply-accumulates (the papers' mult-adds); FLOPs in the 2 x MACs sense "
+            f"= {data['totals']['flops']:,}. Params: "
+            f"{PARAM_CONVENTIONS[data['param_convention']]}.")
+    print_sections(console, _title(data), analyze_sections(data, per_layer, stages, separable),
+                   [note])
 
-    def table(title: str, headers: Sequence[str], rows, first_left: int = 1) -> Table:
-        t = Table(title=title, title_justify="left", header_style="bold")
-        for i, h in enumerate(headers):
-            t.add_column(h, justify="left" if i < first_left else "right")
-        for row in rows:
-            t.add_row(*row)
-        return t
 
-    console.print(f"[bold]{_title(data)}[/bold]", highlight=False)
-    console.print(table("Totals", ("total", "value", "exact"), _totals_rows(data)))
-    console.print(table("By layer kind", _KIND_HEAD, _kind_rows(data)))
-    if stages:
-        console.print(table("By stage (spec row)", _STAGE_HEAD, _stage_rows(data)))
-    if separable:
-        console.print(table("Standard vs separable (v1 paper Table 3)", _SEP_HEAD,
-                            _separable_rows(separable)))
-    if per_layer:
-        console.print(table("Per layer", _LAYER_HEAD, _layer_rows(data), first_left=6))
-    console.print(f"[dim]MACs = multiply-accumulates (the papers' mult-adds); FLOPs in the "
-                  f"2 x MACs sense = {data['totals']['flops']:,}. Params: "
-                  f"{PARAM_CONVENTIONS[data['param_convention']]}.[/dim]")
+def render(fmt: str, data: dict[str, Any], per_layer: bool, stages: bool,
+           separable: Sequence[dict[str, Any]] | None = None) -> str | Draw:
+    """``data`` (:func:`report_dict`) in ``fmt``: text, or for ``table`` a rich drawing."""
+    if fmt == "table":
+        return lambda console: analyze_rich(console, data, per_layer, stages, separable)
+    if fmt == "json":
+        return to_json({**data, "separable": separable} if separable is not None else data)
+    if fmt == "csv":
+        return analyze_csv(data, per_layer)
+    return analyze_markdown(data, per_layer, stages, separable)

@@ -1,0 +1,137 @@
+"""``mncost check``: a :class:`~mncost.baseline.CheckResult` as a terminal table (rich), a
+Markdown report sized for a GitHub job summary, and JUnit XML."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from typing import Any
+
+from ..baseline import CheckResult, ConfigResult, MetricDelta
+from .tables import Section, print_sections, sections_markdown
+from .text import human
+
+
+def _value(metric: str, value: float | None) -> str:
+    if value is None:
+        return "-"
+    if metric.startswith("latency"):
+        return f"{value:.3f} ms"
+    return f"{value:,}" if isinstance(value, int) else human(value)
+
+
+def _delta(m: MetricDelta) -> str:
+    d = m.delta_percent
+    if d is None:
+        return "new" if m.new else "+0.00%"
+    # Small moves keep four decimals, so a change never reads as +0.00%.
+    return f"{d:+.2f}%" if d == 0 or abs(d) >= 0.01 else f"{d:+.4f}%"
+
+
+def config_rows(result: CheckResult) -> list[tuple[str, ...]]:
+    """One row per metric per configuration: model, config, metric, old, new, delta, status."""
+    rows = []
+    for c in result.configs:
+        for m in c.metrics:
+            rows.append((c.model, c.config, m.metric, _value(m.metric, m.old),
+                         _value(m.metric, m.new), _delta(m), "ok" if m.ok else "MOVED"))
+    return rows
+
+
+def budget_rows(result: CheckResult) -> list[tuple[str, ...]]:
+    return [(b.model, b.config, b.metric, _value(b.metric, b.value),
+             "<= " + _value(b.metric, float(b.limit)), "ok" if b.ok else "BROKEN")
+            for b in result.budgets]
+
+
+def layer_rows(config: ConfigResult, limit: int | None = None) -> list[tuple[str, ...]]:
+    """The changed layers of one configuration (at most ``limit``)."""
+    def fmt(v: int | None) -> str:
+        return "-" if v is None else f"{v:,}"
+    changes = config.layers[:limit] if limit else config.layers
+    return [(c.name, c.status, fmt(c.old_macs), fmt(c.new_macs), fmt(c.old_params),
+             fmt(c.new_params)) for c in changes]
+
+
+CONFIG_HEAD = ("model", "configuration", "metric", "baseline", "now", "delta", "status")
+BUDGET_HEAD = ("model", "configuration", "metric", "now", "budget", "status")
+LAYER_HEAD = ("layer", "change", "MACs before", "MACs now", "params before", "params now")
+#: Layers listed per moved configuration in the Markdown report (a job summary has a limit).
+MD_LAYER_LIMIT = 25
+
+
+def check_sections(result: CheckResult, layer_limit: int | None) -> list[Section]:
+    """Baseline, budgets, and the changed layers of each moved configuration (at most
+    ``layer_limit`` each)."""
+    sections = []
+    if result.configs:
+        sections.append(Section("Baseline", CONFIG_HEAD, config_rows(result), "lllrrrl"))
+    if result.budgets:
+        sections.append(Section("Budgets", BUDGET_HEAD, budget_rows(result), "lllrrl"))
+    for c in result.moved:
+        if not c.layers:
+            continue
+        more = len(c.layers) - layer_limit if layer_limit else 0
+        sections.append(Section(f"Layers changed: {c.model} {c.config}", LAYER_HEAD,
+                                layer_rows(c, layer_limit), "llrrrr",
+                                (f"... and {more} more layers",) if more > 0 else ()))
+    return sections
+
+
+def check_markdown(result: CheckResult) -> str:
+    """The report as Markdown, sized for a GitHub job summary."""
+    icon = "✅" if result.ok else "❌"
+    parts = [f"## {icon} mncost check: {result.summary()}\n\n",
+             f"Counts are MACs (multiply-accumulates) and parameters "
+             f"({result.param_convention}).\n"]
+    if result.latency_tolerance is not None:
+        parts.append(f"Latency is measured and noisy; it fails only when slower than the "
+                     f"baseline by more than {result.latency_tolerance}.\n")
+    parts.append(sections_markdown(None, check_sections(result, MD_LAYER_LIMIT), spaced=True))
+    return "".join(parts)
+
+
+def _failure_text(c: ConfigResult) -> str:
+    lines = [f"{m.metric}: {m.old} -> {m.new} ({_delta(m)})" for m in c.metrics if not m.ok]
+    lines += [f"layer {ch.name} {ch.status}: MACs {ch.old_macs} -> {ch.new_macs}, params "
+              f"{ch.old_params} -> {ch.new_params}" for ch in c.layers]
+    return "\n".join(lines)
+
+
+def check_junit(result: CheckResult) -> bytes:
+    """JUnit XML: a suite for the baseline (one test case per model and configuration) and
+    one for the budgets (one per budget limit)."""
+    root = ET.Element("testsuites", name="mncost check")
+    suite = ET.SubElement(root, "testsuite", name="mncost.baseline",
+                          tests=str(len(result.configs)), failures=str(len(result.moved)),
+                          errors="0", skipped="0")
+    for c in result.configs:
+        case = ET.SubElement(suite, "testcase", classname=f"mncost.baseline.{c.model}",
+                             name=c.config)
+        if not c.ok:
+            moved = ", ".join(f"{m.metric} {_delta(m)} ({_value(m.metric, m.old)} -> "
+                              f"{_value(m.metric, m.new)})" for m in c.metrics if not m.ok)
+            failure = ET.SubElement(case, "failure", type="regression",
+                                    message=f"{c.model} {c.config}: {moved}")
+            failure.text = _failure_text(c)
+    suite = ET.SubElement(root, "testsuite", name="mncost.budget",
+                          tests=str(len(result.budgets)), failures=str(len(result.broken)),
+                          errors="0", skipped="0")
+    for b in result.budgets:
+        case = ET.SubElement(suite, "testcase", classname=f"mncost.budget.{b.model}",
+                             name=f"{b.config} {b.metric}")
+        if not b.ok:
+            failure = ET.SubElement(case, "failure", type="budget",
+                                    message=f"{b.model} {b.config}: {b.metric} "
+                                            f"{_value(b.metric, b.value)} > budget "
+                                            f"{_value(b.metric, float(b.limit))} ({b.where})")
+            failure.text = f"{b.metric} = {b.value}, budget <= {b.limit} ({b.where})"
+    root.set("tests", str(len(result.configs) + len(result.budgets)))
+    root.set("failures", str(len(result.moved) + len(result.broken)))
+    ET.indent(root)
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+
+
+def print_check(console: Any, result: CheckResult, layer_limit: int | None = 10) -> None:
+    """The terminal report (rich; the caller passes the console)."""
+    print_sections(console, None, check_sections(result, layer_limit))
+    console.print(result.summary())

@@ -1,0 +1,216 @@
+"""``mncost crosscheck``: a :class:`~mncost.torch_backend.crosscheck.CrossCheck` (or the
+results of ``--all``) as JSON, CSV, Markdown or rich tables. Every format carries exact
+integers.
+
+Importing this module does not import torch. The JSON-ready dicts are built by the torch back
+end (``check_dict``, ``result_dict``, ``summary_dict``); they are imported on use, when a result
+(and with it torch) already exists.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from .output import Draw
+from .tables import Section, print_sections, sections_markdown
+from .text import plural, resolution_str, to_csv, to_json
+
+_LABELS = {"macs": "MACs", "flops": "FLOPs (2 x MACs)", "fvcore": "fvcore default",
+           "weights": "params (weights)", "trainable": "params (trainable)",
+           "checkpoint": "params (checkpoint)"}
+_COUNTERS = {("macs", "fvcore"): "fvcore conv + linear ops",
+             ("flops", "torch"): "torch FlopCounterMode",
+             ("fvcore", "fvcore"): "fvcore FlopCountAnalysis.total()",
+             ("weights", "torch"): "Conv2d / Linear .weight",
+             ("trainable", "torch"): "sum(p.numel() for p in parameters())",
+             ("checkpoint", "torch"): "parameters + running mean / var buffers"}
+
+
+def _n(value: int) -> str:
+    return f"{value:,}"
+
+
+def _delta(value: int) -> str:
+    return "0" if value == 0 else f"{value:+,}"
+
+
+# ---------------------------------------------------------------------------------------------
+# One configuration
+
+def _title(result) -> str:
+    net = result.network
+    verdict = "all agree" if result.ok else f"{len(result.mismatches)} MISMATCHES"
+    return (f"crosscheck {result.model} ({net.spec_name}) alpha={net.alpha:g} "
+            f"resolution={resolution_str(net.resolution)} classes={net.classes}: "
+            f"{result.checks:,} checks, {verdict} ({result.seconds:.1f} s)")
+
+
+def crosscheck_sections(result, per_layer: bool, show_conventions: bool) -> list[Section]:
+    """Totals and fvcore's terms; with the flags, the conventions and the per-layer table."""
+    totals = [(_LABELS[c.metric], _COUNTERS[(c.metric, c.counter)], _n(c.analytic),
+               _n(c.measured), _delta(c.delta)) for c in result.totals]
+    terms = [(c.metric, _term_rule(result, c.metric), _n(c.analytic), _n(c.measured),
+              _delta(c.delta)) for c in result.fvcore_terms]
+    sections = [
+        Section("Totals", ("count", "counter", "analytic", "measured", "delta"), totals,
+                "llrrr"),
+        Section("fvcore's default total rebuilt from the analytic side",
+                ("fvcore term", "rule", "analytic", "fvcore by_operator", "delta"), terms,
+                "llrrr")]
+    if show_conventions:
+        sections.append(_conventions_section(result.conventions))
+    if per_layer:
+        sections.append(_layer_section(result))
+    return sections
+
+
+def _term_rule(result, name: str) -> str:
+    if name == "total":
+        return "sum of the terms"
+    try:
+        term = result.conventions.count("fvcore").term(name)
+    except KeyError:
+        return "not in the analytic convention"
+    if term.per_element is None:
+        return term.rule
+    return f"{term.per_element} x {term.elements:,} elements ({term.layers} layers)"
+
+
+def _conventions_section(conv) -> Section:
+    rows = []
+    for c in (*conv.counts, *conv.params):
+        for i, t in enumerate(c.terms):
+            per = "" if t.per_element is None else str(t.per_element)
+            elements = "" if t.elements is None else _n(t.elements)
+            rows.append((c.name if i == 0 else "", t.name, per, elements, _n(t.count),
+                         _n(c.total) if i == len(c.terms) - 1 else ""))
+    return Section("Conventions (total = sum of the terms)",
+                   ("convention", "term", "per element", "elements", "count", "total"), rows,
+                   "llrrrr")
+
+
+def _layer_section(result) -> Section:
+    rows = []
+    for layer in result.layers:
+        macs, fv = layer.get("macs", "fvcore"), layer.get("flops", "torch")
+        params = layer.get("trainable")
+        bad = [f"{c.metric}/{c.counter} {c.delta:+,}" for c in layer.checks if not c.ok]
+        rows.append((layer.name, layer.kind, _n(macs.analytic), _n(macs.measured),
+                     _n(fv.measured // 2) if fv.measured % 2 == 0 else f"{fv.measured / 2:,}",
+                     _n(params.analytic), _n(params.measured), "; ".join(bad) or "0"))
+    return Section("Per layer (MACs; torch = FlopCounterMode / 2; params trainable; delta "
+                   "covers every check)", ("layer", "kind", "analytic", "fvcore", "torch",
+                                           "params", "torch params", "delta"), rows,
+                   "llrrrrrl")
+
+
+def _notes(result) -> list[str]:
+    notes = []
+    if result.fvcore_skipped:
+        skipped = ", ".join(f"{op.replace('aten::', '')} x{n}"
+                            for op, n in sorted(result.fvcore_skipped.items()))
+        notes.append(f"fvcore skips (counts as 0; calls): {skipped}. The ops convention "
+                     f"counts them: see --conventions.")
+    return notes
+
+
+_CSV_COLUMNS = ("model", "alpha", "resolution", "classes", "scope", "kind", "metric",
+                "counter", "analytic", "measured", "delta")
+
+
+def _csv_rows(result, per_layer: bool) -> list[dict[str, Any]]:
+    from ..torch_backend.crosscheck import check_dict
+
+    net = result.network
+    head = {"model": result.model, "alpha": net.alpha,
+            "resolution": resolution_str(net.resolution), "classes": net.classes}
+    rows = []
+    if per_layer:
+        rows += [{**head, "scope": layer.name, "kind": layer.kind, **check_dict(c)}
+                 for layer in result.layers for c in layer.checks]
+    rows += [{**head, "scope": "total", **check_dict(c)} for c in result.totals]
+    rows += [{**head, "scope": "fvcore_term", **check_dict(c)} for c in result.fvcore_terms]
+    return rows
+
+
+def render_one(fmt: str, result, per_layer: bool, show_conventions: bool) -> str | Draw:
+    """One configuration in ``fmt``: text, or for ``table`` a rich drawing."""
+    if fmt == "table":
+        return lambda console: print_sections(
+            console, _title(result), crosscheck_sections(result, per_layer, show_conventions),
+            _notes(result))
+    if fmt == "json":
+        from ..torch_backend.crosscheck import result_dict
+
+        return to_json(result_dict(result))
+    if fmt == "csv":
+        return to_csv(_csv_rows(result, per_layer), _CSV_COLUMNS)
+    return sections_markdown(_title(result), crosscheck_sections(result, per_layer,
+                                                                 show_conventions),
+                             _notes(result), spaced=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# --all
+
+_GRID_COLUMNS = ("model", "alpha", "resolution", "classes", "layers", "macs", "params",
+                 "fvcore", "checks", "mismatches", "ok", "seconds")
+
+
+def _grid_table(results: Sequence) -> tuple[str, list[Section]]:
+    from ..torch_backend.crosscheck import summary_dict
+
+    rows = [(r["model"], f"{r['alpha']:g}", resolution_str(r["resolution"]), str(r["layers"]),
+             _n(r["macs"]), _n(r["params"]), _n(r["fvcore"]), _n(r["checks"]),
+             "ok" if r["ok"] else f"{r['mismatches']} MISMATCHES")
+            for r in map(summary_dict, results)]
+    total = sum(r.seconds for r in results)
+    title = (f"crosscheck --all: {plural(len(results), 'configuration')}, "
+             f"{sum(1 for r in results if not r.ok)} failing ({total:.1f} s)")
+    return title, [Section("", ("model", "alpha", "res", "layers", "MACs", "params", "fvcore",
+                                "checks", "result"), rows, "lrrrrrrrl")]
+
+
+def render_grid(fmt: str, results: Sequence) -> str | Draw:
+    """``--all`` in ``fmt``: one summary per configuration (JSON: everything of the failing
+    ones); text, or for ``table`` a rich drawing."""
+    from ..torch_backend.crosscheck import CROSSCHECK_SCHEMA, result_dict, summary_dict
+
+    if fmt == "table":
+        return lambda console: print_sections(console, *_grid_table(results))
+    if fmt == "json":
+        return to_json({"schema": CROSSCHECK_SCHEMA, "ok": all(r.ok for r in results),
+                        "configurations": len(results),
+                        "results": [{**summary_dict(r), "mismatch_lines": list(r.mismatches)}
+                                    if r.ok else result_dict(r) for r in results]})
+    if fmt == "csv":
+        rows = [summary_dict(r) for r in results]
+        for row in rows:
+            row["resolution"] = resolution_str(row["resolution"])
+        return to_csv(rows, _GRID_COLUMNS)
+    title, sections = _grid_table(results)
+    return sections_markdown(title, sections, spaced=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# The verdict (stderr)
+
+#: Mismatch lines shown on stderr at most (all of them: ``--format json``).
+MAX_LINES = 40
+
+
+def verdict(results: Sequence) -> tuple[list[str], str | None]:
+    """The stderr lines closing a cross-check, and the failure message (None if all agree)."""
+    bad = [r for r in results if not r.ok]
+    checks = sum(r.checks for r in results)
+    if not bad:
+        return [f"crosscheck: all {checks:,} counts agree in "
+                f"{plural(len(results), 'configuration')}"], None
+    found = [(r, m) for r in bad for m in r.mismatches]
+    lines = [f"{r.model} alpha={r.network.alpha:g} "
+             f"res={resolution_str(r.network.resolution)}: {line}"
+             for r, line in found[:MAX_LINES]]
+    if len(found) > MAX_LINES:
+        lines.append(f"... and {len(found) - MAX_LINES:,} more (all of them: --format json)")
+    return lines, (f"crosscheck: {plural(len(found), 'mismatch')} in {len(bad)} of "
+                   f"{plural(len(results), 'configuration')} (first: {found[0][1]})")

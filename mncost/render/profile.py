@@ -1,0 +1,166 @@
+"""``mncost profile``: a profile's plain data (:meth:`ProfileResult.to_dict`) as JSON, CSV,
+Markdown or rich tables. Needs no torch: it renders the dict, not the measurement."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+from .output import Draw
+from .tables import Section, print_sections, sections_markdown
+from .text import human, pct, resolution_str, to_csv, to_json
+
+#: CSV columns of ``mncost profile --format csv``: one table, a ``scope`` per row (README,
+#: "Profile fields"): end_to_end, instrumented_end_to_end, layers_sum, and with --per-layer
+#: one ``kind`` row per layer kind and one ``layer`` row per layer.
+PROFILE_CSV_COLUMNS = (
+    "model", "alpha", "resolution", "classes", "device", "device_name", "torch", "threads",
+    "dtype", "batch", "channels_last", "fuse_bn", "compile", "scope", "name", "kind", "macs",
+    "runs", "median_ms", "mean_ms", "std_ms", "p10_ms", "p25_ms", "p75_ms", "p90_ms",
+    "iqr_ms", "min_ms", "max_ms", "images_per_s", "gmacs_per_s", "mac_share", "time_share",
+    "share_ratio", "vs_end_to_end")
+_ENV_COLUMNS = ("device", "device_name", "torch", "threads", "dtype", "batch", "channels_last",
+                "fuse_bn", "compile")
+
+
+def profile_csv(data: dict[str, Any]) -> str:
+    """CSV rows for every figure, each carrying the model and environment columns."""
+    env = data["environment"]
+    head = {"model": data["model"], "alpha": data["alpha"],
+            "resolution": resolution_str(data["resolution"]), "classes": data["classes"],
+            **{k: env[k] for k in _ENV_COLUMNS}}
+    e2e = data["end_to_end"]
+    rows = [{**head, "scope": "end_to_end", "name": "total", "macs": data["macs"],
+             **{k: v for k, v in e2e.items() if k != "samples_ms"}, "vs_end_to_end": 1.0}]
+    per_layer = data["per_layer"]
+    if per_layer is not None:
+        inst = per_layer["instrumented_end_to_end"]
+        rows.append({**head, "scope": "instrumented_end_to_end", "name": "total",
+                     "macs": data["macs"], **inst,
+                     "vs_end_to_end": inst["median_ms"] / e2e["median_ms"]})
+        rows.append({**head, "scope": "layers_sum", "name": "total", "macs": data["macs"],
+                     "runs": per_layer["runs"], "median_ms": per_layer["layers_sum_ms"],
+                     "time_share": 1.0, "mac_share": 1.0,
+                     "vs_end_to_end": per_layer["coverage"]})
+        rows += [{**head, "scope": "kind", "name": k["label"], "runs": per_layer["runs"],
+                  **k, "median_ms": k["time_ms"]} for k in per_layer["by_kind"]]
+        rows += [{**head, "scope": "layer", **layer} for layer in per_layer["layers"]]
+    return to_csv(rows, PROFILE_CSV_COLUMNS)
+
+
+def _ms(value: float) -> str:
+    return f"{value:.3f}"
+
+
+def _opt(value: Optional[float], fmt: Callable[[float], str]) -> str:
+    return "-" if value is None else fmt(value)
+
+
+def _title(data: dict[str, Any]) -> str:
+    return (f"{data['model']} ({data['spec']['name']}) alpha={data['alpha']:g} "
+            f"resolution={resolution_str(data['resolution'])} classes={data['classes']}")
+
+
+def _setup(env: dict[str, Any]) -> str:
+    threads = f"{env['threads']} thread" + ("" if env["threads"] == 1 else "s")
+    flags = [name for name in ("channels_last", "fuse_bn", "compile") if env[name]]
+    return ", ".join([threads, env["dtype"], f"batch {env['batch']}", *flags])
+
+
+def _summary_rows(data: dict[str, Any]) -> list[tuple[str, str]]:
+    e, env = data["end_to_end"], data["environment"]
+    return [
+        ("device", f"{env['device']} ({env['device_name']})"),
+        ("setup", _setup(env)),
+        ("median", f"{_ms(e['median_ms'])} ms"),
+        ("mean ± std", f"{_ms(e['mean_ms'])} ± {_ms(e['std_ms'])} ms"),
+        ("p10 / p90", f"{_ms(e['p10_ms'])} / {_ms(e['p90_ms'])} ms"),
+        ("IQR (p75 - p25)", f"{_ms(e['iqr_ms'])} ms"),
+        ("min / max", f"{_ms(e['min_ms'])} / {_ms(e['max_ms'])} ms"),
+        ("timed runs", str(e["runs"])),
+        ("images/s", f"{e['images_per_s']:.1f}"),
+        ("MACs per image", human(data["macs"])),
+        ("achieved GMAC/s", f"{e['gmacs_per_s']:.2f}"),
+    ]
+
+
+def _env_rows(data: dict[str, Any]) -> list[tuple[str, str]]:
+    env = data["environment"]
+    keys = ("torch", "device", "device_name", "threads", "interop_threads", "dtype", "batch",
+            "channels_last", "fuse_bn", "compile", "warmup", "repeats", "min_time_s", "clock",
+            "python", "platform")
+    return [(k, str(env[k])) for k in keys if k in env] + [
+        (k, str(v)) for k, v in env.items() if k not in keys and k != "mncost"]
+
+
+_KIND_HEAD = ("kind", "layers", "MACs", "MAC %", "time ms", "time %", "GMAC/s", "time/MAC")
+_LAYER_HEAD = ("layer", "kind", "MACs", "MAC %", "median ms", "p10-p90 ms", "time %",
+               "GMAC/s", "time/MAC")
+
+
+def _ratio(value: Optional[float]) -> str:
+    return _opt(value, lambda v: f"{v:.2f}x")
+
+
+def _kind_rows(per_layer: dict[str, Any]) -> list[tuple[str, ...]]:
+    return [(k["label"], str(k["layers"]), human(k["macs"]), pct(k["mac_share"]),
+             _ms(k["time_ms"]), pct(k["time_share"]),
+             _opt(k["gmacs_per_s"], lambda v: f"{v:.2f}"), _ratio(k["share_ratio"]))
+            for k in per_layer["by_kind"]]
+
+
+def _layer_rows(per_layer: dict[str, Any]) -> list[tuple[str, ...]]:
+    return [(t["name"], t["kind"], human(t["macs"]), pct(t["mac_share"]), _ms(t["median_ms"]),
+             f"{_ms(t['p10_ms'])}-{_ms(t['p90_ms'])}", pct(t["time_share"]),
+             _opt(t["gmacs_per_s"], lambda v: f"{v:.2f}"), _ratio(t["share_ratio"]))
+            for t in per_layer["layers"]]
+
+
+def overhead_note(data: dict[str, Any]) -> str:
+    """The per-layer overhead statement: sum of layer medians and instrumented runs vs the
+    plain end-to-end median."""
+    p, e2e = data["per_layer"], data["end_to_end"]["median_ms"]
+    inst = p["instrumented_end_to_end"]["median_ms"]
+    return (f"Sum of per-layer medians {_ms(p['layers_sum_ms'])} ms = {pct(p['coverage'])} of "
+            f"the end-to-end median {_ms(e2e)} ms, {pct(p['instrumented_coverage'])} of the "
+            f"per-layer runs' own median {_ms(inst)} ms (the rest runs between layers). "
+            f"Per-layer runs vs plain runs: {100 * p['instrumentation_overhead']:+.1f}% (timing "
+            f"wrappers and noise, {p['runs']} runs). Time shares are of the sum of layer "
+            f"medians.")
+
+
+def profile_sections(data: dict[str, Any]) -> list[Section]:
+    """End to end; with per-layer timing, by kind (and the overhead note) and per layer; the
+    environment."""
+    sections = [Section("End to end", ("figure", "value"), _summary_rows(data))]
+    per_layer = data["per_layer"]
+    if per_layer is not None:
+        sections += [Section("By layer kind: MAC share vs time share", _KIND_HEAD,
+                             _kind_rows(per_layer), notes=(overhead_note(data),)),
+                     Section("Per layer", _LAYER_HEAD, _layer_rows(per_layer), "llrrrrrrr")]
+    sections.append(Section("Environment", ("key", "value"), _env_rows(data), "ll"))
+    return sections
+
+
+def profile_markdown(data: dict[str, Any]) -> str:
+    """Markdown: summary, per-kind and per-layer tables, environment."""
+    return sections_markdown(_title(data), profile_sections(data))
+
+
+def profile_rich(console: Any, data: dict[str, Any]) -> None:
+    """Print the human tables with rich."""
+    sections = profile_sections(data)
+    if data["per_layer"] is not None:
+        # The long per-layer table first, so the by-kind summary ends on screen.
+        sections[1], sections[2] = sections[2], sections[1]
+    print_sections(console, _title(data), sections)
+
+
+def render(fmt: str, data: dict[str, Any]) -> str | Draw:
+    """``data`` in ``fmt``: text, or for ``table`` a rich drawing."""
+    if fmt == "table":
+        return lambda console: profile_rich(console, data)
+    if fmt == "json":
+        return to_json(data)
+    if fmt == "csv":
+        return profile_csv(data)
+    return profile_markdown(data)

@@ -1,0 +1,165 @@
+"""``mncost sweep``: the rows of :func:`mncost.sweep.sweep` as CSV, JSON, Markdown or a rich
+table, and as a plot (matplotlib, imported only when drawing)."""
+
+from __future__ import annotations
+
+import io
+from typing import Any, Sequence
+
+from ..sweep import COLUMNS, LATENCY_COLUMNS, LAYER_COLUMNS, SWEEP_SCHEMA, pareto_front
+from .output import Draw
+from .tables import Section, print_sections, sections_markdown
+from .text import human, to_csv, to_json
+
+
+def columns(per_layer: bool, latency: bool) -> tuple[str, ...]:
+    """The CSV columns of a sweep (README: stable, units in the names)."""
+    if per_layer:
+        return LAYER_COLUMNS
+    return COLUMNS + (LATENCY_COLUMNS if latency else ())
+
+
+def sweep_dict(rows: Sequence[dict[str, Any]], per_layer: bool, latency: bool,
+               partial: bool = False, total: int | None = None) -> dict[str, Any]:
+    """The JSON document of a sweep (schema :data:`SWEEP_SCHEMA`)."""
+    doc: dict[str, Any] = {"schema": SWEEP_SCHEMA, "rows_are": "layers" if per_layer
+                           else "configurations", "partial": partial,
+                           "columns": list(columns(per_layer, latency)), "rows": list(rows)}
+    if partial:
+        doc["configurations_total"] = total
+    return doc
+
+
+def _ms(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, (int, float)) else "-"
+
+
+def table_rows(rows: Sequence[dict[str, Any]], per_layer: bool, latency: bool
+               ) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """Headers and human-unit cells for the table and Markdown formats."""
+    if per_layer:
+        head = ("model", "alpha", "res", "layer", "kind", "out CxHxW", "MACs", "params")
+        return head, [(r["model"], f"{r['alpha']:g}", r["resolution"], r["layer"], r["kind"],
+                       r["out_shape"], human(r["macs"]), human(r["params"])) for r in rows]
+    head = ("model", "alpha", "res", "MACs", "params", "MACs vs 1.0/224", "params vs 1.0/224")
+    cells = [(r["model"], f"{r['alpha']:g}", r["resolution"], human(r["macs"]),
+              human(r["params"]), f"{r['macs_ratio']:.3f}x", f"{r['params_ratio']:.3f}x")
+             for r in rows]
+    if latency:
+        head += ("latency ms (median)", "p10-p90 ms")
+        cells = [c + (_ms(r.get("latency_ms_median")),
+                      f"{_ms(r.get('latency_ms_p10'))}-{_ms(r.get('latency_ms_p90'))}")
+                 for c, r in zip(cells, rows)]
+    return head, cells
+
+
+def _sections(rows: Sequence[dict[str, Any]], per_layer: bool, latency: bool, params: str
+              ) -> tuple[list[Section], list[str]]:
+    head, cells = table_rows(rows, per_layer, latency)
+    align = "lrl" + ("lllrr" if per_layer else "r" * (len(head) - 3))
+    return [Section("", head, cells, align)], [f"MACs = multiply-accumulates; params: {params}."]
+
+
+def sweep_markdown(rows: Sequence[dict[str, Any]], per_layer: bool, latency: bool,
+                   params: str) -> str:
+    return sections_markdown(None, *_sections(rows, per_layer, latency, params))
+
+
+def print_sweep(console: Any, rows: Sequence[dict[str, Any]], per_layer: bool, latency: bool,
+                params: str) -> None:
+    """The rich table (the caller passes the console)."""
+    print_sections(console, None, *_sections(rows, per_layer, latency, params))
+
+
+def render(fmt: str, rows: Sequence[dict[str, Any]], per_layer: bool, latency: bool,
+           params: str, partial: bool = False, total: int | None = None) -> str | Draw:
+    """The rows in ``fmt``: text, or for ``table`` a rich drawing."""
+    if fmt == "table":
+        return lambda console: print_sweep(console, rows, per_layer, latency, params)
+    if fmt == "csv":
+        return to_csv(rows, columns(per_layer, latency))
+    if fmt == "json":
+        return to_json(sweep_dict(rows, per_layer, latency, partial, total))
+    return sweep_markdown(rows, per_layer, latency, params)
+
+
+# ---------------------------------------------------------------------------------------------
+# Plot (matplotlib, imported only here)
+
+#: Lines per panel at most (evenly chosen from the grid), so a big grid stays readable.
+PLOT_LINES = 5
+
+
+def _pick(values: Sequence, n: int) -> list:
+    """At most ``n`` values spread evenly over ``values`` (first and last included)."""
+    if len(values) <= n:
+        return list(values)
+    step = (len(values) - 1) / (n - 1)
+    return [values[round(i * step)] for i in range(n)]
+
+
+def plot_png(rows: Sequence[dict[str, Any]], latency: bool) -> bytes:
+    """A PNG: MACs against alpha and against resolution (and, with latency, latency against
+    MACs with the Pareto front). Raises :class:`MissingDependency` without matplotlib."""
+    try:
+        import matplotlib
+    except ImportError:
+        from ..errors import MissingDependency
+        raise MissingDependency("matplotlib", "plot") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = 3 if latency else 2
+    fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4.5))
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    for model in models:
+        mine = [r for r in rows if r["model"] == model]
+        _lines(axes[0], mine, model, by="resolution", x="alpha")
+        _lines(axes[1], mine, model, by="alpha", x="resolution")
+        if latency:
+            _pareto(axes[2], mine, model)
+    axes[0].set_xlabel("width multiplier alpha")
+    axes[1].set_xlabel("input resolution (pixels, height)")
+    for ax in axes[:2]:
+        ax.set_ylabel("MACs")
+        ax.set_yscale("log")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize="small")
+    axes[0].set_title("MACs vs alpha")
+    axes[1].set_title("MACs vs resolution")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def _res_height(text: str) -> int:
+    return int(str(text).split("x")[0])
+
+
+def _lines(ax: Any, rows: Sequence[dict[str, Any]], model: str, by: str, x: str) -> None:
+    """One line per (evenly picked) value of ``by``, ``x`` along the axis."""
+    for value in _pick(list(dict.fromkeys(r[by] for r in rows)), PLOT_LINES):
+        line = [r for r in rows if r[by] == value]
+        xs = [_res_height(r[x]) if x == "resolution" else r[x] for r in line]
+        label = f"{model} {by[:3]}={value if by == 'resolution' else format(value, 'g')}"
+        ax.plot(xs, [r["macs"] for r in line], marker="." if len(line) < 40 else None,
+                label=label)
+
+
+def _pareto(ax: Any, rows: Sequence[dict[str, Any]], model: str) -> None:
+    points = [(r["latency_ms_median"], r["macs"]) for r in rows
+              if isinstance(r.get("latency_ms_median"), (int, float))]
+    if not points:
+        return
+    dots = ax.scatter([p[0] for p in points], [p[1] for p in points], s=12, alpha=0.5,
+                      label=f"{model} configurations")
+    front = pareto_front(points)
+    ax.plot([p[0] for p in front], [p[1] for p in front], color=dots.get_facecolor()[0],
+            drawstyle="steps-post", label=f"{model} Pareto front")
+    ax.set_xlabel("latency, median ms per batch")
+    ax.set_ylabel("MACs")
+    ax.set_title("MACs vs latency (Pareto: most MACs for the time)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small")
