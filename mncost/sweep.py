@@ -343,13 +343,17 @@ def sweep(grid: Grid, per_layer: bool = False, fast: bool = True) -> list[dict[s
 # Latency (imports the torch profiler only when called)
 
 def latency_fields(result: Any, options: Any) -> dict[str, Any]:
-    """The :data:`LATENCY_COLUMNS` of one profiler result (milliseconds, 4 decimals)."""
+    """The :data:`LATENCY_COLUMNS` of one profiler result (milliseconds, 4 decimals). Device
+    and threads are the ones the profiler used (its ``environment``), not the ones asked for:
+    ``--threads`` left out still records the thread count that was measured."""
     e2e = result.end_to_end
+    env = getattr(result, "environment", None) or {}
+    threads = env.get("threads", options.threads)
     return {"latency_ms_median": round(e2e.median_ms, 4), "latency_ms_p10": round(e2e.p10_ms, 4),
             "latency_ms_p90": round(e2e.p90_ms, 4), "latency_ms_mean": round(e2e.mean_ms, 4),
             "latency_ms_std": round(e2e.std_ms, 4), "latency_runs": e2e.runs,
-            "latency_device": options.device,
-            "latency_threads": "" if options.threads is None else options.threads,
+            "latency_device": env.get("device", options.device),
+            "latency_threads": "" if threads is None else threads,
             "latency_batch": options.batch}
 
 

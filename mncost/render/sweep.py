@@ -110,23 +110,26 @@ def plot_png(rows: Sequence[dict[str, Any]], latency: bool) -> bytes:
     import matplotlib.pyplot as plt
 
     panels = 3 if latency else 2
-    fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4.5))
+    fig, axes = plt.subplots(1, panels, figsize=(6.5 * panels, 5))
     models = list(dict.fromkeys(r["model"] for r in rows))
-    for model in models:
+    for i, model in enumerate(models):
         mine = [r for r in rows if r["model"] == model]
-        _lines(axes[0], mine, model, by="resolution", x="alpha")
-        _lines(axes[1], mine, model, by="alpha", x="resolution")
+        cmap = plt.get_cmap(_MODEL_CMAPS[i % len(_MODEL_CMAPS)])
+        _lines(axes[0], mine, model, by="resolution", x="alpha", cmap=cmap)
+        _lines(axes[1], mine, model, by="alpha", x="resolution", cmap=cmap)
         if latency:
-            _pareto(axes[2], mine, model)
+            _pareto(axes[2], mine, model, color=cmap(0.75))
     axes[0].set_xlabel("width multiplier alpha")
     axes[1].set_xlabel("input resolution (pixels, height)")
     for ax in axes[:2]:
-        ax.set_ylabel("MACs")
+        ax.set_ylabel("MACs (multiply-accumulates)")
         ax.set_yscale("log")
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize="small")
-    axes[0].set_title("MACs vs alpha")
-    axes[1].set_title("MACs vs resolution")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].set_title("MACs vs alpha (one line per resolution)")
+    axes[1].set_title("MACs vs resolution (one line per alpha)")
+    for ax in axes:
+        ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                  borderaxespad=0.0)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=120)
@@ -134,32 +137,40 @@ def plot_png(rows: Sequence[dict[str, Any]], latency: bool) -> bytes:
     return buffer.getvalue()
 
 
+#: One sequential colour map per model: a model's lines share a hue, darker = larger value.
+_MODEL_CMAPS = ("Blues", "Oranges", "Greens", "Reds", "Purples", "Greys", "YlOrBr", "PuRd")
+
+
 def _res_height(text: str) -> int:
     return int(str(text).split("x")[0])
 
 
-def _lines(ax: Any, rows: Sequence[dict[str, Any]], model: str, by: str, x: str) -> None:
-    """One line per (evenly picked) value of ``by``, ``x`` along the axis."""
-    for value in _pick(list(dict.fromkeys(r[by] for r in rows)), PLOT_LINES):
+def _lines(ax: Any, rows: Sequence[dict[str, Any]], model: str, by: str, x: str,
+           cmap: Any) -> None:
+    """One line per (evenly picked) value of ``by``, ``x`` along the axis, shaded by value."""
+    values = _pick(list(dict.fromkeys(r[by] for r in rows)), PLOT_LINES)
+    for j, value in enumerate(values):
         line = [r for r in rows if r[by] == value]
         xs = [_res_height(r[x]) if x == "resolution" else r[x] for r in line]
-        label = f"{model} {by[:3]}={value if by == 'resolution' else format(value, 'g')}"
+        shown = value if by == "resolution" else format(value, "g")
+        label = f"{model}, {'res' if by == 'resolution' else 'alpha'} {shown}"
+        shade = 0.45 + 0.5 * (j / max(1, len(values) - 1))
         ax.plot(xs, [r["macs"] for r in line], marker="." if len(line) < 40 else None,
-                label=label)
+                color=cmap(shade), label=label)
 
 
-def _pareto(ax: Any, rows: Sequence[dict[str, Any]], model: str) -> None:
+def _pareto(ax: Any, rows: Sequence[dict[str, Any]], model: str, color: Any) -> None:
     points = [(r["latency_ms_median"], r["macs"]) for r in rows
               if isinstance(r.get("latency_ms_median"), (int, float))]
     if not points:
         return
-    dots = ax.scatter([p[0] for p in points], [p[1] for p in points], s=12, alpha=0.5,
-                      label=f"{model} configurations")
+    ax.scatter([p[0] for p in points], [p[1] for p in points], s=12, alpha=0.5, color=color,
+               label=f"{model} configurations")
     front = pareto_front(points)
-    ax.plot([p[0] for p in front], [p[1] for p in front], color=dots.get_facecolor()[0],
+    ax.plot([p[0] for p in front], [p[1] for p in front], color=color,
             drawstyle="steps-post", label=f"{model} Pareto front")
     ax.set_xlabel("latency, median ms per batch")
-    ax.set_ylabel("MACs")
+    ax.set_ylabel("MACs (multiply-accumulates)")
+    ax.set_yscale("log")
     ax.set_title("MACs vs latency (Pareto: most MACs for the time)")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize="small")
