@@ -85,9 +85,19 @@ class _Walk:
 # ---------------------------------------------------------------------------------------------
 # One function per row op. Each reads the walk's current map and leaves its own output there.
 
+def _positive(row: Row, key: str, name: str, channels: int, base: int) -> int:
+    """A resolved width must be at least one channel (``t: 0.5`` of 1 channel rounds to 0)."""
+    if channels < 1:
+        raise row.error(key, f"{name} would get {channels} channels ({key}={row[key]} of "
+                             f"{base} input channels): a width must be at least 1")
+    return channels
+
+
 def _conv_row(w: _Walk, row: Row, name: str, stride: int) -> None:
     if "t" in row.fields:
-        c_out = expand(w.shape.c, row["t"], w.spec.expansion_rounding, w.spec.width)
+        c_out = _positive(row, "t", name, expand(w.shape.c, row["t"],
+                                                 w.spec.expansion_rounding, w.spec.width),
+                          w.shape.c)
     else:
         c_out = w.width(row, row["c"])
     w.last, w.shape = w.conv(row, name, w.last, w.shape, c_out, k=row["k"], s=stride,
@@ -117,7 +127,9 @@ def _bottleneck_row(w: _Walk, row: Row, name: str, stride: int) -> None:
     """
     block_in, in_shape = w.last, w.shape
     if "t" in row.fields:
-        hidden = expand(in_shape.c, row["t"], w.spec.expansion_rounding, w.spec.width)
+        hidden = _positive(row, "t", name, expand(in_shape.c, row["t"],
+                                                  w.spec.expansion_rounding, w.spec.width),
+                           in_shape.c)
     elif w.spec.expansion_size == "factor":
         hidden = make_divisible(in_shape.c * (row["exp"] / w.nominal_c), w.spec.width.divisor,
                                 None, w.spec.width.round_limit)

@@ -145,3 +145,10 @@ def test_extends_cycle(tmp_path):
 def test_debug_shows_traceback():
     result = CliRunner().invoke(cli, ["--debug", "analyze", "v1", "--alpha", "0"])
     assert result.exit_code != 0 and result.exception is not None
+
+
+def test_width_rounding_to_zero_is_an_error(tmp_path):
+    path = write(tmp_path, "name: x\nlayers:\n  - {op: conv, c: 1, s: 2}\n"
+                           "  - {op: conv, k: 1, t: 0.5}\n")
+    code, out = run("analyze", str(path))
+    assert_one_line_error(code, out, f"{path}:4", "layers[1].t", "0 channels")
