@@ -131,3 +131,15 @@ def test_python_dash_m_and_clean_stdout():
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.strip() == "mncost: error: alpha must be a number > 0, got 0.0"
+
+
+def test_conventions_view_without_torch():
+    """v1 1.0/224: fvcore's default = MACs + 2 x BN elements + the global pool's input."""
+    data = json.loads(invoke("analyze", "v1", "--conventions", "-f", "json").stdout)
+    totals = {c["name"]: c["total"] for c in data["conventions"]["counts"]}
+    bn_elements = 5_042_688        # 27 convs of Table 1, each followed by batch norm
+    assert totals["fvcore"] == 568_740_352 + 2 * bn_elements + 7 * 7 * 1024
+    assert totals["ops"] == totals["fvcore"] + bn_elements       # + one ReLU per BN output
+    assert totals["flops"] == 2 * 568_740_352
+    proc = _run_module("analyze", "v3-large", "--conventions")
+    assert proc.returncode == 0 and proc.stderr.strip().endswith("NO_TORCH")

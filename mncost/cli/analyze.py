@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import render
+from ..conventions import conventions, conventions_dict
 from ..costs import analyze as analyze_network
 from ..models import BUILTINS, find_spec, load_model, resolve_model
 from ..separable import separable_pairs
@@ -24,11 +25,15 @@ from .common import format_option, network_options, output_option, params_option
 @click.option("--separable", is_flag=True,
               help="Add the standard-vs-separable comparison of each depthwise + pointwise "
                    "pair (v1 paper Table 3: ratio 1/N + 1/D_K^2).")
+@click.option("--conventions", "show_conventions", is_flag=True,
+              help="Add every counting convention term by term: MACs, FLOPs (2 x MACs), "
+                   "fvcore's default count, and ops (MACs + batch norm, activations, SE "
+                   "scale, residual adds, pooling), and the three parameter conventions.")
 @format_option(render.FORMATS)
 @output_option
 def analyze(model: str, alpha: float, resolution: str | None, classes: int | None,
-            params: str, per_layer: bool, stages: bool, separable: bool, fmt: str,
-            output: str | None) -> None:
+            params: str, per_layer: bool, stages: bool, separable: bool,
+            show_conventions: bool, fmt: str, output: str | None) -> None:
     """Count MACs, parameters and activations of MODEL, per layer and by layer kind.
 
     \b
@@ -43,6 +48,8 @@ def analyze(model: str, alpha: float, resolution: str | None, classes: int | Non
     network = resolve_model(model, alpha, resolution, classes)
     report = analyze_network(network)
     data = render.report_dict(report, model, params)
+    if show_conventions:
+        data["conventions"] = conventions_dict(conventions(report))
     pairs = [render.separable_dict(p) for p in separable_pairs(network)] if separable else None
     emit(view.render(fmt, data, per_layer, stages, pairs), output)
 

@@ -173,10 +173,26 @@ def _separable_rows(pairs: Sequence[dict[str, Any]]) -> list[tuple[str, ...]]:
              human(p["standard_weights"]), human(p["separable_weights"])) for p in pairs]
 
 
+def conventions_section(conventions: dict[str, Any]) -> Section:
+    """Every counting and parameter convention, term by term, from
+    :func:`mncost.conventions.conventions_dict` data."""
+    rows = []
+    for c in (*conventions["counts"], *conventions["params"]):
+        for i, t in enumerate(c["terms"]):
+            per = "" if t["per_element"] is None else str(t["per_element"])
+            elements = "" if t["elements"] is None else f"{t['elements']:,}"
+            rows.append((c["name"] if i == 0 else "", t["name"], per, elements,
+                         f"{t['count']:,}", f"{c['total']:,}" if i == len(c["terms"]) - 1
+                         else ""))
+    return Section("Conventions (total = sum of the terms)",
+                   ("convention", "term", "per element", "elements", "count", "total"), rows,
+                   "llrrrr")
+
+
 def analyze_sections(data: dict[str, Any], per_layer: bool, stages: bool,
                      separable: Sequence[dict[str, Any]] | None = None) -> list[Section]:
     """The tables of the human formats: totals, by kind, and on request by stage, the
-    separable comparison and per layer."""
+    separable comparison, the counting conventions (``data["conventions"]``) and per layer."""
     sections = [
         Section("", ("total", "value", "exact"), _totals_rows(data)),
         Section("By layer kind", ("kind", "layers", "MACs", "MAC share", "params",
@@ -191,6 +207,8 @@ def analyze_sections(data: dict[str, Any], per_layer: bool, stages: bool,
             ("depthwise + pointwise", "D_K", "M", "N", "D_F", "standard MACs",
              "separable MACs", "ratio", "1/N + 1/D_K^2", "standard weights",
              "separable weights"), _separable_rows(separable)))
+    if "conventions" in data:
+        sections.append(conventions_section(data["conventions"]))
     if per_layer:
         sections.append(Section("Per layer", ("layer", "kind", "in HxWxC", "out HxWxC", "k/s",
                                               "act", "MACs", "params"), _layer_rows(data),

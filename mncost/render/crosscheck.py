@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from ..conventions import conventions_dict
+from .analyze import conventions_section
 from .output import Draw
 from .tables import Section, print_sections, sections_markdown
 from .text import plural, resolution_str, to_csv, to_json
@@ -58,7 +60,7 @@ def crosscheck_sections(result, per_layer: bool, show_conventions: bool) -> list
                 ("fvcore term", "rule", "analytic", "fvcore by_operator", "delta"), terms,
                 "llrrr")]
     if show_conventions:
-        sections.append(_conventions_section(result.conventions))
+        sections.append(conventions_section(conventions_dict(result.conventions)))
     if per_layer:
         sections.append(_layer_section(result))
     return sections
@@ -74,19 +76,6 @@ def _term_rule(result, name: str) -> str:
     if term.per_element is None:
         return term.rule
     return f"{term.per_element} x {term.elements:,} elements ({term.layers} layers)"
-
-
-def _conventions_section(conv) -> Section:
-    rows = []
-    for c in (*conv.counts, *conv.params):
-        for i, t in enumerate(c.terms):
-            per = "" if t.per_element is None else str(t.per_element)
-            elements = "" if t.elements is None else _n(t.elements)
-            rows.append((c.name if i == 0 else "", t.name, per, elements, _n(t.count),
-                         _n(c.total) if i == len(c.terms) - 1 else ""))
-    return Section("Conventions (total = sum of the terms)",
-                   ("convention", "term", "per element", "elements", "count", "total"), rows,
-                   "llrrrr")
 
 
 def _layer_section(result) -> Section:
