@@ -380,3 +380,15 @@ def test_latency_budget(tmp_path, fake_latency):
     fake_latency["ms"] = 12.5
     assert run("check", "--budget", budget).exit_code == 0      # latency only with --latency
     assert run("check", "--budget", budget, "--latency").exit_code == 1
+
+
+def test_latency_under_other_settings_is_flagged(tmp_path, monkeypatch, fake_latency):
+    monkeypatch.chdir(tmp_path)
+    assert run("baseline", "write", "v1", "--latency", "--threads", "2", "-o",
+               "b.json").exit_code == 0
+    same = run("check", "--baseline", "b.json", "--latency", "--threads", "2")
+    other = run("check", "--baseline", "b.json", "--latency", "--threads", "1")
+    assert same.exit_code == other.exit_code == 0
+    assert "not like for like" not in same.output
+    assert "warning: latency measured with other settings" in other.output
+    assert "threads 2 -> 1" in other.output

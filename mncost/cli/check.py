@@ -38,14 +38,37 @@ def _measure(latency: bool, device: str, threads: int | None, batch: int,
 
         click.echo(f"measuring {network.spec_name} alpha={network.alpha:g} "
                    f"res={network.resolution[0]}x{network.resolution[1]} ...", err=True)
-        return round(profile_network(network, options).end_to_end.median_ms, 4)
+        result = profile_network(network, options)
+        measure.environment = getattr(result, "environment", {})  # type: ignore[attr-defined]
+        return round(result.end_to_end.median_ms, 4)
 
     return measure
 
 
-def _latency_settings(device: str, threads: int | None, batch: int) -> dict[str, Any]:
-    return {"device": device, "threads": threads, "batch": batch,
+def _latency_settings(measure: Callable[[Network], float], device: str, threads: int | None,
+                      batch: int) -> dict[str, Any]:
+    """What the latencies were measured with: the profiler's own record where there is one
+    (``--threads`` left out still records the thread count used)."""
+    env = getattr(measure, "environment", {})
+    return {"device": env.get("device", device), "threads": env.get("threads", threads),
+            "batch": env.get("batch", batch),
             "note": "median ms per batch; noisy, machine-dependent"}
+
+
+def _warn_if_unlike(doc: dict[str, Any] | None, measure: Callable[[Network], float] | None,
+                    device: str, threads: int | None, batch: int) -> None:
+    """Latency compared under other settings than the baseline's is not like for like."""
+    recorded = (doc or {}).get("latency")
+    if measure is None or not isinstance(recorded, dict):
+        return
+    now = _latency_settings(measure, device, threads, batch)
+    differ = [f"{key} {recorded.get(key)} -> {now[key]}" for key in ("device", "threads",
+                                                                      "batch")
+              if recorded.get(key) is not None and now[key] is not None
+              and recorded.get(key) != now[key]]
+    if differ:
+        click.echo("mncost: warning: latency measured with other settings than the "
+                   f"baseline's ({', '.join(differ)}): not like for like", err=True)
 
 
 @click.group()
@@ -82,8 +105,8 @@ def write(models: tuple[str, ...], alphas: str, resolutions: str | None, classes
     measure = _measure(latency, device, threads, batch, repeats, warmup, min_time)
     entries = core.write_entries(configs, classes, params, resolve_model, analyze_network,
                                  measure)
-    doc = core.baseline_dict(entries, params,
-                             _latency_settings(device, threads, batch) if latency else None)
+    doc = core.baseline_dict(entries, params, _latency_settings(measure, device, threads,
+                                                                batch) if measure else None)
     write_atomic(output, to_json(doc))
     click.echo(f"wrote {output} ({len(entries)} configurations)", err=True)
 
@@ -132,6 +155,7 @@ def check(baseline_file: str | None, tolerance: str, budget_file: str | None,
     measure = _measure(latency, device, threads, batch, repeats, warmup, min_time)
     result = core.run_check(doc, baseline_file or "", budgets, tol, convention, resolve_model,
                             analyze_network, measure, lat_tol)
+    _warn_if_unlike(doc, measure, device, threads, batch)
     _report(result, report_md, junit)
     if not result.ok:
         raise CheckFailed(result.summary())
