@@ -240,19 +240,13 @@ class LayerChange:
 
 
 @dataclass(frozen=True)
-class ConfigResult:
-    """The comparison of one baseline entry with the current specs."""
+class Configuration:
+    """A model at one alpha, resolution and class count: what every result is about."""
 
     model: str
     alpha: float
     resolution: tuple[int, int]
     classes: int
-    metrics: tuple[MetricDelta, ...]
-    layers: tuple[LayerChange, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        return all(m.ok for m in self.metrics)
 
     @property
     def config(self) -> str:
@@ -260,25 +254,29 @@ class ConfigResult:
 
 
 @dataclass(frozen=True)
-class BudgetResult:
+class ConfigResult(Configuration):
+    """The comparison of one baseline entry with the current specs."""
+
+    metrics: tuple[MetricDelta, ...] = ()
+    layers: tuple[LayerChange, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return all(m.ok for m in self.metrics)
+
+
+@dataclass(frozen=True)
+class BudgetResult(Configuration):
     """One budget line checked: ``metric`` of the configuration must be <= ``limit``."""
 
-    model: str
-    alpha: float
-    resolution: tuple[int, int]
-    classes: int
-    metric: str
-    limit: Decimal
-    value: float
-    where: str
+    metric: str = ""
+    limit: Decimal = Decimal(0)
+    value: float = 0
+    where: str = ""
 
     @property
     def ok(self) -> bool:
         return Fraction(self.value) <= Fraction(self.limit)
-
-    @property
-    def config(self) -> str:
-        return config_name(self.alpha, self.resolution, self.classes)
 
 
 @dataclass(frozen=True)
