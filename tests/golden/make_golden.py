@@ -1,0 +1,170 @@
+"""Golden files: the user-visible analytic outputs of mncost, byte for byte.
+
+``python tests/golden/make_golden.py`` writes them into this directory; ``tests/test_golden.py``
+regenerates them in-process and compares byte for byte, so a refactoring that changes any number,
+field, column or line of these outputs fails. A change to an output that is *meant* (a new field,
+a new built-in) is made by running this script again and committing the new files with it.
+
+Covered, for every built-in model at alpha 1.0 / 224 and at 0.75 / 192:
+
+* ``analyze -f json --per-layer``, and the same with ``--conventions --separable``;
+* ``analyze -f csv`` (by kind) and ``-f csv --per-layer``;
+* ``analyze -f markdown --per-layer --stages --separable --conventions``;
+
+and for a small grid: ``sweep -f csv``, ``sweep -f csv --per-layer``, ``sweep -f json``,
+``sweep -f markdown``; ``list -f json``; ``baseline write`` (the file); ``check`` against that
+baseline and a budgets file with one broken budget (the Markdown and JUnit reports, the exit
+status); and ``analyze`` on the spec that uses every layer kind (tests/data/tiny_every_kind.yaml).
+
+Paths that depend on the checkout (the spec files' absolute paths, the temporary directory) are
+replaced by ``<root>`` and ``<tmp>`` before writing and comparing.
+
+Runs on the analytic path only (no torch).
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+if str(ROOT) not in sys.path:  # run as a script from a checkout without an install
+    sys.path.insert(0, str(ROOT))
+
+#: The configurations every built-in is analyzed at (alpha, resolution).
+CONFIGS = (("1.0", "224"), ("0.75", "192"))
+#: The sweep grid (small: a few configurations of three models, one of them with SE).
+SWEEP_GRID = ("v1", "v2", "v3-small", "--alpha", "0.5,1.0", "--res", "128,224x160")
+EVERY_KIND = "tests/data/tiny_every_kind.yaml"
+BUDGETS = """\
+budgets:
+  - {model: v1, alpha: 1.0, resolution: 224, max_macs: 600M, max_params: 4.3M}
+  - {model: v3-small, alpha: 1.0, resolution: 224, max_macs: 50M}
+"""
+
+
+@dataclass(frozen=True)
+class Case:
+    """One golden file: the command, and which of its outputs the file holds.
+
+    ``output`` names a file the command writes (``-o``, ``--report-md``...) relative to the
+    temporary directory; None means stdout. ``exit_code`` is the status it must end with.
+    """
+
+    name: str
+    argv: tuple[str, ...]
+    output: str | None = None
+    exit_code: int = 0
+
+
+def _config_tag(alpha: str, res: str) -> str:
+    return f"{alpha.replace('.', '')}_{res}"
+
+
+def cases() -> list[Case]:
+    """Every golden case, in a fixed order."""
+    from mncost.models import BUILTINS
+
+    out: list[Case] = []
+    for model in BUILTINS:
+        for alpha, res in CONFIGS:
+            tag = f"analyze_{model}_{_config_tag(alpha, res)}"
+            base = ("analyze", model, "--alpha", alpha, "--res", res)
+            out += [
+                Case(f"{tag}.json", (*base, "-f", "json", "--per-layer")),
+                Case(f"{tag}_conventions.json",
+                     (*base, "-f", "json", "--per-layer", "--conventions", "--separable")),
+                Case(f"{tag}.csv", (*base, "-f", "csv")),
+                Case(f"{tag}_per_layer.csv", (*base, "-f", "csv", "--per-layer")),
+                Case(f"{tag}.md", (*base, "-f", "markdown", "--per-layer", "--stages",
+                                   "--separable", "--conventions")),
+            ]
+    every = ("analyze", EVERY_KIND, "--per-layer", "--conventions", "--separable")
+    out += [
+        Case("analyze_every_kind.json", (*every, "-f", "json")),
+        Case("analyze_every_kind.csv", (*every, "-f", "csv")),
+        Case("analyze_every_kind.md", (*every, "--stages", "-f", "markdown")),
+        Case("sweep.csv", ("sweep", *SWEEP_GRID, "-f", "csv")),
+        Case("sweep_per_layer.csv", ("sweep", *SWEEP_GRID, "-f", "csv", "--per-layer")),
+        Case("sweep.json", ("sweep", *SWEEP_GRID, "-f", "json")),
+        Case("sweep.md", ("sweep", *SWEEP_GRID, "-f", "markdown")),
+        Case("sweep_every_kind.csv", ("sweep", EVERY_KIND, "--alpha", "0.5,1.0", "--res",
+                                      "8,16", "-f", "csv")),
+        Case("list.json", ("list", "-f", "json")),
+        Case("list.csv", ("list", "-f", "csv")),
+        Case("baseline.json", ("baseline", "write", "v1", "v3-small", "--alpha", "0.5,1.0",
+                               "-o", "<tmp>/baseline.json"),
+             output="baseline.json"),
+        Case("check_report.md", ("check", "--baseline", "<tmp>/baseline.json", "--budget",
+                                 "<tmp>/budgets.yaml", "--report-md", "<tmp>/report.md",
+                                 "--junit", "<tmp>/junit.xml"),
+             output="report.md", exit_code=1),
+        Case("check_junit.xml", ("check", "--baseline", "<tmp>/baseline.json", "--budget",
+                                 "<tmp>/budgets.yaml", "--report-md", "<tmp>/report.md",
+                                 "--junit", "<tmp>/junit.xml"),
+             output="junit.xml", exit_code=1),
+    ]
+    return out
+
+
+def _normalize(text: str, tmp: Path) -> str:
+    from mncost.models import configs_dir
+
+    for path, token in ((tmp, "<tmp>"), (configs_dir().parent, "<root>"), (ROOT, "<root>")):
+        text = text.replace(str(path.resolve()), token).replace(str(path), token)
+    return text
+
+
+def generate(only: Callable[[Case], bool] = lambda case: True) -> dict[str, str]:
+    """Run every case in-process (click's runner, from the repository root) and return
+    ``{file name: normalized text}``.
+
+    Raises:
+        AssertionError: when a command ends with another exit status than its case says.
+    """
+    import os
+
+    from click.testing import CliRunner
+
+    from mncost.cli import cli
+
+    results: dict[str, str] = {}
+    cwd = os.getcwd()
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        (tmp / "budgets.yaml").write_text(BUDGETS)
+        os.chdir(ROOT)
+        try:
+            for case in cases():
+                if not only(case):
+                    continue
+                argv = [a.replace("<tmp>", str(tmp)) for a in case.argv]
+                result = CliRunner().invoke(cli, argv)
+                if result.exit_code != case.exit_code:
+                    raise AssertionError(
+                        f"{case.name}: mncost {' '.join(case.argv)} exited {result.exit_code}, "
+                        f"expected {case.exit_code}: {result.output}{result.exception!r}")
+                text = (tmp / case.output).read_text() if case.output else result.stdout
+                results[case.name] = _normalize(text, tmp)
+        finally:
+            os.chdir(cwd)
+    return results
+
+
+def main() -> None:
+    files = generate()
+    for stale in HERE.iterdir():
+        if (stale.is_file() and stale.suffix != ".py" and not stale.name.startswith(".")
+                and stale.name not in files):
+            stale.unlink()
+    for name, text in files.items():
+        (HERE / name).write_bytes(text.encode("utf-8"))
+    print(f"wrote {len(files)} golden files to {HERE}")
+
+
+if __name__ == "__main__":
+    main()
