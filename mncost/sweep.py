@@ -359,7 +359,7 @@ def latency_fields(result: Any, options: Any) -> dict[str, Any]:
 
 def profile_options(**given: Any) -> Any:
     """A profiler ``ProfileOptions`` from the options given (None = the profiler's default)."""
-    from .torch_backend.profile import ProfileOptions
+    from .profile_options import ProfileOptions
 
     return ProfileOptions(**{k: v for k, v in given.items() if v is not None})
 

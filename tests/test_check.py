@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-import types
 import xml.etree.ElementTree as ET
 from decimal import Decimal
 from pathlib import Path
@@ -321,32 +320,10 @@ def test_needs_baseline_or_budget():
 # Latency (noisy, off by default), with a fake profiler
 
 @pytest.fixture
-def fake_latency(monkeypatch):
-    """A fake profiler whose median is ``state['ms']``."""
-    from dataclasses import dataclass
-
-    state = {"ms": 10.0}
-
-    @dataclass(frozen=True)
-    class Options:
-        device: str = "cpu"
-        threads: object = None
-        batch: int = 1
-        warmup: int = 10
-        repeats: int = 30
-        min_time_s: float = 1.0
-
-    def profile_network(network, options, progress=None):
-        ms = state["ms"]
-        stats = types.SimpleNamespace(median_ms=ms, p10_ms=ms, p90_ms=ms, mean_ms=ms,
-                                      std_ms=0.0, runs=30)
-        return types.SimpleNamespace(end_to_end=stats)
-
-    module = types.ModuleType("mncost.torch_backend.profile")
-    module.ProfileOptions = Options
-    module.profile_network = profile_network
-    monkeypatch.setitem(sys.modules, "mncost.torch_backend.profile", module)
-    return state
+def fake_latency(fake_profiler):
+    """conftest.py's fake profiler with a fixed median of ``state['ms']``."""
+    fake_profiler["ms"] = 10.0
+    return fake_profiler
 
 
 def test_latency_check(tmp_path, monkeypatch, fake_latency):

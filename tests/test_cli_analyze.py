@@ -12,6 +12,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
+from conftest import ROOT
 from mncost.cli import cli
 
 
@@ -91,7 +92,7 @@ def test_list_and_validate(tmp_path):
         assert name in out
     models = json.loads(invoke("list", "-f", "json").stdout)
     assert [m["model"] for m in models][:1] == ["v1"]
-    result = invoke("validate", "configs/mobilenet_v2.yaml")
+    result = invoke("validate", str(ROOT / "configs" / "mobilenet_v2.yaml"))
     assert result.exit_code == 0 and "ok" in result.stdout
 
 
@@ -115,7 +116,8 @@ def _run_module(*args, env_extra=None):
 
 
 @pytest.mark.parametrize("args", [["analyze", "v1"], ["analyze", "v3-large", "-f", "json"],
-                                  ["list"], ["--help"], ["validate", "configs/mobilenet_v1.yaml"]])
+                                  ["list"], ["--help"],
+                                  ["validate", str(ROOT / "configs" / "mobilenet_v1.yaml")]])
 def test_analytic_path_never_imports_torch(args):
     proc = _run_module(*args)
     assert proc.returncode == 0, proc.stderr

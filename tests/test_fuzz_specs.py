@@ -14,6 +14,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import ROOT, examples
 from mncost import analyze
 from mncost.errors import MncostError, SpecError
 from mncost.models import find_spec
@@ -84,7 +85,7 @@ def _load(tmp_path: Path, doc: dict):
 
 
 @pytest.mark.torch
-@settings(max_examples=25, deadline=None,
+@settings(max_examples=examples(25),
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(doc=random_spec(), alpha=st.sampled_from([0.35, 0.5, 1.0, 1.3]),
        res=st.integers(min_value=8, max_value=40), classes=st.integers(1, 20))
@@ -110,11 +111,11 @@ def test_random_specs_build_with_the_analytic_counts(tmp_path, doc, alpha, res, 
     assert tuple(out.shape) == expected
 
 
-SPEC_TEXTS = [p.read_text() for p in sorted(Path("configs").glob("mobilenet_v*.yaml"))
+SPEC_TEXTS = [p.read_text() for p in sorted((ROOT / "configs").glob("mobilenet_v*.yaml"))
               if "extends" not in p.read_text()]
 
 
-@settings(max_examples=150, deadline=None,
+@settings(max_examples=examples(150),
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(which=st.integers(0, len(SPEC_TEXTS) - 1), data=st.data())
 def test_damaged_specs_fail_cleanly(tmp_path, which, data):

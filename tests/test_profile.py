@@ -64,23 +64,43 @@ def test_per_layer_joins_the_engine_layers(result, network):
     assert all(t.stats.runs == result.instrumented.runs for t in result.layers)
 
 
-def test_shares_sum_to_one(result):
-    assert sum(t.time_share for t in result.layers) == pytest.approx(1.0)
-    assert sum(t.mac_share for t in result.layers) == pytest.approx(1.0)
-    assert sum(k.time_share for k in result.by_kind) == pytest.approx(1.0)
-    assert sum(k.mac_share for k in result.by_kind) == pytest.approx(1.0)
-    for kind in result.by_kind:
-        members = [t for t in result.layers if t.kind == kind.kind]
-        assert kind.layers == len(members)
-        assert kind.time_ms == pytest.approx(sum(t.stats.median_ms for t in members))
-        assert kind.share_ratio == (pytest.approx(kind.time_share / kind.mac_share)
-                                    if kind.macs else None)
-    assert result.layers_sum_ms == pytest.approx(sum(t.stats.median_ms for t in result.layers))
-    assert result.coverage == pytest.approx(result.layers_sum_ms / result.end_to_end.median_ms)
-    assert result.instrumented_coverage == pytest.approx(
-        result.layers_sum_ms / result.instrumented.median_ms)
-    assert result.instrumentation_overhead == pytest.approx(
-        result.instrumented.median_ms / result.end_to_end.median_ms - 1)
+def test_shares_and_rates_from_known_times(api):
+    """v1 1.0/224 with made-up layer times: every layer 1 ms, the 13 pointwise convs 2 ms, so
+    the layers sum to 16 + 26 = 42 ms. Shares, rates and ratios against hand arithmetic."""
+    network = resolve_model("v1")
+    ms = {layer.name: (2 if layer.kind == "pointwise" else 1) for layer in network.layers}
+    samples = {name: [t * 1_000_000] * 3 for name, t in ms.items()}
+    layers, kinds = api.layer_results(network, samples, batch=2)
+    first, pool, fc = layers[0], layers[-2], layers[-1]
+    conv_macs = 112 * 112 * 32 * 3 * 3 * 3                    # 10,838,016
+    assert (first.kind, first.macs, pool.kind, fc.kind, fc.macs) == (
+        "conv", conv_macs, "pool", "fc", 1024 * 1000)
+    assert first.time_share == pytest.approx(1 / 42, rel=1e-12)
+    assert first.mac_share == pytest.approx(conv_macs / 568_740_352, rel=1e-12)
+    assert first.share_ratio == pytest.approx((1 / 42) / (conv_macs / 568_740_352), rel=1e-12)
+    assert first.gmacs_per_s == pytest.approx(2 * conv_macs / 1e6, rel=1e-12)   # batch 2, 1 ms
+    assert fc.gmacs_per_s == pytest.approx(2.048, rel=1e-12)
+    assert (pool.macs, pool.mac_share, pool.share_ratio) == (0, 0.0, None)
+    by_kind = {k.kind: k for k in kinds}
+    assert [k.kind for k in kinds] == ["conv", "depthwise", "pointwise", "pool", "fc"]
+    pw, dw = by_kind["pointwise"], by_kind["depthwise"]
+    assert (pw.layers, pw.time_ms, dw.layers, dw.time_ms) == (13, 26.0, 13, 13.0)
+    assert pw.time_share == pytest.approx(26 / 42, rel=1e-12)
+    assert round(100 * pw.mac_share, 2) == 94.86              # the v1 paper's 1x1 share
+    assert pw.share_ratio == pytest.approx((26 / 42) / pw.mac_share, rel=1e-12)
+    assert by_kind["pool"].share_ratio is None
+
+    result = api.ProfileResult(
+        network=network, options=api.ProfileOptions(batch=2), environment={},
+        macs=568_740_352, end_to_end=api.TimingStats.from_ms([50.0] * 3),
+        samples_ms=(50.0,) * 3, layers=layers, by_kind=kinds,
+        instrumented=api.TimingStats.from_ms([60.0] * 3))
+    assert result.layers_sum_ms == pytest.approx(42.0, rel=1e-12)
+    assert result.coverage == pytest.approx(42 / 50, rel=1e-12)
+    assert result.instrumented_coverage == pytest.approx(42 / 60, rel=1e-12)
+    assert result.instrumentation_overhead == pytest.approx(0.2, rel=1e-12)
+    assert result.images_per_s == pytest.approx(40.0, rel=1e-12)    # 2 images per 50 ms
+    assert result.gmacs_per_s == pytest.approx(2 * 568_740_352 / 50e6, rel=1e-12)
 
 
 def test_end_to_end_figures_follow_from_the_samples(api, result):

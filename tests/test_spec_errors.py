@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
 
 import pytest
@@ -143,8 +145,18 @@ def test_extends_cycle(tmp_path):
 
 
 def test_debug_shows_traceback():
-    result = CliRunner().invoke(cli, ["--debug", "analyze", "v1", "--alpha", "0"])
-    assert result.exit_code != 0 and result.exception is not None
+    """Without --debug one line; with it Python's traceback ending in the engine's error."""
+    argv = [sys.executable, "-m", "mncost", "analyze", "v1", "--alpha", "0"]
+    plain = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    debug = subprocess.run(argv[:3] + ["--debug"] + argv[3:], capture_output=True, text=True,
+                           timeout=120)
+    assert plain.returncode == 2
+    assert plain.stderr == "mncost: error: alpha must be a number > 0, got 0.0\n"
+    assert debug.returncode != 0 and debug.stdout == ""
+    lines = debug.stderr.splitlines()
+    assert lines[0] == "Traceback (most recent call last):"
+    assert any('mncost/resolve.py", line' in line for line in lines)
+    assert lines[-1] == "mncost.errors.InputError: alpha must be a number > 0, got 0.0"
 
 
 def test_width_rounding_to_zero_is_an_error(tmp_path):

@@ -10,9 +10,6 @@ import json
 import math
 import subprocess
 import sys
-import types
-from dataclasses import dataclass
-from typing import Optional
 
 import pytest
 from click.testing import CliRunner
@@ -20,6 +17,7 @@ from click.testing import CliRunner
 from mncost.cli import cli
 from mncost.errors import InputError
 from mncost.models import BUILTINS, load_model
+from mncost.profile_options import ProfileOptions
 from mncost.sweep import (COLUMNS, LATENCY_COLUMNS, LAYER_COLUMNS, Grid, pareto_front,
                           parse_alphas, parse_resolutions, sweep)
 
@@ -252,42 +250,8 @@ def test_pareto_front():
 
 
 # ---------------------------------------------------------------------------------------------
-# Latency, with a fake profiler (the contract of mncost.torch_backend.profile)
-
-@dataclass(frozen=True)
-class FakeOptions:
-    device: str = "cpu"
-    threads: Optional[int] = None
-    batch: int = 1
-    dtype: str = "float32"
-    warmup: int = 10
-    repeats: int = 30
-    min_time_s: float = 1.0
-
-
-@pytest.fixture
-def fake_profiler(monkeypatch):
-    """Installs a fake ``mncost.torch_backend.profile``: latency = MACs / 1e7 ms; the call
-    numbered ``interrupt_at`` raises KeyboardInterrupt."""
-    state = {"calls": 0, "interrupt_at": None, "options": []}
-
-    def profile_network(network, options, progress=None):
-        state["calls"] += 1
-        state["options"].append(options)
-        if state["calls"] == state["interrupt_at"]:
-            raise KeyboardInterrupt
-        from mncost.costs import analyze
-        ms = analyze(network).total.macs / 1e7
-        stats = types.SimpleNamespace(median_ms=ms, p10_ms=ms * 0.9, p90_ms=ms * 1.1,
-                                      mean_ms=ms, std_ms=0.5, runs=7)
-        return types.SimpleNamespace(end_to_end=stats)
-
-    module = types.ModuleType("mncost.torch_backend.profile")
-    module.ProfileOptions = FakeOptions
-    module.profile_network = profile_network
-    monkeypatch.setitem(sys.modules, "mncost.torch_backend.profile", module)
-    return state
-
+# Latency, with the fake profiler of conftest.py (the contract of
+# mncost.torch_backend.profile)
 
 def test_latency_columns(fake_profiler):
     result = run("sweep", "v1", "--alpha", "0.5,1.0", "--res", "160", "--latency",
@@ -299,7 +263,7 @@ def test_latency_columns(fake_profiler):
     assert float(rows[0]["latency_ms_median"]) == round(c["macs"] / 1e7, 4)
     assert (rows[0]["latency_runs"], rows[0]["latency_device"], rows[0]["latency_threads"],
             rows[0]["latency_batch"]) == ("7", "cpu", "2", "4")
-    assert fake_profiler["options"][0] == FakeOptions(threads=2, batch=4, repeats=7)
+    assert fake_profiler["options"][0] == ProfileOptions(threads=2, batch=4, repeats=7)
     assert "2/2" in result.stderr                      # the progress bar, on stderr
 
 

@@ -44,7 +44,7 @@ def latency_options(f: Callable) -> Callable:
 
 def profiler_options(device: str, threads: int | None, batch: int, repeats: int | None,
                      warmup: int | None, min_time: float | None) -> Any:
-    """The profiler's ``ProfileOptions`` (imports torch)."""
+    """The profiler's ``ProfileOptions`` (torch-free; measuring imports torch)."""
     return core.profile_options(device=device, threads=threads, batch=batch, repeats=repeats,
                                 warmup=warmup, min_time_s=min_time)
 

@@ -43,69 +43,18 @@ from .. import __version__
 from ..costs import REGISTRY, analyze
 from ..errors import InputError
 from ..layers import Network
+from ..profile_options import DTYPE_NAMES, ProfileOptions
 from ..timing import CPU_CLOCK, Clock, ProgressFn, TimingStats, measure
 from .builder import MobileNet, build
 
 PROFILE_SCHEMA = "mncost.profile/1"
 
 #: ``--dtype`` names -> torch dtypes. Whether the device runs one is found by running it.
-DTYPES: Mapping[str, torch.dtype] = {
-    "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
-}
+DTYPES: Mapping[str, torch.dtype] = {name: getattr(torch, name) for name in DTYPE_NAMES}
 
 __all__ = ["ProfileOptions", "ProfileResult", "LayerTiming", "KindTiming", "TimingStats",
            "profile_network", "prepare", "fuse_batch_norm", "clock_for", "resolve_device",
            "LayerTimer", "DTYPES", "PROFILE_SCHEMA"]
-
-
-@dataclass(frozen=True)
-class ProfileOptions:
-    """What to measure and how.
-
-    Attributes:
-        device: ``cpu``, ``cuda`` or ``cuda:N``.
-        threads: intra-op CPU threads (``torch.set_num_threads``); ``None`` keeps torch's
-            current setting. Either way the count used is reported.
-        batch: images per forward pass.
-        dtype: ``float32``, ``float16`` or ``bfloat16`` (weights and input).
-        warmup: untimed runs before each measurement.
-        repeats: at least this many timed runs...
-        min_time_s: ...and at least this many seconds of timed runs.
-        per_layer: also time every layer (wrapped forwards; separate runs).
-        channels_last: NHWC memory format for the input and the conv weights.
-        fuse_bn: fold each batch norm into the conv before it (inference folding).
-        compile: run the model through ``torch.compile`` (not with ``per_layer``).
-    """
-
-    device: str = "cpu"
-    threads: Optional[int] = None
-    batch: int = 1
-    dtype: str = "float32"
-    warmup: int = 10
-    repeats: int = 30
-    min_time_s: float = 1.0
-    per_layer: bool = False
-    channels_last: bool = False
-    fuse_bn: bool = False
-    compile: bool = False
-
-    def check(self) -> None:
-        """Raise :class:`~mncost.errors.InputError` for a value no measurement can use."""
-        if self.batch < 1:
-            raise InputError(f"batch must be >= 1, got {self.batch}")
-        if self.threads is not None and self.threads < 1:
-            raise InputError(f"threads must be >= 1, got {self.threads}")
-        if self.warmup < 0:
-            raise InputError(f"warmup must be >= 0, got {self.warmup}")
-        if self.repeats < 1:
-            raise InputError(f"repeats must be >= 1, got {self.repeats}")
-        if self.min_time_s < 0:
-            raise InputError(f"min time must be >= 0 s, got {self.min_time_s}")
-        if self.dtype not in DTYPES:
-            raise InputError(f"unknown dtype {self.dtype!r}; use one of {', '.join(DTYPES)}")
-        if self.per_layer and self.compile:
-            raise InputError("per-layer timing wraps the eager modules; it cannot be combined "
-                             "with compile (a compiled graph has no per-layer boundaries)")
 
 
 @dataclass(frozen=True)
