@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping
 
 from .costs import ACT_OPS, BN_OPS, PARAM_CONVENTIONS, LayerReport, Report
+from .kinds import REGISTRY, ElementwiseOp
 from .layers import Network, ResolvedLayer
 
 #: Counting conventions in the order they are shown.
@@ -107,7 +108,7 @@ def _named(conventions: Iterable[Convention], name: str) -> Convention:
 
 
 # ---------------------------------------------------------------------------------------------
-# Element-wise terms: group the engine's per-layer Ops by what produced them.
+# Element-wise terms: group the engine's per-layer element-wise work by what produced it.
 
 def _elementwise(rows: Iterable[LayerReport], name: str, rule: str, per_element: int,
                  count: Callable[[LayerReport], int],
@@ -122,10 +123,6 @@ def _out(layer: ResolvedLayer) -> int:
     return layer.out_shape.numel
 
 
-def _in(layer: ResolvedLayer) -> int:
-    return layer.in_shape.numel
-
-
 def macs_term(report: Report) -> Term:
     convs = sum(1 for r in report.layers if r.layer.is_conv)
     return Term("macs", report.total.macs, "multiply-accumulates of conv and fc layers",
@@ -137,7 +134,7 @@ def batch_norm_term(report: Report) -> Term:
     (fvcore's ``batchnorm_flop_jit`` in eval mode with affine counts the same)."""
     return _elementwise(report.layers, "batch_norm",
                         f"{BN_OPS} per output element of each batch-normed layer", BN_OPS,
-                        lambda r: r.cost.ops.bn, _out)
+                        lambda r: r.cost.elementwise.bn, _out)
 
 
 def activation_terms(report: Report) -> tuple[Term, ...]:
@@ -148,38 +145,29 @@ def activation_terms(report: Report) -> tuple[Term, ...]:
         if per == 0:
             continue
         term = _elementwise(report.layers, act, f"{per} per output element of {act} layers",
-                            per, lambda r, a=act: r.cost.ops.act if r.layer.act == a else 0,
+                            per, lambda r, a=act: r.cost.elementwise.act if r.layer.act == a else 0,
                             _out)
         if term.layers:
             terms.append(term)
     return tuple(terms)
 
 
-def _pool_name(layer: ResolvedLayer) -> str:
-    return ("global_" if layer.global_pool else "") + f"{layer.pool}_pool"
-
-
-def pool_terms(report: Report) -> tuple[Term, ...]:
-    """Pooling: one add (average) or compare (max) per input element, by pool type."""
-    names = OrderedDict((_pool_name(r.layer), None) for r in report.layers
-                        if r.layer.kind == "pool")
-    return tuple(_elementwise(report.layers, name, "1 per input element (add or compare)", 1,
-                              lambda r, n=name: r.cost.ops.pool
-                              if r.layer.kind == "pool" and _pool_name(r.layer) == n else 0,
-                              _in)
-                 for name in names)
-
-
-def residual_add_term(report: Report) -> Term:
-    """The inverted residual's shortcut (v2 Table 1): one add per element."""
-    return _elementwise(report.layers, "residual_add", "1 per output element", 1,
-                        lambda r: r.cost.ops.add, _out)
-
-
-def se_scale_term(report: Report) -> Term:
-    """Squeeze-excite's channel-wise scaling (v3 Sec. 5.3): one multiply per element."""
-    return _elementwise(report.layers, "se_scale", "1 multiply per output element", 1,
-                        lambda r: r.cost.ops.scale, _out)
+def _kind_terms(report: Report, op_of: Callable[[str], ElementwiseOp | None]
+                ) -> tuple[Term, ...]:
+    """One term per kind (registry order) and term name (order of first appearance) of the
+    kinds' own element-wise ops: ``op_of(kind)`` picks the op (:attr:`Kind.ops` for the ``ops``
+    view, :attr:`Kind.fvcore` for fvcore)."""
+    terms = []
+    for kind in REGISTRY:
+        op = op_of(kind)
+        if op is None:
+            continue
+        rows = [r for r in report.layers if r.layer.kind == kind and op.count(r.layer)]
+        for name in OrderedDict((op.term(r.layer), None) for r in rows):
+            terms.append(_elementwise(rows, name, op.rule, op.per_element,
+                                      lambda r, n=name, o=op: o.count(r.layer)
+                                      if o.term(r.layer) == n else 0, op.elements))
+    return tuple(terms)
 
 
 def _present(terms: Iterable[Term]) -> tuple[Term, ...]:
@@ -201,25 +189,20 @@ def flops_convention(report: Report) -> Convention:
     return Convention("flops", COUNT_CONVENTIONS["flops"], (macs, second))
 
 
-def fvcore_adaptive_pool_term(report: Report) -> Term:
-    """fvcore counts ``aten::adaptive_avg_pool2d`` as one op per input element; it skips local
-    and max pooling (no handle)."""
-    return _elementwise(report.layers, "adaptive_avg_pool2d",
-                        "1 per input element of global average pools", 1,
-                        lambda r: r.cost.ops.pool
-                        if r.layer.global_pool and r.layer.pool == "avg" else 0, _in)
-
-
 def fvcore_convention(report: Report) -> Convention:
-    """fvcore's default total: the terms carry fvcore's operator names, so each one can be set
-    beside ``FlopCountAnalysis.by_operator()``."""
-    terms = (macs_term(report), batch_norm_term(report), fvcore_adaptive_pool_term(report))
-    return Convention("fvcore", COUNT_CONVENTIONS["fvcore"], terms[:1] + _present(terms[1:]))
+    """fvcore's default total (:func:`mncost.costs.fvcore_count`, term by term): MACs, batch
+    norm, and what each kind adds (:attr:`mncost.kinds.Kind.fvcore`: fvcore counts
+    ``aten::adaptive_avg_pool2d`` as one op per input element and has no handle for local or
+    max pooling). The terms carry fvcore's operator names, so each one can be set beside
+    ``FlopCountAnalysis.by_operator()``."""
+    terms = (batch_norm_term(report), *_kind_terms(report, lambda k: REGISTRY[k].fvcore))
+    return Convention("fvcore", COUNT_CONVENTIONS["fvcore"],
+                      (macs_term(report), *_present(terms)))
 
 
 def ops_convention(report: Report) -> Convention:
-    terms = (batch_norm_term(report), *activation_terms(report), se_scale_term(report),
-             residual_add_term(report), *pool_terms(report))
+    terms = (batch_norm_term(report), *activation_terms(report),
+             *_kind_terms(report, lambda k: REGISTRY[k].ops))
     return Convention("ops", COUNT_CONVENTIONS["ops"], (macs_term(report), *_present(terms)))
 
 

@@ -1,4 +1,4 @@
-"""The analytic cost engine: one registry maps each layer kind to its cost formulas.
+"""The analytic cost engine: each layer's costs from its kind's record (:mod:`mncost.kinds`).
 
 Conventions (README, "Conventions"):
 
@@ -6,8 +6,9 @@ Conventions (README, "Conventions"):
   "mult-adds". One fused multiply-add counts as one; FLOPs in the 2 x MACs sense are
   ``2 * macs``. Biases, batch norm, activations, pooling and element-wise ops are not MACs.
 * **Parameters** come in three named conventions (:data:`PARAM_CONVENTIONS`).
-* **Element-wise ops** (the ``ops`` view) count the work MACs leave out, per output element
-  unless said otherwise (:data:`ACT_OPS` and :func:`elementwise_ops`).
+* **Element-wise ops** count the work MACs leave out, per output element unless said
+  otherwise (:data:`ACT_OPS`, :data:`BN_OPS` and each kind's own op,
+  :func:`elementwise_ops`). The **ops** view is MACs + element-wise ops (:attr:`Cost.ops`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, fields
 from typing import Callable, Iterable, Mapping
 
+from .kinds import REGISTRY, Kind
 from .layers import Network, ResolvedLayer
 
 #: Parameter conventions: what "parameters" means in each published figure.
@@ -39,21 +41,20 @@ BN_OPS = 2
 
 
 @dataclass(frozen=True)
-class Ops:
-    """Element-wise work of one layer, by source (the ``ops`` view)."""
+class Elementwise:
+    """Element-wise work of one layer (or a sum of layers), by source."""
 
     bn: int = 0          # batch norm: BN_OPS per output element
     act: int = 0         # activation: ACT_OPS[act] per output element
-    pool: int = 0        # pooling: one add (avg) or compare (max) per input element
-    add: int = 0         # residual add: one per element
-    scale: int = 0       # squeeze-excite scale: one multiply per element
+    own: int = 0         # the kind's own op (pool, residual add, SE scale): Kind.ops
 
     @property
     def total(self) -> int:
-        return self.bn + self.act + self.pool + self.add + self.scale
+        return self.bn + self.act + self.own
 
-    def __add__(self, other: "Ops") -> "Ops":
-        return Ops(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(Ops)))
+    def __add__(self, other: "Elementwise") -> "Elementwise":
+        return Elementwise(*(getattr(self, f.name) + getattr(other, f.name)
+                             for f in fields(Elementwise)))
 
 
 @dataclass(frozen=True)
@@ -64,10 +65,9 @@ class Cost:
         macs: multiply-accumulates (conv and fc only).
         weights, biases, bn_affine, bn_stats: parameter counts by role.
         activations: output elements (batch 1).
-        ops: element-wise work (:class:`Ops`).
+        elementwise: element-wise work (:class:`Elementwise`).
         fvcore: what fvcore's ``FlopCountAnalysis`` counts by default for the built model in
-            eval mode: MACs + batch norm (2 per element) + adaptive (global) average pooling
-            (1 per input element); it skips activations, element-wise ops and local pooling.
+            eval mode (:func:`fvcore_count`).
     """
 
     macs: int = 0
@@ -76,7 +76,7 @@ class Cost:
     bn_affine: int = 0
     bn_stats: int = 0
     activations: int = 0
-    ops: Ops = Ops()
+    elementwise: Elementwise = Elementwise()
     fvcore: int = 0
 
     def params(self, convention: str = DEFAULT_PARAMS) -> int:
@@ -95,35 +95,16 @@ class Cost:
         return 2 * self.macs
 
     @property
-    def total_ops(self) -> int:
-        """MACs plus every element-wise op (the ``ops`` view)."""
-        return self.macs + self.ops.total
+    def ops(self) -> int:
+        """The ``ops`` view: MACs plus every element-wise op."""
+        return self.macs + self.elementwise.total
 
     def __add__(self, other: "Cost") -> "Cost":
         return Cost(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(Cost)))
 
 
 # ---------------------------------------------------------------------------------------------
-# Formulas. Each takes a resolved layer and returns an integer.
-
-def conv_macs(layer: ResolvedLayer) -> int:
-    """D_F^2 * (M / g) * N * D_K^2 (v1 paper Eq. 1; Eq. 4 with g = M for depthwise).
-
-    Output map D_F x D_F (H_out x W_out here), M input and N output channels, kernel D_K,
-    ``g`` groups. A fully connected layer is the 1x1 case on a 1x1 map: M * N.
-    """
-    o = layer.out_shape
-    return o.h * o.w * o.c * (layer.in_shape.c // layer.groups) * layer.kernel ** 2
-
-
-def conv_weights(layer: ResolvedLayer) -> int:
-    """N * (M / g) * D_K^2 weights."""
-    return layer.out_shape.c * (layer.in_shape.c // layer.groups) * layer.kernel ** 2
-
-
-def conv_biases(layer: ResolvedLayer) -> int:
-    return layer.out_shape.c if layer.bias else 0
-
+# Per-layer formulas (the per-kind ones are in :mod:`mncost.kinds`)
 
 def bn_affine(layer: ResolvedLayer) -> int:
     """Batch norm scale (gamma) and shift (beta): 2 per output channel."""
@@ -135,60 +116,41 @@ def bn_stats(layer: ResolvedLayer) -> int:
     return 2 * layer.out_shape.c if layer.bn else 0
 
 
-def elementwise_ops(layer: ResolvedLayer) -> Ops:
-    """The ``ops`` view of one layer (see :data:`ACT_OPS`, :data:`BN_OPS`)."""
-    out = layer.out_shape.numel
-    return Ops(
-        bn=BN_OPS * out if layer.bn else 0,
-        act=ACT_OPS[layer.act] * out,
-        pool=layer.in_shape.numel if layer.kind == "pool" else 0,
-        add=out if layer.kind == "add" else 0,
-        scale=out if layer.kind == "scale" else 0,
-    )
+def bn_ops(layer: ResolvedLayer) -> int:
+    """Inference batch norm: :data:`BN_OPS` per output element of a batch-normed layer."""
+    return BN_OPS * layer.out_shape.numel if layer.bn else 0
+
+
+def elementwise_ops(layer: ResolvedLayer) -> Elementwise:
+    """The element-wise work of one layer: batch norm, activation (:data:`ACT_OPS`) and the
+    kind's own op (:attr:`mncost.kinds.Kind.ops`)."""
+    own = REGISTRY[layer.kind].ops
+    return Elementwise(bn=bn_ops(layer), act=ACT_OPS[layer.act] * layer.out_shape.numel,
+                       own=own.count(layer) if own is not None else 0)
+
+
+def fvcore_extra(layer: ResolvedLayer) -> int:
+    """What fvcore counts for the layer's kind beyond MACs and batch norm
+    (:attr:`mncost.kinds.Kind.fvcore`: the global average pool's input)."""
+    extra = REGISTRY[layer.kind].fvcore
+    return extra.count(layer) if extra is not None else 0
 
 
 def fvcore_count(layer: ResolvedLayer, macs: int) -> int:
-    """fvcore's default count: MACs + 2 x batch-norm elements + adaptive-avg-pool input."""
-    pool = layer.in_shape.numel if layer.global_pool and layer.pool == "avg" else 0
-    return macs + (BN_OPS * layer.out_shape.numel if layer.bn else 0) + pool
-
-
-def _zero(layer: ResolvedLayer) -> int:
-    return 0
-
-
-@dataclass(frozen=True)
-class KindInfo:
-    """One registry entry: a label for tables and the formulas of a layer kind."""
-
-    label: str
-    macs: Callable[[ResolvedLayer], int] = _zero
-    weights: Callable[[ResolvedLayer], int] = _zero
-    biases: Callable[[ResolvedLayer], int] = _zero
-
-
-_CONV = dict(macs=conv_macs, weights=conv_weights, biases=conv_biases)
-#: The registry: layer kind -> formulas. Every kind in ``mncost.layers.KINDS`` has an entry.
-REGISTRY: Mapping[str, KindInfo] = OrderedDict(
-    conv=KindInfo("standard conv", **_CONV),
-    pointwise=KindInfo("pointwise conv (1x1)", **_CONV),
-    depthwise=KindInfo("depthwise conv", **_CONV),
-    grouped=KindInfo("grouped conv", **_CONV),
-    fc=KindInfo("fully connected", **_CONV),
-    se_fc=KindInfo("squeeze-excite FC", **_CONV),
-    pool=KindInfo("pooling"),
-    add=KindInfo("residual add"),
-    scale=KindInfo("squeeze-excite scale"),
-)
+    """fvcore's default count, eval mode: MACs + batch norm (:data:`BN_OPS` per element, as
+    fvcore's ``batchnorm_flop_jit``) + :func:`fvcore_extra`. It skips activations, residual
+    adds, the SE multiply and local pooling. :func:`mncost.conventions.fvcore_convention`
+    states the same sum term by term."""
+    return macs + bn_ops(layer) + fvcore_extra(layer)
 
 
 def layer_cost(layer: ResolvedLayer) -> Cost:
     """All costs of one resolved layer, from the registry entry of its kind."""
-    info = REGISTRY[layer.kind]
-    macs = info.macs(layer)
-    return Cost(macs=macs, weights=info.weights(layer), biases=info.biases(layer),
+    kind: Kind = REGISTRY[layer.kind]
+    macs = kind.macs(layer)
+    return Cost(macs=macs, weights=kind.weights(layer), biases=kind.biases(layer),
                 bn_affine=bn_affine(layer), bn_stats=bn_stats(layer),
-                activations=layer.out_shape.numel, ops=elementwise_ops(layer),
+                activations=layer.out_shape.numel, elementwise=elementwise_ops(layer),
                 fvcore=fvcore_count(layer, macs))
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: Layer kinds. Conv-family kinds share the convolution formula; the rest are element-wise.
-KINDS = ("conv", "pointwise", "depthwise", "grouped", "fc", "se_fc", "pool", "add", "scale")
+from .kinds import KINDS, REGISTRY
+
+__all__ = ["KINDS", "INPUT", "Shape", "ResolvedLayer", "Network"]
 #: The name a layer uses to refer to the network input.
 INPUT = "input"
 
@@ -38,7 +39,7 @@ class ResolvedLayer:
 
     Attributes:
         name: stable dotted name (``layers.7.2.dw``), also the torch module path.
-        kind: one of :data:`KINDS`.
+        kind: one of :data:`KINDS` (its record: :data:`mncost.kinds.REGISTRY`).
         stage: the spec row it comes from (its name), for breakdowns by stage.
         inputs: names of the layers whose outputs it reads (``"input"`` = the image); ``add``
             and ``scale`` read two.
@@ -67,7 +68,7 @@ class ResolvedLayer:
     @property
     def is_conv(self) -> bool:
         """Conv-family layers (including fc and SE fc, which are 1x1 convs on a 1x1 map)."""
-        return self.kind in ("conv", "pointwise", "depthwise", "grouped", "fc", "se_fc")
+        return REGISTRY[self.kind].conv
 
     @property
     def global_pool(self) -> bool:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from .costs import conv_macs, conv_weights
+from .kinds import conv_macs, conv_weights
 from .layers import Network, ResolvedLayer
 
 

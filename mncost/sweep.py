@@ -22,16 +22,16 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from .costs import DEFAULT_PARAMS, REGISTRY, Report, analyze
+from .costs import DEFAULT_PARAMS, Report, analyze
 from .errors import InputError
+from .kinds import MAC_KINDS, REGISTRY
 from .layers import Network
 from .render.text import resolution_str
 from .resolve import check_alpha, check_resolution, resolve
 from .spec import Spec
 
-#: Kinds whose MACs get a breakdown column (``macs_<kind>``); the other kinds have no MACs.
-MAC_KINDS = ("conv", "pointwise", "depthwise", "grouped", "fc", "se_fc")
-#: CSV columns of ``mncost sweep`` (one row per configuration), in order.
+#: CSV columns of ``mncost sweep`` (one row per configuration), in order: ``macs_<kind>`` for
+#: each kind with MACs (:data:`mncost.kinds.MAC_KINDS`).
 COLUMNS = ("model", "alpha", "resolution", "classes", "macs", "params", "param_convention",
            *(f"macs_{k}" for k in MAC_KINDS), "macs_ratio", "params_ratio")
 #: CSV columns of ``mncost sweep --per-layer`` (one row per layer per configuration).
@@ -209,9 +209,10 @@ def _ratio(value: int, reference: int) -> float:
 
 
 def _config_row(model: str, alpha: float, resolution: tuple[int, int], classes: int,
-                macs_by_kind: dict[str, int], params: int, convention: str,
+                macs: int, macs_by_kind: dict[str, int], params: int, convention: str,
                 reference: tuple[int, int]) -> dict[str, Any]:
-    macs = sum(macs_by_kind.values())
+    """One configuration: ``macs`` is the network's total (every layer), ``macs_by_kind`` its
+    split by kind (only :data:`MAC_KINDS` get a column)."""
     row = {"model": model, "alpha": alpha, "resolution": resolution_str(resolution),
            "classes": classes, "macs": macs, "params": params, "param_convention": convention}
     for kind in MAC_KINDS:
@@ -234,12 +235,13 @@ def _layer_rows(model: str, network: Network, macs: Iterable[int], params: Itera
 
 
 class _KindSums:
-    """Per-kind sums of ``work x pixels`` for networks with one layer layout."""
+    """Per-kind sums of ``work x pixels`` for networks with one layer layout (every kind
+    present, so the kinds' sums add up to the network's total)."""
 
     def __init__(self, network: Network) -> None:
         kinds = [layer.kind for layer in network.layers]
         self.index = {k: [i for i, kind in enumerate(kinds) if kind == k]
-                      for k in dict.fromkeys(kinds) if k in MAC_KINDS}
+                      for k in dict.fromkeys(kinds)}
 
     def split(self, values: Sequence[int]) -> dict[str, list[int]]:
         return {k: [values[i] for i in idx] for k, idx in self.index.items()}
@@ -297,7 +299,8 @@ def _emit_fast(model: str, grid: Grid, alphas: list[_AlphaCosts], maps: dict, re
             by_kind = {k: sum(map(mul, work, pixels_by_kind[k]))
                        for k, work in work_by_kind.items()}
             yield _config_row(model, costs.network.alpha, resolution, costs.network.classes,
-                              by_kind, total_params, grid.params, reference)
+                              sum(by_kind.values()), by_kind, total_params, grid.params,
+                              reference)
 
 
 def _full_rows(model: str, spec: Spec, grid: Grid, per_layer: bool
@@ -313,9 +316,10 @@ def _full_rows(model: str, spec: Spec, grid: Grid, per_layer: bool
                                        [r.cost.params(grid.params) for r in report.layers],
                                        net, grid.params)
                 continue
-            by_kind = {k: c.macs for k, c in report.by_kind.items() if k in MAC_KINDS}
-            yield _config_row(model, alpha, resolution, net.classes, by_kind,
-                              report.total.params(grid.params), grid.params, reference)
+            by_kind = {k: c.macs for k, c in report.by_kind.items()}
+            yield _config_row(model, alpha, resolution, net.classes, report.total.macs,
+                              by_kind, report.total.params(grid.params), grid.params,
+                              reference)
 
 
 def sweep(grid: Grid, per_layer: bool = False, fast: bool = True) -> list[dict[str, Any]]:

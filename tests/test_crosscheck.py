@@ -8,6 +8,7 @@ with a deliberately wrong formula proves that the cross-check can fail.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import subprocess
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mncost import analyze, costs, resolve_model
+from mncost import analyze, costs, kinds, resolve_model
 from mncost.cli import cli
 from mncost.conventions import conventions
 from mncost.models import BUILTINS
@@ -149,10 +150,9 @@ def test_fvcore_total_rebuilt_term_by_term():
 # The cross-check can fail
 
 def _depthwise_off_by_one(monkeypatch):
-    info = costs.REGISTRY["depthwise"]
-    wrong = costs.KindInfo(info.label, macs=lambda layer: costs.conv_macs(layer) + 1,
-                           weights=info.weights, biases=info.biases)
-    monkeypatch.setitem(costs.REGISTRY, "depthwise", wrong)
+    info = kinds.REGISTRY["depthwise"]
+    wrong = dataclasses.replace(info, macs=lambda layer: kinds.conv_macs(layer) + 1)
+    monkeypatch.setitem(kinds.REGISTRY, "depthwise", wrong)
 
 
 def test_wrong_mac_formula_is_caught(monkeypatch):
@@ -213,7 +213,7 @@ def test_cli_json_exact():
     assert len(data["layers"]) == len(report.layers)
     assert data["resolution"] == [97, 97] and data["mismatches"] == 0
     ops = next(c for c in data["conventions"]["counts"] if c["name"] == "ops")
-    assert ops["total"] == report.total.total_ops
+    assert ops["total"] == report.total.ops
 
 
 def test_cli_csv_markdown_and_output_file(tmp_path):

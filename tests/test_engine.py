@@ -8,7 +8,8 @@ import textwrap
 import pytest
 
 from mncost import analyze, resolve_model
-from mncost.costs import REGISTRY, layer_cost
+from mncost.costs import layer_cost
+from mncost.kinds import REGISTRY
 from mncost.layers import KINDS, ResolvedLayer, Shape
 from mncost.models import BUILTINS
 from mncost.spec import SqueezeExcite, Width

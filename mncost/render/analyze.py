@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ..costs import DEFAULT_PARAMS, PARAM_CONVENTIONS, REGISTRY, Cost, Report
+from ..costs import DEFAULT_PARAMS, PARAM_CONVENTIONS, Cost, Report
+from ..kinds import REGISTRY
 from ..layers import ResolvedLayer
 from ..separable import SeparablePair
 from .output import Draw
@@ -32,7 +33,7 @@ def cost_fields(cost: Cost, params: str = DEFAULT_PARAMS) -> dict[str, int]:
         "bn_params": cost.bn_affine,
         "bn_stats": cost.bn_stats,
         "activations": cost.activations,
-        "elementwise_ops": cost.ops.total,
+        "elementwise_ops": cost.elementwise.total,
     }
 
 
@@ -65,7 +66,7 @@ def report_dict(report: Report, model: str, params: str = DEFAULT_PARAMS) -> dic
             "params_weights": total.params("weights"),
             "params_trainable": total.params("trainable"),
             "params_checkpoint": total.params("checkpoint"),
-            "ops": total.total_ops,
+            "ops": total.ops,
             "fvcore": total.fvcore,
             "layers": len(report.layers),
         },

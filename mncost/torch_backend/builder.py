@@ -92,19 +92,27 @@ class SEScale(nn.Module):
         return x * gate
 
 
+#: Layer kind -> the factory of its leaf module: the torch side of :data:`mncost.kinds.REGISTRY`,
+#: keyed the same way (a test checks that both have every kind).
+MODULES: dict[str, Callable[[ResolvedLayer], nn.Module]] = {
+    "conv": ConvBNAct,
+    "pointwise": ConvBNAct,
+    "depthwise": ConvBNAct,
+    "grouped": ConvBNAct,
+    "fc": FullyConnected,
+    "se_fc": ConvBNAct,
+    "scale": lambda layer: SEScale(),
+    "add": lambda layer: ResidualAdd(),
+    "pool": Pool,
+}
+
+
 def make_layer(layer: ResolvedLayer) -> nn.Module:
-    """The leaf module of one resolved layer."""
-    if layer.kind == "fc":
-        return FullyConnected(layer)
-    if layer.is_conv:
-        return ConvBNAct(layer)
-    if layer.kind == "pool":
-        return Pool(layer)
-    if layer.kind == "add":
-        return ResidualAdd()
-    if layer.kind == "scale":
-        return SEScale()
-    raise BuildError(f"layer {layer.name}: no torch module for kind {layer.kind!r}")
+    """The leaf module of one resolved layer (:data:`MODULES`)."""
+    factory = MODULES.get(layer.kind)
+    if factory is None:
+        raise BuildError(f"layer {layer.name}: no torch module for kind {layer.kind!r}")
+    return factory(layer)
 
 
 class MobileNet(nn.Module):
@@ -127,7 +135,8 @@ class MobileNet(nn.Module):
         for i, layer in enumerate(network.layers):
             module = make_layer(layer)
             _attach(self, layer.name, module)
-            self._plan.append((layer.name, layer.inputs, module, layer.kind != "fc"))
+            spatial = not isinstance(module, FullyConnected)     # fc takes (N, C)
+            self._plan.append((layer.name, layer.inputs, module, spatial))
         # Names whose tensors can be dropped after step i (keeps peak memory at the real one).
         self._free: list[tuple[str, ...]] = [
             tuple(s for s in set(layer.inputs) if last_use.get(s) == i)

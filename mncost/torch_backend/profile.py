@@ -40,8 +40,9 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from .. import __version__
-from ..costs import REGISTRY, analyze
+from ..costs import analyze
 from ..errors import InputError
+from ..kinds import REGISTRY
 from ..layers import Network
 from ..profile_options import DTYPE_NAMES, ProfileOptions
 from ..timing import CPU_CLOCK, Clock, ProgressFn, TimingStats, measure
