@@ -20,15 +20,13 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from . import __version__
 from .costs import DEFAULT_PARAMS, PARAM_CONVENTIONS, Report
 from .errors import InputError, MncostError
 from .layers import Network
-from .render.text import resolution_str
+from .schema import BASELINE_SCHEMA, baseline_dict, entry_of, resolution_str  # noqa: F401
 from .resolve import check_alpha, check_classes, check_resolution
 from .yamlfile import LineDict, LineList, load_yaml_file
 
-BASELINE_SCHEMA = "mncost.baseline/1"
 #: The metrics a baseline entry holds in ``totals`` and checks (exact integers).
 METRICS = ("macs", "params")
 _UNITS = {"": 1, "k": 10 ** 3, "K": 10 ** 3, "M": 10 ** 6, "G": 10 ** 9, "T": 10 ** 12}
@@ -102,39 +100,7 @@ def delta_percent(old: float, new: float) -> float | None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Baseline file
-
-def entry_of(model: str, report: Report, params: str, latency_ms: float | None = None
-             ) -> dict[str, Any]:
-    """One baseline entry: a configuration, its totals and its per-layer counts."""
-    net = report.network
-    entry: dict[str, Any] = {
-        "model": model, "spec": net.spec_name, "alpha": net.alpha,
-        "resolution": list(net.resolution), "classes": net.classes,
-        "totals": {"macs": report.total.macs, "params": report.total.params(params),
-                   "layers": len(report.layers)},
-        "layers": [{"name": r.layer.name, "kind": r.layer.kind,
-                    "out_shape": [r.layer.out_shape.c, r.layer.out_shape.h,
-                                  r.layer.out_shape.w],
-                    "macs": r.cost.macs, "params": r.cost.params(params)}
-                   for r in report.layers],
-    }
-    if latency_ms is not None:
-        entry["latency_ms_median"] = latency_ms
-    return entry
-
-
-def baseline_dict(entries: Sequence[dict[str, Any]], params: str,
-                  latency: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The whole baseline document. No timestamp, so rewriting an unchanged baseline gives an
-    identical file (a clean diff in review)."""
-    doc: dict[str, Any] = {"schema": BASELINE_SCHEMA, "mncost_version": __version__,
-                           "param_convention": params, "counts": "MACs = multiply-accumulates",
-                           "entries": list(entries)}
-    if latency is not None:
-        doc["latency"] = latency
-    return doc
-
+# Baseline file (its shape: mncost.schema.entry_of, baseline_dict)
 
 def _bad(file: str, reason: str) -> InputError:
     return InputError(f"{file}: not a valid mncost baseline: {reason}")

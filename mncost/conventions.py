@@ -145,8 +145,8 @@ def activation_terms(report: Report) -> tuple[Term, ...]:
         if per == 0:
             continue
         term = _elementwise(report.layers, act, f"{per} per output element of {act} layers",
-                            per, lambda r, a=act: r.cost.elementwise.act if r.layer.act == a else 0,
-                            _out)
+                            per, lambda r, a=act: r.cost.elementwise.act
+                            if r.layer.act == a else 0, _out)
         if term.layers:
             terms.append(term)
     return tuple(terms)
@@ -229,14 +229,3 @@ def conventions(report: Report) -> Conventions:
     counts = (macs_convention(report), flops_convention(report), fvcore_convention(report),
               ops_convention(report))
     return Conventions(network=report.network, counts=counts, params=param_conventions(report))
-
-
-def conventions_dict(conv: Conventions) -> dict:
-    """Plain JSON-ready data (exact integers)."""
-    def one(c: Convention) -> dict:
-        return {"name": c.name, "description": c.description, "total": c.total,
-                "terms": [{"name": t.name, "count": t.count, "rule": t.rule, "layers": t.layers,
-                           "elements": t.elements, "per_element": t.per_element}
-                          for t in c.terms]}
-
-    return {"counts": [one(c) for c in conv.counts], "params": [one(c) for c in conv.params]}

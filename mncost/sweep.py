@@ -1,8 +1,9 @@
 """Sweeps: costs over a grid of models x alpha x resolution (``mncost sweep``).
 
-Pure and torch-free (latency is measured by :func:`measure_latency`, which imports the profiler
-only when called). Rows are plain dicts with the stable columns of :data:`COLUMNS` /
-:data:`LAYER_COLUMNS` (documented in README.md), exact integers throughout; they are
+Pure and torch-free (latency is measured by :func:`measure_latency` with the profiler the caller
+passes in). Rows are plain dicts with the stable columns of :data:`COLUMNS` /
+:data:`LAYER_COLUMNS` (documented in README.md), exact integers throughout, the resolution an
+``(H, W)`` tuple until the edge (:func:`mncost.schema.plain_row`); they are
 rendered by :mod:`mncost.render.sweep`.
 
 Speed: a grid of A alphas x R resolutions is not resolved A x R times. A layer's MACs are its
@@ -26,24 +27,12 @@ from .costs import DEFAULT_PARAMS, Report, analyze
 from .errors import InputError
 from .kinds import MAC_KINDS, REGISTRY
 from .layers import Network
-from .render.text import resolution_str
 from .resolve import check_alpha, check_resolution, resolve
+from .schema import COLUMNS, LATENCY_COLUMNS, LAYER_COLUMNS, SWEEP_SCHEMA  # noqa: F401
 from .spec import Spec
 
-#: CSV columns of ``mncost sweep`` (one row per configuration), in order: ``macs_<kind>`` for
-#: each kind with MACs (:data:`mncost.kinds.MAC_KINDS`).
-COLUMNS = ("model", "alpha", "resolution", "classes", "macs", "params", "param_convention",
-           *(f"macs_{k}" for k in MAC_KINDS), "macs_ratio", "params_ratio")
-#: CSV columns of ``mncost sweep --per-layer`` (one row per layer per configuration).
-LAYER_COLUMNS = ("model", "alpha", "resolution", "classes", "layer", "kind", "stage",
-                 "in_shape", "out_shape", "macs", "params", "param_convention")
-#: Columns that ``--latency`` adds (milliseconds per batch, from the profiler's end-to-end runs).
-LATENCY_COLUMNS = ("latency_ms_median", "latency_ms_p10", "latency_ms_p90", "latency_ms_mean",
-                   "latency_ms_std", "latency_runs", "latency_device", "latency_threads",
-                   "latency_batch")
 #: Largest grid accepted, so a typo in a range step cannot exhaust memory.
 MAX_CONFIGS = 2_000_000
-SWEEP_SCHEMA = "mncost.sweep/1"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -213,7 +202,7 @@ def _config_row(model: str, alpha: float, resolution: tuple[int, int], classes: 
                 reference: tuple[int, int]) -> dict[str, Any]:
     """One configuration: ``macs`` is the network's total (every layer), ``macs_by_kind`` its
     split by kind (only :data:`MAC_KINDS` get a column)."""
-    row = {"model": model, "alpha": alpha, "resolution": resolution_str(resolution),
+    row = {"model": model, "alpha": alpha, "resolution": resolution,
            "classes": classes, "macs": macs, "params": params, "param_convention": convention}
     for kind in MAC_KINDS:
         row[f"macs_{kind}"] = macs_by_kind.get(kind, 0)
@@ -226,7 +215,7 @@ def _layer_rows(model: str, network: Network, macs: Iterable[int], params: Itera
                 spatial: Network, convention: str) -> Iterator[dict[str, Any]]:
     """Long rows: the layers of ``network`` (channels) at the sizes of ``spatial``."""
     head = {"model": model, "alpha": network.alpha,
-            "resolution": resolution_str(spatial.resolution), "classes": network.classes}
+            "resolution": spatial.resolution, "classes": network.classes}
     for layer, where, m, p in zip(network.layers, spatial.layers, macs, params):
         yield {**head, "layer": layer.name, "kind": layer.kind, "stage": layer.stage,
                "in_shape": _shape(layer.in_shape.c, where.in_shape.h, where.in_shape.w),
@@ -344,7 +333,7 @@ def sweep(grid: Grid, per_layer: bool = False, fast: bool = True) -> list[dict[s
 
 
 # ---------------------------------------------------------------------------------------------
-# Latency (imports the torch profiler only when called)
+# Latency (the caller passes the profiler: the engine never imports torch)
 
 def latency_fields(result: Any, options: Any) -> dict[str, Any]:
     """The :data:`LATENCY_COLUMNS` of one profiler result (milliseconds, 4 decimals). Device
@@ -369,20 +358,19 @@ def profile_options(**given: Any) -> Any:
 
 
 def measure_latency(rows: Sequence[dict[str, Any]], specs: dict[str, Spec], options: Any,
+                    profile: Callable[[Network, Any], Any],
                     on_done: Callable[[int], None] | None = None
                     ) -> Iterator[dict[str, Any]]:
-    """Measure each configuration row and yield it with the latency columns added.
+    """Measure each configuration row with ``profile(network, options)`` (the torch
+    profiler's ``profile_network``) and yield it with the latency columns added.
 
     Rows are yielded one by one, so a caller interrupted (Ctrl-C) keeps the ones measured.
     ``on_done(i)`` is called after row ``i`` (for a progress bar).
     """
-    from .torch_backend.profile import profile_network
-
     for i, row in enumerate(rows):
         spec = specs[row["model"]]
-        resolution = check_resolution(row["resolution"])
-        network = resolve(spec, row["alpha"], resolution, row["classes"])
-        result = profile_network(network, options)
+        network = resolve(spec, row["alpha"], row["resolution"], row["classes"])
+        result = profile(network, options)
         yield {**row, **latency_fields(result, options)}
         if on_done is not None:
             on_done(i)

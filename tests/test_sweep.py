@@ -348,8 +348,8 @@ def test_alpha_dependent_layouts_and_the_fallback(monkeypatch):
     per_config = {(r["alpha"], r["resolution"]): 0 for r in layers}
     for r in layers:
         per_config[r["alpha"], r["resolution"]] += 1
-    assert per_config == {(0.1, "160"): 88, (0.1, "224"): 88, (1.0, "160"): 91,
-                          (1.0, "224"): 91}
+    assert per_config == {(0.1, (160, 160)): 88, (0.1, (224, 224)): 88,
+                          (1.0, (160, 160)): 91, (1.0, (224, 224)): 91}
     monkeypatch.setattr(core, "_alpha_costs", lambda report, params: None)
     assert sweep(grid) == rows and sweep(grid, per_layer=True) == layers
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import click
 
 from .. import render
-from ..conventions import conventions, conventions_dict
+from ..conventions import conventions
 from ..costs import analyze as analyze_network
 from ..models import BUILTINS, find_spec, load_model, resolve_model
 from ..separable import separable_pairs
 from ..render import analyze as view
 from ..render.output import emit
+from ..schema import conventions_dict
 from ..spec import load_spec
 from .common import format_option, network_options, output_option, params_option
 

@@ -49,6 +49,13 @@ def profiler_options(device: str, threads: int | None, batch: int, repeats: int 
                                 warmup=warmup, min_time_s=min_time)
 
 
+def _profile_network(network: Any, options: Any) -> Any:
+    """The torch profiler (imported here, when a measurement is asked for)."""
+    from ..torch_backend.profile import profile_network
+
+    return profile_network(network, options)
+
+
 def partial_path(output: str) -> Path:
     """``sweep.csv`` -> ``sweep.partial.csv``: where an interrupted sweep's rows go."""
     path = Path(output)
@@ -124,7 +131,8 @@ def _measure(rows: Sequence[dict[str, Any]], specs: dict, options: Any
     measured: list[dict[str, Any]] = []
     with count_bar("latency", len(rows)) as advance:
         try:
-            for row in core.measure_latency(rows, specs, options, lambda i: advance()):
+            for row in core.measure_latency(rows, specs, options, _profile_network,
+                                            lambda i: advance()):
                 measured.append(row)
         except KeyboardInterrupt:
             return measured, True

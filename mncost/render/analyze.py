@@ -1,118 +1,28 @@
 """``mncost analyze``: the report of :func:`mncost.costs.analyze` as plain data (JSON, CSV)
 and as titled tables (Markdown, rich).
 
-The JSON and CSV fields are an interface, documented in README.md ("Output formats");
-:data:`ANALYZE_SCHEMA` names the JSON version.
+The JSON and CSV fields are an interface, documented in README.md ("Output formats"); their
+shapes are built in :mod:`mncost.schema`.
 """
 
 from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ..costs import DEFAULT_PARAMS, PARAM_CONVENTIONS, Cost, Report
-from ..kinds import REGISTRY
-from ..layers import ResolvedLayer
-from ..separable import SeparablePair
+from ..costs import PARAM_CONVENTIONS
+from ..schema import (ANALYZE_KIND_COLUMNS, ANALYZE_LAYER_COLUMNS, ANALYZE_SCHEMA, cost_fields,
+                      layer_fields, report_dict, separable_dict)
 from .output import Draw
 from .tables import Section, print_sections, sections_markdown
 from .text import human, pct, resolution_str, to_csv, to_json
 
-ANALYZE_SCHEMA = "mncost.analyze/1"
-
-
-# ---------------------------------------------------------------------------------------------
-# Plain data (JSON-ready, exact integers)
-
-def cost_fields(cost: Cost, params: str = DEFAULT_PARAMS) -> dict[str, int]:
-    """The exact-integer fields of a :class:`~mncost.costs.Cost` (README: "JSON fields")."""
-    return {
-        "macs": cost.macs,
-        "params": cost.params(params),
-        "weights": cost.weights,
-        "biases": cost.biases,
-        "bn_params": cost.bn_affine,
-        "bn_stats": cost.bn_stats,
-        "activations": cost.activations,
-        "elementwise_ops": cost.elementwise.total,
-    }
-
-
-def layer_fields(layer: ResolvedLayer) -> dict[str, Any]:
-    return {
-        "name": layer.name, "kind": layer.kind, "stage": layer.stage,
-        "inputs": list(layer.inputs),
-        "in_shape": [layer.in_shape.c, layer.in_shape.h, layer.in_shape.w],
-        "out_shape": [layer.out_shape.c, layer.out_shape.h, layer.out_shape.w],
-        "kernel": layer.kernel, "stride": layer.stride, "groups": layer.groups,
-        "act": layer.act, "bn": layer.bn, "bias": layer.bias,
-    }
-
-
-def report_dict(report: Report, model: str, params: str = DEFAULT_PARAMS) -> dict[str, Any]:
-    """Everything :func:`mncost.costs.analyze` computed, as plain JSON-ready data."""
-    net = report.network
-    total = report.total
-    return {
-        "schema": ANALYZE_SCHEMA,
-        "model": model,
-        "spec": {"name": net.spec_name, "file": net.spec_file},
-        "alpha": net.alpha,
-        "resolution": list(net.resolution),
-        "classes": net.classes,
-        "param_convention": params,
-        "totals": {
-            **cost_fields(total, params),
-            "flops": total.flops,
-            "params_weights": total.params("weights"),
-            "params_trainable": total.params("trainable"),
-            "params_checkpoint": total.params("checkpoint"),
-            "ops": total.ops,
-            "fvcore": total.fvcore,
-            "layers": len(report.layers),
-        },
-        "by_kind": [
-            {"kind": kind, "label": REGISTRY[kind].label,
-             "layers": sum(1 for r in report.layers if r.layer.kind == kind),
-             **cost_fields(cost, params),
-             "macs_share": report.share(cost, "macs"),
-             "params_share": report.share(cost, "params", params)}
-            for kind, cost in report.by_kind.items()
-        ],
-        "by_stage": [
-            {"stage": stage, **cost_fields(cost, params),
-             "macs_share": report.share(cost, "macs"),
-             "params_share": report.share(cost, "params", params)}
-            for stage, cost in report.by_stage.items()
-        ],
-        "layers": [
-            {**layer_fields(r.layer), **cost_fields(r.cost, params)} for r in report.layers
-        ],
-    }
-
-
-def separable_dict(pair: SeparablePair) -> dict[str, Any]:
-    return {
-        "depthwise": pair.depthwise.name, "pointwise": pair.pointwise.name,
-        "kernel": pair.kernel, "m": pair.m, "n": pair.n, "out_h": pair.out_h,
-        "out_w": pair.out_w, "separable_macs": pair.separable_macs,
-        "standard_macs": pair.standard_macs, "separable_weights": pair.separable_weights,
-        "standard_weights": pair.standard_weights, "ratio": float(pair.ratio),
-        "formula_ratio": float(pair.formula_ratio),
-    }
-
+__all__ = ["ANALYZE_KIND_COLUMNS", "ANALYZE_LAYER_COLUMNS", "ANALYZE_SCHEMA", "cost_fields",
+           "layer_fields", "report_dict", "separable_dict", "analyze_csv", "analyze_markdown",
+           "analyze_rich", "analyze_sections", "conventions_section", "render"]
 
 # ---------------------------------------------------------------------------------------------
 # CSV
 
-#: CSV columns of ``mncost analyze --format csv`` (summary by kind, then a total row).
-ANALYZE_KIND_COLUMNS = ("model", "alpha", "resolution", "classes", "kind", "label", "layers",
-                        "macs", "macs_share", "params", "params_share", "weights", "biases",
-                        "bn_params", "bn_stats", "activations", "elementwise_ops")
-#: CSV columns of ``mncost analyze --per-layer --format csv`` (one row per layer).
-ANALYZE_LAYER_COLUMNS = ("model", "alpha", "resolution", "classes", "name", "kind", "stage",
-                         "in_shape", "out_shape", "kernel", "stride", "groups", "act", "bn",
-                         "bias", "macs", "params", "weights", "biases", "bn_params",
-                         "bn_stats", "activations", "elementwise_ops")
 
 
 def analyze_csv(data: dict[str, Any], per_layer: bool) -> str:
@@ -176,7 +86,7 @@ def _separable_rows(pairs: Sequence[dict[str, Any]]) -> list[tuple[str, ...]]:
 
 def conventions_section(conventions: dict[str, Any]) -> Section:
     """Every counting and parameter convention, term by term, from
-    :func:`mncost.conventions.conventions_dict` data."""
+    :func:`mncost.schema.conventions_dict` data."""
     rows = []
     for c in (*conventions["counts"], *conventions["params"]):
         for i, t in enumerate(c["terms"]):
@@ -234,7 +144,8 @@ def analyze_rich(console: Any, data: dict[str, Any], per_layer: bool, stages: bo
 
 def render(fmt: str, data: dict[str, Any], per_layer: bool, stages: bool,
            separable: Sequence[dict[str, Any]] | None = None) -> str | Draw:
-    """``data`` (:func:`report_dict`) in ``fmt``: text, or for ``table`` a rich drawing."""
+    """``data`` (:func:`mncost.schema.report_dict`) in ``fmt``: text, or for ``table`` a rich
+    drawing."""
     if fmt == "table":
         return lambda console: analyze_rich(console, data, per_layer, stages, separable)
     if fmt == "json":

@@ -2,16 +2,16 @@
 results of ``--all``) as JSON, CSV, Markdown or rich tables. Every format carries exact
 integers.
 
-Importing this module does not import torch. The JSON-ready dicts are built by the torch back
-end (``check_dict``, ``result_dict``, ``summary_dict``); they are imported on use, when a result
-(and with it torch) already exists.
+Importing this module does not import torch: the JSON-ready dicts are built in
+:mod:`mncost.schema`, which reads the results without importing the torch back end.
 """
 
 from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ..conventions import conventions_dict
+from ..schema import (CROSSCHECK_SCHEMA, check_dict, conventions_dict, result_dict,
+                      summary_dict)
 from .analyze import conventions_section
 from .output import Draw
 from .tables import Section, print_sections, sections_markdown
@@ -108,8 +108,6 @@ _CSV_COLUMNS = ("model", "alpha", "resolution", "classes", "scope", "kind", "met
 
 
 def _csv_rows(result, per_layer: bool) -> list[dict[str, Any]]:
-    from ..torch_backend.crosscheck import check_dict
-
     net = result.network
     head = {"model": result.model, "alpha": net.alpha,
             "resolution": resolution_str(net.resolution), "classes": net.classes}
@@ -129,8 +127,6 @@ def render_one(fmt: str, result, per_layer: bool, show_conventions: bool) -> str
             console, _title(result), crosscheck_sections(result, per_layer, show_conventions),
             _notes(result))
     if fmt == "json":
-        from ..torch_backend.crosscheck import result_dict
-
         return to_json(result_dict(result))
     if fmt == "csv":
         return to_csv(_csv_rows(result, per_layer), _CSV_COLUMNS)
@@ -147,8 +143,6 @@ _GRID_COLUMNS = ("model", "alpha", "resolution", "classes", "layers", "macs", "p
 
 
 def _grid_table(results: Sequence) -> tuple[str, list[Section]]:
-    from ..torch_backend.crosscheck import summary_dict
-
     rows = [(r["model"], f"{r['alpha']:g}", resolution_str(r["resolution"]), str(r["layers"]),
              _n(r["macs"]), _n(r["params"]), _n(r["fvcore"]), _n(r["checks"]),
              "ok" if r["ok"] else f"{r['mismatches']} MISMATCHES")
@@ -163,8 +157,6 @@ def _grid_table(results: Sequence) -> tuple[str, list[Section]]:
 def render_grid(fmt: str, results: Sequence) -> str | Draw:
     """``--all`` in ``fmt``: one summary per configuration (JSON: everything of the failing
     ones); text, or for ``table`` a rich drawing."""
-    from ..torch_backend.crosscheck import CROSSCHECK_SCHEMA, result_dict, summary_dict
-
     if fmt == "table":
         return lambda console: print_sections(console, *_grid_table(results))
     if fmt == "json":

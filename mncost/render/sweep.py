@@ -6,28 +6,11 @@ from __future__ import annotations
 import io
 from typing import Any, Sequence
 
-from ..sweep import COLUMNS, LATENCY_COLUMNS, LAYER_COLUMNS, SWEEP_SCHEMA, pareto_front
+from ..schema import columns, plain_row, sweep_dict
+from ..sweep import pareto_front
 from .output import Draw
 from .tables import Section, print_sections, sections_markdown
-from .text import human, to_csv, to_json
-
-
-def columns(per_layer: bool, latency: bool) -> tuple[str, ...]:
-    """The CSV columns of a sweep (README: stable, units in the names)."""
-    if per_layer:
-        return LAYER_COLUMNS
-    return COLUMNS + (LATENCY_COLUMNS if latency else ())
-
-
-def sweep_dict(rows: Sequence[dict[str, Any]], per_layer: bool, latency: bool,
-               partial: bool = False, total: int | None = None) -> dict[str, Any]:
-    """The JSON document of a sweep (schema :data:`SWEEP_SCHEMA`)."""
-    doc: dict[str, Any] = {"schema": SWEEP_SCHEMA, "rows_are": "layers" if per_layer
-                           else "configurations", "partial": partial,
-                           "columns": list(columns(per_layer, latency)), "rows": list(rows)}
-    if partial:
-        doc["configurations_total"] = total
-    return doc
+from .text import human, resolution_str, to_csv, to_json
 
 
 def _ms(value: Any) -> str:
@@ -39,10 +22,11 @@ def table_rows(rows: Sequence[dict[str, Any]], per_layer: bool, latency: bool
     """Headers and human-unit cells for the table and Markdown formats."""
     if per_layer:
         head = ("model", "alpha", "res", "layer", "kind", "out CxHxW", "MACs", "params")
-        return head, [(r["model"], f"{r['alpha']:g}", r["resolution"], r["layer"], r["kind"],
+        return head, [(r["model"], f"{r['alpha']:g}", resolution_str(r["resolution"]),
+                       r["layer"], r["kind"],
                        r["out_shape"], human(r["macs"]), human(r["params"])) for r in rows]
     head = ("model", "alpha", "res", "MACs", "params", "MACs vs 1.0/224", "params vs 1.0/224")
-    cells = [(r["model"], f"{r['alpha']:g}", r["resolution"], human(r["macs"]),
+    cells = [(r["model"], f"{r['alpha']:g}", resolution_str(r["resolution"]), human(r["macs"]),
               human(r["params"]), f"{r['macs_ratio']:.3f}x", f"{r['params_ratio']:.3f}x")
              for r in rows]
     if latency:
@@ -77,7 +61,7 @@ def render(fmt: str, rows: Sequence[dict[str, Any]], per_layer: bool, latency: b
     if fmt == "table":
         return lambda console: print_sweep(console, rows, per_layer, latency, params)
     if fmt == "csv":
-        return to_csv(rows, columns(per_layer, latency))
+        return to_csv(map(plain_row, rows), columns(per_layer, latency))
     if fmt == "json":
         return to_json(sweep_dict(rows, per_layer, latency, partial, total))
     return sweep_markdown(rows, per_layer, latency, params)
@@ -141,8 +125,8 @@ def plot_png(rows: Sequence[dict[str, Any]], latency: bool) -> bytes:
 _MODEL_CMAPS = ("Blues", "Oranges", "Greens", "Reds", "Purples", "Greys", "YlOrBr", "PuRd")
 
 
-def _res_height(text: str) -> int:
-    return int(str(text).split("x")[0])
+def _res_height(resolution: Sequence[int]) -> int:
+    return resolution[0]
 
 
 def _lines(ax: Any, rows: Sequence[dict[str, Any]], model: str, by: str, x: str,
@@ -152,7 +136,7 @@ def _lines(ax: Any, rows: Sequence[dict[str, Any]], model: str, by: str, x: str,
     for j, value in enumerate(values):
         line = [r for r in rows if r[by] == value]
         xs = [_res_height(r[x]) if x == "resolution" else r[x] for r in line]
-        shown = value if by == "resolution" else format(value, "g")
+        shown = resolution_str(value) if by == "resolution" else format(value, "g")
         label = f"{model}, {'res' if by == 'resolution' else 'alpha'} {shown}"
         shade = 0.45 + 0.5 * (j / max(1, len(values) - 1))
         ax.plot(xs, [r["macs"] for r in line], marker="." if len(line) < 40 else None,

@@ -7,6 +7,8 @@ import io
 import json
 from typing import Any, Iterable, Sequence
 
+from ..schema import resolution_str  # noqa: F401  (re-exported: the edge's resolution text)
+
 #: The ``--format`` choices of the commands that render a report.
 FORMATS = ("table", "json", "csv", "markdown")
 
@@ -21,12 +23,6 @@ def human(n: float, digits: int = 2) -> str:
 
 def pct(share: float) -> str:
     return f"{100 * share:.2f}%"
-
-
-def resolution_str(resolution: Sequence[int]) -> str:
-    """``(224, 224)`` -> ``224``; ``(224, 160)`` -> ``224x160`` (H x W), as every CSV writes it."""
-    h, w = resolution
-    return str(h) if h == w else f"{h}x{w}"
 
 
 def to_json(data: Any) -> str:

@@ -30,7 +30,7 @@ from typing import Callable, Iterable, Iterator, Mapping
 import torch
 from torch import nn
 
-from ..conventions import Conventions, conventions, conventions_dict
+from ..conventions import Conventions, conventions
 from ..costs import Cost, Report, analyze
 from ..errors import MissingDependency
 from ..layers import Network
@@ -360,41 +360,3 @@ def crosscheck_grid(points: Iterable[tuple[str, float, object]], classes: int | 
         if progress:
             progress(result)
     return tuple(results)
-
-
-# ---------------------------------------------------------------------------------------------
-# Plain data (JSON-ready, exact integers)
-
-CROSSCHECK_SCHEMA = "mncost.crosscheck/1"
-
-
-def check_dict(c: Check) -> dict:
-    return {"metric": c.metric, "counter": c.counter, "analytic": c.analytic,
-            "measured": c.measured, "delta": c.delta}
-
-
-def summary_dict(result: CrossCheck) -> dict:
-    """One line of ``--all``: the configuration, its totals and its verdict."""
-    net = result.network
-    return {"model": result.model, "spec": net.spec_name, "alpha": net.alpha,
-            "resolution": list(net.resolution), "classes": net.classes,
-            "layers": len(net.layers), "macs": result.total("macs").analytic,
-            "params": result.total("trainable").analytic,
-            "fvcore": result.total("fvcore").measured, "checks": result.checks,
-            "mismatches": len(result.mismatches), "ok": result.ok,
-            "seconds": round(result.seconds, 3)}
-
-
-def result_dict(result: CrossCheck) -> dict:
-    """Everything one cross-check found (README: "mncost crosscheck")."""
-    return {
-        "schema": CROSSCHECK_SCHEMA, **summary_dict(result),
-        "mismatch_lines": list(result.mismatches),
-        "totals": [check_dict(c) for c in result.totals],
-        "fvcore_terms": [check_dict(c) for c in result.fvcore_terms],
-        "fvcore_skipped": dict(result.fvcore_skipped),
-        "conventions": conventions_dict(result.conventions),
-        "layers": [{"name": layer.name, "kind": layer.kind, "ok": layer.ok,
-                    "checks": [check_dict(c) for c in layer.checks]}
-                   for layer in result.layers],
-    }

@@ -32,7 +32,7 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
 
 import torch
@@ -45,10 +45,10 @@ from ..errors import InputError
 from ..kinds import REGISTRY
 from ..layers import Network
 from ..profile_options import DTYPE_NAMES, ProfileOptions
+from ..schema import PROFILE_SCHEMA, profile_dict  # noqa: F401
 from ..timing import CPU_CLOCK, Clock, ProgressFn, TimingStats, measure
 from .builder import MobileNet, build
 
-PROFILE_SCHEMA = "mncost.profile/1"
 
 #: ``--dtype`` names -> torch dtypes. Whether the device runs one is found by running it.
 DTYPES: Mapping[str, torch.dtype] = {name: getattr(torch, name) for name in DTYPE_NAMES}
@@ -166,38 +166,9 @@ class ProfileResult:
         return self.instrumented.median_ms / self.end_to_end.median_ms - 1
 
     def to_dict(self, model: Optional[str] = None) -> dict[str, Any]:
-        """Every figure and the environment as JSON-ready data (README: "Profile fields")."""
-        net = self.network
-        data: dict[str, Any] = {
-            "schema": PROFILE_SCHEMA,
-            "model": model or net.spec_name,
-            "spec": {"name": net.spec_name, "file": net.spec_file},
-            "alpha": net.alpha, "resolution": list(net.resolution), "classes": net.classes,
-            "environment": dict(self.environment),
-            "options": asdict(self.options),
-            "macs": self.macs,
-            "end_to_end": {**self.end_to_end.to_dict(), "images_per_s": self.images_per_s,
-                           "gmacs_per_s": self.gmacs_per_s,
-                           "samples_ms": list(self.samples_ms)},
-            "per_layer": None,
-        }
-        if self.layers is not None and self.instrumented is not None:
-            data["per_layer"] = {
-                "runs": self.instrumented.runs,
-                "instrumented_end_to_end": self.instrumented.to_dict(),
-                "layers_sum_ms": self.layers_sum_ms, "coverage": self.coverage,
-                "instrumented_coverage": self.instrumented_coverage,
-                "instrumentation_overhead": self.instrumentation_overhead,
-                "by_kind": [asdict(k) for k in self.by_kind or ()],
-                "layers": [_layer_dict(t) for t in self.layers],
-            }
-        return data
-
-
-def _layer_dict(timing: LayerTiming) -> dict[str, Any]:
-    """A layer's fields with its timing statistics flattened in (``median_ms``...)."""
-    data = {f.name: getattr(timing, f.name) for f in fields(LayerTiming) if f.name != "stats"}
-    return {**data, **timing.stats.to_dict()}
+        """Every figure and the environment as JSON-ready data
+        (:func:`mncost.schema.profile_dict`)."""
+        return profile_dict(self, model)
 
 
 def gmacs_per_s(macs: int, median_ms: float) -> Optional[float]:
