@@ -100,3 +100,48 @@ def bound(traffic: Traffic, device: Device) -> Bound:
 def fraction_of_roof(traffic: Traffic, device: Device, measured_s: float) -> Optional[float]:
     """Roofline time bound / measured time: 1 = at the roof."""
     return bound(traffic, device).time_s / measured_s if measured_s > 0 else None
+
+
+#: Element sizes of profile's dtypes (bfloat16 is 2 bytes like float16).
+_PROFILE_DTYPE_BYTES = {"float32": "float32", "float16": "float16", "bfloat16": "float16"}
+
+
+def join_profile(data: dict[str, Any], network: Any, device: Device) -> dict[str, Any]:
+    """Add the roofline to ``profile --per-layer`` data: per layer the bytes moved, intensity,
+    time bound (for the whole batch), bound and the fraction of the roof reached (time bound /
+    measured median); by kind the sums. Returns new data (``roofline`` key added)."""
+    from .memory import layer_traffic
+
+    per_layer = data.get("per_layer")
+    if per_layer is None:
+        raise InputError("--roofline needs --per-layer (measured time per layer)")
+    dtype = _PROFILE_DTYPE_BYTES.get(data["options"]["dtype"], "float32")
+    batch = data["options"]["batch"]
+    layers, kinds = [], {}
+    for row in per_layer["layers"]:
+        t = layer_traffic(network.layer(row["name"]), dtype)
+        t = Traffic(t.input_bytes * batch, t.weight_bytes, t.output_bytes * batch,
+                    t.macs * batch)
+        b = bound(t, device)
+        measured_s = row["median_ms"] / 1e3
+        entry = {"name": row["name"], "kind": row["kind"], "bytes_moved": t.bytes_moved,
+                 "intensity": t.intensity, "time_bound_ms": b.time_s * 1e3, "bound": b.bound,
+                 "memory_over_compute": b.memory_over_compute if t.macs else None,
+                 "median_ms": row["median_ms"],
+                 "achieved_gmacs": t.macs / measured_s / 1e9 if measured_s > 0 else None,
+                 "roof_fraction": b.time_s / measured_s if measured_s > 0 else None}
+        layers.append(entry)
+        k = kinds.setdefault(row["kind"], {"kind": row["kind"], "layers": 0, "macs": 0,
+                                           "bytes_moved": 0, "time_bound_ms": 0.0,
+                                           "median_ms": 0.0, "memory_bound_layers": 0})
+        k["layers"] += 1
+        k["macs"] += t.macs
+        k["bytes_moved"] += t.bytes_moved
+        k["time_bound_ms"] += entry["time_bound_ms"]
+        k["median_ms"] += row["median_ms"]
+        k["memory_bound_layers"] += b.bound == "memory"
+    for k in kinds.values():
+        k["intensity"] = k["macs"] / k["bytes_moved"] if k["bytes_moved"] else 0.0
+        k["roof_fraction"] = k["time_bound_ms"] / k["median_ms"] if k["median_ms"] else None
+    return {**data, "roofline": {"device": device.to_dict(), "dtype": dtype,
+                                 "by_kind": list(kinds.values()), "layers": layers}}
