@@ -118,7 +118,8 @@ def write(models: tuple[str, ...], alphas: str, resolutions: str | None, classes
               help="How far MACs and params may move: 0.5% (relative) or 1000 / 10k "
                    "(absolute). The edge passes.")
 @click.option("--budget", "budget_file", type=click.Path(dir_okay=False), default=None,
-              metavar="FILE", help="Budgets YAML (max_macs, max_params, max_latency_ms).")
+              metavar="FILE", help="Budgets YAML (max_macs, max_params, max_latency_ms, "
+                                   "max_peak_activation_bytes, max_bytes_moved).")
 @click.option("--params", type=click.Choice(list(PARAM_CONVENTIONS)), default=None,
               help="Parameter convention for budgets (default: the baseline's, else "
                    f"{DEFAULT_PARAMS}).")

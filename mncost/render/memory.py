@@ -95,6 +95,25 @@ def memory_dict(report: MemoryReport, model: str, device: Optional[Device] = Non
     return data
 
 
+def analyze_memory_fields(data: dict[str, Any], report: MemoryReport) -> dict[str, Any]:
+    """``analyze`` JSON with the memory figures added (fields added only, none changed):
+    per layer the traffic fields, in totals the bytes moved and both schedules' peaks."""
+    by_name = {layer.name: t for layer, t in report.layers}
+    naive, streamed = report.peaks["naive"], report.peaks["streamed"]
+    totals = {**data["totals"], "memory_dtype": report.dtype,
+              "input_bytes": report.total.input_bytes,
+              "weight_bytes": report.total.weight_bytes,
+              "output_bytes": report.total.output_bytes,
+              "bytes_moved": report.total.bytes_moved, "intensity": report.total.intensity,
+              "peak_activation_bytes": naive.bytes, "peak_activation_step": naive.step.name,
+              "peak_activation_bytes_streamed": streamed.bytes,
+              "peak_activation_step_streamed": streamed.step.name,
+              "streamed_split": report.split}
+    layers = [{**row, **{k: v for k, v in traffic_fields(by_name[row["name"]]).items()
+                         if k != "macs"}} for row in data["layers"]]
+    return {**data, "totals": totals, "layers": layers}
+
+
 def attach_measured(data: dict[str, Any], measured: dict[str, Any]) -> dict[str, Any]:
     return {**data, "measured": measured}
 
