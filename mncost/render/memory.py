@@ -213,13 +213,17 @@ def memory_sections(data: dict[str, Any], per_layer: bool) -> list[Section]:
             "v2 paper Table 3 (16-bit, K = 1000 B rounded down to 2 figures; * = differs)",
             ["size", "paper"] + sets, rows, notes=[f"outlier {n}" for n in t3["outliers"]]))
     if per_layer:
-        headers = ["layer", "kind", "in", "weights", "out", "moved", "MAC/B"]
+        # At 80 columns: with a roofline the byte split gives way to the bound.
         if device:
-            headers += ["bound us", "bound", "mem/comp"]
+            headers = ["layer", "kind", "moved", "MAC/B", "bound us", "bound", "mem/comp"]
+        else:
+            headers = ["layer", "kind", "in", "weights", "out", "moved", "MAC/B"]
         rows = []
         for r in data["layers"]:
-            row = [r["name"], r["kind"], _b(r["input_bytes"]), _b(r["weight_bytes"]),
-                   _b(r["output_bytes"]), _b(r["bytes_moved"]), f"{r['intensity']:.1f}"]
+            row = [r["name"], r["kind"]]
+            if not device:
+                row += [_b(r["input_bytes"]), _b(r["weight_bytes"]), _b(r["output_bytes"])]
+            row += [_b(r["bytes_moved"]), f"{r['intensity']:.1f}"]
             if device:
                 row += [_t(r["time_bound_s"]), r["bound"], _x(r["memory_over_compute"])]
             rows.append(row)
