@@ -100,7 +100,7 @@ def memory(model: str, alpha: float, resolution: Optional[str], classes: Optiona
               help="GEMM size N (N x N times N x N, float32).")
 @click.option("--copy-mib", type=click.IntRange(min=1), default=256, show_default=True,
               help="Size of the copied buffer in MiB (well above the caches).")
-@click.option("--repeats", "-n", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--repeats", "-n", type=click.IntRange(min=1), default=50, show_default=True)
 @output_option
 def roofline_measure(threads: int, size: int, copy_mib: int, repeats: int,
                      output: Optional[str]) -> None:
