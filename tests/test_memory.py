@@ -268,7 +268,7 @@ def test_memory_command_formats(tmp_path):
     device = tmp_path / "device.json"
     device.write_text(json.dumps({"peak_gmacs": 50, "bandwidth_gbs": 10}))
     md = invoke("memory", "v1", "--roofline", str(device), "-f", "markdown").stdout
-    assert "| depthwise conv | 13 |" in md and "13/13" in md
+    assert "| depthwise | 13 |" in md and "13/13" in md
 
 
 @pytest.mark.parametrize("args, message", [

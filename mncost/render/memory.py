@@ -175,24 +175,26 @@ def memory_sections(data: dict[str, Any], per_layer: bool) -> list[Section]:
                                    f"{r['bytes'] / m['naive_bytes'] - 1:+.2%}")
                                   for r in m["runs"]], notes=m["notes"]))
     t = data["totals"]
-    kind_headers = ["kind", "layers", "moved", "MACs", "MAC/B"]
+    kind_headers = ["kind", "n", "moved", "MACs", "MAC/B"]
     if device:
-        kind_headers += ["bound us", "share", "mem-bound"]
+        kind_headers += ["bound us", "share", "mem"]
     rows = []
     for r in data["by_kind"] + [{**t, "label": "total", "kind": "total"}]:
-        row = [r["label"], str(r["layers"]), _b(r["bytes_moved"]), human(r["macs"]),
+        # kind names, not labels, and short headers: the table reads at 80 columns
+        row = [r["kind"], str(r["layers"]), _b(r["bytes_moved"]), human(r["macs"]),
                f"{r['intensity']:.1f}"]
         if device:
             row += [_t(r["time_bound_s"]), pct(r["time_bound_s"] / t["time_bound_s"]),
                     f"{r['memory_bound_layers']}/{r['layers']}"]
         rows.append(row)
-    notes = ["moved = compulsory traffic (inputs and weights read once, output written "
-             "once); MAC/B = MACs per byte moved."]
+    notes = ["n = layers; moved = compulsory traffic (inputs and weights read once, output "
+             "written once); MAC/B = MACs per byte moved."]
     if device:
         notes.append(f"Roofline ({device['source']}): {device['peak_gmacs']:.1f} GMAC/s, "
                      f"{device['bandwidth_gbs']:.1f} GB/s, ridge "
                      f"{device['ridge_macs_per_byte']:.2f} MAC/B: a layer below the ridge "
-                     f"is memory-bound. bound us = sum of max(MACs/peak, bytes/bandwidth).")
+                     f"is memory-bound. bound us = sum of max(MACs/peak, bytes/bandwidth); "
+                     f"mem = memory-bound layers of n.")
     sections.append(Section("Bytes moved and intensity by kind", kind_headers, rows,
                             notes=notes))
     if "per_resolution" in data:
@@ -215,7 +217,7 @@ def memory_sections(data: dict[str, Any], per_layer: bool) -> list[Section]:
     if per_layer:
         # At 80 columns: with a roofline the byte split gives way to the bound.
         if device:
-            headers = ["layer", "kind", "moved", "MAC/B", "bound us", "bound", "mem/comp"]
+            headers = ["layer", "kind", "moved", "MAC/B", "bound us", "bound"]
         else:
             headers = ["layer", "kind", "in", "weights", "out", "moved", "MAC/B"]
         rows = []
@@ -225,9 +227,13 @@ def memory_sections(data: dict[str, Any], per_layer: bool) -> list[Section]:
                 row += [_b(r["input_bytes"]), _b(r["weight_bytes"]), _b(r["output_bytes"])]
             row += [_b(r["bytes_moved"]), f"{r['intensity']:.1f}"]
             if device:
-                row += [_t(r["time_bound_s"]), r["bound"], _x(r["memory_over_compute"])]
+                # "memory 2.3x": memory time / compute time; "compute" below the ridge
+                row += [_t(r["time_bound_s"]), "compute" if r["bound"] == "compute" else
+                        f"memory {_x(r['memory_over_compute'])}".strip()]
             rows.append(row)
-        sections.append(Section("Per layer", headers, rows, "ll"))
+        notes = (["bound: memory Nx = memory-bound, its memory time N x its compute time"]
+                 if device else [])
+        sections.append(Section("Per layer", headers, rows, "ll", notes))
     return sections
 
 

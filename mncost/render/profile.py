@@ -152,18 +152,21 @@ def roofline_sections(roof: dict[str, Any]) -> list[Section]:
     d = roof["device"]
     note = (f"Roofline ({d['source']}): {d['peak_gmacs']:.1f} GMAC/s, {d['bandwidth_gbs']:.1f} "
             f"GB/s, ridge {d['ridge_macs_per_byte']:.2f} MAC/B. bound ms = max(MACs / peak, "
-            f"bytes moved / bandwidth); roof % = bound / measured median; mem/comp = how many "
-            f"times the memory time exceeds the compute time.")
+            f"bytes moved / bandwidth); roof % = bound / measured median; memory Nx = memory-"
+            f"bound, its memory time N x its compute time.")
     kinds = [(k["kind"], str(k["layers"]), f"{k['intensity']:.1f}",
               f"{k['memory_bound_layers']}/{k['layers']}", _ms(k["time_bound_ms"]),
               _ms(k["median_ms"]), _frac(k["roof_fraction"])) for k in roof["by_kind"]]
-    layers = [(r["name"], r["kind"], f"{r['intensity']:.1f}", r["bound"],
-               _opt(r["memory_over_compute"], lambda v: f"{v:.1f}x"), _ms(r["time_bound_ms"]),
-               _ms(r["median_ms"]), _frac(r["roof_fraction"])) for r in roof["layers"]]
+    # "memory 2.3x" folds the bound and its margin into one column (80-column tables)
+    layers = [(r["name"], r["kind"], f"{r['intensity']:.1f}",
+               "compute" if r["bound"] == "compute" else
+               f"memory {_opt(r['memory_over_compute'], lambda v: f'{v:.1f}x')}".strip(),
+               _ms(r["time_bound_ms"]), _ms(r["median_ms"]), _frac(r["roof_fraction"]))
+              for r in roof["layers"]]
     return [Section("Roofline by kind", ("kind", "layers", "MAC/B", "mem-bound", "bound ms",
                                          "measured ms", "roof %"), kinds, notes=(note,)),
-            Section("Roofline per layer", ("layer", "kind", "MAC/B", "bound", "mem/comp",
-                                           "bound ms", "measured", "roof %"), layers, "llrl")]
+            Section("Roofline per layer", ("layer", "kind", "MAC/B", "bound", "bound ms",
+                                           "measured", "roof %"), layers, "llrr")]
 
 
 def profile_markdown(data: dict[str, Any]) -> str:
