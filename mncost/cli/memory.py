@@ -62,12 +62,14 @@ def device_from(device_file: Optional[str], peak_gmacs: Optional[float],
 @roofline_options
 @click.option("--measure", is_flag=True,
               help="Also measure the built model's peak live tensor memory with torch.")
+@click.option("--measure-device", default="cpu", show_default=True, metavar="cpu|cuda|cuda:N",
+              help="Where --measure runs (CUDA: torch.cuda.max_memory_allocated).")
 @format_option(render.FORMATS)
 @output_option
 def memory(model: str, alpha: float, resolution: Optional[str], classes: Optional[int],
            dtype: str, split: int, per_layer: bool, per_resolution: Optional[str],
            device_file: Optional[str], peak_gmacs: Optional[float],
-           bandwidth_gbs: Optional[float], measure: bool, fmt: str,
+           bandwidth_gbs: Optional[float], measure: bool, measure_device: str, fmt: str,
            output: Optional[str]) -> None:
     """Activation memory, bytes moved, arithmetic intensity and the roofline of MODEL.
 
@@ -89,7 +91,8 @@ def memory(model: str, alpha: float, resolution: Optional[str], classes: Optiona
             from ..torch_backend.memory import measured_dict
         except ImportError:
             raise MissingDependency("torch", "torch") from None
-        data = view.attach_measured(data, measured_dict(network, dtype, report))
+        data = view.attach_measured(data, measured_dict(network, dtype, report,
+                                                             measure_device))
     emit(view.render(fmt, data, per_layer), output)
 
 

@@ -26,7 +26,7 @@ from torch.utils._pytree import tree_flatten
 from ..layers import Network
 from ..memory import MemoryReport, dtype_bytes, peak_memory
 from .builder import MobileNet, build
-from .profile import fuse_batch_norm
+from .profile import fuse_batch_norm, resolve_device
 
 _TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16}
 
@@ -86,6 +86,7 @@ def fold_for_inference(model: MobileNet) -> MobileNet:
 def measure_peak(network: Network, folded: bool, dtype: str = "float32",
                  device: str = "cpu") -> int:
     """Peak bytes of live activations in one forward pass (module docstring), batch 1."""
+    device = str(resolve_device(device))
     model = build(network)
     if folded:
         fold_for_inference(model)
@@ -125,6 +126,7 @@ def measured_dict(network: Network, dtype: str, report: MemoryReport,
     if dtype not in _TORCH_DTYPES:
         from ..errors import InputError
         raise InputError(f"--measure runs float32 or float16, not {dtype}")
+    device = str(resolve_device(device))
     naive = report.peaks["naive"].bytes
     runs = [{"label": "folded (BN in conv, in-place act)", "folded": True,
              "bytes": measure_peak(network, True, dtype, device)},
