@@ -114,7 +114,6 @@ ELEMENTS: Mapping[str, KindElements] = OrderedDict(
     conv=_CONV, pointwise=_CONV, depthwise=_CONV, grouped=_CONV, fc=_CONV, se_fc=_CONV,
     pool=KindElements(), add=KindElements(inputs=_add_in), scale=KindElements(inputs=_scale_in),
 )
-assert set(ELEMENTS) == set(REGISTRY), "memory formulas must cover every layer kind"
 
 
 @dataclass(frozen=True)
@@ -218,7 +217,8 @@ def block_name(layer: ResolvedLayer) -> str | None:
     return None
 
 
-def _blocks(network: Network) -> list[tuple[str | None, list[ResolvedLayer]]]:
+def bottleneck_blocks(network: Network
+                      ) -> list[tuple[str | None, list[ResolvedLayer]]]:
     """Consecutive layers grouped by bottleneck; a group without a ``.project`` (a v1
     separable pair) is split back into single layers."""
     groups: list[tuple[str | None, list[ResolvedLayer]]] = []
@@ -244,7 +244,7 @@ def _naive_plans(network: Network) -> list[_Plan]:
 
 def _streamed_plans(network: Network, split: int) -> list[_Plan]:
     plans: list[_Plan] = []
-    for name, members in _blocks(network):
+    for name, members in bottleneck_blocks(network):
         if name is None:
             plans.append(_Plan(members[0].name, (members[0],), (members[0].name,)))
             continue

@@ -14,7 +14,7 @@ from typing import Mapping
 
 from .errors import InputError
 from .layers import Network
-from .memory import _blocks, dtype_bytes
+from .memory import bottleneck_blocks, dtype_bytes
 
 TENSOR_SETS: Mapping[str, str] = OrderedDict([
     ("layer-outputs", "every layer's output, at its own size (the V1 column's reading)"),
@@ -69,7 +69,7 @@ def _tensors(network: Network, tensor_set: str) -> list[tuple[int, int, int, str
     if tensor_set not in TENSOR_SETS:
         raise InputError(f"unknown tensor set {tensor_set!r}; use one of "
                          f"{', '.join(TENSOR_SETS)}")
-    groups = _blocks(network)
+    groups = bottleneck_blocks(network)
     consumers: dict[str, list] = {}
     for layer in network.layers:
         for source in layer.inputs:

@@ -98,6 +98,24 @@ def test_tiny_streamed_by_hand():
     assert peak_memory(net(TINY), "streamed", split=100).steps[1].live_bytes == 4 * 160
 
 
+def test_squeeze_excite_block_by_hand():
+    """tests/data/tiny_every_kind.yaml: 8x8x3 image (192) -> layers.0 4x4x16 (256) ->
+    bottleneck exp 32 with SE: expand 512, dw 512, se.pool 32, fc1 8, fc2 32, scale 512,
+    project 256, add 256 -> max pool 2x2x16 (64) -> pool 16 -> fc 10."""
+    network = net("tests/data/tiny_every_kind.yaml")
+    # naive peak at the scale: image 192 + residual 256 + dw 512 + gate 32 + scale out 512
+    naive = peak_memory(network, "naive")
+    assert (naive.bytes, naive.step.name) == (4 * 1504, "layers.1.se.scale")
+    # streamed: expand+dw is one step making the dw output whole with an expand piece of
+    # ceil(32 / 6) = 6 channels x 16 px = 96: residual 256 + dw 512 + 96 = 864 (the image is
+    # gone). The SE part runs as naive: the scale step 256 + 512 + 32 + 512 = 1312 is the peak.
+    streamed = peak_memory(network, "streamed")
+    steps = {s.name: (s.live_bytes // 4, s.piece_bytes // 4) for s in streamed.steps}
+    assert steps["layers.1 (expand+dw)"] == (864, 96)
+    assert steps["layers.1.project"] == (256 + 512 + 256, 0)
+    assert (streamed.bytes, streamed.step.name) == (4 * 1312, "layers.1.se.scale")
+
+
 # ---------------------------------------------------------------------------------------------
 # v1 and v2, closed form
 

@@ -30,7 +30,7 @@ def test_measured_peak_matches_naive(model):
 
     network = resolve_model(model, 1.0, None, None)
     assert measure_peak(network, folded=True) == peak_memory(network, "naive").bytes
-    if model in ("v1", "tests/data/tiny_memory.yaml"):
+    if model in ("v1", "v2", "tests/data/tiny_memory.yaml"):
         assert measure_peak(network, folded=False) == as_built_prediction(network, "float32")
 
 
