@@ -143,4 +143,5 @@ def measured_dict(network: Network, dtype: str, report: MemoryReport,
     ]
     return {"device": device, "method": "torch dispatch mode, live tensor storages"
             if not device.startswith("cuda") else "torch.cuda.max_memory_allocated",
-            "naive_bytes": naive, "as_built_predicted_bytes": predicted, "runs": runs, "notes": notes}
+            "naive_bytes": naive, "as_built_predicted_bytes": predicted, "runs": runs,
+            "notes": notes}
