@@ -11,7 +11,6 @@ from ..memory import DEFAULT_DTYPE, DTYPE_BYTES, memory_report
 from ..models import BUILTINS, find_spec, load_model, resolve_model
 from ..separable import separable_pairs
 from ..render import analyze as view
-from ..render import memory as memory_view
 from ..render.output import emit
 from ..spec import load_spec
 from .common import format_option, network_options, output_option, params_option
@@ -54,7 +53,9 @@ def analyze(model: str, alpha: float, resolution: str | None, classes: int | Non
     report = analyze_network(network)
     data = render.report_dict(report, model, params)
     if fmt == "json":
-        data = memory_view.analyze_memory_fields(data, memory_report(network, dtype))
+        from ..render.memory import analyze_memory_fields   # only JSON carries them
+
+        data = analyze_memory_fields(data, memory_report(network, dtype))
     if show_conventions:
         data["conventions"] = conventions_dict(conventions(report))
     pairs = [render.separable_dict(p) for p in separable_pairs(network)] if separable else None
