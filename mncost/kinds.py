@@ -2,10 +2,10 @@
 
 A :class:`~mncost.layers.ResolvedLayer`'s ``kind`` names an entry of :data:`REGISTRY`. The
 entry carries the kind's table label, whether it is conv-like, its MAC / weight / bias formulas,
-the element-wise op it performs itself (the ``ops`` view) and what fvcore's default count adds
-for it. Everything else reads these records: :data:`mncost.layers.KINDS` and
+the element-wise op it performs itself (the ``ops`` view), what fvcore's default count adds for
+it, and the elements it reads and holds at inference (:mod:`mncost.memory`). Everything else reads these records: :data:`mncost.layers.KINDS` and
 ``ResolvedLayer.is_conv``, the cost engine (:mod:`mncost.costs`), the counting conventions
-(:mod:`mncost.conventions`), the MAC columns of ``sweep``. The torch back end keeps one module
+(:mod:`mncost.conventions`), the MAC columns of ``sweep``, the bytes of :mod:`mncost.memory`. The torch back end keeps one module
 factory per kind, keyed the same way (:data:`mncost.torch_backend.builder.MODULES`).
 
 Adding a kind: one :class:`Kind` here, one factory there (a test fails if either is missing),
@@ -62,6 +62,22 @@ def out_elements(layer: "ResolvedLayer") -> int:
     return layer.out_shape.numel
 
 
+def add_in_elements(layer: "ResolvedLayer") -> int:
+    """A residual add reads the projection and the block input: two maps of the same shape."""
+    return 2 * layer.in_shape.numel
+
+
+def scale_in_elements(layer: "ResolvedLayer") -> int:
+    """Squeeze-excite scale reads the map and the 1 x 1 x C gate."""
+    return layer.in_shape.numel + layer.in_shape.c
+
+
+def folded_weights(layer: "ResolvedLayer") -> int:
+    """Inference weights: conv weights + one bias per output channel if the layer has a bias
+    or a batch norm folded into it (its scale into the weights, its shift into a bias)."""
+    return conv_weights(layer) + (layer.out_shape.c if layer.bias or layer.bn else 0)
+
+
 def global_avg_pool_elements(layer: "ResolvedLayer") -> int:
     """Input elements of a global average pool (``aten::adaptive_avg_pool2d``), else 0."""
     return layer.in_shape.numel if layer.global_pool and layer.pool == "avg" else 0
@@ -115,6 +131,9 @@ class Kind:
             none beyond batch norm and activation).
         fvcore: what fvcore's default count adds for the kind beyond MACs and batch norm (None:
             nothing; fvcore skips activations, adds, multiplies and local pooling).
+        input_elements: activation elements the layer reads (:mod:`mncost.memory`).
+        weight_elements: inference weight elements it holds, batch norm folded
+            (:mod:`mncost.memory`).
     """
 
     name: str
@@ -125,11 +144,13 @@ class Kind:
     biases: Formula = zero
     ops: Optional[ElementwiseOp] = None
     fvcore: Optional[ElementwiseOp] = None
+    input_elements: Formula = in_elements
+    weight_elements: Formula = zero
 
 
 def _conv(name: str, label: str) -> Kind:
     return Kind(name, label, conv=True, macs=conv_macs, weights=conv_weights,
-                biases=conv_biases)
+                biases=conv_biases, weight_elements=folded_weights)
 
 
 #: The registry: layer kind -> record. The order is the order of the kind lists (``KINDS``,
@@ -143,9 +164,11 @@ REGISTRY: Mapping[str, Kind] = OrderedDict((k.name, k) for k in (
     _conv("se_fc", "squeeze-excite FC"),
     Kind("scale", "squeeze-excite scale",
          ops=ElementwiseOp(_named("se_scale"), "1 multiply per output element", 1,
-                           out_elements)),
+                           out_elements),
+         input_elements=scale_in_elements),
     Kind("add", "residual add",
-         ops=ElementwiseOp(_named("residual_add"), "1 per output element", 1, out_elements)),
+         ops=ElementwiseOp(_named("residual_add"), "1 per output element", 1, out_elements),
+         input_elements=add_in_elements),
     Kind("pool", "pooling",
          ops=ElementwiseOp(pool_term, "1 per input element (add or compare)", 1, in_elements),
          fvcore=ElementwiseOp(_named("adaptive_avg_pool2d"),

@@ -160,6 +160,14 @@ LAYER_COLUMNS = ("model", "alpha", "resolution", "classes", "layer", "kind", "st
 LATENCY_COLUMNS = ("latency_ms_median", "latency_ms_p10", "latency_ms_p90", "latency_ms_mean",
                    "latency_ms_std", "latency_runs", "latency_device", "latency_threads",
                    "latency_batch")
+#: Columns that ``--memory`` adds (float32, the naive schedule; README "Memory and the
+#: roofline"): the peak live activation bytes and the compulsory bytes moved of one pass.
+MEMORY_COLUMNS = ("peak_activation_bytes", "bytes_moved")
+
+
+def has_memory(rows: Sequence[dict[str, Any]]) -> bool:
+    """Whether sweep rows carry ``--memory``'s columns."""
+    return bool(rows) and MEMORY_COLUMNS[0] in rows[0]
 
 
 def plain_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -167,11 +175,11 @@ def plain_row(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "resolution": resolution_str(row["resolution"])}
 
 
-def columns(per_layer: bool, latency: bool) -> tuple[str, ...]:
+def columns(per_layer: bool, latency: bool, memory: bool = False) -> tuple[str, ...]:
     """The CSV columns of a sweep (README: stable, units in the names)."""
     if per_layer:
         return LAYER_COLUMNS
-    return COLUMNS + (LATENCY_COLUMNS if latency else ())
+    return COLUMNS + (MEMORY_COLUMNS if memory else ()) + (LATENCY_COLUMNS if latency else ())
 
 
 def sweep_dict(rows: Sequence[dict[str, Any]], per_layer: bool, latency: bool,
@@ -179,7 +187,7 @@ def sweep_dict(rows: Sequence[dict[str, Any]], per_layer: bool, latency: bool,
     """The JSON document of a sweep (schema :data:`SWEEP_SCHEMA`)."""
     doc: dict[str, Any] = {"schema": SWEEP_SCHEMA, "rows_are": "layers" if per_layer
                            else "configurations", "partial": partial,
-                           "columns": list(columns(per_layer, latency)),
+                           "columns": list(columns(per_layer, latency, has_memory(rows))),
                            "rows": [plain_row(row) for row in rows]}
     if partial:
         doc["configurations_total"] = total
@@ -192,12 +200,14 @@ def sweep_dict(rows: Sequence[dict[str, Any]], per_layer: bool, latency: bool,
 def entry_of(model: str, report: Report, params: str, latency_ms: float | None = None
              ) -> dict[str, Any]:
     """One baseline entry: a configuration, its totals and its per-layer counts."""
+    from .memory import memory_totals
+
     net = report.network
     entry: dict[str, Any] = {
         "model": model, "spec": net.spec_name, "alpha": net.alpha,
         "resolution": list(net.resolution), "classes": net.classes,
         "totals": {"macs": report.total.macs, "params": report.total.params(params),
-                   "layers": len(report.layers)},
+                   "layers": len(report.layers), **memory_totals(net)},
         "layers": [{"name": r.layer.name, "kind": r.layer.kind,
                     "out_shape": [r.layer.out_shape.c, r.layer.out_shape.h,
                                   r.layer.out_shape.w],

@@ -28,7 +28,8 @@ from .errors import InputError
 from .kinds import MAC_KINDS, REGISTRY
 from .layers import Network
 from .resolve import check_alpha, check_resolution, resolve
-from .schema import COLUMNS, LATENCY_COLUMNS, LAYER_COLUMNS, SWEEP_SCHEMA  # noqa: F401
+from .schema import (COLUMNS, LATENCY_COLUMNS, LAYER_COLUMNS, MEMORY_COLUMNS,  # noqa: F401
+                     SWEEP_SCHEMA)
 from .spec import Spec
 
 #: Largest grid accepted, so a typo in a range step cannot exhaust memory.
@@ -330,6 +331,19 @@ def sweep(grid: Grid, per_layer: bool = False, fast: bool = True) -> list[dict[s
         rows.extend(fast_rows if fast_rows is not None else
                     _full_rows(model, spec, grid, per_layer))
     return rows
+
+
+def add_memory(rows: Sequence[dict[str, Any]], specs: dict[str, Spec]
+               ) -> list[dict[str, Any]]:
+    """Each configuration row with :data:`MEMORY_COLUMNS` added. Every configuration is
+    resolved (the pixel split does not hold for liveness), so this is ~1 ms per row."""
+    from .memory import memory_totals
+
+    out = []
+    for row in rows:
+        net = resolve(specs[row["model"]], row["alpha"], row["resolution"], row["classes"])
+        out.append({**row, **memory_totals(net)})
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

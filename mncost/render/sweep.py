@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 from typing import Any, Sequence
 
-from ..schema import columns, plain_row, sweep_dict
+from ..schema import columns, has_memory, plain_row, sweep_dict
 from ..sweep import pareto_front
 from .output import Draw
 from .tables import Section, print_sections, sections_markdown
@@ -29,6 +29,10 @@ def table_rows(rows: Sequence[dict[str, Any]], per_layer: bool, latency: bool
     cells = [(r["model"], f"{r['alpha']:g}", resolution_str(r["resolution"]), human(r["macs"]),
               human(r["params"]), f"{r['macs_ratio']:.3f}x", f"{r['params_ratio']:.3f}x")
              for r in rows]
+    if has_memory(rows):
+        head += ("peak act.", "moved")
+        cells = [c + (human(r["peak_activation_bytes"]) + "B", human(r["bytes_moved"]) + "B")
+                 for c, r in zip(cells, rows)]
     if latency:
         head += ("latency ms (median)", "p10-p90 ms")
         cells = [c + (_ms(r.get("latency_ms_median")),
@@ -61,7 +65,7 @@ def render(fmt: str, rows: Sequence[dict[str, Any]], per_layer: bool, latency: b
     if fmt == "table":
         return lambda console: print_sweep(console, rows, per_layer, latency, params)
     if fmt == "csv":
-        return to_csv(map(plain_row, rows), columns(per_layer, latency))
+        return to_csv(map(plain_row, rows), columns(per_layer, latency, has_memory(rows)))
     if fmt == "json":
         return to_json(sweep_dict(rows, per_layer, latency, partial, total))
     return sweep_markdown(rows, per_layer, latency, params)

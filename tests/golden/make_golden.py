@@ -12,7 +12,8 @@ Covered, for every built-in model at alpha 1.0 / 224 and at 0.75 / 192:
 * ``analyze -f markdown --per-layer --stages --separable --conventions``;
 
 and for a small grid: ``sweep -f csv``, ``sweep -f csv --per-layer``, ``sweep -f json``,
-``sweep -f markdown``; ``list -f json``; ``baseline write`` (the file); ``check`` against that
+``sweep -f markdown``, ``sweep --memory`` (csv, json); ``memory`` of v1, v2, v3-small (JSON,
+with a roofline) and in Markdown and CSV; ``list -f json``; ``baseline write`` (the file); ``check`` against that
 baseline and a budgets file with one broken budget (the Markdown and JUnit reports, the exit
 status); and ``analyze`` on the spec that uses every layer kind (tests/data/tiny_every_kind.yaml).
 
@@ -94,6 +95,15 @@ def cases() -> list[Case]:
         Case("sweep.md", ("sweep", *SWEEP_GRID, "-f", "markdown")),
         Case("sweep_every_kind.csv", ("sweep", EVERY_KIND, "--alpha", "0.5,1.0", "--res",
                                       "8,16", "-f", "csv")),
+        Case("sweep_memory.csv", ("sweep", *SWEEP_GRID, "--memory", "-f", "csv")),
+        Case("sweep_memory.json", ("sweep", *SWEEP_GRID, "--memory", "-f", "json")),
+        *(Case(f"memory_{model}.json", ("memory", model, "--per-layer", "--per-resolution",
+                                         "block-io", "--peak-gmacs", "50", "--bandwidth-gbs",
+                                         "10", "-f", "json"))
+          for model in ("v1", "v2", "v3-small")),
+        Case("memory_v2_float16.md", ("memory", "v2", "--dtype", "float16", "--per-layer",
+                                      "--per-resolution", "row-input", "-f", "markdown")),
+        Case("memory_every_kind.csv", ("memory", EVERY_KIND, "--per-layer", "-f", "csv")),
         Case("list.json", ("list", "-f", "json")),
         Case("list.csv", ("list", "-f", "csv")),
         Case("baseline.json", ("baseline", "write", "v1", "v3-small", "--alpha", "0.5,1.0",
