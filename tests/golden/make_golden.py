@@ -13,7 +13,7 @@ Covered, for every built-in model at alpha 1.0 / 224 and at 0.75 / 192:
 
 and for a small grid: ``sweep -f csv``, ``sweep -f csv --per-layer``, ``sweep -f json``,
 ``sweep -f markdown``, ``sweep --memory`` (csv, json); ``memory`` of v1, v2, v3-small (JSON,
-with a roofline) and in Markdown and CSV; ``list -f json``; ``baseline write`` (the file); ``check`` against that
+with a roofline) and in Markdown and CSV; ``list -f json``; ``--help`` of every command; ``baseline write`` (the file); ``check`` against that
 baseline and a budgets file with one broken budget (the Markdown and JUnit reports, the exit
 status); and ``analyze`` on the spec that uses every layer kind (tests/data/tiny_every_kind.yaml).
 
@@ -41,6 +41,11 @@ CONFIGS = (("1.0", "224"), ("0.75", "192"))
 #: The sweep grid (small: a few configurations of three models, one of them with SE).
 SWEEP_GRID = ("v1", "v2", "v3-small", "--alpha", "0.5,1.0", "--res", "128,224x160")
 EVERY_KIND = "tests/data/tiny_every_kind.yaml"
+#: Commands whose ``--help`` is kept (every option, its choices, default and text), at a fixed
+#: terminal width.
+HELP = (("analyze",), ("list",), ("validate",), ("crosscheck",), ("profile",), ("sweep",),
+        ("baseline",), ("baseline", "write"), ("check",), ("memory",), ("roofline-measure",))
+HELP_WIDTH = 100
 BUDGETS = """\
 budgets:
   - {model: v1, alpha: 1.0, resolution: 224, max_macs: 600M, max_params: 4.3M}
@@ -104,6 +109,7 @@ def cases() -> list[Case]:
         Case("memory_v2_float16.md", ("memory", "v2", "--dtype", "float16", "--per-layer",
                                       "--per-resolution", "row-input", "-f", "markdown")),
         Case("memory_every_kind.csv", ("memory", EVERY_KIND, "--per-layer", "-f", "csv")),
+        *(Case(f"help_{'_'.join(command)}.txt", (*command, "--help")) for command in HELP),
         Case("list.json", ("list", "-f", "json")),
         Case("list.csv", ("list", "-f", "csv")),
         Case("baseline.json", ("baseline", "write", "v1", "v3-small", "--alpha", "0.5,1.0",
@@ -153,7 +159,7 @@ def generate(only: Callable[[Case], bool] = lambda case: True) -> dict[str, str]
                 if not only(case):
                     continue
                 argv = [a.replace("<tmp>", str(tmp)) for a in case.argv]
-                result = CliRunner().invoke(cli, argv)
+                result = CliRunner().invoke(cli, argv, terminal_width=HELP_WIDTH)
                 if result.exit_code != case.exit_code:
                     raise AssertionError(
                         f"{case.name}: mncost {' '.join(case.argv)} exited {result.exit_code}, "
