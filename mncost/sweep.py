@@ -364,13 +364,6 @@ def latency_fields(result: Any, options: Any) -> dict[str, Any]:
             "latency_batch": options.batch}
 
 
-def profile_options(**given: Any) -> Any:
-    """A profiler ``ProfileOptions`` from the options given (None = the profiler's default)."""
-    from .profile_options import ProfileOptions
-
-    return ProfileOptions(**{k: v for k, v in given.items() if v is not None})
-
-
 def measure_latency(rows: Sequence[dict[str, Any]], specs: dict[str, Spec], options: Any,
                     profile: Callable[[Network, Any], Any],
                     on_done: Callable[[int], None] | None = None

@@ -11,6 +11,7 @@ from ..memory import DEFAULT_DTYPE, DTYPE_BYTES, memory_report
 from ..models import BUILTINS, find_spec, load_model, resolve_model
 from ..separable import separable_pairs
 from ..render import analyze as view
+from ..render.formats import dispatch
 from ..render.output import emit
 from ..schema import conventions_dict
 from ..spec import load_spec
@@ -72,14 +73,13 @@ def list_models(fmt: str) -> None:
         spec = load_model(name)
         rows.append({"model": name, "name": spec.name, "title": spec.title or "",
                      "source": spec.source or "", "file": spec.file})
-    if fmt == "json":
-        emit(render.to_json(rows), None)
-    elif fmt == "csv":
-        emit(render.to_csv(rows, ("model", "name", "title", "source", "file")), None)
-    else:
-        width = max(len(r["model"]) for r in rows)
-        for r in rows:
-            click.echo(f"{r['model']:<{width}}  {r['title']}  ({r['source']})")
+    width = max(len(r["model"]) for r in rows)
+    emit(dispatch({
+        "json": lambda: render.to_json(rows),
+        "csv": lambda: render.to_csv(rows, ("model", "name", "title", "source", "file")),
+        "table": lambda: "".join(f"{r['model']:<{width}}  {r['title']}  ({r['source']})\n"
+                                 for r in rows),
+    }, fmt), None)
 
 
 @click.command()

@@ -4,12 +4,12 @@ unless ``--latency``)."""
 from __future__ import annotations
 
 import itertools
-from typing import Any, Callable
+from typing import Any
 
 import click
 
 from .. import baseline as core
-from ..costs import DEFAULT_PARAMS, PARAM_CONVENTIONS
+from ..costs import DEFAULT_PARAMS
 from ..costs import analyze as analyze_network
 from ..errors import CheckFailed, InputError
 from ..fileio import write_atomic
@@ -19,43 +19,47 @@ from ..render import check as view
 from ..render import to_json
 from ..render.output import emit
 from ..sweep import parse_alphas, parse_resolutions
-from .sweep import latency_options, profiler_options
-
-_PARAMS_HELP = "Parameter convention: " + "; ".join(
-    f"{name}: {text}" for name, text in PARAM_CONVENTIONS.items())
+from .common import grid_options, latency_options, params_option, profiler_options
 
 
-def _measure(latency: bool, device: str, threads: int | None, batch: int,
-             repeats: int | None, warmup: int | None, min_time: float | None
-             ) -> Callable[[Network], float] | None:
-    """``network -> median ms`` through the torch profiler, or None without ``--latency``."""
-    if not latency:
-        return None
-    options = profiler_options(device, threads, batch, repeats, warmup, min_time)
+class LatencyMeter:
+    """``meter(network) -> median ms`` through the torch profiler (imported on first use);
+    ``environment`` is the profiler's record of the last measurement."""
 
-    def measure(network: Network) -> float:
+    def __init__(self, options: Any) -> None:
+        self.options = options
+        self.environment: dict[str, Any] = {}
+
+    def __call__(self, network: Network) -> float:
         from ..torch_backend.profile import profile_network
 
         click.echo(f"measuring {network.spec_name} alpha={network.alpha:g} "
                    f"res={network.resolution[0]}x{network.resolution[1]} ...", err=True)
-        result = profile_network(network, options)
-        measure.environment = getattr(result, "environment", {})  # type: ignore[attr-defined]
+        result = profile_network(network, self.options)
+        self.environment = dict(getattr(result, "environment", None) or {})
         return round(result.end_to_end.median_ms, 4)
 
-    return measure
+
+def _measure(latency: bool, device: str, threads: int | None, batch: int,
+             repeats: int | None, warmup: int | None, min_time: float | None
+             ) -> LatencyMeter | None:
+    """The latency meter of ``--latency``'s options, or None without ``--latency``."""
+    if not latency:
+        return None
+    return LatencyMeter(profiler_options(device, threads, batch, repeats, warmup, min_time))
 
 
-def _latency_settings(measure: Callable[[Network], float], device: str, threads: int | None,
+def _latency_settings(measure: LatencyMeter, device: str, threads: int | None,
                       batch: int) -> dict[str, Any]:
     """What the latencies were measured with: the profiler's own record where there is one
     (``--threads`` left out still records the thread count used)."""
-    env = getattr(measure, "environment", {})
+    env = measure.environment
     return {"device": env.get("device", device), "threads": env.get("threads", threads),
             "batch": env.get("batch", batch),
             "note": "median ms per batch; noisy, machine-dependent"}
 
 
-def _warn_if_unlike(doc: dict[str, Any] | None, measure: Callable[[Network], float] | None,
+def _warn_if_unlike(doc: dict[str, Any] | None, measure: LatencyMeter | None,
                     device: str, threads: int | None, batch: int) -> None:
     """Latency compared under other settings than the baseline's is not like for like."""
     recorded = (doc or {}).get("latency")
@@ -78,14 +82,10 @@ def baseline() -> None:
 
 @baseline.command("write")
 @click.argument("models", nargs=-1)
-@click.option("--alpha", "-a", "alphas", default="1.0", show_default=True, metavar="LIST",
-              help="Width multipliers: 0.5,1.0 or start:stop:step.")
-@click.option("--res", "-r", "resolutions", default=None, metavar="LIST",
-              help="Resolutions: 160,224, 224x160 or start:stop:step (default: the spec's).")
-@click.option("--classes", "-k", type=int, default=None, metavar="K",
-              help="Classifier outputs (default: the spec's).")
-@click.option("--params", type=click.Choice(list(PARAM_CONVENTIONS)), default=DEFAULT_PARAMS,
-              show_default=True, help=_PARAMS_HELP)
+@grid_options(alpha_help="Width multipliers: 0.5,1.0 or start:stop:step.",
+              res_help="Resolutions: 160,224, 224x160 or start:stop:step (default: the "
+                       "spec's).")
+@params_option
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default="mncost-baseline.json",
               show_default=True, metavar="FILE", help="Baseline file (written atomically).")
 @latency_options
@@ -121,9 +121,8 @@ def write(models: tuple[str, ...], alphas: str, resolutions: str | None, classes
 @click.option("--budget", "budget_file", type=click.Path(dir_okay=False), default=None,
               metavar="FILE", help="Budgets YAML (max_macs, max_params, max_latency_ms, "
                                    "max_peak_activation_bytes, max_bytes_moved).")
-@click.option("--params", type=click.Choice(list(PARAM_CONVENTIONS)), default=None,
-              help="Parameter convention for budgets (default: the baseline's, else "
-                   f"{DEFAULT_PARAMS}).")
+@params_option(default=None, help="Parameter convention for budgets (default: the "
+                                  f"baseline's, else {DEFAULT_PARAMS}).")
 @click.option("--report-md", type=click.Path(dir_okay=False), default=None, metavar="FILE",
               help="Write the report as Markdown (append it to $GITHUB_STEP_SUMMARY "
                    "for a job summary).")

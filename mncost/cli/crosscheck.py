@@ -10,10 +10,10 @@ import click
 
 from ..errors import CheckFailed, InputError
 from ..models import BUILTINS
-from ..render import FORMATS, plural
+from ..render import plural
 from ..render import crosscheck as view
 from ..render.output import emit
-from .common import network_options, output_option
+from .common import format_option, network_options, output_option
 
 #: ``--all`` grids: width multipliers x resolutions (the papers' grid, plus the odd 0.35 and 97
 #: and a non-square input). quick takes ~25 s for the 8 built-ins on 2 cores, full ~90 s.
@@ -42,9 +42,7 @@ def _grid_help() -> str:
                                                 "fvcore, torch, delta).")
 @click.option("--conventions", "show_conventions", is_flag=True,
               help="Add every counting and parameter convention, term by term.")
-@click.option("--format", "-f", "fmt", type=click.Choice(list(FORMATS)),
-              default="table", show_default=True,
-              help="Output format; every format carries exact integers.")
+@format_option(help="Output format; every format carries exact integers.")
 @output_option
 @click.pass_context
 def crosscheck(ctx: click.Context, model: str | None, alpha: float, resolution: str | None,

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import click
 
@@ -12,41 +12,12 @@ from .. import sweep as core
 from ..models import load_model
 from ..render import sweep as view
 from ..render.output import emit
-from .common import output_option, params_option
+from .common import (format_option, grid_options, latency_options, output_option,
+                     params_option, profiler_options)
 from .progress import count_bar
 
 #: Exit status after Ctrl-C (128 + SIGINT), as shells report it.
 INTERRUPTED = 130
-
-
-def latency_options(f: Callable) -> Callable:
-    """``--latency`` and the profiler's options (``mncost.torch_backend.profile``)."""
-    for option in reversed((
-        click.option("--latency", is_flag=True,
-                     help="Also measure latency with the torch profiler (needs the torch "
-                          "extra; noisy, slow)."),
-        click.option("--device", default="cpu", show_default=True, help="Latency: device."),
-        click.option("--threads", type=click.IntRange(min=1), default=None,
-                     help="Latency: torch intra-op threads (default: torch's)."),
-        click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
-                     help="Latency: batch size (latency is per batch)."),
-        click.option("--repeats", type=click.IntRange(min=1), default=None,
-                     help="Latency: timed runs (default: the profiler's)."),
-        click.option("--warmup", type=click.IntRange(min=0), default=None,
-                     help="Latency: untimed runs first (default: the profiler's)."),
-        click.option("--min-time", "min_time", type=click.FloatRange(min=0), default=None,
-                     metavar="S", help="Latency: at least S seconds of timed runs per "
-                                       "configuration (default: the profiler's, 1 s)."),
-    )):
-        f = option(f)
-    return f
-
-
-def profiler_options(device: str, threads: int | None, batch: int, repeats: int | None,
-                     warmup: int | None, min_time: float | None) -> Any:
-    """The profiler's ``ProfileOptions`` (torch-free; measuring imports torch)."""
-    return core.profile_options(device=device, threads=threads, batch=batch, repeats=repeats,
-                                warmup=warmup, min_time_s=min_time)
 
 
 def _profile_network(network: Any, options: Any) -> Any:
@@ -64,20 +35,15 @@ def partial_path(output: str) -> Path:
 
 @click.command()
 @click.argument("models", nargs=-1, required=True)
-@click.option("--alpha", "-a", "alphas", default="1.0", show_default=True, metavar="LIST",
-              help="Width multipliers: 0.25,0.5,1.0 or a range start:stop:step such as "
-                   "0.25:1.5:0.05 (stop included), or a mix.")
-@click.option("--res", "-r", "resolutions", default=None, metavar="LIST",
-              help="Resolutions: 128,160,224, 224x160 (H x W), or a range such as "
-                   "96:480:16 (default: each spec's own, 224).")
-@click.option("--classes", "-k", type=int, default=None, metavar="K",
-              help="Classifier outputs (default: the spec's).")
+@grid_options(alpha_help="Width multipliers: 0.25,0.5,1.0 or a range start:stop:step such "
+                         "as 0.25:1.5:0.05 (stop included), or a mix.",
+              res_help="Resolutions: 128,160,224, 224x160 (H x W), or a range such as "
+                       "96:480:16 (default: each spec's own, 224).")
 @params_option
 @click.option("--per-layer", is_flag=True, help="One row per layer per configuration (long "
                                                 "format, for pandas).")
-@click.option("--format", "-f", "fmt", type=click.Choice(["table", "csv", "json", "markdown"]),
-              default="table", show_default=True, help="Output format (csv and json: exact "
-                                                       "integers).")
+@format_option(("table", "csv", "json", "markdown"),
+               help="Output format (csv and json: exact integers).")
 @output_option
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, metavar="FILE.png",
               help="Also draw MACs vs alpha and resolution (and latency) to a PNG (needs the "
@@ -88,8 +54,8 @@ def partial_path(output: str) -> Path:
 @latency_options
 def sweep(models: tuple[str, ...], alphas: str, resolutions: str | None, classes: int | None,
           params: str, per_layer: bool, fmt: str, output: str | None, plot: str | None,
-          memory: bool, latency: bool, device: str, threads: int | None, batch: int, repeats: int | None,
-          warmup: int | None, min_time: float | None) -> None:
+          memory: bool, latency: bool, device: str, threads: int | None, batch: int,
+          repeats: int | None, warmup: int | None, min_time: float | None) -> None:
     """Costs of every MODEL x alpha x resolution: one row each (or one per layer).
 
     \b

@@ -12,6 +12,7 @@ from typing import Any, Sequence
 from ..costs import PARAM_CONVENTIONS
 from ..schema import (ANALYZE_KIND_COLUMNS, ANALYZE_LAYER_COLUMNS, ANALYZE_SCHEMA, cost_fields,
                       layer_fields, report_dict, separable_dict)
+from .formats import dispatch
 from .output import Draw
 from .tables import Section, print_sections, sections_markdown
 from .text import human, pct, resolution_str, to_csv, to_json
@@ -146,10 +147,11 @@ def render(fmt: str, data: dict[str, Any], per_layer: bool, stages: bool,
            separable: Sequence[dict[str, Any]] | None = None) -> str | Draw:
     """``data`` (:func:`mncost.schema.report_dict`) in ``fmt``: text, or for ``table`` a rich
     drawing."""
-    if fmt == "table":
-        return lambda console: analyze_rich(console, data, per_layer, stages, separable)
-    if fmt == "json":
-        return to_json({**data, "separable": separable} if separable is not None else data)
-    if fmt == "csv":
-        return analyze_csv(data, per_layer)
-    return analyze_markdown(data, per_layer, stages, separable)
+    return dispatch({
+        "table": lambda: lambda console: analyze_rich(console, data, per_layer, stages,
+                                                      separable),
+        "json": lambda: to_json({**data, "separable": separable} if separable is not None
+                                else data),
+        "csv": lambda: analyze_csv(data, per_layer),
+        "markdown": lambda: analyze_markdown(data, per_layer, stages, separable),
+    }, fmt)

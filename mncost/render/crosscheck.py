@@ -13,6 +13,7 @@ from typing import Any, Sequence
 from ..schema import (CROSSCHECK_SCHEMA, check_dict, conventions_dict, result_dict,
                       summary_dict)
 from .analyze import conventions_section
+from .formats import dispatch
 from .output import Draw
 from .tables import Section, print_sections, sections_markdown
 from .text import plural, resolution_str, to_csv, to_json
@@ -122,17 +123,17 @@ def _csv_rows(result, per_layer: bool) -> list[dict[str, Any]]:
 
 def render_one(fmt: str, result, per_layer: bool, show_conventions: bool) -> str | Draw:
     """One configuration in ``fmt``: text, or for ``table`` a rich drawing."""
-    if fmt == "table":
-        return lambda console: print_sections(
-            console, _title(result), crosscheck_sections(result, per_layer, show_conventions),
-            _notes(result))
-    if fmt == "json":
-        return to_json(result_dict(result))
-    if fmt == "csv":
-        return to_csv(_csv_rows(result, per_layer), _CSV_COLUMNS)
-    return sections_markdown(_title(result), crosscheck_sections(result, per_layer,
-                                                                 show_conventions),
-                             _notes(result), spaced=True)
+    def sections() -> list[Section]:
+        return crosscheck_sections(result, per_layer, show_conventions)
+
+    return dispatch({
+        "table": lambda: lambda console: print_sections(console, _title(result), sections(),
+                                                        _notes(result)),
+        "json": lambda: to_json(result_dict(result)),
+        "csv": lambda: to_csv(_csv_rows(result, per_layer), _CSV_COLUMNS),
+        "markdown": lambda: sections_markdown(_title(result), sections(), _notes(result),
+                                              spaced=True),
+    }, fmt)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -157,20 +158,26 @@ def _grid_table(results: Sequence) -> tuple[str, list[Section]]:
 def render_grid(fmt: str, results: Sequence) -> str | Draw:
     """``--all`` in ``fmt``: one summary per configuration (JSON: everything of the failing
     ones); text, or for ``table`` a rich drawing."""
-    if fmt == "table":
-        return lambda console: print_sections(console, *_grid_table(results))
-    if fmt == "json":
-        return to_json({"schema": CROSSCHECK_SCHEMA, "ok": all(r.ok for r in results),
-                        "configurations": len(results),
-                        "results": [{**summary_dict(r), "mismatch_lines": list(r.mismatches)}
-                                    if r.ok else result_dict(r) for r in results]})
-    if fmt == "csv":
-        rows = [summary_dict(r) for r in results]
-        for row in rows:
-            row["resolution"] = resolution_str(row["resolution"])
-        return to_csv(rows, _GRID_COLUMNS)
-    title, sections = _grid_table(results)
-    return sections_markdown(title, sections, spaced=True)
+    return dispatch({
+        "table": lambda: lambda console: print_sections(console, *_grid_table(results)),
+        "json": lambda: to_json(_grid_dict(results)),
+        "csv": lambda: to_csv(_grid_csv_rows(results), _GRID_COLUMNS),
+        "markdown": lambda: sections_markdown(*_grid_table(results), spaced=True),
+    }, fmt)
+
+
+def _grid_dict(results: Sequence) -> dict[str, Any]:
+    return {"schema": CROSSCHECK_SCHEMA, "ok": all(r.ok for r in results),
+            "configurations": len(results),
+            "results": [{**summary_dict(r), "mismatch_lines": list(r.mismatches)}
+                        if r.ok else result_dict(r) for r in results]}
+
+
+def _grid_csv_rows(results: Sequence) -> list[dict[str, Any]]:
+    rows = [summary_dict(r) for r in results]
+    for row in rows:
+        row["resolution"] = resolution_str(row["resolution"])
+    return rows
 
 
 # ---------------------------------------------------------------------------------------------

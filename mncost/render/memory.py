@@ -11,6 +11,7 @@ from ..memory import SCHEDULES, MemoryReport, Traffic
 from ..roofline import Device, bound
 from ..table3 import (PAPER_MAX, TENSOR_SETS, outlier_notes, paper_comparison, paper_k,
                       per_resolution)
+from .formats import dispatch
 from .output import Draw
 from .tables import Section, print_sections, sections_markdown
 from .text import human, pct, resolution_str, to_csv, to_json
@@ -241,13 +242,13 @@ def memory_markdown(data: dict[str, Any], per_layer: bool) -> str:
     return sections_markdown(_title(data), memory_sections(data, per_layer))
 
 
+def _print(console: Any, data: dict[str, Any], per_layer: bool) -> None:
+    notes = [f"{p['schedule']}: {p['description']}." for p in data["peaks"]]
+    print_sections(console, _title(data), memory_sections(data, per_layer), notes)
+
+
 def render(fmt: str, data: dict[str, Any], per_layer: bool) -> str | Draw:
-    if fmt == "table":
-        notes = [f"{p['schedule']}: {p['description']}." for p in data["peaks"]]
-        return lambda console: print_sections(console, _title(data),
-                                              memory_sections(data, per_layer), notes)
-    if fmt == "json":
-        return to_json(data)
-    if fmt == "csv":
-        return memory_csv(data, per_layer)
-    return memory_markdown(data, per_layer)
+    return dispatch({"table": lambda: lambda console: _print(console, data, per_layer),
+                     "json": lambda: to_json(data),
+                     "csv": lambda: memory_csv(data, per_layer),
+                     "markdown": lambda: memory_markdown(data, per_layer)}, fmt)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
+from .formats import dispatch
 from .output import Draw
 from .tables import Section, print_sections, sections_markdown
 from .text import human, pct, resolution_str, to_csv, to_json
@@ -185,10 +186,6 @@ def profile_rich(console: Any, data: dict[str, Any]) -> None:
 
 def render(fmt: str, data: dict[str, Any]) -> str | Draw:
     """``data`` in ``fmt``: text, or for ``table`` a rich drawing."""
-    if fmt == "table":
-        return lambda console: profile_rich(console, data)
-    if fmt == "json":
-        return to_json(data)
-    if fmt == "csv":
-        return profile_csv(data)
-    return profile_markdown(data)
+    return dispatch({"table": lambda: lambda console: profile_rich(console, data),
+                     "json": lambda: to_json(data), "csv": lambda: profile_csv(data),
+                     "markdown": lambda: profile_markdown(data)}, fmt)

@@ -8,6 +8,7 @@ from typing import Any, Sequence
 
 from ..schema import columns, has_memory, plain_row, sweep_dict
 from ..sweep import pareto_front
+from .formats import dispatch
 from .output import Draw
 from .tables import Section, print_sections, sections_markdown
 from .text import human, resolution_str, to_csv, to_json
@@ -62,13 +63,13 @@ def print_sweep(console: Any, rows: Sequence[dict[str, Any]], per_layer: bool, l
 def render(fmt: str, rows: Sequence[dict[str, Any]], per_layer: bool, latency: bool,
            params: str, partial: bool = False, total: int | None = None) -> str | Draw:
     """The rows in ``fmt``: text, or for ``table`` a rich drawing."""
-    if fmt == "table":
-        return lambda console: print_sweep(console, rows, per_layer, latency, params)
-    if fmt == "csv":
-        return to_csv(map(plain_row, rows), columns(per_layer, latency, has_memory(rows)))
-    if fmt == "json":
-        return to_json(sweep_dict(rows, per_layer, latency, partial, total))
-    return sweep_markdown(rows, per_layer, latency, params)
+    return dispatch({
+        "table": lambda: lambda console: print_sweep(console, rows, per_layer, latency, params),
+        "csv": lambda: to_csv(map(plain_row, rows),
+                              columns(per_layer, latency, has_memory(rows))),
+        "json": lambda: to_json(sweep_dict(rows, per_layer, latency, partial, total)),
+        "markdown": lambda: sweep_markdown(rows, per_layer, latency, params),
+    }, fmt)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,8 +9,7 @@ from typing import Any, Iterable, Sequence
 
 from ..schema import resolution_str  # noqa: F401  (re-exported: the edge's resolution text)
 
-#: The ``--format`` choices of the commands that render a report.
-FORMATS = ("table", "json", "csv", "markdown")
+from .formats import FORMATS  # noqa: F401  (re-exported: the --format choices)
 
 
 def human(n: float, digits: int = 2) -> str:

@@ -112,6 +112,7 @@ def cases() -> list[Case]:
         *(Case(f"help_{'_'.join(command)}.txt", (*command, "--help")) for command in HELP),
         Case("list.json", ("list", "-f", "json")),
         Case("list.csv", ("list", "-f", "csv")),
+        Case("list.txt", ("list",)),
         Case("baseline.json", ("baseline", "write", "v1", "v3-small", "--alpha", "0.5,1.0",
                                "-o", "<tmp>/baseline.json"),
              output="baseline.json"),
