@@ -1,11 +1,13 @@
-"""Baselines, budgets and the regression check (``mncost baseline write``, ``mncost check``).
+"""Baselines and the regression check (``mncost baseline write``, ``mncost check``).
 
 Pure and torch-free; latency values come in from the caller. The pieces:
 
-* the baseline file (:data:`BASELINE_SCHEMA`, documented in README.md): per model
-  and configuration, the totals and the per-layer counts;
-* budgets (a small YAML file: "v3-large at 1.0/224: MACs <= 220M, params <= 5.5M");
-* :func:`compare` and :func:`check_budgets`, which return plain result data;
+* the baseline file (:data:`BASELINE_SCHEMA`, its shape in :mod:`mncost.schema`, documented
+  in README.md): per model and configuration, the totals and the per-layer counts; read back
+  and validated here;
+* :func:`compare_entry` and :func:`run_check`, which return the typed results of
+  :mod:`mncost.check_results`;
+* budgets: :mod:`mncost.budgets`; numbers with units and tolerances: :mod:`mncost.units`;
 * rendered by :mod:`mncost.render.check`: terminal table (rich), Markdown (a GitHub job
   summary), JUnit XML.
 """
@@ -13,115 +15,20 @@ Pure and torch-free; latency values come in from the caller. The pieces:
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
-from fractions import Fraction
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from .costs import DEFAULT_PARAMS, PARAM_CONVENTIONS, Report
+from .budgets import Budget, check_budget
+from .check_results import (MEMORY_METRICS, METRICS, CheckResult, ConfigResult, LayerChange,
+                            MetricDelta, config_name)
+from .costs import PARAM_CONVENTIONS, Report
 from .errors import InputError, MncostError
 from .layers import Network
 from .memory import memory_totals
 from .resolve import check_alpha, check_classes, check_resolution
-from .schema import BASELINE_SCHEMA, baseline_dict, entry_of, resolution_str  # noqa: F401
-from .yamlfile import LineDict, LineList, load_yaml_file
-
-#: The metrics a baseline entry holds in ``totals`` and checks (exact integers).
-METRICS = ("macs", "params")
-#: Memory metrics (float32, naive schedule; README "Memory and the roofline"): written into
-#: every new entry and checked when the baseline has them (older baselines do not).
-MEMORY_METRICS = ("peak_activation_bytes", "bytes_moved")
-_UNITS = {"": 1, "k": 10 ** 3, "K": 10 ** 3, "M": 10 ** 6, "G": 10 ** 9, "T": 10 ** 12}
-_NUMBER_RE = re.compile(r"^\s*([0-9][0-9_]*(?:\.[0-9]+)?|\.[0-9]+)\s*([kKMGT]?)\s*$")
-
-
-# ---------------------------------------------------------------------------------------------
-# Numbers with human units, and tolerances
-
-_BYTE_UNITS = {"B": 1, "kB": 10 ** 3, "KB": 10 ** 3, "MB": 10 ** 6, "GB": 10 ** 9,
-               "KiB": 2 ** 10, "MiB": 2 ** 20, "GiB": 2 ** 30}
-_BYTES_RE = re.compile(r"^\s*([0-9][0-9_]*(?:\.[0-9]+)?|\.[0-9]+)\s*"
-                       r"(B|kB|KB|MB|GB|KiB|MiB|GiB)\s*$")
-
-
-def parse_bytes(value: object) -> Decimal:
-    """A byte size: ``2MB`` = 2,000,000 (kB, KB, MB, GB: powers of 1000), ``2MiB`` =
-    2,097,152 (KiB, MiB, GiB: powers of 1024), ``512B``, or a count as :func:`parse_count`
-    reads it (``2M``, ``2000000``)."""
-    if isinstance(value, str):
-        match = _BYTES_RE.match(value)
-        if match:
-            return Decimal(match.group(1).replace("_", "")) * _BYTE_UNITS[match.group(2)]
-    try:
-        return parse_count(value)
-    except ValueError:
-        raise ValueError(f"must be a byte size such as 2MB (10^6), 2MiB (2^20) or 512kB, "
-                         f"got {value!r}") from None
-
-
-def parse_count(value: object) -> Decimal:
-    """``220M`` -> 220000000, ``5.5M``, ``300k``, ``1.2G``, ``220_000_000`` or a plain number.
-
-    Raises:
-        ValueError: with the reason, for the caller to place (file and line, or option).
-    """
-    if isinstance(value, bool):
-        raise ValueError(f"must be a number such as 220M or 5.5M, got {value!r}")
-    if isinstance(value, (int, float)):
-        text = repr(value)
-    elif isinstance(value, str):
-        text = value
-    else:
-        raise ValueError(f"must be a number such as 220M or 5.5M, got {value!r}")
-    match = _NUMBER_RE.match(text)
-    if not match:
-        raise ValueError(f"must be a number such as 220M or 5.5M, got {value!r}")
-    return Decimal(match.group(1).replace("_", "")) * _UNITS[match.group(2)]
-
-
-@dataclass(frozen=True)
-class Tolerance:
-    """How far a value may move and still pass: ``percent`` of the old value, or an absolute
-    ``amount``. The edge passes: exactly 0.5% away is within ``0.5%``."""
-
-    percent: Decimal | None = None
-    amount: Decimal | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> "Tolerance":
-        """``0.5%`` (relative), ``0`` (exact), ``10k`` or ``1000`` (absolute)."""
-        text = str(text).strip()
-        try:
-            if text.endswith("%"):
-                percent = Decimal(text[:-1].strip())
-                if not percent.is_finite() or percent < 0:
-                    raise InvalidOperation
-                return cls(percent=percent)
-            return cls(amount=parse_count(text))
-        except (InvalidOperation, ValueError):
-            raise InputError(f"tolerance must be a percentage such as 0.5% or an absolute "
-                             f"count such as 1000 or 10k, got {text!r}") from None
-
-    def allows(self, old: float, new: float) -> bool:
-        """Whether ``new`` is within tolerance of ``old`` (exact arithmetic)."""
-        delta = abs(Fraction(new) - Fraction(old))
-        if self.amount is not None:
-            return delta <= Fraction(self.amount)
-        limit = Fraction(self.percent or 0) / 100 * abs(Fraction(old))
-        return delta <= limit
-
-    def __str__(self) -> str:
-        if self.amount is not None:
-            text = f"{self.amount:f}"
-            return text.rstrip("0").rstrip(".") if "." in text else text
-        return f"{self.percent:f}%" if self.percent else "0 (exact)"
-
-
-def delta_percent(old: float, new: float) -> float | None:
-    """``(new - old) / old`` in percent; None when ``old`` is 0."""
-    return (new - old) / old * 100 if old else None
+from .schema import BASELINE_SCHEMA, baseline_dict, entry_of  # noqa: F401
+from .units import Tolerance
 
 
 # ---------------------------------------------------------------------------------------------
@@ -197,117 +104,6 @@ def _is_int(value: Any) -> bool:
 # ---------------------------------------------------------------------------------------------
 # Comparison
 
-@dataclass(frozen=True)
-class MetricDelta:
-    """One metric of one configuration, old (baseline) and new (now)."""
-
-    metric: str
-    old: float
-    new: float
-    ok: bool
-
-    @property
-    def delta_percent(self) -> float | None:
-        return delta_percent(self.old, self.new)
-
-
-@dataclass(frozen=True)
-class LayerChange:
-    """A layer whose counts differ from the baseline; ``old``/``new`` None when it was added
-    or removed."""
-
-    name: str
-    old_macs: int | None
-    new_macs: int | None
-    old_params: int | None
-    new_params: int | None
-
-    @property
-    def status(self) -> str:
-        if self.old_macs is None:
-            return "added"
-        if self.new_macs is None:
-            return "removed"
-        return "changed"
-
-
-@dataclass(frozen=True)
-class Configuration:
-    """A model at one alpha, resolution and class count: what every result is about."""
-
-    model: str
-    alpha: float
-    resolution: tuple[int, int]
-    classes: int
-
-    @property
-    def config(self) -> str:
-        return config_name(self.alpha, self.resolution, self.classes)
-
-
-@dataclass(frozen=True)
-class ConfigResult(Configuration):
-    """The comparison of one baseline entry with the current specs."""
-
-    metrics: tuple[MetricDelta, ...] = ()
-    layers: tuple[LayerChange, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        return all(m.ok for m in self.metrics)
-
-
-@dataclass(frozen=True)
-class BudgetResult(Configuration):
-    """One budget line checked: ``metric`` of the configuration must be <= ``limit``."""
-
-    metric: str = ""
-    limit: Decimal = Decimal(0)
-    value: float = 0
-    where: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return Fraction(self.value) <= Fraction(self.limit)
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    """Everything ``mncost check`` found."""
-
-    configs: tuple[ConfigResult, ...] = ()
-    budgets: tuple[BudgetResult, ...] = ()
-    tolerance: Tolerance = field(default_factory=Tolerance)
-    latency_tolerance: Tolerance | None = None
-    param_convention: str = DEFAULT_PARAMS
-
-    @property
-    def moved(self) -> list[ConfigResult]:
-        return [c for c in self.configs if not c.ok]
-
-    @property
-    def broken(self) -> list[BudgetResult]:
-        return [b for b in self.budgets if not b.ok]
-
-    @property
-    def ok(self) -> bool:
-        return not self.moved and not self.broken
-
-    def summary(self) -> str:
-        """One line: what passed, what failed."""
-        parts = []
-        if self.configs:
-            parts.append(f"{len(self.moved)} of {len(self.configs)} configurations moved "
-                         f"beyond tolerance {self.tolerance}")
-        if self.budgets:
-            parts.append(f"{len(self.broken)} of {len(self.budgets)} budgets broken")
-        return ("OK: " if self.ok else "FAILED: ") + "; ".join(parts)
-
-
-def config_name(alpha: float, resolution: Sequence[int], classes: int) -> str:
-    return f"alpha={alpha:g} res={resolution_str(resolution)} classes={classes}"
-
-
 def layer_changes(old_layers: Sequence[dict[str, Any]], report: Report, params: str
                   ) -> tuple[LayerChange, ...]:
     """Layers added, removed, or with other MACs or params, matched by name, in network order
@@ -361,102 +157,6 @@ def resolve_entry(entry: dict[str, Any], baseline_file: str,
                              entry["classes"])
         raise InputError(f"{baseline_file}: model {entry['model']!r} ({config}) in the "
                          f"baseline cannot be recomputed: {exc}") from None
-
-
-# ---------------------------------------------------------------------------------------------
-# Budgets
-
-BUDGET_KEYS = {"max_macs": "macs", "max_params": "params", "max_latency_ms": "latency_ms",
-               "max_peak_activation_bytes": "peak_activation_bytes",
-               "max_bytes_moved": "bytes_moved"}
-#: Budget keys whose limits are byte sizes (:func:`parse_bytes`).
-_BYTE_BUDGETS = ("max_peak_activation_bytes", "max_bytes_moved")
-_BUDGET_FIELDS = ("model", "alpha", "resolution", "classes", *BUDGET_KEYS)
-
-
-@dataclass(frozen=True)
-class Budget:
-    """One budget entry: a configuration and its limits (metric -> limit)."""
-
-    model: str
-    alpha: float
-    resolution: object
-    classes: int | None
-    limits: tuple[tuple[str, Decimal], ...]
-    where: str
-
-
-def _budget_error(file: str, line: int | None, key: str, reason: str) -> InputError:
-    where = f"{file}:{line}" if line is not None else file
-    return InputError(f"{where}: {key}: {reason}")
-
-
-def load_budgets(path: str) -> tuple[Budget, ...]:
-    """Read a budgets YAML file (format in README.md)::
-
-        budgets:
-          - {model: v3-large, alpha: 1.0, resolution: 224, max_macs: 220M, max_params: 5.5M}
-
-    Raises:
-        InputError: ``FILE:LINE: FIELD: reason`` for the first problem.
-    """
-    doc = load_yaml_file(Path(path))
-    if not isinstance(doc, LineDict) or not isinstance(doc.get("budgets"), LineList):
-        line = doc.line if isinstance(doc, LineDict) else None
-        raise _budget_error(path, line, "budgets", "the file must hold a 'budgets:' list")
-    unknown = [k for k in doc if k != "budgets"]
-    if unknown:
-        raise _budget_error(path, doc.line_of(unknown[0]), unknown[0],
-                            "unknown key (the file holds only 'budgets:')")
-    items = doc["budgets"]
-    if not items:
-        raise _budget_error(path, items.line, "budgets", "the list is empty")
-    return tuple(_budget(path, i, item, items.item_lines[i]) for i, item in enumerate(items))
-
-
-def _budget(path: str, i: int, item: Any, line: int) -> Budget:
-    name = f"budgets[{i}]"
-    if not isinstance(item, LineDict):
-        raise _budget_error(path, line, name, "each budget must be a mapping with model: and "
-                                              "max_macs:/max_params:/max_latency_ms:")
-    for key in item:
-        if key not in _BUDGET_FIELDS:
-            raise _budget_error(path, item.line_of(key), f"{name}.{key}",
-                                f"unknown key (known: {', '.join(_BUDGET_FIELDS)})")
-    if not isinstance(item.get("model"), str):
-        raise _budget_error(path, item.line_of("model"), f"{name}.model",
-                            "a model name or spec path is required")
-
-    def checked(key: str, check: Callable[[Any], Any]) -> Any:
-        try:
-            return check(item[key])
-        except (InputError, ValueError) as exc:
-            raise _budget_error(path, item.line_of(key), f"{name}.{key}", str(exc)) from None
-
-    limits = tuple((metric, checked(key, parse_bytes if key in _BYTE_BUDGETS else parse_count))
-                   for key, metric in BUDGET_KEYS.items() if key in item)
-    if not limits:
-        raise _budget_error(path, item.line, name, "give at least one of "
-                                                   + ", ".join(BUDGET_KEYS))
-    return Budget(model=item["model"],
-                  alpha=checked("alpha", check_alpha) if "alpha" in item else 1.0,
-                  resolution=checked("resolution", check_resolution)
-                  if "resolution" in item else None,
-                  classes=checked("classes", check_classes) if "classes" in item else None,
-                  limits=limits, where=f"{path}:{item.line}")
-
-
-def check_budget(budget: Budget, report: Report, params: str,
-                 latency_ms: float | None = None) -> list[BudgetResult]:
-    """Each limit of ``budget`` against the recomputed ``report`` (and measured latency)."""
-    net = report.network
-    values = {"macs": report.total.macs, "params": report.total.params(params),
-              "latency_ms": latency_ms}
-    if any(m in MEMORY_METRICS for m, _ in budget.limits):
-        values.update(memory_totals(net))
-    return [BudgetResult(budget.model, net.alpha, tuple(net.resolution), net.classes, metric,
-                         limit, values[metric], budget.where)
-            for metric, limit in budget.limits if values[metric] is not None]
 
 
 # ---------------------------------------------------------------------------------------------

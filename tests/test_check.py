@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mncost.baseline import Tolerance, parse_count
+from mncost.units import Tolerance, parse_count
 from mncost.cli import cli
 from mncost.errors import InputError
 from mncost.models import configs_dir

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import ROOT
-from mncost.baseline import parse_bytes
+from mncost.units import parse_bytes
 from mncost.cli import cli
 from mncost.errors import InputError
 from mncost.memory import SCHEDULES, layer_traffic, memory_report, peak_memory

@@ -9,6 +9,8 @@ from typing import Any
 import click
 
 from .. import baseline as core
+from ..budgets import load_budgets
+from ..check_results import CheckResult
 from ..costs import DEFAULT_PARAMS
 from ..costs import analyze as analyze_network
 from ..errors import CheckFailed, InputError
@@ -19,6 +21,7 @@ from ..render import check as view
 from ..render import to_json
 from ..render.output import emit
 from ..sweep import parse_alphas, parse_resolutions
+from ..units import Tolerance
 from .common import grid_options, latency_options, params_option, profiler_options
 
 
@@ -148,11 +151,11 @@ def check(baseline_file: str | None, tolerance: str, budget_file: str | None,
     """
     if not baseline_file and not budget_file:
         raise click.UsageError("give --baseline FILE, --budget FILE or both")
-    tol = core.Tolerance.parse(tolerance)
-    lat_tol = core.Tolerance.parse(latency_tolerance)
+    tol = Tolerance.parse(tolerance)
+    lat_tol = Tolerance.parse(latency_tolerance)
     doc = core.load_baseline(baseline_file) if baseline_file else None
     convention = _convention(doc, baseline_file, params)
-    budgets = core.load_budgets(budget_file) if budget_file else ()
+    budgets = load_budgets(budget_file) if budget_file else ()
     measure = _measure(latency, device, threads, batch, repeats, warmup, min_time)
     result = core.run_check(doc, baseline_file or "", budgets, tol, convention, resolve_model,
                             analyze_network, measure, lat_tol)
@@ -173,7 +176,7 @@ def _convention(doc: dict[str, Any] | None, baseline_file: str | None,
     return doc["param_convention"]
 
 
-def _report(result: core.CheckResult, report_md: str | None, junit: str | None) -> None:
+def _report(result: CheckResult, report_md: str | None, junit: str | None) -> None:
     """The report files, and the terminal table on stdout."""
     if report_md:
         emit(view.check_markdown(result), report_md)

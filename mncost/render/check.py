@@ -6,7 +6,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from ..baseline import CheckResult, ConfigResult, MetricDelta
+from ..check_results import CheckResult, ConfigResult, MetricDelta
 from .tables import Section, print_sections, sections_markdown
 from .text import human
 

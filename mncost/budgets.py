@@ -1,0 +1,112 @@
+"""Budgets: "v3-large at 1.0/224: MACs <= 220M, params <= 5.5M" (a small YAML file, format in
+README.md), read with line numbers and checked against the recomputed costs.
+
+Pure and torch-free; a measured latency comes in from the caller.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Callable
+
+from .check_results import MEMORY_METRICS, BudgetResult
+from .costs import Report
+from .errors import InputError
+from .memory import memory_totals
+from .resolve import check_alpha, check_classes, check_resolution
+from .units import parse_bytes, parse_count
+from .yamlfile import LineDict, LineList, load_yaml_file
+
+BUDGET_KEYS = {"max_macs": "macs", "max_params": "params", "max_latency_ms": "latency_ms",
+               "max_peak_activation_bytes": "peak_activation_bytes",
+               "max_bytes_moved": "bytes_moved"}
+#: Budget keys whose limits are byte sizes (:func:`parse_bytes`).
+_BYTE_BUDGETS = ("max_peak_activation_bytes", "max_bytes_moved")
+_BUDGET_FIELDS = ("model", "alpha", "resolution", "classes", *BUDGET_KEYS)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """One budget entry: a configuration and its limits (metric -> limit)."""
+
+    model: str
+    alpha: float
+    resolution: object
+    classes: int | None
+    limits: tuple[tuple[str, Decimal], ...]
+    where: str
+
+
+def _budget_error(file: str, line: int | None, key: str, reason: str) -> InputError:
+    where = f"{file}:{line}" if line is not None else file
+    return InputError(f"{where}: {key}: {reason}")
+
+
+def load_budgets(path: str) -> tuple[Budget, ...]:
+    """Read a budgets YAML file (format in README.md)::
+
+        budgets:
+          - {model: v3-large, alpha: 1.0, resolution: 224, max_macs: 220M, max_params: 5.5M}
+
+    Raises:
+        InputError: ``FILE:LINE: FIELD: reason`` for the first problem.
+    """
+    doc = load_yaml_file(Path(path))
+    if not isinstance(doc, LineDict) or not isinstance(doc.get("budgets"), LineList):
+        line = doc.line if isinstance(doc, LineDict) else None
+        raise _budget_error(path, line, "budgets", "the file must hold a 'budgets:' list")
+    unknown = [k for k in doc if k != "budgets"]
+    if unknown:
+        raise _budget_error(path, doc.line_of(unknown[0]), unknown[0],
+                            "unknown key (the file holds only 'budgets:')")
+    items = doc["budgets"]
+    if not items:
+        raise _budget_error(path, items.line, "budgets", "the list is empty")
+    return tuple(_budget(path, i, item, items.item_lines[i]) for i, item in enumerate(items))
+
+
+def _budget(path: str, i: int, item: Any, line: int) -> Budget:
+    name = f"budgets[{i}]"
+    if not isinstance(item, LineDict):
+        raise _budget_error(path, line, name, "each budget must be a mapping with model: and "
+                                              "max_macs:/max_params:/max_latency_ms:")
+    for key in item:
+        if key not in _BUDGET_FIELDS:
+            raise _budget_error(path, item.line_of(key), f"{name}.{key}",
+                                f"unknown key (known: {', '.join(_BUDGET_FIELDS)})")
+    if not isinstance(item.get("model"), str):
+        raise _budget_error(path, item.line_of("model"), f"{name}.model",
+                            "a model name or spec path is required")
+
+    def checked(key: str, check: Callable[[Any], Any]) -> Any:
+        try:
+            return check(item[key])
+        except (InputError, ValueError) as exc:
+            raise _budget_error(path, item.line_of(key), f"{name}.{key}", str(exc)) from None
+
+    limits = tuple((metric, checked(key, parse_bytes if key in _BYTE_BUDGETS else parse_count))
+                   for key, metric in BUDGET_KEYS.items() if key in item)
+    if not limits:
+        raise _budget_error(path, item.line, name, "give at least one of "
+                                                   + ", ".join(BUDGET_KEYS))
+    return Budget(model=item["model"],
+                  alpha=checked("alpha", check_alpha) if "alpha" in item else 1.0,
+                  resolution=checked("resolution", check_resolution)
+                  if "resolution" in item else None,
+                  classes=checked("classes", check_classes) if "classes" in item else None,
+                  limits=limits, where=f"{path}:{item.line}")
+
+
+def check_budget(budget: Budget, report: Report, params: str,
+                 latency_ms: float | None = None) -> list[BudgetResult]:
+    """Each limit of ``budget`` against the recomputed ``report`` (and measured latency)."""
+    net = report.network
+    values = {"macs": report.total.macs, "params": report.total.params(params),
+              "latency_ms": latency_ms}
+    if any(m in MEMORY_METRICS for m, _ in budget.limits):
+        values.update(memory_totals(net))
+    return [BudgetResult(budget.model, net.alpha, tuple(net.resolution), net.classes, metric,
+                         limit, values[metric], budget.where)
+            for metric, limit in budget.limits if values[metric] is not None]
