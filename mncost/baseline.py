@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from .budgets import Budget, check_budget
-from .check_results import (MEMORY_METRICS, METRICS, CheckResult, ConfigResult, LayerChange,
-                            MetricDelta, config_name)
+from .check_results import (COUNT_METRICS, MEMORY_METRICS, CheckResult, ConfigResult,
+                            LayerChange, MetricDelta, config_name)
 from .costs import PARAM_CONVENTIONS, Report
 from .errors import InputError, MncostError
 from .layers import Network
@@ -82,12 +82,12 @@ def _check_entry(path: str, i: int, entry: Any) -> None:
                       ("classes", int), ("totals", dict), ("layers", list)):
         if not isinstance(entry.get(key), kind) or isinstance(entry.get(key), bool):
             raise _bad(path, f"{where}.{key} is missing or has the wrong type")
-    for metric in METRICS:
+    for metric in COUNT_METRICS:
         if not _is_int(entry["totals"].get(metric)):
             raise _bad(path, f"{where}.totals.{metric} must be an integer")
     for j, layer in enumerate(entry["layers"]):
         if not (isinstance(layer, dict) and isinstance(layer.get("name"), str)
-                and all(_is_int(layer.get(m)) for m in METRICS)):
+                and all(_is_int(layer.get(m)) for m in COUNT_METRICS)):
             raise _bad(path, f"{where}.layers[{j}] needs name, macs and params")
     try:
         check_alpha(entry["alpha"])
@@ -134,7 +134,7 @@ def compare_entry(entry: dict[str, Any], report: Report, params: str, tolerance:
            **memory_totals(report.network)}
     metrics = [MetricDelta(m, entry["totals"][m], new[m],
                            tolerance.allows(entry["totals"][m], new[m]))
-               for m in METRICS + MEMORY_METRICS if _is_int(entry["totals"].get(m))]
+               for m in COUNT_METRICS + MEMORY_METRICS if _is_int(entry["totals"].get(m))]
     if latency is not None:
         lat_tolerance, median = latency
         old = entry["latency_ms_median"]

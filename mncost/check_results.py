@@ -17,7 +17,7 @@ from .schema import resolution_str
 from .units import Tolerance, delta_percent
 
 #: The metrics a baseline entry holds in ``totals`` and checks (exact integers).
-METRICS = ("macs", "params")
+COUNT_METRICS = ("macs", "params")
 #: Memory metrics (float32, naive schedule; README "Memory and the roofline"): written into
 #: every new entry and checked when the baseline has them (older baselines do not).
 MEMORY_METRICS = ("peak_activation_bytes", "bytes_moved")

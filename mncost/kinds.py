@@ -3,13 +3,14 @@
 A :class:`~mncost.layers.ResolvedLayer`'s ``kind`` names an entry of :data:`REGISTRY`. The
 entry carries the kind's table label, whether it is conv-like, its MAC / weight / bias formulas,
 the element-wise op it performs itself (the ``ops`` view), what fvcore's default count adds for
-it, and the elements it reads and holds at inference (:mod:`mncost.memory`). Everything else reads these records: :data:`mncost.layers.KINDS` and
-``ResolvedLayer.is_conv``, the cost engine (:mod:`mncost.costs`), the counting conventions
-(:mod:`mncost.conventions`), the MAC columns of ``sweep``, the bytes of :mod:`mncost.memory`. The torch back end keeps one module
-factory per kind, keyed the same way (:data:`mncost.torch_backend.builder.MODULES`).
+it, and the elements it reads and holds at inference. Everything else reads these records:
+:data:`mncost.layers.KINDS` and ``ResolvedLayer.is_conv``, the cost engine
+(:mod:`mncost.costs`), the counting conventions (:mod:`mncost.conventions`), the MAC columns of
+``sweep``, the bytes of :mod:`mncost.memory`. The torch back end keeps one module factory per
+kind, keyed the same way (:data:`mncost.torch_backend.builder.MODULES`).
 
 Adding a kind: one :class:`Kind` here, one factory there (a test fails if either is missing),
-plus the spec/resolve rows that emit it. Further per-kind figures (bytes moved, ...) are further
+plus the spec/resolve rows that emit it. Further per-kind figures are further
 fields of :class:`Kind` with a default, so existing entries need not change.
 
 Batch norm and activations are properties of a layer, not of its kind (any kind may have

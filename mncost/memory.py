@@ -296,7 +296,7 @@ def memory_report(network: Network, dtype: str = DEFAULT_DTYPE,
 
 
 def memory_totals(network: Network) -> dict[str, int]:
-    """The baseline's memory metrics of a network (``mncost.baseline.MEMORY_METRICS``):
+    """The baseline's memory metrics of a network (``mncost.check_results.MEMORY_METRICS``):
     float32, the naive schedule."""
     return {"peak_activation_bytes": peak_memory(network).bytes,
             "bytes_moved": sum(layer_traffic(la).bytes_moved for la in network.layers)}

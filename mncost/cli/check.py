@@ -43,7 +43,7 @@ class LatencyMeter:
         return round(result.end_to_end.median_ms, 4)
 
 
-def _measure(latency: bool, device: str, threads: int | None, batch: int,
+def _latency_meter(latency: bool, device: str, threads: int | None, batch: int,
              repeats: int | None, warmup: int | None, min_time: float | None
              ) -> LatencyMeter | None:
     """The latency meter of ``--latency``'s options, or None without ``--latency``."""
@@ -105,7 +105,7 @@ def write(models: tuple[str, ...], alphas: str, resolutions: str | None, classes
     models = models or tuple(BUILTINS)
     configs = itertools.product(models, parse_alphas(alphas),
                                 parse_resolutions(resolutions) if resolutions else (None,))
-    measure = _measure(latency, device, threads, batch, repeats, warmup, min_time)
+    measure = _latency_meter(latency, device, threads, batch, repeats, warmup, min_time)
     entries = core.write_entries(configs, classes, params, resolve_model, analyze_network,
                                  measure)
     doc = core.baseline_dict(entries, params, _latency_settings(measure, device, threads,
@@ -156,7 +156,7 @@ def check(baseline_file: str | None, tolerance: str, budget_file: str | None,
     doc = core.load_baseline(baseline_file) if baseline_file else None
     convention = _convention(doc, baseline_file, params)
     budgets = load_budgets(budget_file) if budget_file else ()
-    measure = _measure(latency, device, threads, batch, repeats, warmup, min_time)
+    measure = _latency_meter(latency, device, threads, batch, repeats, warmup, min_time)
     result = core.run_check(doc, baseline_file or "", budgets, tol, convention, resolve_model,
                             analyze_network, measure, lat_tol)
     _warn_if_unlike(doc, measure, device, threads, batch)

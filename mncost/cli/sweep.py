@@ -82,7 +82,7 @@ def sweep(models: tuple[str, ...], alphas: str, resolutions: str | None, classes
     partial = False
     if latency:
         options = profiler_options(device, threads, batch, repeats, warmup, min_time)
-        rows, partial = _measure(rows, dict(zip(models, grid.specs)), options)
+        rows, partial = _measure_rows(rows, dict(zip(models, grid.specs)), options)
     if partial and not (output and rows):
         click.echo(f"interrupted: {len(rows)} of {grid.size} configurations measured; nothing "
                    "written" + ("" if output else " (use -o FILE to keep partial results)"),
@@ -98,7 +98,7 @@ def sweep(models: tuple[str, ...], alphas: str, resolutions: str | None, classes
         raise SystemExit(INTERRUPTED)
 
 
-def _measure(rows: Sequence[dict[str, Any]], specs: dict, options: Any
+def _measure_rows(rows: Sequence[dict[str, Any]], specs: dict, options: Any
              ) -> tuple[list[dict[str, Any]], bool]:
     """Measure each row with a progress bar (and remaining-time estimate) on stderr; Ctrl-C
     keeps the rows already measured."""

@@ -60,7 +60,7 @@ class Check:
 
 
 #: (metric, counter, description) of every per-layer and total comparison, in display order.
-METRICS: tuple[tuple[str, str, str], ...] = (
+COMPARISONS: tuple[tuple[str, str, str], ...] = (
     ("macs", "fvcore", "MACs vs fvcore's conv/linear ops"),
     ("flops", "torch", "2 x MACs vs torch FlopCounterMode"),
     ("fvcore", "fvcore", "fvcore default (MACs + batch norm + adaptive avg pool)"),
@@ -72,7 +72,7 @@ METRICS: tuple[tuple[str, str, str], ...] = (
 
 @dataclass(frozen=True)
 class LayerCheck:
-    """The comparisons of one layer (``checks`` follow :data:`METRICS`)."""
+    """The comparisons of one layer (``checks`` follow :data:`COMPARISONS`)."""
 
     name: str
     kind: str
@@ -94,7 +94,7 @@ class CrossCheck:
         model: the model argument (built-in name or spec path).
         network: the resolved network that was counted and built.
         layers: per-layer comparisons, in execution order.
-        totals: whole-model comparisons (:data:`METRICS` order).
+        totals: whole-model comparisons (:data:`COMPARISONS` order).
         fvcore_terms: the fvcore total rebuilt from the analytic side, term by term (``macs``,
             ``batch_norm``, ``adaptive_avg_pool2d``) against ``by_operator()``; an operator
             fvcore counted that the engine has no term for appears with analytic 0.
@@ -215,7 +215,7 @@ def param_counts(module: nn.Module) -> dict[str, int]:
 
 def _checks(cost: Cost, fv_ops: Mapping[str, int], torch_flops: int,
             params: Mapping[str, int]) -> tuple[Check, ...]:
-    """The :data:`METRICS` comparisons of one layer (or the whole model)."""
+    """The :data:`COMPARISONS` comparisons of one layer (or the whole model)."""
     fv_macs = sum(n for op, n in fv_ops.items() if op in FVCORE_MAC_OPS)
     measured = {("macs", "fvcore"): fv_macs, ("flops", "torch"): torch_flops,
                 ("fvcore", "fvcore"): sum(fv_ops.values()), **{
@@ -223,7 +223,7 @@ def _checks(cost: Cost, fv_ops: Mapping[str, int], torch_flops: int,
     analytic = {"macs": cost.macs, "flops": cost.flops, "fvcore": cost.fvcore,
                 **{name: cost.params(name) for name in params}}
     return tuple(Check(metric, counter, analytic[metric], measured[(metric, counter)])
-                 for metric, counter, _ in METRICS)
+                 for metric, counter, _ in COMPARISONS)
 
 
 def fvcore_term_checks(conv: Conventions, by_operator: Mapping[str, int]) -> tuple[Check, ...]:
