@@ -20,88 +20,18 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from .costs import DEFAULT_PARAMS, Report, analyze
 from .errors import InputError
+from .grid import MAX_CONFIGS
 from .kinds import MAC_KINDS, REGISTRY
 from .layers import Network
-from .resolve import check_alpha, check_resolution, resolve
+from .resolve import resolve
 from .schema import (COLUMNS, LATENCY_COLUMNS, LAYER_COLUMNS, MEMORY_COLUMNS,  # noqa: F401
                      SWEEP_SCHEMA)
 from .spec import Spec
 
-#: Largest grid accepted, so a typo in a range step cannot exhaust memory.
-MAX_CONFIGS = 2_000_000
-
-
-# ---------------------------------------------------------------------------------------------
-# Grid parsing
-
-def _decimal(text: str, what: str) -> Decimal:
-    try:
-        value = Decimal(text.strip())
-    except InvalidOperation:
-        raise InputError(f"{what}: {text.strip()!r} is not a number") from None
-    if not value.is_finite():
-        raise InputError(f"{what}: {text.strip()!r} is not a finite number")
-    return value
-
-
-def expand_range(text: str, what: str) -> list[Decimal]:
-    """``start:stop:step`` -> ``[start, start + step, ..., stop]`` (stop included when the steps
-    land on it), in exact decimal arithmetic so ``0.25:1.5:0.05`` ends at 1.5, not 1.4999..."""
-    parts = text.split(":")
-    if len(parts) != 3:
-        raise InputError(f"{what}: range {text!r} must be start:stop:step, e.g. 0.25:1.5:0.05")
-    start, stop, step = (_decimal(p, what) for p in parts)
-    if step <= 0:
-        raise InputError(f"{what}: range {text!r} needs a step > 0")
-    if stop < start:
-        raise InputError(f"{what}: range {text!r} ends before it starts")
-    count = int((stop - start) // step) + 1
-    if count > MAX_CONFIGS:
-        raise InputError(f"{what}: range {text!r} has {count:,} values (at most "
-                         f"{MAX_CONFIGS:,})")
-    return [start + i * step for i in range(count)]
-
-
-def _items(text: str, what: str) -> list[str]:
-    items = [item.strip() for item in str(text).split(",")]
-    if not text or not str(text).strip() or any(not item for item in items):
-        raise InputError(f"{what}: {text!r} must be a comma-separated list of values or "
-                         "start:stop:step ranges")
-    return items
-
-
-def _unique(values: Iterable) -> tuple:
-    return tuple(dict.fromkeys(values))
-
-
-def parse_alphas(text: str) -> tuple[float, ...]:
-    """``--alpha``: ``0.25,0.5,1.0``, ``0.25:1.5:0.05`` or a mix; each value checked > 0.
-    Duplicates are dropped, the order kept."""
-    values: list[float] = []
-    for item in _items(text, "--alpha"):
-        decimals = expand_range(item, "--alpha") if ":" in item else [_decimal(item, "--alpha")]
-        values += [check_alpha(float(d)) for d in decimals]
-    return _unique(values)
-
-
-def parse_resolutions(text: str) -> tuple[tuple[int, int], ...]:
-    """``--res``: ``128,160,224``, ``224x160`` (H x W), ``96:480:16`` (integers) or a mix."""
-    values: list[tuple[int, int]] = []
-    for item in _items(text, "--res"):
-        if ":" in item:
-            for d in expand_range(item, "--res"):
-                if d != d.to_integral_value():
-                    raise InputError(f"--res: range {item!r} gives {d}, not a whole number "
-                                     "of pixels")
-                values.append(check_resolution(int(d)))
-        else:
-            values.append(check_resolution(item))
-    return _unique(values)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,8 +18,8 @@ from mncost.cli import cli
 from mncost.errors import InputError
 from mncost.models import BUILTINS, load_model
 from mncost.profile_options import ProfileOptions
-from mncost.sweep import (COLUMNS, LATENCY_COLUMNS, LAYER_COLUMNS, Grid, pareto_front,
-                          parse_alphas, parse_resolutions, sweep)
+from mncost.grid import parse_alphas, parse_resolutions
+from mncost.sweep import COLUMNS, LATENCY_COLUMNS, LAYER_COLUMNS, Grid, pareto_front, sweep
 
 
 def run(*args: str):

@@ -15,12 +15,12 @@ from ..costs import DEFAULT_PARAMS
 from ..costs import analyze as analyze_network
 from ..errors import CheckFailed, InputError
 from ..fileio import write_atomic
+from ..grid import parse_alphas, parse_resolutions
 from ..layers import Network
 from ..models import BUILTINS, resolve_model
 from ..render import check as view
 from ..render import to_json
 from ..render.output import emit
-from ..sweep import parse_alphas, parse_resolutions
 from ..units import Tolerance
 from .common import grid_options, latency_options, params_option, profiler_options
 

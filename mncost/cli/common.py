@@ -48,8 +48,8 @@ def network_options(f: Callable) -> Callable:
 
 def grid_options(alpha_help: str, res_help: str) -> Callable[[Callable], Callable]:
     """``--alpha LIST`` (``alphas``), ``--res LIST`` (``resolutions``) and ``--classes`` for
-    commands over a grid; the lists are parsed by :func:`mncost.sweep.parse_alphas` and
-    :func:`mncost.sweep.parse_resolutions`."""
+    commands over a grid; the lists are parsed by :func:`mncost.grid.parse_alphas` and
+    :func:`mncost.grid.parse_resolutions`."""
     def decorate(f: Callable) -> Callable:
         return _apply(f, (
             click.option("--alpha", "-a", "alphas", default="1.0", show_default=True,

@@ -9,6 +9,7 @@ from typing import Any, Sequence
 import click
 
 from .. import sweep as core
+from ..grid import parse_alphas, parse_resolutions
 from ..models import load_model
 from ..render import sweep as view
 from ..render.output import emit
@@ -70,8 +71,8 @@ def sweep(models: tuple[str, ...], alphas: str, resolutions: str | None, classes
     if latency and per_layer:
         raise click.UsageError("--latency measures whole configurations; drop --per-layer")
     grid = core.Grid(models=models, specs=tuple(load_model(m) for m in models),
-                     alphas=core.parse_alphas(alphas),
-                     resolutions=core.parse_resolutions(resolutions) if resolutions else (),
+                     alphas=parse_alphas(alphas),
+                     resolutions=parse_resolutions(resolutions) if resolutions else (),
                      classes=classes, params=params)
     if memory and per_layer:
         raise click.UsageError("--memory adds whole-configuration columns; drop --per-layer "
