@@ -22,10 +22,10 @@ from .kinds import MAC_KINDS, REGISTRY
 from .layers import ResolvedLayer
 
 if TYPE_CHECKING:
-    from .conventions import Conventions
+    from .conventions import Convention, Conventions
     from .separable import SeparablePair
     from .torch_backend.crosscheck import Check, CrossCheck
-    from .torch_backend.profile import LayerTiming, ProfileResult
+    from .profile_results import LayerTiming, ProfileResult
 
 ANALYZE_SCHEMA = "mncost.analyze/1"
 SWEEP_SCHEMA = "mncost.sweep/1"

@@ -26,7 +26,8 @@ from torch.utils._pytree import tree_flatten
 from ..layers import Network
 from ..memory import MemoryReport, dtype_bytes, peak_memory
 from .builder import MobileNet, build
-from .profile import fuse_batch_norm, resolve_device
+from .device import resolve_device
+from .prepare import fuse_batch_norm
 
 _TORCH_DTYPES = {"float32": torch.float32, "float16": torch.float16}
 

@@ -25,422 +25,40 @@ How it measures (README, "Profiling"):
   end-to-end runs, so the wrappers never inflate the end-to-end figures; their own end-to-end
   time (``instrumented``) is kept so the overhead is stated, not guessed. On CUDA the clock
   synchronizes before each read, so around every layer.
+
+This module runs the measurement and records the environment; the pieces have their own
+modules: the results (:mod:`mncost.profile_results`, torch-free), device / dtype / clock /
+threads (:mod:`.device`), the model as measured (:mod:`.prepare`), run-time error translation
+(:mod:`.run_errors`) and the per-layer timer (:mod:`.layer_timer`). Their public names are
+importable from here as before.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import platform
-from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
+from typing import Any, Callable, Optional
 
 import torch
-from torch import nn
-from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from .. import __version__
 from ..costs import analyze
-from ..errors import InputError
-from ..kinds import REGISTRY
 from ..layers import Network
-from ..profile_options import DTYPE_NAMES, ProfileOptions
-from ..schema import PROFILE_SCHEMA, profile_dict  # noqa: F401
-from ..timing import CPU_CLOCK, Clock, ProgressFn, TimingStats, measure
-from .builder import MobileNet, build
-
-
-#: ``--dtype`` names -> torch dtypes. Whether the device runs one is found by running it.
-DTYPES: Mapping[str, torch.dtype] = {name: getattr(torch, name) for name in DTYPE_NAMES}
+from ..profile_options import ProfileOptions
+from ..profile_results import (KindTiming, LayerTiming, ProfileResult,  # noqa: F401
+                               gmacs_per_s, layer_results)
+from ..schema import PROFILE_SCHEMA  # noqa: F401
+from ..timing import Clock, ProgressFn, TimingStats, measure
+from .builder import MobileNet
+from .device import (DTYPES, check_dtype, clock_for, device_name,  # noqa: F401
+                     fixed_threads, resolve_device)
+from .layer_timer import LayerTimer
+from .prepare import compiled, fuse_batch_norm, memory_format, prepare  # noqa: F401
+from .run_errors import _run_errors
 
 __all__ = ["ProfileOptions", "ProfileResult", "LayerTiming", "KindTiming", "TimingStats",
            "profile_network", "prepare", "fuse_batch_norm", "clock_for", "resolve_device",
            "LayerTimer", "DTYPES", "PROFILE_SCHEMA"]
-
-
-@dataclass(frozen=True)
-class LayerTiming:
-    """One layer's measured time beside its analytic MACs.
-
-    Attributes:
-        name, kind, stage: the engine's layer (``mncost.layers.ResolvedLayer``).
-        macs: analytic MACs per image.
-        stats: the layer's time over the instrumented runs.
-        mac_share: its share (0..1) of the network's MACs.
-        time_share: its median's share of the sum of all layers' medians.
-        gmacs_per_s: achieved GMAC/s (``macs * batch / median``); 0 for MAC-free layers.
-        share_ratio: ``time_share / mac_share`` (> 1: slower than its MACs suggest); ``None``
-            for MAC-free layers.
-    """
-
-    name: str
-    kind: str
-    stage: str
-    macs: int
-    stats: TimingStats
-    mac_share: float
-    time_share: float
-    gmacs_per_s: Optional[float]
-    share_ratio: Optional[float]
-
-
-@dataclass(frozen=True)
-class KindTiming:
-    """Per-layer times summed over one layer kind (``time_ms`` = sum of the layers' medians)."""
-
-    kind: str
-    label: str
-    layers: int
-    macs: int
-    time_ms: float
-    mac_share: float
-    time_share: float
-    gmacs_per_s: Optional[float]
-    share_ratio: Optional[float]
-
-
-@dataclass(frozen=True)
-class ProfileResult:
-    """What :func:`profile_network` measured.
-
-    Attributes:
-        network: the resolved network that was built and timed.
-        options: the options used.
-        environment: torch version, device and its name, threads, dtype, batch, memory format,
-            fuse_bn, compile, the clock, ... (everything needed to compare results later).
-        macs: analytic MACs per image.
-        end_to_end: the plain (unwrapped) forward passes.
-        samples_ms: their per-run times, in run order.
-        layers, by_kind: per-layer results (``None`` without ``per_layer``).
-        instrumented: end-to-end time of the per-layer (instrumented) runs, for the overhead
-            statement.
-    """
-
-    network: Network
-    options: ProfileOptions
-    environment: Mapping[str, Any]
-    macs: int
-    end_to_end: TimingStats
-    samples_ms: tuple[float, ...]
-    layers: Optional[tuple[LayerTiming, ...]] = None
-    by_kind: Optional[tuple[KindTiming, ...]] = None
-    instrumented: Optional[TimingStats] = None
-
-    @property
-    def images_per_s(self) -> float:
-        """Throughput at the median: ``batch / median``."""
-        return self.options.batch / (self.end_to_end.median_ms / 1e3)
-
-    @property
-    def gmacs_per_s(self) -> float:
-        """Achieved GMAC/s: analytic MACs of the batch / median time."""
-        return gmacs_per_s(self.macs * self.options.batch, self.end_to_end.median_ms) or 0.0
-
-    @property
-    def layers_sum_ms(self) -> Optional[float]:
-        """Sum of the per-layer medians."""
-        return sum(t.stats.median_ms for t in self.layers) if self.layers is not None else None
-
-    @property
-    def coverage(self) -> Optional[float]:
-        """Sum of per-layer medians / end-to-end median. Below 1 by the time spent outside
-        the leaf modules (the network's own bookkeeping between layers)."""
-        total = self.layers_sum_ms
-        return total / self.end_to_end.median_ms if total is not None else None
-
-    @property
-    def instrumented_coverage(self) -> Optional[float]:
-        """Sum of per-layer medians / median of the same (instrumented) runs: the share of a
-        forward pass spent inside the layers, free of drift between the two phases."""
-        total = self.layers_sum_ms
-        if total is None or self.instrumented is None:
-            return None
-        return total / self.instrumented.median_ms
-
-    @property
-    def instrumentation_overhead(self) -> Optional[float]:
-        """Instrumented end-to-end median / plain end-to-end median - 1: what the per-layer
-        timing wrappers cost."""
-        if self.instrumented is None:
-            return None
-        return self.instrumented.median_ms / self.end_to_end.median_ms - 1
-
-    def to_dict(self, model: Optional[str] = None) -> dict[str, Any]:
-        """Every figure and the environment as JSON-ready data
-        (:func:`mncost.schema.profile_dict`)."""
-        return profile_dict(self, model)
-
-
-def gmacs_per_s(macs: int, median_ms: float) -> Optional[float]:
-    """``macs`` per ``median_ms`` in GMAC/s (``None`` for a zero time)."""
-    return macs / (median_ms * 1e6) if median_ms > 0 else None
-
-
-# ---------------------------------------------------------------------------------------------
-# Device, clock, threads
-
-
-def resolve_device(name: str) -> torch.device:
-    """``cpu``, ``cuda`` or ``cuda:N`` as a usable device.
-
-    Raises:
-        InputError: for another name, or CUDA where no GPU (or no such GPU) is available.
-    """
-    try:
-        device = torch.device(name)
-    except (RuntimeError, TypeError):
-        raise InputError(f"unknown device {name!r}; use cpu, cuda or cuda:N") from None
-    if device.type == "cpu":
-        return torch.device("cpu")
-    if device.type != "cuda":
-        raise InputError(f"unsupported device {name!r}; use cpu, cuda or cuda:N")
-    if not torch.cuda.is_available():
-        raise InputError(f"--device {name}: no CUDA GPU is available to torch "
-                         f"{torch.__version__}")
-    index = device.index if device.index is not None else torch.cuda.current_device()
-    count = torch.cuda.device_count()
-    if index >= count:
-        raise InputError(f"--device {name}: there are only {count} CUDA device(s)")
-    return torch.device("cuda", index)
-
-
-def check_dtype(name: str, device: torch.device) -> torch.dtype:
-    """The torch dtype of ``name``, rejecting what the device is known not to run (bfloat16 on
-    a GPU without it); other gaps show up at the first run (:func:`_translate`)."""
-    if name not in DTYPES:
-        raise InputError(f"unknown dtype {name!r}; use one of {', '.join(DTYPES)}")
-    if device.type == "cuda" and name == "bfloat16" and not torch.cuda.is_bf16_supported():
-        raise InputError(f"dtype bfloat16 is not supported on {_device_name(device)}")
-    return DTYPES[name]
-
-
-def clock_for(device: torch.device) -> Clock:
-    """The clock for ``device``: plain ``perf_counter_ns`` on a CPU; on CUDA the same clock
-    read only after ``torch.cuda.synchronize(device)``, so no interval ends at an
-    asynchronous kernel launch."""
-    if device.type == "cuda":
-        return Clock("time.perf_counter_ns after torch.cuda.synchronize",
-                     sync=lambda: torch.cuda.synchronize(device))
-    return CPU_CLOCK
-
-
-@contextlib.contextmanager
-def fixed_threads(threads: Optional[int]) -> Iterator[int]:
-    """Set torch's intra-op thread count (``None``: keep it) and restore it on exit.
-
-    Yields:
-        The thread count in effect.
-    """
-    previous = torch.get_num_threads()
-    try:
-        if threads is not None:
-            torch.set_num_threads(threads)
-        yield torch.get_num_threads()
-    finally:
-        torch.set_num_threads(previous)
-
-
-# ---------------------------------------------------------------------------------------------
-# Model preparation
-
-
-def fuse_batch_norm(model: MobileNet) -> int:
-    """Fold every batch norm into the conv before it (``fuse_conv_bn_eval``), in place.
-
-    The leaf modules keep their names, so per-layer results still join the engine's layers.
-
-    Returns:
-        The number of batch norms folded.
-    """
-    folded = 0
-    for name in model.layer_names:
-        module = model.get_submodule(name)
-        conv, bn = getattr(module, "conv", None), getattr(module, "bn", None)
-        if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
-            module.conv = fuse_conv_bn_eval(conv, bn)
-            module.bn = None
-            folded += 1
-    return folded
-
-
-def memory_format(options: ProfileOptions) -> torch.memory_format:
-    """NHWC (``channels_last``) or the default NCHW layout."""
-    return torch.channels_last if options.channels_last else torch.contiguous_format
-
-
-def prepare(network: Network, options: ProfileOptions, device: torch.device,
-            dtype: torch.dtype) -> tuple[MobileNet, torch.Tensor]:
-    """Build the eval-mode model and a random input batch, with the options applied (fused
-    batch norm first, in float32, then device, dtype and memory format)."""
-    model = build(network)
-    if options.fuse_bn:
-        fuse_batch_norm(model)
-    fmt = memory_format(options)
-    model = model.to(device=device, dtype=dtype, memory_format=fmt)
-    generator = torch.Generator().manual_seed(0)
-    shape = (options.batch, *_chw(network))
-    x = torch.randn(shape, generator=generator).to(device=device, dtype=dtype,
-                                                   memory_format=fmt)
-    return model, x
-
-
-def _chw(network: Network) -> tuple[int, int, int]:
-    s = network.input_shape
-    return s.c, s.h, s.w
-
-
-def compiled(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
-    """``torch.compile(model)``; compilation itself happens at the first run."""
-    try:
-        return torch.compile(model)
-    except Exception as exc:  # noqa: BLE001 - any failure means compile is unusable here
-        raise InputError(f"--compile is not available here: {_one_line(exc)}") from None
-
-
-# ---------------------------------------------------------------------------------------------
-# Errors at run time
-
-
-def _one_line(exc: BaseException, limit: int = 200) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    text = lines[0] if lines else type(exc).__name__
-    return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
-def _is_oom(exc: BaseException) -> bool:
-    if isinstance(exc, torch.cuda.OutOfMemoryError):
-        return True
-    text = str(exc).lower()
-    return isinstance(exc, RuntimeError) and ("out of memory" in text
-                                              or "can't allocate memory" in text)
-
-
-def _translate(exc: BaseException, device: torch.device, options: ProfileOptions,
-               first_run: bool) -> Optional[InputError]:
-    """The one-line error for a failure while preparing or running, or ``None`` to re-raise.
-
-    Out of memory -> a batch that does not fit; "not implemented for 'Half'" and the like
-    with a non-default dtype -> a dtype the device does not run; anything else during the
-    first compiled run -> compile does not work here.
-    """
-    if _is_oom(exc):
-        return InputError(f"batch {options.batch} does not fit in {device} memory "
-                          f"({_one_line(exc, 120)}); try a smaller --batch")
-    text = str(exc)
-    if (options.dtype != "float32" and isinstance(exc, (RuntimeError, TypeError))
-            and ("not implemented for" in text or "not supported" in text)):
-        return InputError(f"dtype {options.dtype} is not supported on {device}: "
-                          f"{_one_line(exc, 120)}")
-    if options.compile and first_run:
-        return InputError(f"--compile failed on this machine: {type(exc).__name__}: "
-                          f"{_one_line(exc, 160)}")
-    return None
-
-
-@contextlib.contextmanager
-def _run_errors(device: torch.device, options: ProfileOptions, first_run: bool = False
-                ) -> Iterator[None]:
-    """Turn the known run-time failures into one-line :class:`InputError` (exit 2)."""
-    try:
-        yield
-    except InputError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - classified, unknown ones re-raised
-        error = _translate(exc, device, options, first_run)
-        if error is None:
-            raise
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
-        raise error from None
-
-
-# ---------------------------------------------------------------------------------------------
-# Per-layer timing
-
-
-class LayerTimer:
-    """Times named leaf modules in their real context by wrapping each one's ``forward``.
-
-    The wrapper is set on the module instance, so ``nn.Module.__call__`` keeps its hook-free
-    fast path and calls it instead of the class's ``forward``: it reads the clock, runs the
-    real forward on the real input, reads the clock again. Forward pre/post hooks would do the
-    same job but send every call down ``__call__``'s slow path: on this repo's 2-core CPU
-    (1 thread, interleaved runs) hooks cost +18% end to end on v3-small 0.35/64 and +1.0% on
-    v1 1.0/224, these wrappers -3% and +0.2% (within noise). Use as a context manager: on exit
-    every module gets its class ``forward`` back.
-
-    Attributes:
-        samples: layer name -> its per-run times in ns, in run order.
-    """
-
-    def __init__(self, model: nn.Module, names: Sequence[str], clock: Clock) -> None:
-        self._modules = [(name, model.get_submodule(name)) for name in names]
-        self._clock = clock
-        self.samples: dict[str, list[int]] = {name: [] for name in names}
-
-    def __enter__(self) -> "LayerTimer":
-        for name, module in self._modules:
-            if "forward" in vars(module):
-                raise RuntimeError(f"layer {name}: forward is already wrapped")
-        for name, module in self._modules:
-            module.forward = self._timed(name, module.forward)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for _, module in self._modules:
-            vars(module).pop("forward", None)
-
-    def _timed(self, name: str, forward: Callable[..., Any]) -> Callable[..., Any]:
-        samples, now = self.samples[name], self._clock.now_ns
-
-        def timed_forward(*args: Any, **kwargs: Any) -> Any:
-            start = now()
-            out = forward(*args, **kwargs)
-            samples.append(now() - start)
-            return out
-        return timed_forward
-
-    def last(self, runs: int) -> dict[str, list[int]]:
-        """Each layer's samples of the last ``runs`` forward passes (drops the warm-up)."""
-        short = [n for n, s in self.samples.items() if len(s) < runs]
-        if short:
-            raise RuntimeError(f"layer {short[0]} ran fewer than {runs} times")
-        return {name: s[len(s) - runs:] for name, s in self.samples.items()}
-
-
-def layer_results(network: Network, samples_ns: Mapping[str, Sequence[int]], batch: int
-                  ) -> tuple[tuple[LayerTiming, ...], tuple[KindTiming, ...]]:
-    """Join per-layer samples to the engine's layers and costs; shares of MACs and of time.
-
-    Time shares are of the sum of per-layer medians, so they add up to 100%.
-    """
-    report = analyze(network)
-    stats = {name: TimingStats.from_ns(samples_ns[name]) for name in samples_ns}
-    total_ms = sum(s.median_ms for s in stats.values())
-    total_macs = report.total.macs
-    layers = []
-    for row in report.layers:
-        layer, s = row.layer, stats[row.layer.name]
-        layers.append(_timing(LayerTiming, dict(name=layer.name, kind=layer.kind,
-                                                stage=layer.stage, stats=s),
-                              row.cost.macs, s.median_ms, total_macs, total_ms, batch))
-    kinds = []
-    for kind, cost in report.by_kind.items():
-        members = [t for t in layers if t.kind == kind]
-        time_ms = sum(t.stats.median_ms for t in members)
-        kinds.append(_timing(KindTiming, dict(kind=kind, label=REGISTRY[kind].label,
-                                              layers=len(members), time_ms=time_ms),
-                             cost.macs, time_ms, total_macs, total_ms, batch))
-    return tuple(layers), tuple(kinds)
-
-
-def _timing(cls: type, named: dict[str, Any], macs: int, time_ms: float, total_macs: int,
-            total_ms: float, batch: int) -> Any:
-    mac_share = macs / total_macs if total_macs else 0.0
-    time_share = time_ms / total_ms if total_ms else 0.0
-    return cls(**named, macs=macs, mac_share=mac_share, time_share=time_share,
-               gmacs_per_s=gmacs_per_s(macs * batch, time_ms),
-               share_ratio=time_share / mac_share if mac_share else None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -531,7 +149,7 @@ def describe_environment(device: torch.device, threads: int, options: ProfileOpt
         "python": platform.python_version(),
         "platform": platform.platform(),
         "device": str(device),
-        "device_name": _device_name(device),
+        "device_name": device_name(device),
         "cpu_count": os.cpu_count(),
         "threads": threads,
         "interop_threads": torch.get_num_interop_threads(),
@@ -551,21 +169,3 @@ def describe_environment(device: torch.device, threads: int, options: ProfileOpt
         env["cudnn"] = torch.backends.cudnn.version()
         env["cudnn_benchmark"] = torch.backends.cudnn.benchmark
     return env
-
-
-def _device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return _cpu_name()
-
-
-def _cpu_name() -> str:
-    """The CPU model (``/proc/cpuinfo`` on Linux, else what ``platform`` knows)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "cpu"

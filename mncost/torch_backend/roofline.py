@@ -17,7 +17,7 @@ import time
 import torch
 
 from ..roofline import Device, make_device
-from .profile import fixed_threads
+from .device import fixed_threads
 
 
 def _best(run, repeats: int) -> float:
