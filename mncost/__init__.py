@@ -14,7 +14,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from .catalog import BUILTINS, load_model, resolve_model  # noqa: E402
 from .costs import Report, analyze  # noqa: E402
-from .models import BUILTINS, load_model, resolve_model  # noqa: E402
 
 __all__ = ["__version__", "analyze", "Report", "resolve_model", "load_model", "BUILTINS"]

@@ -12,8 +12,8 @@ import textwrap
 import pytest
 
 from mncost import analyze, resolve_model
+from mncost.catalog import BUILTINS
 from mncost.errors import BuildError
-from mncost.models import BUILTINS
 
 torch = pytest.importorskip("torch")
 nn = torch.nn

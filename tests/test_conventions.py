@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from mncost import analyze, resolve_model
+from mncost.catalog import BUILTINS
 from mncost.conventions import COUNT_CONVENTIONS, conventions
 from mncost.costs import PARAM_CONVENTIONS
 from mncost.schema import conventions_dict
-from mncost.models import BUILTINS
 
 #: v1 1.0/224 (Table 1): output elements of the 27 conv layers, each followed by BN + ReLU.
 V1_BN_ELEMENTS = sum([

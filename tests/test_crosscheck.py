@@ -19,9 +19,9 @@ import pytest
 from click.testing import CliRunner
 
 from mncost import analyze, costs, kinds, resolve_model
+from mncost.catalog import BUILTINS
 from mncost.cli import cli
 from mncost.conventions import conventions
-from mncost.models import BUILTINS
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("fvcore")

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from conftest import ROOT, examples
 from mncost import analyze
+from mncost.catalog import find_spec
 from mncost.errors import MncostError, SpecError
-from mncost.models import find_spec
 from mncost.resolve import resolve
 from mncost.spec import load_spec
 

@@ -11,11 +11,11 @@ import pytest
 import mncost.sweep as sweep_module
 from conftest import ROOT
 from mncost import analyze
+from mncost.catalog import find_spec, load_model, resolve_model
 from mncost.conventions import conventions
 from mncost.costs import layer_cost
 from mncost.kinds import KINDS, MAC_KINDS, REGISTRY
 from mncost.layers import KINDS as LAYER_KINDS
-from mncost.models import find_spec, load_model, resolve_model
 from mncost.resolve import resolve
 from mncost.spec import load_spec
 from mncost.sweep import COLUMNS, Grid, sweep

@@ -12,12 +12,12 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import ROOT
+from mncost.catalog import resolve_model
 from mncost.units import parse_bytes
 from mncost.cli import cli
 from mncost.errors import InputError
 from mncost.memory import SCHEDULES, layer_traffic, memory_report, peak_memory
 from mncost.kinds import REGISTRY
-from mncost.models import resolve_model
 from mncost.roofline import Traffic, bound, join_profile, make_device
 from mncost.table3 import paper_comparison, paper_k, per_resolution
 

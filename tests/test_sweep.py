@@ -14,10 +14,10 @@ import sys
 import pytest
 from click.testing import CliRunner
 
+from mncost.catalog import BUILTINS, load_model
 from mncost.cli import cli
 from mncost.errors import InputError
 from mncost.grid import parse_alphas, parse_resolutions
-from mncost.models import BUILTINS, load_model
 from mncost.profile_options import ProfileOptions
 from mncost.sweep import COLUMNS, LATENCY_COLUMNS, LAYER_COLUMNS, Grid, pareto_front, sweep
 

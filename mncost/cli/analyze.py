@@ -5,10 +5,10 @@ from __future__ import annotations
 import click
 
 from .. import render
+from ..catalog import BUILTINS, find_spec, load_model, resolve_model
 from ..conventions import conventions
 from ..costs import analyze as analyze_network
 from ..memory import DEFAULT_DTYPE, DTYPE_BYTES, memory_report
-from ..models import BUILTINS, find_spec, load_model, resolve_model
 from ..separable import separable_pairs
 from ..render import analyze as view
 from ..render.formats import dispatch

@@ -10,6 +10,7 @@ import click
 
 from .. import baseline as core
 from ..budgets import load_budgets
+from ..catalog import BUILTINS, resolve_model
 from ..check_results import CheckResult
 from ..costs import DEFAULT_PARAMS
 from ..costs import analyze as analyze_network
@@ -17,7 +18,6 @@ from ..errors import CheckFailed, InputError
 from ..fileio import write_atomic
 from ..grid import parse_alphas, parse_resolutions
 from ..layers import Network
-from ..models import BUILTINS, resolve_model
 from ..render import check as view
 from ..render import to_json
 from ..render.output import emit

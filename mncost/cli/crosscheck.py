@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import click
 
+from ..catalog import BUILTINS
 from ..errors import CheckFailed, InputError
-from ..models import BUILTINS
 from ..render import plural
 from ..render import crosscheck as view
 from ..render.output import emit

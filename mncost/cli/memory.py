@@ -7,9 +7,9 @@ from typing import Optional
 import click
 
 from .. import render
+from ..catalog import resolve_model
 from ..errors import InputError, MissingDependency
 from ..memory import DEFAULT_DTYPE, DEFAULT_SPLIT, DTYPE_BYTES, memory_report
-from ..models import resolve_model
 from ..render import memory as view
 from ..render.output import emit
 from ..roofline import Device, load_device, make_device

@@ -11,8 +11,8 @@ from typing import Optional
 
 import click
 
+from ..catalog import resolve_model
 from ..errors import InputError, MissingDependency
-from ..models import resolve_model
 from ..render import FORMATS
 from ..render import profile as view
 from ..render.output import emit

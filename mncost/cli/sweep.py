@@ -9,8 +9,8 @@ from typing import Any, Sequence
 import click
 
 from .. import sweep as core
+from ..catalog import load_model
 from ..grid import parse_alphas, parse_resolutions
-from ..models import load_model
 from ..render import sweep as view
 from ..render.output import emit
 from .common import (format_option, grid_options, latency_options, output_option,

@@ -201,6 +201,6 @@ def build(network: Network, seed: int | None = 0) -> MobileNet:
 def build_model(model: str, alpha: float = 1.0, resolution: object = None,
                 classes: int | None = None, seed: int | None = 0) -> MobileNet:
     """Resolve a built-in name or spec path and build it."""
-    from ..models import resolve_model
+    from ..catalog import resolve_model
 
     return build(resolve_model(model, alpha, resolution, classes), seed=seed)

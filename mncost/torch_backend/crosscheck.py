@@ -30,11 +30,11 @@ from typing import Callable, Iterable, Iterator, Mapping
 import torch
 from torch import nn
 
+from ..catalog import resolve_model
 from ..conventions import Conventions, conventions
 from ..costs import Cost, Report, analyze
 from ..errors import MissingDependency
 from ..layers import Network
-from ..models import resolve_model
 from .builder import build
 
 #: fvcore operator names whose count is MACs (fvcore: "one fused multiply-add = one flop").

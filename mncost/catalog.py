@@ -1,4 +1,5 @@
-"""Built-in specs and how a model argument (short name or YAML path) is found.
+"""The catalog: the built-in specs, and how a model argument (short name or YAML path) is
+found and loaded. (It holds no models: those are data, in ``configs/``.)
 
 Wherever a model is named, a built-in short name (``v1``, ``v2``, ``v3-large``...) or a path to
 a ``.yaml`` file is accepted.
