@@ -318,9 +318,22 @@ def _full_rows(model: str, spec: Spec, grid: Grid, per_layer: bool
                               report.total.params(grid.params), grid.params, reference)
 
 
-def sweep(grid: Grid, per_layer: bool = False, fast: bool = True) -> list[dict[str, Any]]:
-    """All rows of ``grid``: one per model x alpha x resolution (in that nesting order), or
-    with ``per_layer`` one per layer of each configuration.
+def check_grid(grid: Grid) -> None:
+    """Refuse a grid over :data:`MAX_CONFIGS` before any work."""
+    if grid.size > MAX_CONFIGS:
+        raise InputError(f"the grid has {grid.size:,} configurations (at most "
+                         f"{MAX_CONFIGS:,}); use fewer values or a larger range step")
+
+
+def iter_rows(grid: Grid, per_layer: bool = False, fast: bool = True
+              ) -> Iterator[dict[str, Any]]:
+    """The rows of ``grid``, one at a time: one per model x alpha x resolution (in that
+    nesting order), or with ``per_layer`` one per layer of each configuration.
+
+    Memory does not grow with the number of rows: what is held is one resolved network per
+    alpha and per resolution (the split of the module docstring), never the rows, so a
+    caller that writes each row as it comes (``sweep -f csv``/``jsonl``) runs in constant
+    memory however large the product.
 
     Args:
         grid: the models and values to sweep.
@@ -328,15 +341,29 @@ def sweep(grid: Grid, per_layer: bool = False, fast: bool = True) -> list[dict[s
         fast: use the checked pixel split (module docstring); False resolves every
             configuration (the reference the tests compare the fast path with).
     """
-    if grid.size > MAX_CONFIGS:
-        raise InputError(f"the grid has {grid.size:,} configurations (at most "
-                         f"{MAX_CONFIGS:,}); use fewer values or a larger range step")
-    rows: list[dict[str, Any]] = []
+    check_grid(grid)
     for model, spec in zip(grid.models, grid.specs):
         fast_rows = _fast_model_rows(model, spec, grid, per_layer) if fast else None
-        rows.extend(fast_rows if fast_rows is not None else
+        yield from (fast_rows if fast_rows is not None else
                     _full_rows(model, spec, grid, per_layer))
-    return rows
+
+
+def sweep(grid: Grid, per_layer: bool = False, fast: bool = True) -> list[dict[str, Any]]:
+    """All rows of ``grid`` as a list (:func:`iter_rows`, which streams them)."""
+    return list(iter_rows(grid, per_layer, fast))
+
+
+def row_count(grid: Grid, per_layer: bool) -> int:
+    """How many rows ``grid`` gives: its configurations, or with ``per_layer`` its
+    configurations times each model's layers (counted at the first alpha and resolution)."""
+    if not per_layer:
+        return grid.size
+    total = 0
+    for spec in grid.specs:
+        resolution = grid.resolutions_of(spec)[0]
+        layers = len(resolve(spec, grid.alphas[0], resolution, grid.classes).layers)
+        total += layers * len(grid.alphas) * len(grid.resolutions_of(spec))
+    return total
 
 
 # ---------------------------------------------------------------------------------------------
