@@ -240,10 +240,22 @@ def test_plot(tmp_path):
 
 def test_plot_without_matplotlib(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    result = run("sweep", "v1", "-f", "csv", "--plot", str(tmp_path / "x.png"))
+    import mncost.sweep as core
+
+    monkeypatch.setattr(core, "iter_rows", None)      # checked before anything is computed
+    result = run("sweep", "v1", "-f", "csv", "-o", str(tmp_path / "x.csv"),
+                 "--plot", str(tmp_path / "x.png"))
     assert result.exit_code == 2
     assert result.stderr == ("mncost: error: this command needs matplotlib, which is not "
                              "installed: pip install 'mncost[plot]'\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_torch_hint_does_not_pin_torch():
+    from mncost.errors import MissingDependency
+
+    text = str(MissingDependency("torch", "torch"))
+    assert "pip install 'mncost[torch]'" in text and "==" not in text
 
 
 def test_pareto_front():
@@ -468,3 +480,30 @@ def test_csv_floats_have_no_binary_noise():
     assert csv_value(0.1 + 0.2) == "0.3"
     assert csv_value(1.0) == "1.0" and csv_value(1e-07) == "1e-07"
     assert csv_value(568740352) == 568740352
+
+
+def test_plot_is_readable():
+    """Linear axes from zero with M ticks (300M reads off the axis), one colour per model,
+    a params panel, and the Pareto points labelled alpha/resolution."""
+    pytest.importorskip("matplotlib")
+    from mncost.render.sweep import plot_figure
+
+    grid = Grid(("v1", "v2"), (load_model("v1"), load_model("v2")), (0.5, 0.75, 1.0),
+                ((160, 160), (224, 224)))
+    rows = [{**r, "latency_ms_median": r["macs"] / 1e8} for r in sweep(grid)]
+    fig = plot_figure(rows, latency=True)
+    fig.canvas.draw()
+    macs_alpha, macs_res, params, pareto = fig.axes
+    assert params.get_title().startswith("params vs alpha")
+    for ax in fig.axes:
+        assert ax.get_yscale() == "linear" and ax.get_ylim()[0] == 0
+    ticks = [t.get_text() for t in macs_alpha.get_yticklabels()]
+    assert "300M" in ticks
+    colours = {line.get_label().split(",")[0]: line.get_color() for line in macs_alpha.lines}
+    assert colours["v1"] != colours["v2"]
+    markers = [line.get_marker() for line in macs_alpha.lines if line.get_label().startswith("v1")]
+    assert len(set(markers)) == len(markers) == 2              # one per resolution
+    labels = {t.get_text() for t in pareto.texts}
+    assert "1/224" in labels                        # the largest v1 is on the front
+    import matplotlib.pyplot as plt
+    plt.close(fig)

@@ -160,8 +160,8 @@ def require_matplotlib() -> None:
         raise MissingDependency("matplotlib", "plot")
 
 
-def plot_png(rows: Sequence[dict[str, Any]], latency: bool) -> bytes:
-    """A PNG: MACs against alpha and against resolution, params against alpha (and, with
+def plot_figure(rows: Sequence[dict[str, Any]], latency: bool) -> Any:
+    """A matplotlib figure: MACs against alpha and against resolution, params against alpha (and, with
     latency, MACs against latency with the Pareto front, its points labelled alpha/rho).
 
     Axes are linear from zero, with ticks in M (millions), so 300M reads off the axis; each
@@ -174,8 +174,12 @@ def plot_png(rows: Sequence[dict[str, Any]], latency: bool) -> bytes:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter
 
-    panels = 4 if latency else 3
-    fig, axes = plt.subplots(1, panels, figsize=(6.0 * panels, 5.2))
+    if latency:
+        fig, grid = plt.subplots(2, 2, figsize=(13, 10.5))
+        axes = list(grid.flat)
+    else:
+        fig, row = plt.subplots(1, 3, figsize=(18, 5.2))
+        axes = list(row)
     models = list(dict.fromkeys(r["model"] for r in rows))
     for i, model in enumerate(models):
         mine = [r for r in rows if r["model"] == model]
@@ -201,6 +205,14 @@ def plot_png(rows: Sequence[dict[str, Any]], latency: bool) -> bytes:
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize="x-small", loc="upper left")
     fig.tight_layout()
+    return fig
+
+
+def plot_png(rows: Sequence[dict[str, Any]], latency: bool) -> bytes:
+    """:func:`plot_figure` as PNG bytes."""
+    fig = plot_figure(rows, latency)
+    import matplotlib.pyplot as plt
+
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
@@ -247,6 +259,10 @@ def _params(ax: Any, rows: Sequence[dict[str, Any]], model: str, color: Any) -> 
             label=f"{model}")
 
 
+#: Pareto points labelled per model at most (evenly picked along the front, ends included).
+PARETO_LABELS = 12
+
+
 def _pareto(ax: Any, rows: Sequence[dict[str, Any]], model: str, color: Any) -> None:
     """Every configuration as a point, the Pareto front as a line, its points labelled
     ``alpha/rho``."""
@@ -260,7 +276,7 @@ def _pareto(ax: Any, rows: Sequence[dict[str, Any]], model: str, color: Any) -> 
     ax.plot([p[0] for p in front], [p[1] for p in front], color=color, marker="o",
             drawstyle="steps-post", label=f"{model} Pareto front")
     where = {(p[0], p[1]): p[2] for p in points}
-    for latency, macs in front:
+    for latency, macs in _pick(front, PARETO_LABELS):
         row = where[(latency, macs)]
         ax.annotate(f"{row['alpha']:g}/{row['resolution']}", (latency, macs),
                     textcoords="offset points", xytext=(4, -10), fontsize="x-small",
