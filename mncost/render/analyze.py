@@ -159,9 +159,9 @@ def _stage_rows(data: dict[str, Any]) -> list[tuple[str, ...]]:
 
 
 def _layer_rows(data: dict[str, Any]) -> list[tuple[str, ...]]:
-    return [(row["name"], row["kind"], "x".join(map(str, row["in_shape"][1:] +
-                                                   row["in_shape"][:1])),
-             "x".join(map(str, row["out_shape"][1:] + row["out_shape"][:1])),
+    # Shapes C x H x W, as in the CSV and JSON (one order everywhere).
+    return [(row["name"], row["kind"], "x".join(map(str, row["in_shape"])),
+             "x".join(map(str, row["out_shape"])),
              f"{row['kernel']}/{row['stride']}" if row["kernel"] else f"global/{row['stride']}",
              row["act"], human(row["macs"]), human(row["params"])) for row in data["layers"]]
 
@@ -210,7 +210,7 @@ def analyze_sections(data: dict[str, Any], per_layer: bool, stages: bool,
     if "conventions" in data:
         sections.append(conventions_section(data["conventions"]))
     if per_layer:
-        sections.append(Section("Per layer", ("layer", "kind", "in HxWxC", "out HxWxC", "k/s",
+        sections.append(Section("Per layer", ("layer", "kind", "in CxHxW", "out CxHxW", "k/s",
                                               "act", "MACs", "params"), _layer_rows(data),
                                 "lllllrrr"))
     return sections
