@@ -159,7 +159,7 @@ def check(baseline_file: str | None, tolerance: str, budget_file: str | None,
     result = core.run_check(doc, baseline_file or "", budgets, tol, convention, resolve_model,
                             analyze_network, measure, lat_tol)
     _warn_if_unlike(doc, measure, device, threads, batch)
-    _report(result, report_md, junit)
+    _report(result, report_md, junit, baseline_file)
     if not result.ok:
         raise CheckFailed(result.summary())
 
@@ -175,10 +175,11 @@ def _convention(doc: dict[str, Any] | None, baseline_file: str | None,
     return doc["param_convention"]
 
 
-def _report(result: core.CheckResult, report_md: str | None, junit: str | None) -> None:
+def _report(result: core.CheckResult, report_md: OutputPath | None,
+            junit: OutputPath | None, baseline_file: str | None = None) -> None:
     """The report files, and the terminal table on stdout."""
     if report_md:
-        emit(view.check_markdown(result), report_md)
+        emit(view.check_markdown(result, baseline_file), report_md)
     if junit:
         emit(view.check_junit(result), junit)
     emit(lambda console: view.print_check(console, result), None)
