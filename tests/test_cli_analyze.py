@@ -181,3 +181,16 @@ def test_shapes_are_c_h_w_in_table_and_csv():
         cli, ["analyze", "v1", "--per-layer", "-f", "csv"]).stdout)))
     assert first["in_shape"] == "3x224x224" and first["out_shape"] == "32x112x112"
     assert "in CxHxW" in table and "3x224x224" in table and "32x112x112" in table
+
+
+def test_list_shows_spec_file_and_one_source():
+    out = CliRunner().invoke(cli, ["list"]).stdout
+    lines = out.splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    v1_conv = lines[lines.index(next(l for l in lines if l.startswith("v1-conv ")))
+                    :][:3]
+    assert v1_conv[0].split() == ["v1-conv", "Conv", "MobileNet"]
+    assert v1_conv[1].split(":", 1)[1].strip() == "arXiv 1704.04861, Table 4"
+    assert v1_conv[2].strip().startswith("file:")
+    assert v1_conv[2].rstrip().endswith("mobilenet_v1_conv.yaml")
+    assert out.count("Table 4") == 1                # the source, not repeated in the title
