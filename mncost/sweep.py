@@ -42,6 +42,9 @@ LAYER_COLUMNS = ("model", "alpha", "resolution", "classes", "layer", "kind", "st
 LATENCY_COLUMNS = ("latency_ms_median", "latency_ms_p10", "latency_ms_p90", "latency_ms_mean",
                    "latency_ms_std", "latency_runs", "latency_device", "latency_threads",
                    "latency_batch")
+#: Columns that ``--memory`` adds (float32, the naive schedule; README "Memory and the
+#: roofline"): the peak live activation bytes and the compulsory bytes moved of one pass.
+MEMORY_COLUMNS = ("peak_activation_bytes", "bytes_moved")
 #: Largest grid accepted, so a typo in a range step cannot exhaust memory.
 MAX_CONFIGS = 2_000_000
 SWEEP_SCHEMA = "mncost.sweep/1"
@@ -386,6 +389,19 @@ def row_count(grid: Grid, per_layer: bool) -> int:
         layers = len(resolve(spec, grid.alphas[0], resolution, grid.classes).layers)
         total += layers * len(grid.alphas) * len(grid.resolutions_of(spec))
     return total
+
+
+def add_memory(rows: Iterable[dict[str, Any]], specs: dict[str, Spec]
+               ) -> Iterator[dict[str, Any]]:
+    """Each configuration row with :data:`MEMORY_COLUMNS` added, one at a time (a streamed
+    sweep stays in constant memory). Every configuration is resolved (the pixel split does
+    not hold for liveness), so this is ~1 ms per row."""
+    from .memory import layer_traffic, peak_memory
+
+    for row in rows:
+        net = resolve(specs[row["model"]], row["alpha"], row["resolution"], row["classes"])
+        yield {**row, "peak_activation_bytes": peak_memory(net).bytes,
+               "bytes_moved": sum(layer_traffic(la).bytes_moved for la in net.layers)}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -83,11 +83,15 @@ TABLE_MAX_ROWS = 10_000
 @output_path_option("--plot", metavar="FILE.png",
                     help="Also draw MACs and params vs alpha and resolution (and latency) to a "
                          "PNG (needs the plot extra).")
+@click.option("--memory", is_flag=True,
+              help="Add peak_activation_bytes (naive schedule) and bytes_moved, float32 "
+                   "(resolves every configuration: ~1 ms each).")
 @latency_options
 def sweep(models: tuple[str, ...], alphas: str, resolutions: str | None, classes: int | None,
           params: str, per_layer: bool, fmt: str, output: OutputPath | None,
-          plot: OutputPath | None, latency: bool, device: str, threads: int | None, batch: int,
-          repeats: int | None, warmup: int | None, min_time: float | None) -> None:
+          plot: OutputPath | None, memory: bool, latency: bool, device: str,
+          threads: int | None, batch: int, repeats: int | None, warmup: int | None,
+          min_time: float | None) -> None:
     """Costs of every MODEL x alpha x resolution: one row each (or one per layer).
 
     \b
@@ -105,6 +109,9 @@ def sweep(models: tuple[str, ...], alphas: str, resolutions: str | None, classes
         raise click.UsageError("--latency measures whole configurations; drop --per-layer")
     if plot and per_layer:
         raise click.UsageError("--plot draws whole configurations; drop --per-layer")
+    if memory and per_layer:
+        raise click.UsageError("--memory adds whole-configuration columns; drop --per-layer "
+                               "(mncost memory MODEL --per-layer has them per layer)")
     partial_out = None
     if latency and output is not None and output.is_file:
         partial_out = check_output(str(partial_path(output.given)), "--output")
@@ -123,6 +130,8 @@ def sweep(models: tuple[str, ...], alphas: str, resolutions: str | None, classes
                              f"{TABLE_MAX_ROWS:,}); use -f csv or -f jsonl, which stream")
     state = {"partial": False, "rows": 0}
     rows: Iterable[dict[str, Any]] = core.iter_rows(grid, per_layer)
+    if memory:
+        rows = core.add_memory(rows, dict(zip(models, grid.specs)))
     if latency:
         options = profiler_options(device, threads, batch, repeats, warmup, min_time)
         rows = _measure(rows, grid, options, state)
@@ -141,7 +150,7 @@ def sweep(models: tuple[str, ...], alphas: str, resolutions: str | None, classes
     else:
         with Output(output if output is not None else "-") as out:
             for chunk in view.stream(fmt, rows, per_layer, latency,
-                                     lambda: (state["partial"], grid.size)):
+                                     lambda: (state["partial"], grid.size), memory):
                 out.write(chunk)
             if state["partial"]:
                 _stop_if_nothing(state, grid, output)

@@ -7,17 +7,23 @@ import io
 import json
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from ..sweep import COLUMNS, LATENCY_COLUMNS, LAYER_COLUMNS, SWEEP_SCHEMA, pareto_front
+from ..sweep import (COLUMNS, LATENCY_COLUMNS, LAYER_COLUMNS, MEMORY_COLUMNS, SWEEP_SCHEMA,
+                     pareto_front)
 from .output import Draw
 from .tables import Section, print_sections, sections_markdown
 from .text import csv_header, csv_writer, human
 
 
-def columns(per_layer: bool, latency: bool) -> tuple[str, ...]:
+def columns(per_layer: bool, latency: bool, memory: bool = False) -> tuple[str, ...]:
     """The CSV columns of a sweep (README: stable, units in the names)."""
     if per_layer:
         return LAYER_COLUMNS
-    return COLUMNS + (LATENCY_COLUMNS if latency else ())
+    return COLUMNS + (MEMORY_COLUMNS if memory else ()) + (LATENCY_COLUMNS if latency else ())
+
+
+def _memory(rows: Sequence[dict[str, Any]]) -> bool:
+    """Whether the rows carry ``--memory``'s columns."""
+    return bool(rows) and MEMORY_COLUMNS[0] in rows[0]
 
 
 def sweep_dict(rows: Sequence[dict[str, Any]], per_layer: bool, latency: bool,
@@ -25,7 +31,8 @@ def sweep_dict(rows: Sequence[dict[str, Any]], per_layer: bool, latency: bool,
     """The JSON document of a sweep (schema :data:`SWEEP_SCHEMA`)."""
     doc: dict[str, Any] = {"schema": SWEEP_SCHEMA, "rows_are": "layers" if per_layer
                            else "configurations", "partial": partial,
-                           "columns": list(columns(per_layer, latency)), "rows": list(rows)}
+                           "columns": list(columns(per_layer, latency, _memory(rows))),
+                           "rows": list(rows)}
     if partial:
         doc["configurations_total"] = total
     return doc
@@ -46,6 +53,10 @@ def table_rows(rows: Sequence[dict[str, Any]], per_layer: bool, latency: bool
     cells = [(r["model"], f"{r['alpha']:g}", r["resolution"], human(r["macs"]),
               human(r["params"]), f"{r['macs_ratio']:.3f}x", f"{r['params_ratio']:.3f}x")
              for r in rows]
+    if _memory(rows):
+        head += ("peak act.", "moved")
+        cells = [c + (human(r["peak_activation_bytes"]) + "B", human(r["bytes_moved"]) + "B")
+                 for c, r in zip(cells, rows)]
     if latency:
         head += ("latency ms (median)", "p10-p90 ms")
         cells = [c + (_ms(r.get("latency_ms_median")),
@@ -78,7 +89,8 @@ def render(fmt: str, rows: Sequence[dict[str, Any]], per_layer: bool, latency: b
     if fmt == "table":
         return lambda console: print_sweep(console, rows, per_layer, latency, params)
     if fmt in STREAMED:
-        return "".join(stream(fmt, rows, per_layer, latency, lambda: (partial, total)))
+        return "".join(stream(fmt, rows, per_layer, latency, lambda: (partial, total),
+                              _memory(rows)))
     return sweep_markdown(rows, per_layer, latency, params)
 
 
@@ -89,16 +101,17 @@ _CHUNK = 2000
 
 
 def stream(fmt: str, rows: Iterable[dict[str, Any]], per_layer: bool, latency: bool,
-           status: Callable[[], tuple[bool, int | None]] = lambda: (False, None)
-           ) -> Iterator[str]:
+           status: Callable[[], tuple[bool, int | None]] = lambda: (False, None),
+           memory: bool = False) -> Iterator[str]:
     """The rows in a streamed format, as text chunks produced while ``rows`` is consumed.
 
     ``csv``: a header line, then one line per row. ``jsonl``: one JSON object per line, no
     header (the columns are the CSV's). ``json``: the document of :func:`sweep_dict`, its
     ``rows`` array written row by row; ``status()`` is called after the last row for the
     ``partial`` flag and the configurations total (an interrupted ``--latency`` sweep).
+    ``memory``: the rows carry ``--memory``'s columns.
     """
-    names = columns(per_layer, latency)
+    names = columns(per_layer, latency, memory)
     buffer: list[str] = []
     if fmt == "csv":
         writer = csv_writer(buffer, names)
