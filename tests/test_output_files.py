@@ -259,11 +259,13 @@ def test_closed_stdout_is_exit_2_and_one_line():
     assert "Broken pipe" in one_error_line(proc.stderr)     # no "Exception ignored" either
 
 
-@pytest.mark.parametrize("fmt", ["table", "csv"])
+@pytest.mark.parametrize("args", [("analyze", "v1", "-f", "table"),
+                                  ("analyze", "v1", "-f", "csv"), ("--help",), ("--version",),
+                                  ("sweep", "v1", "--alpha", "0.5,1", "-f", "jsonl")])
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
-def test_full_stdout_is_exit_2_and_one_line(fmt):
+def test_full_stdout_is_exit_2_and_one_line(args):
     with open("/dev/full", "w") as full:
-        proc = subprocess.run([sys.executable, "-m", "mncost", "analyze", "v1", "-f", fmt],
+        proc = subprocess.run([sys.executable, "-m", "mncost", *args],
                               stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
     assert proc.returncode == 2
     assert "No space left on device" in one_error_line(proc.stderr)

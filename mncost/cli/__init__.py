@@ -75,6 +75,16 @@ class MncostGroup(click.Group):
             return None
         return getattr(importlib.import_module(module), attr)
 
+    def make_context(self, *args, **kwargs) -> click.Context:
+        # Ctrl-C while the command line is parsed: click would say "Aborted!" and exit 1.
+        # Help and --version are printed here: a closed or full stdout is reported too.
+        try:
+            return super().make_context(*args, **kwargs)
+        except KeyboardInterrupt:
+            raise ReportedError("interrupted", 130) from None
+        except OSError as exc:
+            raise _stdout_error(exc) from None
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
@@ -87,12 +97,17 @@ class MncostGroup(click.Group):
             # which means "a check failed" here.
             raise ReportedError("interrupted", 130) from None
         except OSError as exc:
-            # Files are reported by mncost.fileio; an OSError that gets here is stdout closed
-            # (a pipe whose reader left) or full: click would exit 1, "a check failed".
-            if exc.errno not in _STDOUT_ERRORS:
-                raise
-            _quiet_stdout()
-            raise ReportedError(f"cannot write to stdout: {exc.strerror or exc}", 2) from None
+            raise _stdout_error(exc) from None
+
+
+def _stdout_error(exc: OSError) -> BaseException:
+    """Files are reported by mncost.fileio; an OSError that gets to the group is stdout closed
+    (a pipe whose reader left) or full: one line and exit 2 (click would exit 1, which means
+    "a check failed" here). Any other OSError is returned as it is, to be raised."""
+    if exc.errno not in _STDOUT_ERRORS:
+        return exc
+    _quiet_stdout()
+    return ReportedError(f"cannot write to stdout: {exc.strerror or exc}", 2)
 
 
 @click.group(cls=MncostGroup, context_settings={"help_option_names": ["-h", "--help"],
