@@ -197,3 +197,16 @@ def test_list_shows_spec_file_and_one_source():
     assert v1_conv[2].strip().startswith("file:")
     assert v1_conv[2].rstrip().endswith("mobilenet_v1_conv.yaml")
     assert out.count("Table 4") == 1                # the source, not repeated in the title
+
+
+def test_readme_ci_examples_install_from_the_repository():
+    """Issue 10, item 15: mncost is not on the package index; the GitHub Actions example and
+    the shell script install it from the repository being checked."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    ci = readme[readme.index("### GitHub Actions"):readme.index("## Speed")]
+    installs = [line.strip() for line in ci.splitlines() if "pip install" in line]
+    assert len(installs) >= 2
+    assert not [line for line in installs if "pip install mncost" in line]
+    assert all("pip install ." in line or "git+" in line for line in installs), installs

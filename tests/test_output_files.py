@@ -5,8 +5,6 @@ and signals and a closed or full stdout end the command with its exit code and o
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import signal
 import stat
@@ -20,8 +18,8 @@ import pytest
 from click.testing import CliRunner
 
 from mncost.cli import cli
-from mncost.fileio import Output, check_output, write_atomic
 from mncost.errors import InputError
+from mncost.fileio import Output, check_output, write_atomic
 
 #: The v1 1.0/224 totals (v1 paper Table 1 and TF-slim: 569M mult-adds, 4.2M params).
 V1_MACS = "568740352"

@@ -174,8 +174,9 @@ def require_matplotlib() -> None:
 
 
 def plot_figure(rows: Sequence[dict[str, Any]], latency: bool) -> Any:
-    """A matplotlib figure: MACs against alpha and against resolution, params against alpha (and, with
-    latency, MACs against latency with the Pareto front, its points labelled alpha/rho).
+    """A matplotlib figure: MACs against alpha and against resolution, params against alpha
+    (and, with latency, MACs against latency with the Pareto front, its points labelled
+    alpha/rho).
 
     Axes are linear from zero, with ticks in M (millions), so 300M reads off the axis; each
     model has its own colour and each line its own marker. Raises
