@@ -41,8 +41,29 @@ class ReportedError(click.ClickException):
         click.echo(f"mncost: error: {self.format_message()}", err=True)
 
 
+class OneLineUsageError(click.UsageError):
+    """A click usage error (unknown option, bad choice, ``--alpha abc``) shown as one line,
+    ``mncost: error: <click's message> (see 'mncost CMD -h')``, exit 2. click's message keeps
+    its "Did you mean --format?"; its usage block and blank lines are what is dropped."""
+
+    def __init__(self, error: click.UsageError, command_path: str = "mncost") -> None:
+        super().__init__(error.format_message(), error.ctx)
+        self.exit_code = error.exit_code
+        self.command_path = error.ctx.command_path if error.ctx is not None else command_path
+
+    def show(self, file=None) -> None:
+        message = " ".join(self.format_message().split())
+        click.echo(f"mncost: error: {message} (see '{self.command_path} -h')", err=True)
+
+
 class MncostGroup(click.Group):
     """A click group with lazily imported commands and one error path."""
+
+    def make_context(self, info_name, args, parent=None, **extra):  # noqa: ANN001
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            raise OneLineUsageError(exc) from None
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return [name for name, target in COMMANDS.items()
@@ -64,6 +85,11 @@ class MncostGroup(click.Group):
             if ctx.obj and ctx.obj.get("debug"):
                 raise
             raise ReportedError(str(exc), exc.exit_code) from None
+        except click.UsageError as exc:   # a subcommand's options, or its own UsageError
+            if isinstance(exc, OneLineUsageError):
+                raise
+            path = " ".join(filter(None, (ctx.command_path, ctx.invoked_subcommand)))
+            raise OneLineUsageError(exc, path) from None
         except KeyboardInterrupt:
             # 130 = 128 + SIGINT, as shells report it; click's own "Aborted!" would exit 1,
             # which means "a check failed" here.
