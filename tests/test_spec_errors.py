@@ -103,7 +103,7 @@ def test_missing_file():
     (["--res", "0"], "resolution"),
     (["--res", "224x0"], "resolution"),
     (["--res", "abc"], "resolution"),
-    (["--classes", "0"], "classes must be an integer from 1 to"),
+    (["--classes", "0"], "--classes"),
 ])
 def test_impossible_settings(args, fragment):
     code, out = run("analyze", "v1", *args)
