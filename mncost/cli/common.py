@@ -9,6 +9,7 @@ import click
 
 from ..costs import DEFAULT_PARAMS, PARAM_CONVENTIONS
 from ..limits import MAX_SPEC_INT
+from ..spec import parse_resolution
 
 
 class Count(click.IntRange):
@@ -39,6 +40,25 @@ class Seconds(click.ParamType):
         return seconds
 
 
+class Resolution(click.ParamType):
+    """One resolution, ``R`` or ``HxW`` (lowercase x), checked when the options are parsed.
+
+    A single-value ``--res`` never takes a list: ``224,192`` is refused, where ``sweep`` and
+    ``baseline write`` read it as two resolutions.
+    """
+
+    name = "resolution"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            parse_resolution(value)
+        except ValueError as exc:
+            self.fail(str(exc).replace("must be", "must be one resolution,", 1), param, ctx)
+        return value.strip()
+
+
 #: ``--classes``: classifier outputs.
 CLASSES = Count(min=1, max=MAX_SPEC_INT)
 #: Latency options: threads, batch, runs; and seconds of timed runs.
@@ -53,7 +73,8 @@ def network_options(f: Callable) -> Callable:
     """``--alpha``, ``--res``, ``--classes`` for commands that resolve one configuration."""
     f = click.option("--classes", "-k", type=CLASSES, default=None, metavar="K",
                      help="Classifier outputs (default: the spec's, 1000 for the built-ins).")(f)
-    f = click.option("--res", "-r", "resolution", default=None, metavar="R|HxW",
+    f = click.option("--res", "-r", "resolution", type=Resolution(), default=None,
+                     metavar="R|HxW",
                      help="Input resolution: R for R x R, or H x W such as 224x160 "
                           "(default: the spec's, 224).")(f)
     f = click.option("--alpha", "-a", type=float, default=1.0, show_default=True,
