@@ -139,8 +139,8 @@ def _channels(value: Any) -> int | str:
     try:
         return _pos_int(value)
     except ValueError:
-        raise ValueError(f"must be an integer from 1 to {MAX_SPEC_INT:,} or 'classes', got "
-                         f"{value!r:.40}") from None
+        raise ValueError(f"must be a positive integer up to {MAX_SPEC_INT:,} or 'classes', "
+                         f"got {value!r:.40}") from None
 
 
 def _residual(value: Any) -> str | bool:

@@ -109,7 +109,7 @@ SPEC_CASES = {
     "se.ratio: nan": ("name: x\nse: {ratio: .nan}\nlayers:\n  - {op: conv, c: 16}\n",
                       ["se.ratio"]),
     "channels over the limit": (SPEC.replace("c: 16", "c: 2000000000"),
-                                ["layers[0].c", "1 to 1,000,000,000"]),
+                                ["layers[0].c", "up to 1,000,000,000"]),
     "t chain to 10^16 channels": (SPEC + "  - {op: conv, t: 10000}\n" * 4,
                                   ["layers[3]", "channels (at most 1,000,000,000,000)"]),
     "!!timestamp 2001-13-45": (SPEC.replace("name: x", "name: !!timestamp 2001-13-45"),
