@@ -37,6 +37,16 @@ def configs_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "configs"
 
 
+def _exists(path: Path) -> bool:
+    """``path.exists()``, with a name the system cannot even look up (too long, a NUL byte)
+    reported as one line rather than raised as ``OSError``/``ValueError``."""
+    try:
+        return path.exists()
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise InputError(f"cannot use {str(path)[:60]!r}... as a spec path: {reason}") from None
+
+
 def find_spec(model: str, base: Path | None = None) -> Path:
     """Map a built-in short name or a path (relative to ``base`` or the working directory)
     to a spec file.
@@ -47,10 +57,10 @@ def find_spec(model: str, base: Path | None = None) -> Path:
     if model in BUILTINS:
         return configs_dir() / BUILTINS[model]
     path = Path(model)
-    if base is not None and not path.is_absolute() and (base / path).exists():
+    if base is not None and not path.is_absolute() and _exists(base / path):
         return base / path
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        if not path.exists():
+    if path.suffix in (".yaml", ".yml") or _exists(path):
+        if not _exists(path):
             raise SpecError("no such file", file=model)
         return path
     close = difflib.get_close_matches(model, list(BUILTINS), n=1, cutoff=0.5)

@@ -137,6 +137,9 @@ SPEC_CASES = {
                           ["larger than the limit of 1,048,576 bytes"]),
     "not UTF-8": (b"name: \xff\xfe\nlayers: []\n", ["not UTF-8"]),
     "undefined alias": ("name: x\nlayers: *nothing\n", ["spec.yaml:2:"]),
+    "control characters in a key": (SPEC.replace("s: 2}", 's: 2, "a\\nb\\x1b[31m": 1}'),
+                                    ["unknown key", "a\\nb\\x1b[31m"]),
+    "extends with a NUL byte": ('extends: "v1\\0"\nname: x\n', ["extends"]),
 }
 
 
@@ -204,6 +207,10 @@ BUDGET_CASES = {
                    ["once its aliases"]),
     "max_macs: 2001-13-45": ("budgets:\n  - {model: v1, max_macs: 2001-13-45}\n",
                              ["budgets[0].max_macs"]),
+    "model with a NUL byte": ('budgets:\n  - {model: "a\\0b.yaml", max_macs: 1M}\n',
+                              ["a\\x00b.yaml"]),
+    "model name of 5000 characters": (f"budgets:\n  - {{model: {'a' * 5000}, max_macs: 1M}}\n",
+                                      ["File name too long"]),
 }
 
 
@@ -261,6 +268,7 @@ OPTION_CASES = {
     "--res 10^18+1": (["analyze", "v1", "--res", str(MAX_RESOLUTION + 1)],
                       [f"at most {MAX_RESOLUTION:,} pixels"]),
     "--res unicode digits": (["analyze", "v1", "--res", "２２４"], ["--res"]),
+    "model name of 5000 characters": (["analyze", "a" * 5000], ["File name too long"]),
     "--classes 5000 digits": (["analyze", "v1", "--classes", _digits(5000)],
                               ["--classes", "too long"]),
     "sweep --alpha 1:1e30:1": (["sweep", "v1", "--alpha", "1:1e30:1"],

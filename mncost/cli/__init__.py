@@ -38,7 +38,13 @@ class ReportedError(click.ClickException):
         self.exit_code = exit_code
 
     def show(self, file=None) -> None:
-        click.echo(f"mncost: error: {self.format_message()}", err=True)
+        click.echo(f"mncost: error: {one_line(self.format_message())}", err=True)
+
+
+def one_line(message: str) -> str:
+    """``message`` as one printable line: a newline or control character that came in with
+    the input (a file name, a YAML key) is shown escaped, never written raw."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in message)
 
 
 class OneLineUsageError(click.UsageError):
@@ -52,7 +58,7 @@ class OneLineUsageError(click.UsageError):
         self.command_path = error.ctx.command_path if error.ctx is not None else command_path
 
     def show(self, file=None) -> None:
-        message = " ".join(self.format_message().split())
+        message = one_line(" ".join(self.format_message().split()))
         click.echo(f"mncost: error: {message} (see '{self.command_path} -h')", err=True)
 
 
