@@ -25,7 +25,7 @@ from .costs import DEFAULT_PARAMS, PARAM_CONVENTIONS, Report
 from .errors import InputError, MncostError
 from .inputfile import Refused, load_json, read_limited
 from .layers import Network
-from .limits import MAX_JSON_BYTES
+from .limits import MAX_ENTRIES, MAX_JSON_BYTES
 from .render.text import resolution_str
 from .resolve import check_alpha, check_classes, check_resolution
 from .yamlfile import LineDict, LineList, load_yaml_file
@@ -193,6 +193,8 @@ def load_baseline(path: str) -> dict[str, Any]:
     entries = doc.get("entries")
     if not isinstance(entries, list) or not entries:
         raise _bad(path, "\"entries\" must be a non-empty list")
+    if len(entries) > MAX_ENTRIES:
+        raise _bad(path, f"{len(entries):,} entries (at most {MAX_ENTRIES:,})")
     for i, entry in enumerate(entries):
         _check_entry(path, i, entry)
     return doc
@@ -471,6 +473,9 @@ def load_budgets(path: str) -> tuple[Budget, ...]:
     items = doc["budgets"]
     if not items:
         raise _budget_error(path, items.line, "budgets", "the list is empty")
+    if len(items) > MAX_ENTRIES:
+        raise _budget_error(path, items.line, "budgets",
+                            f"{len(items):,} entries (at most {MAX_ENTRIES:,})")
     return tuple(_budget(path, i, item, items.item_lines[i]) for i, item in enumerate(items))
 
 

@@ -33,6 +33,10 @@ MAX_LAYERS = 10_000
 MAX_CHANNELS = 10 ** 12
 #: Deepest ``extends:`` chain.
 MAX_EXTENDS = 32
+#: Most ``patch:`` entries in one spec (each is matched against every row).
+MAX_PATCHES = 1_000
+#: Most entries in a baseline or a budgets file (each is a configuration to recompute).
+MAX_ENTRIES = 10_000
 #: Most memory (bytes) the torch back end may allocate for one model: weights plus every
 #: activation, in float32, estimated from the analytic counts before anything is built.
 MAX_MODEL_BYTES = 16 << 30

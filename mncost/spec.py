@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from .errors import InputError, SpecError
-from .limits import MAX_EXPANSION, MAX_EXTENDS, MAX_LAYERS, MAX_RESOLUTION, MAX_SPEC_INT
+from .limits import (MAX_EXPANSION, MAX_EXTENDS, MAX_LAYERS, MAX_PATCHES, MAX_RESOLUTION,
+                     MAX_SPEC_INT)
 from .yamlfile import LineDict, LineList, load_yaml_file
 
 # --------------------------------------------------------------------------------------------
@@ -108,6 +109,8 @@ def _bool(value: Any) -> bool:
 def _str(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"must be a non-empty string, got {value!r}")
+    if not value.isprintable():
+        raise ValueError(f"must be printable text (no control characters), got {value!r}")
     return value
 
 
@@ -420,6 +423,9 @@ def _raw_rows(doc: LineDict, file: str) -> list[_RawRow]:
     if not isinstance(layers, list) or not layers:
         raise SpecError("must be a non-empty list of rows", file=file,
                         line=doc.line_of("layers"), field="layers")
+    if len(layers) > MAX_LAYERS:
+        raise SpecError(f"{len(layers):,} rows: at most {MAX_LAYERS:,}", file=file,
+                        line=doc.line_of("layers"), field="layers")
     rows = []
     for i, item in enumerate(layers):
         line = layers.item_lines[i] if isinstance(layers, LineList) else None
@@ -445,6 +451,9 @@ def _apply_patch(doc: LineDict, file: str, rows: list[_RawRow]) -> list[_RawRow]
     patch = doc["patch"]
     if not isinstance(patch, list):
         raise SpecError("must be a list of {where: ..., set: ...}", file=file,
+                        line=doc.line_of("patch"), field="patch")
+    if len(patch) > MAX_PATCHES:
+        raise SpecError(f"{len(patch):,} entries: at most {MAX_PATCHES:,}", file=file,
                         line=doc.line_of("patch"), field="patch")
     rows = [_RawRow(r.index, dict(r.data), r.file, r.line, dict(r.key_lines)) for r in rows]
     for i, entry in enumerate(patch):

@@ -137,6 +137,13 @@ SPEC_CASES = {
                           ["larger than the limit of 1,048,576 bytes"]),
     "not UTF-8": (b"name: \xff\xfe\nlayers: []\n", ["not UTF-8"]),
     "undefined alias": ("name: x\nlayers: *nothing\n", ["spec.yaml:2:"]),
+    "rows over the limit": ("name: x\nlayers:\n" + "  - {op: conv, c: 8, n: 0}\n" * 10_001,
+                            ["layers:", "10,001 rows: at most 10,000"]),
+    "patch entries over the limit": ("name: x\nextends: v1\npatch:\n"
+                                     + "  - {where: {index: 0}, set: {n: 1}}\n" * 1001,
+                                     ["patch:", "1,001 entries: at most 1,000"]),
+    "a NUL byte in the name": ('name: "a\\0"\nlayers:\n  - {op: conv, c: 8}\n',
+                               ["name: must be printable text", "a\\x00"]),
     "control characters in a key": (SPEC.replace("s: 2}", 's: 2, "a\\nb\\x1b[31m": 1}'),
                                     ["unknown key", "a\\nb\\x1b[31m"]),
     "extends with a NUL byte": ('extends: "v1\\0"\nname: x\n', ["extends"]),
@@ -209,6 +216,8 @@ BUDGET_CASES = {
                              ["budgets[0].max_macs"]),
     "model with a NUL byte": ('budgets:\n  - {model: "a\\0b.yaml", max_macs: 1M}\n',
                               ["a\\x00b.yaml"]),
+    "entries over the limit": ("budgets:\n" + "  - {model: v1, max_macs: 1G}\n" * 10_001,
+                               ["budgets:", "10,001 entries (at most 10,000)"]),
     "model name of 5000 characters": (f"budgets:\n  - {{model: {'a' * 5000}, max_macs: 1M}}\n",
                                       ["File name too long"]),
 }
@@ -249,6 +258,12 @@ def test_hostile_baseline(tmp_path, case, latency):
     # Refused while reading, before anything is measured (no torch is needed to see that).
     args = ("check", "--baseline", path) + (("--latency",) if latency else ())
     assert_one_line(run(*args), "not a valid mncost baseline", *fragments)
+
+
+def test_baseline_entries_over_the_limit(tmp_path, monkeypatch):
+    monkeypatch.setattr("mncost.baseline.MAX_ENTRIES", 2)
+    path = _baseline(tmp_path, lambda doc: doc.update(entries=doc["entries"] * 3))
+    assert_one_line(run("check", "--baseline", path), "3 entries (at most 2)")
 
 
 def test_oversized_baseline(tmp_path, monkeypatch):

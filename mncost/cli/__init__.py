@@ -41,9 +41,16 @@ class ReportedError(click.ClickException):
         click.echo(f"mncost: error: {one_line(self.format_message())}", err=True)
 
 
+#: Longest error line written; a value quoted from a hostile input can be a megabyte.
+MAX_MESSAGE = 2000
+
+
 def one_line(message: str) -> str:
     """``message`` as one printable line: a newline or control character that came in with
-    the input (a file name, a YAML key) is shown escaped, never written raw."""
+    the input (a file name, a YAML key) is shown escaped, never written raw; a line longer
+    than :data:`MAX_MESSAGE` characters loses its middle."""
+    if len(message) > MAX_MESSAGE:   # keep the start (where) and the end (the reason)
+        message = message[:MAX_MESSAGE // 2] + " ... " + message[-MAX_MESSAGE // 2:]
     return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in message)
 
 
