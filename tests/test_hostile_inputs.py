@@ -478,3 +478,11 @@ def test_usage_error_from_a_fresh_process():
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr == ("mncost: error: No such option '--fromat'. Did you mean "
                            "'--format'? (see 'mncost analyze -h')\n")
+
+
+@pytest.mark.parametrize("args", [[], ["baseline"]], ids=["mncost", "mncost baseline"])
+def test_no_command_still_shows_the_whole_help(args):
+    result = run(*args)
+    assert result.exit_code == 2
+    assert "Usage:" in result.output and "Commands:" in result.output
+    assert "mncost: error" not in result.output

@@ -54,6 +54,10 @@ def one_line(message: str) -> str:
     return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in message)
 
 
+#: click's "no arguments: show the help" (click >= 8.2): the help is wanted there, whole.
+_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
 class OneLineUsageError(click.UsageError):
     """A click usage error (unknown option, bad choice, ``--alpha abc``) shown as one line,
     ``mncost: error: <click's message> (see 'mncost CMD -h')``, exit 2. click's message keeps
@@ -76,6 +80,8 @@ class MncostGroup(click.Group):
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
         except click.UsageError as exc:
+            if isinstance(exc, _HELP):
+                raise
             raise OneLineUsageError(exc) from None
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -99,7 +105,7 @@ class MncostGroup(click.Group):
                 raise
             raise ReportedError(str(exc), exc.exit_code) from None
         except click.UsageError as exc:   # a subcommand's options, or its own UsageError
-            if isinstance(exc, OneLineUsageError):
+            if isinstance(exc, (OneLineUsageError, _HELP)):
                 raise
             path = " ".join(filter(None, (ctx.command_path, ctx.invoked_subcommand)))
             raise OneLineUsageError(exc, path) from None
