@@ -8,7 +8,6 @@ a side above 2^53 pixels is not rounded through a float.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 from .errors import InputError
@@ -26,10 +25,11 @@ def ceil_div(a: int, b: int) -> int:
 def check_alpha(alpha: object) -> float:
     """The width multiplier must be a finite number in (0, :data:`MAX_ALPHA`] (v1 paper
     Sec. 3.3: alpha in (0, 1], and the reference code accepts alpha > 1 too)."""
+    # Comparisons only: exact for any int (math.isfinite would overflow on a huge one), and
+    # false for nan.
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not (
-            math.isfinite(alpha) and 0 < alpha <= MAX_ALPHA):
-        shown = f"{alpha:.6g}" if isinstance(alpha, (int, float)) and not isinstance(
-            alpha, bool) else repr(alpha)
+            0 < alpha <= MAX_ALPHA):
+        shown = f"{alpha:.6g}" if isinstance(alpha, float) else repr(alpha)[:40]
         raise InputError(f"alpha must be a number in (0, {MAX_ALPHA:g}], got {shown}")
     return float(alpha)
 

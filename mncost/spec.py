@@ -19,7 +19,6 @@ Shallow MobileNets, Tables 4 and 5), so a variant never copies its parent's tabl
 from __future__ import annotations
 
 import difflib
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,8 +87,8 @@ def _pos_num(value: Any) -> float:
     """A factor (``t``, ``se.ratio``): a finite number in (0, :data:`MAX_EXPANSION`]."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"must be a number, got {value!r}")
-    if not (value > 0 and math.isfinite(value) and value <= MAX_EXPANSION):
-        raise ValueError(f"must be a number in (0, {MAX_EXPANSION:g}], got {value}")
+    if not 0 < value <= MAX_EXPANSION:       # false for nan; exact for a huge int
+        raise ValueError(f"must be a number in (0, {MAX_EXPANSION:g}], got {value!r:.40}")
     return value
 
 
