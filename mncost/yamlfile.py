@@ -65,11 +65,15 @@ class _Loader(_Base):  # type: ignore[misc, valid-type]
     def construct_object(self, node, deep=False):  # noqa: ANN001 - PyYAML's signature
         try:
             return super().construct_object(node, deep=deep)
-        except (ValueError, TypeError, OverflowError) as exc:
+        except (yaml.YAMLError, _DuplicateKey):
+            raise
+        except Exception as exc:  # noqa: BLE001 - PyYAML's constructors raise anything
+            # (ValueError for !!int abc, AttributeError for an unparsable !!timestamp...)
             what = (f"cannot read {str(node.value)[:40]!r} as {node.tag.rsplit(':', 1)[-1]}"
                     if isinstance(node, yaml.ScalarNode) else "cannot read this value")
             reason = " ".join(str(exc).split())
-            if "literal for int" not in reason:  # int's own message repeats the value
+            # int's own message repeats the value; other exception types say nothing useful.
+            if isinstance(exc, (ValueError, OverflowError)) and "literal for int" not in reason:
                 what += f" ({reason})"
             raise yaml.constructor.ConstructorError(None, None, what, node.start_mark) from None
 

@@ -116,6 +116,8 @@ SPEC_CASES = {
                                ["spec.yaml:1:", "'2001-13-45' as timestamp"]),
     "c: !!int abc": (SPEC.replace("c: 16", "c: !!int abc"), ["spec.yaml:3:", "'abc' as int"]),
     "!!float abc": (SPEC.replace("c: 16", "c: !!float abc"), ["spec.yaml:3:", "as float"]),
+    "!!timestamp on a key": (SPEC.replace("{op: conv,", "{op: conv, !!timestamp"),
+                             ["spec.yaml:3:", "as timestamp"]),
     "nested 500 deep": ("name: x\nlayers: " + "[" * 500 + "]" * 500 + "\n",
                         ["spec.yaml:2:", f"nested more than {MAX_DEPTH} levels"]),
     "block nested 500 deep": ("name: x\nlayers:\n" + "- " * 500 + "x\n",
