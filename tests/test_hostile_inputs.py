@@ -268,6 +268,21 @@ def test_baseline_entries_over_the_limit(tmp_path, monkeypatch):
     assert_one_line(run("check", "--baseline", path), "3 entries (at most 2)")
 
 
+@pytest.mark.parametrize("content,fragment", [
+    ("[" * 100_000 + "]" * 100_000, f"nested more than {MAX_DEPTH} levels"),
+    ('{"peak_gmacs": 1e400, "bandwidth_gbs": 1}', "1e400 is out of range"),
+    ('{"peak_gmacs": NaN, "bandwidth_gbs": 1}', "NaN"),
+    ('{"peak_gmacs": %s, "bandwidth_gbs": 1}' % _digits(5000), "5,000 digits"),
+    (None, "not a regular file"),
+], ids=["nested 100,000 deep", "1e400", "NaN", "5000 digits", "/dev/zero"])
+def test_hostile_device_file(tmp_path, content, fragment):
+    path = "/dev/zero"
+    if content is not None:
+        path = str(tmp_path / "device.json")
+        Path(path).write_text(content)
+    assert_one_line(run("memory", "v1", "--roofline", path), fragment)
+
+
 def test_oversized_baseline(tmp_path, monkeypatch):
     monkeypatch.setattr("mncost.baseline.MAX_JSON_BYTES", 1000)
     path = _baseline(tmp_path, lambda doc: None)
@@ -310,6 +325,8 @@ OPTION_CASES = {
     "--min-time inf": (["sweep", "v1", "--latency", "--min-time", "inf"], ["--min-time"]),
     "--threads 10^9": (["profile", "v1", "--threads", "1000000000"], ["--threads"]),
     "--batch 0": (["check", "--budget", "b.yaml", "--batch", "0"], ["--batch"]),
+    "--peak-gmacs nan": (["memory", "v1", "--peak-gmacs", "nan", "--bandwidth-gbs", "1"],
+                         ["peak GMAC/s must be a number > 0"]),
 }
 
 
@@ -361,7 +378,7 @@ def test_profile_refuses_a_batch_too_large_to_build():
 # ---------------------------------------------------------------------------------------------
 # Item 1: one value is one value; a comma is never H x W
 
-SINGLE_RES = [["analyze", "v1"], ["crosscheck", "v1"], ["profile", "v1"]]
+SINGLE_RES = [["analyze", "v1"], ["crosscheck", "v1"], ["profile", "v1"], ["memory", "v1"]]
 
 
 @pytest.mark.parametrize("command", SINGLE_RES, ids=lambda c: c[0])
