@@ -505,3 +505,14 @@ def test_no_command_still_shows_the_whole_help(args):
     assert result.exit_code == 2
     assert "Usage:" in result.output and "Commands:" in result.output
     assert "mncost: error" not in result.output
+
+
+@pytest.mark.parametrize("args", [
+    ["roofline-measure", "--size", "1000000000"],
+    ["roofline-measure", "--copy-mib", "99999999"],
+    ["roofline-measure", "--threads", "1,2"],
+    ["memory", "v1", "--split", "0"],
+], ids=lambda a: " ".join(a[-2:]))
+def test_memory_options_are_bounded(args):
+    # Refused while parsing: nothing is allocated (a 10^9 x 10^9 GEMM, a 95 TiB copy).
+    assert_one_line(run(*args), "Invalid value for")
