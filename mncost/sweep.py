@@ -75,15 +75,15 @@ def expand_range(text: str, what: str) -> list[Decimal]:
         raise InputError(f"{what}: range {text!r} needs a step > 0")
     if stop < start:
         raise InputError(f"{what}: range {text!r} ends before it starts")
+    too_many = InputError(f"{what}: range {text[:80]!r} has more than {MAX_CONFIGS:,} values "
+                          "(the limit)")
     try:   # decimal's context stops at 28 digits: 1:1e30:1 cannot even be divided
         count = int((stop - start) // step) + 1
-        values = [start + i * step for i in range(count)] if count <= MAX_CONFIGS else []
+        if count > MAX_CONFIGS:
+            raise too_many
+        return [start + i * step for i in range(count)]
     except DecimalException:
-        count, values = MAX_CONFIGS + 1, []
-    if count > MAX_CONFIGS:
-        raise InputError(f"{what}: range {text[:80]!r} has more than {MAX_CONFIGS:,} values "
-                         "(the limit)")
-    return values
+        raise too_many from None
 
 
 def _items(text: str, what: str) -> list[str]:
