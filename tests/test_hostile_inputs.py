@@ -127,6 +127,8 @@ SPEC_CASES = {
     "alias bomb": (BOMB, ["once its aliases", "100,000"]),
     "n: 1000000000": (SPEC.replace("s: 2}", "s: 2, n: 1000000000}"),
                       ["layers[0].n", f"at most {MAX_LAYERS:,}"]),
+    "n: 10000 bottlenecks": (SPEC + "  - {op: bottleneck, t: 6, c: 16, n: 10000}\n",
+                             [f"more than {MAX_LAYERS:,} layers"]),
     "total layers": ("name: x\nlayers:\n" + "  - {op: conv, c: 8, n: 9000}\n" * 100,
                      [f"more than {MAX_LAYERS:,} layers"]),
     "resolution with a comma": ("name: x\nresolution: '224,160'\n" + SPEC[8:],
