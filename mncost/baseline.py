@@ -12,7 +12,7 @@ Pure and torch-free; latency values come in from the caller. The pieces:
 
 from __future__ import annotations
 
-import json
+import math
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -23,7 +23,9 @@ from typing import Any, Callable, Iterable, Sequence
 from . import __version__
 from .costs import DEFAULT_PARAMS, PARAM_CONVENTIONS, Report
 from .errors import InputError, MncostError
+from .inputfile import Refused, load_json, read_limited
 from .layers import Network
+from .limits import MAX_ENTRIES, MAX_JSON_BYTES
 from .render.text import resolution_str
 from .resolve import check_alpha, check_classes, check_resolution
 from .yamlfile import LineDict, LineList, load_yaml_file
@@ -35,7 +37,15 @@ METRICS = ("macs", "params")
 #: every new entry and checked when the baseline has them (older baselines do not).
 MEMORY_METRICS = ("peak_activation_bytes", "bytes_moved")
 _UNITS = {"": 1, "k": 10 ** 3, "K": 10 ** 3, "M": 10 ** 6, "G": 10 ** 9, "T": 10 ** 12}
-_NUMBER_RE = re.compile(r"^\s*([0-9][0-9_]*(?:\.[0-9]+)?|\.[0-9]+)\s*([kKMGT]?)\s*$")
+_NUMBER_RE = re.compile(r"^\s*([0-9][0-9_]*(?:\.[0-9]+)?|\.[0-9]+)\s*([kKMGT]?)\s*$",
+                        re.ASCII)
+#: Longest count or tolerance accepted (characters): far beyond any count of a network, and
+#: short enough that exact arithmetic on it stays instant.
+_MAX_NUMBER_CHARS = 40
+#: Largest relative tolerance, and the finest step of one (``1e-999999999%`` would make exact
+#: comparison build a billion-digit denominator).
+_MAX_PERCENT = Decimal(10) ** 6
+_MIN_PERCENT_EXPONENT = -12
 
 
 # ---------------------------------------------------------------------------------------------
@@ -78,12 +88,17 @@ def parse_count(value: object) -> Decimal:
     """
     if isinstance(value, bool):
         raise ValueError(f"must be a number such as 220M or 5.5M, got {value!r}")
-    if isinstance(value, (int, float)):
+    if isinstance(value, int):
+        text = str(value) if value.bit_length() < 4 * _MAX_NUMBER_CHARS else "x" * 99
+    elif isinstance(value, float):
         text = repr(value)
     elif isinstance(value, str):
         text = value
     else:
-        raise ValueError(f"must be a number such as 220M or 5.5M, got {value!r}")
+        raise ValueError(f"must be a number such as 220M or 5.5M, got {value!r:.40}")
+    if len(text) > _MAX_NUMBER_CHARS:
+        raise ValueError(f"must be a number such as 220M or 5.5M of at most "
+                         f"{_MAX_NUMBER_CHARS} characters")
     match = _NUMBER_RE.match(text)
     if not match:
         raise ValueError(f"must be a number such as 220M or 5.5M, got {value!r}")
@@ -103,15 +118,22 @@ class Tolerance:
         """``0.5%`` (relative), ``0`` (exact), ``10k`` or ``1000`` (absolute)."""
         text = str(text).strip()
         try:
+            if len(text) > _MAX_NUMBER_CHARS:
+                raise ValueError
             if text.endswith("%"):
                 percent = Decimal(text[:-1].strip())
                 if not percent.is_finite() or percent < 0:
                     raise InvalidOperation
+                if percent > _MAX_PERCENT or (
+                        percent and percent.as_tuple().exponent < _MIN_PERCENT_EXPONENT):
+                    raise InputError(f"tolerance {text!r} is out of range: a percentage "
+                                     f"from 0 to {_MAX_PERCENT:,}% in steps of at least "
+                                     f"1e{_MIN_PERCENT_EXPONENT}%")
                 return cls(percent=percent)
             return cls(amount=parse_count(text))
         except (InvalidOperation, ValueError):
             raise InputError(f"tolerance must be a percentage such as 0.5% or an absolute "
-                             f"count such as 1000 or 10k, got {text!r}") from None
+                             f"count such as 1000 or 10k, got {text[:40]!r}") from None
 
     def allows(self, old: float, new: float) -> bool:
         """Whether ``new`` is within tolerance of ``old`` (exact arithmetic)."""
@@ -180,28 +202,31 @@ def load_baseline(path: str) -> dict[str, Any]:
             entry without the fields :func:`compare` reads, each said in one line.
     """
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_limited(path, MAX_JSON_BYTES)
     except FileNotFoundError:
         raise InputError(f"{path}: baseline file not found (write one with `mncost baseline "
                          "write -o FILE`)") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, Refused) as exc:
         raise InputError(f"{path}: cannot read baseline: "
                          f"{getattr(exc, 'strerror', None) or exc}") from None
     try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise _bad(path, f"invalid JSON at line {exc.lineno}, column {exc.colno}: "
-                         f"{exc.msg}") from None
+        doc = load_json(text)
+    except Refused as exc:
+        raise _bad(path, str(exc)) from None
     if not isinstance(doc, dict) or "schema" not in doc:
         raise _bad(path, "no \"schema\" field")
     if doc["schema"] != BASELINE_SCHEMA:
-        raise InputError(f"{path}: unknown baseline schema {doc['schema']!r} (this mncost "
-                         f"reads {BASELINE_SCHEMA}); rewrite it with `mncost baseline write`")
-    if doc.get("param_convention") not in PARAM_CONVENTIONS:
+        raise InputError(f"{path}: unknown baseline schema {str(doc['schema'])[:40]!r} (this "
+                         f"mncost reads {BASELINE_SCHEMA}); rewrite it with `mncost baseline "
+                         "write`")
+    if not isinstance(doc.get("param_convention"), str) or (
+            doc["param_convention"] not in PARAM_CONVENTIONS):
         raise _bad(path, f"param_convention must be one of {', '.join(PARAM_CONVENTIONS)}")
     entries = doc.get("entries")
     if not isinstance(entries, list) or not entries:
         raise _bad(path, "\"entries\" must be a non-empty list")
+    if len(entries) > MAX_ENTRIES:
+        raise _bad(path, f"{len(entries):,} entries (at most {MAX_ENTRIES:,})")
     for i, entry in enumerate(entries):
         _check_entry(path, i, entry)
     return doc
@@ -222,6 +247,13 @@ def _check_entry(path: str, i: int, entry: Any) -> None:
         if not (isinstance(layer, dict) and isinstance(layer.get("name"), str)
                 and all(_is_int(layer.get(m)) for m in METRICS)):
             raise _bad(path, f"{where}.layers[{j}] needs name, macs and params")
+    if "latency_ms_median" in entry:
+        latency = entry["latency_ms_median"]
+        if isinstance(latency, bool) or not isinstance(latency, (int, float)) or not (
+                math.isfinite(latency) and latency >= 0):
+            shown = "null" if latency is None else repr(latency)[:40]
+            raise _bad(path, f"{where}.latency_ms_median must be a number of milliseconds "
+                             f">= 0, got {shown}")
     try:
         check_alpha(entry["alpha"])
         check_resolution(entry["resolution"])
@@ -254,13 +286,16 @@ class MetricDelta:
 @dataclass(frozen=True)
 class LayerChange:
     """A layer whose counts differ from the baseline; ``old``/``new`` None when it was added
-    or removed."""
+    or removed. ``ok``: its MACs and params each moved within the tolerance (an added or
+    removed layer never is): a layer is checked in its own right, so changes that cancel in
+    the totals still fail."""
 
     name: str
     old_macs: int | None
     new_macs: int | None
     old_params: int | None
     new_params: int | None
+    ok: bool = False
 
     @property
     def status(self) -> str:
@@ -268,7 +303,7 @@ class LayerChange:
             return "added"
         if self.new_macs is None:
             return "removed"
-        return "changed"
+        return "within tolerance" if self.ok else "changed"
 
 
 @dataclass(frozen=True)
@@ -293,22 +328,32 @@ class ConfigResult(Configuration):
     layers: tuple[LayerChange, ...] = ()
 
     @property
+    def moved_layers(self) -> list[LayerChange]:
+        """Layers added, removed or moved beyond the tolerance."""
+        return [change for change in self.layers if not change.ok]
+
+    @property
     def ok(self) -> bool:
-        return all(m.ok for m in self.metrics)
+        return all(m.ok for m in self.metrics) and not self.moved_layers
 
 
 @dataclass(frozen=True)
 class BudgetResult(Configuration):
-    """One budget line checked: ``metric`` of the configuration must be <= ``limit``."""
+    """One budget line checked: ``metric`` of the configuration must be <= ``limit``.
+
+    ``skipped`` (the reason) when it was not checked: a latency budget without ``--latency``;
+    ``value`` is then None and the budget neither holds nor breaks.
+    """
 
     metric: str = ""
     limit: Decimal = Decimal(0)
-    value: float = 0
+    value: float | None = 0
     where: str = ""
+    skipped: str = ""
 
     @property
     def ok(self) -> bool:
-        return Fraction(self.value) <= Fraction(self.limit)
+        return bool(self.skipped) or Fraction(self.value) <= Fraction(self.limit)
 
 
 @dataclass(frozen=True)
@@ -330,6 +375,11 @@ class CheckResult:
         return [b for b in self.budgets if not b.ok]
 
     @property
+    def skipped(self) -> list[BudgetResult]:
+        """Budgets not checked (latency without ``--latency``)."""
+        return [b for b in self.budgets if b.skipped]
+
+    @property
     def ok(self) -> bool:
         return not self.moved and not self.broken
 
@@ -340,7 +390,11 @@ class CheckResult:
             parts.append(f"{len(self.moved)} of {len(self.configs)} configurations moved "
                          f"beyond tolerance {self.tolerance}")
         if self.budgets:
-            parts.append(f"{len(self.broken)} of {len(self.budgets)} budgets broken")
+            skipped = len(self.skipped)
+            checked = len(self.budgets) - skipped
+            parts.append(f"{len(self.broken)} of {checked} budgets broken" if not skipped else
+                         f"{len(self.broken)} of {checked} checked budgets broken, "
+                         f"{skipped} skipped (latency budgets need --latency)")
         return ("OK: " if self.ok else "FAILED: ") + "; ".join(parts)
 
 
@@ -348,10 +402,12 @@ def config_name(alpha: float, resolution: Sequence[int], classes: int) -> str:
     return f"alpha={alpha:g} res={resolution_str(resolution)} classes={classes}"
 
 
-def layer_changes(old_layers: Sequence[dict[str, Any]], report: Report, params: str
-                  ) -> tuple[LayerChange, ...]:
+def layer_changes(old_layers: Sequence[dict[str, Any]], report: Report, params: str,
+                  tolerance: Tolerance | None = None) -> tuple[LayerChange, ...]:
     """Layers added, removed, or with other MACs or params, matched by name, in network order
-    (removed layers last)."""
+    (removed layers last). Each changed layer's MACs and params are held to ``tolerance``
+    (default exact) against its own baseline values, not only through the totals."""
+    tolerance = tolerance or Tolerance()
     old = {layer["name"]: layer for layer in old_layers}
     changes = []
     for row in report.layers:
@@ -360,8 +416,10 @@ def layer_changes(old_layers: Sequence[dict[str, Any]], report: Report, params: 
         if before is None:
             changes.append(LayerChange(row.layer.name, None, new_macs, None, new_params))
         elif (before["macs"], before["params"]) != (new_macs, new_params):
+            ok = (tolerance.allows(before["macs"], new_macs)
+                  and tolerance.allows(before["params"], new_params))
             changes.append(LayerChange(row.layer.name, before["macs"], new_macs,
-                                       before["params"], new_params))
+                                       before["params"], new_params, ok))
     changes += [LayerChange(name, layer["macs"], None, layer["params"], None)
                 for name, layer in old.items()]
     return tuple(changes)
@@ -372,7 +430,8 @@ def compare_entry(entry: dict[str, Any], report: Report, params: str, tolerance:
     """Compare one baseline entry with ``report`` (the same configuration, recomputed).
 
     Counts fail when they move beyond ``tolerance`` either way (a stale baseline is a failure
-    too). Latency, when given as ``(tolerance, new median ms)``, fails only when slower.
+    too), in total and layer by layer (:func:`layer_changes`). Latency, when given as
+    ``(tolerance, new median ms)``, fails only when slower.
     """
     new = {"macs": report.total.macs, "params": report.total.params(params),
            **memory_totals(report.network)}
@@ -386,7 +445,8 @@ def compare_entry(entry: dict[str, Any], report: Report, params: str, tolerance:
                                    median <= old or lat_tolerance.allows(old, median)))
     net = report.network
     return ConfigResult(entry["model"], net.alpha, tuple(net.resolution), net.classes,
-                        tuple(metrics), layer_changes(entry["layers"], report, params))
+                        tuple(metrics), layer_changes(entry["layers"], report, params,
+                                                      tolerance))
 
 
 def resolve_entry(entry: dict[str, Any], baseline_file: str,
@@ -451,6 +511,9 @@ def load_budgets(path: str) -> tuple[Budget, ...]:
     items = doc["budgets"]
     if not items:
         raise _budget_error(path, items.line, "budgets", "the list is empty")
+    if len(items) > MAX_ENTRIES:
+        raise _budget_error(path, items.line, "budgets",
+                            f"{len(items):,} entries (at most {MAX_ENTRIES:,})")
     return tuple(_budget(path, i, item, items.item_lines[i]) for i, item in enumerate(items))
 
 
@@ -486,17 +549,23 @@ def _budget(path: str, i: int, item: Any, line: int) -> Budget:
                   limits=limits, where=f"{path}:{item.line}")
 
 
+#: Why a latency budget was not checked.
+LATENCY_SKIPPED = "latency is measured only with --latency"
+
+
 def check_budget(budget: Budget, report: Report, params: str,
                  latency_ms: float | None = None) -> list[BudgetResult]:
-    """Each limit of ``budget`` against the recomputed ``report`` (and measured latency)."""
+    """Each limit of ``budget`` against the recomputed ``report`` (and measured latency);
+    a latency limit with no measurement is a skipped result, never dropped."""
     net = report.network
     values = {"macs": report.total.macs, "params": report.total.params(params),
               "latency_ms": latency_ms}
     if any(m in MEMORY_METRICS for m, _ in budget.limits):
         values.update(memory_totals(net))
     return [BudgetResult(budget.model, net.alpha, tuple(net.resolution), net.classes, metric,
-                         limit, values[metric], budget.where)
-            for metric, limit in budget.limits if values[metric] is not None]
+                         limit, values[metric], budget.where,
+                         "" if values[metric] is not None else LATENCY_SKIPPED)
+            for metric, limit in budget.limits]
 
 
 # ---------------------------------------------------------------------------------------------

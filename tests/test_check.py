@@ -257,7 +257,7 @@ def test_baseline_and_budget_together(baseline, tmp_path):
     ("budgets:\n  - model: v2\n    max_macs: 3x\n",
      "budgets.yaml:3: budgets[0].max_macs: must be a number such as 220M or 5.5M, got '3x'"),
     ("budgets:\n  - model: v2\n    alpha: 0\n    max_macs: 3M\n",
-     "budgets.yaml:3: budgets[0].alpha: alpha must be a number > 0, got 0"),
+     "budgets.yaml:3: budgets[0].alpha: alpha must be a number in (0, 10000], got 0"),
     ("budgets:\n  - {model: v2}\n", "budgets.yaml:2: budgets[0]: give at least one of"),
     ("budgets:\n  - {max_macs: 3M}\n", "budgets.yaml:2: budgets[0].model: a model name"),
     ("budgets:\n  - {model: v9, max_macs: 3M}\n",

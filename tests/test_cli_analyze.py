@@ -133,7 +133,7 @@ def test_python_dash_m_and_clean_stdout():
     proc = subprocess.run([sys.executable, "-m", "mncost", "analyze", "v1", "--alpha", "0"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stdout == ""
-    assert proc.stderr.strip() == "mncost: error: alpha must be a number > 0, got 0.0"
+    assert proc.stderr.strip() == "mncost: error: alpha must be a number in (0, 10000], got 0"
 
 
 def test_conventions_view_without_torch():

@@ -56,7 +56,39 @@ class ReportedError(click.ClickException):
         self.exit_code = exit_code
 
     def show(self, file=None) -> None:
-        click.echo(f"mncost: error: {self.format_message()}", err=True)
+        click.echo(f"mncost: error: {one_line(self.format_message())}", err=True)
+
+
+#: Longest error line written; a value quoted from a hostile input can be a megabyte.
+MAX_MESSAGE = 2000
+
+
+def one_line(message: str) -> str:
+    """``message`` as one printable line: a newline or control character that came in with
+    the input (a file name, a YAML key) is shown escaped, never written raw; a line longer
+    than :data:`MAX_MESSAGE` characters loses its middle."""
+    if len(message) > MAX_MESSAGE:   # keep the start (where) and the end (the reason)
+        message = message[:MAX_MESSAGE // 2] + " ... " + message[-MAX_MESSAGE // 2:]
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in message)
+
+
+#: click's "no arguments: show the help" (click >= 8.2): the help is wanted there, whole.
+_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
+class OneLineUsageError(click.UsageError):
+    """A click usage error (unknown option, bad choice, ``--alpha abc``) shown as one line,
+    ``mncost: error: <click's message> (see 'mncost CMD -h')``, exit 2. click's message keeps
+    its "Did you mean --format?"; its usage block and blank lines are what is dropped."""
+
+    def __init__(self, error: click.UsageError, command_path: str = "mncost") -> None:
+        super().__init__(error.format_message(), error.ctx)
+        self.exit_code = error.exit_code
+        self.command_path = error.ctx.command_path if error.ctx is not None else command_path
+
+    def show(self, file=None) -> None:
+        message = one_line(" ".join(self.format_message().split()))
+        click.echo(f"mncost: error: {message} (see '{self.command_path} -h')", err=True)
 
 
 class MncostGroup(click.Group):
@@ -76,10 +108,15 @@ class MncostGroup(click.Group):
         return getattr(importlib.import_module(module), attr)
 
     def make_context(self, *args, **kwargs) -> click.Context:
-        # Ctrl-C while the command line is parsed: click would say "Aborted!" and exit 1.
-        # Help and --version are printed here: a closed or full stdout is reported too.
+        # The group's own usage errors are one line; Ctrl-C while the command line is parsed
+        # would make click say "Aborted!" and exit 1; help and --version are printed here, so
+        # a closed or full stdout is reported too.
         try:
             return super().make_context(*args, **kwargs)
+        except click.UsageError as exc:
+            if isinstance(exc, _HELP):
+                raise
+            raise OneLineUsageError(exc) from None
         except KeyboardInterrupt:
             raise ReportedError("interrupted", 130) from None
         except OSError as exc:
@@ -92,6 +129,11 @@ class MncostGroup(click.Group):
             if ctx.obj and ctx.obj.get("debug"):
                 raise
             raise ReportedError(str(exc), exc.exit_code) from None
+        except click.UsageError as exc:   # a subcommand's options, or its own UsageError
+            if isinstance(exc, (OneLineUsageError, _HELP)):
+                raise
+            path = " ".join(filter(None, (ctx.command_path, ctx.invoked_subcommand)))
+            raise OneLineUsageError(exc, path) from None
         except KeyboardInterrupt:
             # 130 = 128 + SIGINT, as shells report it; click's own "Aborted!" would exit 1,
             # which means "a check failed" here.

@@ -19,7 +19,7 @@ from ..render import check as view
 from ..render import to_json
 from ..render.output import emit
 from ..sweep import parse_alphas, parse_resolutions
-from .common import output_path_option
+from .common import CLASSES, output_path_option
 from .sweep import latency_options, profiler_options
 
 _PARAMS_HELP = "Parameter convention: " + "; ".join(
@@ -83,7 +83,7 @@ def baseline() -> None:
               help="Width multipliers: 0.5,1.0 or start:stop:step.")
 @click.option("--res", "-r", "resolutions", default=None, metavar="LIST",
               help="Resolutions: 160,224, 224x160 or start:stop:step (default: the spec's).")
-@click.option("--classes", "-k", type=int, default=None, metavar="K",
+@click.option("--classes", "-k", type=CLASSES, default=None, metavar="K",
               help="Classifier outputs (default: the spec's).")
 @click.option("--params", type=click.Choice(list(PARAM_CONVENTIONS)), default=DEFAULT_PARAMS,
               show_default=True, help=_PARAMS_HELP)

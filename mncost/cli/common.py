@@ -2,19 +2,80 @@
 
 from __future__ import annotations
 
-from typing import Callable
+import math
+from typing import Any, Callable
 
 import click
 
 from ..costs import DEFAULT_PARAMS, PARAM_CONVENTIONS
 from ..fileio import OutputPath, check_output
+from ..limits import MAX_SPEC_INT
+from ..spec import parse_resolution
+
+
+class Count(click.IntRange):
+    """An integer option within ``[min, max]``; a number too long to be one is refused before
+    Python's own 4,300-digit limit turns it into a screenful."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        if isinstance(value, str) and len(value.strip()) > 20:
+            self.fail(f"{value.strip()[:20]}... is too long (at most {self.max:,})", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+class Seconds(click.ParamType):
+    """A finite number of seconds in ``[0, max]`` (click's FloatRange lets ``nan`` through)."""
+
+    name = "seconds"
+
+    def __init__(self, max: float) -> None:
+        self.max = max
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{str(value)[:40]!r} is not a number of seconds", param, ctx)
+        if not (math.isfinite(seconds) and 0 <= seconds <= self.max):
+            self.fail(f"{str(value)[:40]} is not in the range 0 to {self.max:g} s", param, ctx)
+        return seconds
+
+
+class Resolution(click.ParamType):
+    """One resolution, ``R`` or ``HxW`` (lowercase x), checked when the options are parsed.
+
+    A single-value ``--res`` never takes a list: ``224,192`` is refused, where ``sweep`` and
+    ``baseline write`` read it as two resolutions.
+    """
+
+    name = "resolution"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            parse_resolution(value)
+        except ValueError as exc:
+            self.fail(str(exc).replace("must be", "must be one resolution,", 1), param, ctx)
+        return value.strip()
+
+
+#: ``--classes``: classifier outputs.
+CLASSES = Count(min=1, max=MAX_SPEC_INT)
+#: Latency options: threads, batch, runs; and seconds of timed runs.
+THREADS = Count(min=1, max=4096)
+BATCH = Count(min=1, max=1_000_000)
+RUNS = Count(min=1, max=1_000_000)
+WARMUP = Count(min=0, max=1_000_000)
+MIN_TIME = Seconds(max=3600)
 
 
 def network_options(f: Callable) -> Callable:
     """``--alpha``, ``--res``, ``--classes`` for commands that resolve one configuration."""
-    f = click.option("--classes", "-k", type=int, default=None, metavar="K",
+    f = click.option("--classes", "-k", type=CLASSES, default=None, metavar="K",
                      help="Classifier outputs (default: the spec's, 1000 for the built-ins).")(f)
-    f = click.option("--res", "-r", "resolution", default=None, metavar="R|HxW",
+    f = click.option("--res", "-r", "resolution", type=Resolution(), default=None,
+                     metavar="R|HxW",
                      help="Input resolution: R for R x R, or H x W such as 224x160 "
                           "(default: the spec's, 224).")(f)
     f = click.option("--alpha", "-a", type=float, default=1.0, show_default=True,

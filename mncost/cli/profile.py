@@ -18,7 +18,8 @@ from ..render import FORMATS
 from ..render import profile as view
 from ..render.output import emit
 from ..roofline import join_profile
-from .common import format_option, network_options, output_option, output_path_option
+from .common import (BATCH, MIN_TIME, RUNS, THREADS, WARMUP, format_option, network_options,
+                     output_option, output_path_option)
 from .memory import device_from, roofline_options
 from .progress import ProgressDisplay
 
@@ -30,18 +31,18 @@ DTYPE_CHOICES = ("float32", "float16", "bfloat16")
 @network_options
 @click.option("--device", "-d", default="cpu", show_default=True, metavar="cpu|cuda|cuda:N",
               help="Device to run on.")
-@click.option("--batch", "-b", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--batch", "-b", type=BATCH, default=1, show_default=True,
               help="Images per forward pass.")
-@click.option("--threads", "-t", type=click.IntRange(min=1), default=None,
+@click.option("--threads", "-t", type=THREADS, default=None,
               help="CPU threads (torch.set_num_threads); default: torch's current setting. "
                    "Reported, and restored afterwards.")
 @click.option("--dtype", type=click.Choice(DTYPE_CHOICES), default="float32",
               show_default=True, help="Weights and input dtype, where the device runs it.")
-@click.option("--warmup", type=click.IntRange(min=0), default=10, show_default=True,
+@click.option("--warmup", type=WARMUP, default=10, show_default=True,
               help="Untimed runs before timing.")
-@click.option("--repeats", "-n", type=click.IntRange(min=1), default=30, show_default=True,
+@click.option("--repeats", "-n", type=RUNS, default=30, show_default=True,
               help="At least this many timed runs...")
-@click.option("--min-time", "min_time_s", type=click.FloatRange(min=0), default=1.0,
+@click.option("--min-time", "min_time_s", type=MIN_TIME, default=1.0,
               show_default=True, metavar="S", help="...and at least S seconds of timed runs.")
 @click.option("--per-layer", is_flag=True,
               help="Also time every layer (separate runs): MAC share vs time share per layer "

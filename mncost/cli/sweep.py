@@ -14,7 +14,8 @@ from ..fileio import Output, OutputPath, check_output, check_outputs
 from ..models import load_model
 from ..render import sweep as view
 from ..render.output import emit
-from .common import output_option, output_path_option, params_option
+from .common import (BATCH, CLASSES, MIN_TIME, RUNS, THREADS, WARMUP, output_option,
+                     output_path_option, params_option)
 from .progress import count_bar
 
 #: Exit status after Ctrl-C (128 + SIGINT), as shells report it.
@@ -28,15 +29,15 @@ def latency_options(f: Callable) -> Callable:
                      help="Also measure latency with the torch profiler (needs the torch "
                           "extra; noisy, slow)."),
         click.option("--device", default="cpu", show_default=True, help="Latency: device."),
-        click.option("--threads", type=click.IntRange(min=1), default=None,
+        click.option("--threads", type=THREADS, default=None,
                      help="Latency: torch intra-op threads (default: torch's)."),
-        click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
+        click.option("--batch", type=BATCH, default=1, show_default=True,
                      help="Latency: batch size (latency is per batch)."),
-        click.option("--repeats", type=click.IntRange(min=1), default=None,
+        click.option("--repeats", type=RUNS, default=None,
                      help="Latency: timed runs (default: the profiler's)."),
-        click.option("--warmup", type=click.IntRange(min=0), default=None,
+        click.option("--warmup", type=WARMUP, default=None,
                      help="Latency: untimed runs first (default: the profiler's)."),
-        click.option("--min-time", "min_time", type=click.FloatRange(min=0), default=None,
+        click.option("--min-time", "min_time", type=MIN_TIME, default=None,
                      metavar="S", help="Latency: at least S seconds of timed runs per "
                                        "configuration (default: the profiler's, 1 s)."),
     )):
@@ -69,7 +70,7 @@ TABLE_MAX_ROWS = 10_000
 @click.option("--res", "-r", "resolutions", default=None, metavar="LIST",
               help="Resolutions: 128,160,224, 224x160 (H x W), or a range such as "
                    "96:480:16 (default: each spec's own, 224).")
-@click.option("--classes", "-k", type=int, default=None, metavar="K",
+@click.option("--classes", "-k", type=CLASSES, default=None, metavar="K",
               help="Classifier outputs (default: the spec's).")
 @params_option
 @click.option("--per-layer", is_flag=True, help="One row per layer per configuration (long "

@@ -35,12 +35,23 @@ def config_rows(result: CheckResult) -> list[tuple[str, ...]]:
         for m in c.metrics:
             rows.append((c.model, c.config, m.metric, _value(m.metric, m.old),
                          _value(m.metric, m.new), _delta(m), "ok" if m.ok else "MOVED"))
+        if c.moved_layers:   # layers are checked in their own right, even when totals hold
+            rows.append((c.model, c.config, "layers", "-", _layers_moved(c), "", "MOVED"))
     return rows
+
+
+def _layers_moved(c: ConfigResult) -> str:
+    n = len(c.moved_layers)
+    return f"{n} layer{'' if n == 1 else 's'} moved"
+
+
+def _budget_status(b: Any) -> str:
+    return "skipped" if b.skipped else "ok" if b.ok else "BROKEN"
 
 
 def budget_rows(result: CheckResult) -> list[tuple[str, ...]]:
     return [(b.model, b.config, b.metric, _value(b.metric, b.value),
-             "<= " + _value(b.metric, float(b.limit)), "ok" if b.ok else "BROKEN")
+             "<= " + _value(b.metric, float(b.limit)), _budget_status(b))
             for b in result.budgets]
 
 
@@ -168,18 +179,22 @@ def check_junit(result: CheckResult) -> bytes:
         case = ET.SubElement(suite, "testcase", classname=f"mncost.baseline.{_class(c.model)}",
                              name=c.config)
         if not c.ok:
-            moved = ", ".join(f"{m.metric} {_delta(m)} ({_value(m.metric, m.old)} -> "
-                              f"{_value(m.metric, m.new)})" for m in c.metrics if not m.ok)
+            moved = ", ".join([f"{m.metric} {_delta(m)} ({_value(m.metric, m.old)} -> "
+                               f"{_value(m.metric, m.new)})" for m in c.metrics if not m.ok]
+                              + ([_layers_moved(c)] if c.moved_layers else []))
             failure = ET.SubElement(case, "failure", type="regression",
                                     message=f"{c.model} {c.config}: {moved}")
             failure.text = _failure_text(c)
     suite = ET.SubElement(root, "testsuite", name="mncost.budget",
                           tests=str(len(result.budgets)), failures=str(len(result.broken)),
-                          errors="0", skipped="0")
+                          errors="0", skipped=str(len(result.skipped)))
     for b in result.budgets:
         case = ET.SubElement(suite, "testcase", classname=f"mncost.budget.{_class(b.model)}",
                              name=f"{b.config} {b.metric}")
-        if not b.ok:
+        if b.skipped:
+            ET.SubElement(case, "skipped", message=f"{b.metric} budget not checked: "
+                                                   f"{b.skipped} ({b.where})")
+        elif not b.ok:
             failure = ET.SubElement(case, "failure", type="budget",
                                     message=f"{b.model} {b.config}: {b.metric} "
                                             f"{_value(b.metric, b.value)} > budget "
@@ -187,6 +202,7 @@ def check_junit(result: CheckResult) -> bytes:
             failure.text = f"{b.metric} = {b.value}, budget <= {b.limit} ({b.where})"
     root.set("tests", str(len(result.configs) + len(result.budgets)))
     root.set("failures", str(len(result.moved) + len(result.broken)))
+    root.set("skipped", str(len(result.skipped)))
     ET.indent(root)
     return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
 
