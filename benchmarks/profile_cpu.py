@@ -113,7 +113,11 @@ def report(row: dict[str, Any]) -> str:
         f"repeatability: run 2 vs run 1 median {b['median_ms'] / a['median_ms'] - 1:+.2%}",
         f"vs torch.utils.benchmark.Timer ({len(pairs)} interleaved rounds): median of the "
         f"per-round differences {statistics.median(ratios):+.2%}; medians mncost "
-        f"{ours:.3f} ms, Timer {theirs:.3f} ms (per round: {per_round})",
+        f"{ours:.3f} ms, Timer {theirs:.3f} ms (per round: {per_round}); expected within "
+        f"+-5% on a quiet machine (both run in this process, after the profiler's steady "
+        f"allocator setting: {row['first']['environment'].get('malloc')}); "
+        f"{'OK' if abs(statistics.median(ratios)) <= 0.05 else 'OUTSIDE +-5%: a busy machine?'}",
+        f"page faults per run: {a.get('page_faults_per_run')}",
         f"per-layer run: sum of layer medians {pl['layers_sum_ms']:.3f} ms = "
         f"{pct(pl['coverage'])} of its plain end-to-end median {pl_e2e:.3f} ms and "
         f"{pct(pl['instrumented_coverage'])} of the instrumented runs' median {inst:.3f} ms; "

@@ -22,6 +22,15 @@ from .progress import ProgressDisplay
 DTYPE_CHOICES = ("float32", "float16", "bfloat16")
 
 
+def warn_if_unstable(reason: Optional[str], environment: dict) -> None:
+    """One warning line on stderr when a measurement's spread says it is not to be trusted."""
+    if reason is not None:
+        from ..timing import instability_advice
+
+        click.echo("mncost: warning: " + instability_advice(
+            reason, environment.get("threads"), environment.get("cpu_count")), err=True)
+
+
 @click.command()
 @click.argument("model")
 @network_options
@@ -48,12 +57,17 @@ DTYPE_CHOICES = ("float32", "float16", "bfloat16")
               help="Fold batch norm into the preceding conv, as inference deployments do.")
 @click.option("--compile", "compile_", is_flag=True,
               help="Run through torch.compile (the first run compiles; not with --per-layer).")
+@click.option("--steady-malloc/--no-steady-malloc", default=True, show_default=True,
+              help="Keep freed memory mapped (glibc mallopt: mmap threshold 64 MiB, trim "
+                   "threshold 128 MiB) so runs do not pay page faults; recorded in the "
+                   "environment. A no-op, noted, on other C libraries.")
 @format_option(FORMATS)
 @output_option
 def profile(model: str, alpha: float, resolution: Optional[str], classes: Optional[int],
             device: str, batch: int, threads: Optional[int], dtype: str, warmup: int,
             repeats: int, min_time_s: float, per_layer: bool, channels_last: bool,
-            fuse_bn: bool, compile_: bool, fmt: str, output: Optional[str]) -> None:
+            fuse_bn: bool, compile_: bool, steady_malloc: bool, fmt: str,
+            output: Optional[str]) -> None:
     """Measure the latency of MODEL on this machine, end to end and (--per-layer) per layer,
     beside its analytic MACs.
 
@@ -74,7 +88,8 @@ def profile(model: str, alpha: float, resolution: Optional[str], classes: Option
     options = ProfileOptions(device=device, threads=threads, batch=batch, dtype=dtype,
                              warmup=warmup, repeats=repeats, min_time_s=min_time_s,
                              per_layer=per_layer, channels_last=channels_last,
-                             fuse_bn=fuse_bn, compile=compile_)
+                             fuse_bn=fuse_bn, compile=compile_, steady_malloc=steady_malloc)
     with ProgressDisplay() as progress:
         result = profile_network(network, options, progress=progress)
+    warn_if_unstable(result.unstable, result.environment)
     emit(view.render(fmt, result.to_dict(model)), output)
