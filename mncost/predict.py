@@ -45,6 +45,9 @@ def environment_warnings(device: DeviceProfile) -> list[str]:
     import os
 
     env, notes = device.environment, []
+    if (device.data.get("measurement") or {}).get("fitted_unstable"):
+        notes.append(f"{device.path} was fitted on unstable measurements (a busy machine, "
+                     "--allow-unstable): expect large errors; calibrate again on a quiet one")
     here = {"device_name": cpu_name(), "cpu_count": os.cpu_count(),
             "machine": platform.machine()}
     for key, value in here.items():

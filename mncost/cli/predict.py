@@ -85,8 +85,11 @@ def check_writable(output: str) -> None:
               help="Keep freed memory mapped (glibc mallopt), as `profile` does.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the interleaved measuring order.")
+@click.option("--allow-unstable", is_flag=True,
+              help="Fit even when most measurements are unstable (a busy machine); the "
+                   "profile is marked so and `predict` warns.")
 def calibrate(output: str, threads: int, runtime: str, budget_s: float, steady_malloc: bool,
-              seed: int) -> None:
+              seed: int, allow_unstable: bool) -> None:
     """Measure a calibration set on this machine and write a device profile for `predict`,
     `sweep --predict` and `check` (budgets on max_predicted_latency_ms).
 
@@ -107,7 +110,8 @@ def calibrate(output: str, threads: int, runtime: str, budget_s: float, steady_m
     from ..render.text import to_json
 
     doc = run(runtime=runtime, threads=threads, budget_s=budget_s, steady=steady_malloc,
-              progress=lambda line: click.echo(f"mncost: {line}", err=True), seed=seed)
+              progress=lambda line: click.echo(f"mncost: {line}", err=True), seed=seed,
+              allow_unstable=allow_unstable)
     write_atomic(output, to_json(doc))
     train, base = doc["fit"]["training_error"], doc["fit"]["macs_baseline_error"]
     click.echo(f"wrote {output}: {len(doc['training'])} configurations, "

@@ -180,7 +180,8 @@ def runtime_versions(runtime: str) -> dict[str, str]:
 
 def calibrate(runtime: str = "eager", threads: int = 1, budget_s: float = 180.0,
               steady: bool = True, progress: Progress = lambda m: None,
-              configs: Optional[Sequence[Config]] = None, seed: int = 0) -> dict[str, Any]:
+              configs: Optional[Sequence[Config]] = None, seed: int = 0,
+              allow_unstable: bool = False) -> dict[str, Any]:
     """Measure the calibration set and return the device profile (``mncost.device/1``).
 
     Raises:
@@ -196,29 +197,40 @@ def calibrate(runtime: str = "eager", threads: int = 1, budget_s: float = 180.0,
     configs = list(configs) if configs is not None else calibration_set()
     env_start = environment(runtime, threads, malloc, versions)
     sampled = measure_set(configs, runtime, threads, budget_s, progress, seed=seed)
-    return device_document(sampled, runtime, threads, env_start, progress)
+    return device_document(sampled, runtime, threads, env_start, progress, allow_unstable)
 
 
 def device_document(sampled: Sequence[Sampled], runtime: str, threads: int,
-                    env: dict[str, Any], progress: Progress) -> dict[str, Any]:
-    """Fit the stable configurations and lay out the device profile."""
+                    env: dict[str, Any], progress: Progress, allow_unstable: bool = False
+                    ) -> dict[str, Any]:
+    """Fit the stable configurations and lay out the device profile.
+
+    With more than half of them unstable the machine is too busy: an error, unless
+    ``allow_unstable``, which fits every configuration and marks the profile unstable.
+    """
     stable = [s for s in sampled if s.unstable() is None]
     unstable = [s for s in sampled if s.unstable() is not None]
-    for s in unstable:
-        progress(f"unstable, left out of the fit: {s.config.model} {s.config.network.alpha:g}/"
+    for s in unstable[:10]:
+        progress(f"unstable: {s.config.model} {s.config.network.alpha:g}/"
                  f"{s.config.network.resolution[0]}: {s.unstable()}")
-    if len(stable) < max(3, len(sampled) // 2):
+    if len(unstable) > 10:
+        progress(f"... and {len(unstable) - 10} more unstable configurations")
+    busy = len(stable) < max(3, len(sampled) // 2)
+    if busy and not allow_unstable:
         raise InputError(f"{len(unstable)} of {len(sampled)} configurations measured unstable; "
                          "the machine is too busy to calibrate (use fewer threads than idle "
-                         "cores, or a quieter moment)")
-    measured = [s.measured() for s in stable]
+                         "cores, or a quieter moment; --allow-unstable fits them anyway)")
+    if busy:
+        progress("fitting every configuration, unstable ones included (--allow-unstable); the "
+                 "profile is marked unstable")
+    fitted_on = sampled if busy else stable
+    measured = [s.measured() for s in fitted_on]
     model = fit(measured)
     macs_k = fit_macs_baseline(measured)
     rows = [training_row(s, model, macs_k) for s in sampled]
-    fitted = ErrorSummary.of((r["predicted_ms"], r["measured_ms"]) for r in rows
-                             if r["unstable"] is None)
-    baseline = ErrorSummary.of((r["macs_baseline_ms"], r["measured_ms"]) for r in rows
-                               if r["unstable"] is None)
+    used = [r for r in rows if busy or r["unstable"] is None]
+    fitted = ErrorSummary.of((r["predicted_ms"], r["measured_ms"]) for r in used)
+    baseline = ErrorSummary.of((r["macs_baseline_ms"], r["measured_ms"]) for r in used)
     nets = [s.config.network for s in sampled]
     return {
         "schema": DEVICE_SCHEMA,
@@ -236,7 +248,8 @@ def device_document(sampled: Sequence[Sampled], runtime: str, threads: int,
         "measurement": {"rounds": max(len(s.round_medians_ms) for s in sampled),
                         "warmup": WARMUP, "plain_runs_per_round": PLAIN_RUNS,
                         "layer_runs_per_round": LAYER_RUNS, "order": "interleaved, shuffled",
-                        "statistic": "median", "unstable": len(unstable)},
+                        "statistic": "median", "unstable": len(unstable),
+                        "fitted_unstable": busy},
         "fit": {"method": "two-stage non-negative least squares on relative errors "
                           "(per-layer by kind, then end to end)",
                 "training_error": fitted.to_dict(), "macs_baseline_error": baseline.to_dict()},
