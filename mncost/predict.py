@@ -24,8 +24,7 @@ from .resolve import check_resolution, resolve
 from .spec import Spec
 
 PREDICTION_SCHEMA = "mncost.prediction/1"
-#: Columns ``sweep --predict`` adds.
-PREDICTED_COLUMNS = ("predicted_ms", "predicted_runtime", "predicted_threads")
+from .sweep import PREDICTED_COLUMNS  # noqa: E402  (the sweep's columns, defined there)
 
 
 def cpu_name() -> str:
@@ -157,6 +156,9 @@ class SweepPredictor:
         self._alphas: dict[tuple, _AlphaPart] = {}
         self._pixels: dict[tuple, tuple[list[int], list[int]]] = {}
         self._slow: set[str] = set()
+        #: Rows predicted so far, and how many lay outside the calibrated alpha / resolution.
+        self.count = 0
+        self.outside = 0
 
     def predict(self, model: str, alpha: float, resolution: tuple[int, int],
                 classes: Optional[int]) -> float:
@@ -187,12 +189,28 @@ class SweepPredictor:
 
     def rows(self, rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         """Each row with :data:`PREDICTED_COLUMNS` added (``predicted_ms``: 4 decimals)."""
+        cov = self.device.coverage
+        (alo, ahi), (rlo, rhi) = cov["alpha"], cov["resolution"]
         for row in rows:
-            ms = self.predict(row["model"], row["alpha"], check_resolution(row["resolution"]),
-                              row["classes"])
+            resolution = check_resolution(row["resolution"])
+            ms = self.predict(row["model"], row["alpha"], resolution, row["classes"])
+            self.count += 1
+            if not (alo <= row["alpha"] <= ahi and rlo <= min(resolution)
+                    and max(resolution) <= rhi):
+                self.outside += 1
             yield {**row, "predicted_ms": round(ms, 4),
                    "predicted_runtime": self.device.runtime,
                    "predicted_threads": self.device.threads}
+
+
+def outside_note(predictor: SweepPredictor) -> Optional[str]:
+    """One line when some predicted rows lay outside the calibrated alpha and resolution."""
+    if not predictor.outside:
+        return None
+    cov = predictor.device.coverage
+    return (f"{predictor.outside:,} of {predictor.count:,} configurations lie outside the "
+            f"calibrated alpha {cov['alpha'][0]:g}-{cov['alpha'][1]:g} and resolution "
+            f"{cov['resolution'][0]}-{cov['resolution'][1]}: their predictions extrapolate")
 
 
 def _dot(part: _AlphaPart, pixels: tuple[list[int], list[int]]) -> float:

@@ -41,6 +41,8 @@ LAYER_COLUMNS = ("model", "alpha", "resolution", "classes", "layer", "kind", "st
 LATENCY_COLUMNS = ("latency_ms_median", "latency_ms_p10", "latency_ms_p90", "latency_ms_mean",
                    "latency_ms_std", "latency_runs", "latency_device", "latency_threads",
                    "latency_batch")
+#: Columns that ``--predict DEVICE.json`` adds (:mod:`mncost.predict`).
+PREDICTED_COLUMNS = ("predicted_ms", "predicted_runtime", "predicted_threads")
 #: Largest grid accepted, so a typo in a range step cannot exhaust memory.
 MAX_CONFIGS = 2_000_000
 SWEEP_SCHEMA = "mncost.sweep/1"

@@ -76,10 +76,13 @@ def partial_path(output: str) -> Path:
               help="Also draw MACs vs alpha and resolution (and latency) to a PNG (needs the "
                    "plot extra).")
 @latency_options
+@click.option("--predict", "predict_file", type=click.Path(dir_okay=False), default=None,
+              metavar="DEVICE.json", help="Add predicted latency columns from a device profile "
+                                          "(`mncost calibrate`): no torch, no measuring.")
 def sweep(models: tuple[str, ...], alphas: str, resolutions: str | None, classes: int | None,
           params: str, per_layer: bool, fmt: str, output: str | None, plot: str | None,
           latency: bool, device: str, threads: int | None, batch: int, repeats: int | None,
-          warmup: int | None, min_time: float | None) -> None:
+          warmup: int | None, min_time: float | None, predict_file: str | None) -> None:
     """Costs of every MODEL x alpha x resolution: one row each (or one per layer).
 
     \b
@@ -93,11 +96,22 @@ def sweep(models: tuple[str, ...], alphas: str, resolutions: str | None, classes
     """
     if latency and per_layer:
         raise click.UsageError("--latency measures whole configurations; drop --per-layer")
+    if predict_file and per_layer:
+        raise click.UsageError("--predict adds whole-configuration columns; drop --per-layer "
+                               "(use `mncost predict` for per-layer predictions)")
+    predictor = _predictor(predict_file, models) if predict_file else None
     grid = core.Grid(models=models, specs=tuple(load_model(m) for m in models),
                      alphas=core.parse_alphas(alphas),
                      resolutions=core.parse_resolutions(resolutions) if resolutions else (),
                      classes=classes, params=params)
     rows = core.sweep(grid, per_layer)
+    if predictor is not None:
+        from ..predict import environment_warnings, outside_note
+
+        rows = list(predictor.rows(rows))
+        for line in environment_warnings(predictor.device) + [outside_note(predictor)]:
+            if line:
+                click.echo(f"mncost: warning: {line}", err=True)
     partial = False
     if latency:
         options = profiler_options(device, threads, batch, repeats, warmup, min_time)
@@ -108,13 +122,22 @@ def sweep(models: tuple[str, ...], alphas: str, resolutions: str | None, classes
                    err=True)
         raise SystemExit(INTERRUPTED)
     target = str(partial_path(output)) if partial else output
-    emit(view.render(fmt, rows, per_layer, latency, params, partial, grid.size), target)
+    emit(view.render(fmt, rows, per_layer, latency, params, partial, grid.size,
+                     predicted=predictor is not None), target)
     if plot and not partial:
         emit(view.plot_png(rows, latency), plot)
     if partial:
         click.echo(f"interrupted: {len(rows)} of {grid.size} configurations measured; "
                    f"partial results in {target}", err=True)
         raise SystemExit(INTERRUPTED)
+
+
+def _predictor(device_file: str, models: Sequence[str]) -> Any:
+    """A :class:`mncost.predict.SweepPredictor` for the device profile (validated first)."""
+    from ..latency_model import load_device
+    from ..predict import SweepPredictor
+
+    return SweepPredictor(load_device(device_file), {m: load_model(m) for m in models})
 
 
 def _measure(rows: Sequence[dict[str, Any]], specs: dict, options: Any

@@ -6,25 +6,29 @@ from __future__ import annotations
 import io
 from typing import Any, Sequence
 
-from ..sweep import COLUMNS, LATENCY_COLUMNS, LAYER_COLUMNS, SWEEP_SCHEMA, pareto_front
+from ..sweep import (COLUMNS, LATENCY_COLUMNS, LAYER_COLUMNS, PREDICTED_COLUMNS, SWEEP_SCHEMA,
+                     pareto_front)
 from .output import Draw
 from .tables import Section, print_sections, sections_markdown
 from .text import human, to_csv, to_json
 
 
-def columns(per_layer: bool, latency: bool) -> tuple[str, ...]:
+def columns(per_layer: bool, latency: bool, predicted: bool = False) -> tuple[str, ...]:
     """The CSV columns of a sweep (README: stable, units in the names)."""
     if per_layer:
         return LAYER_COLUMNS
-    return COLUMNS + (LATENCY_COLUMNS if latency else ())
+    return (COLUMNS + (LATENCY_COLUMNS if latency else ())
+            + (PREDICTED_COLUMNS if predicted else ()))
 
 
 def sweep_dict(rows: Sequence[dict[str, Any]], per_layer: bool, latency: bool,
-               partial: bool = False, total: int | None = None) -> dict[str, Any]:
+               partial: bool = False, total: int | None = None, predicted: bool = False
+               ) -> dict[str, Any]:
     """The JSON document of a sweep (schema :data:`SWEEP_SCHEMA`)."""
     doc: dict[str, Any] = {"schema": SWEEP_SCHEMA, "rows_are": "layers" if per_layer
                            else "configurations", "partial": partial,
-                           "columns": list(columns(per_layer, latency)), "rows": list(rows)}
+                           "columns": list(columns(per_layer, latency, predicted)),
+                           "rows": list(rows)}
     if partial:
         doc["configurations_total"] = total
     return doc
@@ -50,6 +54,9 @@ def table_rows(rows: Sequence[dict[str, Any]], per_layer: bool, latency: bool
         cells = [c + (_ms(r.get("latency_ms_median")),
                       f"{_ms(r.get('latency_ms_p10'))}-{_ms(r.get('latency_ms_p90'))}")
                  for c, r in zip(cells, rows)]
+    if rows and "predicted_ms" in rows[0]:
+        head += ("predicted ms",)
+        cells = [c + (_ms(r.get("predicted_ms")),) for c, r in zip(cells, rows)]
     return head, cells
 
 
@@ -72,14 +79,15 @@ def print_sweep(console: Any, rows: Sequence[dict[str, Any]], per_layer: bool, l
 
 
 def render(fmt: str, rows: Sequence[dict[str, Any]], per_layer: bool, latency: bool,
-           params: str, partial: bool = False, total: int | None = None) -> str | Draw:
+           params: str, partial: bool = False, total: int | None = None,
+           predicted: bool = False) -> str | Draw:
     """The rows in ``fmt``: text, or for ``table`` a rich drawing."""
     if fmt == "table":
         return lambda console: print_sweep(console, rows, per_layer, latency, params)
     if fmt == "csv":
-        return to_csv(rows, columns(per_layer, latency))
+        return to_csv(rows, columns(per_layer, latency, predicted))
     if fmt == "json":
-        return to_json(sweep_dict(rows, per_layer, latency, partial, total))
+        return to_json(sweep_dict(rows, per_layer, latency, partial, total, predicted))
     return sweep_markdown(rows, per_layer, latency, params)
 
 
