@@ -277,13 +277,16 @@ UNSTABLE_IQR_RATIO = 0.25
 
 
 def instability(stats: TimingStats) -> Optional[str]:
-    """Why ``stats`` should not be trusted, or ``None``: p90 above 1.5 x the median, or an
-    IQR above 25% of it (the signs of a thread waiting for a core another process holds)."""
+    """Why ``stats`` should not be trusted, or ``None``: p90 above 1.5 x the median, p10
+    below median / 1.5 (runs fall in two groups), or an IQR above 25% of the median (the signs
+    of a thread waiting for a core another process holds)."""
     if stats.median_ms <= 0:
         return None
     p90 = stats.p90_ms / stats.median_ms
     iqr = stats.iqr_ms / stats.median_ms
     reasons = []
+    if stats.p10_ms > 0 and stats.median_ms / stats.p10_ms > UNSTABLE_P90_RATIO:
+        reasons.append(f"p10 is {stats.p10_ms / stats.median_ms:.2f}x the median (bimodal)")
     if p90 > UNSTABLE_P90_RATIO:
         reasons.append(f"p90 is {p90:.2f}x the median")
     if iqr > UNSTABLE_IQR_RATIO:

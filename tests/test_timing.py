@@ -162,6 +162,11 @@ def test_instability_thresholds(p90, p25, p75, expected):
     assert timing.instability(_stats(10.0, p90, p25, p75)) == expected
 
 
+def test_instability_catches_a_fast_mode_below_the_median():
+    stats = TimingStats.from_ms([3.4] * 3 + [7.4] * 17)     # p10 3.4 (rank 1.9), IQR 0
+    assert timing.instability(stats) == "p10 is 0.46x the median (bimodal)"
+
+
 def test_instability_advice_names_threads_and_cores():
     text = timing.instability_advice("p90 is 3.00x the median", 2, 2)
     assert "2 threads on a machine with 2 cores" in text

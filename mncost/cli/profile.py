@@ -61,12 +61,16 @@ def warn_if_unstable(reason: Optional[str], environment: dict) -> None:
               help="Keep freed memory mapped (glibc mallopt: mmap threshold 64 MiB, trim "
                    "threshold 128 MiB) so runs do not pay page faults; recorded in the "
                    "environment. A no-op, noted, on other C libraries.")
+@click.option("--runtime", type=click.Choice(("eager", "onnxruntime")), default="eager",
+              show_default=True, help="eager: PyTorch eager mode; onnxruntime: export to ONNX "
+                                      "and time it in ONNX Runtime (extra 'onnx'), per layer "
+                                      "too.")
 @format_option(FORMATS)
 @output_option
 def profile(model: str, alpha: float, resolution: Optional[str], classes: Optional[int],
             device: str, batch: int, threads: Optional[int], dtype: str, warmup: int,
             repeats: int, min_time_s: float, per_layer: bool, channels_last: bool,
-            fuse_bn: bool, compile_: bool, steady_malloc: bool, fmt: str,
+            fuse_bn: bool, compile_: bool, steady_malloc: bool, runtime: str, fmt: str,
             output: Optional[str]) -> None:
     """Measure the latency of MODEL on this machine, end to end and (--per-layer) per layer,
     beside its analytic MACs.
@@ -88,7 +92,8 @@ def profile(model: str, alpha: float, resolution: Optional[str], classes: Option
     options = ProfileOptions(device=device, threads=threads, batch=batch, dtype=dtype,
                              warmup=warmup, repeats=repeats, min_time_s=min_time_s,
                              per_layer=per_layer, channels_last=channels_last,
-                             fuse_bn=fuse_bn, compile=compile_, steady_malloc=steady_malloc)
+                             fuse_bn=fuse_bn, compile=compile_, steady_malloc=steady_malloc,
+                             runtime=runtime)
     with ProgressDisplay() as progress:
         result = profile_network(network, options, progress=progress)
     warn_if_unstable(result.unstable, result.environment)

@@ -140,7 +140,7 @@ def measure_set(configs: Sequence[Config], runtime: str, threads: int, budget_s:
             plain = runner.timed(WARMUP, PLAIN_RUNS)
             s.plain_ns += plain
             s.round_medians_ms.append(statistics.median(plain) / 1e6)
-            if per_layer(s.config):
+            if per_layer(s.config) and not getattr(runner, "batch_layer_runs", False):
                 layers, instrumented = runner.layer_runs(0, LAYER_RUNS)
                 for name, values in layers.items():
                     s.layer_ns.setdefault(name, []).extend(values)
@@ -151,6 +151,13 @@ def measure_set(configs: Sequence[Config], runtime: str, threads: int, budget_s:
             if r + 1 < rounds:
                 progress(f"budget reached after {r + 1} rounds")
             break
+    if any(getattr(runner, "batch_layer_runs", False) for runner in runners):
+        progress("per-layer profiles (one profiling session per configuration)")
+        for runner, s in zip(runners, sampled):
+            if per_layer(s.config):
+                layers, instrumented = runner.layer_runs(WARMUP, LAYER_RUNS * 4)
+                s.layer_ns = {name: list(v) for name, v in layers.items()}
+                s.instrumented_ns = instrumented
     return sampled
 
 

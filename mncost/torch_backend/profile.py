@@ -78,6 +78,8 @@ class ProfileOptions:
         compile: run the model through ``torch.compile`` (not with ``per_layer``).
         steady_malloc: keep freed memory mapped (:func:`mncost.timing.steady_malloc`) so runs
             measure a steady allocator state; ``False`` leaves glibc's defaults.
+        runtime: ``eager`` (PyTorch) or ``onnxruntime`` (the exported model in ONNX Runtime,
+            :mod:`.onnx_runtime`; CPU, float32, no compile or channels-last).
     """
 
     device: str = "cpu"
@@ -92,6 +94,7 @@ class ProfileOptions:
     fuse_bn: bool = False
     compile: bool = False
     steady_malloc: bool = True
+    runtime: str = "eager"
 
     def check(self) -> None:
         """Raise :class:`~mncost.errors.InputError` for a value no measurement can use."""
@@ -107,6 +110,16 @@ class ProfileOptions:
             raise InputError(f"min time must be >= 0 s, got {self.min_time_s}")
         if self.dtype not in DTYPES:
             raise InputError(f"unknown dtype {self.dtype!r}; use one of {', '.join(DTYPES)}")
+        if self.runtime not in ("eager", "onnxruntime"):
+            raise InputError(f"unknown runtime {self.runtime!r}; use eager or onnxruntime")
+        if self.runtime == "onnxruntime":
+            bad = [flag for flag, on in (("--device cuda", self.device != "cpu"),
+                                         (f"--dtype {self.dtype}", self.dtype != "float32"),
+                                         ("--compile", self.compile),
+                                         ("--channels-last", self.channels_last)) if on]
+            if bad:
+                raise InputError(f"--runtime onnxruntime runs float32 on the CPU with its own "
+                                 f"layout and fusions; drop {', '.join(bad)}")
         if self.per_layer and self.compile:
             raise InputError("per-layer timing wraps the eager modules; it cannot be combined "
                              "with compile (a compiled graph has no per-layer boundaries)")
@@ -556,6 +569,10 @@ def profile_network(network: Network, options: ProfileOptions = ProfileOptions()
             does not fit in memory, compile not working here (all exit 2 on the CLI).
     """
     options.check()
+    if options.runtime == "onnxruntime":
+        from .onnx_runtime import profile_ort
+
+        return profile_ort(network, options, progress)
     device = resolve_device(options.device)
     dtype = check_dtype(options.dtype, device)
     clock = clock_for(device)
@@ -647,6 +664,7 @@ def describe_environment(device: torch.device, threads: int, options: ProfileOpt
         "min_time_s": options.min_time_s,
         "clock": clock.name,
         "inference_mode": True,
+        "runtime": options.runtime,
     }
     if device.type == "cuda":
         env["cuda"] = torch.version.cuda
