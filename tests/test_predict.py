@@ -90,10 +90,11 @@ def test_bad_device_profile_is_one_line_exit_2(tmp_path):
     doc["model"]["kinds"]["depthwise"]["ms_per_byte"] = "fast"
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(doc))
-    for args in (["predict", "v2"], ["sweep", "v2"], ["check", "--budget", str(path)]):
-        if args[0] == "check":
-            continue
-        result = run(*args, "--device" if args[0] == "predict" else "--predict", str(path))
+    budgets = tmp_path / "budgets.yaml"
+    budgets.write_text("budgets:\n  - {model: v2, max_predicted_latency_ms: 5}\n")
+    for args in (["predict", "v2", "--device"], ["sweep", "v2", "--predict"],
+                 ["check", "--budget", str(budgets), "--predict"]):
+        result = run(*args, str(path))
         assert result.exit_code == 2
         assert result.stderr == (f"mncost: error: {path}: model.kinds.depthwise.ms_per_byte: "
                                  "must be a finite number >= 0, got 'fast'\n")
