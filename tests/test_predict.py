@@ -258,6 +258,6 @@ def test_busy_machine_refuses_to_fit_without_allow_unstable(tiny_set):
 
     sampled = [cal.Sampled(c, plain_ns=[1_000_000, 1_000_000, 9_000_000, 9_000_000],
                            round_medians_ms=[1.0, 9.0]) for c in tiny_set]
-    assert sampled[0].unstable().startswith("p90 is")
+    assert "p90 is" in sampled[0].unstable()
     with pytest.raises(InputError, match="5 of 5 configurations measured unstable"):
         cal.device_document(sampled, "eager", 1, {}, lambda m: None)
