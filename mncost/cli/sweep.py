@@ -75,14 +75,18 @@ def partial_path(output: str) -> Path:
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, metavar="FILE.png",
               help="Also draw MACs vs alpha and resolution (and latency) to a PNG (needs the "
                    "plot extra).")
+@click.option("--memory", is_flag=True,
+              help="Add peak_activation_bytes (naive schedule) and bytes_moved, float32 "
+                   "(resolves every configuration: ~1 ms each).")
 @latency_options
 @click.option("--predict", "predict_file", type=click.Path(dir_okay=False), default=None,
               metavar="DEVICE.json", help="Add predicted latency columns from a device profile "
                                           "(`mncost calibrate`): no torch, no measuring.")
 def sweep(models: tuple[str, ...], alphas: str, resolutions: str | None, classes: int | None,
           params: str, per_layer: bool, fmt: str, output: str | None, plot: str | None,
-          latency: bool, device: str, threads: int | None, batch: int, repeats: int | None,
-          warmup: int | None, min_time: float | None, predict_file: str | None) -> None:
+          memory: bool, latency: bool, device: str, threads: int | None, batch: int,
+          repeats: int | None, warmup: int | None, min_time: float | None,
+          predict_file: str | None) -> None:
     """Costs of every MODEL x alpha x resolution: one row each (or one per layer).
 
     \b
@@ -104,7 +108,12 @@ def sweep(models: tuple[str, ...], alphas: str, resolutions: str | None, classes
                      alphas=core.parse_alphas(alphas),
                      resolutions=core.parse_resolutions(resolutions) if resolutions else (),
                      classes=classes, params=params)
+    if memory and per_layer:
+        raise click.UsageError("--memory adds whole-configuration columns; drop --per-layer "
+                               "(mncost memory MODEL --per-layer has them per layer)")
     rows = core.sweep(grid, per_layer)
+    if memory:
+        rows = core.add_memory(rows, dict(zip(models, grid.specs)))
     if predictor is not None:
         from ..predict import environment_warnings, outside_note
 
@@ -122,8 +131,7 @@ def sweep(models: tuple[str, ...], alphas: str, resolutions: str | None, classes
                    err=True)
         raise SystemExit(INTERRUPTED)
     target = str(partial_path(output)) if partial else output
-    emit(view.render(fmt, rows, per_layer, latency, params, partial, grid.size,
-                     predicted=predictor is not None), target)
+    emit(view.render(fmt, rows, per_layer, latency, params, partial, grid.size), target)
     if plot and not partial:
         emit(view.plot_png(rows, latency), plot)
     if partial:

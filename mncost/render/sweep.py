@@ -6,28 +6,39 @@ from __future__ import annotations
 import io
 from typing import Any, Sequence
 
-from ..sweep import (COLUMNS, LATENCY_COLUMNS, LAYER_COLUMNS, PREDICTED_COLUMNS, SWEEP_SCHEMA,
-                     pareto_front)
+from ..sweep import (COLUMNS, LATENCY_COLUMNS, LAYER_COLUMNS, MEMORY_COLUMNS, PREDICTED_COLUMNS,
+                     SWEEP_SCHEMA, pareto_front)
 from .output import Draw
 from .tables import Section, print_sections, sections_markdown
 from .text import human, to_csv, to_json
 
 
-def columns(per_layer: bool, latency: bool, predicted: bool = False) -> tuple[str, ...]:
+def columns(per_layer: bool, latency: bool, memory: bool = False, predicted: bool = False
+            ) -> tuple[str, ...]:
     """The CSV columns of a sweep (README: stable, units in the names)."""
     if per_layer:
         return LAYER_COLUMNS
-    return (COLUMNS + (LATENCY_COLUMNS if latency else ())
+    return (COLUMNS + (MEMORY_COLUMNS if memory else ()) + (LATENCY_COLUMNS if latency else ())
             + (PREDICTED_COLUMNS if predicted else ()))
 
 
+def _memory(rows: Sequence[dict[str, Any]]) -> bool:
+    """Whether the rows carry ``--memory``'s columns."""
+    return bool(rows) and MEMORY_COLUMNS[0] in rows[0]
+
+
+def _predicted(rows: Sequence[dict[str, Any]]) -> bool:
+    """Whether the rows carry ``--predict``'s columns."""
+    return bool(rows) and PREDICTED_COLUMNS[0] in rows[0]
+
+
 def sweep_dict(rows: Sequence[dict[str, Any]], per_layer: bool, latency: bool,
-               partial: bool = False, total: int | None = None, predicted: bool = False
-               ) -> dict[str, Any]:
+               partial: bool = False, total: int | None = None) -> dict[str, Any]:
     """The JSON document of a sweep (schema :data:`SWEEP_SCHEMA`)."""
     doc: dict[str, Any] = {"schema": SWEEP_SCHEMA, "rows_are": "layers" if per_layer
                            else "configurations", "partial": partial,
-                           "columns": list(columns(per_layer, latency, predicted)),
+                           "columns": list(columns(per_layer, latency, _memory(rows),
+                                                   _predicted(rows))),
                            "rows": list(rows)}
     if partial:
         doc["configurations_total"] = total
@@ -49,12 +60,16 @@ def table_rows(rows: Sequence[dict[str, Any]], per_layer: bool, latency: bool
     cells = [(r["model"], f"{r['alpha']:g}", r["resolution"], human(r["macs"]),
               human(r["params"]), f"{r['macs_ratio']:.3f}x", f"{r['params_ratio']:.3f}x")
              for r in rows]
+    if _memory(rows):
+        head += ("peak act.", "moved")
+        cells = [c + (human(r["peak_activation_bytes"]) + "B", human(r["bytes_moved"]) + "B")
+                 for c, r in zip(cells, rows)]
     if latency:
         head += ("latency ms (median)", "p10-p90 ms")
         cells = [c + (_ms(r.get("latency_ms_median")),
                       f"{_ms(r.get('latency_ms_p10'))}-{_ms(r.get('latency_ms_p90'))}")
                  for c, r in zip(cells, rows)]
-    if rows and "predicted_ms" in rows[0]:
+    if _predicted(rows):
         head += ("predicted ms",)
         cells = [c + (_ms(r.get("predicted_ms")),) for c, r in zip(cells, rows)]
     return head, cells
@@ -79,15 +94,14 @@ def print_sweep(console: Any, rows: Sequence[dict[str, Any]], per_layer: bool, l
 
 
 def render(fmt: str, rows: Sequence[dict[str, Any]], per_layer: bool, latency: bool,
-           params: str, partial: bool = False, total: int | None = None,
-           predicted: bool = False) -> str | Draw:
+           params: str, partial: bool = False, total: int | None = None) -> str | Draw:
     """The rows in ``fmt``: text, or for ``table`` a rich drawing."""
     if fmt == "table":
         return lambda console: print_sweep(console, rows, per_layer, latency, params)
     if fmt == "csv":
-        return to_csv(rows, columns(per_layer, latency, predicted))
+        return to_csv(rows, columns(per_layer, latency, _memory(rows), _predicted(rows)))
     if fmt == "json":
-        return to_json(sweep_dict(rows, per_layer, latency, partial, total, predicted))
+        return to_json(sweep_dict(rows, per_layer, latency, partial, total))
     return sweep_markdown(rows, per_layer, latency, params)
 
 
