@@ -7,8 +7,9 @@ one node), and its time is linear in three features of its shape (:func:`layer_f
     t(layer) = a[kind] * MACs + b[kind] * bytes + c[kind]
 
 * ``MACs``: the registry's count (0 for pooling, adds and SE scales);
-* ``bytes``: elements read and written (input maps, output map, weights and biases) times the
-  dtype size: what a memory-bound kernel pays for;
+* ``bytes``: the layer's compulsory bytes moved (:func:`mncost.memory.layer_traffic`: input
+  maps, output map, inference weights with batch norm folded into a bias) at the dtype's size:
+  what a memory-bound kernel pays for;
 * ``c[kind]``: the fixed cost of one call of that kind of kernel (dispatch, Python, setup).
 
 A network's end-to-end time adds the time between layers and a fixed cost::
@@ -46,6 +47,7 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 from .costs import REGISTRY
 from .errors import InputError
 from .layers import KINDS, Network, ResolvedLayer
+from .memory import ELEMENTS
 
 DEVICE_SCHEMA = "mncost.device/1"
 RUNTIMES = ("eager", "onnxruntime")
@@ -57,28 +59,20 @@ MAX_DEVICE_BYTES = 64 * 1024 * 1024
 
 
 # ---------------------------------------------------------------------------------------------
-# Features (pure; the memory/roofline module may supply the same numbers later)
+# Features: the memory module's per-layer traffic (pure; one definition of bytes moved)
 
 def layer_elements(layer: ResolvedLayer) -> tuple[int, int, int]:
-    """Elements a layer reads, writes and holds as parameters, batch 1.
-
-    Reads: the input map; a residual ``add`` reads two maps of the output's shape; an SE
-    ``scale`` reads the features and a ``C x 1 x 1`` gate. Writes: the output map.
-    Parameters: weights and biases (batch norm folds into them at inference).
-    """
-    info = REGISTRY[layer.kind]
-    read = layer.in_shape.numel
-    if layer.kind == "add":
-        read = 2 * layer.out_shape.numel
-    elif layer.kind == "scale":
-        read = layer.out_shape.numel + layer.out_shape.c
-    return read, layer.out_shape.numel, info.weights(layer) + info.biases(layer)
+    """Elements a layer reads, writes and holds as inference weights, batch 1
+    (:data:`mncost.memory.ELEMENTS`: an ``add`` reads two maps, an SE ``scale`` the map and
+    the ``C x 1 x 1`` gate; weights include one bias per channel where batch norm folds)."""
+    formulas = ELEMENTS[layer.kind]
+    return formulas.inputs(layer), layer.out_shape.numel, formulas.weights(layer)
 
 
 def layer_features(layer: ResolvedLayer, dtype_bytes: int = 4) -> tuple[int, int, int]:
     """``(MACs, bytes moved, 1)`` of one layer (module docstring)."""
-    read, written, params = layer_elements(layer)
-    return REGISTRY[layer.kind].macs(layer), (read + written + params) * dtype_bytes, 1
+    read, written, weights = layer_elements(layer)
+    return REGISTRY[layer.kind].macs(layer), (read + written + weights) * dtype_bytes, 1
 
 
 def network_features(network: Network, dtype_bytes: int = 4) -> list[tuple[str, int, int]]:

@@ -127,22 +127,14 @@ class _AlphaPart:
             work, rest = divmod(REGISTRY[layer.kind].macs(layer), pixels)
             if rest:
                 self.ok = False
-            read, written, params = layer_elements(layer)
-            in_pixels = layer.in_shape.h * layer.in_shape.w
-            # read + written = in_c * in_pixels (or a multiple of out pixels for add / scale)
-            # + out_c * out_pixels; what does not scale with pixels is a constant.
-            if layer.kind in ("add", "scale"):
-                # add reads two output-shaped maps; scale the features and a C x 1 x 1 gate.
-                oc = layer.out_shape.c
-                out_elems, fixed_elems = (3 * oc, 0) if layer.kind == "add" else (2 * oc, oc)
-                self.per_out.append(a * work + b * d * out_elems)
-                self.per_in.append(0.0)
-            else:
-                self.per_out.append(a * work + b * d * layer.out_shape.c)
-                self.per_in.append(b * d * layer.in_shape.c)
-                fixed_elems = read + written - layer.in_shape.c * in_pixels \
-                    - layer.out_shape.c * pixels
-            const += b * d * (params + fixed_elems) + c
+            read, _, weights = layer_elements(layer)
+            # Reads: in_c x input pixels (two maps for an add), plus a C x 1 x 1 gate for an SE
+            # scale; writes: out_c x output pixels; weights: fixed by alpha.
+            maps = 2 if layer.kind == "add" else 1
+            gate = layer.in_shape.c if layer.kind == "scale" else 0
+            self.per_out.append(a * work + b * d * layer.out_shape.c)
+            self.per_in.append(b * d * maps * layer.in_shape.c)
+            const += b * d * (weights + gate) + c
         self.const = const
 
 

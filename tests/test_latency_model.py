@@ -45,7 +45,7 @@ def test_features_of_a_depthwise_layer_by_hand():
     assert (layer.kind, layer.in_shape.numel, layer.out_shape.numel) == (
         "depthwise", 112 * 112 * 32, 112 * 112 * 32)
     macs = 112 * 112 * 32 * 9
-    nbytes = (112 * 112 * 32 * 2 + 32 * 9) * 4   # in + out + weights (no bias: BN follows)
+    nbytes = (112 * 112 * 32 * 2 + 32 * 9 + 32) * 4   # in + out + weights + BN folded to a bias
     assert lm.layer_features(layer) == (macs, nbytes, 1)
     assert lm.layer_features(layer, dtype_bytes=2) == (macs, nbytes // 2, 1)
 
@@ -53,6 +53,7 @@ def test_features_of_a_depthwise_layer_by_hand():
 def test_features_of_add_scale_and_fc_by_hand():
     net = resolve_model("v3-large")
     add = next(l for l in net.layers if l.kind == "add")
+    assert add.in_shape == add.out_shape
     assert lm.layer_elements(add) == (2 * add.out_shape.numel, add.out_shape.numel, 0)
     scale = next(l for l in net.layers if l.kind == "scale")
     o = scale.out_shape
@@ -239,3 +240,12 @@ def test_missing_and_binary_device_files(tmp_path):
 
 def test_every_kind_has_coefficient_names():
     assert set(TRUTH) == set(KINDS)
+
+
+@pytest.mark.parametrize("model", ["v1", "v2", "v3-large", "tests/data/tiny_every_kind.yaml"])
+def test_bytes_are_the_memory_modules_bytes_moved(model):
+    from mncost.memory import layer_traffic
+
+    for layer in resolve_model(model, 0.75, 160).layers:
+        traffic = layer_traffic(layer, "float32")
+        assert lm.layer_features(layer) == (traffic.macs, traffic.bytes_moved, 1)
