@@ -85,7 +85,7 @@ def profile(model: str, alpha: float, resolution: Optional[str], classes: Option
 
     \b
     Examples:
-      mncost profile v1 --threads 2
+      mncost profile v1 --threads 1
       mncost profile v2 --per-layer --alpha 0.5 --res 160
       mncost profile v3-large --device cuda --batch 32 --dtype float16 --format json -o v3.json
 

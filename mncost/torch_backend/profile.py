@@ -5,7 +5,7 @@ The Python API of ``mncost profile``::
     from mncost import resolve_model
     from mncost.torch_backend.profile import ProfileOptions, profile_network
 
-    result = profile_network(resolve_model("v1"), ProfileOptions(threads=2, per_layer=True))
+    result = profile_network(resolve_model("v1"), ProfileOptions(threads=1, per_layer=True))
     result.end_to_end.median_ms, result.images_per_s, result.by_kind
 
 How it measures (README, "Profiling"):
