@@ -261,3 +261,61 @@ def test_busy_machine_refuses_to_fit_without_allow_unstable(tiny_set):
     assert "p90 is" in sampled[0].unstable()
     with pytest.raises(InputError, match="5 of 5 configurations measured unstable"):
         cal.device_document(sampled, "eager", 1, {}, lambda m: None)
+
+
+class FakeRunner:
+    """A runner with fixed times: 1 ms a run, 0.1 ms a layer; records the order it ran in."""
+
+    order: list[str] = []
+    batch_layer_runs = False
+
+    def __init__(self, network, threads):
+        self.network = network
+
+    def timed(self, warmup, repeats, faults=None):
+        FakeRunner.order.append(self.network.spec_name + str(self.network.resolution[0]))
+        return [1_000_000] * repeats
+
+    def layer_runs(self, warmup, runs):
+        return ({l.name: [100_000] * runs for l in self.network.layers}, [1_200_000] * runs)
+
+
+class BatchedFakeRunner(FakeRunner):
+    batch_layer_runs = True
+    calls: list[int] = []
+
+    def layer_runs(self, warmup, runs):
+        BatchedFakeRunner.calls.append(runs)
+        return super().layer_runs(warmup, runs)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("runner", [FakeRunner, BatchedFakeRunner])
+def test_measure_set_interleaves_rounds_and_gathers_layers(monkeypatch, tiny_set, runner):
+    from mncost.torch_backend import calibrate as cal
+    from mncost.torch_backend import runners
+
+    monkeypatch.setattr(runners, "runner_factory", lambda runtime: runner)
+    FakeRunner.order = []
+    BatchedFakeRunner.calls = []
+    lines = []
+    sampled = cal.measure_set(tiny_set, "eager", 1, 0.0, lines.append,
+                              per_layer=lambda c: c is not tiny_set[0])
+    rounds = cal.MIN_ROUNDS                                # a zero budget: the minimum
+    assert [len(s.round_medians_ms) for s in sampled] == [rounds] * len(tiny_set)
+    assert all(len(s.plain_ns) == rounds * cal.PLAIN_RUNS for s in sampled)
+    assert sampled[0].layer_ns == {} and sampled[0].layer_ms() is None
+    layer_runs = cal.LAYER_RUNS * (4 if runner.batch_layer_runs else rounds)
+    for s in sampled[1:]:
+        assert all(len(v) == layer_runs for v in s.layer_ns.values())
+        assert s.layer_ms() == {l.name: 0.1 for l in s.config.network.layers}
+    # After the probe pass (one visit each), every round visits every configuration once,
+    # in a shuffled order that differs between rounds.
+    visits = FakeRunner.order[len(tiny_set):]
+    per_round = [visits[i * len(tiny_set):(i + 1) * len(tiny_set)] for i in range(rounds)]
+    assert all(sorted(r) == sorted(per_round[0]) for r in per_round)
+    assert len({tuple(r) for r in per_round}) > 1
+    if runner.batch_layer_runs:
+        assert BatchedFakeRunner.calls == [layer_runs] * (len(tiny_set) - 1)
+    assert any(line.startswith("5 configurations, about") for line in lines)
+    assert all(s.unstable() is None for s in sampled)
