@@ -107,3 +107,17 @@ def test_onnxruntime_refuses_eager_only_options(flag):
     assert result.exit_code == 2
     assert result.stderr.startswith("mncost: error: --runtime onnxruntime runs float32 on the "
                                     "CPU with its own layout and fusions; drop ")
+
+
+@pytest.mark.parametrize("package", ["onnx", "onnxruntime"])
+def test_missing_onnx_extra_is_one_line(monkeypatch, package, tmp_path):
+    import sys
+
+    monkeypatch.setitem(sys.modules, package, None)
+    for args in (["profile", "v2", "--runtime", "onnxruntime"],
+                 ["calibrate", "-o", str(tmp_path / "d.json"), "--runtime", "onnxruntime"]):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 2
+        assert result.stderr == (f"mncost: error: this command needs {package}, which is not "
+                                 "installed: pip install 'mncost[onnx]'\n")
+    assert list(tmp_path.iterdir()) == []

@@ -24,6 +24,7 @@ reorders ORT inserts at the graph's edges) are summed as ``unattributed`` and re
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import os
@@ -46,12 +47,14 @@ _SCOPE = re.compile(r"^/(L[A-Za-z0-9_]+)/")
 
 
 def require_ort() -> Any:
-    """``onnxruntime``, or a one-line error naming the extra."""
-    try:
-        import onnxruntime
-    except ImportError:
-        raise MissingDependency("onnxruntime", "onnx") from None
-    return onnxruntime
+    """``onnxruntime`` (and ``onnx``, which the exporter needs), or a one-line error naming
+    the extra."""
+    for package in ("onnx", "onnxruntime"):
+        try:
+            module = importlib.import_module(package)
+        except ImportError:
+            raise MissingDependency(package, "onnx") from None
+    return module
 
 
 def ort_versions() -> dict[str, str]:
