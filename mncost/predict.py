@@ -19,12 +19,10 @@ from typing import Any, Iterable, Iterator, Mapping, Optional
 from .costs import REGISTRY
 from .latency_model import DeviceProfile, LatencyModel, Prediction, layer_elements
 from .layers import Network
-from .render.text import resolution_str
 from .resolve import check_resolution, resolve
 from .spec import Spec
 
 PREDICTION_SCHEMA = "mncost.prediction/1"
-from .sweep import PREDICTED_COLUMNS  # noqa: E402  (the sweep's columns, defined there)
 
 
 def cpu_name() -> str:
@@ -180,7 +178,7 @@ class SweepPredictor:
         return _dot(part, pixels)
 
     def rows(self, rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        """Each row with :data:`PREDICTED_COLUMNS` added (``predicted_ms``: 4 decimals)."""
+        """Each row with :data:`mncost.sweep.PREDICTED_COLUMNS` added (``predicted_ms``: 4 decimals)."""
         cov = self.device.coverage
         (alo, ahi), (rlo, rhi) = cov["alpha"], cov["resolution"]
         for row in rows:
@@ -209,7 +207,3 @@ def _dot(part: _AlphaPart, pixels: tuple[list[int], list[int]]) -> float:
     out_pixels, in_pixels = pixels
     return (math.fsum(map(float.__mul__, part.per_out, map(float, out_pixels)))
             + math.fsum(map(float.__mul__, part.per_in, map(float, in_pixels))) + part.const)
-
-
-def resolution_label(resolution: tuple[int, int]) -> str:
-    return resolution_str(resolution)
