@@ -118,7 +118,7 @@ def layer_shares(s: Any, model: Any) -> dict[str, Any]:
     worst = max(diffs, key=lambda k: abs(diffs[k]))
     kinds: dict[str, list[float]] = {}
     for layer in s.config.network.layers:
-        m, p = kinds.setdefault(layer.kind, [0.0, 0.0]), None
+        m = kinds.setdefault(layer.kind, [0.0, 0.0])
         m[0] += measured[layer.name]
         m[1] += predicted[layer.name]
     return {"model": s.config.model, "layers": len(measured),
@@ -194,9 +194,10 @@ def main() -> None:
     log(f"load average at start: {load}; budget {args.budget_s:.0f} s over {runtimes}")
     results = [evaluate_runtime(r, args.threads, args.budget_s * shares[r], args.seed)
                for r in runtimes]
+    cpu = results[0]["calibration_a"]["environment"]["device_name"]
     print(f"## Predicted vs measured latency (benchmarks/evaluate_prediction.py, "
-          f"{time.strftime('%Y-%m-%d')}, {results[0]['calibration_a']['environment']['device_name']}, "
-          f"{os.cpu_count()} cores, load average at start {load})\n")
+          f"{time.strftime('%Y-%m-%d')}, {cpu}, {os.cpu_count()} cores, load average at "
+          f"start {load})\n")
     for result in results:
         print(table(result) + "\n")
     log(f"took {time.monotonic() - start:.0f} s; load average at end "

@@ -178,7 +178,8 @@ class SweepPredictor:
         return _dot(part, pixels)
 
     def rows(self, rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        """Each row with :data:`mncost.sweep.PREDICTED_COLUMNS` added (``predicted_ms``: 4 decimals)."""
+        """Each row with :data:`mncost.sweep.PREDICTED_COLUMNS` added (``predicted_ms`` to 4
+        decimals)."""
         cov = self.device.coverage
         (alo, ahi), (rlo, rhi) = cov["alpha"], cov["resolution"]
         for row in rows:
