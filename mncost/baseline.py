@@ -468,7 +468,8 @@ def resolve_entry(entry: dict[str, Any], baseline_file: str,
 
 BUDGET_KEYS = {"max_macs": "macs", "max_params": "params", "max_latency_ms": "latency_ms",
                "max_peak_activation_bytes": "peak_activation_bytes",
-               "max_bytes_moved": "bytes_moved"}
+               "max_bytes_moved": "bytes_moved",
+               "max_predicted_latency_ms": "predicted_latency_ms"}
 #: Budget keys whose limits are byte sizes (:func:`parse_bytes`).
 _BYTE_BUDGETS = ("max_peak_activation_bytes", "max_bytes_moved")
 _BUDGET_FIELDS = ("model", "alpha", "resolution", "classes", *BUDGET_KEYS)
@@ -521,7 +522,8 @@ def _budget(path: str, i: int, item: Any, line: int) -> Budget:
     name = f"budgets[{i}]"
     if not isinstance(item, LineDict):
         raise _budget_error(path, line, name, "each budget must be a mapping with model: and "
-                                              "max_macs:/max_params:/max_latency_ms:")
+                                              "max_macs:/max_params:/max_latency_ms:/"
+                                              "max_predicted_latency_ms:")
     for key in item:
         if key not in _BUDGET_FIELDS:
             raise _budget_error(path, item.line_of(key), f"{name}.{key}",
@@ -554,12 +556,13 @@ LATENCY_SKIPPED = "latency is measured only with --latency"
 
 
 def check_budget(budget: Budget, report: Report, params: str,
-                 latency_ms: float | None = None) -> list[BudgetResult]:
-    """Each limit of ``budget`` against the recomputed ``report`` (and measured latency);
-    a latency limit with no measurement is a skipped result, never dropped."""
+                 latency_ms: float | None = None, predicted_ms: float | None = None
+                 ) -> list[BudgetResult]:
+    """Each limit of ``budget`` against the recomputed ``report`` (and measured or predicted
+    latency); a latency limit with no measurement is a skipped result, never dropped."""
     net = report.network
     values = {"macs": report.total.macs, "params": report.total.params(params),
-              "latency_ms": latency_ms}
+              "latency_ms": latency_ms, "predicted_latency_ms": predicted_ms}
     if any(m in MEMORY_METRICS for m, _ in budget.limits):
         values.update(memory_totals(net))
     return [BudgetResult(budget.model, net.alpha, tuple(net.resolution), net.classes, metric,
@@ -592,8 +595,8 @@ def write_entries(configs: Iterable[tuple[str, float, object]], classes: int | N
 def run_check(baseline: dict[str, Any] | None, baseline_file: str,
               budgets: Sequence[Budget], tolerance: Tolerance, params: str,
               resolve_model: Callable[..., Network], analyze: Callable[[Network], Report],
-              measure: Measure | None = None, latency_tolerance: Tolerance | None = None
-              ) -> CheckResult:
+              measure: Measure | None = None, latency_tolerance: Tolerance | None = None,
+              predict: Measure | None = None) -> CheckResult:
     """Recompute every baseline entry and budget from the current specs and compare."""
     configs = []
     if baseline is not None:
@@ -614,7 +617,10 @@ def run_check(baseline: dict[str, Any] | None, baseline_file: str,
         except MncostError as exc:
             raise InputError(f"{budget.where}: budget for {budget.model!r}: {exc}") from None
         wants_latency = measure is not None and any(m == "latency_ms" for m, _ in budget.limits)
+        wants_prediction = predict is not None and any(m == "predicted_latency_ms"
+                                                       for m, _ in budget.limits)
         results += check_budget(budget, analyze(network), params,
-                                measure(network) if wants_latency else None)
+                                measure(network) if wants_latency else None,
+                                predict(network) if wants_prediction else None)
     return CheckResult(tuple(configs), tuple(results), tolerance,
                        latency_tolerance if measure is not None else None, params)

@@ -45,6 +45,8 @@ LATENCY_COLUMNS = ("latency_ms_median", "latency_ms_p10", "latency_ms_p90", "lat
 #: Columns that ``--memory`` adds (float32, the naive schedule; README "Memory and the
 #: roofline"): the peak live activation bytes and the compulsory bytes moved of one pass.
 MEMORY_COLUMNS = ("peak_activation_bytes", "bytes_moved")
+#: Columns that ``--predict DEVICE.json`` adds (:mod:`mncost.predict`).
+PREDICTED_COLUMNS = ("predicted_ms", "predicted_runtime", "predicted_threads")
 #: Largest grid accepted, so a typo in a range step cannot exhaust memory.
 MAX_CONFIGS = 2_000_000
 SWEEP_SCHEMA = "mncost.sweep/1"

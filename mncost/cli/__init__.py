@@ -45,6 +45,8 @@ COMMANDS = {
     "check": "mncost.cli.check:check",
     "memory": "mncost.cli.memory:memory",
     "roofline-measure": "mncost.cli.memory:roofline_measure",
+    "calibrate": "mncost.cli.predict:calibrate",
+    "predict": "mncost.cli.predict:predict",
 }
 
 

@@ -4,7 +4,7 @@ unless ``--latency``)."""
 from __future__ import annotations
 
 import itertools
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import click
 
@@ -134,10 +134,14 @@ def write(models: tuple[str, ...], alphas: str, resolutions: str | None, classes
 @click.option("--latency-tolerance", default="10%", show_default=True, metavar="T",
               help="With --latency: how much slower than the baseline passes.")
 @latency_options
+@click.option("--predict", "predict_file", type=click.Path(dir_okay=False), default=None,
+              metavar="DEVICE.json", help="Device profile (`mncost calibrate`) for budgets on "
+                                          "max_predicted_latency_ms: deterministic, no torch.")
 def check(baseline_file: str | None, tolerance: str, budget_file: str | None,
           params: str | None, report_md: str | None, junit: str | None,
           latency_tolerance: str, latency: bool, device: str, threads: int | None,
-          batch: int, repeats: int | None, warmup: int | None, min_time: float | None) -> None:
+          batch: int, repeats: int | None, warmup: int | None, min_time: float | None,
+          predict_file: str | None) -> None:
     """Recompute the baseline's configurations and the budgets from the current specs.
 
     Exit 0 when nothing moved beyond --tolerance and every budget holds, 1 on a regression or
@@ -157,13 +161,30 @@ def check(baseline_file: str | None, tolerance: str, budget_file: str | None,
     doc = core.load_baseline(baseline_file) if baseline_file else None
     convention = _convention(doc, baseline_file, params)
     budgets = core.load_budgets(budget_file) if budget_file else ()
+    predict = _predict(predict_file, budgets, budget_file)
     measure = _measure(latency, device, threads, batch, repeats, warmup, min_time)
     result = core.run_check(doc, baseline_file or "", budgets, tol, convention, resolve_model,
-                            analyze_network, measure, lat_tol)
+                            analyze_network, measure, lat_tol, predict)
     _warn_if_unlike(doc, measure, device, threads, batch)
     _report(result, report_md, junit, baseline_file)
     if not result.ok:
         raise CheckFailed(result.summary())
+
+
+def _predict(predict_file: str | None, budgets: Sequence[core.Budget],
+             budget_file: str | None) -> Callable[[Network], float] | None:
+    """``network -> predicted ms`` from the device profile; budgets on predicted latency
+    without one are an input error (a budget is never dropped silently)."""
+    wanted = [b for b in budgets if any(m == "predicted_latency_ms" for m, _ in b.limits)]
+    if wanted and predict_file is None:
+        raise InputError(f"{wanted[0].where}: max_predicted_latency_ms needs a device profile: "
+                         "give --predict DEVICE.json (written by `mncost calibrate`)")
+    if predict_file is None:
+        return None
+    from ..latency_model import load_device
+
+    device = load_device(predict_file)
+    return lambda network: device.model.predict(network).total_ms
 
 
 def _convention(doc: dict[str, Any] | None, baseline_file: str | None,

@@ -26,6 +26,15 @@ from .progress import ProgressDisplay
 DTYPE_CHOICES = ("float32", "float16", "bfloat16")
 
 
+def warn_if_unstable(reason: Optional[str], environment: dict) -> None:
+    """One warning line on stderr when a measurement's spread says it is not to be trusted."""
+    if reason is not None:
+        from ..timing import instability_advice
+
+        click.echo("mncost: warning: " + instability_advice(
+            reason, environment.get("threads"), environment.get("cpu_count")), err=True)
+
+
 @click.command()
 @click.argument("model")
 @network_options
@@ -52,6 +61,14 @@ DTYPE_CHOICES = ("float32", "float16", "bfloat16")
               help="Fold batch norm into the preceding conv, as inference deployments do.")
 @click.option("--compile", "compile_", is_flag=True,
               help="Run through torch.compile (the first run compiles; not with --per-layer).")
+@click.option("--steady-malloc/--no-steady-malloc", default=True, show_default=True,
+              help="Keep freed memory mapped (glibc mallopt: mmap threshold 64 MiB, trim "
+                   "threshold 128 MiB) so runs do not pay page faults; recorded in the "
+                   "environment. A no-op, noted, on other C libraries.")
+@click.option("--runtime", type=click.Choice(("eager", "onnxruntime")), default="eager",
+              show_default=True, help="eager: PyTorch eager mode; onnxruntime: export to ONNX "
+                                      "and time it in ONNX Runtime (extra 'onnx'), per layer "
+                                      "too.")
 @roofline_options
 @output_path_option("--plot", "plot_file", metavar="FILE.png",
                     help="With --per-layer and a roofline: write the log-log roofline plot "
@@ -61,15 +78,16 @@ DTYPE_CHOICES = ("float32", "float16", "bfloat16")
 def profile(model: str, alpha: float, resolution: Optional[str], classes: Optional[int],
             device: str, batch: int, threads: Optional[int], dtype: str, warmup: int,
             repeats: int, min_time_s: float, per_layer: bool, channels_last: bool,
-            fuse_bn: bool, compile_: bool, device_file: Optional[str],
-            peak_gmacs: Optional[float], bandwidth_gbs: Optional[float],
-            plot_file: Optional[OutputPath], fmt: str, output: Optional[OutputPath]) -> None:
+            fuse_bn: bool, compile_: bool, steady_malloc: bool, runtime: str,
+            device_file: Optional[str], peak_gmacs: Optional[float],
+            bandwidth_gbs: Optional[float], plot_file: Optional[OutputPath], fmt: str,
+            output: Optional[OutputPath]) -> None:
     """Measure the latency of MODEL on this machine, end to end and (--per-layer) per layer,
     beside its analytic MACs.
 
     \b
     Examples:
-      mncost profile v1 --threads 2
+      mncost profile v1 --threads 1
       mncost profile v2 --per-layer --alpha 0.5 --res 160
       mncost profile v3-large --device cuda --batch 32 --dtype float16 --format json -o v3.json
 
@@ -95,9 +113,11 @@ def profile(model: str, alpha: float, resolution: Optional[str], classes: Option
     options = ProfileOptions(device=device, threads=threads, batch=batch, dtype=dtype,
                              warmup=warmup, repeats=repeats, min_time_s=min_time_s,
                              per_layer=per_layer, channels_last=channels_last,
-                             fuse_bn=fuse_bn, compile=compile_)
+                             fuse_bn=fuse_bn, compile=compile_, steady_malloc=steady_malloc,
+                             runtime=runtime)
     with ProgressDisplay() as progress:
         result = profile_network(network, options, progress=progress)
+    warn_if_unstable(result.unstable, result.environment)
     data = result.to_dict(model)
     if roof is not None:
         data = join_profile(data, network, roof)

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import click
 
@@ -88,11 +88,14 @@ TABLE_MAX_ROWS = 10_000
               help="Add peak_activation_bytes (naive schedule) and bytes_moved, float32 "
                    "(resolves every configuration: ~1 ms each).")
 @latency_options
+@click.option("--predict", "predict_file", type=click.Path(dir_okay=False), default=None,
+              metavar="DEVICE.json", help="Add predicted latency columns from a device profile "
+                                          "(`mncost calibrate`): no torch, no measuring.")
 def sweep(models: tuple[str, ...], alphas: str, resolutions: str | None, classes: int | None,
           params: str, per_layer: bool, fmt: str, output: OutputPath | None,
           plot: OutputPath | None, memory: bool, latency: bool, device: str,
           threads: int | None, batch: int, repeats: int | None, warmup: int | None,
-          min_time: float | None) -> None:
+          min_time: float | None, predict_file: str | None) -> None:
     """Costs of every MODEL x alpha x resolution: one row each (or one per layer).
 
     \b
@@ -119,6 +122,10 @@ def sweep(models: tuple[str, ...], alphas: str, resolutions: str | None, classes
     check_outputs(("--output", output), ("--plot", plot), ("--output (partial)", partial_out))
     if plot:
         view.require_matplotlib()
+    if predict_file and per_layer:
+        raise click.UsageError("--predict adds whole-configuration columns; drop --per-layer "
+                               "(use `mncost predict` for per-layer predictions)")
+    predictor = _predictor(predict_file, models) if predict_file else None
     grid = core.Grid(models=models, specs=tuple(load_model(m) for m in models),
                      alphas=core.parse_alphas(alphas),
                      resolutions=core.parse_resolutions(resolutions) if resolutions else (),
@@ -133,6 +140,12 @@ def sweep(models: tuple[str, ...], alphas: str, resolutions: str | None, classes
     rows: Iterable[dict[str, Any]] = core.iter_rows(grid, per_layer)
     if memory:
         rows = core.add_memory(rows, dict(zip(models, grid.specs)))
+    if predictor is not None:
+        from ..predict import environment_warnings
+
+        rows = predictor.rows(rows)
+        for line in environment_warnings(predictor.device):
+            click.echo(f"mncost: warning: {line}", err=True)
     if latency:
         options = profiler_options(device, threads, batch, repeats, warmup, min_time)
         rows = _measure(rows, grid, options, state)
@@ -151,13 +164,20 @@ def sweep(models: tuple[str, ...], alphas: str, resolutions: str | None, classes
     else:
         with Output(output if output is not None else "-") as out:
             for chunk in view.stream(fmt, rows, per_layer, latency,
-                                     lambda: (state["partial"], grid.size), memory):
+                                     lambda: (state["partial"], grid.size), memory,
+                                     predictor is not None):
                 out.write(chunk)
             if state["partial"]:
                 _stop_if_nothing(state, grid, output)
                 out.target = partial_out
         if out.target.is_file:
             click.echo(f"wrote {out.target}", err=True)
+    if predictor is not None:
+        from ..predict import outside_note
+
+        note = outside_note(predictor)
+        if note:
+            click.echo(f"mncost: warning: {note}", err=True)
     if plot and not state["partial"]:
         emit(view.plot_png(kept, latency), plot)
     if state["partial"]:
@@ -175,6 +195,14 @@ def _stop_if_nothing(state: dict[str, Any], grid: core.Grid, output: OutputPath 
                                         else " (use -o FILE to keep partial results)"),
                    err=True)
         raise SystemExit(INTERRUPTED)
+
+
+def _predictor(device_file: str, models: Sequence[str]) -> Any:
+    """A :class:`mncost.predict.SweepPredictor` for the device profile (validated first)."""
+    from ..latency_model import load_device
+    from ..predict import SweepPredictor
+
+    return SweepPredictor(load_device(device_file), {m: load_model(m) for m in models})
 
 
 def _keep(rows: Iterable[dict[str, Any]], kept: list[dict[str, Any]]

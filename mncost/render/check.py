@@ -15,7 +15,7 @@ from .text import human, resolution_str
 def _value(metric: str, value: float | None) -> str:
     if value is None:
         return "-"
-    if metric.startswith("latency"):
+    if "latency" in metric:
         return f"{value:.3f} ms"
     return f"{value:,}" if isinstance(value, int) else human(value)
 

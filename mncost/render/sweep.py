@@ -7,18 +7,20 @@ import io
 import json
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from ..sweep import (COLUMNS, LATENCY_COLUMNS, LAYER_COLUMNS, MEMORY_COLUMNS, SWEEP_SCHEMA,
-                     pareto_front)
+from ..sweep import (COLUMNS, LATENCY_COLUMNS, LAYER_COLUMNS, MEMORY_COLUMNS, PREDICTED_COLUMNS,
+                     SWEEP_SCHEMA, pareto_front)
 from .output import Draw
 from .tables import Section, print_sections, sections_markdown
 from .text import csv_header, csv_writer, human
 
 
-def columns(per_layer: bool, latency: bool, memory: bool = False) -> tuple[str, ...]:
+def columns(per_layer: bool, latency: bool, memory: bool = False, predicted: bool = False
+            ) -> tuple[str, ...]:
     """The CSV columns of a sweep (README: stable, units in the names)."""
     if per_layer:
         return LAYER_COLUMNS
-    return COLUMNS + (MEMORY_COLUMNS if memory else ()) + (LATENCY_COLUMNS if latency else ())
+    return (COLUMNS + (MEMORY_COLUMNS if memory else ()) + (LATENCY_COLUMNS if latency else ())
+            + (PREDICTED_COLUMNS if predicted else ()))
 
 
 def _memory(rows: Sequence[dict[str, Any]]) -> bool:
@@ -26,12 +28,18 @@ def _memory(rows: Sequence[dict[str, Any]]) -> bool:
     return bool(rows) and MEMORY_COLUMNS[0] in rows[0]
 
 
+def _predicted(rows: Sequence[dict[str, Any]]) -> bool:
+    """Whether the rows carry ``--predict``'s columns."""
+    return bool(rows) and PREDICTED_COLUMNS[0] in rows[0]
+
+
 def sweep_dict(rows: Sequence[dict[str, Any]], per_layer: bool, latency: bool,
                partial: bool = False, total: int | None = None) -> dict[str, Any]:
     """The JSON document of a sweep (schema :data:`SWEEP_SCHEMA`)."""
     doc: dict[str, Any] = {"schema": SWEEP_SCHEMA, "rows_are": "layers" if per_layer
                            else "configurations", "partial": partial,
-                           "columns": list(columns(per_layer, latency, _memory(rows))),
+                           "columns": list(columns(per_layer, latency, _memory(rows),
+                                                   _predicted(rows))),
                            "rows": list(rows)}
     if partial:
         doc["configurations_total"] = total
@@ -62,6 +70,9 @@ def table_rows(rows: Sequence[dict[str, Any]], per_layer: bool, latency: bool
         cells = [c + (_ms(r.get("latency_ms_median")),
                       f"{_ms(r.get('latency_ms_p10'))}-{_ms(r.get('latency_ms_p90'))}")
                  for c, r in zip(cells, rows)]
+    if _predicted(rows):
+        head += ("predicted ms",)
+        cells = [c + (_ms(r.get("predicted_ms")),) for c, r in zip(cells, rows)]
     return head, cells
 
 
@@ -90,7 +101,7 @@ def render(fmt: str, rows: Sequence[dict[str, Any]], per_layer: bool, latency: b
         return lambda console: print_sweep(console, rows, per_layer, latency, params)
     if fmt in STREAMED:
         return "".join(stream(fmt, rows, per_layer, latency, lambda: (partial, total),
-                              _memory(rows)))
+                              _memory(rows), _predicted(rows)))
     return sweep_markdown(rows, per_layer, latency, params)
 
 
@@ -102,16 +113,16 @@ _CHUNK = 2000
 
 def stream(fmt: str, rows: Iterable[dict[str, Any]], per_layer: bool, latency: bool,
            status: Callable[[], tuple[bool, int | None]] = lambda: (False, None),
-           memory: bool = False) -> Iterator[str]:
+           memory: bool = False, predicted: bool = False) -> Iterator[str]:
     """The rows in a streamed format, as text chunks produced while ``rows`` is consumed.
 
     ``csv``: a header line, then one line per row. ``jsonl``: one JSON object per line, no
     header (the columns are the CSV's). ``json``: the document of :func:`sweep_dict`, its
     ``rows`` array written row by row; ``status()`` is called after the last row for the
     ``partial`` flag and the configurations total (an interrupted ``--latency`` sweep).
-    ``memory``: the rows carry ``--memory``'s columns.
+    ``memory``, ``predicted``: the rows carry ``--memory``'s or ``--predict``'s columns.
     """
-    names = columns(per_layer, latency, memory)
+    names = columns(per_layer, latency, memory, predicted)
     buffer: list[str] = []
     if fmt == "csv":
         writer = csv_writer(buffer, names)

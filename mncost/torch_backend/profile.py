@@ -5,7 +5,7 @@ The Python API of ``mncost profile``::
     from mncost import resolve_model
     from mncost.torch_backend.profile import ProfileOptions, profile_network
 
-    result = profile_network(resolve_model("v1"), ProfileOptions(threads=2, per_layer=True))
+    result = profile_network(resolve_model("v1"), ProfileOptions(threads=1, per_layer=True))
     result.end_to_end.median_ms, result.images_per_s, result.by_kind
 
 How it measures (README, "Profiling"):
@@ -43,7 +43,8 @@ from .. import __version__
 from ..costs import REGISTRY, analyze
 from ..errors import InputError
 from ..layers import Network
-from ..timing import CPU_CLOCK, Clock, ProgressFn, TimingStats, measure
+from ..timing import (CPU_CLOCK, Clock, ProgressFn, TimingStats, instability, malloc_env,
+                      measure, steady_malloc)
 from .builder import MobileNet, build
 
 PROFILE_SCHEMA = "mncost.profile/1"
@@ -75,6 +76,10 @@ class ProfileOptions:
         channels_last: NHWC memory format for the input and the conv weights.
         fuse_bn: fold each batch norm into the conv before it (inference folding).
         compile: run the model through ``torch.compile`` (not with ``per_layer``).
+        steady_malloc: keep freed memory mapped (:func:`mncost.timing.steady_malloc`) so runs
+            measure a steady allocator state; ``False`` leaves glibc's defaults.
+        runtime: ``eager`` (PyTorch) or ``onnxruntime`` (the exported model in ONNX Runtime,
+            :mod:`.onnx_runtime`; CPU, float32, no compile or channels-last).
     """
 
     device: str = "cpu"
@@ -88,6 +93,8 @@ class ProfileOptions:
     channels_last: bool = False
     fuse_bn: bool = False
     compile: bool = False
+    steady_malloc: bool = True
+    runtime: str = "eager"
 
     def check(self) -> None:
         """Raise :class:`~mncost.errors.InputError` for a value no measurement can use."""
@@ -103,6 +110,16 @@ class ProfileOptions:
             raise InputError(f"min time must be >= 0 s, got {self.min_time_s}")
         if self.dtype not in DTYPES:
             raise InputError(f"unknown dtype {self.dtype!r}; use one of {', '.join(DTYPES)}")
+        if self.runtime not in ("eager", "onnxruntime"):
+            raise InputError(f"unknown runtime {self.runtime!r}; use eager or onnxruntime")
+        if self.runtime == "onnxruntime":
+            bad = [flag for flag, on in (("--device cuda", self.device != "cpu"),
+                                         (f"--dtype {self.dtype}", self.dtype != "float32"),
+                                         ("--compile", self.compile),
+                                         ("--channels-last", self.channels_last)) if on]
+            if bad:
+                raise InputError(f"--runtime onnxruntime runs float32 on the CPU with its own "
+                                 f"layout and fusions; drop {', '.join(bad)}")
         if self.per_layer and self.compile:
             raise InputError("per-layer timing wraps the eager modules; it cannot be combined "
                              "with compile (a compiled graph has no per-layer boundaries)")
@@ -164,6 +181,8 @@ class ProfileResult:
         layers, by_kind: per-layer results (``None`` without ``per_layer``).
         instrumented: end-to-end time of the per-layer (instrumented) runs, for the overhead
             statement.
+        page_faults_per_run: minor page faults per timed end-to-end run (``None`` where the
+            OS does not count them).
     """
 
     network: Network
@@ -175,6 +194,13 @@ class ProfileResult:
     layers: Optional[tuple[LayerTiming, ...]] = None
     by_kind: Optional[tuple[KindTiming, ...]] = None
     instrumented: Optional[TimingStats] = None
+    page_faults_per_run: Optional[float] = None
+
+    @property
+    def unstable(self) -> Optional[str]:
+        """Why the end-to-end figures should not be trusted (:func:`mncost.timing.instability`),
+        or ``None``."""
+        return instability(self.end_to_end)
 
     @property
     def images_per_s(self) -> float:
@@ -228,6 +254,8 @@ class ProfileResult:
             "macs": self.macs,
             "end_to_end": {**self.end_to_end.to_dict(), "images_per_s": self.images_per_s,
                            "gmacs_per_s": self.gmacs_per_s,
+                           "page_faults_per_run": self.page_faults_per_run,
+                           "unstable": self.unstable,
                            "samples_ms": list(self.samples_ms)},
             "per_layer": None,
         }
@@ -541,12 +569,20 @@ def profile_network(network: Network, options: ProfileOptions = ProfileOptions()
             does not fit in memory, compile not working here (all exit 2 on the CLI).
     """
     options.check()
+    if options.runtime == "onnxruntime":
+        from .onnx_runtime import profile_ort
+
+        return profile_ort(network, options, progress)
     device = resolve_device(options.device)
     dtype = check_dtype(options.dtype, device)
     clock = clock_for(device)
+    malloc = steady_malloc(options.steady_malloc)
+    faults: list[int] = []
     with fixed_threads(options.threads) as threads, torch.inference_mode():
-        plain, per_layer = _measure(network, options, device, dtype, clock, progress)
+        plain, per_layer = _measure(network, options, device, dtype, clock, progress, faults)
         environment = describe_environment(device, threads, options, clock)
+    environment["malloc"] = malloc
+    environment["malloc_env"] = malloc_env()
     layers = kinds = instrumented = None
     if per_layer is not None:
         samples, instrumented_ns = per_layer
@@ -556,11 +592,14 @@ def profile_network(network: Network, options: ProfileOptions = ProfileOptions()
                          macs=analyze(network).total.macs,
                          end_to_end=TimingStats.from_ns(plain),
                          samples_ms=tuple(s / 1e6 for s in plain), layers=layers,
-                         by_kind=kinds, instrumented=instrumented)
+                         by_kind=kinds, instrumented=instrumented,
+                         page_faults_per_run=faults[0] / len(plain) if faults and faults[0] >= 0
+                         else None)
 
 
 def _measure(network: Network, options: ProfileOptions, device: torch.device,
-             dtype: torch.dtype, clock: Clock, progress: Optional[ProgressFn]
+             dtype: torch.dtype, clock: Clock, progress: Optional[ProgressFn],
+             faults: Optional[list[int]] = None
              ) -> tuple[list[int], Optional[tuple[dict[str, list[int]], list[int]]]]:
     """Prepare, run once, time end to end, then (``per_layer``) time the layers."""
     with _run_errors(device, options):
@@ -569,7 +608,8 @@ def _measure(network: Network, options: ProfileOptions, device: torch.device,
     _first_run(run, x, device, options, progress)
     with _run_errors(device, options):
         plain = measure(lambda: run(x), clock, warmup=options.warmup, repeats=options.repeats,
-                        min_time_s=options.min_time_s, label="end-to-end", progress=progress)
+                        min_time_s=options.min_time_s, label="end-to-end", progress=progress,
+                        faults=faults)
         per_layer = _per_layer(model, x, clock, options, progress) if options.per_layer \
             else None
     return plain, per_layer
@@ -624,6 +664,7 @@ def describe_environment(device: torch.device, threads: int, options: ProfileOpt
         "min_time_s": options.min_time_s,
         "clock": clock.name,
         "inference_mode": True,
+        "runtime": options.runtime,
     }
     if device.type == "cuda":
         env["cuda"] = torch.version.cuda
