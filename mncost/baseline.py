@@ -14,9 +14,8 @@ Pure and torch-free; latency values come in from the caller. The pieces:
 
 from __future__ import annotations
 
-import json
+import math
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from .budgets import Budget, check_budget
@@ -24,7 +23,9 @@ from .check_results import (COUNT_METRICS, MEMORY_METRICS, CheckResult, ConfigRe
                             LayerChange, MetricDelta, config_name)
 from .costs import PARAM_CONVENTIONS, Report
 from .errors import InputError, MncostError
+from .inputfile import Refused, load_json, read_limited
 from .layers import Network
+from .limits import MAX_ENTRIES, MAX_JSON_BYTES
 from .memory import memory_totals
 from .resolve import check_alpha, check_classes, check_resolution
 from .schema import BASELINE_SCHEMA, baseline_dict, entry_of  # noqa: F401
@@ -33,7 +34,6 @@ from .units import Tolerance
 
 # ---------------------------------------------------------------------------------------------
 # Baseline file (its shape: mncost.schema.entry_of, baseline_dict)
-
 
 def _bad(file: str, reason: str) -> InputError:
     return InputError(f"{file}: not a valid mncost baseline: {reason}")
@@ -47,28 +47,31 @@ def load_baseline(path: str) -> dict[str, Any]:
             entry without the fields :func:`compare` reads, each said in one line.
     """
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_limited(path, MAX_JSON_BYTES)
     except FileNotFoundError:
         raise InputError(f"{path}: baseline file not found (write one with `mncost baseline "
                          "write -o FILE`)") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, Refused) as exc:
         raise InputError(f"{path}: cannot read baseline: "
                          f"{getattr(exc, 'strerror', None) or exc}") from None
     try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise _bad(path, f"invalid JSON at line {exc.lineno}, column {exc.colno}: "
-                         f"{exc.msg}") from None
+        doc = load_json(text)
+    except Refused as exc:
+        raise _bad(path, str(exc)) from None
     if not isinstance(doc, dict) or "schema" not in doc:
         raise _bad(path, "no \"schema\" field")
     if doc["schema"] != BASELINE_SCHEMA:
-        raise InputError(f"{path}: unknown baseline schema {doc['schema']!r} (this mncost "
-                         f"reads {BASELINE_SCHEMA}); rewrite it with `mncost baseline write`")
-    if doc.get("param_convention") not in PARAM_CONVENTIONS:
+        raise InputError(f"{path}: unknown baseline schema {str(doc['schema'])[:40]!r} (this "
+                         f"mncost reads {BASELINE_SCHEMA}); rewrite it with `mncost baseline "
+                         "write`")
+    if not isinstance(doc.get("param_convention"), str) or (
+            doc["param_convention"] not in PARAM_CONVENTIONS):
         raise _bad(path, f"param_convention must be one of {', '.join(PARAM_CONVENTIONS)}")
     entries = doc.get("entries")
     if not isinstance(entries, list) or not entries:
         raise _bad(path, "\"entries\" must be a non-empty list")
+    if len(entries) > MAX_ENTRIES:
+        raise _bad(path, f"{len(entries):,} entries (at most {MAX_ENTRIES:,})")
     for i, entry in enumerate(entries):
         _check_entry(path, i, entry)
     return doc
@@ -89,6 +92,13 @@ def _check_entry(path: str, i: int, entry: Any) -> None:
         if not (isinstance(layer, dict) and isinstance(layer.get("name"), str)
                 and all(_is_int(layer.get(m)) for m in COUNT_METRICS)):
             raise _bad(path, f"{where}.layers[{j}] needs name, macs and params")
+    if "latency_ms_median" in entry:
+        latency = entry["latency_ms_median"]
+        if isinstance(latency, bool) or not isinstance(latency, (int, float)) or not (
+                math.isfinite(latency) and latency >= 0):
+            shown = "null" if latency is None else repr(latency)[:40]
+            raise _bad(path, f"{where}.latency_ms_median must be a number of milliseconds "
+                             f">= 0, got {shown}")
     try:
         check_alpha(entry["alpha"])
         check_resolution(entry["resolution"])
@@ -104,10 +114,12 @@ def _is_int(value: Any) -> bool:
 # ---------------------------------------------------------------------------------------------
 # Comparison
 
-def layer_changes(old_layers: Sequence[dict[str, Any]], report: Report, params: str
-                  ) -> tuple[LayerChange, ...]:
+def layer_changes(old_layers: Sequence[dict[str, Any]], report: Report, params: str,
+                  tolerance: Tolerance | None = None) -> tuple[LayerChange, ...]:
     """Layers added, removed, or with other MACs or params, matched by name, in network order
-    (removed layers last)."""
+    (removed layers last). Each changed layer's MACs and params are held to ``tolerance``
+    (default exact) against its own baseline values, not only through the totals."""
+    tolerance = tolerance or Tolerance()
     old = {layer["name"]: layer for layer in old_layers}
     changes = []
     for row in report.layers:
@@ -116,8 +128,10 @@ def layer_changes(old_layers: Sequence[dict[str, Any]], report: Report, params: 
         if before is None:
             changes.append(LayerChange(row.layer.name, None, new_macs, None, new_params))
         elif (before["macs"], before["params"]) != (new_macs, new_params):
+            ok = (tolerance.allows(before["macs"], new_macs)
+                  and tolerance.allows(before["params"], new_params))
             changes.append(LayerChange(row.layer.name, before["macs"], new_macs,
-                                       before["params"], new_params))
+                                       before["params"], new_params, ok))
     changes += [LayerChange(name, layer["macs"], None, layer["params"], None)
                 for name, layer in old.items()]
     return tuple(changes)
@@ -128,7 +142,8 @@ def compare_entry(entry: dict[str, Any], report: Report, params: str, tolerance:
     """Compare one baseline entry with ``report`` (the same configuration, recomputed).
 
     Counts fail when they move beyond ``tolerance`` either way (a stale baseline is a failure
-    too). Latency, when given as ``(tolerance, new median ms)``, fails only when slower.
+    too), in total and layer by layer (:func:`layer_changes`). Latency, when given as
+    ``(tolerance, new median ms)``, fails only when slower.
     """
     new = {"macs": report.total.macs, "params": report.total.params(params),
            **memory_totals(report.network)}
@@ -142,7 +157,8 @@ def compare_entry(entry: dict[str, Any], report: Report, params: str, tolerance:
                                    median <= old or lat_tolerance.allows(old, median)))
     net = report.network
     return ConfigResult(entry["model"], net.alpha, tuple(net.resolution), net.classes,
-                        tuple(metrics), layer_changes(entry["layers"], report, params))
+                        tuple(metrics), layer_changes(entry["layers"], report, params,
+                                                      tolerance))
 
 
 def resolve_entry(entry: dict[str, Any], baseline_file: str,
@@ -183,8 +199,8 @@ def write_entries(configs: Iterable[tuple[str, float, object]], classes: int | N
 def run_check(baseline: dict[str, Any] | None, baseline_file: str,
               budgets: Sequence[Budget], tolerance: Tolerance, params: str,
               resolve_model: Callable[..., Network], analyze: Callable[[Network], Report],
-              measure: Measure | None = None, latency_tolerance: Tolerance | None = None
-              ) -> CheckResult:
+              measure: Measure | None = None, latency_tolerance: Tolerance | None = None,
+              predict: Measure | None = None) -> CheckResult:
     """Recompute every baseline entry and budget from the current specs and compare."""
     configs = []
     if baseline is not None:
@@ -205,7 +221,10 @@ def run_check(baseline: dict[str, Any] | None, baseline_file: str,
         except MncostError as exc:
             raise InputError(f"{budget.where}: budget for {budget.model!r}: {exc}") from None
         wants_latency = measure is not None and any(m == "latency_ms" for m, _ in budget.limits)
+        wants_prediction = predict is not None and any(m == "predicted_latency_ms"
+                                                       for m, _ in budget.limits)
         results += check_budget(budget, analyze(network), params,
-                                measure(network) if wants_latency else None)
+                                measure(network) if wants_latency else None,
+                                predict(network) if wants_prediction else None)
     return CheckResult(tuple(configs), tuple(results), tolerance,
                        latency_tolerance if measure is not None else None, params)

@@ -1,7 +1,7 @@
 """Budgets: "v3-large at 1.0/224: MACs <= 220M, params <= 5.5M" (a small YAML file, format in
 README.md), read with line numbers and checked against the recomputed costs.
 
-Pure and torch-free; a measured latency comes in from the caller.
+Pure and torch-free; a measured or predicted latency comes in from the caller.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any, Callable
 from .check_results import MEMORY_METRICS, BudgetResult
 from .costs import Report
 from .errors import InputError
+from .limits import MAX_ENTRIES
 from .memory import memory_totals
 from .resolve import check_alpha, check_classes, check_resolution
 from .units import parse_bytes, parse_count
@@ -21,7 +22,8 @@ from .yamlfile import LineDict, LineList, load_yaml_file
 
 BUDGET_KEYS = {"max_macs": "macs", "max_params": "params", "max_latency_ms": "latency_ms",
                "max_peak_activation_bytes": "peak_activation_bytes",
-               "max_bytes_moved": "bytes_moved"}
+               "max_bytes_moved": "bytes_moved",
+               "max_predicted_latency_ms": "predicted_latency_ms"}
 #: Budget keys whose limits are byte sizes (:func:`parse_bytes`).
 _BYTE_BUDGETS = ("max_peak_activation_bytes", "max_bytes_moved")
 _BUDGET_FIELDS = ("model", "alpha", "resolution", "classes", *BUDGET_KEYS)
@@ -64,6 +66,9 @@ def load_budgets(path: str) -> tuple[Budget, ...]:
     items = doc["budgets"]
     if not items:
         raise _budget_error(path, items.line, "budgets", "the list is empty")
+    if len(items) > MAX_ENTRIES:
+        raise _budget_error(path, items.line, "budgets",
+                            f"{len(items):,} entries (at most {MAX_ENTRIES:,})")
     return tuple(_budget(path, i, item, items.item_lines[i]) for i, item in enumerate(items))
 
 
@@ -71,7 +76,8 @@ def _budget(path: str, i: int, item: Any, line: int) -> Budget:
     name = f"budgets[{i}]"
     if not isinstance(item, LineDict):
         raise _budget_error(path, line, name, "each budget must be a mapping with model: and "
-                                              "max_macs:/max_params:/max_latency_ms:")
+                                              "max_macs:/max_params:/max_latency_ms:/"
+                                              "max_predicted_latency_ms:")
     for key in item:
         if key not in _BUDGET_FIELDS:
             raise _budget_error(path, item.line_of(key), f"{name}.{key}",
@@ -99,14 +105,21 @@ def _budget(path: str, i: int, item: Any, line: int) -> Budget:
                   limits=limits, where=f"{path}:{item.line}")
 
 
+#: Why a latency budget was not checked.
+LATENCY_SKIPPED = "latency is measured only with --latency"
+
+
 def check_budget(budget: Budget, report: Report, params: str,
-                 latency_ms: float | None = None) -> list[BudgetResult]:
-    """Each limit of ``budget`` against the recomputed ``report`` (and measured latency)."""
+                 latency_ms: float | None = None, predicted_ms: float | None = None
+                 ) -> list[BudgetResult]:
+    """Each limit of ``budget`` against the recomputed ``report`` (and measured or predicted
+    latency); a latency limit with no measurement is a skipped result, never dropped."""
     net = report.network
     values = {"macs": report.total.macs, "params": report.total.params(params),
-              "latency_ms": latency_ms}
+              "latency_ms": latency_ms, "predicted_latency_ms": predicted_ms}
     if any(m in MEMORY_METRICS for m, _ in budget.limits):
         values.update(memory_totals(net))
     return [BudgetResult(budget.model, net.alpha, tuple(net.resolution), net.classes, metric,
-                         limit, values[metric], budget.where)
-            for metric, limit in budget.limits if values[metric] is not None]
+                         limit, values[metric], budget.where,
+                         "" if values[metric] is not None else LATENCY_SKIPPED)
+            for metric, limit in budget.limits]

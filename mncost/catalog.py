@@ -38,9 +38,20 @@ def configs_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "configs"
 
 
+def _exists(path: Path) -> bool:
+    """``path.exists()``, with a name the system cannot even look up (too long, a NUL byte)
+    reported as one line rather than raised as ``OSError``/``ValueError``."""
+    try:
+        return path.exists()
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise InputError(f"cannot use {str(path)[:60]!r}... as a spec path: {reason}") from None
+
+
 def find_spec(model: str, base: Path | None = None) -> Path:
-    """Map a built-in short name or a path (relative to ``base`` or the working directory)
-    to a spec file.
+    """Map a built-in short name or a path to a spec file. A relative path is relative to
+    ``base`` where one is given (an ``extends:`` in a spec: the spec's own directory, never
+    the working directory), else to the working directory.
 
     Raises:
         InputError: for an unknown name, listing the known ones.
@@ -48,10 +59,14 @@ def find_spec(model: str, base: Path | None = None) -> Path:
     if model in BUILTINS:
         return configs_dir() / BUILTINS[model]
     path = Path(model)
-    if base is not None and not path.is_absolute() and (base / path).exists():
-        return base / path
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        if not path.exists():
+    if base is not None and not path.is_absolute():
+        if _exists(base / path):
+            return base / path
+        if path.suffix in (".yaml", ".yml") or "/" in model:
+            raise InputError(f"no such file {str(base / path)!r} (a path in extends: is "
+                             "relative to the spec's directory)")
+    elif path.suffix in (".yaml", ".yml") or _exists(path):
+        if not _exists(path):
             raise SpecError("no such file", file=model)
         return path
     close = difflib.get_close_matches(model, list(BUILTINS), n=1, cutoff=0.5)

@@ -40,13 +40,16 @@ class MetricDelta:
 @dataclass(frozen=True)
 class LayerChange:
     """A layer whose counts differ from the baseline; ``old``/``new`` None when it was added
-    or removed."""
+    or removed. ``ok``: its MACs and params each moved within the tolerance (an added or
+    removed layer never is): a layer is checked in its own right, so changes that cancel in
+    the totals still fail."""
 
     name: str
     old_macs: int | None
     new_macs: int | None
     old_params: int | None
     new_params: int | None
+    ok: bool = False
 
     @property
     def status(self) -> str:
@@ -54,7 +57,7 @@ class LayerChange:
             return "added"
         if self.new_macs is None:
             return "removed"
-        return "changed"
+        return "within tolerance" if self.ok else "changed"
 
 
 @dataclass(frozen=True)
@@ -79,22 +82,32 @@ class ConfigResult(Configuration):
     layers: tuple[LayerChange, ...] = ()
 
     @property
+    def moved_layers(self) -> list[LayerChange]:
+        """Layers added, removed or moved beyond the tolerance."""
+        return [change for change in self.layers if not change.ok]
+
+    @property
     def ok(self) -> bool:
-        return all(m.ok for m in self.metrics)
+        return all(m.ok for m in self.metrics) and not self.moved_layers
 
 
 @dataclass(frozen=True)
 class BudgetResult(Configuration):
-    """One budget line checked: ``metric`` of the configuration must be <= ``limit``."""
+    """One budget line checked: ``metric`` of the configuration must be <= ``limit``.
+
+    ``skipped`` (the reason) when it was not checked: a latency budget without ``--latency``;
+    ``value`` is then None and the budget neither holds nor breaks.
+    """
 
     metric: str = ""
     limit: Decimal = Decimal(0)
-    value: float = 0
+    value: float | None = 0
     where: str = ""
+    skipped: str = ""
 
     @property
     def ok(self) -> bool:
-        return Fraction(self.value) <= Fraction(self.limit)
+        return bool(self.skipped) or Fraction(self.value) <= Fraction(self.limit)
 
 
 @dataclass(frozen=True)
@@ -116,6 +129,11 @@ class CheckResult:
         return [b for b in self.budgets if not b.ok]
 
     @property
+    def skipped(self) -> list[BudgetResult]:
+        """Budgets not checked (latency without ``--latency``)."""
+        return [b for b in self.budgets if b.skipped]
+
+    @property
     def ok(self) -> bool:
         return not self.moved and not self.broken
 
@@ -126,7 +144,11 @@ class CheckResult:
             parts.append(f"{len(self.moved)} of {len(self.configs)} configurations moved "
                          f"beyond tolerance {self.tolerance}")
         if self.budgets:
-            parts.append(f"{len(self.broken)} of {len(self.budgets)} budgets broken")
+            skipped = len(self.skipped)
+            checked = len(self.budgets) - skipped
+            parts.append(f"{len(self.broken)} of {checked} budgets broken" if not skipped else
+                         f"{len(self.broken)} of {checked} checked budgets broken, "
+                         f"{skipped} skipped (latency budgets need --latency)")
         return ("OK: " if self.ok else "FAILED: ") + "; ".join(parts)
 
 

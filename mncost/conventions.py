@@ -154,14 +154,14 @@ def activation_terms(report: Report) -> tuple[Term, ...]:
 
 def _kind_terms(report: Report, op_of: Callable[[str], ElementwiseOp | None]
                 ) -> tuple[Term, ...]:
-    """One term per kind (registry order) and term name (order of first appearance) of the
-    kinds' own element-wise ops: ``op_of(kind)`` picks the op (:attr:`Kind.ops` for the ``ops``
-    view, :attr:`Kind.fvcore` for fvcore)."""
+    """One term per kind (by :attr:`ElementwiseOp.rank`, then registry order) and term name
+    (order of first appearance) of the kinds' own element-wise ops: ``op_of(kind)`` picks the
+    op (:attr:`Kind.ops` for the ``ops`` view, :attr:`Kind.fvcore` for fvcore)."""
     terms = []
-    for kind in REGISTRY:
+    kinds = [(op.rank, i, kind) for i, kind in enumerate(REGISTRY)
+             if (op := op_of(kind)) is not None]
+    for _, _, kind in sorted(kinds):
         op = op_of(kind)
-        if op is None:
-            continue
         rows = [r for r in report.layers if r.layer.kind == kind and op.count(r.layer)]
         for name in OrderedDict((op.term(r.layer), None) for r in rows):
             terms.append(_elementwise(rows, name, op.rule, op.per_element,

@@ -6,7 +6,7 @@ Pure; ranges in exact decimal arithmetic.
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, DecimalException, InvalidOperation
 from typing import Iterable
 
 from .errors import InputError
@@ -17,6 +17,8 @@ MAX_CONFIGS = 2_000_000
 
 
 def _decimal(text: str, what: str) -> Decimal:
+    if len(text.strip()) > 40:
+        raise InputError(f"{what}: {text.strip()[:40]!r}... is too long for a number")
     try:
         value = Decimal(text.strip())
     except InvalidOperation:
@@ -37,11 +39,15 @@ def expand_range(text: str, what: str) -> list[Decimal]:
         raise InputError(f"{what}: range {text!r} needs a step > 0")
     if stop < start:
         raise InputError(f"{what}: range {text!r} ends before it starts")
-    count = int((stop - start) // step) + 1
-    if count > MAX_CONFIGS:
-        raise InputError(f"{what}: range {text!r} has {count:,} values (at most "
-                         f"{MAX_CONFIGS:,})")
-    return [start + i * step for i in range(count)]
+    too_many = InputError(f"{what}: range {text[:80]!r} has more than {MAX_CONFIGS:,} values "
+                          "(the limit)")
+    try:   # decimal's context stops at 28 digits: 1:1e30:1 cannot even be divided
+        count = int((stop - start) // step) + 1
+        if count > MAX_CONFIGS:
+            raise too_many
+        return [start + i * step for i in range(count)]
+    except DecimalException:
+        raise too_many from None
 
 
 def _items(text: str, what: str) -> list[str]:

@@ -103,12 +103,15 @@ class ElementwiseOp:
         rule: what is counted, in words.
         per_element: operations per element.
         elements: the elements it applies to in a layer (0: the op does not apply).
+        rank: where its terms stand among the kinds' own-op terms of a convention (lower
+            first; then registry order).
     """
 
     term: Callable[["ResolvedLayer"], str]
     rule: str
     per_element: int
     elements: Formula
+    rank: int = 100
 
     def count(self, layer: "ResolvedLayer") -> int:
         return self.per_element * self.elements(layer)
@@ -155,7 +158,7 @@ def _conv(name: str, label: str) -> Kind:
 
 
 #: The registry: layer kind -> record. The order is the order of the kind lists (``KINDS``,
-#: the sweep MAC columns) and of the ``ops`` view's own-op terms.
+#: the sweep MAC columns).
 REGISTRY: Mapping[str, Kind] = OrderedDict((k.name, k) for k in (
     _conv("conv", "standard conv"),
     _conv("pointwise", "pointwise conv (1x1)"),
@@ -163,18 +166,20 @@ REGISTRY: Mapping[str, Kind] = OrderedDict((k.name, k) for k in (
     _conv("grouped", "grouped conv"),
     _conv("fc", "fully connected"),
     _conv("se_fc", "squeeze-excite FC"),
-    Kind("scale", "squeeze-excite scale",
-         ops=ElementwiseOp(_named("se_scale"), "1 multiply per output element", 1,
-                           out_elements),
-         input_elements=scale_in_elements),
-    Kind("add", "residual add",
-         ops=ElementwiseOp(_named("residual_add"), "1 per output element", 1, out_elements),
-         input_elements=add_in_elements),
     Kind("pool", "pooling",
-         ops=ElementwiseOp(pool_term, "1 per input element (add or compare)", 1, in_elements),
+         ops=ElementwiseOp(pool_term, "1 per input element (add or compare)", 1, in_elements,
+                           rank=2),
          fvcore=ElementwiseOp(_named("adaptive_avg_pool2d"),
                               "1 per input element of global average pools", 1,
                               global_avg_pool_elements)),
+    Kind("add", "residual add",
+         ops=ElementwiseOp(_named("residual_add"), "1 per output element", 1, out_elements,
+                           rank=1),
+         input_elements=add_in_elements),
+    Kind("scale", "squeeze-excite scale",
+         ops=ElementwiseOp(_named("se_scale"), "1 multiply per output element", 1,
+                           out_elements, rank=0),
+         input_elements=scale_in_elements),
 ))
 
 #: Every layer kind, in registry order.

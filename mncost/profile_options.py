@@ -32,6 +32,10 @@ class ProfileOptions:
         channels_last: NHWC memory format for the input and the conv weights.
         fuse_bn: fold each batch norm into the conv before it (inference folding).
         compile: run the model through ``torch.compile`` (not with ``per_layer``).
+        steady_malloc: keep freed memory mapped (:func:`mncost.timing.steady_malloc`) so runs
+            measure a steady allocator state; ``False`` leaves glibc's defaults.
+        runtime: ``eager`` (PyTorch) or ``onnxruntime`` (the exported model in ONNX Runtime,
+            :mod:`.onnx_runtime`; CPU, float32, no compile or channels-last).
     """
 
     device: str = "cpu"
@@ -45,6 +49,8 @@ class ProfileOptions:
     channels_last: bool = False
     fuse_bn: bool = False
     compile: bool = False
+    steady_malloc: bool = True
+    runtime: str = "eager"
 
     def check(self) -> None:
         """Raise :class:`~mncost.errors.InputError` for a value no measurement can use."""
@@ -61,6 +67,16 @@ class ProfileOptions:
         if self.dtype not in DTYPE_NAMES:
             raise InputError(f"unknown dtype {self.dtype!r}; use one of "
                              f"{', '.join(DTYPE_NAMES)}")
+        if self.runtime not in ("eager", "onnxruntime"):
+            raise InputError(f"unknown runtime {self.runtime!r}; use eager or onnxruntime")
+        if self.runtime == "onnxruntime":
+            bad = [flag for flag, on in (("--device cuda", self.device != "cpu"),
+                                         (f"--dtype {self.dtype}", self.dtype != "float32"),
+                                         ("--compile", self.compile),
+                                         ("--channels-last", self.channels_last)) if on]
+            if bad:
+                raise InputError(f"--runtime onnxruntime runs float32 on the CPU with its own "
+                                 f"layout and fusions; drop {', '.join(bad)}")
         if self.per_layer and self.compile:
             raise InputError("per-layer timing wraps the eager modules; it cannot be combined "
                              "with compile (a compiled graph has no per-layer boundaries)")

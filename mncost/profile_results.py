@@ -16,7 +16,7 @@ from .kinds import REGISTRY
 from .layers import Network
 from .profile_options import ProfileOptions
 from .schema import profile_dict
-from .timing import TimingStats
+from .timing import TimingStats, instability
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,8 @@ class ProfileResult:
         layers, by_kind: per-layer results (``None`` without ``per_layer``).
         instrumented: end-to-end time of the per-layer (instrumented) runs, for the overhead
             statement.
+        page_faults_per_run: minor page faults per timed end-to-end run (``None`` where the
+            OS does not count them).
     """
 
     network: Network
@@ -86,6 +88,13 @@ class ProfileResult:
     layers: Optional[tuple[LayerTiming, ...]] = None
     by_kind: Optional[tuple[KindTiming, ...]] = None
     instrumented: Optional[TimingStats] = None
+    page_faults_per_run: Optional[float] = None
+
+    @property
+    def unstable(self) -> Optional[str]:
+        """Why the end-to-end figures should not be trusted (:func:`mncost.timing.instability`),
+        or ``None``."""
+        return instability(self.end_to_end)
 
     @property
     def images_per_s(self) -> float:

@@ -2,32 +2,43 @@
 
 Walks the spec's rows carrying the running feature-map shape, applies the width multiplier and
 the spec's conventions, and emits :class:`~mncost.layers.ResolvedLayer` records. Output sizes
-follow 'same' padding: ``ceil(in / stride)``.
+follow 'same' padding: ``ceil(in / stride)``, computed in exact integers (:func:`ceil_div`), so
+a side above 2^53 pixels is not rounded through a float.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 from .errors import InputError
 from .layers import INPUT, Network, ResolvedLayer, Shape
+from .limits import MAX_ALPHA, MAX_CHANNELS, MAX_LAYERS, MAX_SPEC_INT
 from .spec import CLASSES, Row, Spec, parse_resolution
 from .width import expand, make_divisible, squeeze, thin
 
 
+def ceil_div(a: int, b: int) -> int:
+    """``ceil(a / b)`` for positive integers, exactly (no float on the way)."""
+    return -(-a // b)
+
+
 def check_alpha(alpha: object) -> float:
-    """The width multiplier must be a finite number > 0 (v1 paper Sec. 3.3: alpha in (0, 1],
-    and the reference code accepts alpha > 1 too)."""
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(
-            alpha) or alpha <= 0:
-        raise InputError(f"alpha must be a number > 0, got {alpha!r}")
+    """The width multiplier must be a finite number in (0, :data:`MAX_ALPHA`] (v1 paper
+    Sec. 3.3: alpha in (0, 1], and the reference code accepts alpha > 1 too)."""
+    # Comparisons only: exact for any int (math.isfinite would overflow on a huge one), and
+    # false for nan.
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not (
+            0 < alpha <= MAX_ALPHA):
+        shown = f"{alpha:.6g}" if isinstance(alpha, float) else repr(alpha)[:40]
+        raise InputError(f"alpha must be a number in (0, {MAX_ALPHA:g}], got {shown}")
     return float(alpha)
 
 
 def check_classes(classes: object) -> int:
-    if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
-        raise InputError(f"classes must be an integer >= 1, got {classes!r}")
+    if isinstance(classes, bool) or not isinstance(classes, int) or not (
+            1 <= classes <= MAX_SPEC_INT):
+        raise InputError(f"classes must be an integer from 1 to {MAX_SPEC_INT:,}, got "
+                         f"{classes!r:.40}")
     return classes
 
 
@@ -74,7 +85,10 @@ class _Walk:
                 kind = "depthwise"
             else:
                 kind = "grouped"
-        out = Shape(c_out, math.ceil(shape.h / s), math.ceil(shape.w / s))
+        if c_out > MAX_CHANNELS:
+            raise row.error(None, f"{name} would get {c_out:,} channels (at most "
+                                  f"{MAX_CHANNELS:,})")
+        out = Shape(c_out, ceil_div(shape.h, s), ceil_div(shape.w, s))
         self.emit(ResolvedLayer(name=name, kind=kind, stage=row.name, inputs=(x,),
                                 in_shape=shape, out_shape=out, kernel=k, stride=s,
                                 groups=groups, act=act, bn=bn,
@@ -177,7 +191,7 @@ def _pool_row(w: _Walk, row: Row, name: str, stride: int) -> None:
     if k is None:
         out, k, stride = Shape(w.shape.c, 1, 1), 0, 1
     else:
-        out = Shape(w.shape.c, math.ceil(w.shape.h / stride), math.ceil(w.shape.w / stride))
+        out = Shape(w.shape.c, ceil_div(w.shape.h, stride), ceil_div(w.shape.w, stride))
     w.last = w.emit(ResolvedLayer(name=name, kind="pool", stage=row.name, inputs=(w.last,),
                                   in_shape=w.shape, out_shape=out, kernel=k, stride=stride,
                                   pool=row["type"]))
@@ -204,6 +218,11 @@ def _nominal_width(row: Row, w: _Walk) -> float:
     return w.nominal_c                        # dw and pool keep the width
 
 
+def _too_many_layers(spec: Spec) -> InputError:
+    return InputError(f"{spec.file}: the spec resolves to more than {MAX_LAYERS:,} layers "
+                      "(the limit; check the rows' n)")
+
+
 _ROW_BUILDERS = {"conv": _conv_row, "dw": _dw_row, "separable": _separable_row,
                  "bottleneck": _bottleneck_row, "pool": _pool_row, "fc": _fc_row}
 
@@ -225,11 +244,15 @@ def resolve(spec: Spec, alpha: float = 1.0, resolution: object = None,
     h, w = spec.resolution if resolution is None else check_resolution(resolution)
     classes = spec.classes if classes is None else check_classes(classes)
     walk = _Walk(spec=spec, alpha=alpha, classes=classes, shape=Shape(3, h, w))
+    if sum(row.n for row in spec.rows) > MAX_LAYERS:
+        raise _too_many_layers(spec)
     for row in spec.rows:
         for j in range(row.n):
             name = row.name if row.n == 1 else f"{row.name}.{j}"
             _ROW_BUILDERS[row.op](walk, row, name, row.get("s", 1) if j == 0 else 1)
             walk.nominal_c = _nominal_width(row, walk)
+            if len(walk.layers) > MAX_LAYERS:
+                raise _too_many_layers(spec)
     if not walk.layers:
         raise InputError(f"{spec.file}: the spec has no layers (every row has n: 0)")
     return Network(spec_name=spec.name, spec_file=spec.file, alpha=alpha, resolution=(h, w),

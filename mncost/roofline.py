@@ -7,12 +7,13 @@ A device comes from the user (``--peak-gmacs``, ``--bandwidth-gbs``) or from a J
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass
 from typing import Any, Optional
 
 from .errors import InputError
+from .inputfile import Refused, load_json, read_limited
+from .limits import MAX_YAML_BYTES
 from .memory import Traffic
 
 DEVICE_SCHEMA = "mncost.device/1"
@@ -37,9 +38,9 @@ class Device:
 
 
 def _positive(value: object, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(
-            value) or value <= 0:
-        raise InputError(f"{what} must be a number > 0, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+            0 < value < math.inf):   # comparisons: false for nan, exact for a huge int
+        raise InputError(f"{what} must be a number > 0, got {value!r:.40}")
     return float(value)
 
 
@@ -52,13 +53,12 @@ def make_device(peak_gmacs: object, bandwidth_gbs: object, source: str = "given"
 def load_device(path: str) -> Device:
     """Read a device file (``mncost roofline-measure -o FILE``, or written by hand:
     ``{"peak_gmacs": 50, "bandwidth_gbs": 10}``)."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
+    try:   # a device file is a few lines: the spec size limit is plenty
+        data = load_json(read_limited(path, MAX_YAML_BYTES))
     except OSError as exc:
         raise InputError(f"cannot read device file {path}: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise InputError(f"{path}: not valid JSON ({exc})") from None
+    except Refused as exc:
+        raise InputError(f"{path}: not a valid device file: {exc}") from None
     if not isinstance(data, dict) or "peak_gmacs" not in data or "bandwidth_gbs" not in data:
         raise InputError(f"{path}: a device file needs peak_gmacs and bandwidth_gbs")
     return make_device(data["peak_gmacs"], data["bandwidth_gbs"],

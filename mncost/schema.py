@@ -123,12 +123,14 @@ def separable_dict(pair: "SeparablePair") -> dict[str, Any]:
 
 #: CSV columns of ``mncost analyze --format csv`` (summary by kind, then a total row).
 ANALYZE_KIND_COLUMNS = ("model", "alpha", "resolution", "classes", "kind", "label", "layers",
-                        "macs", "macs_share", "params", "params_share", "weights", "biases",
+                        "macs", "macs_share", "params", "params_share", "param_convention",
+                        "weights", "biases",
                         "bn_params", "bn_stats", "activations", "elementwise_ops")
 #: CSV columns of ``mncost analyze --per-layer --format csv`` (one row per layer).
 ANALYZE_LAYER_COLUMNS = ("model", "alpha", "resolution", "classes", "name", "kind", "stage",
                          "in_shape", "out_shape", "kernel", "stride", "groups", "act", "bn",
-                         "bias", "macs", "params", "weights", "biases", "bn_params",
+                         "bias", "macs", "params", "param_convention", "weights", "biases",
+                         "bn_params",
                          "bn_stats", "activations", "elementwise_ops")
 
 
@@ -163,6 +165,8 @@ LATENCY_COLUMNS = ("latency_ms_median", "latency_ms_p10", "latency_ms_p90", "lat
 #: Columns that ``--memory`` adds (float32, the naive schedule; README "Memory and the
 #: roofline"): the peak live activation bytes and the compulsory bytes moved of one pass.
 MEMORY_COLUMNS = ("peak_activation_bytes", "bytes_moved")
+#: Columns that ``--predict DEVICE.json`` adds (:mod:`mncost.predict`).
+PREDICTED_COLUMNS = ("predicted_ms", "predicted_runtime", "predicted_threads")
 
 
 def has_memory(rows: Sequence[dict[str, Any]]) -> bool:
@@ -175,20 +179,38 @@ def plain_row(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "resolution": resolution_str(row["resolution"])}
 
 
-def columns(per_layer: bool, latency: bool, memory: bool = False) -> tuple[str, ...]:
+def columns(per_layer: bool, latency: bool, memory: bool = False, predicted: bool = False
+            ) -> tuple[str, ...]:
     """The CSV columns of a sweep (README: stable, units in the names)."""
     if per_layer:
         return LAYER_COLUMNS
-    return COLUMNS + (MEMORY_COLUMNS if memory else ()) + (LATENCY_COLUMNS if latency else ())
+    return (COLUMNS + (MEMORY_COLUMNS if memory else ()) + (LATENCY_COLUMNS if latency else ())
+            + (PREDICTED_COLUMNS if predicted else ()))
+
+
+def has_memory(rows: Sequence[dict[str, Any]]) -> bool:
+    """Whether sweep rows carry ``--memory``'s columns."""
+    return bool(rows) and MEMORY_COLUMNS[0] in rows[0]
+
+
+def has_predicted(rows: Sequence[dict[str, Any]]) -> bool:
+    """Whether sweep rows carry ``--predict``'s columns."""
+    return bool(rows) and PREDICTED_COLUMNS[0] in rows[0]
+
+
+def plain_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A sweep row at the edge: its ``(H, W)`` resolution as text (``224``, ``224x160``)."""
+    return {**row, "resolution": resolution_str(row["resolution"])}
 
 
 def sweep_dict(rows: Sequence[dict[str, Any]], per_layer: bool, latency: bool,
                partial: bool = False, total: int | None = None) -> dict[str, Any]:
     """The JSON document of a sweep (schema :data:`SWEEP_SCHEMA`)."""
-    doc: dict[str, Any] = {"schema": SWEEP_SCHEMA, "rows_are": "layers" if per_layer
-                           else "configurations", "partial": partial,
-                           "columns": list(columns(per_layer, latency, has_memory(rows))),
-                           "rows": [plain_row(row) for row in rows]}
+    doc: dict[str, Any] = {
+        "schema": SWEEP_SCHEMA, "rows_are": "layers" if per_layer else "configurations",
+        "partial": partial,
+        "columns": list(columns(per_layer, latency, has_memory(rows), has_predicted(rows))),
+        "rows": [plain_row(row) for row in rows]}
     if partial:
         doc["configurations_total"] = total
     return doc
@@ -283,6 +305,8 @@ def profile_dict(result: "ProfileResult", model: str | None = None) -> dict[str,
         "macs": result.macs,
         "end_to_end": {**result.end_to_end.to_dict(), "images_per_s": result.images_per_s,
                        "gmacs_per_s": result.gmacs_per_s,
+                       "page_faults_per_run": result.page_faults_per_run,
+                       "unstable": result.unstable,
                        "samples_ms": list(result.samples_ms)},
         "per_layer": None,
     }

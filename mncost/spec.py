@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from .errors import InputError, SpecError
+from .limits import (MAX_EXPANSION, MAX_EXTENDS, MAX_LAYERS, MAX_PATCHES, MAX_RESOLUTION,
+                     MAX_SPEC_INT)
 from .yamlfile import LineDict, LineList, load_yaml_file
 
 # --------------------------------------------------------------------------------------------
@@ -54,12 +56,14 @@ _RESERVED_NAMES = ("layers", "input")
 # --------------------------------------------------------------------------------------------
 # Field checkers: each returns the normalised value or raises ValueError(reason).
 
-def _int(value: Any, minimum: int) -> int:
+def _int(value: Any, minimum: int, maximum: int = MAX_SPEC_INT) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"must be an integer, got {value!r}")
     if value < minimum:
         word = "positive" if minimum == 1 else f">= {minimum}"
         raise ValueError(f"must be {word}, got {value}")
+    if value > maximum:
+        raise ValueError(f"must be at most {maximum:,}, got {value:,}")
     return value
 
 
@@ -67,8 +71,9 @@ def _pos_int(value: Any) -> int:
     return _int(value, 1)
 
 
-def _nonneg_int(value: Any) -> int:
-    return _int(value, 0)
+def _repeats(value: Any) -> int:
+    """``n``: a row repeated more than the layer limit could never resolve."""
+    return _int(value, 0, MAX_LAYERS)
 
 
 def _kernel(value: Any) -> int:
@@ -79,10 +84,11 @@ def _kernel(value: Any) -> int:
 
 
 def _pos_num(value: Any) -> float:
+    """A factor (``t``, ``se.ratio``): a finite number in (0, :data:`MAX_EXPANSION`]."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"must be a number, got {value!r}")
-    if not value > 0:
-        raise ValueError(f"must be positive, got {value}")
+    if not 0 < value <= MAX_EXPANSION:       # false for nan; exact for a huge int
+        raise ValueError(f"must be a number in (0, {MAX_EXPANSION:g}], got {value!r:.40}")
     return value
 
 
@@ -102,6 +108,8 @@ def _bool(value: Any) -> bool:
 def _str(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"must be a non-empty string, got {value!r}")
+    if not value.isprintable():
+        raise ValueError(f"must be printable text (no control characters), got {value!r}")
     return value
 
 
@@ -133,7 +141,8 @@ def _channels(value: Any) -> int | str:
     try:
         return _pos_int(value)
     except ValueError:
-        raise ValueError(f"must be a positive integer or 'classes', got {value!r}") from None
+        raise ValueError(f"must be a positive integer up to {MAX_SPEC_INT:,} or 'classes', "
+                         f"got {value!r:.40}") from None
 
 
 def _residual(value: Any) -> str | bool:
@@ -148,21 +157,41 @@ def _pool_kernel(value: Any) -> int | None:
     return _kernel(value)
 
 
+#: ``R`` or ``HxW``: ASCII digits, and only a lowercase ``x`` between height and width.
+_RESOLUTION_RE = re.compile(r"\s*([0-9]+)\s*(?:x\s*([0-9]+)\s*)?", re.ASCII)
+RESOLUTION_FORM = "R or HxW with a lowercase x, such as 224 or 224x160"
+
+
 def parse_resolution(value: Any) -> tuple[int, int]:
-    """``224``, ``"224"``, ``"224x160"`` (H x W) or ``[224, 160]`` -> ``(H, W)``."""
+    """``224``, ``"224"``, ``"224x160"`` (H x W) or ``[224, 160]`` -> ``(H, W)``.
+
+    Only a lowercase ``x`` separates height and width: a comma separates the values of a list
+    (``sweep --res 224,192`` is two resolutions), so ``224,192`` is never one, and ``224X192``
+    is refused as ambiguous rather than guessed. Each side is 1 to :data:`MAX_RESOLUTION`.
+    """
     if isinstance(value, (list, tuple)) and len(value) == 2:
         h, w = value
     elif isinstance(value, str):
-        parts = re.split(r"\s*[xX×,]\s*", value.strip())
-        if len(parts) not in (1, 2) or not all(p.isdigit() for p in parts):
-            raise ValueError(f"must be an integer R or HxW, got {value!r}")
-        h, w = (int(parts[0]), int(parts[-1]))
+        match = _RESOLUTION_RE.fullmatch(value)
+        if match is None:
+            hint = ("; a comma separates the values of a list, never height and width"
+                    if "," in value else
+                    "; write the x in lowercase" if re.fullmatch(r"\s*[0-9]+\s*[X×]\s*[0-9]+\s*",
+                                                                 value) else "")
+            raise ValueError(f"must be {RESOLUTION_FORM}, got {value[:40]!r}{hint}")
+        if max(len(g or "") for g in match.groups()) > len(str(MAX_RESOLUTION)):
+            raise ValueError(f"must be at most {MAX_RESOLUTION:,} pixels a side")
+        h = int(match.group(1))
+        w = int(match.group(2) or h)
     else:
         h = w = value
-    try:
-        return _pos_int(h), _pos_int(w)
-    except ValueError:
-        raise ValueError(f"must be at least 1 pixel, got {value!r}") from None
+    for side in (h, w):
+        if isinstance(side, bool) or not isinstance(side, int) or side < 1:
+            raise ValueError(f"must be at least 1 pixel, got {value!r}")
+        if side > MAX_RESOLUTION:
+            raise ValueError(f"must be at most {MAX_RESOLUTION:,} pixels a side, got "
+                             f"{side:,}")
+    return h, w
 
 
 def _suggest(word: str, options) -> str:
@@ -173,7 +202,7 @@ def _suggest(word: str, options) -> str:
 # --------------------------------------------------------------------------------------------
 # The schema: fields each op accepts, as data.
 
-_COMMON = {"op": _str, "name": _str, "n": _nonneg_int}
+_COMMON = {"op": _str, "name": _str, "n": _repeats}
 _ROW_FIELDS: dict[str, dict[str, Callable[[Any], Any]]] = {
     "conv": {"k": _kernel, "c": _channels, "t": _pos_num, "s": _pos_int, "act": activation,
              "bn": _bool, "bias": _bool, "groups": _pos_int, "keep_width": _bool},
@@ -354,6 +383,9 @@ def _read_document(path: Path, resolve_name: Callable[[str], Path], seen: tuple[
         if str(parent_path.resolve()) in seen:
             raise SpecError(f"extends cycle through {parent_ref!r}", file=file,
                             line=doc.line_of("extends"), field="extends")
+        if len(seen) >= MAX_EXTENDS:
+            raise SpecError(f"extends chain longer than {MAX_EXTENDS} files", file=file,
+                            line=doc.line_of("extends"), field="extends")
         parent, rows, parent_files = _read_document(parent_path, resolve_name,
                                                     seen + (str(parent_path.resolve()),))
         merged = LineDict(parent, line=parent.line)
@@ -390,6 +422,9 @@ def _raw_rows(doc: LineDict, file: str) -> list[_RawRow]:
     if not isinstance(layers, list) or not layers:
         raise SpecError("must be a non-empty list of rows", file=file,
                         line=doc.line_of("layers"), field="layers")
+    if len(layers) > MAX_LAYERS:
+        raise SpecError(f"{len(layers):,} rows: at most {MAX_LAYERS:,}", file=file,
+                        line=doc.line_of("layers"), field="layers")
     rows = []
     for i, item in enumerate(layers):
         line = layers.item_lines[i] if isinstance(layers, LineList) else None
@@ -415,6 +450,9 @@ def _apply_patch(doc: LineDict, file: str, rows: list[_RawRow]) -> list[_RawRow]
     patch = doc["patch"]
     if not isinstance(patch, list):
         raise SpecError("must be a list of {where: ..., set: ...}", file=file,
+                        line=doc.line_of("patch"), field="patch")
+    if len(patch) > MAX_PATCHES:
+        raise SpecError(f"{len(patch):,} entries: at most {MAX_PATCHES:,}", file=file,
                         line=doc.line_of("patch"), field="patch")
     rows = [_RawRow(r.index, dict(r.data), r.file, r.line, dict(r.key_lines)) for r in rows]
     for i, entry in enumerate(patch):

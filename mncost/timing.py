@@ -17,8 +17,12 @@ so a timed interval always covers finished work, never an asynchronous launch.
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import math
+import os
+import platform
+import sys
 import time
 from dataclasses import asdict, dataclass
 from typing import Callable, Optional, Sequence
@@ -138,7 +142,8 @@ CPU_CLOCK = Clock("time.perf_counter_ns")
 
 def measure(fn: Callable[[], object], clock: Clock, *, warmup: int, repeats: int,
             min_time_s: float = 0.0, label: str = "timed",
-            progress: Optional[ProgressFn] = None) -> list[int]:
+            progress: Optional[ProgressFn] = None,
+            faults: Optional[list[int]] = None) -> list[int]:
     """Run ``fn`` ``warmup`` times untimed, then time it until both at least ``repeats`` runs
     and at least ``min_time_s`` seconds of timed runs are done.
 
@@ -146,6 +151,9 @@ def measure(fn: Callable[[], object], clock: Clock, *, warmup: int, repeats: int
     distribution, not only a mean. The garbage collector is paused while timing, as
     ``timeit`` does, so a collection does not land inside one run; ``progress`` is called
     between runs, outside the timed interval.
+
+    ``faults``, when given, gets one number appended: the minor page faults of this process
+    during the timed runs (warm-up excluded; ``-1`` where ``getrusage`` does not exist).
 
     Returns:
         The per-run times in nanoseconds, in run order.
@@ -161,6 +169,7 @@ def measure(fn: Callable[[], object], clock: Clock, *, warmup: int, repeats: int
     spent_ns = 0
     collecting = gc.isenabled()
     gc.disable()
+    faults_before = minor_faults()
     try:
         while len(samples) < repeats or spent_ns < budget_ns:
             start = clock.now_ns()
@@ -174,6 +183,9 @@ def measure(fn: Callable[[], object], clock: Clock, *, warmup: int, repeats: int
     finally:
         if collecting:
             gc.enable()
+    if faults is not None:
+        after = minor_faults()
+        faults.append(after - faults_before if after >= 0 and faults_before >= 0 else -1)
     return samples
 
 
@@ -182,3 +194,110 @@ def _fraction(runs: int, repeats: int, spent_ns: int, budget_ns: int) -> float:
     by_runs = min(runs / repeats, 1.0)
     by_time = min(spent_ns / budget_ns, 1.0) if budget_ns > 0 else 1.0
     return min(by_runs, by_time)
+
+
+# ---------------------------------------------------------------------------------------------
+# A steady state: the allocator, page faults, and when a measurement is not to be trusted
+
+#: glibc ``mallopt`` parameters (``<malloc.h>``) and the values the profiler sets.
+M_TRIM_THRESHOLD = -1
+M_MMAP_THRESHOLD = -3
+STEADY_MMAP_THRESHOLD = 64 * 1024 * 1024
+STEADY_TRIM_THRESHOLD = 128 * 1024 * 1024
+
+_steady_state: Optional[str] = None
+
+
+def steady_malloc(enable: bool = True) -> str:
+    """Keep freed memory in the process, so that every run reuses the same pages.
+
+    By default glibc serves blocks above a (dynamic) threshold with ``mmap`` and gives them
+    back at ``free``, and trims the heap top above another; a forward pass that allocates
+    tens of MB of activations then takes thousands of minor page faults on every run (seen:
+    2,500-4,000 per run of v3-large, +20-40% latency). Raising ``M_MMAP_THRESHOLD`` to 64 MiB
+    and ``M_TRIM_THRESHOLD`` to 128 MiB (``mallopt``, what the environment variables
+    ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` do at start-up) keeps them mapped.
+    The setting holds for the rest of the process (glibc has no way to read it back).
+
+    Args:
+        enable: ``False`` leaves the allocator as it is (``--no-steady-malloc``).
+
+    Returns:
+        What is in effect, for the environment record: ``"glibc mallopt mmap_threshold=64MiB
+        trim_threshold=128MiB"``, ``"default (off)"``, or why nothing could be done (not glibc).
+    """
+    global _steady_state
+    if not enable:
+        return _steady_state or "default (off)"
+    if _steady_state is not None:
+        return _steady_state
+    libc = _glibc()
+    if libc is None:
+        return "default (not glibc: no mallopt, left as is)"
+    ok = (libc.mallopt(M_MMAP_THRESHOLD, STEADY_MMAP_THRESHOLD) == 1
+          and libc.mallopt(M_TRIM_THRESHOLD, STEADY_TRIM_THRESHOLD) == 1)
+    if not ok:
+        return "default (mallopt refused the thresholds)"
+    _steady_state = (f"glibc mallopt mmap_threshold={STEADY_MMAP_THRESHOLD >> 20}MiB "
+                     f"trim_threshold={STEADY_TRIM_THRESHOLD >> 20}MiB")
+    return _steady_state
+
+
+def _glibc() -> Optional[ctypes.CDLL]:
+    """The C library when it is glibc and has ``mallopt``, else ``None``."""
+    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+        return None
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+        libc.mallopt.restype = ctypes.c_int
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+def malloc_env() -> dict[str, str]:
+    """glibc tunables given through the environment (they apply from process start)."""
+    return {k: v for k, v in os.environ.items()
+            if k.startswith("MALLOC_") or k == "GLIBC_TUNABLES"}
+
+
+def minor_faults() -> int:
+    """Minor page faults of this process so far (``getrusage``), or -1 where unavailable."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return -1
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+#: A measurement is called unstable above these (README, "A busy machine").
+UNSTABLE_P90_RATIO = 1.5
+UNSTABLE_IQR_RATIO = 0.25
+
+
+def instability(stats: TimingStats) -> Optional[str]:
+    """Why ``stats`` should not be trusted, or ``None``: p90 above 1.5 x the median, p10
+    below median / 1.5 (runs fall in two groups), or an IQR above 25% of the median (the signs
+    of a thread waiting for a core another process holds)."""
+    if stats.median_ms <= 0:
+        return None
+    p90 = stats.p90_ms / stats.median_ms
+    iqr = stats.iqr_ms / stats.median_ms
+    reasons = []
+    if stats.p10_ms > 0 and stats.median_ms / stats.p10_ms > UNSTABLE_P90_RATIO:
+        reasons.append(f"p10 is {stats.p10_ms / stats.median_ms:.2f}x the median (bimodal)")
+    if p90 > UNSTABLE_P90_RATIO:
+        reasons.append(f"p90 is {p90:.2f}x the median")
+    if iqr > UNSTABLE_IQR_RATIO:
+        reasons.append(f"the IQR is {iqr:.0%} of the median")
+    return " and ".join(reasons) if reasons else None
+
+
+def instability_advice(reason: str, threads: Optional[int], cpus: Optional[int]) -> str:
+    """The one-line warning for an unstable measurement, with what to do about it."""
+    cores = f"{cpus} cores" if cpus else "its cores"
+    used = f"{threads} thread{'s' if threads != 1 else ''}" if threads else "torch's default"
+    return (f"unstable measurement ({reason}): another process is probably competing for "
+            f"the CPU; this run used {used} on a machine with {cores}. Use --threads below "
+            f"the number of idle cores (e.g. 1) and compare p10/p90, not only the median")

@@ -14,7 +14,16 @@ from fractions import Fraction
 from .errors import InputError
 
 _UNITS = {"": 1, "k": 10 ** 3, "K": 10 ** 3, "M": 10 ** 6, "G": 10 ** 9, "T": 10 ** 12}
-_NUMBER_RE = re.compile(r"^\s*([0-9][0-9_]*(?:\.[0-9]+)?|\.[0-9]+)\s*([kKMGT]?)\s*$")
+_NUMBER_RE = re.compile(r"^\s*([0-9][0-9_]*(?:\.[0-9]+)?|\.[0-9]+)\s*([kKMGT]?)\s*$",
+                        re.ASCII)
+#: Longest count or tolerance accepted (characters): far beyond any count of a network, and
+#: short enough that exact arithmetic on it stays instant.
+_MAX_NUMBER_CHARS = 40
+#: Largest relative tolerance, and the finest step of one (``1e-999999999%`` would make exact
+#: comparison build a billion-digit denominator).
+_MAX_PERCENT = Decimal(10) ** 6
+_MIN_PERCENT_EXPONENT = -12
+
 
 _BYTE_UNITS = {"B": 1, "kB": 10 ** 3, "KB": 10 ** 3, "MB": 10 ** 6, "GB": 10 ** 9,
                "KiB": 2 ** 10, "MiB": 2 ** 20, "GiB": 2 ** 30}
@@ -45,12 +54,17 @@ def parse_count(value: object) -> Decimal:
     """
     if isinstance(value, bool):
         raise ValueError(f"must be a number such as 220M or 5.5M, got {value!r}")
-    if isinstance(value, (int, float)):
+    if isinstance(value, int):
+        text = str(value) if value.bit_length() < 4 * _MAX_NUMBER_CHARS else "x" * 99
+    elif isinstance(value, float):
         text = repr(value)
     elif isinstance(value, str):
         text = value
     else:
-        raise ValueError(f"must be a number such as 220M or 5.5M, got {value!r}")
+        raise ValueError(f"must be a number such as 220M or 5.5M, got {value!r:.40}")
+    if len(text) > _MAX_NUMBER_CHARS:
+        raise ValueError(f"must be a number such as 220M or 5.5M of at most "
+                         f"{_MAX_NUMBER_CHARS} characters")
     match = _NUMBER_RE.match(text)
     if not match:
         raise ValueError(f"must be a number such as 220M or 5.5M, got {value!r}")
@@ -70,15 +84,22 @@ class Tolerance:
         """``0.5%`` (relative), ``0`` (exact), ``10k`` or ``1000`` (absolute)."""
         text = str(text).strip()
         try:
+            if len(text) > _MAX_NUMBER_CHARS:
+                raise ValueError
             if text.endswith("%"):
                 percent = Decimal(text[:-1].strip())
                 if not percent.is_finite() or percent < 0:
                     raise InvalidOperation
+                if percent > _MAX_PERCENT or (
+                        percent and percent.as_tuple().exponent < _MIN_PERCENT_EXPONENT):
+                    raise InputError(f"tolerance {text!r} is out of range: a percentage "
+                                     f"from 0 to {_MAX_PERCENT:,}% in steps of at least "
+                                     f"1e{_MIN_PERCENT_EXPONENT}%")
                 return cls(percent=percent)
             return cls(amount=parse_count(text))
         except (InvalidOperation, ValueError):
             raise InputError(f"tolerance must be a percentage such as 0.5% or an absolute "
-                             f"count such as 1000 or 10k, got {text!r}") from None
+                             f"count such as 1000 or 10k, got {text[:40]!r}") from None
 
     def allows(self, old: float, new: float) -> bool:
         """Whether ``new`` is within tolerance of ``old`` (exact arithmetic)."""

@@ -1,8 +1,16 @@
-"""Reading YAML so that every mapping remembers the line of each of its keys.
+"""Reading YAML safely, so that every mapping remembers the line of each of its keys.
 
 A spec error must name the file, the line and the field; PyYAML's plain ``safe_load`` forgets
 where a value came from, so mappings and sequences are built as :class:`LineDict` and
 :class:`LineList`, which carry 1-based line numbers.
+
+Specs and budgets are both read by :func:`load_yaml_file`, which bounds what a small hostile
+file can do (:mod:`mncost.limits`): only a regular file of at most 1 MiB is read; the event
+stream is checked first, without recursion, for nesting depth (PyYAML's composer recurses and
+crashes the interpreter on a few thousand levels) and for the size the document stands for once
+its aliases are expanded (an "alias bomb"); integers are limited in length; a value that cannot
+be constructed (``!!int abc``) is a one-line error with its line. Dates are not resolved:
+``name: 2001-12-01`` is a string, as a spec never holds a date.
 """
 
 from __future__ import annotations
@@ -12,6 +20,8 @@ from pathlib import Path
 import yaml
 
 from .errors import SpecError
+from .inputfile import Refused, read_limited
+from .limits import MAX_DEPTH, MAX_INT_DIGITS, MAX_YAML_BYTES, MAX_YAML_NODES
 
 try:  # the C parser is several times faster; line marks work the same
     _Base = yaml.CSafeLoader
@@ -49,7 +59,30 @@ class _DuplicateKey(Exception):
 
 
 class _Loader(_Base):  # type: ignore[misc, valid-type]
-    pass
+    """The safe loader, with line-aware mappings and a one-line error for any value that
+    cannot be constructed."""
+
+    def construct_object(self, node, deep=False):  # noqa: ANN001 - PyYAML's signature
+        try:
+            return super().construct_object(node, deep=deep)
+        except (yaml.YAMLError, _DuplicateKey):
+            raise
+        except Exception as exc:  # noqa: BLE001 - PyYAML's constructors raise anything
+            # (ValueError for !!int abc, AttributeError for an unparsable !!timestamp...)
+            what = (f"cannot read {str(node.value)[:40]!r} as {node.tag.rsplit(':', 1)[-1]}"
+                    if isinstance(node, yaml.ScalarNode) else "cannot read this value")
+            reason = " ".join(str(exc).split())
+            # int's own message repeats the value; other exception types say nothing useful.
+            if isinstance(exc, (ValueError, OverflowError)) and "literal for int" not in reason:
+                what += f" ({reason})"
+            raise yaml.constructor.ConstructorError(None, None, what, node.start_mark) from None
+
+
+# Without the timestamp resolver a date-like scalar stays a string (a spec never holds dates).
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers
+            if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in _Base.yaml_implicit_resolvers.items()}
 
 
 def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> LineDict:
@@ -75,14 +108,69 @@ def _construct_sequence(loader: yaml.SafeLoader, node: yaml.SequenceNode) -> Lin
     return result
 
 
+def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    digits = sum(ch.isdigit() for ch in str(node.value))
+    if digits > MAX_INT_DIGITS:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"an integer of {digits:,} digits is out of range (at most "
+                        f"{MAX_INT_DIGITS} digits)", node.start_mark)
+    return yaml.constructor.SafeConstructor.construct_yaml_int(loader, node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 
 
-def load_yaml_text(text: str, file: str) -> object:
-    """Parse YAML text; syntax errors become a one-line :class:`SpecError` with the line."""
+class _TooLarge(Exception):
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+def _check_events(text: str) -> None:
+    """Walk the event stream (PyYAML's parser is a state machine: no recursion) and refuse a
+    document nested deeper than :data:`MAX_DEPTH` or standing for more than
+    :data:`MAX_YAML_NODES` nodes once its aliases are expanded, before anything recurses."""
+    loader = _Base(text)
     try:
+        total = 0
+        open_: list[tuple[str | None, int]] = []
+        sizes: dict[str, int] = {}
+        while loader.check_event():
+            event = loader.get_event()
+            if isinstance(event, yaml.CollectionStartEvent):
+                total += 1
+                open_.append((event.anchor, total - 1))
+                if len(open_) > MAX_DEPTH:
+                    raise _TooLarge(f"nested more than {MAX_DEPTH} levels deep",
+                                    event.start_mark.line + 1)
+            elif isinstance(event, yaml.CollectionEndEvent):
+                anchor, start = open_.pop()
+                if anchor is not None:
+                    sizes[anchor] = total - start
+            elif isinstance(event, yaml.ScalarEvent):
+                total += 1
+                if event.anchor is not None:
+                    sizes[event.anchor] = 1
+            elif isinstance(event, yaml.AliasEvent):
+                total += sizes.get(event.anchor, 1)
+            if total > MAX_YAML_NODES:
+                raise _TooLarge(f"the document stands for more than {MAX_YAML_NODES:,} values "
+                                "once its aliases (*name) are expanded",
+                                event.start_mark.line + 1)
+    finally:
+        loader.dispose()
+
+
+def load_yaml_text(text: str, file: str) -> object:
+    """Parse YAML text within the bounds of the module docstring; any problem becomes a
+    one-line :class:`SpecError` with the line."""
+    try:
+        _check_events(text)
         return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except _TooLarge as exc:
+        raise SpecError(str(exc), file=file, line=exc.line) from None
     except _DuplicateKey as exc:
         raise SpecError(f"duplicate key {exc.key!r}", file=file, line=exc.line,
                         field=exc.key) from None
@@ -92,21 +180,30 @@ def load_yaml_text(text: str, file: str) -> object:
         mark = exc.context_mark or exc.problem_mark
         line = mark.line + 1 if mark is not None else None
         problem = exc.problem or exc.context or "invalid YAML"
+        if isinstance(exc, yaml.constructor.ConstructorError):
+            raise SpecError(problem, file=file, line=line) from None
         if exc.context and exc.context_mark and exc.problem_mark and (
                 exc.problem_mark.line != exc.context_mark.line):
             problem += f" ({exc.context}; noticed on line {exc.problem_mark.line + 1})"
         raise SpecError(f"YAML syntax error: {problem}", file=file, line=line) from None
     except yaml.YAMLError as exc:
-        raise SpecError(f"YAML error: {exc}", file=file) from None
+        raise SpecError(f"YAML error: {' '.join(str(exc).split())}", file=file) from None
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+        # A last resort: the constructor errors above carry a line; these do not.
+        raise SpecError(f"YAML error: {type(exc).__name__}: {' '.join(str(exc).split())}",
+                        file=file) from None
 
 
 def load_yaml_file(path: Path) -> object:
-    """Read and parse a YAML file; an unreadable file is a :class:`SpecError` too."""
+    """Read (a regular file of at most :data:`MAX_YAML_BYTES`) and parse a YAML file; an
+    unreadable or refused file is a :class:`SpecError` too."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_limited(path, MAX_YAML_BYTES)
     except FileNotFoundError:
         raise SpecError("no such file", file=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)
+    except Refused as exc:
+        raise SpecError(f"cannot read file: {exc}", file=str(path)) from None
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
         raise SpecError(f"cannot read file: {reason}", file=str(path)) from None
     return load_yaml_text(text, str(path))

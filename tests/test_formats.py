@@ -33,7 +33,7 @@ def test_every_format_choice_is_registered():
     for path, names in choices:
         assert set(names) <= set(REGISTRY), path
     assert FORMATS == ("table", "json", "csv", "markdown")
-    assert [f.name for f in REGISTRY.values() if f.machine] == ["json", "csv"]
+    assert [f.name for f in REGISTRY.values() if f.machine] == ["json", "csv", "jsonl"]
 
 
 @pytest.mark.parametrize("argv", [

@@ -485,3 +485,51 @@ def test_progress_display_draws_on_a_terminal_only():
     with ProgressDisplay(Console(file=pipe, force_terminal=False)) as progress:
         progress("end-to-end", 1.0, 30)
     assert pipe.getvalue() == ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Steady allocator, page faults, the unstable-measurement warning (issue 10, items 17-18)
+
+
+def test_allocator_and_page_faults_are_recorded(result):
+    from mncost.timing import _glibc
+
+    env = result.environment
+    if _glibc() is not None:
+        assert env["malloc"] == "glibc mallopt mmap_threshold=64MiB trim_threshold=128MiB"
+    assert isinstance(env["malloc_env"], dict)
+    assert result.page_faults_per_run is not None and result.page_faults_per_run >= 0
+    data = result.to_dict()
+    assert data["end_to_end"]["page_faults_per_run"] == result.page_faults_per_run
+    assert data["end_to_end"]["unstable"] == result.unstable
+
+
+def test_no_steady_malloc_switch_reaches_the_profiler(monkeypatch):
+    from mncost.torch_backend import profile as api
+
+    seen = []
+    real = api.profile_network
+
+    def spy(network, options, progress=None):
+        seen.append(options.steady_malloc)
+        return real(network, options, progress)
+
+    monkeypatch.setattr(api, "profile_network", spy)
+    assert invoke("--no-steady-malloc").exit_code == 0
+    assert invoke().exit_code == 0
+    assert seen == [False, True]
+
+
+def test_unstable_measurement_warns_on_stderr(monkeypatch):
+    from mncost.torch_backend import profile as api
+
+    monkeypatch.setattr(api.ProfileResult, "unstable", property(lambda self: "p90 is 9.00x "
+                                                                            "the median"))
+    run = CliRunner().invoke(cli, ["profile", "v3-small", "--alpha", "0.35",
+                                                   "--res", "64", "--warmup", "1", "--repeats",
+                                                   "3", "--min-time", "0", "--threads", "1",
+                                                   "-f", "json"])
+    assert run.exit_code == 0
+    assert "mncost: warning: unstable measurement (p90 is 9.00x the median)" in run.stderr
+    assert "1 thread on a machine with" in run.stderr
+    assert json.loads(run.stdout)["end_to_end"]["unstable"] == "p90 is 9.00x the median"

@@ -99,13 +99,13 @@ def test_missing_file():
 
 
 @pytest.mark.parametrize("args,fragment", [
-    (["--alpha", "0"], "alpha must be a number > 0"),
-    (["--alpha", "-0.5"], "alpha must be a number > 0"),
-    (["--alpha", "inf"], "alpha must be a number > 0"),
+    (["--alpha", "0"], "alpha must be a number in (0, 10000]"),
+    (["--alpha", "-0.5"], "alpha must be a number in (0, 10000]"),
+    (["--alpha", "inf"], "alpha must be a number in (0, 10000]"),
     (["--res", "0"], "resolution"),
     (["--res", "224x0"], "resolution"),
     (["--res", "abc"], "resolution"),
-    (["--classes", "0"], "classes must be an integer >= 1"),
+    (["--classes", "0"], "--classes"),
 ])
 def test_impossible_settings(args, fragment):
     code, out = run("analyze", "v1", *args)
@@ -151,12 +151,12 @@ def test_debug_shows_traceback():
     debug = subprocess.run(argv[:3] + ["--debug"] + argv[3:], capture_output=True, text=True,
                            timeout=120)
     assert plain.returncode == 2
-    assert plain.stderr == "mncost: error: alpha must be a number > 0, got 0.0\n"
+    assert plain.stderr == "mncost: error: alpha must be a number in (0, 10000], got 0\n"
     assert debug.returncode != 0 and debug.stdout == ""
     lines = debug.stderr.splitlines()
     assert lines[0] == "Traceback (most recent call last):"
     assert any('mncost/resolve.py", line' in line for line in lines)
-    assert lines[-1] == "mncost.errors.InputError: alpha must be a number > 0, got 0.0"
+    assert lines[-1] == "mncost.errors.InputError: alpha must be a number in (0, 10000], got 0"
 
 
 def test_width_rounding_to_zero_is_an_error(tmp_path):
@@ -164,3 +164,18 @@ def test_width_rounding_to_zero_is_an_error(tmp_path):
                            "  - {op: conv, k: 1, t: 0.5}\n")
     code, out = run("analyze", str(path))
     assert_one_line_error(code, out, f"{path}:4", "layers[1].t", "0 channels")
+
+
+def test_extends_is_relative_to_the_file_only(tmp_path, monkeypatch):
+    """Issue 10, item 21: a parent in the working directory but not beside the spec is not
+    found (README: "a path relative to the file")."""
+    spec_dir = tmp_path / "specs"
+    spec_dir.mkdir()
+    child = write(spec_dir, "name: child\nextends: parent.yaml\n", "child.yaml")
+    write(tmp_path, "name: parent\nlayers:\n  - {op: conv, c: 8, s: 2}\n", "parent.yaml")
+    monkeypatch.chdir(tmp_path)                     # parent.yaml is here, not beside child
+    code, out = run("validate", str(child))
+    assert_one_line_error(code, out, f"{child}:2", "extends", "relative to the spec's directory")
+    write(spec_dir, "name: parent\nlayers:\n  - {op: conv, c: 8, s: 2}\n", "parent.yaml")
+    code, out = run("validate", str(child))
+    assert code == 0, out

@@ -138,3 +138,109 @@ def test_progress_and_gc_state():
     assert [c[1] for c in calls[2:]] == [0.25, 0.5, 0.75, 1.0]
     assert all(c[0] == "e2e" and not c[3] for c in calls[2:])
     assert gc.isenabled()
+
+
+# ---------------------------------------------------------------------------------------------
+# Steady allocator, page faults, instability (issue 10, items 17-18)
+
+from mncost import timing  # noqa: E402
+
+
+def _stats(median: float, p90: float, p25: float, p75: float) -> TimingStats:
+    return TimingStats(runs=10, median_ms=median, mean_ms=median, std_ms=0.0, p10_ms=median,
+                       p25_ms=p25, p75_ms=p75, p90_ms=p90, iqr_ms=p75 - p25, min_ms=p25,
+                       max_ms=p90, total_ms=10 * median)
+
+
+@pytest.mark.parametrize("p90, p25, p75, expected", [
+    (15.0, 9.5, 10.5, None),                                  # p90 1.5x, IQR 10%: the edge
+    (15.1, 9.5, 10.5, "p90 is 1.51x the median"),
+    (11.0, 9.0, 11.6, "the IQR is 26% of the median"),
+    (17.0, 8.0, 12.0, "p90 is 1.70x the median and the IQR is 40% of the median"),
+])
+def test_instability_thresholds(p90, p25, p75, expected):
+    assert timing.instability(_stats(10.0, p90, p25, p75)) == expected
+
+
+def test_instability_catches_a_fast_mode_below_the_median():
+    stats = TimingStats.from_ms([3.4] * 3 + [7.4] * 17)     # p10 3.4 (rank 1.9), IQR 0
+    assert timing.instability(stats) == "p10 is 0.46x the median (bimodal)"
+
+
+def test_instability_advice_names_threads_and_cores():
+    text = timing.instability_advice("p90 is 3.00x the median", 2, 2)
+    assert "2 threads on a machine with 2 cores" in text
+    assert "--threads below the number of idle cores" in text
+
+
+def test_measure_reports_page_faults_of_the_timed_runs_only(monkeypatch):
+    counts = iter([100, 175])       # read after the warm-up, then after the timed runs
+    monkeypatch.setattr(timing, "minor_faults", lambda: next(counts))
+    faults: list[int] = []
+    samples = measure(lambda: None, Clock("fake", read=iter(range(0, 100, 1)).__next__),
+                      warmup=3, repeats=5, faults=faults)
+    assert len(samples) == 5 and faults == [75]
+
+
+def test_page_faults_unknown_where_getrusage_is_missing(monkeypatch):
+    monkeypatch.setattr(timing, "minor_faults", lambda: -1)
+    faults: list[int] = []
+    measure(lambda: None, Clock("fake", read=iter(range(100)).__next__), warmup=0, repeats=2,
+            faults=faults)
+    assert faults == [-1]
+
+
+def test_minor_faults_count_a_fresh_mapping():
+    if timing.minor_faults() < 0:
+        pytest.skip("no getrusage here")
+    before = timing.minor_faults()
+    import mmap
+    with mmap.mmap(-1, 64 * 4096) as block:        # 64 fresh pages, each touched once
+        for page in range(64):
+            block[page * 4096] = 1
+    assert timing.minor_faults() - before >= 64
+
+
+def test_steady_malloc_off_leaves_the_allocator(monkeypatch):
+    monkeypatch.setattr(timing, "_steady_state", None)
+    monkeypatch.setattr(timing, "_glibc", lambda: pytest.fail("mallopt must not be called"))
+    assert timing.steady_malloc(False) == "default (off)"
+
+
+def test_steady_malloc_is_a_noted_no_op_without_glibc(monkeypatch):
+    monkeypatch.setattr(timing, "_steady_state", None)
+    monkeypatch.setattr(timing, "_glibc", lambda: None)
+    assert timing.steady_malloc(True) == "default (not glibc: no mallopt, left as is)"
+
+
+def test_steady_malloc_sets_both_thresholds(monkeypatch):
+    calls = []
+
+    class FakeLibc:
+        def mallopt(self, param, value):
+            calls.append((param, value))
+            return 1
+
+    monkeypatch.setattr(timing, "_steady_state", None)
+    monkeypatch.setattr(timing, "_glibc", FakeLibc)
+    state = timing.steady_malloc(True)
+    assert calls == [(-3, 64 * 2 ** 20), (-1, 128 * 2 ** 20)]   # M_MMAP_, M_TRIM_THRESHOLD
+    assert state == "glibc mallopt mmap_threshold=64MiB trim_threshold=128MiB"
+    assert timing.steady_malloc(False) == state     # once set, it holds for the process
+
+
+def test_steady_malloc_reports_a_refusal(monkeypatch):
+    class Refusing:
+        def mallopt(self, param, value):
+            return 0
+
+    monkeypatch.setattr(timing, "_steady_state", None)
+    monkeypatch.setattr(timing, "_glibc", Refusing)
+    assert timing.steady_malloc(True) == "default (mallopt refused the thresholds)"
+
+
+def test_real_mallopt_on_glibc(monkeypatch):
+    if timing._glibc() is None:
+        pytest.skip("not glibc")
+    monkeypatch.setattr(timing, "_steady_state", None)
+    assert timing.steady_malloc(True).startswith("glibc mallopt mmap_threshold=64MiB")

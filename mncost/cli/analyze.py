@@ -73,13 +73,31 @@ def list_models(fmt: str) -> None:
         spec = load_model(name)
         rows.append({"model": name, "name": spec.name, "title": spec.title or "",
                      "source": spec.source or "", "file": spec.file})
-    width = max(len(r["model"]) for r in rows)
     emit(dispatch({
         "json": lambda: render.to_json(rows),
         "csv": lambda: render.to_csv(rows, ("model", "name", "title", "source", "file")),
-        "table": lambda: "".join(f"{r['model']:<{width}}  {r['title']}  ({r['source']})\n"
-                                 for r in rows),
+        "table": lambda: _list_table(rows),
     }, fmt), None)
+
+
+def _list_table(rows: list[dict[str, str]]) -> str:
+    """One entry per model: its title, its one source and its spec file, each on its own line
+    so the list reads at 80 columns."""
+    width = max(len(r["model"]) for r in rows)
+    pad = " " * (width + 2)
+    return "".join(f"{r['model']:<{width}}  {r['title']}\n{pad}source: {r['source']}\n"
+                   f"{pad}file:   {_shown_path(r['file'])}\n" for r in rows)
+
+
+def _shown_path(path: str) -> str:
+    """``path`` relative to the working directory when it is below it, else as it is."""
+    import os
+
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if relative.startswith("..") else relative
 
 
 @click.command()

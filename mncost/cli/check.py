@@ -4,25 +4,26 @@ unless ``--latency``)."""
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import click
 
 from .. import baseline as core
-from ..budgets import load_budgets
+from ..budgets import Budget, load_budgets
 from ..catalog import BUILTINS, resolve_model
 from ..check_results import CheckResult
 from ..costs import DEFAULT_PARAMS
 from ..costs import analyze as analyze_network
 from ..errors import CheckFailed, InputError
-from ..fileio import write_atomic
+from ..fileio import OutputPath, check_outputs, write_atomic
 from ..grid import parse_alphas, parse_resolutions
 from ..layers import Network
 from ..render import check as view
 from ..render import to_json
 from ..render.output import emit
 from ..units import Tolerance
-from .common import grid_options, latency_options, params_option, profiler_options
+from .common import grid_options, latency_options, output_path_option, params_option
+from .common import profiler_options
 
 
 class LatencyMeter:
@@ -44,8 +45,8 @@ class LatencyMeter:
 
 
 def _latency_meter(latency: bool, device: str, threads: int | None, batch: int,
-             repeats: int | None, warmup: int | None, min_time: float | None
-             ) -> LatencyMeter | None:
+                   repeats: int | None, warmup: int | None, min_time: float | None
+                   ) -> LatencyMeter | None:
     """The latency meter of ``--latency``'s options, or None without ``--latency``."""
     if not latency:
         return None
@@ -89,11 +90,11 @@ def baseline() -> None:
               res_help="Resolutions: 160,224, 224x160 or start:stop:step (default: the "
                        "spec's).")
 @params_option
-@click.option("--output", "-o", type=click.Path(dir_okay=False), default="mncost-baseline.json",
-              show_default=True, metavar="FILE", help="Baseline file (written atomically).")
+@output_path_option("--output", "-o", default="mncost-baseline.json",
+                    help="Baseline file (written whole or not at all; - is stdout).")
 @latency_options
 def write(models: tuple[str, ...], alphas: str, resolutions: str | None, classes: int | None,
-          params: str, output: str, latency: bool, device: str, threads: int | None,
+          params: str, output: OutputPath, latency: bool, device: str, threads: int | None,
           batch: int, repeats: int | None, warmup: int | None, min_time: float | None) -> None:
     """Record totals and per-layer counts of MODELS (default: every built-in) at each
     alpha x resolution, for `mncost check`.
@@ -111,7 +112,8 @@ def write(models: tuple[str, ...], alphas: str, resolutions: str | None, classes
     doc = core.baseline_dict(entries, params, _latency_settings(measure, device, threads,
                                                                 batch) if measure else None)
     write_atomic(output, to_json(doc))
-    click.echo(f"wrote {output} ({len(entries)} configurations)", err=True)
+    if output.is_file:
+        click.echo(f"wrote {output} ({len(entries)} configurations)", err=True)
 
 
 @click.command()
@@ -126,18 +128,22 @@ def write(models: tuple[str, ...], alphas: str, resolutions: str | None, classes
                                    "max_peak_activation_bytes, max_bytes_moved).")
 @params_option(default=None, help="Parameter convention for budgets (default: the "
                                   f"baseline's, else {DEFAULT_PARAMS}).")
-@click.option("--report-md", type=click.Path(dir_okay=False), default=None, metavar="FILE",
-              help="Write the report as Markdown (append it to $GITHUB_STEP_SUMMARY "
-                   "for a job summary).")
-@click.option("--junit", type=click.Path(dir_okay=False), default=None, metavar="FILE",
-              help="Write the report as JUnit XML (one test case per configuration).")
+@output_path_option("--report-md",
+                    help="Write the report as Markdown (append it to $GITHUB_STEP_SUMMARY "
+                         "for a job summary).")
+@output_path_option("--junit",
+                    help="Write the report as JUnit XML (one test case per configuration).")
 @click.option("--latency-tolerance", default="10%", show_default=True, metavar="T",
               help="With --latency: how much slower than the baseline passes.")
 @latency_options
+@click.option("--predict", "predict_file", type=click.Path(dir_okay=False), default=None,
+              metavar="DEVICE.json", help="Device profile (`mncost calibrate`) for budgets on "
+                                          "max_predicted_latency_ms: deterministic, no torch.")
 def check(baseline_file: str | None, tolerance: str, budget_file: str | None,
           params: str | None, report_md: str | None, junit: str | None,
           latency_tolerance: str, latency: bool, device: str, threads: int | None,
-          batch: int, repeats: int | None, warmup: int | None, min_time: float | None) -> None:
+          batch: int, repeats: int | None, warmup: int | None, min_time: float | None,
+          predict_file: str | None) -> None:
     """Recompute the baseline's configurations and the budgets from the current specs.
 
     Exit 0 when nothing moved beyond --tolerance and every budget holds, 1 on a regression or
@@ -151,18 +157,36 @@ def check(baseline_file: str | None, tolerance: str, budget_file: str | None,
     """
     if not baseline_file and not budget_file:
         raise click.UsageError("give --baseline FILE, --budget FILE or both")
+    check_outputs(("--report-md", report_md), ("--junit", junit))
     tol = Tolerance.parse(tolerance)
     lat_tol = Tolerance.parse(latency_tolerance)
     doc = core.load_baseline(baseline_file) if baseline_file else None
     convention = _convention(doc, baseline_file, params)
     budgets = load_budgets(budget_file) if budget_file else ()
+    predict = _predict(predict_file, budgets, budget_file)
     measure = _latency_meter(latency, device, threads, batch, repeats, warmup, min_time)
     result = core.run_check(doc, baseline_file or "", budgets, tol, convention, resolve_model,
-                            analyze_network, measure, lat_tol)
+                            analyze_network, measure, lat_tol, predict)
     _warn_if_unlike(doc, measure, device, threads, batch)
-    _report(result, report_md, junit)
+    _report(result, report_md, junit, baseline_file)
     if not result.ok:
         raise CheckFailed(result.summary())
+
+
+def _predict(predict_file: str | None, budgets: Sequence[Budget],
+             budget_file: str | None) -> Callable[[Network], float] | None:
+    """``network -> predicted ms`` from the device profile; budgets on predicted latency
+    without one are an input error (a budget is never dropped silently)."""
+    wanted = [b for b in budgets if any(m == "predicted_latency_ms" for m, _ in b.limits)]
+    if wanted and predict_file is None:
+        raise InputError(f"{wanted[0].where}: max_predicted_latency_ms needs a device profile: "
+                         "give --predict DEVICE.json (written by `mncost calibrate`)")
+    if predict_file is None:
+        return None
+    from ..latency_model import load_device
+
+    device = load_device(predict_file)
+    return lambda network: device.model.predict(network).total_ms
 
 
 def _convention(doc: dict[str, Any] | None, baseline_file: str | None,
@@ -176,10 +200,11 @@ def _convention(doc: dict[str, Any] | None, baseline_file: str | None,
     return doc["param_convention"]
 
 
-def _report(result: CheckResult, report_md: str | None, junit: str | None) -> None:
+def _report(result: CheckResult, report_md: OutputPath | None,
+            junit: OutputPath | None, baseline_file: str | None = None) -> None:
     """The report files, and the terminal table on stdout."""
     if report_md:
-        emit(view.check_markdown(result), report_md)
+        emit(view.check_markdown(result, baseline_file), report_md)
     if junit:
         emit(view.check_junit(result), junit)
     emit(lambda console: view.print_check(console, result), None)

@@ -3,7 +3,7 @@
 
 * :func:`network_options`: one configuration (``--alpha A``, ``--res R|HxW``, ``--classes``);
 * :func:`grid_options`: a grid (``--alpha LIST``, ``--res LIST``, ``--classes``) for ``sweep``
-  and ``baseline write``, parsed by :mod:`mncost.sweep`;
+  and ``baseline write``, parsed by :mod:`mncost.grid`;
 * :func:`params_option`, :func:`format_option` (choices from :mod:`mncost.render.formats`),
   :func:`output_option`;
 * :func:`latency_options` and :func:`profiler_options`: the torch profiler's options for
@@ -12,12 +12,17 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Optional, Sequence
 
 import click
 
 from ..costs import DEFAULT_PARAMS, PARAM_CONVENTIONS
-from ..render.formats import FORMATS, REGISTRY as FORMAT_REGISTRY
+from ..fileio import OutputPath, check_output
+from ..limits import MAX_SPEC_INT
+from ..render.formats import FORMATS
+from ..render.formats import REGISTRY as FORMAT_REGISTRY
+from ..spec import parse_resolution
 
 #: ``--params`` help: every convention and what it counts.
 PARAMS_HELP = "Parameter convention: " + "; ".join(
@@ -33,17 +38,74 @@ def _apply(f: Callable, options: Sequence[Callable]) -> Callable:
     return f
 
 
+class Count(click.IntRange):
+    """An integer option within ``[min, max]``; a number too long to be one is refused before
+    Python's own 4,300-digit limit turns it into a screenful."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        if isinstance(value, str) and len(value.strip()) > 20:
+            self.fail(f"{value.strip()[:20]}... is too long (at most {self.max:,})", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+class Seconds(click.ParamType):
+    """A finite number of seconds in ``[0, max]`` (click's FloatRange lets ``nan`` through)."""
+
+    name = "seconds"
+
+    def __init__(self, max: float) -> None:
+        self.max = max
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{str(value)[:40]!r} is not a number of seconds", param, ctx)
+        if not (math.isfinite(seconds) and 0 <= seconds <= self.max):
+            self.fail(f"{str(value)[:40]} is not in the range 0 to {self.max:g} s", param, ctx)
+        return seconds
+
+
+class Resolution(click.ParamType):
+    """One resolution, ``R`` or ``HxW`` (lowercase x), checked when the options are parsed.
+
+    A single-value ``--res`` never takes a list: ``224,192`` is refused, where ``sweep`` and
+    ``baseline write`` read it as two resolutions.
+    """
+
+    name = "resolution"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            parse_resolution(value)
+        except ValueError as exc:
+            self.fail(str(exc).replace("must be", "must be one resolution,", 1), param, ctx)
+        return value.strip()
+
+
+#: ``--classes``: classifier outputs.
+CLASSES = Count(min=1, max=MAX_SPEC_INT)
+#: Latency options: threads, batch, runs; and seconds of timed runs.
+THREADS = Count(min=1, max=4096)
+BATCH = Count(min=1, max=1_000_000)
+RUNS = Count(min=1, max=1_000_000)
+WARMUP = Count(min=0, max=1_000_000)
+MIN_TIME = Seconds(max=3600)
+
+
 def network_options(f: Callable) -> Callable:
     """``--alpha``, ``--res``, ``--classes`` for commands that resolve one configuration."""
-    return _apply(f, (
-        click.option("--alpha", "-a", type=float, default=1.0, show_default=True,
-                     metavar="A", help="Width multiplier alpha (> 0)."),
-        click.option("--res", "-r", "resolution", default=None, metavar="R|HxW",
+    f = click.option("--classes", "-k", type=CLASSES, default=None, metavar="K",
+                     help="Classifier outputs (default: the spec's, 1000 for the built-ins).")(f)
+    f = click.option("--res", "-r", "resolution", type=Resolution(), default=None,
+                     metavar="R|HxW",
                      help="Input resolution: R for R x R, or H x W such as 224x160 "
-                          "(default: the spec's, 224)."),
-        click.option("--classes", "-k", type=int, default=None, metavar="K",
-                     help="Classifier outputs (default: the spec's, 1000 for the built-ins)."),
-    ))
+                          "(default: the spec's, 224).")(f)
+    f = click.option("--alpha", "-a", type=float, default=1.0, show_default=True,
+                     metavar="A", help="Width multiplier alpha (> 0).")(f)
+    return f
 
 
 def grid_options(alpha_help: str, res_help: str) -> Callable[[Callable], Callable]:
@@ -56,7 +118,7 @@ def grid_options(alpha_help: str, res_help: str) -> Callable[[Callable], Callabl
                          metavar="LIST", help=alpha_help),
             click.option("--res", "-r", "resolutions", default=None, metavar="LIST",
                          help=res_help),
-            click.option("--classes", "-k", type=int, default=None, metavar="K",
+            click.option("--classes", "-k", type=CLASSES, default=None, metavar="K",
                          help="Classifier outputs (default: the spec's)."),
         ))
     return decorate
@@ -81,10 +143,26 @@ def format_option(choices: Sequence[str] = FORMATS, default: str = "table",
                         default=default, show_default=True, help=help)
 
 
+def checked_path(ctx: click.Context, param: click.Parameter, value: str | None
+                 ) -> OutputPath | None:
+    """Click callback: an output path checked while the options are parsed, so every output
+    of a command is known writable before any work starts (:func:`mncost.fileio.check_output`)."""
+    if value is None:
+        return None
+    return check_output(value, param.opts[0] if param.opts else param.name or "")
+
+
+def output_path_option(*names: str, default: str | None = None, metavar: str = "FILE",
+                       help: str) -> Callable:
+    """An option naming an output file, checked before the command runs."""
+    return click.option(*names, default=default, metavar=metavar, callback=checked_path,
+                        show_default=default is not None, help=help)
+
+
 def output_option(f: Callable) -> Callable:
-    return click.option("--output", "-o", type=click.Path(dir_okay=False, writable=False),
-                        default=None, metavar="FILE",
-                        help="Write to FILE (atomically) instead of stdout.")(f)
+    return output_path_option("--output", "-o",
+                              help="Write to FILE (whole or not at all) instead of stdout; "
+                                   "- is stdout.")(f)
 
 
 def latency_options(f: Callable) -> Callable:
@@ -94,15 +172,15 @@ def latency_options(f: Callable) -> Callable:
                      help="Also measure latency with the torch profiler (needs the torch "
                           "extra; noisy, slow)."),
         click.option("--device", default="cpu", show_default=True, help="Latency: device."),
-        click.option("--threads", type=click.IntRange(min=1), default=None,
+        click.option("--threads", type=THREADS, default=None,
                      help="Latency: torch intra-op threads (default: torch's)."),
-        click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
+        click.option("--batch", type=BATCH, default=1, show_default=True,
                      help="Latency: batch size (latency is per batch)."),
-        click.option("--repeats", type=click.IntRange(min=1), default=None,
+        click.option("--repeats", type=RUNS, default=None,
                      help="Latency: timed runs (default: the profiler's)."),
-        click.option("--warmup", type=click.IntRange(min=0), default=None,
+        click.option("--warmup", type=WARMUP, default=None,
                      help="Latency: untimed runs first (default: the profiler's)."),
-        click.option("--min-time", "min_time", type=click.FloatRange(min=0), default=None,
+        click.option("--min-time", "min_time", type=MIN_TIME, default=None,
                      metavar="S", help="Latency: at least S seconds of timed runs per "
                                        "configuration (default: the profiler's, 1 s)."),
     ))

@@ -14,7 +14,7 @@ from ..render import memory as view
 from ..render.output import emit
 from ..roofline import Device, load_device, make_device
 from ..table3 import TENSOR_SETS
-from .common import format_option, network_options, output_option
+from .common import RUNS, THREADS, Count, format_option, network_options, output_option
 
 
 def dtype_option(f):
@@ -53,7 +53,8 @@ def device_from(device_file: Optional[str], peak_gmacs: Optional[float],
 @click.argument("model")
 @network_options
 @dtype_option
-@click.option("--split", type=click.IntRange(min=1), default=DEFAULT_SPLIT, show_default=True,
+@click.option("--split", type=Count(min=1, max=1_000_000), default=DEFAULT_SPLIT,
+              show_default=True,
               help="Pieces the streamed schedule cuts each expanded tensor into.")
 @click.option("--per-layer", is_flag=True, help="Add the per-layer table.")
 @click.option("--per-resolution", type=click.Choice(list(TENSOR_SETS)), default=None,
@@ -97,13 +98,13 @@ def memory(model: str, alpha: float, resolution: Optional[str], classes: Optiona
 
 
 @click.command("roofline-measure")
-@click.option("--threads", "-t", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--threads", "-t", type=THREADS, default=1, show_default=True,
               help="CPU threads for both benchmarks (use profile's --threads to compare).")
-@click.option("--size", type=click.IntRange(min=64), default=1024, show_default=True,
+@click.option("--size", type=Count(min=64, max=8192), default=1024, show_default=True,
               help="GEMM size N (N x N times N x N, float32).")
-@click.option("--copy-mib", type=click.IntRange(min=1), default=256, show_default=True,
+@click.option("--copy-mib", type=Count(min=1, max=4096), default=256, show_default=True,
               help="Size of the copied buffer in MiB (well above the caches).")
-@click.option("--repeats", "-n", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--repeats", "-n", type=RUNS, default=50, show_default=True)
 @output_option
 def roofline_measure(threads: int, size: int, copy_mib: int, repeats: int,
                      output: Optional[str]) -> None:

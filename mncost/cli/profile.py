@@ -13,15 +13,26 @@ import click
 
 from ..catalog import resolve_model
 from ..errors import InputError, MissingDependency
+from ..fileio import OutputPath, check_outputs
 from ..render import FORMATS
 from ..render import profile as view
 from ..render.output import emit
 from ..roofline import join_profile
-from .common import format_option, network_options, output_option
+from .common import (BATCH, MIN_TIME, RUNS, THREADS, WARMUP, format_option, network_options,
+                     output_option, output_path_option)
 from .memory import device_from, roofline_options
 from .progress import ProgressDisplay
 
 DTYPE_CHOICES = ("float32", "float16", "bfloat16")
+
+
+def warn_if_unstable(reason: Optional[str], environment: dict) -> None:
+    """One warning line on stderr when a measurement's spread says it is not to be trusted."""
+    if reason is not None:
+        from ..timing import instability_advice
+
+        click.echo("mncost: warning: " + instability_advice(
+            reason, environment.get("threads"), environment.get("cpu_count")), err=True)
 
 
 @click.command()
@@ -29,18 +40,18 @@ DTYPE_CHOICES = ("float32", "float16", "bfloat16")
 @network_options
 @click.option("--device", "-d", default="cpu", show_default=True, metavar="cpu|cuda|cuda:N",
               help="Device to run on.")
-@click.option("--batch", "-b", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--batch", "-b", type=BATCH, default=1, show_default=True,
               help="Images per forward pass.")
-@click.option("--threads", "-t", type=click.IntRange(min=1), default=None,
+@click.option("--threads", "-t", type=THREADS, default=None,
               help="CPU threads (torch.set_num_threads); default: torch's current setting. "
                    "Reported, and restored afterwards.")
 @click.option("--dtype", type=click.Choice(DTYPE_CHOICES), default="float32",
               show_default=True, help="Weights and input dtype, where the device runs it.")
-@click.option("--warmup", type=click.IntRange(min=0), default=10, show_default=True,
+@click.option("--warmup", type=WARMUP, default=10, show_default=True,
               help="Untimed runs before timing.")
-@click.option("--repeats", "-n", type=click.IntRange(min=1), default=30, show_default=True,
+@click.option("--repeats", "-n", type=RUNS, default=30, show_default=True,
               help="At least this many timed runs...")
-@click.option("--min-time", "min_time_s", type=click.FloatRange(min=0), default=1.0,
+@click.option("--min-time", "min_time_s", type=MIN_TIME, default=1.0,
               show_default=True, metavar="S", help="...and at least S seconds of timed runs.")
 @click.option("--per-layer", is_flag=True,
               help="Also time every layer (separate runs): MAC share vs time share per layer "
@@ -50,30 +61,40 @@ DTYPE_CHOICES = ("float32", "float16", "bfloat16")
               help="Fold batch norm into the preceding conv, as inference deployments do.")
 @click.option("--compile", "compile_", is_flag=True,
               help="Run through torch.compile (the first run compiles; not with --per-layer).")
+@click.option("--steady-malloc/--no-steady-malloc", default=True, show_default=True,
+              help="Keep freed memory mapped (glibc mallopt: mmap threshold 64 MiB, trim "
+                   "threshold 128 MiB) so runs do not pay page faults; recorded in the "
+                   "environment. A no-op, noted, on other C libraries.")
+@click.option("--runtime", type=click.Choice(("eager", "onnxruntime")), default="eager",
+              show_default=True, help="eager: PyTorch eager mode; onnxruntime: export to ONNX "
+                                      "and time it in ONNX Runtime (extra 'onnx'), per layer "
+                                      "too.")
 @roofline_options
-@click.option("--plot", "plot_file", default=None, metavar="FILE.png",
-              help="With --per-layer and a roofline: write the log-log roofline plot "
-                   "(matplotlib).")
+@output_path_option("--plot", "plot_file", metavar="FILE.png",
+                    help="With --per-layer and a roofline: write the log-log roofline plot "
+                         "(matplotlib).")
 @format_option(FORMATS)
 @output_option
 def profile(model: str, alpha: float, resolution: Optional[str], classes: Optional[int],
             device: str, batch: int, threads: Optional[int], dtype: str, warmup: int,
             repeats: int, min_time_s: float, per_layer: bool, channels_last: bool,
-            fuse_bn: bool, compile_: bool, device_file: Optional[str],
-            peak_gmacs: Optional[float], bandwidth_gbs: Optional[float],
-            plot_file: Optional[str], fmt: str, output: Optional[str]) -> None:
+            fuse_bn: bool, compile_: bool, steady_malloc: bool, runtime: str,
+            device_file: Optional[str], peak_gmacs: Optional[float],
+            bandwidth_gbs: Optional[float], plot_file: Optional[OutputPath], fmt: str,
+            output: Optional[OutputPath]) -> None:
     """Measure the latency of MODEL on this machine, end to end and (--per-layer) per layer,
     beside its analytic MACs.
 
     \b
     Examples:
-      mncost profile v1 --threads 2
+      mncost profile v1 --threads 1
       mncost profile v2 --per-layer --alpha 0.5 --res 160
       mncost profile v3-large --device cuda --batch 32 --dtype float16 --format json -o v3.json
 
     Timed under torch.inference_mode() after warm-up runs; each run is timed alone with
     perf_counter_ns (after torch.cuda.synchronize on CUDA). Progress goes to stderr.
     """
+    check_outputs(("--output", output), ("--plot", plot_file))
     network = resolve_model(model, alpha, resolution, classes)
     roof = device_from(device_file, peak_gmacs, bandwidth_gbs)
     if roof is not None and not per_layer:
@@ -81,6 +102,10 @@ def profile(model: str, alpha: float, resolution: Optional[str], classes: Option
     if plot_file is not None and roof is None:
         raise InputError("--plot needs a roofline (--roofline FILE or --peak-gmacs and "
                          "--bandwidth-gbs) and --per-layer")
+    if plot_file is not None:
+        from ..render.sweep import require_matplotlib
+
+        require_matplotlib()                  # before minutes of measuring, not after
     try:
         from ..torch_backend.profile import ProfileOptions, profile_network
     except ImportError:
@@ -88,14 +113,17 @@ def profile(model: str, alpha: float, resolution: Optional[str], classes: Option
     options = ProfileOptions(device=device, threads=threads, batch=batch, dtype=dtype,
                              warmup=warmup, repeats=repeats, min_time_s=min_time_s,
                              per_layer=per_layer, channels_last=channels_last,
-                             fuse_bn=fuse_bn, compile=compile_)
+                             fuse_bn=fuse_bn, compile=compile_, steady_malloc=steady_malloc,
+                             runtime=runtime)
     with ProgressDisplay() as progress:
         result = profile_network(network, options, progress=progress)
+    warn_if_unstable(result.unstable, result.environment)
     data = result.to_dict(model)
     if roof is not None:
         data = join_profile(data, network, roof)
         if plot_file is not None:
             from ..render.roofline_plot import roofline_plot
             roofline_plot(data, plot_file)
-            click.echo(f"wrote {plot_file}", err=True)
+            if plot_file.is_file:
+                click.echo(f"wrote {plot_file}", err=True)
     emit(view.render(fmt, data), output)

@@ -78,6 +78,7 @@ def _summary_rows(data: dict[str, Any]) -> list[tuple[str, str]]:
         ("IQR (p75 - p25)", f"{_ms(e['iqr_ms'])} ms"),
         ("min / max", f"{_ms(e['min_ms'])} / {_ms(e['max_ms'])} ms"),
         ("timed runs", str(e["runs"])),
+        ("page faults / run", _opt(e.get("page_faults_per_run"), lambda v: f"{v:,.0f}")),
         ("images/s", f"{e['images_per_s']:.1f}"),
         ("MACs per image", human(data["macs"])),
         ("achieved GMAC/s", f"{e['gmacs_per_s']:.2f}"),

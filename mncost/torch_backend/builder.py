@@ -14,8 +14,9 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..errors import BuildError
+from ..errors import BuildError, InputError
 from ..layers import INPUT, Network, ResolvedLayer
+from ..limits import MAX_MODEL_BYTES
 
 _ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU, "relu6": nn.ReLU6, "hswish": nn.Hardswish, "hsigmoid": nn.Hardsigmoid,
@@ -182,19 +183,53 @@ def _add(node: nn.Module, part: str, module: nn.Module, name: str) -> None:
         raise BuildError(f"layer {name}: cannot be a torch module name ({exc})") from None
 
 
-def build(network: Network, seed: int | None = 0) -> MobileNet:
+def estimated_bytes(network: Network, batch: int = 1) -> int:
+    """Memory the built model may need in float32, from the analytic counts: every parameter
+    and buffer, plus the input and every layer's output for ``batch`` images (an upper bound:
+    the forward pass frees what it no longer reads)."""
+    from ..costs import analyze
+
+    report = analyze(network)
+    elements = network.input_shape.numel + sum(l.out_shape.numel for l in network.layers)
+    return 4 * (report.total.params("checkpoint") + batch * elements)
+
+
+def check_fits(network: Network, batch: int = 1) -> None:
+    """Refuse, before allocating anything, a model above :data:`MAX_MODEL_BYTES`
+    (``crosscheck --alpha 10000`` would otherwise die in the allocator)."""
+    need = estimated_bytes(network, batch)
+    if need > MAX_MODEL_BYTES:
+        raise InputError(
+            f"{network.spec_name} at alpha={network.alpha:g} res={network.resolution[0]}x"
+            f"{network.resolution[1]}" + (f" batch={batch}" if batch != 1 else "")
+            + f" would need about {need / 2 ** 30:,.3g} GiB for weights and activations "
+            f"(the limit for building a model is {MAX_MODEL_BYTES / 2 ** 30:g} GiB)")
+
+
+def build(network: Network, seed: int | None = 0, batch: int = 1) -> MobileNet:
     """Build ``network`` as an ``nn.Module`` in eval mode.
 
     Args:
         network: resolved layers (:func:`mncost.resolve.resolve`).
         seed: seed for the random initial weights (``None`` leaves the global RNG alone).
+        batch: the batch it will run, for the memory check (:func:`check_fits`).
     """
-    if seed is not None:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+    check_fits(network, batch)
+    try:
+        if seed is not None:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                model = MobileNet(network)
+        else:
             model = MobileNet(network)
-    else:
-        model = MobileNet(network)
+    except MemoryError:
+        raise InputError(f"not enough memory to build {network.spec_name} at "
+                         f"alpha={network.alpha:g}") from None
+    except RuntimeError as exc:
+        if "allocate" not in str(exc):
+            raise
+        raise InputError(f"not enough memory to build {network.spec_name} at "
+                         f"alpha={network.alpha:g}: {str(exc).splitlines()[0][:120]}") from None
     return model.eval()
 
 

@@ -44,7 +44,7 @@ def prepare(network: Network, options: ProfileOptions, device: torch.device,
             dtype: torch.dtype) -> tuple[MobileNet, torch.Tensor]:
     """Build the eval-mode model and a random input batch, with the options applied (fused
     batch norm first, in float32, then device, dtype and memory format)."""
-    model = build(network)
+    model = build(network, batch=options.batch)
     if options.fuse_bn:
         fuse_batch_norm(model)
     fmt = memory_format(options)

@@ -5,7 +5,7 @@ The Python API of ``mncost profile``::
     from mncost import resolve_model
     from mncost.torch_backend.profile import ProfileOptions, profile_network
 
-    result = profile_network(resolve_model("v1"), ProfileOptions(threads=2, per_layer=True))
+    result = profile_network(resolve_model("v1"), ProfileOptions(threads=1, per_layer=True))
     result.end_to_end.median_ms, result.images_per_s, result.by_kind
 
 How it measures (README, "Profiling"):
@@ -27,10 +27,10 @@ How it measures (README, "Profiling"):
   synchronizes before each read, so around every layer.
 
 This module runs the measurement and records the environment; the pieces have their own
-modules: the results (:mod:`mncost.profile_results`, torch-free), device / dtype / clock /
-threads (:mod:`.device`), the model as measured (:mod:`.prepare`), run-time error translation
-(:mod:`.run_errors`) and the per-layer timer (:mod:`.layer_timer`). Their public names are
-importable from here as before.
+modules: the options (:mod:`mncost.profile_options`) and results (:mod:`mncost.profile_results`),
+both torch-free; device / dtype / clock / threads (:mod:`.device`), the model as measured
+(:mod:`.prepare`), run-time error translation (:mod:`.run_errors`) and the per-layer timer
+(:mod:`.layer_timer`). Their public names are importable from here as before.
 """
 
 from __future__ import annotations
@@ -48,9 +48,10 @@ from ..profile_options import ProfileOptions
 from ..profile_results import (KindTiming, LayerTiming, ProfileResult,  # noqa: F401
                                gmacs_per_s, layer_results)
 from ..schema import PROFILE_SCHEMA  # noqa: F401
-from ..timing import Clock, ProgressFn, TimingStats, measure
+from ..timing import (Clock, ProgressFn, TimingStats, malloc_env, measure,  # noqa: F401
+                      steady_malloc)
 from .builder import MobileNet
-from .device import (DTYPES, check_dtype, clock_for, device_name,  # noqa: F401
+from .device import (DTYPES, _cpu_name, check_dtype, clock_for, device_name,  # noqa: F401
                      fixed_threads, resolve_device)
 from .layer_timer import LayerTimer
 from .prepare import compiled, fuse_batch_norm, memory_format, prepare  # noqa: F401
@@ -80,12 +81,20 @@ def profile_network(network: Network, options: ProfileOptions = ProfileOptions()
             does not fit in memory, compile not working here (all exit 2 on the CLI).
     """
     options.check()
+    if options.runtime == "onnxruntime":
+        from .onnx_runtime import profile_ort
+
+        return profile_ort(network, options, progress)
     device = resolve_device(options.device)
     dtype = check_dtype(options.dtype, device)
     clock = clock_for(device)
+    malloc = steady_malloc(options.steady_malloc)
+    faults: list[int] = []
     with fixed_threads(options.threads) as threads, torch.inference_mode():
-        plain, per_layer = _measure(network, options, device, dtype, clock, progress)
+        plain, per_layer = _measure(network, options, device, dtype, clock, progress, faults)
         environment = describe_environment(device, threads, options, clock)
+    environment["malloc"] = malloc
+    environment["malloc_env"] = malloc_env()
     layers = kinds = instrumented = None
     if per_layer is not None:
         samples, instrumented_ns = per_layer
@@ -95,11 +104,14 @@ def profile_network(network: Network, options: ProfileOptions = ProfileOptions()
                          macs=analyze(network).total.macs,
                          end_to_end=TimingStats.from_ns(plain),
                          samples_ms=tuple(s / 1e6 for s in plain), layers=layers,
-                         by_kind=kinds, instrumented=instrumented)
+                         by_kind=kinds, instrumented=instrumented,
+                         page_faults_per_run=faults[0] / len(plain) if faults and faults[0] >= 0
+                         else None)
 
 
 def _measure(network: Network, options: ProfileOptions, device: torch.device,
-             dtype: torch.dtype, clock: Clock, progress: Optional[ProgressFn]
+             dtype: torch.dtype, clock: Clock, progress: Optional[ProgressFn],
+             faults: Optional[list[int]] = None
              ) -> tuple[list[int], Optional[tuple[dict[str, list[int]], list[int]]]]:
     """Prepare, run once, time end to end, then (``per_layer``) time the layers."""
     with _run_errors(device, options):
@@ -108,7 +120,8 @@ def _measure(network: Network, options: ProfileOptions, device: torch.device,
     _first_run(run, x, device, options, progress)
     with _run_errors(device, options):
         plain = measure(lambda: run(x), clock, warmup=options.warmup, repeats=options.repeats,
-                        min_time_s=options.min_time_s, label="end-to-end", progress=progress)
+                        min_time_s=options.min_time_s, label="end-to-end", progress=progress,
+                        faults=faults)
         per_layer = _per_layer(model, x, clock, options, progress) if options.per_layer \
             else None
     return plain, per_layer
@@ -163,6 +176,7 @@ def describe_environment(device: torch.device, threads: int, options: ProfileOpt
         "min_time_s": options.min_time_s,
         "clock": clock.name,
         "inference_mode": True,
+        "runtime": options.runtime,
     }
     if device.type == "cuda":
         env["cuda"] = torch.version.cuda

@@ -1,0 +1,438 @@
+"""A latency model per device: fitted once (``mncost calibrate``), evaluated as a dot product.
+
+The model works at the level the runtime executes. Each resolved layer is one kernel (a conv,
+its batch norm and its activation run back to back in one module; ONNX Runtime fuses them into
+one node), and its time is linear in three features of its shape (:func:`layer_features`)::
+
+    t(layer) = a[kind] * MACs + b[kind] * bytes + c[kind]
+
+* ``MACs``: the registry's count (0 for pooling, adds and SE scales);
+* ``bytes``: the layer's compulsory bytes moved (:func:`mncost.memory.layer_traffic`: input
+  maps, output map, inference weights with batch norm folded into a bias) at the dtype's size:
+  what a memory-bound kernel pays for;
+* ``c[kind]``: the fixed cost of one call of that kind of kernel (dispatch, Python, setup).
+
+A network's end-to-end time adds the time between layers and a fixed cost::
+
+    T(network) = sum of t(layer) + between * layers + fixed
+
+Every coefficient is >= 0. Kinds get their own coefficients because they use different kernels
+and are memory-bound at different sizes (depthwise and SE scale move bytes, a pointwise conv
+does MACs).
+
+**Fitting** (:func:`fit`), in two stages, both weighted least squares on *relative* errors
+(each row divided by its measured time, so a 0.02 ms layer counts as much as a 5 ms one) with
+non-negative coefficients (``scipy.optimize.nnls``; without scipy, ``numpy.linalg.lstsq`` with
+the negative columns removed and refitted):
+
+1. per kind, the per-layer medians measured in place (the profiler's per-layer mode) against
+   ``[MACs, bytes, 1]``: every layer of every calibration network is a data point;
+2. the end-to-end medians against ``[sum of stage-1 layer times, layers, 1]``: a scale ``s``
+   (per-layer timing has its own small cost and misses what runs between layers), the time
+   between layers and the fixed cost. The final kind coefficients are ``s`` times stage 1's.
+
+So per-layer data decides how time splits between layers (shares), end-to-end data decides the
+total. Prediction (:meth:`LatencyModel.predict`) is pure Python: no numpy, no torch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Optional, Sequence
+
+from .errors import InputError
+from .kinds import REGISTRY
+from .layers import KINDS, Network, ResolvedLayer
+
+DEVICE_SCHEMA = "mncost.device/1"
+RUNTIMES = ("eager", "onnxruntime")
+FEATURES = ("macs", "bytes", "calls")
+#: Coefficient names in a device profile, per kind (units: ms per MAC, per byte, per call).
+COEFFICIENTS = ("ms_per_mac", "ms_per_byte", "ms_per_call")
+#: Largest device profile read (a calibration with every layer's data is a few hundred KB).
+MAX_DEVICE_BYTES = 64 * 1024 * 1024
+
+
+# ---------------------------------------------------------------------------------------------
+# Features: the memory module's per-layer traffic (pure; one definition of bytes moved)
+
+def layer_elements(layer: ResolvedLayer) -> tuple[int, int, int]:
+    """Elements a layer reads, writes and holds as inference weights, batch 1
+    (the element formulas of :class:`mncost.kinds.Kind`: an ``add`` reads two maps, an SE
+    ``scale`` the map and the ``C x 1 x 1`` gate; weights include one bias per channel where
+    batch norm folds)."""
+    kind = REGISTRY[layer.kind]
+    return kind.input_elements(layer), layer.out_shape.numel, kind.weight_elements(layer)
+
+
+def layer_features(layer: ResolvedLayer, dtype_bytes: int = 4) -> tuple[int, int, int]:
+    """``(MACs, bytes moved, 1)`` of one layer (module docstring)."""
+    read, written, weights = layer_elements(layer)
+    return REGISTRY[layer.kind].macs(layer), (read + written + weights) * dtype_bytes, 1
+
+
+def network_features(network: Network, dtype_bytes: int = 4) -> list[tuple[str, int, int]]:
+    """``(kind, MACs, bytes)`` per layer, in order."""
+    return [(layer.kind, *layer_features(layer, dtype_bytes)[:2]) for layer in network.layers]
+
+
+# ---------------------------------------------------------------------------------------------
+# The model and its prediction
+
+
+@dataclass(frozen=True)
+class LayerPrediction:
+    name: str
+    kind: str
+    stage: str
+    macs: int
+    bytes: int
+    ms: float
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A predicted latency: per layer, the time between layers, the fixed cost, the total."""
+
+    layers: tuple[LayerPrediction, ...]
+    between_ms: float
+    fixed_ms: float
+
+    @property
+    def layers_ms(self) -> float:
+        return math.fsum(p.ms for p in self.layers)
+
+    @property
+    def total_ms(self) -> float:
+        return self.layers_ms + self.between_ms + self.fixed_ms
+
+    def by(self, key: str) -> dict[str, float]:
+        """Predicted ms summed by ``kind`` or ``stage``, in order of first appearance."""
+        sums: dict[str, float] = {}
+        for p in self.layers:
+            k = getattr(p, key)
+            sums[k] = sums.get(k, 0.0) + p.ms
+        return sums
+
+    def shares(self) -> dict[str, float]:
+        """Each layer's share of the sum of layer times (as the profiler's time shares)."""
+        total = self.layers_ms
+        return {p.name: (p.ms / total if total else 0.0) for p in self.layers}
+
+
+@dataclass(frozen=True)
+class LatencyModel:
+    """Fitted coefficients (module docstring). ``kinds`` maps a kind to
+    ``(ms_per_mac, ms_per_byte, ms_per_call)``; kinds never calibrated are absent."""
+
+    kinds: Mapping[str, tuple[float, float, float]]
+    between_ms: float
+    fixed_ms: float
+    dtype_bytes: int = 4
+
+    def layer_ms(self, kind: str, macs: int, nbytes: int) -> float:
+        a, b, c = self.kinds.get(kind, (0.0, 0.0, 0.0))
+        return a * macs + b * nbytes + c
+
+    def predict(self, network: Network) -> Prediction:
+        """Predicted milliseconds of one forward pass (batch 1) of ``network``."""
+        layers = []
+        for layer in network.layers:
+            macs, nbytes, _ = layer_features(layer, self.dtype_bytes)
+            layers.append(LayerPrediction(layer.name, layer.kind, layer.stage, macs, nbytes,
+                                          self.layer_ms(layer.kind, macs, nbytes)))
+        return Prediction(tuple(layers), self.between_ms * len(layers), self.fixed_ms)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dtype_bytes": self.dtype_bytes,
+                "kinds": {k: dict(zip(COEFFICIENTS, v)) for k, v in self.kinds.items()},
+                "between_layers_ms": self.between_ms, "fixed_ms": self.fixed_ms}
+
+
+# ---------------------------------------------------------------------------------------------
+# Fitting (numpy, and scipy when present, imported here only)
+
+@dataclass(frozen=True)
+class Measured:
+    """One calibration configuration as measured: what the fit reads.
+
+    Attributes:
+        network: the resolved network.
+        end_to_end_ms: median of the plain end-to-end runs.
+        layer_ms: layer name -> median of its in-place timings (per-layer runs), or ``None``.
+    """
+
+    network: Network
+    end_to_end_ms: float
+    layer_ms: Optional[Mapping[str, float]] = None
+
+
+def nnls(a: Any, b: Any) -> Any:
+    """Non-negative least squares ``min |a x - b|, x >= 0`` (columns scaled to unit max first).
+
+    ``scipy.optimize.nnls`` when scipy is installed; otherwise ``numpy.linalg.lstsq`` refitted
+    without the columns whose coefficient came out negative until none is (the active set
+    rarely needs more than one pass here).
+    """
+    import numpy as np
+
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    scale = np.abs(a).max(axis=0)
+    scale[scale == 0] = 1.0
+    scaled = a / scale
+    try:
+        from scipy.optimize import nnls as scipy_nnls
+    except ImportError:
+        x = _clipped_lstsq(scaled, b)
+    else:
+        x, _ = scipy_nnls(scaled, b, maxiter=50 * a.shape[1])
+    return x / scale
+
+
+def _clipped_lstsq(a: Any, b: Any) -> Any:
+    import numpy as np
+
+    active = np.ones(a.shape[1], dtype=bool)
+    x = np.zeros(a.shape[1])
+    while active.any():
+        sol, *_ = np.linalg.lstsq(a[:, active], b, rcond=None)
+        if (sol >= 0).all():
+            x[active] = sol
+            break
+        idx = np.flatnonzero(active)
+        active[idx[sol < 0]] = False
+    return x
+
+
+def fit_layers(points: Mapping[str, Sequence[tuple[int, int, float]]]
+               ) -> dict[str, tuple[float, float, float]]:
+    """Stage 1: per kind, ``(MACs, bytes, ms)`` points -> ``(a, b, c)`` on relative errors."""
+    import numpy as np
+
+    coefs = {}
+    for kind, rows in points.items():
+        data = np.array([r for r in rows if r[2] > 0], dtype=float)
+        if not len(data):
+            # Measured, never any time: the runtime fuses this kind into its neighbour (ONNX
+            # Runtime folds residual adds into the conv before them). Calibrated as free.
+            coefs[kind] = (0.0, 0.0, 0.0)
+            continue
+        y = data[:, 2]
+        x = np.column_stack([data[:, 0], data[:, 1], np.ones(len(data))])
+        coefs[kind] = tuple(float(v) for v in nnls(x / y[:, None], np.ones(len(y))))
+    return coefs
+
+
+def fit(measured: Sequence[Measured], dtype_bytes: int = 4) -> LatencyModel:
+    """The two-stage fit of the module docstring.
+
+    Raises:
+        InputError: without per-layer data, or with fewer than 3 configurations.
+    """
+    import numpy as np
+
+    if len(measured) < 3:
+        raise InputError(f"a fit needs at least 3 measured configurations, got {len(measured)}")
+    points: dict[str, list[tuple[int, int, float]]] = {}
+    for m in measured:
+        if m.layer_ms is None:
+            continue
+        for layer in m.network.layers:
+            macs, nbytes, _ = layer_features(layer, dtype_bytes)
+            points.setdefault(layer.kind, []).append((macs, nbytes, m.layer_ms[layer.name]))
+    if not points:
+        raise InputError("a fit needs per-layer measurements")
+    stage1 = LatencyModel(fit_layers(points), 0.0, 0.0, dtype_bytes)
+    rows = [(stage1.predict(m.network).layers_ms, len(m.network.layers), 1.0)
+            for m in measured]
+    y = np.array([m.end_to_end_ms for m in measured])
+    s, between, fixed = nnls(np.array(rows) / y[:, None], np.ones(len(y)))
+    kinds = {k: (s * a, s * b, s * c) for k, (a, b, c) in stage1.kinds.items()}
+    return LatencyModel(kinds, float(between), float(fixed), dtype_bytes)
+
+
+def fit_macs_baseline(measured: Sequence[Measured]) -> float:
+    """The naive baseline ``latency = k * MACs`` fitted on the same data (relative errors):
+    ms per MAC."""
+    import numpy as np
+
+    macs = np.array([sum(layer_features(l)[0] for l in m.network.layers) for m in measured],
+                    dtype=float)
+    y = np.array([m.end_to_end_ms for m in measured])
+    return float(nnls((macs / y)[:, None], np.ones(len(y)))[0])
+
+
+def network_macs(network: Network) -> int:
+    return sum(REGISTRY[l.kind].macs(l) for l in network.layers)
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors: the figures the README's table reports
+
+
+@dataclass(frozen=True)
+class ErrorSummary:
+    """Relative errors ``predicted / measured - 1`` of a set of configurations."""
+
+    count: int
+    within_5: float
+    within_10: float
+    median_abs: float
+    max_abs: float
+
+    @classmethod
+    def of(cls, pairs: Iterable[tuple[float, float]]) -> "ErrorSummary":
+        """``(predicted, measured)`` pairs."""
+        errors = [abs(p / m - 1) for p, m in pairs if m > 0]
+        if not errors:
+            return cls(0, 0.0, 0.0, 0.0, 0.0)
+        n = len(errors)
+        return cls(n, sum(e <= 0.05 for e in errors) / n, sum(e <= 0.10 for e in errors) / n,
+                   statistics.median(errors), max(errors))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"count": self.count, "within_5pct": self.within_5,
+                "within_10pct": self.within_10, "median_abs_error": self.median_abs,
+                "max_abs_error": self.max_abs}
+
+
+# ---------------------------------------------------------------------------------------------
+# Device profiles (``mncost.device/1``): read and validated like specs
+
+
+@dataclass(frozen=True)
+class DeviceProfile:
+    """A calibrated device: where, how, the model, and what it was fitted on."""
+
+    path: str
+    runtime: str
+    threads: int
+    environment: Mapping[str, Any]
+    model: LatencyModel
+    coverage: Mapping[str, Any]
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    def outside(self, network: Network) -> list[str]:
+        """Why ``network`` lies outside what the calibration covered ([] if it does not)."""
+        cov, notes = self.coverage, []
+        lo, hi = cov["alpha"]
+        if not lo <= network.alpha <= hi:
+            notes.append(f"alpha {network.alpha:g} is outside the calibrated {lo:g}-{hi:g}")
+        lo, hi = cov["resolution"]
+        if min(network.resolution) < lo or max(network.resolution) > hi:
+            notes.append(f"resolution {network.resolution[0]}x{network.resolution[1]} is "
+                         f"outside the calibrated {lo}-{hi}")
+        lo, hi = cov["macs"]
+        macs = network_macs(network)
+        if not lo <= macs <= hi:
+            notes.append(f"{macs:,} MACs is outside the calibrated {lo:,}-{hi:,}")
+        missing = sorted({l.kind for l in network.layers} - set(self.model.kinds))
+        if missing:
+            notes.append(f"layer kinds never calibrated (predicted as 0 ms): "
+                         f"{', '.join(missing)}")
+        return notes
+
+
+def _err(path: str, where: str, reason: str) -> InputError:
+    return InputError(f"{path}: {where}: {reason}")
+
+
+def _number(path: str, where: str, value: Any, minimum: float = 0.0) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            not math.isfinite(value) or value < minimum:
+        raise _err(path, where, f"must be a finite number >= {minimum:g}, got {value!r}")
+    return float(value)
+
+
+def _mapping(path: str, where: str, value: Any) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise _err(path, where, f"must be a mapping, got {type(value).__name__}")
+    return value
+
+
+def _range(path: str, where: str, value: Any, integer: bool = False) -> tuple:
+    if not isinstance(value, list) or len(value) != 2:
+        raise _err(path, where, "must be a [min, max] pair")
+    lo, hi = (_number(path, f"{where}[{i}]", v) for i, v in enumerate(value))
+    if lo > hi:
+        raise _err(path, where, f"min {lo:g} is above max {hi:g}")
+    return (int(lo), int(hi)) if integer else (lo, hi)
+
+
+def device_from_dict(doc: Any, path: str) -> DeviceProfile:
+    """Validate a parsed device profile; the first problem is ``FILE: FIELD: reason``."""
+    doc = _mapping(path, "top level", doc)
+    if doc.get("schema") != DEVICE_SCHEMA:
+        raise _err(path, "schema", f"must be {DEVICE_SCHEMA!r} (a file written by `mncost "
+                                   f"calibrate`), got {doc.get('schema')!r}")
+    runtime = doc.get("runtime")
+    if runtime not in RUNTIMES:
+        raise _err(path, "runtime", f"must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+    threads = doc.get("threads")
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise _err(path, "threads", f"must be an integer >= 1, got {threads!r}")
+    env = _mapping(path, "environment", doc.get("environment"))
+    m = _mapping(path, "model", doc.get("model"))
+    dtype_bytes = m.get("dtype_bytes")
+    if dtype_bytes not in (1, 2, 4, 8) or isinstance(dtype_bytes, bool):
+        raise _err(path, "model.dtype_bytes", f"must be 1, 2, 4 or 8, got {dtype_bytes!r}")
+    kinds_doc = _mapping(path, "model.kinds", m.get("kinds"))
+    kinds = {}
+    for kind, coefs in kinds_doc.items():
+        if kind not in KINDS:
+            raise _err(path, f"model.kinds.{kind}", f"unknown layer kind (known: "
+                                                    f"{', '.join(KINDS)})")
+        coefs = _mapping(path, f"model.kinds.{kind}", coefs)
+        extra = set(coefs) - set(COEFFICIENTS)
+        if extra:
+            raise _err(path, f"model.kinds.{kind}.{sorted(extra)[0]}", "unknown coefficient")
+        kinds[kind] = tuple(_number(path, f"model.kinds.{kind}.{c}", coefs.get(c))
+                            for c in COEFFICIENTS)
+    if not kinds:
+        raise _err(path, "model.kinds", "no layer kind is calibrated")
+    model = LatencyModel(kinds, _number(path, "model.between_layers_ms",
+                                        m.get("between_layers_ms")),
+                         _number(path, "model.fixed_ms", m.get("fixed_ms")), dtype_bytes)
+    cov = _mapping(path, "coverage", doc.get("coverage"))
+    coverage = {"alpha": _range(path, "coverage.alpha", cov.get("alpha")),
+                "resolution": _range(path, "coverage.resolution", cov.get("resolution"), True),
+                "macs": _range(path, "coverage.macs", cov.get("macs"), True)}
+    return DeviceProfile(path, runtime, threads, env, model, coverage, doc)
+
+
+def load_device(path: str) -> DeviceProfile:
+    """Read and validate a device profile written by ``mncost calibrate``.
+
+    Raises:
+        InputError: one line, ``FILE: FIELD: reason`` (exit 2 on the CLI).
+    """
+    p = Path(path)
+    try:
+        if not p.is_file():
+            raise InputError(f"{path}: no such file" if not p.exists()
+                             else f"{path}: not a regular file")
+        size = p.stat().st_size
+        if size > MAX_DEVICE_BYTES:
+            raise InputError(f"{path}: {size:,} bytes is larger than a device profile can be "
+                             f"({MAX_DEVICE_BYTES:,})")
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not UTF-8 text (a device profile is JSON)") from None
+    try:
+        doc = json.loads(text, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+    except (RecursionError, ValueError) as exc:
+        raise InputError(f"{path}: not a device profile: {str(exc)[:120]}") from None
+    return device_from_dict(doc, path)
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number a device profile can hold")

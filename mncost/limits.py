@@ -1,0 +1,42 @@
+"""Every bound mncost puts on its inputs, in one place (README, "Limits").
+
+A small hostile file or option must not run for minutes, exhaust memory or crash the parser,
+and a number too large for exact arithmetic must be refused rather than rounded. Each limit is
+far above what any real network or CI file needs, and every error that enforces one says it.
+"""
+
+from __future__ import annotations
+
+#: Largest spec or budgets YAML file read (bytes); real specs are a few kB.
+MAX_YAML_BYTES = 1 << 20
+#: Largest baseline JSON file read (bytes); a baseline holds every layer of every configuration.
+MAX_JSON_BYTES = 64 << 20
+#: Deepest nesting of mappings and sequences in a YAML or JSON document (checked before the
+#: recursive parts of the parsers run: a spec needs about 5).
+MAX_DEPTH = 64
+#: Largest number of nodes a YAML document may stand for once its aliases are expanded
+#: (an "alias bomb" of a few hundred bytes stands for billions).
+MAX_YAML_NODES = 100_000
+#: Longest integer (in digits) read from YAML, JSON or an option; Python itself stops at 4,300.
+MAX_INT_DIGITS = 100
+#: Largest width multiplier alpha (the papers use 0.25 to 1.4).
+MAX_ALPHA = 10_000.0
+#: Largest input side in pixels (sizes are computed in exact integers up to it).
+MAX_RESOLUTION = 10 ** 18
+#: Largest integer field of a spec (channels, kernel, stride, groups, classes).
+MAX_SPEC_INT = 10 ** 9
+#: Largest expansion factor ``t`` of a spec row.
+MAX_EXPANSION = 10_000.0
+#: Largest number of layers one network may resolve to (n repeats included).
+MAX_LAYERS = 10_000
+#: Largest number of channels a resolved layer may have.
+MAX_CHANNELS = 10 ** 12
+#: Deepest ``extends:`` chain.
+MAX_EXTENDS = 32
+#: Most ``patch:`` entries in one spec (each is matched against every row).
+MAX_PATCHES = 1_000
+#: Most entries in a baseline or a budgets file (each is a configuration to recompute).
+MAX_ENTRIES = 10_000
+#: Most memory (bytes) the torch back end may allocate for one model: weights plus every
+#: activation, in float32, estimated from the analytic counts before anything is built.
+MAX_MODEL_BYTES = 16 << 30

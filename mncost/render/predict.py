@@ -1,0 +1,85 @@
+"""``mncost predict``: a prediction's plain data (:func:`mncost.predict.prediction_dict`) as
+JSON, CSV, Markdown or rich tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .output import Draw
+from .tables import Section, print_sections, sections_markdown
+from .text import human, pct, resolution_str, to_csv, to_json
+
+#: CSV columns of ``mncost predict --format csv``: one table, a ``scope`` per row (``total``,
+#: ``between_layers``, ``fixed``, ``kind``, ``stage``, ``layer``).
+PREDICT_CSV_COLUMNS = ("model", "alpha", "resolution", "classes", "runtime", "threads",
+                       "scope", "name", "kind", "stage", "layers", "macs", "bytes",
+                       "predicted_ms", "share")
+
+
+def predict_csv(data: dict[str, Any]) -> str:
+    head = {"model": data["model"], "alpha": data["alpha"],
+            "resolution": resolution_str(data["resolution"]), "classes": data["classes"],
+            "runtime": data["device"]["runtime"], "threads": data["device"]["threads"]}
+    rows = [{**head, "scope": "total", "name": "total", "layers": len(data["layers"]),
+             "macs": sum(l["macs"] for l in data["layers"]),
+             "predicted_ms": data["predicted_ms"]},
+            {**head, "scope": "between_layers", "name": "between layers",
+             "predicted_ms": data["between_layers_ms"]},
+            {**head, "scope": "fixed", "name": "fixed", "predicted_ms": data["fixed_ms"]}]
+    rows += [{**head, "scope": "kind", "name": k["label"], "kind": k["kind"],
+              "layers": k["layers"], "macs": k["macs"], "predicted_ms": k["ms"],
+              "share": k["share"]} for k in data["by_kind"]]
+    rows += [{**head, "scope": "stage", "name": s["stage"], "stage": s["stage"],
+              "predicted_ms": s["ms"], "share": s["share"]} for s in data["by_stage"]]
+    rows += [{**head, "scope": "layer", "name": l["name"], "kind": l["kind"],
+              "stage": l["stage"], "macs": l["macs"], "bytes": l["bytes"],
+              "predicted_ms": l["ms"], "share": l["share"]} for l in data["layers"]]
+    return to_csv(rows, PREDICT_CSV_COLUMNS)
+
+
+def _ms(value: float) -> str:
+    return f"{value:.3f}"
+
+
+def _title(data: dict[str, Any]) -> str:
+    return (f"{data['model']} ({data['spec']['name']}) alpha={data['alpha']:g} "
+            f"resolution={resolution_str(data['resolution'])} classes={data['classes']}: "
+            f"predicted {_ms(data['predicted_ms'])} ms")
+
+
+def sections(data: dict[str, Any], per_layer: bool) -> list[Section]:
+    dev = data["device"]
+    summary = [("predicted end to end", f"{_ms(data['predicted_ms'])} ms"),
+               ("in layers", f"{_ms(data['layers_ms'])} ms"),
+               ("between layers", f"{_ms(data['between_layers_ms'])} ms"),
+               ("fixed", f"{_ms(data['fixed_ms'])} ms"),
+               ("device profile", str(dev["file"])),
+               ("runtime / threads", f"{dev['runtime']} / {dev['threads']}"),
+               ("calibrated on", str(dev.get("device_name")))]
+    out = [Section("Prediction", ("figure", "value"), summary, "ll"),
+           Section("By layer kind", ("kind", "layers", "MACs", "ms", "share"),
+                   [(k["label"], str(k["layers"]), human(k["macs"]), _ms(k["ms"]),
+                     pct(k["share"])) for k in data["by_kind"]]),
+           Section("By stage", ("stage", "ms", "share"),
+                   [(s["stage"], _ms(s["ms"]), pct(s["share"])) for s in data["by_stage"]])]
+    if per_layer:
+        out.append(Section("Per layer", ("layer", "kind", "MACs", "bytes", "ms", "share"),
+                           [(l["name"], l["kind"], human(l["macs"]), human(l["bytes"]),
+                             _ms(l["ms"]), pct(l["share"])) for l in data["layers"]],
+                           "llrrrr"))
+    return out
+
+
+NOTE = ("Shares are of the time in layers. Predicted from the device profile's fitted model "
+        "(README, 'Predicted latency'); see its measured error there.")
+
+
+def render(fmt: str, data: dict[str, Any], per_layer: bool = False) -> str | Draw:
+    if fmt == "json":
+        return to_json(data)
+    if fmt == "csv":
+        return predict_csv(data)
+    if fmt == "markdown":
+        return sections_markdown(_title(data), sections(data, per_layer), [NOTE])
+    return lambda console: print_sections(console, _title(data), sections(data, per_layer),
+                                          [NOTE])

@@ -1,0 +1,251 @@
+"""ONNX Runtime: export the built network, time it in ORT, map ORT's per-node profile back to
+the engine's layer names (``--runtime onnxruntime``; extra ``onnx``).
+
+**Export.** ``torch.onnx.export`` (the TorchScript exporter, opset 17, ``dynamo=False``: about
+0.5 s a model here, against 5 s for the dynamo exporter) of a flat wrapper: every leaf module
+is registered directly on the root under ``L`` + its dotted name with ``.`` written ``__``
+(``layers.1.dw`` -> ``Llayers__1__dw``). The exporter names every node and tensor after the
+module path of the module that made it (``/Llayers__1__dw/conv/Conv``), so each ONNX node
+carries its layer. (Exported from the nested build, nodes of ``layers.1.dw`` would be named
+``/dw/conv/Conv`` in every block: the exporter drops the plain containers.) Batch norm is
+folded into the conv by the exporter's constant folding, in eval mode.
+
+**Session.** ``intra_op_num_threads`` = the thread count, ``inter_op_num_threads`` = 1,
+sequential execution, all graph optimizations (ORT fuses conv + activation and may change the
+layout to NCHWc), the CPU execution provider.
+
+**Per layer.** A second session with ``enable_profiling``; each run's ``model_run`` event
+brackets its node events (``cat == "Node"``, names ending ``_kernel_time``). A fused or
+re-laid-out node keeps a name derived from the first node or tensor it replaced, so it still
+starts with ``/L<layer>/``: its time goes to that layer (a fused conv + activation is the
+conv layer's kernel, as in eager mode). Node events with no layer in their name (layout
+reorders ORT inserts at the graph's edges) are summed as ``unattributed`` and reported.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import os
+import re
+import tempfile
+import warnings
+from typing import Any, Mapping, Optional
+
+import torch
+from torch import nn
+
+from ..errors import InputError, MissingDependency
+from ..layers import Network
+from ..timing import CPU_CLOCK, measure
+from .builder import MobileNet
+from .profile import ProfileOptions, prepare
+
+OPSET = 17
+_SCOPE = re.compile(r"^/(L[A-Za-z0-9_]+)/")
+
+
+def require_ort() -> Any:
+    """``onnxruntime`` (and ``onnx``, which the exporter needs), or a one-line error naming
+    the extra."""
+    for package in ("onnx", "onnxruntime"):
+        try:
+            module = importlib.import_module(package)
+        except ImportError:
+            raise MissingDependency(package, "onnx") from None
+    return module
+
+
+def ort_versions() -> dict[str, str]:
+    ort = require_ort()
+    try:
+        import onnx
+        onnx_version = onnx.__version__
+    except ImportError:
+        onnx_version = "not installed"
+    return {"onnxruntime": ort.__version__, "onnx": onnx_version, "opset": str(OPSET)}
+
+
+def safe_name(name: str) -> str:
+    """The flat attribute name of a layer: ``layers.1.dw`` -> ``Llayers__1__dw``."""
+    return "L" + name.replace(".", "__")
+
+
+class FlatExport(nn.Module):
+    """The built network with every leaf module registered on the root (see module docstring);
+    ``forward`` is the network's own, on the same module objects."""
+
+    def __init__(self, model: MobileNet) -> None:
+        super().__init__()
+        self.names: dict[str, str] = {}
+        for name in model.layer_names:
+            safe = safe_name(name)
+            if safe in self.names:
+                raise InputError(f"layer {name}: its ONNX scope {safe} is not unique")
+            self.names[safe] = name
+            self.add_module(safe, model.get_submodule(name))
+        self._forward = model.forward
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._forward(x)
+
+
+def export(model: MobileNet, x: torch.Tensor) -> tuple[bytes, dict[str, str]]:
+    """The ONNX model of ``model`` at input ``x`` and the scope -> layer name map.
+
+    Raises:
+        InputError: when the export fails (one line with torch's reason).
+    """
+    flat = FlatExport(model).eval()
+    buffer = io.BytesIO()
+    try:
+        with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(flat, (x,), buffer, dynamo=False, opset_version=OPSET,
+                              input_names=["input"], output_names=["output"],
+                              do_constant_folding=True)
+    except Exception as exc:  # noqa: BLE001 - any exporter failure is one line
+        text = str(exc).strip().splitlines()
+        raise InputError(f"ONNX export failed: {type(exc).__name__}: "
+                         f"{text[0][:200] if text else ''}") from None
+    return buffer.getvalue(), flat.names
+
+
+def layer_of(node_name: str, names: Mapping[str, str]) -> Optional[str]:
+    """The engine layer an ORT node (or profile event) name belongs to, or ``None``."""
+    match = _SCOPE.match(node_name)
+    if match is None:
+        return None
+    return names.get(match.group(1))
+
+
+def session_options(threads: int, profile_prefix: Optional[str] = None) -> Any:
+    ort = require_ort()
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.log_severity_level = 3
+    if profile_prefix is not None:
+        so.enable_profiling = True
+        so.profile_file_prefix = profile_prefix
+    return so
+
+
+def parse_profile(events: list[dict[str, Any]], names: Mapping[str, str], skip: int
+                  ) -> tuple[dict[str, list[int]], list[int], list[int]]:
+    """Per-run node times from an ORT profile (a list of chrome-trace events).
+
+    Returns:
+        layer -> per-run ns (every layer of ``names``; 0 for a run where it had no node),
+        per-run ``model_run`` ns, per-run unattributed ns. The first ``skip`` runs (warm-up)
+        are dropped.
+    """
+    runs = sorted((e["ts"], e["ts"] + e["dur"]) for e in events
+                  if e.get("cat") == "Session" and e.get("name") == "model_run")[skip:]
+    per_layer = {name: [0] * len(runs) for name in names.values()}
+    unattributed = [0] * len(runs)
+    starts = [r[0] for r in runs]
+    import bisect
+
+    for e in events:
+        if e.get("cat") != "Node" or not str(e.get("name", "")).endswith("_kernel_time"):
+            continue
+        i = bisect.bisect_right(starts, e["ts"]) - 1
+        if i < 0 or e["ts"] > runs[i][1]:
+            continue
+        layer = layer_of(e["name"], names)
+        if layer is None:
+            unattributed[i] += int(e["dur"]) * 1000
+        else:
+            per_layer[layer][i] += int(e["dur"]) * 1000
+    return per_layer, [(end - start) * 1000 for start, end in runs], unattributed
+
+
+class OrtRunner:
+    """ONNX Runtime (CPU) with ``threads`` intra-op threads, float32, batch 1 (or
+    ``batch``)."""
+
+    name = "onnxruntime"
+    #: Per-layer runs come from a profiling session made per call: the calibration asks for
+    #: them once per configuration, after its interleaved end-to-end rounds.
+    batch_layer_runs = True
+
+    def __init__(self, network: Network, threads: int, batch: int = 1) -> None:
+        ort = require_ort()
+        self.network = network
+        self.threads = threads
+        with torch.no_grad():
+            model, x = prepare(network, ProfileOptions(batch=batch), torch.device("cpu"),
+                               torch.float32)
+            self.onnx, self.names = export(model, x)
+        self.feed = {"input": x.numpy()}
+        self.session = ort.InferenceSession(self.onnx, session_options(threads),
+                                            providers=["CPUExecutionProvider"])
+        self.unattributed_ns: list[int] = []
+
+    def run(self) -> Any:
+        return self.session.run(None, self.feed)
+
+    def timed(self, warmup: int, repeats: int, faults: list[int] | None = None) -> list[int]:
+        return measure(self.run, CPU_CLOCK, warmup=warmup, repeats=repeats, faults=faults)
+
+    def layer_runs(self, warmup: int, runs: int) -> tuple[dict[str, list[int]], list[int]]:
+        ort = require_ort()
+        with tempfile.TemporaryDirectory(prefix="mncost-ort-") as tmp:
+            session = ort.InferenceSession(self.onnx, session_options(
+                self.threads, os.path.join(tmp, "profile")), providers=["CPUExecutionProvider"])
+            for _ in range(warmup + runs):
+                session.run(None, self.feed)
+            path = session.end_profiling()
+            with open(path, encoding="utf-8") as handle:
+                events = json.load(handle)
+        per_layer, model_runs, unattributed = parse_profile(events, self.names, warmup)
+        self.unattributed_ns = unattributed
+        return per_layer, model_runs
+
+    def versions(self) -> dict[str, str]:
+        return {"torch": torch.__version__, **ort_versions()}
+
+
+def profile_ort(network: Network, options: ProfileOptions, progress: Any = None) -> Any:
+    """``profile_network`` for ``--runtime onnxruntime``: the same result, timed in ORT."""
+    from ..costs import analyze
+    from ..timing import TimingStats, malloc_env, steady_malloc
+    from .profile import ProfileResult, describe_environment, layer_results
+
+    malloc = steady_malloc(options.steady_malloc)
+    threads = options.threads or 1
+    runner = OrtRunner(network, threads, options.batch)
+    if progress is not None:
+        progress("first run", 0.0, 0)
+    runner.run()
+    faults: list[int] = []
+    plain = measure(runner.run, CPU_CLOCK, warmup=options.warmup, repeats=options.repeats,
+                    min_time_s=options.min_time_s, label="end-to-end", progress=progress,
+                    faults=faults)
+    env = describe_environment(torch.device("cpu"), threads, options, CPU_CLOCK)
+    env.update(runner.versions(), malloc=malloc, malloc_env=malloc_env(),
+               interop_threads=1, inference_mode=False, fuse_bn=True,
+               ort_session="intra_op_num_threads=threads, inter_op_num_threads=1, "
+                           "sequential, ORT_ENABLE_ALL, CPUExecutionProvider")
+    layers = kinds = instrumented = None
+    if options.per_layer:
+        if progress is not None:
+            progress("per-layer", 0.0, 0)
+        samples, inst = runner.layer_runs(options.warmup, options.repeats)
+        layers, kinds = layer_results(network, samples, options.batch)
+        instrumented = TimingStats.from_ns(inst)
+        env["unattributed_ms_median"] = sorted(runner.unattributed_ns)[
+            len(runner.unattributed_ns) // 2] / 1e6 if runner.unattributed_ns else 0.0
+        if progress is not None:
+            progress("per-layer", 1.0, options.repeats)
+    return ProfileResult(network=network, options=options, environment=env,
+                         macs=analyze(network).total.macs,
+                         end_to_end=TimingStats.from_ns(plain),
+                         samples_ms=tuple(v / 1e6 for v in plain), layers=layers,
+                         by_kind=kinds, instrumented=instrumented,
+                         page_faults_per_run=faults[0] / len(plain) if faults and faults[0] >= 0
+                         else None)

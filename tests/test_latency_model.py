@@ -1,0 +1,251 @@
+"""The latency model (``mncost.latency_model``): features by hand, the fit recovering known
+coefficients from synthetic timings, device-profile validation. No torch."""
+
+from __future__ import annotations
+
+import builtins
+import json
+import math
+import random
+
+import pytest
+
+from mncost import resolve_model
+from mncost import latency_model as lm
+from mncost.errors import InputError
+from mncost.layers import KINDS
+
+#: Known coefficients: ms per MAC, ms per byte, ms per call. MAC-free kinds have no MAC term.
+TRUTH = {
+    "conv": (2.0e-8, 1.0e-8, 0.010), "pointwise": (1.2e-8, 2.0e-9, 0.006),
+    "depthwise": (6.0e-8, 4.0e-9, 0.008), "grouped": (3.0e-8, 1.0e-9, 0.009),
+    "fc": (5.0e-9, 4.0e-10, 0.004), "se_fc": (3.0e-8, 2.0e-9, 0.012),
+    "pool": (0.0, 3.0e-9, 0.005), "add": (0.0, 1.5e-9, 0.003), "scale": (0.0, 2.5e-9, 0.004),
+}
+BETWEEN, FIXED = 0.0021, 0.35
+CONFIGS = [(m, a, r) for m in ("v1", "v2", "v3-large", "v3-small")
+           for a in (0.35, 0.5, 0.75, 1.0) for r in (96, 128, 160, 224)]
+
+
+def synthetic(model, scale_layers=1.0, noise=None):
+    truth = lm.LatencyModel(TRUTH, BETWEEN, FIXED)
+    out = []
+    for name, alpha, res in CONFIGS:
+        net = resolve_model(name, alpha, res)
+        pred = truth.predict(net)
+        layer_ms = {p.name: p.ms / scale_layers * (1 + (noise() if noise else 0))
+                    for p in pred.layers}
+        out.append(lm.Measured(net, pred.total_ms * (1 + (noise() if noise else 0)), layer_ms))
+    return out
+
+
+def test_features_of_a_depthwise_layer_by_hand():
+    net = resolve_model("v1")
+    layer = net.layer("layers.1.dw")           # 3x3 depthwise, 112x112x32, stride 1
+    assert (layer.kind, layer.in_shape.numel, layer.out_shape.numel) == (
+        "depthwise", 112 * 112 * 32, 112 * 112 * 32)
+    macs = 112 * 112 * 32 * 9
+    nbytes = (112 * 112 * 32 * 2 + 32 * 9 + 32) * 4   # in + out + weights + BN folded to a bias
+    assert lm.layer_features(layer) == (macs, nbytes, 1)
+    assert lm.layer_features(layer, dtype_bytes=2) == (macs, nbytes // 2, 1)
+
+
+def test_features_of_add_scale_and_fc_by_hand():
+    net = resolve_model("v3-large")
+    add = next(l for l in net.layers if l.kind == "add")
+    assert add.in_shape == add.out_shape
+    assert lm.layer_elements(add) == (2 * add.out_shape.numel, add.out_shape.numel, 0)
+    scale = next(l for l in net.layers if l.kind == "scale")
+    o = scale.out_shape
+    assert lm.layer_elements(scale) == (o.numel + o.c, o.numel, 0)
+    fc = net.layers[-1]                          # 1280 -> 1000 with bias
+    assert lm.layer_features(fc) == (1280 * 1000, (1280 + 1000 + 1280 * 1000 + 1000) * 4, 1)
+
+
+def test_fit_recovers_known_coefficients():
+    model = lm.fit(synthetic(None))
+    for kind, expected in TRUTH.items():
+        if kind == "grouped":                     # no built-in has a grouped conv
+            assert kind not in model.kinds
+            continue
+        assert model.kinds[kind] == pytest.approx(expected, rel=1e-6, abs=1e-15), kind
+    assert model.between_ms == pytest.approx(BETWEEN, rel=1e-6)
+    assert model.fixed_ms == pytest.approx(FIXED, rel=1e-6)
+
+
+def test_fit_rescales_inflated_per_layer_times_to_end_to_end():
+    # Per-layer timings read 25% high; the end-to-end totals decide the scale.
+    model = lm.fit(synthetic(None, scale_layers=0.8))
+    assert model.kinds["depthwise"] == pytest.approx(TRUTH["depthwise"], rel=1e-6)
+    assert model.fixed_ms == pytest.approx(FIXED, rel=1e-6)
+
+
+def test_fit_without_scipy_gives_the_same_answer(monkeypatch):
+    real_import = builtins.__import__
+
+    def no_scipy(name, *args, **kwargs):
+        if name.startswith("scipy"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_scipy)
+    model = lm.fit(synthetic(None))
+    assert model.kinds["pointwise"] == pytest.approx(TRUTH["pointwise"], rel=1e-6)
+    assert model.between_ms == pytest.approx(BETWEEN, rel=1e-6)
+
+
+def test_nnls_keeps_coefficients_non_negative():
+    import numpy as np
+
+    a = np.array([[1.0, 1.0], [1.0, 2.0], [1.0, 3.0]])
+    b = np.array([3.0, 2.0, 1.0])            # unconstrained: slope -1, intercept 4
+    x = lm.nnls(a, b)
+    assert x[1] == 0.0 and x[0] == pytest.approx(2.0)
+    assert (lm._clipped_lstsq(a, b) == x).all()
+
+
+def test_noisy_fit_predicts_within_the_noise():
+    rng = random.Random(1)
+    model = lm.fit(synthetic(None, noise=lambda: rng.uniform(-0.02, 0.02)))
+    truth = lm.LatencyModel(TRUTH, BETWEEN, FIXED)
+    for name, alpha, res in [("v2", 0.6, 176), ("v3-large", 0.9, 200), ("v1", 0.4, 112)]:
+        net = resolve_model(name, alpha, res)
+        assert model.predict(net).total_ms == pytest.approx(truth.predict(net).total_ms,
+                                                            rel=0.03)
+
+
+def test_prediction_sums_and_breakdowns():
+    model = lm.LatencyModel(TRUTH, BETWEEN, FIXED)
+    net = resolve_model("v2", 0.5, 160)
+    pred = model.predict(net)
+    assert len(pred.layers) == len(net.layers)
+    assert pred.between_ms == pytest.approx(BETWEEN * len(net.layers))
+    assert pred.total_ms == pytest.approx(math.fsum(p.ms for p in pred.layers)
+                                          + BETWEEN * len(net.layers) + FIXED)
+    assert sum(pred.by("kind").values()) == pytest.approx(pred.layers_ms)
+    assert list(pred.by("stage")) == list(dict.fromkeys(l.stage for l in net.layers))
+    assert sum(pred.shares().values()) == pytest.approx(1.0)
+
+
+def test_macs_baseline_recovers_a_proportional_device():
+    data = [lm.Measured(m.network, 3e-8 * lm.network_macs(m.network)) for m in synthetic(None)]
+    assert lm.fit_macs_baseline(data) == pytest.approx(3e-8, rel=1e-9)
+
+
+def test_error_summary_by_hand():
+    s = lm.ErrorSummary.of([(104, 100), (108, 100), (89, 100), (100, 100)])
+    assert (s.count, s.within_5, s.within_10) == (4, 0.5, 0.75)
+    assert s.median_abs == pytest.approx(0.06) and s.max_abs == pytest.approx(0.11)
+
+
+def test_fit_needs_data():
+    data = synthetic(None)
+    with pytest.raises(InputError, match="at least 3"):
+        lm.fit(data[:2])
+    with pytest.raises(InputError, match="per-layer"):
+        lm.fit([lm.Measured(m.network, m.end_to_end_ms) for m in data])
+
+
+# ---------------------------------------------------------------------------------------------
+# Device profiles
+
+
+def profile_doc():
+    model = lm.LatencyModel({k: v for k, v in TRUTH.items() if k != "grouped"}, BETWEEN, FIXED)
+    return {"schema": "mncost.device/1", "runtime": "eager", "threads": 1,
+            "environment": {"cpu": "x"}, "model": model.to_dict(),
+            "coverage": {"alpha": [0.35, 1.0], "resolution": [96, 224],
+                         "macs": [5_000_000, 600_000_000]}}
+
+
+def write(tmp_path, doc):
+    path = tmp_path / "dev.json"
+    path.write_text(doc if isinstance(doc, str) else json.dumps(doc))
+    return str(path)
+
+
+def test_device_profile_round_trip(tmp_path):
+    dev = lm.load_device(write(tmp_path, profile_doc()))
+    assert dev.model.kinds["pointwise"] == TRUTH["pointwise"]
+    assert (dev.runtime, dev.threads, dev.model.fixed_ms) == ("eager", 1, FIXED)
+    assert dev.outside(resolve_model("v2", 0.5, 160)) == []
+    notes = dev.outside(resolve_model("v2", 1.4, 256))
+    assert notes[0] == "alpha 1.4 is outside the calibrated 0.35-1"
+    assert notes[1] == "resolution 256x256 is outside the calibrated 96-224"
+    assert notes[2].endswith("MACs is outside the calibrated 5,000,000-600,000,000")
+
+
+def _set(doc, dotted, value):
+    *path, last = dotted.split(".")
+    for key in path:
+        doc = doc[key]
+    if value is KeyError:
+        del doc[last]
+    else:
+        doc[last] = value
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("schema", "mncost.device/2", "schema: must be 'mncost.device/1'"),
+    ("runtime", "tflite", "runtime: must be one of eager, onnxruntime"),
+    ("threads", 0, "threads: must be an integer >= 1"),
+    ("threads", True, "threads: must be an integer >= 1"),
+    ("environment", [], "environment: must be a mapping"),
+    ("model.dtype_bytes", 3, "model.dtype_bytes: must be 1, 2, 4 or 8"),
+    ("model.kinds.pointwise.ms_per_mac", -1e-9, "model.kinds.pointwise.ms_per_mac: must be a "
+                                                "finite number >= 0"),
+    ("model.kinds.pointwise.ms_per_mac", "1e-9", "model.kinds.pointwise.ms_per_mac: must be"),
+    ("model.kinds.pointwise.ms_per_call", KeyError, "model.kinds.pointwise.ms_per_call: must"),
+    ("model.kinds.pointwise.speed", 1, "model.kinds.pointwise.speed: unknown coefficient"),
+    ("model.kinds.winograd", {}, "model.kinds.winograd: unknown layer kind"),
+    ("model.kinds", {}, "model.kinds: no layer kind is calibrated"),
+    ("model.fixed_ms", None, "model.fixed_ms: must be a finite number"),
+    ("coverage.alpha", [1.0], "coverage.alpha: must be a [min, max] pair"),
+    ("coverage.resolution", [224, 96], "coverage.resolution: min 224 is above max 96"),
+])
+def test_bad_device_profile_is_one_line_naming_the_field(tmp_path, field, value, message):
+    doc = profile_doc()
+    _set(doc, field, value)
+    path = write(tmp_path, doc)
+    with pytest.raises(InputError) as err:
+        lm.load_device(path)
+    assert str(err.value).startswith(f"{path}: {message}")
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{", ":1: not valid JSON"),
+    ("[" * 100_000 + "]" * 100_000, "not a device profile"),
+    ('{"schema": NaN}', "not a device profile: NaN is not a number"),
+    ("[]", "top level: must be a mapping"),
+    ('{"schema": "mncost.device/1", "runtime": "eager", "threads": 1, "environment": {}, '
+     '"model": {"dtype_bytes": 4, "kinds": {"add": {"ms_per_mac": 1e999}}}}',
+     "model.kinds.add.ms_per_mac: must be a finite number"),
+])
+def test_broken_device_files(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(InputError, match=message.replace("[", r"\[")):
+        lm.load_device(path)
+
+
+def test_missing_and_binary_device_files(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        lm.load_device(str(tmp_path / "nope.json"))
+    (tmp_path / "bin.json").write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(InputError, match="not UTF-8"):
+        lm.load_device(str(tmp_path / "bin.json"))
+    with pytest.raises(InputError, match="not a regular file"):
+        lm.load_device(str(tmp_path))
+
+
+def test_every_kind_has_coefficient_names():
+    assert set(TRUTH) == set(KINDS)
+
+
+@pytest.mark.parametrize("model", ["v1", "v2", "v3-large", "tests/data/tiny_every_kind.yaml"])
+def test_bytes_are_the_memory_modules_bytes_moved(model):
+    from mncost.memory import layer_traffic
+
+    for layer in resolve_model(model, 0.75, 160).layers:
+        traffic = layer_traffic(layer, "float32")
+        assert lm.layer_features(layer) == (traffic.macs, traffic.bytes_moved, 1)

@@ -1,0 +1,321 @@
+"""``mncost predict``, ``sweep --predict``, ``check`` on predicted latency (no torch), and
+``mncost calibrate`` end to end on a tiny set (torch)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from mncost import resolve_model
+from mncost import latency_model as lm
+from mncost.cli import cli
+
+from test_latency_model import BETWEEN, FIXED, TRUTH
+
+MODEL = lm.LatencyModel({k: v for k, v in TRUTH.items()}, BETWEEN, FIXED)
+
+
+def device_doc(**env):
+    return {"schema": "mncost.device/1", "runtime": "eager", "threads": 1,
+            "created": "2026-01-01T00:00:00Z",
+            "environment": {"device_name": "Test CPU", **env}, "model": MODEL.to_dict(),
+            "coverage": {"alpha": [0.35, 1.0], "resolution": [96, 224],
+                         "macs": [1_000_000, 700_000_000]}}
+
+
+@pytest.fixture
+def device(tmp_path):
+    from mncost.predict import cpu_name
+
+    path = tmp_path / "dev.json"
+    path.write_text(json.dumps(device_doc(device_name=cpu_name(), cpu_count=os.cpu_count())))
+    return str(path)
+
+
+def run(*args):
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_predict_json_is_the_model_prediction(device):
+    result = run("predict", "v2", "--alpha", "0.6", "--res", "176", "--device", device,
+                 "-f", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    expected = MODEL.predict(resolve_model("v2", 0.6, 176))
+    assert data["schema"] == "mncost.prediction/1"
+    assert data["predicted_ms"] == expected.total_ms
+    assert data["between_layers_ms"] == pytest.approx(BETWEEN * len(expected.layers))
+    assert data["fixed_ms"] == FIXED
+    assert [l["ms"] for l in data["layers"]] == [p.ms for p in expected.layers]
+    assert sum(k["ms"] for k in data["by_kind"]) == pytest.approx(data["layers_ms"])
+    assert sum(s["share"] for s in data["by_stage"]) == pytest.approx(1.0)
+    assert data["warnings"] == [] and result.stderr == ""
+    assert data["device"]["runtime"] == "eager" and data["device"]["threads"] == 1
+
+
+def test_predict_every_format(device):
+    out = {f: run("predict", "v3-large", "--device", device, "-f", f, "--per-layer")
+           for f in ("table", "csv", "markdown")}
+    assert all(r.exit_code == 0 for r in out.values())
+    rows = list(csv.DictReader(io.StringIO(out["csv"].stdout)))
+    total = MODEL.predict(resolve_model("v3-large")).total_ms
+    assert rows[0]["scope"] == "total" and float(rows[0]["predicted_ms"]) == float(f"{total:.12g}")  # CSV: 12 significant digits
+    assert {r["scope"] for r in rows} == {"total", "between_layers", "fixed", "kind",
+                                          "stage", "layer"}
+    assert "### By layer kind" in out["markdown"].stdout
+    assert "layers.4.se.fc1" in out["table"].stdout     # --per-layer table
+
+
+def test_predict_warns_outside_the_calibration_and_on_another_machine(tmp_path):
+    path = tmp_path / "other.json"
+    path.write_text(json.dumps(device_doc(device_name="Another CPU 9000")))
+    result = run("predict", "v2", "--alpha", "1.4", "--res", "256", "--device", str(path))
+    assert result.exit_code == 0
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith(f"mncost: warning: {path} was calibrated on device_name "
+                               "'Another CPU 9000'")
+    assert "mncost: warning: alpha 1.4 is outside the calibrated 0.35-1" in lines
+    assert "mncost: warning: resolution 256x256 is outside the calibrated 96-224" in lines
+
+
+def test_bad_device_profile_is_one_line_exit_2(tmp_path):
+    doc = device_doc()
+    doc["model"]["kinds"]["depthwise"]["ms_per_byte"] = "fast"
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(doc))
+    budgets = tmp_path / "budgets.yaml"
+    budgets.write_text("budgets:\n  - {model: v2, max_predicted_latency_ms: 5}\n")
+    for args in (["predict", "v2", "--device"], ["sweep", "v2", "--predict"],
+                 ["check", "--budget", str(budgets), "--predict"]):
+        result = run(*args, str(path))
+        assert result.exit_code == 2
+        assert result.stderr == (f"mncost: error: {path}: model.kinds.depthwise.ms_per_byte: "
+                                 "must be a finite number >= 0, got 'fast'\n")
+
+
+def test_sweep_predict_adds_exact_columns(device):
+    result = run("sweep", "v2", "v3-small", "--alpha", "0.35,0.6,1.0", "--res", "96,176,224",
+                 "--predict", device, "-f", "csv")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert len(rows) == 18
+    for row in rows:
+        net = resolve_model(row["model"], float(row["alpha"]), int(row["resolution"]))
+        assert float(row["predicted_ms"]) == round(MODEL.predict(net).total_ms, 4)
+        assert (row["predicted_runtime"], row["predicted_threads"]) == ("eager", "1")
+    assert result.stderr == ""
+
+
+def test_sweep_predict_refuses_per_layer(device):
+    result = run("sweep", "v2", "--per-layer", "--predict", device)
+    assert result.exit_code == 2 and "--predict adds whole-configuration columns" in \
+        result.stderr
+
+
+def test_sweep_split_matches_full_prediction_on_odd_grids():
+    from mncost.catalog import load_model
+    from mncost.predict import SweepPredictor
+
+    dev = lm.DeviceProfile("x", "eager", 1, {}, MODEL, {"alpha": (0.1, 2), "resolution":
+                                                        (32, 512), "macs": (0, 10 ** 12)})
+    models = ("v1", "v2", "v3-large", "v3-small-tf", "tests/data/tiny_every_kind.yaml")
+    predictor = SweepPredictor(dev, {m: load_model(m) for m in models})
+    for model in models:
+        for alpha in (0.3, 0.77, 1.3):
+            for res in ((97, 97), (224, 160), (8, 8), (331, 331)):
+                net = resolve_model(model, alpha, res)
+                assert predictor.predict(model, alpha, res, None) == pytest.approx(
+                    MODEL.predict(net).total_ms, rel=1e-12)
+    assert predictor._slow == set()
+
+
+def write_budgets(tmp_path, limit):
+    path = tmp_path / "budgets.yaml"
+    path.write_text("budgets:\n"
+                    f"  - {{model: v2, alpha: 0.6, resolution: 176, "
+                    f"max_predicted_latency_ms: {limit}}}\n")
+    return str(path)
+
+
+def test_check_predicted_latency_budget(device, tmp_path):
+    predicted = MODEL.predict(resolve_model("v2", 0.6, 176)).total_ms
+    ok = run("check", "--budget", write_budgets(tmp_path, round(predicted + 0.01, 2)),
+             "--predict", device)
+    assert ok.exit_code == 0, ok.output
+    assert "predicted_latency_ms" in ok.stdout and f"{predicted:.3f} ms" in ok.stdout
+    broken = run("check", "--budget", write_budgets(tmp_path, round(predicted - 0.01, 2)),
+                 "--predict", device)
+    assert broken.exit_code == 1
+    assert broken.stderr.endswith("FAILED: 1 of 1 budgets broken\n")
+
+
+def test_check_predicted_budget_without_a_device_is_an_error(tmp_path):
+    path = write_budgets(tmp_path, 5)
+    result = run("check", "--budget", path)
+    assert result.exit_code == 2
+    assert result.stderr == (f"mncost: error: {path}:2: max_predicted_latency_ms needs a "
+                             "device profile: give --predict DEVICE.json (written by `mncost "
+                             "calibrate`)\n")
+
+
+def test_prediction_paths_never_import_torch(device, tmp_path):
+    budgets = write_budgets(tmp_path, 100)
+    code = (
+        "import sys\n"
+        "from mncost.cli import main\n"
+        "for args in ([\"predict\", \"v2\", \"--device\", sys.argv[1], \"-f\", \"json\"],\n"
+        "             [\"sweep\", \"v2\", \"--alpha\", \"0.5,1\", \"--predict\", sys.argv[1],\n"
+        "              \"-f\", \"csv\"],\n"
+        "             [\"check\", \"--budget\", sys.argv[2], \"--predict\", sys.argv[1]]):\n"
+        "    try:\n"
+        "        main(args)\n"
+        "    except SystemExit as exit:\n"
+        "        assert not exit.code, exit.code\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+        "assert 'numpy' not in sys.modules, 'numpy imported'\n"
+        "print('CLEAN', file=sys.stderr)\n")
+    proc = subprocess.run([sys.executable, "-c", code, device, budgets], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.endswith("CLEAN\n")
+
+
+def test_calibrate_refuses_an_unwritable_output_before_measuring(tmp_path):
+    result = run("calibrate", "-o", str(tmp_path / "no" / "dir.json"))
+    assert result.exit_code == 2
+    assert result.stderr == f"mncost: error: cannot write {tmp_path}/no/dir.json: no directory " \
+                            f"{tmp_path}/no\n"
+    result = run("calibrate", "-o", str(tmp_path))
+    assert result.exit_code == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# Calibration (torch): the pipeline on a tiny set, no timing asserted
+
+
+@pytest.fixture
+def tiny_set(monkeypatch):
+    from mncost.torch_backend import calibrate as cal
+
+    configs = [cal.Config(m, resolve_model(m, a, r)) for m, a, r in (
+        ("v3-small", 0.35, 64), ("v3-small", 0.5, 64), ("v2", 0.35, 64),
+        ("tests/data/tiny_every_kind.yaml", 1.0, 32), ("v1", 0.25, 64))]
+    monkeypatch.setattr(cal, "calibration_set", lambda: configs)
+    monkeypatch.setattr(cal, "MIN_ROUNDS", 2)
+    return configs
+
+
+@pytest.mark.torch
+def test_calibrate_writes_a_valid_device_profile(tiny_set, tmp_path):
+    out = tmp_path / "dev.json"
+    result = run("calibrate", "-o", str(out), "--budget-s", "0.5", "--allow-unstable")
+    assert result.exit_code == 0, result.output
+    assert "mncost: 5 configurations" in result.stderr
+    assert f"wrote {out}: 5 configurations" in result.stderr
+    device = lm.load_device(str(out))             # valid by the same validator predict uses
+    doc = device.data
+    assert doc["runtime"] == "eager" and doc["threads"] == 1
+    assert doc["environment"]["malloc"] and doc["environment"]["torch"]
+    assert len(doc["training"]) == 5
+    for row, config in zip(doc["training"], tiny_set):
+        assert row["model"] == config.model and row["runs"] >= 6
+        assert len(row["layer_ms"]) == len(config.network.layers)
+        assert row["residual"] == pytest.approx(row["predicted_ms"] / row["measured_ms"] - 1)
+        assert row["predicted_ms"] == pytest.approx(
+            device.model.predict(config.network).total_ms)
+    assert doc["coverage"]["alpha"] == [0.25, 1.0]
+    assert doc["coverage"]["resolution"] == [32, 64]
+    predicted = run("predict", "v3-small", "--alpha", "0.4", "--res", "64", "--device",
+                    str(out), "-f", "json")
+    assert predicted.exit_code == 0 and json.loads(predicted.stdout)["predicted_ms"] > 0
+
+
+@pytest.mark.torch
+def test_calibrate_interrupted_writes_nothing(tiny_set, tmp_path, monkeypatch):
+    from mncost.torch_backend import calibrate as cal
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cal, "measure_set", interrupted)
+    out = tmp_path / "dev.json"
+    result = run("calibrate", "-o", str(out))
+    assert result.exit_code == 130 and result.stderr == "mncost: error: interrupted\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.torch
+def test_busy_machine_refuses_to_fit_without_allow_unstable(tiny_set):
+    from mncost.errors import InputError
+    from mncost.torch_backend import calibrate as cal
+
+    sampled = [cal.Sampled(c, plain_ns=[1_000_000, 1_000_000, 9_000_000, 9_000_000],
+                           round_medians_ms=[1.0, 9.0]) for c in tiny_set]
+    assert "p90 is" in sampled[0].unstable()
+    with pytest.raises(InputError, match="5 of 5 configurations measured unstable"):
+        cal.device_document(sampled, "eager", 1, {}, lambda m: None)
+
+
+class FakeRunner:
+    """A runner with fixed times: 1 ms a run, 0.1 ms a layer; records the order it ran in."""
+
+    order: list[str] = []
+    batch_layer_runs = False
+
+    def __init__(self, network, threads):
+        self.network = network
+
+    def timed(self, warmup, repeats, faults=None):
+        FakeRunner.order.append(self.network.spec_name + str(self.network.resolution[0]))
+        return [1_000_000] * repeats
+
+    def layer_runs(self, warmup, runs):
+        return ({l.name: [100_000] * runs for l in self.network.layers}, [1_200_000] * runs)
+
+
+class BatchedFakeRunner(FakeRunner):
+    batch_layer_runs = True
+    calls: list[int] = []
+
+    def layer_runs(self, warmup, runs):
+        BatchedFakeRunner.calls.append(runs)
+        return super().layer_runs(warmup, runs)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("runner", [FakeRunner, BatchedFakeRunner])
+def test_measure_set_interleaves_rounds_and_gathers_layers(monkeypatch, tiny_set, runner):
+    from mncost.torch_backend import calibrate as cal
+    from mncost.torch_backend import runners
+
+    monkeypatch.setattr(runners, "runner_factory", lambda runtime: runner)
+    FakeRunner.order = []
+    BatchedFakeRunner.calls = []
+    lines = []
+    sampled = cal.measure_set(tiny_set, "eager", 1, 0.0, lines.append,
+                              per_layer=lambda c: c is not tiny_set[0])
+    rounds = cal.MIN_ROUNDS                                # a zero budget: the minimum
+    assert [len(s.round_medians_ms) for s in sampled] == [rounds] * len(tiny_set)
+    assert all(len(s.plain_ns) == rounds * cal.PLAIN_RUNS for s in sampled)
+    assert sampled[0].layer_ns == {} and sampled[0].layer_ms() is None
+    layer_runs = cal.LAYER_RUNS * (4 if runner.batch_layer_runs else rounds)
+    for s in sampled[1:]:
+        assert all(len(v) == layer_runs for v in s.layer_ns.values())
+        assert s.layer_ms() == {l.name: 0.1 for l in s.config.network.layers}
+    # After the probe pass (one visit each), every round visits every configuration once,
+    # in a shuffled order that differs between rounds.
+    visits = FakeRunner.order[len(tiny_set):]
+    per_round = [visits[i * len(tiny_set):(i + 1) * len(tiny_set)] for i in range(rounds)]
+    assert all(sorted(r) == sorted(per_round[0]) for r in per_round)
+    assert len({tuple(r) for r in per_round}) > 1
+    if runner.batch_layer_runs:
+        assert BatchedFakeRunner.calls == [layer_runs] * (len(tiny_set) - 1)
+    assert any(line.startswith("5 configurations, about") for line in lines)
+    assert all(s.unstable() is None for s in sampled)
