@@ -28,6 +28,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+#: The small user spec with a layer of most kinds, worked by hand in test_conventions.py.
+TINY_EVERY_KIND = str(ROOT / "tests" / "data" / "tiny_every_kind.yaml")
 #: Installed (found); whether it also imports is tried where a test needs it.
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 REQUIRE = os.environ.get("MNCOST_REQUIRE_TORCH") == "1"

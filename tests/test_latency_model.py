@@ -10,6 +10,7 @@ import random
 
 import pytest
 
+from conftest import TINY_EVERY_KIND
 from mncost import resolve_model
 from mncost import latency_model as lm
 from mncost.errors import InputError
@@ -242,7 +243,7 @@ def test_every_kind_has_coefficient_names():
     assert set(TRUTH) == set(KINDS)
 
 
-@pytest.mark.parametrize("model", ["v1", "v2", "v3-large", "tests/data/tiny_every_kind.yaml"])
+@pytest.mark.parametrize("model", ["v1", "v2", "v3-large", TINY_EVERY_KIND])
 def test_bytes_are_the_memory_modules_bytes_moved(model):
     from mncost.memory import layer_traffic
 

@@ -13,6 +13,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
+from conftest import TINY_EVERY_KIND
 from mncost import resolve_model
 from mncost import latency_model as lm
 from mncost.cli import cli
@@ -125,7 +126,7 @@ def test_sweep_split_matches_full_prediction_on_odd_grids():
 
     dev = lm.DeviceProfile("x", "eager", 1, {}, MODEL, {"alpha": (0.1, 2), "resolution":
                                                         (32, 512), "macs": (0, 10 ** 12)})
-    models = ("v1", "v2", "v3-large", "v3-small-tf", "tests/data/tiny_every_kind.yaml")
+    models = ("v1", "v2", "v3-large", "v3-small-tf", TINY_EVERY_KIND)
     predictor = SweepPredictor(dev, {m: load_model(m) for m in models})
     for model in models:
         for alpha in (0.3, 0.77, 1.3):
@@ -206,7 +207,7 @@ def tiny_set(monkeypatch):
 
     configs = [cal.Config(m, resolve_model(m, a, r)) for m, a, r in (
         ("v3-small", 0.35, 64), ("v3-small", 0.5, 64), ("v2", 0.35, 64),
-        ("tests/data/tiny_every_kind.yaml", 1.0, 32), ("v1", 0.25, 64))]
+        (TINY_EVERY_KIND, 1.0, 32), ("v1", 0.25, 64))]
     monkeypatch.setattr(cal, "calibration_set", lambda: configs)
     monkeypatch.setattr(cal, "MIN_ROUNDS", 2)
     return configs
