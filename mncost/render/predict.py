@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .formats import dispatch
 from .output import Draw
 from .tables import Section, print_sections, sections_markdown
 from .text import human, pct, resolution_str, to_csv, to_json
@@ -75,11 +76,10 @@ NOTE = ("Shares are of the time in layers. Predicted from the device profile's f
 
 
 def render(fmt: str, data: dict[str, Any], per_layer: bool = False) -> str | Draw:
-    if fmt == "json":
-        return to_json(data)
-    if fmt == "csv":
-        return predict_csv(data)
-    if fmt == "markdown":
-        return sections_markdown(_title(data), sections(data, per_layer), [NOTE])
-    return lambda console: print_sections(console, _title(data), sections(data, per_layer),
-                                          [NOTE])
+    return dispatch({
+        "json": lambda: to_json(data),
+        "csv": lambda: predict_csv(data),
+        "markdown": lambda: sections_markdown(_title(data), sections(data, per_layer), [NOTE]),
+        "table": lambda: lambda console: print_sections(console, _title(data),
+                                                        sections(data, per_layer), [NOTE]),
+    }, fmt)
