@@ -25,7 +25,7 @@ from .costs import DEFAULT_PARAMS, PARAM_CONVENTIONS, Report
 from .errors import InputError, MncostError
 from .layers import Network
 from .render.text import resolution_str
-from .resolve import check_alpha, check_classes, check_resolution
+from .resolve import check_alpha, check_classes, check_depth, check_resolution
 from .yamlfile import LineDict, LineList, load_yaml_file
 
 BASELINE_SCHEMA = "mncost.baseline/1"
@@ -109,7 +109,7 @@ def entry_of(model: str, report: Report, params: str, latency_ms: float | None =
     """One baseline entry: a configuration, its totals and its per-layer counts."""
     net = report.network
     entry: dict[str, Any] = {
-        "model": model, "spec": net.spec_name, "alpha": net.alpha,
+        "model": model, "spec": net.spec_name, "alpha": net.alpha, "depth": net.depth,
         "resolution": list(net.resolution), "classes": net.classes,
         "totals": {"macs": report.total.macs, "params": report.total.params(params),
                    "layers": len(report.layers)},
@@ -192,6 +192,8 @@ def _check_entry(path: str, i: int, entry: Any) -> None:
             raise _bad(path, f"{where}.layers[{j}] needs name, macs and params")
     try:
         check_alpha(entry["alpha"])
+        if "depth" in entry:
+            check_depth(entry["depth"])
         check_resolution(entry["resolution"])
         check_classes(entry["classes"])
     except InputError as exc:
@@ -241,16 +243,17 @@ class LayerChange:
 
 @dataclass(frozen=True)
 class Configuration:
-    """A model at one alpha, resolution and class count: what every result is about."""
+    """A model at one alpha, resolution, class count and depth: what every result is about."""
 
     model: str
     alpha: float
     resolution: tuple[int, int]
     classes: int
+    depth: float = 1.0
 
     @property
     def config(self) -> str:
-        return config_name(self.alpha, self.resolution, self.classes)
+        return config_name(self.alpha, self.resolution, self.classes, self.depth)
 
 
 @dataclass(frozen=True)
@@ -312,8 +315,11 @@ class CheckResult:
         return ("OK: " if self.ok else "FAILED: ") + "; ".join(parts)
 
 
-def config_name(alpha: float, resolution: Sequence[int], classes: int) -> str:
-    return f"alpha={alpha:g} res={resolution_str(resolution)} classes={classes}"
+def config_name(alpha: float, resolution: Sequence[int], classes: int,
+                depth: float | None = 1.0) -> str:
+    """``alpha=A res=R classes=K``, with ``depth=D`` after alpha when it is not 1."""
+    depth_part = f" depth={depth:g}" if depth not in (None, 1.0) else ""
+    return f"alpha={alpha:g}{depth_part} res={resolution_str(resolution)} classes={classes}"
 
 
 def layer_changes(old_layers: Sequence[dict[str, Any]], report: Report, params: str
@@ -351,8 +357,10 @@ def compare_entry(entry: dict[str, Any], report: Report, params: str, tolerance:
         metrics.append(MetricDelta("latency_ms_median", old, median,
                                    median <= old or lat_tolerance.allows(old, median)))
     net = report.network
-    return ConfigResult(entry["model"], net.alpha, tuple(net.resolution), net.classes,
-                        tuple(metrics), layer_changes(entry["layers"], report, params))
+    return ConfigResult(model=entry["model"], alpha=net.alpha,
+                        resolution=tuple(net.resolution), classes=net.classes, depth=net.depth,
+                        metrics=tuple(metrics),
+                        layers=layer_changes(entry["layers"], report, params))
 
 
 def resolve_entry(entry: dict[str, Any], baseline_file: str,
@@ -361,10 +369,10 @@ def resolve_entry(entry: dict[str, Any], baseline_file: str,
     exists is an :class:`InputError` naming the baseline."""
     try:
         return resolve_model(entry["model"], entry["alpha"], entry["resolution"],
-                             entry["classes"])
+                             entry["classes"], entry.get("depth"))
     except MncostError as exc:
         config = config_name(entry["alpha"], check_resolution(entry["resolution"]),
-                             entry["classes"])
+                             entry["classes"], entry.get("depth"))
         raise InputError(f"{baseline_file}: model {entry['model']!r} ({config}) in the "
                          f"baseline cannot be recomputed: {exc}") from None
 
@@ -373,7 +381,7 @@ def resolve_entry(entry: dict[str, Any], baseline_file: str,
 # Budgets
 
 BUDGET_KEYS = {"max_macs": "macs", "max_params": "params", "max_latency_ms": "latency_ms"}
-_BUDGET_FIELDS = ("model", "alpha", "resolution", "classes", *BUDGET_KEYS)
+_BUDGET_FIELDS = ("model", "alpha", "depth", "resolution", "classes", *BUDGET_KEYS)
 
 
 @dataclass(frozen=True)
@@ -381,11 +389,12 @@ class Budget:
     """One budget entry: a configuration and its limits (metric -> limit)."""
 
     model: str
-    alpha: float
+    alpha: float | None
     resolution: object
     classes: int | None
     limits: tuple[tuple[str, Decimal], ...]
     where: str
+    depth: float | None = None
 
 
 def _budget_error(file: str, line: int | None, key: str, reason: str) -> InputError:
@@ -441,7 +450,8 @@ def _budget(path: str, i: int, item: Any, line: int) -> Budget:
         raise _budget_error(path, item.line, name, "give at least one of max_macs, "
                                                    "max_params, max_latency_ms")
     return Budget(model=item["model"],
-                  alpha=checked("alpha", check_alpha) if "alpha" in item else 1.0,
+                  alpha=checked("alpha", check_alpha) if "alpha" in item else None,
+                  depth=checked("depth", check_depth) if "depth" in item else None,
                   resolution=checked("resolution", check_resolution)
                   if "resolution" in item else None,
                   classes=checked("classes", check_classes) if "classes" in item else None,
@@ -454,8 +464,9 @@ def check_budget(budget: Budget, report: Report, params: str,
     net = report.network
     values = {"macs": report.total.macs, "params": report.total.params(params),
               "latency_ms": latency_ms}
-    return [BudgetResult(budget.model, net.alpha, tuple(net.resolution), net.classes, metric,
-                         limit, values[metric], budget.where)
+    return [BudgetResult(model=budget.model, alpha=net.alpha, resolution=tuple(net.resolution),
+                         classes=net.classes, depth=net.depth, metric=metric, limit=limit,
+                         value=values[metric], where=budget.where)
             for metric, limit in budget.limits if values[metric] is not None]
 
 
@@ -471,10 +482,11 @@ def write_entries(configs: Iterable[tuple[str, float, object]], classes: int | N
                   params: str, resolve_model: Callable[..., Network],
                   analyze: Callable[[Network], Report], measure: Measure | None = None
                   ) -> list[dict[str, Any]]:
-    """Baseline entries for ``(model, alpha, resolution)`` configurations."""
+    """Baseline entries for ``(model, alpha, resolution[, depth])`` configurations (``None``:
+    the spec's own)."""
     entries = []
-    for model, alpha, resolution in configs:
-        network = resolve_model(model, alpha, resolution, classes)
+    for model, alpha, resolution, *depth in configs:
+        network = resolve_model(model, alpha, resolution, classes, *depth)
         latency = measure(network) if measure is not None else None
         entries.append(entry_of(model, analyze(network), params, latency))
     return entries
@@ -501,7 +513,7 @@ def run_check(baseline: dict[str, Any] | None, baseline_file: str,
     for budget in budgets:
         try:
             network = resolve_model(budget.model, budget.alpha, budget.resolution,
-                                    budget.classes)
+                                    budget.classes, budget.depth)
         except MncostError as exc:
             raise InputError(f"{budget.where}: budget for {budget.model!r}: {exc}") from None
         wants_latency = measure is not None and any(m == "latency_ms" for m, _ in budget.limits)

@@ -1,4 +1,4 @@
-"""Sweeps: costs over a grid of models x alpha x resolution (``mncost sweep``).
+"""Sweeps: costs over a grid of models x alpha x depth x resolution (``mncost sweep``).
 
 Pure and torch-free (latency is measured by :func:`measure_latency`, which imports the profiler
 only when called). Rows are plain dicts with the stable columns of :data:`COLUMNS` /
@@ -7,8 +7,9 @@ rendered by :mod:`mncost.render.sweep`.
 
 Speed: a grid of A alphas x R resolutions is not resolved A x R times. A layer's MACs are its
 output pixels (which depend only on the resolution and the strides) times the work per output
-pixel (which depends only on alpha: channels, kernel, groups), and its parameters do not depend
-on the resolution at all. So each alpha is resolved once at the spec's resolution and each
+pixel (which depends only on alpha and depth: channels, kernel, groups, repeats), and its
+parameters do not depend on the resolution at all. So each (alpha, depth) is resolved once at
+the spec's resolution and each
 resolution once, and every configuration is a dot product of the two. The split is *checked*,
 layer by layer, against the registry's own formulas for every resolution; where it does not hold
 (a spec whose structure changes with alpha, a formula that is not per-pixel) that part of the grid
@@ -26,16 +27,17 @@ from .costs import DEFAULT_PARAMS, REGISTRY, Report, analyze
 from .errors import InputError
 from .layers import Network
 from .render.text import resolution_str
-from .resolve import check_alpha, check_resolution, resolve
+from .resolve import check_alpha, check_depth, check_resolution, resolve
 from .spec import Spec
 
 #: Kinds whose MACs get a breakdown column (``macs_<kind>``); the other kinds have no MACs.
 MAC_KINDS = ("conv", "pointwise", "depthwise", "grouped", "fc", "se_fc")
 #: CSV columns of ``mncost sweep`` (one row per configuration), in order.
-COLUMNS = ("model", "alpha", "resolution", "classes", "macs", "params", "param_convention",
+COLUMNS = ("model", "alpha", "depth", "resolution", "classes", "macs", "params",
+           "param_convention",
            *(f"macs_{k}" for k in MAC_KINDS), "macs_ratio", "params_ratio")
 #: CSV columns of ``mncost sweep --per-layer`` (one row per layer per configuration).
-LAYER_COLUMNS = ("model", "alpha", "resolution", "classes", "layer", "kind", "stage",
+LAYER_COLUMNS = ("model", "alpha", "depth", "resolution", "classes", "layer", "kind", "stage",
                  "in_shape", "out_shape", "macs", "params", "param_convention")
 #: Columns that ``--latency`` adds (milliseconds per batch, from the profiler's end-to-end runs).
 LATENCY_COLUMNS = ("latency_ms_median", "latency_ms_p10", "latency_ms_p90", "latency_ms_mean",
@@ -99,6 +101,15 @@ def parse_alphas(text: str) -> tuple[float, ...]:
     return _unique(values)
 
 
+def parse_depths(text: str) -> tuple[float, ...]:
+    """``--depth``: ``1.0,1.4``, ``1.0:2.0:0.2`` or a mix; each value checked > 0."""
+    values: list[float] = []
+    for item in _items(text, "--depth"):
+        decimals = expand_range(item, "--depth") if ":" in item else [_decimal(item, "--depth")]
+        values += [check_depth(float(d)) for d in decimals]
+    return _unique(values)
+
+
 def parse_resolutions(text: str) -> tuple[tuple[int, int], ...]:
     """``--res``: ``128,160,224``, ``224x160`` (H x W), ``96:480:16`` (integers) or a mix."""
     values: list[tuple[int, int]] = []
@@ -120,21 +131,30 @@ def parse_resolutions(text: str) -> tuple[tuple[int, int], ...]:
 
 @dataclass(frozen=True)
 class Grid:
-    """What to sweep: models (names or spec paths, each loaded once) x alphas x resolutions.
+    """What to sweep: models (names or spec paths, each loaded once) x alphas x depths x
+    resolutions.
 
-    ``resolutions`` empty means each spec's own resolution; ``classes`` None the spec's.
+    ``resolutions`` empty means each spec's own resolution; ``classes`` None the spec's; an
+    alpha or depth of None the spec's own multiplier (1.0 except EfficientNet-B1...B7).
     """
 
     models: tuple[str, ...]
     specs: tuple[Spec, ...]
-    alphas: tuple[float, ...]
+    alphas: tuple[float | None, ...]
     resolutions: tuple[tuple[int, int], ...]
     classes: int | None = None
     params: str = DEFAULT_PARAMS
+    depths: tuple[float | None, ...] = (None,)
 
     @property
     def size(self) -> int:
-        return len(self.models) * len(self.alphas) * max(1, len(self.resolutions))
+        return (len(self.models) * len(self.alphas) * len(self.depths)
+                * max(1, len(self.resolutions)))
+
+    @property
+    def multipliers(self) -> tuple[tuple[float | None, float | None], ...]:
+        """(alpha, depth) pairs, alpha outer."""
+        return tuple((a, d) for a in self.alphas for d in self.depths)
 
     def resolutions_of(self, spec: Spec) -> tuple[tuple[int, int], ...]:
         return self.resolutions or (tuple(spec.resolution),)
@@ -146,7 +166,8 @@ def _shape(c: int, h: int, w: int) -> str:
 
 @dataclass
 class _AlphaCosts:
-    """One alpha, resolved at the spec's resolution: per-layer work per output pixel (MACs /
+    """One (alpha, depth), resolved at the spec's resolution: per-layer work per output pixel
+    (MACs /
     output pixels) and parameters, which no resolution changes."""
 
     network: Network
@@ -185,7 +206,7 @@ def _resolution_map(spec: Spec, base: _AlphaCosts, resolution: tuple[int, int],
                     classes: int | None) -> _ResolutionMap | None:
     """Resolve ``base``'s alpha at ``resolution`` and check, with the registry's formulas, that
     every layer's MACs are its output pixels x ``base``'s work per pixel. None if not."""
-    network = resolve(spec, base.network.alpha, resolution, classes)
+    network = resolve(spec, base.network.alpha, resolution, classes, base.network.depth)
     if _layer_key(network) != _layer_key(base.network):
         return None
     pixels = []
@@ -198,9 +219,10 @@ def _resolution_map(spec: Spec, base: _AlphaCosts, resolution: tuple[int, int],
 
 
 def _reference(spec: Spec, classes: int | None, params: str) -> tuple[int, int]:
-    """MACs and parameters of the model at alpha 1.0 and its own resolution (224 for the
-    built-ins): the denominators of ``macs_ratio`` and ``params_ratio``."""
-    total = analyze(resolve(spec, 1.0, None, classes)).total
+    """MACs and parameters of the model at its own multipliers and resolution (alpha 1.0 at 224
+    for the MobileNets; EfficientNet-B3's coefficients at 300): the denominators of
+    ``macs_ratio`` and ``params_ratio``."""
+    total = analyze(resolve(spec, None, None, classes)).total
     return total.macs, total.params(params)
 
 
@@ -208,11 +230,13 @@ def _ratio(value: int, reference: int) -> float:
     return round(value / reference, 6) if reference else 0.0
 
 
-def _config_row(model: str, alpha: float, resolution: tuple[int, int], classes: int,
+def _config_row(model: str, network: Network, resolution: tuple[int, int],
                 macs_by_kind: dict[str, int], params: int, convention: str,
                 reference: tuple[int, int]) -> dict[str, Any]:
     macs = sum(macs_by_kind.values())
-    row = {"model": model, "alpha": alpha, "resolution": resolution_str(resolution),
+    classes = network.classes
+    row = {"model": model, "alpha": network.alpha, "depth": network.depth,
+           "resolution": resolution_str(resolution),
            "classes": classes, "macs": macs, "params": params, "param_convention": convention}
     for kind in MAC_KINDS:
         row[f"macs_{kind}"] = macs_by_kind.get(kind, 0)
@@ -224,7 +248,7 @@ def _config_row(model: str, alpha: float, resolution: tuple[int, int], classes: 
 def _layer_rows(model: str, network: Network, macs: Iterable[int], params: Iterable[int],
                 spatial: Network, convention: str) -> Iterator[dict[str, Any]]:
     """Long rows: the layers of ``network`` (channels) at the sizes of ``spatial``."""
-    head = {"model": model, "alpha": network.alpha,
+    head = {"model": model, "alpha": network.alpha, "depth": network.depth,
             "resolution": resolution_str(spatial.resolution), "classes": network.classes}
     for layer, where, m, p in zip(network.layers, spatial.layers, macs, params):
         yield {**head, "layer": layer.name, "kind": layer.kind, "stage": layer.stage,
@@ -257,8 +281,9 @@ def _fast_model_rows(model: str, spec: Spec, grid: Grid, per_layer: bool
     reference = _reference(spec, grid.classes, grid.params)
     resolutions = grid.resolutions_of(spec)
     alphas: list[_AlphaCosts] = []
-    for alpha in grid.alphas:
-        costs = _alpha_costs(analyze(resolve(spec, alpha, None, grid.classes)), grid.params)
+    for alpha, depth in grid.multipliers:
+        costs = _alpha_costs(analyze(resolve(spec, alpha, None, grid.classes, depth)),
+                             grid.params)
         if costs is None:
             return None
         alphas.append(costs)
@@ -296,17 +321,17 @@ def _emit_fast(model: str, grid: Grid, alphas: list[_AlphaCosts], maps: dict, re
             pixels_by_kind = sums.split(spatial.pixels)
             by_kind = {k: sum(map(mul, work, pixels_by_kind[k]))
                        for k, work in work_by_kind.items()}
-            yield _config_row(model, costs.network.alpha, resolution, costs.network.classes,
-                              by_kind, total_params, grid.params, reference)
+            yield _config_row(model, costs.network, resolution, by_kind, total_params,
+                              grid.params, reference)
 
 
 def _full_rows(model: str, spec: Spec, grid: Grid, per_layer: bool
                ) -> Iterator[dict[str, Any]]:
     """The slow path: resolve and analyze every configuration."""
     reference = _reference(spec, grid.classes, grid.params)
-    for alpha in grid.alphas:
+    for alpha, depth in grid.multipliers:
         for resolution in grid.resolutions_of(spec):
-            report = analyze(resolve(spec, alpha, resolution, grid.classes))
+            report = analyze(resolve(spec, alpha, resolution, grid.classes, depth))
             net = report.network
             if per_layer:
                 yield from _layer_rows(model, net, [r.cost.macs for r in report.layers],
@@ -314,12 +339,12 @@ def _full_rows(model: str, spec: Spec, grid: Grid, per_layer: bool
                                        net, grid.params)
                 continue
             by_kind = {k: c.macs for k, c in report.by_kind.items() if k in MAC_KINDS}
-            yield _config_row(model, alpha, resolution, net.classes, by_kind,
+            yield _config_row(model, net, resolution, by_kind,
                               report.total.params(grid.params), grid.params, reference)
 
 
 def sweep(grid: Grid, per_layer: bool = False, fast: bool = True) -> list[dict[str, Any]]:
-    """All rows of ``grid``: one per model x alpha x resolution (in that nesting order), or
+    """All rows of ``grid``: one per model x alpha x depth x resolution (in that order), or
     with ``per_layer`` one per layer of each configuration.
 
     Args:
@@ -377,7 +402,7 @@ def measure_latency(rows: Sequence[dict[str, Any]], specs: dict[str, Spec], opti
     for i, row in enumerate(rows):
         spec = specs[row["model"]]
         resolution = check_resolution(row["resolution"])
-        network = resolve(spec, row["alpha"], resolution, row["classes"])
+        network = resolve(spec, row["alpha"], resolution, row["classes"], row.get("depth"))
         result = profile_network(network, options)
         yield {**row, **latency_fields(result, options)}
         if on_done is not None:

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from mncost import analyze, costs, resolve_model
 from mncost.cli import cli
 from mncost.conventions import conventions
-from mncost.models import BUILTINS
+from mncost.models import SCALED_VARIANTS, TABLES
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("fvcore")
@@ -50,7 +50,7 @@ def one_thread():
 # ---------------------------------------------------------------------------------------------
 # Agreement
 
-@pytest.mark.parametrize("model", list(BUILTINS))
+@pytest.mark.parametrize("model", TABLES)
 @pytest.mark.parametrize("alpha,resolution,classes", CONFIGS)
 def test_every_builtin_agrees_layer_by_layer(model, alpha, resolution, classes):
     result = crosscheck(model, alpha, resolution, classes)
@@ -64,7 +64,24 @@ def test_every_builtin_agrees_layer_by_layer(model, alpha, resolution, classes):
             result.total(metric, counter).measured
 
 
-@pytest.mark.parametrize("model", list(BUILTINS))
+@pytest.mark.parametrize("model", sorted(SCALED_VARIANTS))
+def test_scaled_variants_agree_at_their_own_coefficients(model):
+    """EfficientNet-B1...B7: B0's table at their width/depth coefficients (a small input keeps
+    the 55-block B7 quick; the structure does not depend on the resolution)."""
+    result = crosscheck(model, resolution=64)
+    assert result.ok, "\n".join(result.mismatches)
+    assert result.network.depth > 1.0
+
+
+@pytest.mark.parametrize("model,alpha,depth", [("efficientnet-b0", 0.5, 2.0),
+                                               ("mnasnet", 1.3, 0.5), ("v2", 0.75, 1.5)])
+def test_depth_multiplier_agrees(model, alpha, depth):
+    result = crosscheck(model, alpha, 96, None, depth)
+    assert result.ok, "\n".join(result.mismatches)
+    assert result.network.depth == depth
+
+
+@pytest.mark.parametrize("model", TABLES)
 def test_counters_called_directly_match_the_engine(model):
     """The counters used without the cross-check's plumbing, against the engine's totals."""
     from fvcore.nn import FlopCountAnalysis

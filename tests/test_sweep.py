@@ -114,7 +114,7 @@ def _expected_csv(configs) -> str:
     for alpha, r in configs:
         c = v1_counts(alpha, r)
         lines.append(",".join(map(str, [
-            "v1", alpha, r, 1000, c["macs"], c["params"], "trainable", c["conv"],
+            "v1", alpha, 1.0, r, 1000, c["macs"], c["params"], "trainable", c["conv"],
             c["pointwise"], c["depthwise"], 0, c["fc"], 0, round(c["macs"] / ref["macs"], 6),
             round(c["params"] / ref["params"], 6)])))
     return "\n".join(lines) + "\n"
@@ -136,7 +136,8 @@ def test_json_golden_v1():
     assert doc == {
         "schema": "mncost.sweep/1", "rows_are": "configurations", "partial": False,
         "columns": list(COLUMNS),
-        "rows": [{"model": "v1", "alpha": 0.5, "resolution": "160", "classes": 1000,
+        "rows": [{"model": "v1", "alpha": 0.5, "depth": 1.0, "resolution": "160",
+                  "classes": 1000,
                   "macs": c["macs"], "params": c["params"], "param_convention": "trainable",
                   "macs_conv": c["conv"], "macs_pointwise": c["pointwise"],
                   "macs_depthwise": c["depthwise"], "macs_grouped": 0, "macs_fc": c["fc"],

@@ -47,8 +47,8 @@ def _grid_help() -> str:
               help="Output format; every format carries exact integers.")
 @output_option
 @click.pass_context
-def crosscheck(ctx: click.Context, model: str | None, alpha: float, resolution: str | None,
-               classes: int | None, all_: bool, grid_name: str, per_layer: bool,
+def crosscheck(ctx: click.Context, model: str | None, alpha: float | None,
+               depth: float | None, resolution: str | None, classes: int | None, all_: bool, grid_name: str, per_layer: bool,
                show_conventions: bool, fmt: str, output: str | None) -> None:
     """Build MODEL in torch and check, layer by layer and in total, that the analytic MACs and
     parameters equal what fvcore's FlopCountAnalysis, torch's FlopCounterMode (2 x MACs) and
@@ -75,7 +75,7 @@ def crosscheck(ctx: click.Context, model: str | None, alpha: float, resolution: 
     else:
         if model is None:
             raise InputError("give a MODEL (built-in name or .yaml spec), or --all")
-        results = (xc.crosscheck(model, alpha, resolution, classes),)
+        results = (xc.crosscheck(model, alpha, resolution, classes, depth),)
         emit(view.render_one(fmt, results[0], per_layer, show_conventions), output)
     lines, failure = view.verdict(results)
     for line in lines:

@@ -50,7 +50,8 @@ DTYPE_CHOICES = ("float32", "float16", "bfloat16")
               help="Run through torch.compile (the first run compiles; not with --per-layer).")
 @format_option(FORMATS)
 @output_option
-def profile(model: str, alpha: float, resolution: Optional[str], classes: Optional[int],
+def profile(model: str, alpha: Optional[float], depth: Optional[float],
+            resolution: Optional[str], classes: Optional[int],
             device: str, batch: int, threads: Optional[int], dtype: str, warmup: int,
             repeats: int, min_time_s: float, per_layer: bool, channels_last: bool,
             fuse_bn: bool, compile_: bool, fmt: str, output: Optional[str]) -> None:
@@ -66,7 +67,7 @@ def profile(model: str, alpha: float, resolution: Optional[str], classes: Option
     Timed under torch.inference_mode() after warm-up runs; each run is timed alone with
     perf_counter_ns (after torch.cuda.synchronize on CUDA). Progress goes to stderr.
     """
-    network = resolve_model(model, alpha, resolution, classes)
+    network = resolve_model(model, alpha, resolution, classes, depth)
     try:
         from ..torch_backend.profile import ProfileOptions, profile_network
     except ImportError:

@@ -42,7 +42,8 @@ def _delta(value: int) -> str:
 def _title(result) -> str:
     net = result.network
     verdict = "all agree" if result.ok else f"{len(result.mismatches)} MISMATCHES"
-    return (f"crosscheck {result.model} ({net.spec_name}) alpha={net.alpha:g} "
+    depth = f"depth={net.depth:g} " if net.depth != 1.0 else ""
+    return (f"crosscheck {result.model} ({net.spec_name}) alpha={net.alpha:g} {depth}"
             f"resolution={resolution_str(net.resolution)} classes={net.classes}: "
             f"{result.checks:,} checks, {verdict} ({result.seconds:.1f} s)")
 
@@ -103,7 +104,7 @@ def _notes(result) -> list[str]:
     return notes
 
 
-_CSV_COLUMNS = ("model", "alpha", "resolution", "classes", "scope", "kind", "metric",
+_CSV_COLUMNS = ("model", "alpha", "depth", "resolution", "classes", "scope", "kind", "metric",
                 "counter", "analytic", "measured", "delta")
 
 
@@ -111,7 +112,7 @@ def _csv_rows(result, per_layer: bool) -> list[dict[str, Any]]:
     from ..torch_backend.crosscheck import check_dict
 
     net = result.network
-    head = {"model": result.model, "alpha": net.alpha,
+    head = {"model": result.model, "alpha": net.alpha, "depth": net.depth,
             "resolution": resolution_str(net.resolution), "classes": net.classes}
     rows = []
     if per_layer:
@@ -142,22 +143,22 @@ def render_one(fmt: str, result, per_layer: bool, show_conventions: bool) -> str
 # ---------------------------------------------------------------------------------------------
 # --all
 
-_GRID_COLUMNS = ("model", "alpha", "resolution", "classes", "layers", "macs", "params",
+_GRID_COLUMNS = ("model", "alpha", "depth", "resolution", "classes", "layers", "macs", "params",
                  "fvcore", "checks", "mismatches", "ok", "seconds")
 
 
 def _grid_table(results: Sequence) -> tuple[str, list[Section]]:
     from ..torch_backend.crosscheck import summary_dict
 
-    rows = [(r["model"], f"{r['alpha']:g}", resolution_str(r["resolution"]), str(r["layers"]),
+    rows = [(r["model"], f"{r['alpha']:g}", f"{r['depth']:g}", resolution_str(r["resolution"]), str(r["layers"]),
              _n(r["macs"]), _n(r["params"]), _n(r["fvcore"]), _n(r["checks"]),
              "ok" if r["ok"] else f"{r['mismatches']} MISMATCHES")
             for r in map(summary_dict, results)]
     total = sum(r.seconds for r in results)
     title = (f"crosscheck --all: {plural(len(results), 'configuration')}, "
              f"{sum(1 for r in results if not r.ok)} failing ({total:.1f} s)")
-    return title, [Section("", ("model", "alpha", "res", "layers", "MACs", "params", "fvcore",
-                                "checks", "result"), rows, "lrrrrrrrl")]
+    return title, [Section("", ("model", "alpha", "depth", "res", "layers", "MACs", "params",
+                                "fvcore", "checks", "result"), rows, "lrrrrrrrrl")]
 
 
 def render_grid(fmt: str, results: Sequence) -> str | Draw:
@@ -196,7 +197,7 @@ def verdict(results: Sequence) -> tuple[list[str], str | None]:
         return [f"crosscheck: all {checks:,} counts agree in "
                 f"{plural(len(results), 'configuration')}"], None
     found = [(r, m) for r in bad for m in r.mismatches]
-    lines = [f"{r.model} alpha={r.network.alpha:g} "
+    lines = [f"{r.model} alpha={r.network.alpha:g} depth={r.network.depth:g} "
              f"res={resolution_str(r.network.resolution)}: {line}"
              for r, line in found[:MAX_LINES]]
     if len(found) > MAX_LINES:

@@ -340,10 +340,10 @@ def _layer_check(name: str, kind: str, cost: Cost, module: nn.Module, counts: _C
                                           param_counts(module)))
 
 
-def crosscheck(model: str, alpha: float = 1.0, resolution: object = None,
-               classes: int | None = None) -> CrossCheck:
+def crosscheck(model: str, alpha: float | None = None, resolution: object = None,
+               classes: int | None = None, depth: float | None = None) -> CrossCheck:
     """Resolve ``model`` (built-in name or spec path) and cross-check it."""
-    return crosscheck_network(resolve_model(model, alpha, resolution, classes), model)
+    return crosscheck_network(resolve_model(model, alpha, resolution, classes, depth), model)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -377,7 +377,7 @@ def summary_dict(result: CrossCheck) -> dict:
     """One line of ``--all``: the configuration, its totals and its verdict."""
     net = result.network
     return {"model": result.model, "spec": net.spec_name, "alpha": net.alpha,
-            "resolution": list(net.resolution), "classes": net.classes,
+            "depth": net.depth, "resolution": list(net.resolution), "classes": net.classes,
             "layers": len(net.layers), "macs": result.total("macs").analytic,
             "params": result.total("trainable").analytic,
             "fvcore": result.total("fvcore").measured, "checks": result.checks,
