@@ -26,13 +26,11 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from ..costs import analyze
 from ..errors import InputError, MissingDependency
 from ..layers import Network
+from ..reference import Counts, LayerCount, compare, count_network
 
 LIBRARIES = ("torchvision", "timm")
-#: Engine layer kinds that are a Conv2d or Linear in every implementation.
-CONV_KINDS = ("conv", "pointwise", "depthwise", "grouped", "fc", "se_fc")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -134,26 +132,6 @@ def reference_model(library: str, network: Network) -> nn.Module:
 # ---------------------------------------------------------------------------------------------
 # Counting
 
-@dataclass(frozen=True)
-class LayerCount:
-    """One Conv2d / Linear (or engine conv-family layer): MACs, own params, output C,H,W."""
-
-    name: str
-    macs: int
-    params: int
-    shape: tuple[int, int, int]
-
-
-@dataclass(frozen=True)
-class Counts:
-    """A whole model: its conv/linear layers in execution order and its totals."""
-
-    layers: tuple[LayerCount, ...]
-    macs: int
-    params: int
-    output: tuple[int, ...]
-
-
 def _chw(out: torch.Tensor) -> tuple[int, int, int]:
     shape = tuple(out.shape[1:])
     return (shape + (1, 1))[:3] if len(shape) == 1 else tuple(shape)  # Linear: (C,) -> C,1,1
@@ -190,16 +168,6 @@ def count_module(model: nn.Module, resolution: tuple[int, int]) -> Counts:
                   sum(p.numel() for p in model.parameters()), tuple(out.shape))
 
 
-def count_network(network: Network) -> Counts:
-    """The engine's side, in the same terms (no torch needed to compute it)."""
-    report = analyze(network)
-    layers = tuple(LayerCount(r.layer.name, r.cost.macs, r.cost.weights + r.cost.biases,
-                              (r.layer.out_shape.c, r.layer.out_shape.h, r.layer.out_shape.w))
-                   for r in report.layers if r.layer.kind in CONV_KINDS)
-    return Counts(layers, report.total.macs, report.total.params("trainable"),
-                  (1, network.classes))
-
-
 # ---------------------------------------------------------------------------------------------
 # Comparison
 
@@ -221,31 +189,6 @@ class ReferenceCheck:
     @property
     def ok(self) -> bool:
         return not self.mismatches
-
-
-def compare(ours: Counts, theirs: Counts) -> tuple[str, ...]:
-    """One line per difference: layer count, each layer's MACs/params/shape, the totals."""
-    lines = []
-    if len(ours.layers) != len(theirs.layers):
-        lines.append(f"conv/linear layers: ours {len(ours.layers)} != reference "
-                     f"{len(theirs.layers)}")
-    for i, (a, b) in enumerate(zip(ours.layers, theirs.layers)):
-        for what in ("macs", "params", "shape"):
-            x, y = getattr(a, what), getattr(b, what)
-            if x != y:
-                lines.append(f"layer {i} {a.name} / {b.name}: {what} ours {_fmt(x)} != "
-                             f"reference {_fmt(y)}")
-    for what in ("macs", "params", "output"):
-        x, y = getattr(ours, what), getattr(theirs, what)
-        if x != y:
-            lines.append(f"total {what}: ours {_fmt(x)} != reference {_fmt(y)}")
-    return tuple(lines)
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, int):
-        return f"{value:,}"
-    return "x".join(map(str, value))
 
 
 def crosscheck_reference(network: Network, library: str, model: str = "") -> ReferenceCheck:
