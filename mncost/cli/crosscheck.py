@@ -38,6 +38,9 @@ def _grid_help() -> str:
                    "resolution; --alpha / --res, when given, fix that axis.")
 @click.option("--grid", "grid_name", type=click.Choice(list(GRIDS)), default="quick",
               show_default=True, help=_grid_help())
+@click.option("--reference", type=click.Choice(["torchvision", "timm"]), default=None,
+              help="Compare with the model the library ships instead (needs the reference "
+                   "extra): conv/linear layers in execution order, MACs, params, shapes.")
 @click.option("--per-layer", is_flag=True, help="Add the per-layer table (layer, analytic, "
                                                 "fvcore, torch, delta).")
 @click.option("--conventions", "show_conventions", is_flag=True,
@@ -48,7 +51,8 @@ def _grid_help() -> str:
 @output_option
 @click.pass_context
 def crosscheck(ctx: click.Context, model: str | None, alpha: float | None,
-               depth: float | None, resolution: str | None, classes: int | None, all_: bool, grid_name: str, per_layer: bool,
+               depth: float | None, resolution: str | None, classes: int | None,
+               reference: str | None, all_: bool, grid_name: str, per_layer: bool,
                show_conventions: bool, fmt: str, output: str | None) -> None:
     """Build MODEL in torch and check, layer by layer and in total, that the analytic MACs and
     parameters equal what fvcore's FlopCountAnalysis, torch's FlopCounterMode (2 x MACs) and
@@ -60,13 +64,27 @@ def crosscheck(ctx: click.Context, model: str | None, alpha: float | None,
       mncost crosscheck v3-small --per-layer
       mncost crosscheck v2 --alpha 0.35 --res 97 --format json
       mncost crosscheck --all --grid full
+      mncost crosscheck efficientnet-b3 --reference torchvision
+      mncost crosscheck v3-small-tf --alpha 0.75 --reference timm --per-layer
+
+    With --reference, the model torchvision or timm ships for the same configuration is built
+    and counted instead, with the same counters (README, "Reference implementations").
 
     Exit codes: 0 every count agrees, 1 a mismatch (listed on stderr), 2 usage error or
-    torch / fvcore missing (pip install 'mncost[torch]').
+    torch / fvcore missing (pip install 'mncost[torch]'; --reference: 'mncost[reference]').
     """
     from ..torch_backend import crosscheck as xc
 
-    if all_:
+    if reference is not None:
+        if all_ or model is None:
+            raise InputError("--reference checks one MODEL (give MODEL, not --all)")
+        from ..models import resolve_model
+        from ..torch_backend.reference import crosscheck_reference
+
+        network = resolve_model(model, alpha, resolution, classes, depth)
+        results = (crosscheck_reference(network, reference, model),)
+        emit(view.render_reference(fmt, results[0], per_layer), output)
+    elif all_:
         models, alphas, resolutions = _grid(ctx, model, alpha, resolution, grid_name)
         points = [(m, a, r) for m in models for a in alphas for r in resolutions]
         per_model = len(alphas) * len(resolutions)

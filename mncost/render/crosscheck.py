@@ -141,6 +141,72 @@ def render_one(fmt: str, result, per_layer: bool, show_conventions: bool) -> str
 
 
 # ---------------------------------------------------------------------------------------------
+# --reference torchvision|timm
+
+def _shape(shape: Sequence[int]) -> str:
+    return "x".join(map(str, shape))
+
+
+def _reference_sections(result, per_layer: bool) -> tuple[str, list[Section]]:
+    net, ours, theirs = result.network, result.ours, result.theirs
+    depth = f"depth={net.depth:g} " if net.depth != 1.0 else ""
+    verdict = "all agree" if result.ok else f"{len(result.mismatches)} MISMATCHES"
+    title = (f"crosscheck {result.model} ({net.spec_name}) alpha={net.alpha:g} {depth}"
+             f"resolution={resolution_str(net.resolution)} classes={net.classes} against "
+             f"{result.library}: {result.checks:,} checks, {verdict} ({result.seconds:.1f} s)")
+    totals = [("conv/linear layers", _n(len(ours.layers)), _n(len(theirs.layers)),
+               _delta(len(theirs.layers) - len(ours.layers))),
+              ("MACs", _n(ours.macs), _n(theirs.macs), _delta(theirs.macs - ours.macs)),
+              ("params (trainable)", _n(ours.params), _n(theirs.params),
+               _delta(theirs.params - ours.params)),
+              ("output", _shape(ours.output), _shape(theirs.output),
+               "0" if ours.output == theirs.output else "differs")]
+    sections = [Section("Totals", ("count", "mncost", result.library, "delta"), totals)]
+    if per_layer:
+        rows = [(a.name, _n(a.macs), _n(a.params), _shape(a.shape),
+                 "ok" if (a.macs, a.params, a.shape) == (b.macs, b.params, b.shape)
+                 else f"{_n(b.macs)} {_n(b.params)} {_shape(b.shape)}")
+                for a, b in zip(ours.layers, theirs.layers)]
+        sections.append(Section("Conv / linear layers in execution order",
+                                ("layer", "MACs", "params", "out CxHxW", result.library),
+                                rows, "lrrrl"))
+    return title, sections
+
+
+_REFERENCE_CSV = ("model", "reference", "alpha", "depth", "resolution", "classes", "scope",
+                  "index", "reference_name", "macs", "reference_macs", "params",
+                  "reference_params", "shape", "reference_shape")
+
+
+def render_reference(fmt: str, result, per_layer: bool) -> str | Draw:
+    """``crosscheck --reference`` in ``fmt`` (JSON and CSV always hold every layer)."""
+    if fmt == "json":
+        from ..torch_backend.reference import reference_dict
+
+        return to_json(reference_dict(result))
+    if fmt == "csv":
+        net = result.network
+        head = {"model": result.model, "reference": result.library, "alpha": net.alpha,
+                "depth": net.depth, "resolution": resolution_str(net.resolution),
+                "classes": net.classes}
+        rows = [{**head, "scope": "total", "macs": result.ours.macs,
+                 "reference_macs": result.theirs.macs, "params": result.ours.params,
+                 "reference_params": result.theirs.params,
+                 "shape": _shape(result.ours.output),
+                 "reference_shape": _shape(result.theirs.output)}]
+        rows += [{**head, "scope": a.name, "index": i, "reference_name": b.name,
+                  "macs": a.macs, "reference_macs": b.macs, "params": a.params,
+                  "reference_params": b.params, "shape": _shape(a.shape),
+                  "reference_shape": _shape(b.shape)}
+                 for i, (a, b) in enumerate(zip(result.ours.layers, result.theirs.layers))]
+        return to_csv(rows, _REFERENCE_CSV)
+    title, sections = _reference_sections(result, per_layer)
+    if fmt == "table":
+        return lambda console: print_sections(console, title, sections)
+    return sections_markdown(title, sections, spaced=True)
+
+
+# ---------------------------------------------------------------------------------------------
 # --all
 
 _GRID_COLUMNS = ("model", "alpha", "depth", "resolution", "classes", "layers", "macs", "params",

@@ -183,6 +183,11 @@ class ReferenceCheck:
     seconds: float = 0.0
 
     @property
+    def checks(self) -> int:
+        """Integer comparisons: the layer count, 3 per layer, 3 totals."""
+        return 1 + 3 * min(len(self.ours.layers), len(self.theirs.layers)) + 3
+
+    @property
     def mismatches(self) -> tuple[str, ...]:
         return compare(self.ours, self.theirs)
 
