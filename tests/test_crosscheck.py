@@ -259,6 +259,21 @@ def test_cli_all_with_fixed_axes():
     assert "v3-small: 4 configurations, all agree" in alphas.stderr
 
 
+def test_grid_in_spawned_workers_equals_the_grid_in_process():
+    """--all's process pool: the same results, in the same order, as running here."""
+    from mncost.torch_backend.crosscheck import crosscheck_grid, summary_dict
+
+    points = [("v3-small", 0.5, 32), ("efficientnet-b0", 0.25, 33, 0.5), ("mnasnet", 1.3, 40)]
+    seen = []
+    pooled = crosscheck_grid(points, progress=lambda r: seen.append(r.model), jobs=2)
+    here = crosscheck_grid(points, jobs=1)
+    strip = [{k: v for k, v in summary_dict(r).items() if k != "seconds"} for r in here]
+    assert [{k: v for k, v in summary_dict(r).items() if k != "seconds"}
+            for r in pooled] == strip
+    assert seen == ["v3-small", "efficientnet-b0", "mnasnet"] and all(r.ok for r in pooled)
+    assert pooled[1].network.depth == 0.5
+
+
 def test_cli_usage_errors():
     assert invoke("crosscheck").exit_code == 2
     bad = invoke("crosscheck", "v9")

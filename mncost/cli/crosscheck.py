@@ -9,14 +9,15 @@ from __future__ import annotations
 import click
 
 from ..errors import CheckFailed, InputError
-from ..models import BUILTINS
+from ..models import TABLES
 from ..render import FORMATS, plural
 from ..render import crosscheck as view
 from ..render.output import emit
 from .common import network_options, output_option
 
 #: ``--all`` grids: width multipliers x resolutions (the papers' grid, plus the odd 0.35 and 97
-#: and a non-square input). quick takes ~25 s for the 8 built-ins on 2 cores, full ~90 s.
+#: and a non-square input), over the built-ins with a table of their own (10). quick: 120
+#: configurations, about 22 s on one core; --jobs spreads them over spawned processes.
 GRIDS: dict[str, tuple[tuple[float, ...], tuple[str, ...]]] = {
     "quick": ((0.25, 0.35, 1.0, 1.4), ("96", "97", "224")),
     "full": ((0.25, 0.35, 0.5, 0.75, 1.0, 1.4),
@@ -35,7 +36,10 @@ def _grid_help() -> str:
 @network_options
 @click.option("--all", "all_", is_flag=True,
               help="Check every built-in spec (or MODEL only) over a grid of alpha and "
-                   "resolution; --alpha / --res, when given, fix that axis.")
+                   "resolution; --alpha / --res, when given, fix that axis (--depth applies "
+                   "to every point).")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, metavar="N",
+              help="--all: worker processes (default: one per CPU; 1: in this process).")
 @click.option("--grid", "grid_name", type=click.Choice(list(GRIDS)), default="quick",
               show_default=True, help=_grid_help())
 @click.option("--reference", type=click.Choice(["torchvision", "timm"]), default=None,
@@ -52,7 +56,8 @@ def _grid_help() -> str:
 @click.pass_context
 def crosscheck(ctx: click.Context, model: str | None, alpha: float | None,
                depth: float | None, resolution: str | None, classes: int | None,
-               reference: str | None, all_: bool, grid_name: str, per_layer: bool,
+               reference: str | None, all_: bool, jobs: int | None, grid_name: str,
+               per_layer: bool,
                show_conventions: bool, fmt: str, output: str | None) -> None:
     """Build MODEL in torch and check, layer by layer and in total, that the analytic MACs and
     parameters equal what fvcore's FlopCountAnalysis, torch's FlopCounterMode (2 x MACs) and
@@ -86,9 +91,9 @@ def crosscheck(ctx: click.Context, model: str | None, alpha: float | None,
         emit(view.render_reference(fmt, results[0], per_layer), output)
     elif all_:
         models, alphas, resolutions = _grid(ctx, model, alpha, resolution, grid_name)
-        points = [(m, a, r) for m in models for a in alphas for r in resolutions]
+        points = [(m, a, r, depth) for m in models for a in alphas for r in resolutions]
         per_model = len(alphas) * len(resolutions)
-        results = xc.crosscheck_grid(points, classes, progress=_progress(per_model))
+        results = xc.crosscheck_grid(points, classes, progress=_progress(per_model), jobs=jobs)
         emit(view.render_grid(fmt, results), output)
     else:
         if model is None:
@@ -103,13 +108,15 @@ def crosscheck(ctx: click.Context, model: str | None, alpha: float | None,
 
 
 def _grid(ctx, model, alpha, resolution, grid_name) -> tuple:
-    """Models, alphas, resolutions: an axis is fixed where --alpha / --res was given."""
+    """Models, alphas, resolutions: an axis is fixed where --alpha / --res was given. Without
+    MODEL: every built-in with a table of its own (EfficientNet-B1...B7 are B0 at other
+    multipliers, which the alpha grid and --depth cover)."""
     alphas, resolutions = GRIDS[grid_name]
-    if ctx.get_parameter_source("alpha") != click.core.ParameterSource.DEFAULT:
+    if alpha is not None:
         alphas = (alpha,)
     if resolution is not None:
         resolutions = (resolution,)
-    return ([model] if model else list(BUILTINS)), alphas, resolutions
+    return ([model] if model else list(TABLES)), alphas, resolutions
 
 
 def _progress(per_model: int):
