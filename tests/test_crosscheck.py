@@ -253,7 +253,8 @@ def test_cli_all_with_fixed_axes():
     assert one.exit_code == 0
     data = json.loads(one.stdout)
     assert data["configurations"] == 1 and data["ok"] is True
-    alphas = invoke("crosscheck", "v3-small", "--all", "--res", "64", "-f", "csv")
+    alphas = invoke("crosscheck", "v3-small", "--all", "--res", "64", "--jobs", "1", "-f",
+                    "csv")
     rows = list(csv.DictReader(io.StringIO(alphas.stdout)))
     assert [float(r["alpha"]) for r in rows] == list(GRIDS["quick"][0])
     assert "v3-small: 4 configurations, all agree" in alphas.stderr
