@@ -31,12 +31,44 @@ from .yamlfile import LineDict, LineList, load_yaml_file
 BASELINE_SCHEMA = "mncost.baseline/1"
 #: The metrics a baseline entry holds in ``totals`` and checks (exact integers).
 METRICS = ("macs", "params")
+#: Memory metrics (float32, naive schedule; README "Memory and the roofline"): written into
+#: every new entry and checked when the baseline has them (older baselines do not).
+MEMORY_METRICS = ("peak_activation_bytes", "bytes_moved")
 _UNITS = {"": 1, "k": 10 ** 3, "K": 10 ** 3, "M": 10 ** 6, "G": 10 ** 9, "T": 10 ** 12}
 _NUMBER_RE = re.compile(r"^\s*([0-9][0-9_]*(?:\.[0-9]+)?|\.[0-9]+)\s*([kKMGT]?)\s*$")
 
 
 # ---------------------------------------------------------------------------------------------
 # Numbers with human units, and tolerances
+
+_BYTE_UNITS = {"B": 1, "kB": 10 ** 3, "KB": 10 ** 3, "MB": 10 ** 6, "GB": 10 ** 9,
+               "KiB": 2 ** 10, "MiB": 2 ** 20, "GiB": 2 ** 30}
+_BYTES_RE = re.compile(r"^\s*([0-9][0-9_]*(?:\.[0-9]+)?|\.[0-9]+)\s*"
+                       r"(B|kB|KB|MB|GB|KiB|MiB|GiB)\s*$")
+
+
+def parse_bytes(value: object) -> Decimal:
+    """A byte size: ``2MB`` = 2,000,000 (kB, KB, MB, GB: powers of 1000), ``2MiB`` =
+    2,097,152 (KiB, MiB, GiB: powers of 1024), ``512B``, or a count as :func:`parse_count`
+    reads it (``2M``, ``2000000``)."""
+    if isinstance(value, str):
+        match = _BYTES_RE.match(value)
+        if match:
+            return Decimal(match.group(1).replace("_", "")) * _BYTE_UNITS[match.group(2)]
+    try:
+        return parse_count(value)
+    except ValueError:
+        raise ValueError(f"must be a byte size such as 2MB (10^6), 2MiB (2^20) or 512kB, "
+                         f"got {value!r}") from None
+
+
+def memory_totals(network: Network) -> dict[str, int]:
+    """:data:`MEMORY_METRICS` of a network: float32, the naive schedule."""
+    from .memory import layer_traffic, peak_memory
+
+    return {"peak_activation_bytes": peak_memory(network).bytes,
+            "bytes_moved": sum(layer_traffic(la).bytes_moved for la in network.layers)}
+
 
 def parse_count(value: object) -> Decimal:
     """``220M`` -> 220000000, ``5.5M``, ``300k``, ``1.2G``, ``220_000_000`` or a plain number.
@@ -112,7 +144,7 @@ def entry_of(model: str, report: Report, params: str, latency_ms: float | None =
         "model": model, "spec": net.spec_name, "alpha": net.alpha, "depth": net.depth,
         "resolution": list(net.resolution), "classes": net.classes,
         "totals": {"macs": report.total.macs, "params": report.total.params(params),
-                   "layers": len(report.layers)},
+                   "layers": len(report.layers), **memory_totals(net)},
         "layers": [{"name": r.layer.name, "kind": r.layer.kind,
                     "out_shape": [r.layer.out_shape.c, r.layer.out_shape.h,
                                   r.layer.out_shape.w],
@@ -348,9 +380,11 @@ def compare_entry(entry: dict[str, Any], report: Report, params: str, tolerance:
     Counts fail when they move beyond ``tolerance`` either way (a stale baseline is a failure
     too). Latency, when given as ``(tolerance, new median ms)``, fails only when slower.
     """
-    new = {"macs": report.total.macs, "params": report.total.params(params)}
+    new = {"macs": report.total.macs, "params": report.total.params(params),
+           **memory_totals(report.network)}
     metrics = [MetricDelta(m, entry["totals"][m], new[m],
-                           tolerance.allows(entry["totals"][m], new[m])) for m in METRICS]
+                           tolerance.allows(entry["totals"][m], new[m]))
+               for m in METRICS + MEMORY_METRICS if _is_int(entry["totals"].get(m))]
     if latency is not None:
         lat_tolerance, median = latency
         old = entry["latency_ms_median"]
@@ -380,7 +414,11 @@ def resolve_entry(entry: dict[str, Any], baseline_file: str,
 # ---------------------------------------------------------------------------------------------
 # Budgets
 
-BUDGET_KEYS = {"max_macs": "macs", "max_params": "params", "max_latency_ms": "latency_ms"}
+BUDGET_KEYS = {"max_macs": "macs", "max_params": "params", "max_latency_ms": "latency_ms",
+               "max_peak_activation_bytes": "peak_activation_bytes",
+               "max_bytes_moved": "bytes_moved"}
+#: Budget keys whose limits are byte sizes (:func:`parse_bytes`).
+_BYTE_BUDGETS = ("max_peak_activation_bytes", "max_bytes_moved")
 _BUDGET_FIELDS = ("model", "alpha", "depth", "resolution", "classes", *BUDGET_KEYS)
 
 
@@ -444,11 +482,11 @@ def _budget(path: str, i: int, item: Any, line: int) -> Budget:
         except (InputError, ValueError) as exc:
             raise _budget_error(path, item.line_of(key), f"{name}.{key}", str(exc)) from None
 
-    limits = tuple((metric, checked(key, parse_count)) for key, metric in BUDGET_KEYS.items()
-                   if key in item)
+    limits = tuple((metric, checked(key, parse_bytes if key in _BYTE_BUDGETS else parse_count))
+                   for key, metric in BUDGET_KEYS.items() if key in item)
     if not limits:
-        raise _budget_error(path, item.line, name, "give at least one of max_macs, "
-                                                   "max_params, max_latency_ms")
+        raise _budget_error(path, item.line, name, "give at least one of "
+                                                   + ", ".join(BUDGET_KEYS))
     return Budget(model=item["model"],
                   alpha=checked("alpha", check_alpha) if "alpha" in item else None,
                   depth=checked("depth", check_depth) if "depth" in item else None,
@@ -464,6 +502,8 @@ def check_budget(budget: Budget, report: Report, params: str,
     net = report.network
     values = {"macs": report.total.macs, "params": report.total.params(params),
               "latency_ms": latency_ms}
+    if any(m in MEMORY_METRICS for m, _ in budget.limits):
+        values.update(memory_totals(net))
     return [BudgetResult(model=budget.model, alpha=net.alpha, resolution=tuple(net.resolution),
                          classes=net.classes, depth=net.depth, metric=metric, limit=limit,
                          value=values[metric], where=budget.where)

@@ -43,6 +43,9 @@ LAYER_COLUMNS = ("model", "alpha", "depth", "resolution", "classes", "layer", "k
 LATENCY_COLUMNS = ("latency_ms_median", "latency_ms_p10", "latency_ms_p90", "latency_ms_mean",
                    "latency_ms_std", "latency_runs", "latency_device", "latency_threads",
                    "latency_batch")
+#: Columns that ``--memory`` adds (float32, the naive schedule; README "Memory and the
+#: roofline"): the peak live activation bytes and the compulsory bytes moved of one pass.
+MEMORY_COLUMNS = ("peak_activation_bytes", "bytes_moved")
 #: Largest grid accepted, so a typo in a range step cannot exhaust memory.
 MAX_CONFIGS = 2_000_000
 SWEEP_SCHEMA = "mncost.sweep/1"
@@ -362,6 +365,20 @@ def sweep(grid: Grid, per_layer: bool = False, fast: bool = True) -> list[dict[s
         rows.extend(fast_rows if fast_rows is not None else
                     _full_rows(model, spec, grid, per_layer))
     return rows
+
+
+def add_memory(rows: Sequence[dict[str, Any]], specs: dict[str, Spec]
+               ) -> list[dict[str, Any]]:
+    """Each configuration row with :data:`MEMORY_COLUMNS` added. Every configuration is
+    resolved (the pixel split does not hold for liveness), so this is ~1 ms per row."""
+    from .memory import layer_traffic, peak_memory
+
+    out = []
+    for row in rows:
+        net = resolve(specs[row["model"]], row["alpha"], row["resolution"], row["classes"])
+        out.append({**row, "peak_activation_bytes": peak_memory(net).bytes,
+                    "bytes_moved": sum(layer_traffic(la).bytes_moved for la in net.layers)})
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

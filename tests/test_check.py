@@ -74,7 +74,9 @@ def test_baseline_format(baseline):
         ("my_v2.yaml", 1.0, [224, 224], 1000), ("my_v2.yaml", 0.5, [224, 224], 1000),
         ("v3-large", 1.0, [224, 224], 1000), ("v3-large", 0.5, [224, 224], 1000)]
     v2 = doc["entries"][0]
-    assert v2["totals"] == {"macs": V2_MACS, "params": V2_PARAMS, "layers": 64}
+    # Memory metrics (float32, naive): worked in tests/test_memory.py.
+    assert v2["totals"] == {"macs": V2_MACS, "params": V2_PARAMS, "layers": 64,
+                            "peak_activation_bytes": 6_623_232, "bytes_moved": 70_589_120}
     assert sum(layer["macs"] for layer in v2["layers"]) == V2_MACS
     assert v2["layers"][0] == {"name": "layers.0", "kind": "conv", "out_shape": [32, 112, 112],
                                "macs": 112 * 112 * 32 * 27, "params": 27 * 32 + 2 * 32}

@@ -115,7 +115,10 @@ def _run_module(*args, env_extra=None):
 
 
 @pytest.mark.parametrize("args", [["analyze", "v1"], ["analyze", "v3-large", "-f", "json"],
-                                  ["list"], ["--help"], ["validate", "configs/mobilenet_v1.yaml"]])
+                                  ["list"], ["--help"], ["validate", "configs/mobilenet_v1.yaml"],
+                                  ["memory", "v2", "--per-resolution", "block-io", "--per-layer",
+                                   "--peak-gmacs", "50", "--bandwidth-gbs", "10"],
+                                  ["sweep", "v1", "--memory", "-f", "csv"]])
 def test_analytic_path_never_imports_torch(args):
     proc = _run_module(*args)
     assert proc.returncode == 0, proc.stderr

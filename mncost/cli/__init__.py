@@ -27,6 +27,8 @@ COMMANDS = {
     "sweep": "mncost.cli.sweep:sweep",
     "baseline": "mncost.cli.check:baseline",
     "check": "mncost.cli.check:check",
+    "memory": "mncost.cli.memory:memory",
+    "roofline-measure": "mncost.cli.memory:roofline_measure",
 }
 
 

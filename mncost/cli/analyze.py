@@ -7,6 +7,7 @@ import click
 from .. import render
 from ..conventions import conventions, conventions_dict
 from ..costs import analyze as analyze_network
+from ..memory import DEFAULT_DTYPE, DTYPE_BYTES, memory_report
 from ..models import BUILTINS, find_spec, load_model, resolve_model
 from ..separable import separable_pairs
 from ..render import analyze as view
@@ -29,11 +30,14 @@ from .common import format_option, network_options, output_option, params_option
               help="Add every counting convention term by term: MACs, FLOPs (2 x MACs), "
                    "fvcore's default count, and ops (MACs + batch norm, activations, SE "
                    "scale, residual adds, pooling), and the three parameter conventions.")
+@click.option("--dtype", type=click.Choice(list(DTYPE_BYTES)), default=DEFAULT_DTYPE,
+              show_default=True, help="Element type of the memory fields in JSON (bytes "
+                                      "per layer, bytes moved, peak activation memory).")
 @format_option(render.FORMATS)
 @output_option
 def analyze(model: str, alpha: float | None, depth: float | None, resolution: str | None,
             classes: int | None, params: str, per_layer: bool, stages: bool, separable: bool,
-            show_conventions: bool, fmt: str, output: str | None) -> None:
+            show_conventions: bool, dtype: str, fmt: str, output: str | None) -> None:
     """Count MACs, parameters and activations of MODEL, per layer and by layer kind.
 
     \b
@@ -49,6 +53,10 @@ def analyze(model: str, alpha: float | None, depth: float | None, resolution: st
     network = resolve_model(model, alpha, resolution, classes, depth)
     report = analyze_network(network)
     data = render.report_dict(report, model, params)
+    if fmt == "json":
+        from ..render.memory import analyze_memory_fields   # only JSON carries them
+
+        data = analyze_memory_fields(data, memory_report(network, dtype))
     if show_conventions:
         data["conventions"] = conventions_dict(conventions(report))
     pairs = [render.separable_dict(p) for p in separable_pairs(network)] if separable else None

@@ -119,10 +119,12 @@ def write(models: tuple[str, ...], alphas: str | None, depths: str | None,
 @click.option("--baseline", "baseline_file", type=click.Path(dir_okay=False), default=None,
               metavar="FILE", help="Baseline written by `mncost baseline write`.")
 @click.option("--tolerance", default="0", show_default=True, metavar="T",
-              help="How far MACs and params may move: 0.5% (relative) or 1000 / 10k "
-                   "(absolute). The edge passes.")
+              help="How far MACs, params and the memory metrics (peak_activation_bytes, "
+                   "bytes_moved, when the baseline has them) may move: 0.5% (relative) or "
+                   "1000 / 10k (absolute). The edge passes.")
 @click.option("--budget", "budget_file", type=click.Path(dir_okay=False), default=None,
-              metavar="FILE", help="Budgets YAML (max_macs, max_params, max_latency_ms).")
+              metavar="FILE", help="Budgets YAML (max_macs, max_params, max_latency_ms, "
+                                   "max_peak_activation_bytes, max_bytes_moved).")
 @click.option("--params", type=click.Choice(list(PARAM_CONVENTIONS)), default=None,
               help="Parameter convention for budgets (default: the baseline's, else "
                    f"{DEFAULT_PARAMS}).")

@@ -11,12 +11,14 @@ from typing import Optional
 
 import click
 
-from ..errors import MissingDependency
+from ..errors import InputError, MissingDependency
 from ..models import resolve_model
 from ..render import FORMATS
 from ..render import profile as view
 from ..render.output import emit
+from ..roofline import join_profile
 from .common import format_option, network_options, output_option
+from .memory import device_from, roofline_options
 from .progress import ProgressDisplay
 
 DTYPE_CHOICES = ("float32", "float16", "bfloat16")
@@ -48,13 +50,19 @@ DTYPE_CHOICES = ("float32", "float16", "bfloat16")
               help="Fold batch norm into the preceding conv, as inference deployments do.")
 @click.option("--compile", "compile_", is_flag=True,
               help="Run through torch.compile (the first run compiles; not with --per-layer).")
+@roofline_options
+@click.option("--plot", "plot_file", default=None, metavar="FILE.png",
+              help="With --per-layer and a roofline: write the log-log roofline plot "
+                   "(matplotlib).")
 @format_option(FORMATS)
 @output_option
 def profile(model: str, alpha: Optional[float], depth: Optional[float],
             resolution: Optional[str], classes: Optional[int],
             device: str, batch: int, threads: Optional[int], dtype: str, warmup: int,
             repeats: int, min_time_s: float, per_layer: bool, channels_last: bool,
-            fuse_bn: bool, compile_: bool, fmt: str, output: Optional[str]) -> None:
+            fuse_bn: bool, compile_: bool, device_file: Optional[str],
+            peak_gmacs: Optional[float], bandwidth_gbs: Optional[float],
+            plot_file: Optional[str], fmt: str, output: Optional[str]) -> None:
     """Measure the latency of MODEL on this machine, end to end and (--per-layer) per layer,
     beside its analytic MACs.
 
@@ -68,6 +76,12 @@ def profile(model: str, alpha: Optional[float], depth: Optional[float],
     perf_counter_ns (after torch.cuda.synchronize on CUDA). Progress goes to stderr.
     """
     network = resolve_model(model, alpha, resolution, classes, depth)
+    roof = device_from(device_file, peak_gmacs, bandwidth_gbs)
+    if roof is not None and not per_layer:
+        raise InputError("--roofline / --peak-gmacs need --per-layer (measured time per layer)")
+    if plot_file is not None and roof is None:
+        raise InputError("--plot needs a roofline (--roofline FILE or --peak-gmacs and "
+                         "--bandwidth-gbs) and --per-layer")
     try:
         from ..torch_backend.profile import ProfileOptions, profile_network
     except ImportError:
@@ -78,4 +92,11 @@ def profile(model: str, alpha: Optional[float], depth: Optional[float],
                              fuse_bn=fuse_bn, compile=compile_)
     with ProgressDisplay() as progress:
         result = profile_network(network, options, progress=progress)
-    emit(view.render(fmt, result.to_dict(model)), output)
+    data = result.to_dict(model)
+    if roof is not None:
+        data = join_profile(data, network, roof)
+        if plot_file is not None:
+            from ..render.roofline_plot import roofline_plot
+            roofline_plot(data, plot_file)
+            click.echo(f"wrote {plot_file}", err=True)
+    emit(view.render(fmt, data), output)

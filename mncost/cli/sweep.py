@@ -79,11 +79,14 @@ def partial_path(output: str) -> Path:
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, metavar="FILE.png",
               help="Also draw MACs vs alpha and resolution (and latency) to a PNG (needs the "
                    "plot extra).")
+@click.option("--memory", is_flag=True,
+              help="Add peak_activation_bytes (naive schedule) and bytes_moved, float32 "
+                   "(resolves every configuration: ~1 ms each).")
 @latency_options
 def sweep(models: tuple[str, ...], alphas: str | None, depths: str | None,
           resolutions: str | None, classes: int | None,
           params: str, per_layer: bool, fmt: str, output: str | None, plot: str | None,
-          latency: bool, device: str, threads: int | None, batch: int, repeats: int | None,
+          memory: bool, latency: bool, device: str, threads: int | None, batch: int, repeats: int | None,
           warmup: int | None, min_time: float | None) -> None:
     """Costs of every MODEL x alpha x depth x resolution: one row each (or one per layer).
 
@@ -104,7 +107,12 @@ def sweep(models: tuple[str, ...], alphas: str | None, depths: str | None,
                      depths=core.parse_depths(depths) if depths else (None,),
                      resolutions=core.parse_resolutions(resolutions) if resolutions else (),
                      classes=classes, params=params)
+    if memory and per_layer:
+        raise click.UsageError("--memory adds whole-configuration columns; drop --per-layer "
+                               "(mncost memory MODEL --per-layer has them per layer)")
     rows = core.sweep(grid, per_layer)
+    if memory:
+        rows = core.add_memory(rows, dict(zip(models, grid.specs)))
     partial = False
     if latency:
         options = profiler_options(device, threads, batch, repeats, warmup, min_time)

@@ -8,7 +8,7 @@ human units (k, M, G). The JSON and CSV fields are an interface, documented in R
 * :mod:`.tables`: titled tables (:class:`Section`) as Markdown or rich, for every command;
 * :mod:`.output`: where it goes (stdout, or ``-o FILE`` atomically);
 * one module per command: :mod:`.analyze`, :mod:`.crosscheck`, :mod:`.profile`,
-  :mod:`.sweep`, :mod:`.check`.
+  :mod:`.sweep`, :mod:`.check`, :mod:`.memory` (and :mod:`.roofline_plot`).
 
 rich is imported only when a table is printed, and nothing here imports torch.
 """

@@ -139,8 +139,36 @@ def profile_sections(data: dict[str, Any]) -> list[Section]:
         sections += [Section("By layer kind: MAC share vs time share", _KIND_HEAD,
                              _kind_rows(per_layer), notes=(overhead_note(data),)),
                      Section("Per layer", _LAYER_HEAD, _layer_rows(per_layer), "llrrrrrrr")]
+    if data.get("roofline"):
+        sections += roofline_sections(data["roofline"])
     sections.append(Section("Environment", ("key", "value"), _env_rows(data), "ll"))
     return sections
+
+
+def _frac(value: Optional[float]) -> str:
+    return _opt(value, pct)
+
+
+def roofline_sections(roof: dict[str, Any]) -> list[Section]:
+    """Per kind and per layer: intensity, bound, roofline time, measured time, roof reached."""
+    d = roof["device"]
+    note = (f"Roofline ({d['source']}): {d['peak_gmacs']:.1f} GMAC/s, {d['bandwidth_gbs']:.1f} "
+            f"GB/s, ridge {d['ridge_macs_per_byte']:.2f} MAC/B. bound ms = max(MACs / peak, "
+            f"bytes moved / bandwidth); roof % = bound / measured median; memory Nx = memory-"
+            f"bound, its memory time N x its compute time.")
+    kinds = [(k["kind"], str(k["layers"]), f"{k['intensity']:.1f}",
+              f"{k['memory_bound_layers']}/{k['layers']}", _ms(k["time_bound_ms"]),
+              _ms(k["median_ms"]), _frac(k["roof_fraction"])) for k in roof["by_kind"]]
+    # "memory 2.3x" folds the bound and its margin into one column (80-column tables)
+    layers = [(r["name"], r["kind"], f"{r['intensity']:.1f}",
+               "compute" if r["bound"] == "compute" else
+               f"memory {_opt(r['memory_over_compute'], lambda v: f'{v:.1f}x')}".strip(),
+               _ms(r["time_bound_ms"]), _ms(r["median_ms"]), _frac(r["roof_fraction"]))
+              for r in roof["layers"]]
+    return [Section("Roofline by kind", ("kind", "layers", "MAC/B", "mem-bound", "bound ms",
+                                         "measured ms", "roof %"), kinds, notes=(note,)),
+            Section("Roofline per layer", ("layer", "kind", "MAC/B", "bound", "bound ms",
+                                           "measured", "roof %"), layers, "llrr")]
 
 
 def profile_markdown(data: dict[str, Any]) -> str:

@@ -6,17 +6,23 @@ from __future__ import annotations
 import io
 from typing import Any, Sequence
 
-from ..sweep import COLUMNS, LATENCY_COLUMNS, LAYER_COLUMNS, SWEEP_SCHEMA, pareto_front
+from ..sweep import (COLUMNS, LATENCY_COLUMNS, LAYER_COLUMNS, MEMORY_COLUMNS, SWEEP_SCHEMA,
+                     pareto_front)
 from .output import Draw
 from .tables import Section, print_sections, sections_markdown
 from .text import human, to_csv, to_json
 
 
-def columns(per_layer: bool, latency: bool) -> tuple[str, ...]:
+def columns(per_layer: bool, latency: bool, memory: bool = False) -> tuple[str, ...]:
     """The CSV columns of a sweep (README: stable, units in the names)."""
     if per_layer:
         return LAYER_COLUMNS
-    return COLUMNS + (LATENCY_COLUMNS if latency else ())
+    return COLUMNS + (MEMORY_COLUMNS if memory else ()) + (LATENCY_COLUMNS if latency else ())
+
+
+def _memory(rows: Sequence[dict[str, Any]]) -> bool:
+    """Whether the rows carry ``--memory``'s columns."""
+    return bool(rows) and MEMORY_COLUMNS[0] in rows[0]
 
 
 def sweep_dict(rows: Sequence[dict[str, Any]], per_layer: bool, latency: bool,
@@ -24,7 +30,8 @@ def sweep_dict(rows: Sequence[dict[str, Any]], per_layer: bool, latency: bool,
     """The JSON document of a sweep (schema :data:`SWEEP_SCHEMA`)."""
     doc: dict[str, Any] = {"schema": SWEEP_SCHEMA, "rows_are": "layers" if per_layer
                            else "configurations", "partial": partial,
-                           "columns": list(columns(per_layer, latency)), "rows": list(rows)}
+                           "columns": list(columns(per_layer, latency, _memory(rows))),
+                           "rows": list(rows)}
     if partial:
         doc["configurations_total"] = total
     return doc
@@ -45,6 +52,10 @@ def table_rows(rows: Sequence[dict[str, Any]], per_layer: bool, latency: bool
     cells = [(r["model"], f"{r['alpha']:g}", r["resolution"], human(r["macs"]),
               human(r["params"]), f"{r['macs_ratio']:.3f}x", f"{r['params_ratio']:.3f}x")
              for r in rows]
+    if _memory(rows):
+        head += ("peak act.", "moved")
+        cells = [c + (human(r["peak_activation_bytes"]) + "B", human(r["bytes_moved"]) + "B")
+                 for c, r in zip(cells, rows)]
     if latency:
         head += ("latency ms (median)", "p10-p90 ms")
         cells = [c + (_ms(r.get("latency_ms_median")),
@@ -77,7 +88,7 @@ def render(fmt: str, rows: Sequence[dict[str, Any]], per_layer: bool, latency: b
     if fmt == "table":
         return lambda console: print_sweep(console, rows, per_layer, latency, params)
     if fmt == "csv":
-        return to_csv(rows, columns(per_layer, latency))
+        return to_csv(rows, columns(per_layer, latency, _memory(rows)))
     if fmt == "json":
         return to_json(sweep_dict(rows, per_layer, latency, partial, total))
     return sweep_markdown(rows, per_layer, latency, params)

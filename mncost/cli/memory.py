@@ -1,0 +1,121 @@
+"""``mncost memory`` (analytic, no torch unless --measure) and ``mncost roofline-measure``."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import click
+
+from .. import render
+from ..errors import InputError, MissingDependency
+from ..memory import DEFAULT_DTYPE, DEFAULT_SPLIT, DTYPE_BYTES, memory_report
+from ..models import resolve_model
+from ..render import memory as view
+from ..render.output import emit
+from ..roofline import Device, load_device, make_device
+from ..table3 import TENSOR_SETS
+from .common import format_option, network_options, output_option
+
+
+def dtype_option(f):
+    return click.option("--dtype", type=click.Choice(list(DTYPE_BYTES)), default=DEFAULT_DTYPE,
+                        show_default=True,
+                        help="Element type of activations and weights (4, 2, 1 bytes).")(f)
+
+
+def roofline_options(f):
+    f = click.option("--bandwidth-gbs", type=float, default=None, metavar="GB/S",
+                     help="Memory bandwidth, 1e9 bytes/s (with --peak-gmacs).")(f)
+    f = click.option("--peak-gmacs", type=float, default=None, metavar="GMAC/S",
+                     help="Peak MAC rate, 1e9 MAC/s (with --bandwidth-gbs).")(f)
+    f = click.option("--roofline", "device_file", default=None, metavar="FILE",
+                     help="Device file (mncost roofline-measure -o FILE): per layer time "
+                          "bound, compute- or memory-bound.")(f)
+    return f
+
+
+def device_from(device_file: Optional[str], peak_gmacs: Optional[float],
+                bandwidth_gbs: Optional[float]) -> Optional[Device]:
+    """The roofline the user gave: a device file, or both numbers, or none."""
+    if device_file is not None:
+        if peak_gmacs is not None or bandwidth_gbs is not None:
+            raise InputError("give either --roofline FILE or --peak-gmacs and "
+                             "--bandwidth-gbs, not both")
+        return load_device(device_file)
+    if (peak_gmacs is None) != (bandwidth_gbs is None):
+        raise InputError("--peak-gmacs and --bandwidth-gbs go together")
+    if peak_gmacs is None:
+        return None
+    return make_device(peak_gmacs, bandwidth_gbs)
+
+
+@click.command()
+@click.argument("model")
+@network_options
+@dtype_option
+@click.option("--split", type=click.IntRange(min=1), default=DEFAULT_SPLIT, show_default=True,
+              help="Pieces the streamed schedule cuts each expanded tensor into.")
+@click.option("--per-layer", is_flag=True, help="Add the per-layer table.")
+@click.option("--per-resolution", type=click.Choice(list(TENSOR_SETS)), default=None,
+              help="Add the max channels / memory at each spatial size under this tensor "
+                   "set, and for v1 / v2 the v2 paper's Table 3 beside every tensor set.")
+@roofline_options
+@click.option("--measure", is_flag=True,
+              help="Also measure the built model's peak live tensor memory with torch.")
+@click.option("--measure-device", default="cpu", show_default=True, metavar="cpu|cuda|cuda:N",
+              help="Where --measure runs (CUDA: torch.cuda.max_memory_allocated).")
+@format_option(render.FORMATS)
+@output_option
+def memory(model: str, alpha: Optional[float], depth: Optional[float],
+           resolution: Optional[str], classes: Optional[int],
+           dtype: str, split: int, per_layer: bool, per_resolution: Optional[str],
+           device_file: Optional[str], peak_gmacs: Optional[float],
+           bandwidth_gbs: Optional[float], measure: bool, measure_device: str, fmt: str,
+           output: Optional[str]) -> None:
+    """Activation memory, bytes moved, arithmetic intensity and the roofline of MODEL.
+
+    \b
+    Examples:
+      mncost memory v2 --dtype float16 --per-resolution block-io
+      mncost memory v1 --per-layer --roofline device.json
+      mncost memory v3-large --measure -f json
+
+    Peaks under both schedules (naive, streamed; README "Memory and the roofline"); bytes
+    moved is the compulsory traffic. Without --measure no torch is imported.
+    """
+    network = resolve_model(model, alpha, resolution, classes, depth)
+    device = device_from(device_file, peak_gmacs, bandwidth_gbs)
+    report = memory_report(network, dtype, split)
+    data = view.memory_dict(report, model, device, per_resolution)
+    if measure:
+        try:
+            from ..torch_backend.memory import measured_dict
+        except ImportError:
+            raise MissingDependency("torch", "torch") from None
+        data = view.attach_measured(data, measured_dict(network, dtype, report,
+                                                             measure_device))
+    emit(view.render(fmt, data, per_layer), output)
+
+
+@click.command("roofline-measure")
+@click.option("--threads", "-t", type=click.IntRange(min=1), default=1, show_default=True,
+              help="CPU threads for both benchmarks (use profile's --threads to compare).")
+@click.option("--size", type=click.IntRange(min=64), default=1024, show_default=True,
+              help="GEMM size N (N x N times N x N, float32).")
+@click.option("--copy-mib", type=click.IntRange(min=1), default=256, show_default=True,
+              help="Size of the copied buffer in MiB (well above the caches).")
+@click.option("--repeats", "-n", type=click.IntRange(min=1), default=50, show_default=True)
+@output_option
+def roofline_measure(threads: int, size: int, copy_mib: int, repeats: int,
+                     output: Optional[str]) -> None:
+    """Measure this CPU's roofline (torch): peak GMAC/s from a float32 GEMM and bandwidth
+    from a large copy, both with --threads threads; best of --repeats. Writes a device file
+    for --roofline (JSON)."""
+    try:
+        from ..torch_backend.roofline import measure_device
+    except ImportError:
+        raise MissingDependency("torch", "torch") from None
+    device = measure_device(threads=threads, size=size, copy_mib=copy_mib, repeats=repeats)
+    click.echo(f"peak {device.peak_gmacs:.1f} GMAC/s, bandwidth {device.bandwidth_gbs:.1f} "
+               f"GB/s, ridge {device.ridge:.2f} MAC/B ({threads} thread(s))", err=True)
+    emit(render.to_json(device.to_dict()), output)
