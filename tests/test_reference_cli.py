@@ -21,23 +21,10 @@ def run(*args):
     return CliRunner().invoke(cli, list(args))
 
 
-def _have(library: str) -> bool:
-    from mncost.errors import MissingDependency
-    from mncost.torch_backend import reference
-
-    try:
-        (reference.import_timm if library == "timm" else reference.import_torchvision)()
-    except MissingDependency:
-        return False
-    return True
+needs_reference = pytest.mark.reference
 
 
-needs_torchvision = pytest.mark.skipif(not _have("torchvision"),
-                                       reason="needs the reference extra (torchvision)")
-needs_timm = pytest.mark.skipif(not _have("timm"), reason="needs the reference extra (timm)")
-
-
-@needs_torchvision
+@needs_reference
 @pytest.mark.parametrize("args", [
     ("mnasnet", "--alpha", "0.5", "--res", "96"),
     ("mnasnet", "--alpha", "1.3", "--res", "97", "--depth", "1.0"),
@@ -56,7 +43,7 @@ def test_torchvision_agrees(args):
     assert result.stderr.startswith("crosscheck: all ")
 
 
-@needs_timm
+@needs_reference
 @pytest.mark.parametrize("args", [
     ("v1", "--res", "128"), ("v1", "--alpha", "1.25", "--res", "96"),
     ("v3-large-tf", "--alpha", "0.75", "--res", "96"), ("v3-small-tf", "--res", "97"),
@@ -67,7 +54,7 @@ def test_timm_agrees(args):
     assert "against timm" in result.stdout and "all agree" in result.stdout
 
 
-@needs_torchvision
+@needs_reference
 def test_a_difference_exits_1_and_names_the_layer(monkeypatch):
     from mncost import reference
     from mncost.torch_backend import reference as tv_reference
@@ -93,9 +80,8 @@ def test_a_difference_exits_1_and_names_the_layer(monkeypatch):
     (("v1-conv", "--reference", "torchvision"), "no torchvision reference for"),
     (("v1", "--alpha", "0.5", "--reference", "timm"), "timm's mobilenet-v1 ships at alpha"),
 ])
+@needs_reference
 def test_usage_errors_are_one_line(args, message):
-    if "--all" not in args and not _have("timm" if "timm" in args else "torchvision"):
-        pytest.skip("needs the reference extra")
     result = run("crosscheck", *args)
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1 and message in result.stderr
