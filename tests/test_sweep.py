@@ -149,11 +149,12 @@ def test_json_golden_v1():
 def test_markdown_golden():
     result = run("sweep", "v1", "--alpha", "1.0,0.5", "--res", "224", "-f", "markdown")
     assert result.stdout == (
-        "| model | alpha | res | MACs | params | MACs vs 1.0/224 | params vs 1.0/224 |\n"
+        "| model | alpha | res | MACs | params | MACs ratio | params ratio |\n"
         "|---|---:|---|---:|---:|---:|---:|\n"
         "| v1 | 1 | 224 | 568.74M | 4.23M | 1.000x | 1.000x |\n"
         "| v1 | 0.5 | 224 | 149.50M | 1.33M | 0.263x | 0.315x |\n"
-        "\nMACs = multiply-accumulates; params: trainable.\n")
+        "\nMACs = multiply-accumulates; params: trainable.\n"
+        "\nRatios: to the same model at its own alpha, depth and resolution.\n")
 
 
 def test_params_convention_and_classes():
