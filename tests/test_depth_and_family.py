@@ -233,3 +233,14 @@ def test_validate_reports_the_spec_multipliers():
     result = run("validate", str(load_model("efficientnet-b5").file))
     assert result.exit_code == 0
     assert "at alpha=1.6 depth=2.2)" in result.stdout
+
+
+def test_sweep_plot_draws_one_series_per_depth(tmp_path):
+    pytest.importorskip("matplotlib")
+    from mncost.render.sweep import plot_png
+
+    rows = [{"model": "efficientnet-b0", "alpha": a, "depth": d, "resolution": r,
+             "macs": int(1e8 * a * d * int(r) / 224)}
+            for a in (1.0, 1.5) for d in (1.0, 2.0) for r in ("224", "300")]
+    png = plot_png(rows, latency=False)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"

@@ -134,9 +134,12 @@ def plot_png(rows: Sequence[dict[str, Any]], latency: bool) -> bytes:
 
     panels = 3 if latency else 2
     fig, axes = plt.subplots(1, panels, figsize=(6.5 * panels, 5))
-    models = list(dict.fromkeys(r["model"] for r in rows))
-    for i, model in enumerate(models):
-        mine = [r for r in rows if r["model"] == model]
+    # One series (one hue) per model, or per model and depth when the grid has depths.
+    series = list(dict.fromkeys((r["model"], r.get("depth", 1.0)) for r in rows))
+    depths = {m: sum(1 for s in series if s[0] == m) for m, _ in series}
+    for i, (name, depth) in enumerate(series):
+        mine = [r for r in rows if r["model"] == name and r.get("depth", 1.0) == depth]
+        model = name if depths[name] == 1 else f"{name} depth {depth:g}"
         cmap = plt.get_cmap(_MODEL_CMAPS[i % len(_MODEL_CMAPS)])
         _lines(axes[0], mine, model, by="resolution", x="alpha", cmap=cmap)
         _lines(axes[1], mine, model, by="alpha", x="resolution", cmap=cmap)
