@@ -216,15 +216,19 @@ _GRID_COLUMNS = ("model", "alpha", "depth", "resolution", "classes", "layers", "
 def _grid_table(results: Sequence) -> tuple[str, list[Section]]:
     from ..torch_backend.crosscheck import summary_dict
 
-    rows = [(r["model"], f"{r['alpha']:g}", f"{r['depth']:g}", resolution_str(r["resolution"]), str(r["layers"]),
+    summaries = [summary_dict(r) for r in results]
+    depth = any(r["depth"] != 1.0 for r in summaries)     # a depth column only when it varies
+    rows = [(r["model"], f"{r['alpha']:g}", *((f"{r['depth']:g}",) if depth else ()),
+             resolution_str(r["resolution"]), str(r["layers"]),
              _n(r["macs"]), _n(r["params"]), _n(r["fvcore"]), _n(r["checks"]),
              "ok" if r["ok"] else f"{r['mismatches']} MISMATCHES")
-            for r in map(summary_dict, results)]
+            for r in summaries]
     total = sum(r.seconds for r in results)
     title = (f"crosscheck --all: {plural(len(results), 'configuration')}, "
              f"{sum(1 for r in results if not r.ok)} failing ({total:.1f} s)")
-    return title, [Section("", ("model", "alpha", "depth", "res", "layers", "MACs", "params",
-                                "fvcore", "checks", "result"), rows, "lrrrrrrrrl")]
+    head = ("model", "alpha", *(("depth",) if depth else ()), "res", "layers", "MACs", "params",
+            "fvcore", "checks", "result")
+    return title, [Section("", head, rows, "l" + "r" * (len(head) - 2) + "l")]
 
 
 def render_grid(fmt: str, results: Sequence) -> str | Draw:
