@@ -14,7 +14,20 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .costs import Report, analyze  # noqa: E402
-from .models import BUILTINS, load_model, resolve_model  # noqa: E402
+#: Public names and the module each comes from: imported on first use (PEP 562), so the
+#: command line, which imports this package first, can take Ctrl-C from its very start.
+_LAZY = {"analyze": "costs", "Report": "costs", "resolve_model": "models",
+         "load_model": "models", "BUILTINS": "models"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["__version__", "analyze", "Report", "resolve_model", "load_model", "BUILTINS"]

@@ -53,8 +53,8 @@ class MissingDependency(MncostError):
         super().__init__(
             f"this command needs {package}, which is not installed: "
             f"pip install 'mncost[{extra}]'"
-            + (" (install torch first: pip install torch==2.13.0 for the CPU build)"
-               if package == "torch" else "")
+            + (" (any torch >= 2.1 works: to choose your platform's build, install it from "
+               "pytorch.org first)" if package == "torch" else "")
         )
 
 

@@ -29,7 +29,8 @@ class Shape:
         return self.c * self.h * self.w
 
     def __str__(self) -> str:
-        return f"{self.h}x{self.w}x{self.c}"
+        # C x H x W, the order of every table, CSV and JSON field.
+        return f"{self.c}x{self.h}x{self.w}"
 
 
 @dataclass(frozen=True)

@@ -47,8 +47,9 @@ def configs_dir() -> Path:
 
 
 def find_spec(model: str, base: Path | None = None) -> Path:
-    """Map a built-in short name or a path (relative to ``base`` or the working directory)
-    to a spec file.
+    """Map a built-in short name or a path to a spec file. A relative path is relative to
+    ``base`` where one is given (an ``extends:`` in a spec: the spec's own directory, never
+    the working directory), else to the working directory.
 
     Raises:
         InputError: for an unknown name, listing the known ones.
@@ -56,9 +57,13 @@ def find_spec(model: str, base: Path | None = None) -> Path:
     if model in BUILTINS:
         return configs_dir() / BUILTINS[model]
     path = Path(model)
-    if base is not None and not path.is_absolute() and (base / path).exists():
-        return base / path
-    if path.suffix in (".yaml", ".yml") or path.exists():
+    if base is not None and not path.is_absolute():
+        if (base / path).exists():
+            return base / path
+        if path.suffix in (".yaml", ".yml") or "/" in model:
+            raise InputError(f"no such file {str(base / path)!r} (a path in extends: is "
+                             "relative to the spec's directory)")
+    elif path.suffix in (".yaml", ".yml") or path.exists():
         if not path.exists():
             raise SpecError("no such file", file=model)
         return path

@@ -13,12 +13,13 @@ the spec's resolution and each
 resolution once, and every configuration is a dot product of the two. The split is *checked*,
 layer by layer, against the registry's own formulas for every resolution; where it does not hold
 (a spec whose structure changes with alpha, a formula that is not per-pixel) that part of the grid
-falls back to resolving each configuration (:func:`_full_rows`).
+falls back to resolving that configuration (:func:`_config_rows`).
 """
 
 from __future__ import annotations
 
 import operator
+from array import array
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -180,10 +181,26 @@ class _AlphaCosts:
 
 @dataclass
 class _ResolutionMap:
-    """One resolution: per-layer output pixels and the spatial sizes, from one resolve."""
+    """One resolution, from one resolve, kept compact (a sweep may hold thousands): the
+    resolution, per-layer output pixels and per-layer (in H, in W, out H, out W)."""
 
-    network: Network
-    pixels: list[int]
+    resolution: tuple[int, int]
+    pixels: Sequence[int]
+    flat_sizes: Sequence[int]
+
+
+def _pack(values: list[int]) -> Sequence[int]:
+    """64-bit integers in an array (8 bytes each); Python's integers beyond that."""
+    try:
+        return array("q", values)
+    except OverflowError:
+        return values
+
+
+def _sizes(network: Network) -> Sequence[int]:
+    """(in H, in W, out H, out W) of each layer, flattened."""
+    return _pack([v for l in network.layers
+                  for v in (l.in_shape.h, l.in_shape.w, l.out_shape.h, l.out_shape.w)])
 
 
 def _layer_key(network: Network) -> tuple:
@@ -206,7 +223,7 @@ def _alpha_costs(report: Report, params: str) -> _AlphaCosts | None:
 
 
 def _resolution_map(spec: Spec, base: _AlphaCosts, resolution: tuple[int, int],
-                    classes: int | None) -> _ResolutionMap | None:
+                    classes: int | None, per_layer: bool) -> _ResolutionMap | None:
     """Resolve ``base``'s alpha at ``resolution`` and check, with the registry's formulas, that
     every layer's MACs are its output pixels x ``base``'s work per pixel. None if not."""
     network = resolve(spec, base.network.alpha, resolution, classes, base.network.depth)
@@ -218,7 +235,8 @@ def _resolution_map(spec: Spec, base: _AlphaCosts, resolution: tuple[int, int],
         if REGISTRY[layer.kind].macs(layer) != work * n:
             return None
         pixels.append(n)
-    return _ResolutionMap(network, pixels)
+    return _ResolutionMap(tuple(network.resolution), _pack(pixels),
+                          _sizes(network) if per_layer else ())
 
 
 def _reference(spec: Spec, classes: int | None, params: str) -> tuple[int, int]:
@@ -249,14 +267,17 @@ def _config_row(model: str, network: Network, resolution: tuple[int, int],
 
 
 def _layer_rows(model: str, network: Network, macs: Iterable[int], params: Iterable[int],
-                spatial: Network, convention: str) -> Iterator[dict[str, Any]]:
-    """Long rows: the layers of ``network`` (channels) at the sizes of ``spatial``."""
+                resolution: Sequence[int], sizes: Sequence[int],
+                convention: str) -> Iterator[dict[str, Any]]:
+    """Long rows: the layers of ``network`` (channels) at ``resolution``, whose layers have
+    the spatial ``sizes`` (in H, in W, out H, out W of each layer, flattened)."""
     head = {"model": model, "alpha": network.alpha, "depth": network.depth,
-            "resolution": resolution_str(spatial.resolution), "classes": network.classes}
-    for layer, where, m, p in zip(network.layers, spatial.layers, macs, params):
+            "resolution": resolution_str(resolution), "classes": network.classes}
+    quads = zip(*[iter(sizes)] * 4)
+    for layer, (ih, iw, oh, ow), m, p in zip(network.layers, quads, macs, params):
         yield {**head, "layer": layer.name, "kind": layer.kind, "stage": layer.stage,
-               "in_shape": _shape(layer.in_shape.c, where.in_shape.h, where.in_shape.w),
-               "out_shape": _shape(layer.out_shape.c, where.out_shape.h, where.out_shape.w),
+               "in_shape": _shape(layer.in_shape.c, ih, iw),
+               "out_shape": _shape(layer.out_shape.c, oh, ow),
                "macs": m, "params": p, "param_convention": convention}
 
 
@@ -277,78 +298,92 @@ def _layout(network: Network) -> tuple:
     return tuple((l.name, l.kind, l.inputs, l.kernel, l.stride) for l in network.layers)
 
 
-def _fast_model_rows(model: str, spec: Spec, grid: Grid, per_layer: bool
-                     ) -> Iterator[dict[str, Any]] | None:
-    """The rows of one model by the split described in the module docstring, or None when the
-    split does not hold for some configuration (the caller then resolves each one)."""
+#: Layer entries of resolved spatial sizes kept for the whole of a model's sweep (8 bytes
+#: each, 40 with --per-layer); beyond, resolutions are resolved again for each alpha, so
+#: memory stays bounded whatever the grid.
+CACHE_LAYERS = 2_000_000
+
+
+def _model_rows(model: str, spec: Spec, grid: Grid, per_layer: bool, fast: bool
+                ) -> Iterator[dict[str, Any]]:
+    """The rows of one model, alpha by alpha, resolution by resolution: by the split of the
+    module docstring where it is checked to hold, else by resolving that configuration.
+
+    Only one alpha's network is held at a time, and at most :data:`CACHE_LAYERS` layers'
+    spatial sizes, never the rows: memory does not grow with the grid.
+    """
     reference = _reference(spec, grid.classes, grid.params)
     resolutions = grid.resolutions_of(spec)
-    alphas: list[_AlphaCosts] = []
-    for alpha, depth in grid.multipliers:
-        costs = _alpha_costs(analyze(resolve(spec, alpha, None, grid.classes, depth)),
-                             grid.params)
-        if costs is None:
-            return None
-        alphas.append(costs)
+    cached = 0
     # Alphas with one layout share one resolve per resolution (usually every alpha does).
-    maps: dict[tuple, dict[tuple[int, int], _ResolutionMap]] = {}
-    for costs in alphas:
-        layout = _layout(costs.network)
-        if layout in maps:
+    maps: dict[tuple, dict[tuple[int, int], _ResolutionMap | None]] = {}
+    for alpha, depth in grid.multipliers:
+        costs = (_alpha_costs(analyze(resolve(spec, alpha, None, grid.classes, depth)),
+                              grid.params) if fast else None)
+        if costs is None:
+            for resolution in resolutions:
+                yield from _config_rows(model, spec, grid, alpha, depth, resolution,
+                                        per_layer, reference)
             continue
-        maps[layout] = {}
-        for resolution in resolutions:
-            found = _resolution_map(spec, costs, resolution, grid.classes)
-            if found is None:
-                return None
-            maps[layout][resolution] = found
-    return _emit_fast(model, grid, alphas, maps, resolutions, reference, per_layer)
-
-
-def _emit_fast(model: str, grid: Grid, alphas: list[_AlphaCosts], maps: dict, resolutions,
-               reference: tuple[int, int], per_layer: bool) -> Iterator[dict[str, Any]]:
-    """Rows from the split: per kind, the dot product of work per pixel and output pixels."""
-    mul = operator.mul
-    for costs in alphas:
-        spatial_maps = maps[_layout(costs.network)]
+        cache = maps.setdefault(_layout(costs.network), {})
         sums = _KindSums(costs.network)
         work_by_kind = sums.split(costs.per_pixel)
         total_params = sum(costs.params)
         for resolution in resolutions:
-            spatial = spatial_maps[resolution]
-            if per_layer:
-                macs = list(map(mul, costs.per_pixel, spatial.pixels))
+            if resolution in cache:
+                spatial = cache[resolution]
+            else:
+                spatial = _resolution_map(spec, costs, resolution, grid.classes, per_layer)
+                if cached + len(costs.per_pixel) <= CACHE_LAYERS:
+                    cache[resolution] = spatial
+                    cached += len(costs.per_pixel)
+            if spatial is None:
+                yield from _config_rows(model, spec, grid, alpha, depth, resolution,
+                                        per_layer, reference)
+            elif per_layer:
+                macs = list(map(operator.mul, costs.per_pixel, spatial.pixels))
                 yield from _layer_rows(model, costs.network, macs, costs.params,
-                                       spatial.network, grid.params)
-                continue
-            pixels_by_kind = sums.split(spatial.pixels)
-            by_kind = {k: sum(map(mul, work, pixels_by_kind[k]))
-                       for k, work in work_by_kind.items()}
-            yield _config_row(model, costs.network, resolution, by_kind, total_params,
-                              grid.params, reference)
+                                       spatial.resolution, spatial.flat_sizes, grid.params)
+            else:
+                pixels_by_kind = sums.split(spatial.pixels)
+                by_kind = {k: sum(map(operator.mul, work, pixels_by_kind[k]))
+                           for k, work in work_by_kind.items()}
+                yield _config_row(model, costs.network, resolution, by_kind, total_params,
+                                  grid.params, reference)
 
 
-def _full_rows(model: str, spec: Spec, grid: Grid, per_layer: bool
-               ) -> Iterator[dict[str, Any]]:
-    """The slow path: resolve and analyze every configuration."""
-    reference = _reference(spec, grid.classes, grid.params)
-    for alpha, depth in grid.multipliers:
-        for resolution in grid.resolutions_of(spec):
-            report = analyze(resolve(spec, alpha, resolution, grid.classes, depth))
-            net = report.network
-            if per_layer:
-                yield from _layer_rows(model, net, [r.cost.macs for r in report.layers],
-                                       [r.cost.params(grid.params) for r in report.layers],
-                                       net, grid.params)
-                continue
-            by_kind = {k: c.macs for k, c in report.by_kind.items() if k in MAC_KINDS}
-            yield _config_row(model, net, resolution, by_kind,
-                              report.total.params(grid.params), grid.params, reference)
+def _config_rows(model: str, spec: Spec, grid: Grid, alpha: float | None,
+                 depth: float | None, resolution: tuple[int, int], per_layer: bool,
+                 reference: tuple[int, int]) -> Iterator[dict[str, Any]]:
+    """The slow path for one configuration: resolve and analyze it."""
+    report = analyze(resolve(spec, alpha, resolution, grid.classes, depth))
+    net = report.network
+    if per_layer:
+        yield from _layer_rows(model, net, [r.cost.macs for r in report.layers],
+                               [r.cost.params(grid.params) for r in report.layers],
+                               net.resolution, _sizes(net), grid.params)
+        return
+    by_kind = {k: c.macs for k, c in report.by_kind.items() if k in MAC_KINDS}
+    yield _config_row(model, net, resolution, by_kind, report.total.params(grid.params),
+                      grid.params, reference)
 
 
-def sweep(grid: Grid, per_layer: bool = False, fast: bool = True) -> list[dict[str, Any]]:
-    """All rows of ``grid``: one per model x alpha x depth x resolution (in that order), or
-    with ``per_layer`` one per layer of each configuration.
+def check_grid(grid: Grid) -> None:
+    """Refuse a grid over :data:`MAX_CONFIGS` before any work."""
+    if grid.size > MAX_CONFIGS:
+        raise InputError(f"the grid has {grid.size:,} configurations (at most "
+                         f"{MAX_CONFIGS:,}); use fewer values or a larger range step")
+
+
+def iter_rows(grid: Grid, per_layer: bool = False, fast: bool = True
+              ) -> Iterator[dict[str, Any]]:
+    """The rows of ``grid``, one at a time: one per model x alpha x depth x resolution (in
+    that nesting order), or with ``per_layer`` one per layer of each configuration.
+
+    Memory does not grow with the number of rows: what is held is one resolved network per
+    alpha and per resolution (the split of the module docstring), never the rows, so a
+    caller that writes each row as it comes (``sweep -f csv``/``jsonl``) runs in constant
+    memory however large the product.
 
     Args:
         grid: the models and values to sweep.
@@ -356,29 +391,43 @@ def sweep(grid: Grid, per_layer: bool = False, fast: bool = True) -> list[dict[s
         fast: use the checked pixel split (module docstring); False resolves every
             configuration (the reference the tests compare the fast path with).
     """
-    if grid.size > MAX_CONFIGS:
-        raise InputError(f"the grid has {grid.size:,} configurations (at most "
-                         f"{MAX_CONFIGS:,}); use fewer values or a larger range step")
-    rows: list[dict[str, Any]] = []
+    check_grid(grid)
     for model, spec in zip(grid.models, grid.specs):
-        fast_rows = _fast_model_rows(model, spec, grid, per_layer) if fast else None
-        rows.extend(fast_rows if fast_rows is not None else
-                    _full_rows(model, spec, grid, per_layer))
-    return rows
+        yield from _model_rows(model, spec, grid, per_layer, fast)
 
 
-def add_memory(rows: Sequence[dict[str, Any]], specs: dict[str, Spec]
-               ) -> list[dict[str, Any]]:
-    """Each configuration row with :data:`MEMORY_COLUMNS` added. Every configuration is
-    resolved (the pixel split does not hold for liveness), so this is ~1 ms per row."""
+def sweep(grid: Grid, per_layer: bool = False, fast: bool = True) -> list[dict[str, Any]]:
+    """All rows of ``grid`` as a list (:func:`iter_rows`, which streams them)."""
+    return list(iter_rows(grid, per_layer, fast))
+
+
+def row_count(grid: Grid, per_layer: bool) -> int:
+    """How many rows ``grid`` gives: its configurations, or with ``per_layer`` its
+    configurations times each model's layers (counted at each depth, the first alpha and
+    resolution: the depth changes the number of layers)."""
+    if not per_layer:
+        return grid.size
+    total = 0
+    for spec in grid.specs:
+        resolution = grid.resolutions_of(spec)[0]
+        layers = sum(len(resolve(spec, grid.alphas[0], resolution, grid.classes, d).layers)
+                     for d in grid.depths)
+        total += layers * len(grid.alphas) * len(grid.resolutions_of(spec))
+    return total
+
+
+def add_memory(rows: Iterable[dict[str, Any]], specs: dict[str, Spec]
+               ) -> Iterator[dict[str, Any]]:
+    """Each configuration row with :data:`MEMORY_COLUMNS` added, one at a time (a streamed
+    sweep stays in constant memory). Every configuration is resolved (the pixel split does
+    not hold for liveness), so this is ~1 ms per row."""
     from .memory import layer_traffic, peak_memory
 
-    out = []
     for row in rows:
-        net = resolve(specs[row["model"]], row["alpha"], row["resolution"], row["classes"])
-        out.append({**row, "peak_activation_bytes": peak_memory(net).bytes,
-                    "bytes_moved": sum(layer_traffic(la).bytes_moved for la in net.layers)})
-    return out
+        net = resolve(specs[row["model"]], row["alpha"], row["resolution"], row["classes"],
+                      row.get("depth"))
+        yield {**row, "peak_activation_bytes": peak_memory(net).bytes,
+               "bytes_moved": sum(layer_traffic(la).bytes_moved for la in net.layers)}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -124,7 +124,8 @@ def test_regression_fails_with_the_report(baseline, spec):
             f"{new_params:,} | {params_delta} | MOVED |") in md
     assert f"| v3-large | alpha=1 res=224 classes=1000 | macs | {V3L_MACS:,} | " in md
     # Which layers changed: the head conv and the classifier, with exact old and new counts.
-    assert "### Layers changed: my_v2.yaml alpha=1 res=224 classes=1000" in md
+    assert ("<details><summary>Layers changed: my_v2.yaml alpha=1 res=224 classes=1000 "
+            "(2 layers shown)</summary>") in md
     assert (f"| layers.8 | changed | {320 * 1280 * 49:,} | {320 * 1024 * 49:,} | "
             f"{320 * 1280 + 2 * 1280:,} | {320 * 1024 + 2 * 1024:,} |") in md
     assert (f"| layers.10 | changed | {1280 * 1000:,} | {1024 * 1000:,} | "
@@ -143,8 +144,8 @@ def test_junit_report_parses(baseline, spec):
     suite = root.find("testsuite[@name='mncost.baseline']")
     cases = suite.findall("testcase")
     assert [(c.get("classname"), c.get("name")) for c in cases] == [
-        ("mncost.baseline.my_v2.yaml", "alpha=1 res=224 classes=1000"),
-        ("mncost.baseline.my_v2.yaml", "alpha=0.5 res=224 classes=1000"),
+        ("mncost.baseline.my_v2", "alpha=1 res=224 classes=1000"),
+        ("mncost.baseline.my_v2", "alpha=0.5 res=224 classes=1000"),
         ("mncost.baseline.v3-large", "alpha=1 res=224 classes=1000"),
         ("mncost.baseline.v3-large", "alpha=0.5 res=224 classes=1000")]
     failure = cases[0].find("failure")
@@ -394,3 +395,37 @@ def test_latency_under_other_settings_is_flagged(tmp_path, monkeypatch, fake_lat
     assert "not like for like" not in same.output
     assert "warning: latency measured with other settings" in other.output
     assert "threads 2 -> 1" in other.output
+
+
+def test_markdown_report_summary_first_details_and_how_to_accept(baseline, spec):
+    """Issue 10, item 20: the verdict, the failing rows and how to accept the change come
+    first; every full table (the layer tables too) is folded in <details>."""
+    narrow_head(spec)
+    run("check", "--baseline", "base.json", "--report-md", "report.md")
+    md = (spec.parent / "report.md").read_text()
+    first_details = md.index("<details>")
+    head = md[:first_details]
+    assert head.startswith("## ❌ mncost check: FAILED")
+    assert ("accept it by committing a new baseline with the change: `mncost baseline write "
+            "my_v2.yaml v3-large --alpha 1,0.5 --res 224 -o base.json`") in head
+    moved = head[head.index("### Moved beyond tolerance"):]
+    # Every moved metric (macs and params of both alphas, and main's memory metrics), each
+    # once up front and once in the folded full table; nothing that is ok up front.
+    assert moved.count("| MOVED |") == md[first_details:].count("| MOVED |") >= 4
+    assert "| ok |" not in moved
+    assert md.count("<details>") == md.count("</details>") == 3     # baseline, 2 layer tables
+    assert "<summary>Baseline (" in md
+    assert not [line for line in md[first_details:].splitlines() if line.startswith("### ")]
+
+
+def test_passing_report_has_no_accept_line(baseline):
+    run("check", "--baseline", "base.json", "--report-md", "ok.md")
+    md = (baseline.parent / "ok.md").read_text()
+    assert md.startswith("## ✅ mncost check: OK") and "accept" not in md
+
+
+def test_junit_class_names_have_no_file_name_dots():
+    from mncost.render.check import _class
+
+    assert _class("specs/my_net.v2.yaml") == "specs/my_net_v2"
+    assert _class("v3-large") == "v3-large"

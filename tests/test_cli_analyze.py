@@ -146,3 +146,67 @@ def test_conventions_view_without_torch():
     assert totals["flops"] == 2 * 568_740_352
     proc = _run_module("analyze", "v3-large", "--conventions")
     assert proc.returncode == 0 and proc.stderr.strip().endswith("NO_TORCH")
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 10, items 16 and 21: each parameter convention once, the chosen one named; CSV says
+# which convention its params are; shapes in one order
+
+#: v1 1.0/224 under each convention (README "Conventions": weights 4,209,088; trainable adds
+#: BN scale/shift and the fc bias; checkpoint adds BN running statistics).
+V1_PARAMS = {"weights": "4,209,088", "trainable": "4,231,976", "checkpoint": "4,253,864"}
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown"])
+@pytest.mark.parametrize("chosen", list(V1_PARAMS))
+def test_params_rows_once_each_chosen_first(chosen, fmt):
+    out = CliRunner().invoke(cli, ["analyze", "v1", "--params", chosen, "-f", fmt]).stdout
+    rows = [line for line in out.splitlines() if "params (" in line]
+    assert len(rows) == 3
+    assert "chosen" in rows[0] and V1_PARAMS[chosen] in rows[0]
+    for convention, exact in V1_PARAMS.items():
+        assert sum(exact in row for row in rows) == 1, convention
+
+
+@pytest.mark.parametrize("per_layer", [False, True])
+def test_analyze_csv_names_the_param_convention(per_layer):
+    args = ["analyze", "v1", "--params", "checkpoint", "-f", "csv"] + (
+        ["--per-layer"] if per_layer else [])
+    rows = list(csv.DictReader(io.StringIO(CliRunner().invoke(cli, args).stdout)))
+    assert {r["param_convention"] for r in rows} == {"checkpoint"}
+    if not per_layer:
+        assert rows[-1]["params"] == V1_PARAMS["checkpoint"].replace(",", "")
+
+
+def test_shapes_are_c_h_w_in_table_and_csv():
+    table = CliRunner().invoke(cli, ["analyze", "v1", "--per-layer"]).stdout
+    first = next(csv.DictReader(io.StringIO(CliRunner().invoke(
+        cli, ["analyze", "v1", "--per-layer", "-f", "csv"]).stdout)))
+    assert first["in_shape"] == "3x224x224" and first["out_shape"] == "32x112x112"
+    assert "in CxHxW" in table and "3x224x224" in table and "32x112x112" in table
+
+
+def test_list_shows_spec_file_and_one_source():
+    out = CliRunner().invoke(cli, ["list"]).stdout
+    lines = out.splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    v1_conv = lines[lines.index(next(l for l in lines if l.startswith("v1-conv ")))
+                    :][:3]
+    assert v1_conv[0].split() == ["v1-conv", "Conv", "MobileNet"]
+    assert v1_conv[1].split(":", 1)[1].strip() == "arXiv 1704.04861, Table 4"
+    assert v1_conv[2].strip().startswith("file:")
+    assert v1_conv[2].rstrip().endswith("mobilenet_v1_conv.yaml")
+    assert out.count("Table 4") == 1                # the source, not repeated in the title
+
+
+def test_readme_ci_examples_install_from_the_repository():
+    """Issue 10, item 15: mncost is not on the package index; the GitHub Actions example and
+    the shell script install it from the repository being checked."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    ci = readme[readme.index("### GitHub Actions"):readme.index("## Speed")]
+    installs = [line.strip() for line in ci.splitlines() if "pip install" in line]
+    assert len(installs) >= 2
+    assert not [line for line in installs if "pip install mncost" in line]
+    assert all("pip install ." in line or "git+" in line for line in installs), installs

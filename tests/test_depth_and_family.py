@@ -240,7 +240,7 @@ def test_sweep_plot_draws_one_series_per_depth(tmp_path):
     from mncost.render.sweep import plot_png
 
     rows = [{"model": "efficientnet-b0", "alpha": a, "depth": d, "resolution": r,
-             "macs": int(1e8 * a * d * int(r) / 224)}
+             "macs": int(1e8 * a * d * int(r) / 224), "params": int(5e6 * a * d)}
             for a in (1.0, 1.5) for d in (1.0, 2.0) for r in ("224", "300")]
     png = plot_png(rows, latency=False)
     assert png[:8] == b"\x89PNG\r\n\x1a\n"

@@ -152,3 +152,18 @@ def test_width_rounding_to_zero_is_an_error(tmp_path):
                            "  - {op: conv, k: 1, t: 0.5}\n")
     code, out = run("analyze", str(path))
     assert_one_line_error(code, out, f"{path}:4", "layers[1].t", "0 channels")
+
+
+def test_extends_is_relative_to_the_file_only(tmp_path, monkeypatch):
+    """Issue 10, item 21: a parent in the working directory but not beside the spec is not
+    found (README: "a path relative to the file")."""
+    spec_dir = tmp_path / "specs"
+    spec_dir.mkdir()
+    child = write(spec_dir, "name: child\nextends: parent.yaml\n", "child.yaml")
+    write(tmp_path, "name: parent\nlayers:\n  - {op: conv, c: 8, s: 2}\n", "parent.yaml")
+    monkeypatch.chdir(tmp_path)                     # parent.yaml is here, not beside child
+    code, out = run("validate", str(child))
+    assert_one_line_error(code, out, f"{child}:2", "extends", "relative to the spec's directory")
+    write(spec_dir, "name: parent\nlayers:\n  - {op: conv, c: 8, s: 2}\n", "parent.yaml")
+    code, out = run("validate", str(child))
+    assert code == 0, out

@@ -242,10 +242,22 @@ def test_plot(tmp_path):
 
 def test_plot_without_matplotlib(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    result = run("sweep", "v1", "-f", "csv", "--plot", str(tmp_path / "x.png"))
+    import mncost.sweep as core
+
+    monkeypatch.setattr(core, "iter_rows", None)      # checked before anything is computed
+    result = run("sweep", "v1", "-f", "csv", "-o", str(tmp_path / "x.csv"),
+                 "--plot", str(tmp_path / "x.png"))
     assert result.exit_code == 2
     assert result.stderr == ("mncost: error: this command needs matplotlib, which is not "
                              "installed: pip install 'mncost[plot]'\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_torch_hint_does_not_pin_torch():
+    from mncost.errors import MissingDependency
+
+    text = str(MissingDependency("torch", "torch"))
+    assert "pip install 'mncost[torch]'" in text and "==" not in text
 
 
 def test_pareto_front():
@@ -399,3 +411,101 @@ def test_per_layer_markdown_is_a_well_formed_table():
     table = [line for line in out.splitlines() if line.startswith("|")]
     widths = {line.count("|") for line in table}
     assert len(table) > 2 and len(widths) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Streaming (issue 10, item 12): rows are written as computed, in bounded memory
+
+def test_rows_are_a_lazy_stream():
+    """The first rows of the largest grid accepted (2,000,000 configurations) come without
+    computing the rest: nothing holds the whole grid."""
+    import itertools
+
+    from mncost.sweep import MAX_CONFIGS, iter_rows
+
+    grid = Grid(("v1",), (load_model("v1"),), parse_alphas("0.0005:1:0.0005"),
+                parse_resolutions("33:1032:1"))
+    assert grid.size == MAX_CONFIGS
+    first = list(itertools.islice(iter_rows(grid), 3))
+    assert [(r["alpha"], r["resolution"]) for r in first] == [(0.0005, "33"), (0.0005, "34"),
+                                                              (0.0005, "35")]
+
+
+@pytest.mark.parametrize("per_layer", [False, True])
+def test_cache_limit_keeps_the_rows_exact(monkeypatch, per_layer):
+    """With the spatial cache full (resolutions resolved again per alpha) the rows are the
+    slow path's, for a spec with several layouts."""
+    import mncost.sweep as core
+
+    monkeypatch.setattr(core, "CACHE_LAYERS", 150)
+    grid = Grid(("v3-large",), (load_model("v3-large"),), (0.1, 0.6, 1.0),
+                ((160, 160), (224, 224), (97, 131)))
+    assert sweep(grid, per_layer) == sweep(grid, per_layer, fast=False)
+
+
+def test_jsonl_is_one_object_per_row():
+    result = run("sweep", "v1", "--alpha", "0.5,1.0", "--res", "128,224", "-f", "jsonl")
+    assert result.exit_code == 0
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    csv_rows = list(csv.DictReader(io.StringIO(run("sweep", "v1", "--alpha", "0.5,1.0",
+                                                   "--res", "128,224", "-f", "csv").stdout)))
+    assert [r["macs"] for r in rows] == [int(r["macs"]) for r in csv_rows]
+    assert rows[-1]["macs"] == v1_counts(1.0, 224)["macs"] == 568_740_352
+    assert list(rows[0]) == list(COLUMNS)
+
+
+def test_streamed_json_per_layer_and_empty_are_valid():
+    doc = json.loads(run("sweep", "v1", "--alpha", "0.5", "--res", "128", "--per-layer",
+                         "-f", "json").stdout)
+    assert doc["rows_are"] == "layers" and doc["partial"] is False
+    assert sum(r["macs"] for r in doc["rows"]) == v1_counts(0.5, 128)["macs"]
+    from mncost.render.sweep import stream
+
+    empty = json.loads("".join(stream("json", [], False, False)))
+    assert empty["rows"] == [] and empty["columns"] == list(COLUMNS)
+
+
+def test_big_table_is_refused_before_work():
+    result = run("sweep", "v1", "--alpha", "0.01:1:0.01", "--res", "96:296:2")
+    assert result.exit_code == 2
+    assert result.stderr == ("mncost: error: 10,100 rows are too many for -f table (at most "
+                             "10,000); use -f csv or -f jsonl, which stream\n")
+    layers = run("sweep", "v1", "--alpha", "0.1:1:0.1", "--res", "96:400:1", "--per-layer",
+                 "-f", "markdown")
+    assert layers.exit_code == 2 and "rows are too many for -f markdown" in layers.stderr
+
+
+def test_csv_floats_have_no_binary_noise():
+    from mncost.render.text import csv_value
+
+    assert csv_value(0.9414600000000011) == "0.94146"
+    assert csv_value(0.1 + 0.2) == "0.3"
+    assert csv_value(1.0) == "1.0" and csv_value(1e-07) == "1e-07"
+    assert csv_value(568740352) == 568740352
+
+
+def test_plot_is_readable():
+    """Linear axes from zero with M ticks (300M reads off the axis), one colour per model,
+    a params panel, and the Pareto points labelled alpha/resolution."""
+    pytest.importorskip("matplotlib")
+    from mncost.render.sweep import plot_figure
+
+    grid = Grid(("v1", "v2"), (load_model("v1"), load_model("v2")), (0.5, 0.75, 1.0),
+                ((160, 160), (224, 224)))
+    rows = [{**r, "latency_ms_median": r["macs"] / 1e8} for r in sweep(grid)]
+    fig = plot_figure(rows, latency=True)
+    fig.canvas.draw()
+    macs_alpha, macs_res, params, pareto = fig.axes
+    assert params.get_title().startswith("params vs alpha")
+    for ax in fig.axes:
+        assert ax.get_yscale() == "linear" and ax.get_ylim()[0] == 0
+    ticks = [t.get_text() for t in macs_alpha.get_yticklabels()]
+    assert "300M" in ticks
+    colours = {line.get_label().split(",")[0]: line.get_color() for line in macs_alpha.lines}
+    assert colours["v1"] != colours["v2"]
+    markers = [line.get_marker() for line in macs_alpha.lines if line.get_label().startswith("v1")]
+    assert len(set(markers)) == len(markers) == 2              # one per resolution
+    labels = {t.get_text() for t in pareto.texts}
+    assert "1/224" in labels                        # the largest v1 is on the front
+    import matplotlib.pyplot as plt
+    plt.close(fig)

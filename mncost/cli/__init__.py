@@ -8,11 +8,27 @@ is reported here, once, as one line on stderr with its exit code: 0 ok, 1 a chec
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
+import os
+import signal
 import sys
 
-import click
+
+def _interrupted_at_start(signum: int, frame: object) -> None:
+    """Ctrl-C while the CLI is still importing: one line and exit 130, not a traceback."""
+    sys.stderr.write("mncost: error: interrupted\n")
+    os._exit(130)
+
+
+try:  # only the main thread may set handlers; an import from another thread skips this
+    _SIGINT_BEFORE = signal.signal(signal.SIGINT, _interrupted_at_start)
+except ValueError:  # pragma: no cover
+    _SIGINT_BEFORE = None
+
+import errno  # noqa: E402
+import importlib  # noqa: E402
+import importlib.util  # noqa: E402
+
+import click  # noqa: E402
 
 from .. import __version__
 from ..errors import MncostError
@@ -59,6 +75,16 @@ class MncostGroup(click.Group):
             return None
         return getattr(importlib.import_module(module), attr)
 
+    def make_context(self, *args, **kwargs) -> click.Context:
+        # Ctrl-C while the command line is parsed: click would say "Aborted!" and exit 1.
+        # Help and --version are printed here: a closed or full stdout is reported too.
+        try:
+            return super().make_context(*args, **kwargs)
+        except KeyboardInterrupt:
+            raise ReportedError("interrupted", 130) from None
+        except OSError as exc:
+            raise _stdout_error(exc) from None
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
@@ -70,6 +96,18 @@ class MncostGroup(click.Group):
             # 130 = 128 + SIGINT, as shells report it; click's own "Aborted!" would exit 1,
             # which means "a check failed" here.
             raise ReportedError("interrupted", 130) from None
+        except OSError as exc:
+            raise _stdout_error(exc) from None
+
+
+def _stdout_error(exc: OSError) -> BaseException:
+    """Files are reported by mncost.fileio; an OSError that gets to the group is stdout closed
+    (a pipe whose reader left) or full: one line and exit 2 (click would exit 1, which means
+    "a check failed" here). Any other OSError is returned as it is, to be raised."""
+    if exc.errno not in _STDOUT_ERRORS:
+        return exc
+    _quiet_stdout()
+    return ReportedError(f"cannot write to stdout: {exc.strerror or exc}", 2)
 
 
 @click.group(cls=MncostGroup, context_settings={"help_option_names": ["-h", "--help"],
@@ -88,12 +126,60 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.ensure_object(dict)["debug"] = debug
 
 
+#: Errors of writing stdout that end the command with exit 2 and one line.
+_STDOUT_ERRORS = (errno.EPIPE, errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's last flush of what is still buffered
+    cannot fail again ("Exception ignored ... BrokenPipeError")."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, AttributeError, ValueError):
+        pass
+
+
+def _terminated(signum: int, frame: object) -> None:
+    """SIGTERM: unwind like an error, so a file being written loses its temporary file."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point."""
-    cli.main(args=argv, prog_name="mncost")
+    """Console-script entry point: the exit codes of a closed or full stdout (2), Ctrl-C
+    (130) and SIGTERM (143, temporary files removed) hold outside the commands too."""
+    from ..fileio import remove_temporaries
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _terminated)
+    code: int | str | None = 0
+    try:
+        try:
+            cli.main(args=argv, prog_name="mncost")
+        except SystemExit as exc:
+            code = exc.code
+        sys.stdout.flush()
+    except KeyboardInterrupt:
+        remove_temporaries()
+        sys.stderr.write("mncost: error: interrupted\n")
+        code = 130
+    except OSError as exc:
+        if exc.errno not in _STDOUT_ERRORS:
+            raise
+        _quiet_stdout()
+        sys.stderr.write(f"mncost: error: cannot write to stdout: {exc.strerror or exc}\n")
+        code = 2
+    finally:
+        remove_temporaries()
+    sys.exit(code)
 
 
 __all__ = ["cli", "main", "COMMANDS"]
 
+# Imports are done: Ctrl-C is a KeyboardInterrupt again (reported by the group or main).
+if _SIGINT_BEFORE is not None:
+    signal.signal(signal.SIGINT, _SIGINT_BEFORE)
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -77,9 +77,24 @@ def list_models(fmt: str) -> None:
     elif fmt == "csv":
         emit(render.to_csv(rows, ("model", "name", "title", "source", "file")), None)
     else:
+        # One entry per model: its title, its one source and its spec file, each on its own
+        # line so the list reads at 80 columns.
         width = max(len(r["model"]) for r in rows)
+        pad = " " * (width + 2)
         for r in rows:
-            click.echo(f"{r['model']:<{width}}  {r['title']}  ({r['source']})")
+            click.echo(f"{r['model']:<{width}}  {r['title']}\n{pad}source: {r['source']}\n"
+                       f"{pad}file:   {_shown_path(r['file'])}")
+
+
+def _shown_path(path: str) -> str:
+    """``path`` relative to the working directory when it is below it, else as it is."""
+    import os
+
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if relative.startswith("..") else relative
 
 
 @click.command()

@@ -12,13 +12,14 @@ from .. import baseline as core
 from ..costs import DEFAULT_PARAMS, PARAM_CONVENTIONS
 from ..costs import analyze as analyze_network
 from ..errors import CheckFailed, InputError
-from ..fileio import write_atomic
+from ..fileio import OutputPath, check_outputs, write_atomic
 from ..layers import Network
 from ..models import BUILTINS, resolve_model
 from ..render import check as view
 from ..render import to_json
 from ..render.output import emit
 from ..sweep import parse_alphas, parse_depths, parse_resolutions
+from .common import output_path_option
 from .sweep import latency_options, profiler_options
 
 _PARAMS_HELP = "Parameter convention: " + "; ".join(
@@ -88,12 +89,12 @@ def baseline() -> None:
               help="Classifier outputs (default: the spec's).")
 @click.option("--params", type=click.Choice(list(PARAM_CONVENTIONS)), default=DEFAULT_PARAMS,
               show_default=True, help=_PARAMS_HELP)
-@click.option("--output", "-o", type=click.Path(dir_okay=False), default="mncost-baseline.json",
-              show_default=True, metavar="FILE", help="Baseline file (written atomically).")
+@output_path_option("--output", "-o", default="mncost-baseline.json",
+                    help="Baseline file (written whole or not at all; - is stdout).")
 @latency_options
 def write(models: tuple[str, ...], alphas: str | None, depths: str | None,
           resolutions: str | None, classes: int | None,
-          params: str, output: str, latency: bool, device: str, threads: int | None,
+          params: str, output: OutputPath, latency: bool, device: str, threads: int | None,
           batch: int, repeats: int | None, warmup: int | None, min_time: float | None) -> None:
     """Record totals and per-layer counts of MODELS (default: every built-in) at each
     alpha x resolution x depth, for `mncost check`.
@@ -112,7 +113,8 @@ def write(models: tuple[str, ...], alphas: str | None, depths: str | None,
     doc = core.baseline_dict(entries, params, _latency_settings(measure, device, threads,
                                                                 batch) if measure else None)
     write_atomic(output, to_json(doc))
-    click.echo(f"wrote {output} ({len(entries)} configurations)", err=True)
+    if output.is_file:
+        click.echo(f"wrote {output} ({len(entries)} configurations)", err=True)
 
 
 @click.command()
@@ -128,11 +130,11 @@ def write(models: tuple[str, ...], alphas: str | None, depths: str | None,
 @click.option("--params", type=click.Choice(list(PARAM_CONVENTIONS)), default=None,
               help="Parameter convention for budgets (default: the baseline's, else "
                    f"{DEFAULT_PARAMS}).")
-@click.option("--report-md", type=click.Path(dir_okay=False), default=None, metavar="FILE",
-              help="Write the report as Markdown (append it to $GITHUB_STEP_SUMMARY "
-                   "for a job summary).")
-@click.option("--junit", type=click.Path(dir_okay=False), default=None, metavar="FILE",
-              help="Write the report as JUnit XML (one test case per configuration).")
+@output_path_option("--report-md",
+                    help="Write the report as Markdown (append it to $GITHUB_STEP_SUMMARY "
+                         "for a job summary).")
+@output_path_option("--junit",
+                    help="Write the report as JUnit XML (one test case per configuration).")
 @click.option("--latency-tolerance", default="10%", show_default=True, metavar="T",
               help="With --latency: how much slower than the baseline passes.")
 @latency_options
@@ -153,6 +155,7 @@ def check(baseline_file: str | None, tolerance: str, budget_file: str | None,
     """
     if not baseline_file and not budget_file:
         raise click.UsageError("give --baseline FILE, --budget FILE or both")
+    check_outputs(("--report-md", report_md), ("--junit", junit))
     tol = core.Tolerance.parse(tolerance)
     lat_tol = core.Tolerance.parse(latency_tolerance)
     doc = core.load_baseline(baseline_file) if baseline_file else None
@@ -162,7 +165,7 @@ def check(baseline_file: str | None, tolerance: str, budget_file: str | None,
     result = core.run_check(doc, baseline_file or "", budgets, tol, convention, resolve_model,
                             analyze_network, measure, lat_tol)
     _warn_if_unlike(doc, measure, device, threads, batch)
-    _report(result, report_md, junit)
+    _report(result, report_md, junit, baseline_file)
     if not result.ok:
         raise CheckFailed(result.summary())
 
@@ -178,10 +181,11 @@ def _convention(doc: dict[str, Any] | None, baseline_file: str | None,
     return doc["param_convention"]
 
 
-def _report(result: core.CheckResult, report_md: str | None, junit: str | None) -> None:
+def _report(result: core.CheckResult, report_md: OutputPath | None,
+            junit: OutputPath | None, baseline_file: str | None = None) -> None:
     """The report files, and the terminal table on stdout."""
     if report_md:
-        emit(view.check_markdown(result), report_md)
+        emit(view.check_markdown(result, baseline_file), report_md)
     if junit:
         emit(view.check_junit(result), junit)
     emit(lambda console: view.print_check(console, result), None)

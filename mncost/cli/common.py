@@ -7,6 +7,7 @@ from typing import Callable
 import click
 
 from ..costs import DEFAULT_PARAMS, PARAM_CONVENTIONS
+from ..fileio import OutputPath, check_output
 
 
 def network_options(f: Callable) -> Callable:
@@ -41,7 +42,23 @@ def format_option(choices: tuple[str, ...], default: str = "table") -> Callable:
                              "integers; table and markdown use human units.")
 
 
+def checked_path(ctx: click.Context, param: click.Parameter, value: str | None
+                 ) -> OutputPath | None:
+    """Click callback: an output path checked while the options are parsed, so every output
+    of a command is known writable before any work starts (:func:`mncost.fileio.check_output`)."""
+    if value is None:
+        return None
+    return check_output(value, param.opts[0] if param.opts else param.name or "")
+
+
+def output_path_option(*names: str, default: str | None = None, metavar: str = "FILE",
+                       help: str) -> Callable:
+    """An option naming an output file, checked before the command runs."""
+    return click.option(*names, default=default, metavar=metavar, callback=checked_path,
+                        show_default=default is not None, help=help)
+
+
 def output_option(f: Callable) -> Callable:
-    return click.option("--output", "-o", type=click.Path(dir_okay=False, writable=False),
-                        default=None, metavar="FILE",
-                        help="Write to FILE (atomically) instead of stdout.")(f)
+    return output_path_option("--output", "-o",
+                              help="Write to FILE (whole or not at all) instead of stdout; "
+                                   "- is stdout.")(f)

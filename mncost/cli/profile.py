@@ -12,12 +12,13 @@ from typing import Optional
 import click
 
 from ..errors import InputError, MissingDependency
+from ..fileio import OutputPath, check_outputs
 from ..models import resolve_model
 from ..render import FORMATS
 from ..render import profile as view
 from ..render.output import emit
 from ..roofline import join_profile
-from .common import format_option, network_options, output_option
+from .common import format_option, network_options, output_option, output_path_option
 from .memory import device_from, roofline_options
 from .progress import ProgressDisplay
 
@@ -51,9 +52,9 @@ DTYPE_CHOICES = ("float32", "float16", "bfloat16")
 @click.option("--compile", "compile_", is_flag=True,
               help="Run through torch.compile (the first run compiles; not with --per-layer).")
 @roofline_options
-@click.option("--plot", "plot_file", default=None, metavar="FILE.png",
-              help="With --per-layer and a roofline: write the log-log roofline plot "
-                   "(matplotlib).")
+@output_path_option("--plot", "plot_file", metavar="FILE.png",
+                    help="With --per-layer and a roofline: write the log-log roofline plot "
+                         "(matplotlib).")
 @format_option(FORMATS)
 @output_option
 def profile(model: str, alpha: Optional[float], depth: Optional[float],
@@ -62,7 +63,7 @@ def profile(model: str, alpha: Optional[float], depth: Optional[float],
             repeats: int, min_time_s: float, per_layer: bool, channels_last: bool,
             fuse_bn: bool, compile_: bool, device_file: Optional[str],
             peak_gmacs: Optional[float], bandwidth_gbs: Optional[float],
-            plot_file: Optional[str], fmt: str, output: Optional[str]) -> None:
+            plot_file: Optional[OutputPath], fmt: str, output: Optional[OutputPath]) -> None:
     """Measure the latency of MODEL on this machine, end to end and (--per-layer) per layer,
     beside its analytic MACs.
 
@@ -75,6 +76,7 @@ def profile(model: str, alpha: Optional[float], depth: Optional[float],
     Timed under torch.inference_mode() after warm-up runs; each run is timed alone with
     perf_counter_ns (after torch.cuda.synchronize on CUDA). Progress goes to stderr.
     """
+    check_outputs(("--output", output), ("--plot", plot_file))
     network = resolve_model(model, alpha, resolution, classes, depth)
     roof = device_from(device_file, peak_gmacs, bandwidth_gbs)
     if roof is not None and not per_layer:
@@ -82,6 +84,10 @@ def profile(model: str, alpha: Optional[float], depth: Optional[float],
     if plot_file is not None and roof is None:
         raise InputError("--plot needs a roofline (--roofline FILE or --peak-gmacs and "
                          "--bandwidth-gbs) and --per-layer")
+    if plot_file is not None:
+        from ..render.sweep import require_matplotlib
+
+        require_matplotlib()                  # before minutes of measuring, not after
     try:
         from ..torch_backend.profile import ProfileOptions, profile_network
     except ImportError:
@@ -98,5 +104,6 @@ def profile(model: str, alpha: Optional[float], depth: Optional[float],
         if plot_file is not None:
             from ..render.roofline_plot import roofline_plot
             roofline_plot(data, plot_file)
-            click.echo(f"wrote {plot_file}", err=True)
+            if plot_file.is_file:
+                click.echo(f"wrote {plot_file}", err=True)
     emit(view.render(fmt, data), output)

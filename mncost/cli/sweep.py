@@ -4,15 +4,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Iterator
 
 import click
 
 from .. import sweep as core
+from ..errors import InputError
+from ..fileio import Output, OutputPath, check_output, check_outputs
 from ..models import load_model
 from ..render import sweep as view
 from ..render.output import emit
-from .common import output_option, params_option
+from .common import output_option, output_path_option, params_option
 from .progress import count_bar
 
 #: Exit status after Ctrl-C (128 + SIGINT), as shells report it.
@@ -55,6 +57,10 @@ def partial_path(output: str) -> Path:
     return path.with_name(f"{path.stem}.partial{path.suffix}")
 
 
+#: Most rows a table or Markdown output holds; larger sweeps are written as csv or jsonl.
+TABLE_MAX_ROWS = 10_000
+
+
 @click.command()
 @click.argument("models", nargs=-1, required=True)
 @click.option("--alpha", "-a", "alphas", default=None, metavar="LIST",
@@ -72,22 +78,25 @@ def partial_path(output: str) -> Path:
 @params_option
 @click.option("--per-layer", is_flag=True, help="One row per layer per configuration (long "
                                                 "format, for pandas).")
-@click.option("--format", "-f", "fmt", type=click.Choice(["table", "csv", "json", "markdown"]),
-              default="table", show_default=True, help="Output format (csv and json: exact "
-                                                       "integers).")
+@click.option("--format", "-f", "fmt",
+              type=click.Choice(["table", "csv", "jsonl", "json", "markdown"]),
+              default="table", show_default=True,
+              help="Output format (csv, jsonl and json: exact integers, written row by row as "
+                   f"computed; table and markdown: at most {TABLE_MAX_ROWS:,} rows).")
 @output_option
-@click.option("--plot", type=click.Path(dir_okay=False), default=None, metavar="FILE.png",
-              help="Also draw MACs vs alpha and resolution (and latency) to a PNG (needs the "
-                   "plot extra).")
+@output_path_option("--plot", metavar="FILE.png",
+                    help="Also draw MACs and params vs alpha and resolution (and latency) to a "
+                         "PNG (needs the plot extra).")
 @click.option("--memory", is_flag=True,
               help="Add peak_activation_bytes (naive schedule) and bytes_moved, float32 "
                    "(resolves every configuration: ~1 ms each).")
 @latency_options
 def sweep(models: tuple[str, ...], alphas: str | None, depths: str | None,
           resolutions: str | None, classes: int | None,
-          params: str, per_layer: bool, fmt: str, output: str | None, plot: str | None,
-          memory: bool, latency: bool, device: str, threads: int | None, batch: int, repeats: int | None,
-          warmup: int | None, min_time: float | None) -> None:
+          params: str, per_layer: bool, fmt: str, output: OutputPath | None,
+          plot: OutputPath | None, memory: bool, latency: bool, device: str,
+          threads: int | None, batch: int, repeats: int | None, warmup: int | None,
+          min_time: float | None) -> None:
     """Costs of every MODEL x alpha x depth x resolution: one row each (or one per layer).
 
     \b
@@ -97,50 +106,101 @@ def sweep(models: tuple[str, ...], alphas: str | None, depths: str | None,
       mncost sweep v3-large --alpha 0.75,1.0 --latency --threads 1 --plot v3.png
       mncost sweep efficientnet-b0 --alpha 1.0:2.0:0.1 --depth 1.0:3.1:0.1 --res 224:600:4
 
-    Columns are documented in the README (stable; units in their names). Ctrl-C during
-    --latency writes the rows measured so far to FILE.partial.EXT (with -o), else nothing.
+    Columns are documented in the README (stable; units in their names). csv, jsonl and json
+    are written as the rows are computed, in constant memory (up to 2,000,000
+    configurations). Ctrl-C during --latency writes the rows measured so far to
+    FILE.partial.EXT (with -o), else nothing.
     """
     if latency and per_layer:
         raise click.UsageError("--latency measures whole configurations; drop --per-layer")
+    if plot and per_layer:
+        raise click.UsageError("--plot draws whole configurations; drop --per-layer")
+    if memory and per_layer:
+        raise click.UsageError("--memory adds whole-configuration columns; drop --per-layer "
+                               "(mncost memory MODEL --per-layer has them per layer)")
+    partial_out = None
+    if latency and output is not None and output.is_file:
+        partial_out = check_output(str(partial_path(output.given)), "--output")
+    check_outputs(("--output", output), ("--plot", plot), ("--output (partial)", partial_out))
+    if plot:
+        view.require_matplotlib()
     grid = core.Grid(models=models, specs=tuple(load_model(m) for m in models),
                      alphas=core.parse_alphas(alphas) if alphas else (None,),
                      depths=core.parse_depths(depths) if depths else (None,),
                      resolutions=core.parse_resolutions(resolutions) if resolutions else (),
                      classes=classes, params=params)
-    if memory and per_layer:
-        raise click.UsageError("--memory adds whole-configuration columns; drop --per-layer "
-                               "(mncost memory MODEL --per-layer has them per layer)")
-    rows = core.sweep(grid, per_layer)
+    core.check_grid(grid)
+    if fmt in ("table", "markdown"):
+        count = core.row_count(grid, per_layer)
+        if count > TABLE_MAX_ROWS:
+            raise InputError(f"{count:,} rows are too many for -f {fmt} (at most "
+                             f"{TABLE_MAX_ROWS:,}); use -f csv or -f jsonl, which stream")
+    state = {"partial": False, "rows": 0}
+    rows: Iterable[dict[str, Any]] = core.iter_rows(grid, per_layer)
     if memory:
         rows = core.add_memory(rows, dict(zip(models, grid.specs)))
-    partial = False
     if latency:
         options = profiler_options(device, threads, batch, repeats, warmup, min_time)
-        rows, partial = _measure(rows, dict(zip(models, grid.specs)), options)
-    if partial and not (output and rows):
-        click.echo(f"interrupted: {len(rows)} of {grid.size} configurations measured; nothing "
-                   "written" + ("" if output else " (use -o FILE to keep partial results)"),
+        rows = _measure(rows, grid, options, state)
+    kept: list[dict[str, Any]] = []
+    if plot:
+        rows = _keep(rows, kept)
+    to_stdout = output is None or not output.is_file
+    if fmt not in view.STREAMED or (latency and to_stdout):
+        # Tables need every row to size their columns; an interrupted latency sweep to stdout
+        # writes nothing, so its rows are gathered first (they come slowly, and are few).
+        rows = list(rows)
+        _stop_if_nothing(state, grid, output)
+        target = partial_out if state["partial"] else output
+        emit(view.render(fmt, rows, per_layer, latency, params, state["partial"], grid.size),
+             target)
+    else:
+        with Output(output if output is not None else "-") as out:
+            for chunk in view.stream(fmt, rows, per_layer, latency,
+                                     lambda: (state["partial"], grid.size), memory):
+                out.write(chunk)
+            if state["partial"]:
+                _stop_if_nothing(state, grid, output)
+                out.target = partial_out
+        if out.target.is_file:
+            click.echo(f"wrote {out.target}", err=True)
+    if plot and not state["partial"]:
+        emit(view.plot_png(kept, latency), plot)
+    if state["partial"]:
+        click.echo(f"interrupted: {state['rows']} of {grid.size} configurations measured; "
+                   f"partial results in {partial_out}", err=True)
+        raise SystemExit(INTERRUPTED)
+
+
+def _stop_if_nothing(state: dict[str, Any], grid: core.Grid, output: OutputPath | None) -> None:
+    """An interrupted latency sweep with nothing to keep (no row, or stdout) stops here,
+    writing nothing."""
+    if state["partial"] and not (output is not None and output.is_file and state["rows"]):
+        click.echo(f"interrupted: {state['rows']} of {grid.size} configurations measured; "
+                   "nothing written" + ("" if output is not None and output.is_file
+                                        else " (use -o FILE to keep partial results)"),
                    err=True)
         raise SystemExit(INTERRUPTED)
-    target = str(partial_path(output)) if partial else output
-    emit(view.render(fmt, rows, per_layer, latency, params, partial, grid.size), target)
-    if plot and not partial:
-        emit(view.plot_png(rows, latency), plot)
-    if partial:
-        click.echo(f"interrupted: {len(rows)} of {grid.size} configurations measured; "
-                   f"partial results in {target}", err=True)
-        raise SystemExit(INTERRUPTED)
 
 
-def _measure(rows: Sequence[dict[str, Any]], specs: dict, options: Any
-             ) -> tuple[list[dict[str, Any]], bool]:
-    """Measure each row with a progress bar (and remaining-time estimate) on stderr; Ctrl-C
-    keeps the rows already measured."""
-    measured: list[dict[str, Any]] = []
-    with count_bar("latency", len(rows)) as advance:
+def _keep(rows: Iterable[dict[str, Any]], kept: list[dict[str, Any]]
+          ) -> Iterator[dict[str, Any]]:
+    """Pass rows on, keeping the columns the plot reads."""
+    for row in rows:
+        kept.append({k: row.get(k) for k in view.PLOT_FIELDS})
+        yield row
+
+
+def _measure(rows: Iterable[dict[str, Any]], grid: core.Grid, options: Any,
+             state: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Measure each row as it comes, with a progress bar (and remaining-time estimate) on
+    stderr; Ctrl-C ends the rows there and marks the sweep partial (the rows measured are
+    kept)."""
+    specs = dict(zip(grid.models, grid.specs))
+    with count_bar("latency", grid.size) as advance:
         try:
             for row in core.measure_latency(rows, specs, options, lambda i: advance()):
-                measured.append(row)
+                state["rows"] += 1
+                yield row
         except KeyboardInterrupt:
-            return measured, True
-    return measured, False
+            state["partial"] = True

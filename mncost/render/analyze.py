@@ -105,20 +105,23 @@ def separable_dict(pair: SeparablePair) -> dict[str, Any]:
 # CSV
 
 #: CSV columns of ``mncost analyze --format csv`` (summary by kind, then a total row).
-ANALYZE_KIND_COLUMNS = ("model", "alpha", "depth", "resolution", "classes", "kind", "label", "layers",
-                        "macs", "macs_share", "params", "params_share", "weights", "biases",
+ANALYZE_KIND_COLUMNS = ("model", "alpha", "depth", "resolution", "classes", "kind", "label",
+                        "layers", "macs", "macs_share", "params", "params_share",
+                        "param_convention", "weights", "biases",
                         "bn_params", "bn_stats", "activations", "elementwise_ops")
 #: CSV columns of ``mncost analyze --per-layer --format csv`` (one row per layer).
-ANALYZE_LAYER_COLUMNS = ("model", "alpha", "depth", "resolution", "classes", "name", "kind", "stage",
-                         "in_shape", "out_shape", "kernel", "stride", "groups", "act", "bn",
-                         "bias", "macs", "params", "weights", "biases", "bn_params",
+ANALYZE_LAYER_COLUMNS = ("model", "alpha", "depth", "resolution", "classes", "name", "kind",
+                         "stage", "in_shape", "out_shape", "kernel", "stride", "groups", "act", "bn",
+                         "bias", "macs", "params", "param_convention", "weights", "biases",
+                         "bn_params",
                          "bn_stats", "activations", "elementwise_ops")
 
 
 def analyze_csv(data: dict[str, Any], per_layer: bool) -> str:
     """CSV for ``analyze``: by-kind rows plus a ``total`` row, or one row per layer."""
     head = {"model": data["model"], "alpha": data["alpha"], "depth": data["depth"],
-            "resolution": resolution_str(data["resolution"]), "classes": data["classes"]}
+            "resolution": resolution_str(data["resolution"]), "classes": data["classes"],
+            "param_convention": data["param_convention"]}
     if per_layer:
         return to_csv(({**head, **row} for row in data["layers"]), ANALYZE_LAYER_COLUMNS)
     total = {**head, "kind": "total", "label": "total", "layers": data["totals"]["layers"],
@@ -136,15 +139,22 @@ def _title(data: dict[str, Any]) -> str:
             f"resolution={resolution_str(data['resolution'])} classes={data['classes']}")
 
 
+#: The parameter conventions as the totals table names them.
+PARAMS_ROWS = {"trainable": "trainable", "weights": "weights only",
+               "checkpoint": "checkpoint"}
+
+
 def _totals_rows(data: dict[str, Any]) -> list[tuple[str, str, str]]:
     t = data["totals"]
     conv = data["param_convention"]
+    # The chosen convention first, then the other two: each convention once.
+    order = [conv] + [c for c in PARAMS_ROWS if c != conv]
+    params = [(f"params ({PARAMS_ROWS[c]}{', chosen' if c == conv else ''})",
+               human(t[f"params_{c}"]), f"{t[f'params_{c}']:,}") for c in order]
     return [
         ("MACs (mult-adds)", human(t["macs"]), f"{t['macs']:,}"),
         ("FLOPs = 2 x MACs", human(t["flops"]), f"{t['flops']:,}"),
-        (f"params ({conv})", human(t["params"]), f"{t['params']:,}"),
-        ("params (weights only)", human(t["params_weights"]), f"{t['params_weights']:,}"),
-        ("params (checkpoint)", human(t["params_checkpoint"]), f"{t['params_checkpoint']:,}"),
+        *params,
         ("activations (outputs)", human(t["activations"]), f"{t['activations']:,}"),
         ("layers", str(t["layers"]), str(t["layers"])),
     ]
@@ -161,9 +171,9 @@ def _stage_rows(data: dict[str, Any]) -> list[tuple[str, ...]]:
 
 
 def _layer_rows(data: dict[str, Any]) -> list[tuple[str, ...]]:
-    return [(row["name"], row["kind"], "x".join(map(str, row["in_shape"][1:] +
-                                                   row["in_shape"][:1])),
-             "x".join(map(str, row["out_shape"][1:] + row["out_shape"][:1])),
+    # Shapes C x H x W, as in the CSV and JSON (one order everywhere).
+    return [(row["name"], row["kind"], "x".join(map(str, row["in_shape"])),
+             "x".join(map(str, row["out_shape"])),
              f"{row['kernel']}/{row['stride']}" if row["kernel"] else f"global/{row['stride']}",
              row["act"], human(row["macs"]), human(row["params"])) for row in data["layers"]]
 
@@ -212,7 +222,7 @@ def analyze_sections(data: dict[str, Any], per_layer: bool, stages: bool,
     if "conventions" in data:
         sections.append(conventions_section(data["conventions"]))
     if per_layer:
-        sections.append(Section("Per layer", ("layer", "kind", "in HxWxC", "out HxWxC", "k/s",
+        sections.append(Section("Per layer", ("layer", "kind", "in CxHxW", "out CxHxW", "k/s",
                                               "act", "MACs", "params"), _layer_rows(data),
                                 "lllllrrr"))
     return sections

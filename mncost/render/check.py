@@ -7,8 +7,9 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from ..baseline import CheckResult, ConfigResult, MetricDelta
+from ..costs import DEFAULT_PARAMS
 from .tables import Section, print_sections, sections_markdown
-from .text import human
+from .text import human, resolution_str
 
 
 def _value(metric: str, value: float | None) -> str:
@@ -77,8 +78,35 @@ def check_sections(result: CheckResult, layer_limit: int | None) -> list[Section
     return sections
 
 
-def check_markdown(result: CheckResult) -> str:
-    """The report as Markdown, sized for a GitHub job summary."""
+def accept_command(result: CheckResult, baseline_file: str | None = None) -> str:
+    """The ``mncost baseline write`` command that records the current counts of the
+    baseline's configurations (exact where they form a full grid, else a pattern)."""
+    models = list(dict.fromkeys(c.model for c in result.configs))
+    alphas = list(dict.fromkeys(c.alpha for c in result.configs))
+    resolutions = list(dict.fromkeys(c.resolution for c in result.configs))
+    classes = {c.classes for c in result.configs}
+    full = (len(result.configs) == len(models) * len(alphas) * len(resolutions)
+            and len(classes) == 1)
+    out = baseline_file or "mncost-baseline.json"
+    if not full:
+        return f"mncost baseline write MODELS --alpha LIST --res LIST -o {out}"
+    parts = ["mncost baseline write", *models,
+             "--alpha " + ",".join(f"{a:g}" for a in alphas),
+             "--res " + ",".join(resolution_str(r) for r in resolutions)]
+    if classes != {1000}:
+        parts.append(f"--classes {classes.pop()}")
+    if result.param_convention != DEFAULT_PARAMS:
+        parts.append(f"--params {result.param_convention}")
+    if result.latency_tolerance is not None:
+        parts.append("--latency")
+    parts.append(f"-o {out}")
+    return " ".join(parts)
+
+
+def check_markdown(result: CheckResult, baseline_file: str | None = None) -> str:
+    """The report as Markdown, sized for a GitHub job summary: the verdict and what failed
+    first, then every table folded in ``<details>`` (the layer tables too), and one line on
+    how to accept an intended change."""
     icon = "✅" if result.ok else "❌"
     parts = [f"## {icon} mncost check: {result.summary()}\n\n",
              f"Counts are MACs (multiply-accumulates) and parameters "
@@ -86,8 +114,30 @@ def check_markdown(result: CheckResult) -> str:
     if result.latency_tolerance is not None:
         parts.append(f"Latency is measured and noisy; it fails only when slower than the "
                      f"baseline by more than {result.latency_tolerance}.\n")
-    parts.append(sections_markdown(None, check_sections(result, MD_LAYER_LIMIT), spaced=True))
+    if result.moved:
+        parts.append(f"\nIf the change is intended, accept it by committing a new baseline "
+                     f"with the change: `{accept_command(result, baseline_file)}`.\n")
+    failing = []
+    moved_rows = [row for row in config_rows(result) if row[-1] != "ok"]
+    if moved_rows:
+        failing.append(Section("Moved beyond tolerance", CONFIG_HEAD, moved_rows, "lllrrrl"))
+    broken_rows = [row for row in budget_rows(result) if row[-1] != "ok"]
+    if broken_rows:
+        failing.append(Section("Budgets broken", BUDGET_HEAD, broken_rows, "lllrrl"))
+    if failing:
+        parts.append(sections_markdown(None, failing, spaced=True))
+    for section in check_sections(result, MD_LAYER_LIMIT):
+        rows = len(section.rows)
+        title = section.title + (f" ({rows} rows)" if section.title in ("Baseline", "Budgets")
+                                 else f" ({len(section.rows)} layers shown)")
+        body = sections_markdown(None, [Section("", section.headers, section.rows,
+                                                section.align, section.notes)])
+        parts.append(f"\n<details><summary>{_html(title)}</summary>\n\n{body}\n</details>\n")
     return "".join(parts)
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _failure_text(c: ConfigResult) -> str:
@@ -95,6 +145,16 @@ def _failure_text(c: ConfigResult) -> str:
     lines += [f"layer {ch.name} {ch.status}: MACs {ch.old_macs} -> {ch.new_macs}, params "
               f"{ch.old_params} -> {ch.new_params}" for ch in c.layers]
     return "\n".join(lines)
+
+
+def _class(model: str) -> str:
+    """A model as one JUnit class-name segment: readers split class names at dots, so a spec
+    path (``specs/my_net.v2.yaml``) becomes ``specs/my_net_v2`` (``.yaml`` dropped, other dots
+    ``_``)."""
+    for suffix in (".yaml", ".yml"):
+        if model.endswith(suffix):
+            model = model[: -len(suffix)]
+    return model.replace(".", "_")
 
 
 def check_junit(result: CheckResult) -> bytes:
@@ -105,7 +165,7 @@ def check_junit(result: CheckResult) -> bytes:
                           tests=str(len(result.configs)), failures=str(len(result.moved)),
                           errors="0", skipped="0")
     for c in result.configs:
-        case = ET.SubElement(suite, "testcase", classname=f"mncost.baseline.{c.model}",
+        case = ET.SubElement(suite, "testcase", classname=f"mncost.baseline.{_class(c.model)}",
                              name=c.config)
         if not c.ok:
             moved = ", ".join(f"{m.metric} {_delta(m)} ({_value(m.metric, m.old)} -> "
@@ -117,7 +177,7 @@ def check_junit(result: CheckResult) -> bytes:
                           tests=str(len(result.budgets)), failures=str(len(result.broken)),
                           errors="0", skipped="0")
     for b in result.budgets:
-        case = ET.SubElement(suite, "testcase", classname=f"mncost.budget.{b.model}",
+        case = ET.SubElement(suite, "testcase", classname=f"mncost.budget.{_class(b.model)}",
                              name=f"{b.config} {b.metric}")
         if not b.ok:
             failure = ET.SubElement(case, "failure", type="budget",

@@ -4,13 +4,14 @@ table, and as a plot (matplotlib, imported only when drawing)."""
 from __future__ import annotations
 
 import io
-from typing import Any, Sequence
+import json
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from ..sweep import (COLUMNS, LATENCY_COLUMNS, LAYER_COLUMNS, MEMORY_COLUMNS, SWEEP_SCHEMA,
                      pareto_front)
 from .output import Draw
 from .tables import Section, print_sections, sections_markdown
-from .text import human, to_csv, to_json
+from .text import csv_header, csv_writer, human
 
 
 def columns(per_layer: bool, latency: bool, memory: bool = False) -> tuple[str, ...]:
@@ -99,11 +100,60 @@ def render(fmt: str, rows: Sequence[dict[str, Any]], per_layer: bool, latency: b
     """The rows in ``fmt``: text, or for ``table`` a rich drawing."""
     if fmt == "table":
         return lambda console: print_sweep(console, rows, per_layer, latency, params)
-    if fmt == "csv":
-        return to_csv(rows, columns(per_layer, latency, _memory(rows)))
-    if fmt == "json":
-        return to_json(sweep_dict(rows, per_layer, latency, partial, total))
+    if fmt in STREAMED:
+        return "".join(stream(fmt, rows, per_layer, latency, lambda: (partial, total),
+                              _memory(rows)))
     return sweep_markdown(rows, per_layer, latency, params)
+
+
+#: Formats written row by row as the rows are computed (constant memory).
+STREAMED = ("csv", "jsonl", "json")
+#: Rows gathered into one write (fewer, larger writes).
+_CHUNK = 2000
+
+
+def stream(fmt: str, rows: Iterable[dict[str, Any]], per_layer: bool, latency: bool,
+           status: Callable[[], tuple[bool, int | None]] = lambda: (False, None),
+           memory: bool = False) -> Iterator[str]:
+    """The rows in a streamed format, as text chunks produced while ``rows`` is consumed.
+
+    ``csv``: a header line, then one line per row. ``jsonl``: one JSON object per line, no
+    header (the columns are the CSV's). ``json``: the document of :func:`sweep_dict`, its
+    ``rows`` array written row by row; ``status()`` is called after the last row for the
+    ``partial`` flag and the configurations total (an interrupted ``--latency`` sweep).
+    ``memory``: the rows carry ``--memory``'s columns.
+    """
+    names = columns(per_layer, latency, memory)
+    buffer: list[str] = []
+    if fmt == "csv":
+        writer = csv_writer(buffer, names)
+        buffer.append(csv_header(names))
+        for row in rows:
+            writer(row)
+            if len(buffer) >= _CHUNK:
+                yield "".join(buffer)
+                buffer.clear()
+    elif fmt == "jsonl":
+        for row in rows:
+            buffer.append(json.dumps(row) + "\n")
+            if len(buffer) >= _CHUNK:
+                yield "".join(buffer)
+                buffer.clear()
+    else:
+        head = {"schema": SWEEP_SCHEMA, "rows_are": "layers" if per_layer else "configurations",
+                "columns": list(names)}
+        buffer.append(json.dumps(head, indent=2)[:-2] + ',\n  "rows": [')
+        first = True
+        for row in rows:
+            buffer.append(("\n    " if first else ",\n    ") + json.dumps(row))
+            first = False
+            if len(buffer) >= _CHUNK:
+                yield "".join(buffer)
+                buffer.clear()
+        partial, total = status()
+        tail = {"partial": partial, **({"configurations_total": total} if partial else {})}
+        buffer.append(("\n  ]," if not first else "],") + json.dumps(tail, indent=2)[1:] + "\n")
+    yield "".join(buffer)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -121,82 +171,146 @@ def _pick(values: Sequence, n: int) -> list:
     return [values[round(i * step)] for i in range(n)]
 
 
-def plot_png(rows: Sequence[dict[str, Any]], latency: bool) -> bytes:
-    """A PNG: MACs against alpha and against resolution (and, with latency, latency against
-    MACs with the Pareto front). Raises :class:`MissingDependency` without matplotlib."""
-    try:
-        import matplotlib
-    except ImportError:
+#: The row fields the plot reads (a streamed sweep keeps only these for it).
+PLOT_FIELDS = ("model", "alpha", "depth", "resolution", "macs", "params", "latency_ms_median")
+
+
+def require_matplotlib() -> None:
+    """Raise :class:`MissingDependency` without matplotlib (checked before a sweep computes
+    anything, so a missing plot extra does not cost the sweep)."""
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
         from ..errors import MissingDependency
-        raise MissingDependency("matplotlib", "plot") from None
+        raise MissingDependency("matplotlib", "plot")
+
+
+def plot_figure(rows: Sequence[dict[str, Any]], latency: bool) -> Any:
+    """A matplotlib figure: MACs against alpha and against resolution, params against alpha
+    (and, with latency, MACs against latency with the Pareto front, its points labelled
+    alpha/rho).
+
+    Axes are linear from zero, with ticks in M (millions), so 300M reads off the axis; each
+    model has its own colour and each line its own marker. Raises
+    :class:`MissingDependency` without matplotlib."""
+    require_matplotlib()
+    import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
-    panels = 3 if latency else 2
-    fig, axes = plt.subplots(1, panels, figsize=(6.5 * panels, 5))
-    # One series (one hue) per model, or per model and depth when the grid has depths.
+    if latency:
+        fig, grid = plt.subplots(2, 2, figsize=(13, 10.5))
+        axes = list(grid.flat)
+    else:
+        fig, row = plt.subplots(1, 3, figsize=(18, 5.2))
+        axes = list(row)
+    # One series (one colour) per model, or per model and depth when the grid has depths.
     series = list(dict.fromkeys((r["model"], r.get("depth", 1.0)) for r in rows))
     depths = {m: sum(1 for s in series if s[0] == m) for m, _ in series}
     for i, (name, depth) in enumerate(series):
         mine = [r for r in rows if r["model"] == name and r.get("depth", 1.0) == depth]
         model = name if depths[name] == 1 else f"{name} depth {depth:g}"
-        cmap = plt.get_cmap(_MODEL_CMAPS[i % len(_MODEL_CMAPS)])
-        _lines(axes[0], mine, model, by="resolution", x="alpha", cmap=cmap)
-        _lines(axes[1], mine, model, by="alpha", x="resolution", cmap=cmap)
+        color = _COLORS[i % len(_COLORS)]
+        _lines(axes[0], mine, model, by="resolution", x="alpha", y="macs", color=color)
+        _lines(axes[1], mine, model, by="alpha", x="resolution", y="macs", color=color)
+        _params(axes[2], mine, model, color=color)
         if latency:
-            _pareto(axes[2], mine, model, color=cmap(0.75))
+            _pareto(axes[3], mine, model, color=color)
+    millions = FuncFormatter(_millions)
     axes[0].set_xlabel("width multiplier alpha")
-    axes[1].set_xlabel("input resolution (pixels, height)")
-    for ax in axes[:2]:
-        ax.set_ylabel("MACs (multiply-accumulates)")
-        ax.set_yscale("log")
-        ax.grid(True, which="both", alpha=0.3)
+    axes[1].set_xlabel("input resolution rho (pixels, height)")
+    axes[2].set_xlabel("width multiplier alpha")
     axes[0].set_title("MACs vs alpha (one line per resolution)")
     axes[1].set_title("MACs vs resolution (one line per alpha)")
+    axes[2].set_title("params vs alpha (resolution does not change them)")
+    for ax in axes[:2]:
+        ax.set_ylabel("MACs (millions of multiply-accumulates)")
+    axes[2].set_ylabel("parameters (millions)")
     for ax in axes:
-        ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0),
-                  borderaxespad=0.0)
+        ax.yaxis.set_major_formatter(millions)
+        ax.set_ylim(bottom=0)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize="x-small", loc="upper left")
     fig.tight_layout()
+    return fig
+
+
+def plot_png(rows: Sequence[dict[str, Any]], latency: bool) -> bytes:
+    """:func:`plot_figure` as PNG bytes."""
+    fig = plot_figure(rows, latency)
+    import matplotlib.pyplot as plt
+
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120)
+    fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
     return buffer.getvalue()
 
 
-#: One sequential colour map per model: a model's lines share a hue, darker = larger value.
-_MODEL_CMAPS = ("Blues", "Oranges", "Greens", "Reds", "Purples", "Greys", "YlOrBr", "PuRd")
+#: One colour per model (matplotlib's default cycle: distinct hues).
+_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown",
+           "tab:pink", "tab:gray")
+#: One marker and dash per line of a model.
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+_DASHES = ("-", "--", "-.", ":", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)), (0, (1, 3)))
+
+
+def _millions(value: float, _pos: Any = None) -> str:
+    """Tick label: ``3e8`` -> ``300M``."""
+    return f"{value / 1e6:g}M" if value else "0"
 
 
 def _res_height(text: str) -> int:
     return int(str(text).split("x")[0])
 
 
-def _lines(ax: Any, rows: Sequence[dict[str, Any]], model: str, by: str, x: str,
-           cmap: Any) -> None:
-    """One line per (evenly picked) value of ``by``, ``x`` along the axis, shaded by value."""
+def _lines(ax: Any, rows: Sequence[dict[str, Any]], model: str, by: str, x: str, y: str,
+           color: Any) -> None:
+    """One line per (evenly picked) value of ``by``, ``x`` along the axis; lines of one model
+    share its colour and differ by marker and dash."""
     values = _pick(list(dict.fromkeys(r[by] for r in rows)), PLOT_LINES)
     for j, value in enumerate(values):
         line = [r for r in rows if r[by] == value]
         xs = [_res_height(r[x]) if x == "resolution" else r[x] for r in line]
         shown = value if by == "resolution" else format(value, "g")
-        label = f"{model}, {'res' if by == 'resolution' else 'alpha'} {shown}"
-        shade = 0.45 + 0.5 * (j / max(1, len(values) - 1))
-        ax.plot(xs, [r["macs"] for r in line], marker="." if len(line) < 40 else None,
-                color=cmap(shade), label=label)
+        label = f"{model}, {'rho' if by == 'resolution' else 'alpha'} {shown}"
+        ax.plot(xs, [r[y] for r in line], color=color, linestyle=_DASHES[j % len(_DASHES)],
+                marker=_MARKERS[j % len(_MARKERS)], markersize=4 if len(line) < 40 else 0,
+                label=label)
+
+
+def _params(ax: Any, rows: Sequence[dict[str, Any]], model: str, color: Any) -> None:
+    """Params against alpha (one value per alpha: the resolution does not change them)."""
+    by_alpha = {r["alpha"]: r["params"] for r in rows}
+    alphas = sorted(by_alpha)
+    ax.plot(alphas, [by_alpha[a] for a in alphas], color=color, marker="o", markersize=4,
+            label=f"{model}")
+
+
+#: Pareto points labelled per model at most (evenly picked along the front, ends included).
+PARETO_LABELS = 12
 
 
 def _pareto(ax: Any, rows: Sequence[dict[str, Any]], model: str, color: Any) -> None:
-    points = [(r["latency_ms_median"], r["macs"]) for r in rows
+    """Every configuration as a point, the Pareto front as a line, its points labelled
+    ``alpha/rho``."""
+    points = [(r["latency_ms_median"], r["macs"], r) for r in rows
               if isinstance(r.get("latency_ms_median"), (int, float))]
     if not points:
         return
-    ax.scatter([p[0] for p in points], [p[1] for p in points], s=12, alpha=0.5, color=color,
+    ax.scatter([p[0] for p in points], [p[1] for p in points], s=14, alpha=0.45, color=color,
                label=f"{model} configurations")
-    front = pareto_front(points)
-    ax.plot([p[0] for p in front], [p[1] for p in front], color=color,
+    front = pareto_front([(p[0], p[1]) for p in points])
+    ax.plot([p[0] for p in front], [p[1] for p in front], color=color, marker="o",
             drawstyle="steps-post", label=f"{model} Pareto front")
+    where = {(p[0], p[1]): p[2] for p in points}
+    for latency, macs in _pick(front, PARETO_LABELS):
+        row = where[(latency, macs)]
+        ax.annotate(f"{row['alpha']:g}/{row['resolution']}", (latency, macs),
+                    textcoords="offset points", xytext=(4, -10), fontsize="x-small",
+                    color=color)
     ax.set_xlabel("latency, median ms per batch")
-    ax.set_ylabel("MACs (multiply-accumulates)")
-    ax.set_yscale("log")
-    ax.set_title("MACs vs latency (Pareto: most MACs for the time)")
-    ax.grid(True, alpha=0.3)
+    ax.set_ylabel("MACs (millions)")
+    ax.set_xlim(left=0)
+    ax.set_title("MACs vs latency; Pareto front labelled alpha/rho")

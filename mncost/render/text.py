@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import csv
-import io
 import json
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 #: The ``--format`` choices of the commands that render a report.
 FORMATS = ("table", "json", "csv", "markdown")
@@ -34,18 +33,47 @@ def to_json(data: Any) -> str:
 
 
 def to_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore",
-                            lineterminator="\n")
-    writer.writeheader()
+    lines: list[str] = [csv_header(columns)]
+    write = csv_writer(lines, columns)
     for row in rows:
-        writer.writerow({k: _csv_value(v) for k, v in row.items()})
-    return buffer.getvalue()
+        write(row)
+    return "".join(lines)
 
 
-def _csv_value(value: Any) -> Any:
+class _Lines:
+    """A file-like ``write`` that appends to a list (csv writes into it, nothing is copied)."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.write = lines.append
+
+
+def csv_header(columns: Sequence[str]) -> str:
+    lines: list[str] = []
+    csv.writer(_Lines(lines), lineterminator="\n").writerow(columns)
+    return "".join(lines)
+
+
+def csv_writer(lines: list[str], columns: Sequence[str]) -> Callable[[dict[str, Any]], None]:
+    """``write(row)``: one CSV line of ``row``'s ``columns`` appended to ``lines`` (no
+    header). Cells are :func:`csv_value`."""
+    writer = csv.writer(_Lines(lines), lineterminator="\n")
+    names = tuple(columns)
+
+    def write(row: dict[str, Any]) -> None:
+        writer.writerow([csv_value(row.get(name, "")) for name in names])
+
+    return write
+
+
+def csv_value(value: Any) -> Any:
+    """A CSV cell: booleans as ``true``/``false``, shapes as ``CxHxW``, floats without
+    binary noise (``0.9414600000000011`` -> ``0.94146``: 12 significant digits, as short as
+    Python writes that value), integers exact."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(float(f"{value:.12g}")) if value == value and abs(value) != float("inf") \
+            else str(value)
     if isinstance(value, (list, tuple)):
         return "x".join(str(v) for v in value)
     return value
