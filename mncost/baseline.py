@@ -27,7 +27,7 @@ from .inputfile import Refused, load_json, read_limited
 from .layers import Network
 from .limits import MAX_ENTRIES, MAX_JSON_BYTES
 from .render.text import resolution_str
-from .resolve import check_alpha, check_classes, check_resolution
+from .resolve import check_alpha, check_classes, check_depth, check_resolution
 from .yamlfile import LineDict, LineList, load_yaml_file
 
 BASELINE_SCHEMA = "mncost.baseline/1"
@@ -163,7 +163,7 @@ def entry_of(model: str, report: Report, params: str, latency_ms: float | None =
     """One baseline entry: a configuration, its totals and its per-layer counts."""
     net = report.network
     entry: dict[str, Any] = {
-        "model": model, "spec": net.spec_name, "alpha": net.alpha,
+        "model": model, "spec": net.spec_name, "alpha": net.alpha, "depth": net.depth,
         "resolution": list(net.resolution), "classes": net.classes,
         "totals": {"macs": report.total.macs, "params": report.total.params(params),
                    "layers": len(report.layers), **memory_totals(net)},
@@ -256,6 +256,8 @@ def _check_entry(path: str, i: int, entry: Any) -> None:
                              f">= 0, got {shown}")
     try:
         check_alpha(entry["alpha"])
+        if "depth" in entry:
+            check_depth(entry["depth"])
         check_resolution(entry["resolution"])
         check_classes(entry["classes"])
     except InputError as exc:
@@ -308,16 +310,17 @@ class LayerChange:
 
 @dataclass(frozen=True)
 class Configuration:
-    """A model at one alpha, resolution and class count: what every result is about."""
+    """A model at one alpha, resolution, class count and depth: what every result is about."""
 
     model: str
     alpha: float
     resolution: tuple[int, int]
     classes: int
+    depth: float = 1.0
 
     @property
     def config(self) -> str:
-        return config_name(self.alpha, self.resolution, self.classes)
+        return config_name(self.alpha, self.resolution, self.classes, self.depth)
 
 
 @dataclass(frozen=True)
@@ -398,8 +401,11 @@ class CheckResult:
         return ("OK: " if self.ok else "FAILED: ") + "; ".join(parts)
 
 
-def config_name(alpha: float, resolution: Sequence[int], classes: int) -> str:
-    return f"alpha={alpha:g} res={resolution_str(resolution)} classes={classes}"
+def config_name(alpha: float, resolution: Sequence[int], classes: int,
+                depth: float | None = 1.0) -> str:
+    """``alpha=A res=R classes=K``, with ``depth=D`` after alpha when it is not 1."""
+    depth_part = f" depth={depth:g}" if depth not in (None, 1.0) else ""
+    return f"alpha={alpha:g}{depth_part} res={resolution_str(resolution)} classes={classes}"
 
 
 def layer_changes(old_layers: Sequence[dict[str, Any]], report: Report, params: str,
@@ -444,9 +450,10 @@ def compare_entry(entry: dict[str, Any], report: Report, params: str, tolerance:
         metrics.append(MetricDelta("latency_ms_median", old, median,
                                    median <= old or lat_tolerance.allows(old, median)))
     net = report.network
-    return ConfigResult(entry["model"], net.alpha, tuple(net.resolution), net.classes,
-                        tuple(metrics), layer_changes(entry["layers"], report, params,
-                                                      tolerance))
+    return ConfigResult(model=entry["model"], alpha=net.alpha,
+                        resolution=tuple(net.resolution), classes=net.classes, depth=net.depth,
+                        metrics=tuple(metrics),
+                        layers=layer_changes(entry["layers"], report, params, tolerance))
 
 
 def resolve_entry(entry: dict[str, Any], baseline_file: str,
@@ -455,10 +462,10 @@ def resolve_entry(entry: dict[str, Any], baseline_file: str,
     exists is an :class:`InputError` naming the baseline."""
     try:
         return resolve_model(entry["model"], entry["alpha"], entry["resolution"],
-                             entry["classes"])
+                             entry["classes"], entry.get("depth"))
     except MncostError as exc:
         config = config_name(entry["alpha"], check_resolution(entry["resolution"]),
-                             entry["classes"])
+                             entry["classes"], entry.get("depth"))
         raise InputError(f"{baseline_file}: model {entry['model']!r} ({config}) in the "
                          f"baseline cannot be recomputed: {exc}") from None
 
@@ -472,7 +479,7 @@ BUDGET_KEYS = {"max_macs": "macs", "max_params": "params", "max_latency_ms": "la
                "max_predicted_latency_ms": "predicted_latency_ms"}
 #: Budget keys whose limits are byte sizes (:func:`parse_bytes`).
 _BYTE_BUDGETS = ("max_peak_activation_bytes", "max_bytes_moved")
-_BUDGET_FIELDS = ("model", "alpha", "resolution", "classes", *BUDGET_KEYS)
+_BUDGET_FIELDS = ("model", "alpha", "depth", "resolution", "classes", *BUDGET_KEYS)
 
 
 @dataclass(frozen=True)
@@ -480,11 +487,12 @@ class Budget:
     """One budget entry: a configuration and its limits (metric -> limit)."""
 
     model: str
-    alpha: float
+    alpha: float | None
     resolution: object
     classes: int | None
     limits: tuple[tuple[str, Decimal], ...]
     where: str
+    depth: float | None = None
 
 
 def _budget_error(file: str, line: int | None, key: str, reason: str) -> InputError:
@@ -544,7 +552,8 @@ def _budget(path: str, i: int, item: Any, line: int) -> Budget:
         raise _budget_error(path, item.line, name, "give at least one of "
                                                    + ", ".join(BUDGET_KEYS))
     return Budget(model=item["model"],
-                  alpha=checked("alpha", check_alpha) if "alpha" in item else 1.0,
+                  alpha=checked("alpha", check_alpha) if "alpha" in item else None,
+                  depth=checked("depth", check_depth) if "depth" in item else None,
                   resolution=checked("resolution", check_resolution)
                   if "resolution" in item else None,
                   classes=checked("classes", check_classes) if "classes" in item else None,
@@ -565,9 +574,10 @@ def check_budget(budget: Budget, report: Report, params: str,
               "latency_ms": latency_ms, "predicted_latency_ms": predicted_ms}
     if any(m in MEMORY_METRICS for m, _ in budget.limits):
         values.update(memory_totals(net))
-    return [BudgetResult(budget.model, net.alpha, tuple(net.resolution), net.classes, metric,
-                         limit, values[metric], budget.where,
-                         "" if values[metric] is not None else LATENCY_SKIPPED)
+    return [BudgetResult(model=budget.model, alpha=net.alpha, resolution=tuple(net.resolution),
+                         classes=net.classes, depth=net.depth, metric=metric, limit=limit,
+                         value=values[metric], where=budget.where,
+                         skipped="" if values[metric] is not None else LATENCY_SKIPPED)
             for metric, limit in budget.limits]
 
 
@@ -583,10 +593,11 @@ def write_entries(configs: Iterable[tuple[str, float, object]], classes: int | N
                   params: str, resolve_model: Callable[..., Network],
                   analyze: Callable[[Network], Report], measure: Measure | None = None
                   ) -> list[dict[str, Any]]:
-    """Baseline entries for ``(model, alpha, resolution)`` configurations."""
+    """Baseline entries for ``(model, alpha, resolution[, depth])`` configurations (``None``:
+    the spec's own)."""
     entries = []
-    for model, alpha, resolution in configs:
-        network = resolve_model(model, alpha, resolution, classes)
+    for model, alpha, resolution, *depth in configs:
+        network = resolve_model(model, alpha, resolution, classes, *depth)
         latency = measure(network) if measure is not None else None
         entries.append(entry_of(model, analyze(network), params, latency))
     return entries
@@ -613,7 +624,7 @@ def run_check(baseline: dict[str, Any] | None, baseline_file: str,
     for budget in budgets:
         try:
             network = resolve_model(budget.model, budget.alpha, budget.resolution,
-                                    budget.classes)
+                                    budget.classes, budget.depth)
         except MncostError as exc:
             raise InputError(f"{budget.where}: budget for {budget.model!r}: {exc}") from None
         wants_latency = measure is not None and any(m == "latency_ms" for m, _ in budget.limits)

@@ -14,13 +14,16 @@ import pytest
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 HAS_FVCORE = importlib.util.find_spec("fvcore") is not None
+#: The reference extra (torchvision, timm) for ``crosscheck --reference``; CI installs it.
+HAS_REFERENCE = all(importlib.util.find_spec(p) is not None for p in ("torchvision", "timm"))
 REQUIRE = os.environ.get("MNCOST_REQUIRE_TORCH") == "1"
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
         for marker, present, package in (("torch", HAS_TORCH, "torch"),
-                                         ("fvcore", HAS_FVCORE, "fvcore")):
+                                         ("fvcore", HAS_FVCORE, "fvcore"),
+                                         ("reference", HAS_REFERENCE, "torchvision / timm")):
             if item.get_closest_marker(marker) and not present:
                 if REQUIRE:
                     item.add_marker(pytest.mark.xfail(

@@ -18,7 +18,7 @@ from ..models import BUILTINS, resolve_model
 from ..render import check as view
 from ..render import to_json
 from ..render.output import emit
-from ..sweep import parse_alphas, parse_resolutions
+from ..sweep import parse_alphas, parse_depths, parse_resolutions
 from .common import CLASSES, output_path_option
 from .sweep import latency_options, profiler_options
 
@@ -79,8 +79,10 @@ def baseline() -> None:
 
 @baseline.command("write")
 @click.argument("models", nargs=-1)
-@click.option("--alpha", "-a", "alphas", default="1.0", show_default=True, metavar="LIST",
-              help="Width multipliers: 0.5,1.0 or start:stop:step.")
+@click.option("--alpha", "-a", "alphas", default=None, metavar="LIST",
+              help="Width multipliers: 0.5,1.0 or start:stop:step (default: the spec's).")
+@click.option("--depth", "depths", default=None, metavar="LIST",
+              help="Depth multipliers: 1.0,1.4 or start:stop:step (default: the spec's).")
 @click.option("--res", "-r", "resolutions", default=None, metavar="LIST",
               help="Resolutions: 160,224, 224x160 or start:stop:step (default: the spec's).")
 @click.option("--classes", "-k", type=CLASSES, default=None, metavar="K",
@@ -90,19 +92,21 @@ def baseline() -> None:
 @output_path_option("--output", "-o", default="mncost-baseline.json",
                     help="Baseline file (written whole or not at all; - is stdout).")
 @latency_options
-def write(models: tuple[str, ...], alphas: str, resolutions: str | None, classes: int | None,
+def write(models: tuple[str, ...], alphas: str | None, depths: str | None,
+          resolutions: str | None, classes: int | None,
           params: str, output: OutputPath, latency: bool, device: str, threads: int | None,
           batch: int, repeats: int | None, warmup: int | None, min_time: float | None) -> None:
     """Record totals and per-layer counts of MODELS (default: every built-in) at each
-    alpha x resolution, for `mncost check`.
+    alpha x resolution x depth, for `mncost check`.
 
     \b
     Example:
       mncost baseline write v2 v3-large --alpha 0.75,1.0 -o mncost-baseline.json
     """
     models = models or tuple(BUILTINS)
-    configs = itertools.product(models, parse_alphas(alphas),
-                                parse_resolutions(resolutions) if resolutions else (None,))
+    configs = itertools.product(models, parse_alphas(alphas) if alphas else (None,),
+                                parse_resolutions(resolutions) if resolutions else (None,),
+                                parse_depths(depths) if depths else (None,))
     measure = _measure(latency, device, threads, batch, repeats, warmup, min_time)
     entries = core.write_entries(configs, classes, params, resolve_model, analyze_network,
                                  measure)

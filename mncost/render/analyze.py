@@ -56,6 +56,7 @@ def report_dict(report: Report, model: str, params: str = DEFAULT_PARAMS) -> dic
         "model": model,
         "spec": {"name": net.spec_name, "file": net.spec_file},
         "alpha": net.alpha,
+        "depth": net.depth,
         "resolution": list(net.resolution),
         "classes": net.classes,
         "param_convention": params,
@@ -104,13 +105,13 @@ def separable_dict(pair: SeparablePair) -> dict[str, Any]:
 # CSV
 
 #: CSV columns of ``mncost analyze --format csv`` (summary by kind, then a total row).
-ANALYZE_KIND_COLUMNS = ("model", "alpha", "resolution", "classes", "kind", "label", "layers",
-                        "macs", "macs_share", "params", "params_share", "param_convention",
-                        "weights", "biases",
+ANALYZE_KIND_COLUMNS = ("model", "alpha", "depth", "resolution", "classes", "kind", "label",
+                        "layers", "macs", "macs_share", "params", "params_share",
+                        "param_convention", "weights", "biases",
                         "bn_params", "bn_stats", "activations", "elementwise_ops")
 #: CSV columns of ``mncost analyze --per-layer --format csv`` (one row per layer).
-ANALYZE_LAYER_COLUMNS = ("model", "alpha", "resolution", "classes", "name", "kind", "stage",
-                         "in_shape", "out_shape", "kernel", "stride", "groups", "act", "bn",
+ANALYZE_LAYER_COLUMNS = ("model", "alpha", "depth", "resolution", "classes", "name", "kind",
+                         "stage", "in_shape", "out_shape", "kernel", "stride", "groups", "act", "bn",
                          "bias", "macs", "params", "param_convention", "weights", "biases",
                          "bn_params",
                          "bn_stats", "activations", "elementwise_ops")
@@ -118,7 +119,7 @@ ANALYZE_LAYER_COLUMNS = ("model", "alpha", "resolution", "classes", "name", "kin
 
 def analyze_csv(data: dict[str, Any], per_layer: bool) -> str:
     """CSV for ``analyze``: by-kind rows plus a ``total`` row, or one row per layer."""
-    head = {"model": data["model"], "alpha": data["alpha"],
+    head = {"model": data["model"], "alpha": data["alpha"], "depth": data["depth"],
             "resolution": resolution_str(data["resolution"]), "classes": data["classes"],
             "param_convention": data["param_convention"]}
     if per_layer:
@@ -133,7 +134,8 @@ def analyze_csv(data: dict[str, Any], per_layer: bool) -> str:
 # Titled tables (Markdown, rich)
 
 def _title(data: dict[str, Any]) -> str:
-    return (f"{data['model']} ({data['spec']['name']}) alpha={data['alpha']:g} "
+    depth = f"depth={data['depth']:g} " if data["depth"] != 1.0 else ""
+    return (f"{data['model']} ({data['spec']['name']}) alpha={data['alpha']:g} {depth}"
             f"resolution={resolution_str(data['resolution'])} classes={data['classes']}")
 
 

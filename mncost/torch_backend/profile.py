@@ -248,7 +248,7 @@ class ProfileResult:
             "schema": PROFILE_SCHEMA,
             "model": model or net.spec_name,
             "spec": {"name": net.spec_name, "file": net.spec_file},
-            "alpha": net.alpha, "resolution": list(net.resolution), "classes": net.classes,
+            "alpha": net.alpha, "depth": net.depth, "resolution": list(net.resolution), "classes": net.classes,
             "environment": dict(self.environment),
             "options": asdict(self.options),
             "macs": self.macs,
