@@ -27,7 +27,7 @@ from .inputfile import Refused, load_json, read_limited
 from .layers import Network
 from .limits import MAX_ENTRIES, MAX_JSON_BYTES
 from .memory import memory_totals
-from .resolve import check_alpha, check_classes, check_resolution
+from .resolve import check_alpha, check_classes, check_depth, check_resolution
 from .schema import BASELINE_SCHEMA, baseline_dict, entry_of  # noqa: F401
 from .units import Tolerance
 
@@ -101,6 +101,8 @@ def _check_entry(path: str, i: int, entry: Any) -> None:
                              f">= 0, got {shown}")
     try:
         check_alpha(entry["alpha"])
+        if "depth" in entry:
+            check_depth(entry["depth"])
         check_resolution(entry["resolution"])
         check_classes(entry["classes"])
     except InputError as exc:
@@ -156,9 +158,10 @@ def compare_entry(entry: dict[str, Any], report: Report, params: str, tolerance:
         metrics.append(MetricDelta("latency_ms_median", old, median,
                                    median <= old or lat_tolerance.allows(old, median)))
     net = report.network
-    return ConfigResult(entry["model"], net.alpha, tuple(net.resolution), net.classes,
-                        tuple(metrics), layer_changes(entry["layers"], report, params,
-                                                      tolerance))
+    return ConfigResult(model=entry["model"], alpha=net.alpha,
+                        resolution=tuple(net.resolution), classes=net.classes, depth=net.depth,
+                        metrics=tuple(metrics),
+                        layers=layer_changes(entry["layers"], report, params, tolerance))
 
 
 def resolve_entry(entry: dict[str, Any], baseline_file: str,
@@ -167,10 +170,10 @@ def resolve_entry(entry: dict[str, Any], baseline_file: str,
     exists is an :class:`InputError` naming the baseline."""
     try:
         return resolve_model(entry["model"], entry["alpha"], entry["resolution"],
-                             entry["classes"])
+                             entry["classes"], entry.get("depth"))
     except MncostError as exc:
         config = config_name(entry["alpha"], check_resolution(entry["resolution"]),
-                             entry["classes"])
+                             entry["classes"], entry.get("depth"))
         raise InputError(f"{baseline_file}: model {entry['model']!r} ({config}) in the "
                          f"baseline cannot be recomputed: {exc}") from None
 
@@ -187,10 +190,11 @@ def write_entries(configs: Iterable[tuple[str, float, object]], classes: int | N
                   params: str, resolve_model: Callable[..., Network],
                   analyze: Callable[[Network], Report], measure: Measure | None = None
                   ) -> list[dict[str, Any]]:
-    """Baseline entries for ``(model, alpha, resolution)`` configurations."""
+    """Baseline entries for ``(model, alpha, resolution[, depth])`` configurations (``None``:
+    the spec's own)."""
     entries = []
-    for model, alpha, resolution in configs:
-        network = resolve_model(model, alpha, resolution, classes)
+    for model, alpha, resolution, *depth in configs:
+        network = resolve_model(model, alpha, resolution, classes, *depth)
         latency = measure(network) if measure is not None else None
         entries.append(entry_of(model, analyze(network), params, latency))
     return entries
@@ -217,7 +221,7 @@ def run_check(baseline: dict[str, Any] | None, baseline_file: str,
     for budget in budgets:
         try:
             network = resolve_model(budget.model, budget.alpha, budget.resolution,
-                                    budget.classes)
+                                    budget.classes, budget.depth)
         except MncostError as exc:
             raise InputError(f"{budget.where}: budget for {budget.model!r}: {exc}") from None
         wants_latency = measure is not None and any(m == "latency_ms" for m, _ in budget.limits)

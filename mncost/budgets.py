@@ -16,7 +16,7 @@ from .costs import Report
 from .errors import InputError
 from .limits import MAX_ENTRIES
 from .memory import memory_totals
-from .resolve import check_alpha, check_classes, check_resolution
+from .resolve import check_alpha, check_classes, check_depth, check_resolution
 from .units import parse_bytes, parse_count
 from .yamlfile import LineDict, LineList, load_yaml_file
 
@@ -26,7 +26,7 @@ BUDGET_KEYS = {"max_macs": "macs", "max_params": "params", "max_latency_ms": "la
                "max_predicted_latency_ms": "predicted_latency_ms"}
 #: Budget keys whose limits are byte sizes (:func:`parse_bytes`).
 _BYTE_BUDGETS = ("max_peak_activation_bytes", "max_bytes_moved")
-_BUDGET_FIELDS = ("model", "alpha", "resolution", "classes", *BUDGET_KEYS)
+_BUDGET_FIELDS = ("model", "alpha", "depth", "resolution", "classes", *BUDGET_KEYS)
 
 
 @dataclass(frozen=True)
@@ -34,11 +34,12 @@ class Budget:
     """One budget entry: a configuration and its limits (metric -> limit)."""
 
     model: str
-    alpha: float
+    alpha: float | None
     resolution: object
     classes: int | None
     limits: tuple[tuple[str, Decimal], ...]
     where: str
+    depth: float | None = None
 
 
 def _budget_error(file: str, line: int | None, key: str, reason: str) -> InputError:
@@ -98,7 +99,8 @@ def _budget(path: str, i: int, item: Any, line: int) -> Budget:
         raise _budget_error(path, item.line, name, "give at least one of "
                                                    + ", ".join(BUDGET_KEYS))
     return Budget(model=item["model"],
-                  alpha=checked("alpha", check_alpha) if "alpha" in item else 1.0,
+                  alpha=checked("alpha", check_alpha) if "alpha" in item else None,
+                  depth=checked("depth", check_depth) if "depth" in item else None,
                   resolution=checked("resolution", check_resolution)
                   if "resolution" in item else None,
                   classes=checked("classes", check_classes) if "classes" in item else None,
@@ -119,7 +121,8 @@ def check_budget(budget: Budget, report: Report, params: str,
               "latency_ms": latency_ms, "predicted_latency_ms": predicted_ms}
     if any(m in MEMORY_METRICS for m, _ in budget.limits):
         values.update(memory_totals(net))
-    return [BudgetResult(budget.model, net.alpha, tuple(net.resolution), net.classes, metric,
-                         limit, values[metric], budget.where,
-                         "" if values[metric] is not None else LATENCY_SKIPPED)
+    return [BudgetResult(model=budget.model, alpha=net.alpha, resolution=tuple(net.resolution),
+                         classes=net.classes, depth=net.depth, metric=metric, limit=limit,
+                         value=values[metric], where=budget.where,
+                         skipped="" if values[metric] is not None else LATENCY_SKIPPED)
             for metric, limit in budget.limits]

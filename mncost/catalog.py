@@ -26,7 +26,16 @@ BUILTINS: dict[str, str] = {
     "v3-small": "mobilenet_v3_small.yaml",
     "v3-large-tf": "mobilenet_v3_large_tf.yaml",
     "v3-small-tf": "mobilenet_v3_small_tf.yaml",
+    "mnasnet": "mnasnet.yaml",
+    **{f"efficientnet-b{i}": f"efficientnet_b{i}.yaml" for i in range(8)},
 }
+
+#: Built-ins that are another built-in's table at other default multipliers (EfficientNet-B1...B7
+#: are B0 scaled by their width/depth coefficients): grids over alpha and depth (``crosscheck
+#: --all``, the torch tests) cover them through the one they extend.
+SCALED_VARIANTS: frozenset[str] = frozenset(f"efficientnet-b{i}" for i in range(1, 8))
+#: The built-ins with a table of their own.
+TABLES: tuple[str, ...] = tuple(m for m in BUILTINS if m not in SCALED_VARIANTS)
 
 
 def configs_dir() -> Path:
@@ -90,8 +99,9 @@ def load_model(model: str) -> Spec:
     return _load_cached(str(path), mtime)
 
 
-def resolve_model(model: str, alpha: float = 1.0, resolution: object = None,
-                  classes: int | None = None) -> Network:
-    """Load ``model`` and resolve it (:func:`mncost.resolve.resolve`)."""
-    return resolve(load_model(model), alpha, resolution, classes)
+def resolve_model(model: str, alpha: float | None = None, resolution: object = None,
+                  classes: int | None = None, depth: float | None = None) -> Network:
+    """Load ``model`` and resolve it (:func:`mncost.resolve.resolve`); ``alpha`` and ``depth``
+    default to the spec's own multipliers (1.0 except for EfficientNet-B1...B7)."""
+    return resolve(load_model(model), alpha, resolution, classes, depth)
 

@@ -62,16 +62,17 @@ class LayerChange:
 
 @dataclass(frozen=True)
 class Configuration:
-    """A model at one alpha, resolution and class count: what every result is about."""
+    """A model at one alpha, resolution, class count and depth: what every result is about."""
 
     model: str
     alpha: float
     resolution: tuple[int, int]
     classes: int
+    depth: float = 1.0
 
     @property
     def config(self) -> str:
-        return config_name(self.alpha, self.resolution, self.classes)
+        return config_name(self.alpha, self.resolution, self.classes, self.depth)
 
 
 @dataclass(frozen=True)
@@ -152,5 +153,8 @@ class CheckResult:
         return ("OK: " if self.ok else "FAILED: ") + "; ".join(parts)
 
 
-def config_name(alpha: float, resolution: Sequence[int], classes: int) -> str:
-    return f"alpha={alpha:g} res={resolution_str(resolution)} classes={classes}"
+def config_name(alpha: float, resolution: Sequence[int], classes: int,
+                depth: float | None = 1.0) -> str:
+    """``alpha=A res=R classes=K``, with ``depth=D`` after alpha when it is not 1."""
+    depth_part = f" depth={depth:g}" if depth not in (None, 1.0) else ""
+    return f"alpha={alpha:g}{depth_part} res={resolution_str(resolution)} classes={classes}"

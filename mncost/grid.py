@@ -1,5 +1,5 @@
-"""Grid values as the command line writes them: ``--alpha 0.25,0.5:1.5:0.05`` and
-``--res 128,224x160,96:480:16`` (``sweep``, ``baseline write``).
+"""Grid values as the command line writes them: ``--alpha 0.25,0.5:1.5:0.05``,
+``--depth 1.0,1.4`` and ``--res 128,224x160,96:480:16`` (``sweep``, ``baseline write``).
 
 Pure; ranges in exact decimal arithmetic.
 """
@@ -10,7 +10,7 @@ from decimal import Decimal, DecimalException, InvalidOperation
 from typing import Iterable
 
 from .errors import InputError
-from .resolve import check_alpha, check_resolution
+from .resolve import check_alpha, check_depth, check_resolution
 
 #: Largest grid accepted, so a typo in a range step cannot exhaust memory.
 MAX_CONFIGS = 2_000_000
@@ -69,6 +69,15 @@ def parse_alphas(text: str) -> tuple[float, ...]:
     for item in _items(text, "--alpha"):
         decimals = expand_range(item, "--alpha") if ":" in item else [_decimal(item, "--alpha")]
         values += [check_alpha(float(d)) for d in decimals]
+    return _unique(values)
+
+
+def parse_depths(text: str) -> tuple[float, ...]:
+    """``--depth``: ``1.0,1.4``, ``1.0:2.0:0.2`` or a mix; each value checked > 0."""
+    values: list[float] = []
+    for item in _items(text, "--depth"):
+        decimals = expand_range(item, "--depth") if ":" in item else [_decimal(item, "--depth")]
+        values += [check_depth(float(d)) for d in decimals]
     return _unique(values)
 
 

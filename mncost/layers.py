@@ -87,6 +87,8 @@ class Network:
     classes: int
     layers: tuple[ResolvedLayer, ...]
     stages: tuple[str, ...]
+    #: Depth multiplier the rows' repeats were scaled by (EfficientNet's d).
+    depth: float = 1.0
 
     @property
     def input_shape(self) -> Shape:

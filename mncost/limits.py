@@ -21,6 +21,8 @@ MAX_YAML_NODES = 100_000
 MAX_INT_DIGITS = 100
 #: Largest width multiplier alpha (the papers use 0.25 to 1.4).
 MAX_ALPHA = 10_000.0
+#: Largest depth multiplier (repeats grow with it; the layer limit bounds the result too).
+MAX_DEPTH_MULTIPLIER = 10_000.0
 #: Largest input side in pixels (sizes are computed in exact integers up to it).
 MAX_RESOLUTION = 10 ** 18
 #: Largest integer field of a spec (channels, kernel, stride, groups, classes).

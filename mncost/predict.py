@@ -137,7 +137,8 @@ class _AlphaPart:
 
 
 class SweepPredictor:
-    """Predicted ms for sweep rows (``model``, ``alpha``, ``resolution``, ``classes``)."""
+    """Predicted ms for sweep rows (``model``, ``alpha``, ``depth``, ``resolution``,
+    ``classes``)."""
 
     def __init__(self, device: DeviceProfile, specs: Mapping[str, Spec]) -> None:
         self.device = device
@@ -151,19 +152,19 @@ class SweepPredictor:
         self.outside = 0
 
     def predict(self, model: str, alpha: float, resolution: tuple[int, int],
-                classes: Optional[int]) -> float:
+                classes: Optional[int], depth: Optional[float] = None) -> float:
         spec = self.specs[model]
         if model in self._slow:
-            return self.model.predict(resolve(spec, alpha, resolution, classes)).total_ms
-        key = (model, alpha, classes)
+            return self.model.predict(resolve(spec, alpha, resolution, classes, depth)).total_ms
+        key = (model, alpha, depth, classes)
         part = self._alphas.get(key)
         if part is None:
-            part = self._alphas[key] = _AlphaPart(resolve(spec, alpha, None, classes),
+            part = self._alphas[key] = _AlphaPart(resolve(spec, alpha, None, classes, depth),
                                                   self.model)
         pkey = (model, part.layout, classes, resolution)
         pixels = self._pixels.get(pkey)
         if pixels is None:
-            full = resolve(spec, alpha, resolution, classes)
+            full = resolve(spec, alpha, resolution, classes, depth)
             if not part.ok or _layout(full) != part.layout:
                 self._slow.add(model)
                 return self.model.predict(full).total_ms
@@ -184,7 +185,8 @@ class SweepPredictor:
         (alo, ahi), (rlo, rhi) = cov["alpha"], cov["resolution"]
         for row in rows:
             resolution = check_resolution(row["resolution"])
-            ms = self.predict(row["model"], row["alpha"], resolution, row["classes"])
+            ms = self.predict(row["model"], row["alpha"], resolution, row["classes"],
+                              row.get("depth"))
             self.count += 1
             if not (alo <= row["alpha"] <= ahi and rlo <= min(resolution)
                     and max(resolution) <= rhi):

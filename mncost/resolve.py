@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 from .errors import InputError
 from .layers import INPUT, Network, ResolvedLayer, Shape
-from .limits import MAX_ALPHA, MAX_CHANNELS, MAX_LAYERS, MAX_SPEC_INT
-from .spec import CLASSES, Row, Spec, parse_resolution
-from .width import expand, make_divisible, squeeze, thin
+from .limits import MAX_ALPHA, MAX_CHANNELS, MAX_DEPTH_MULTIPLIER, MAX_LAYERS, MAX_SPEC_INT
+from .spec import CLASSES, FIXED_DEPTH_OPS, Row, Spec, parse_resolution
+from .width import expand, make_divisible, repeats, squeeze, thin
 
 
 def ceil_div(a: int, b: int) -> int:
@@ -32,6 +32,16 @@ def check_alpha(alpha: object) -> float:
         shown = f"{alpha:.6g}" if isinstance(alpha, float) else repr(alpha)[:40]
         raise InputError(f"alpha must be a number in (0, {MAX_ALPHA:g}], got {shown}")
     return float(alpha)
+
+
+def check_depth(depth: object) -> float:
+    """The depth multiplier (EfficientNet's d) must be a finite number in
+    (0, :data:`MAX_DEPTH_MULTIPLIER`]."""
+    if isinstance(depth, bool) or not isinstance(depth, (int, float)) or not (
+            0 < depth <= MAX_DEPTH_MULTIPLIER):
+        shown = f"{depth:.6g}" if isinstance(depth, float) else repr(depth)[:40]
+        raise InputError(f"depth must be a number in (0, {MAX_DEPTH_MULTIPLIER:g}], got {shown}")
+    return float(depth)
 
 
 def check_classes(classes: object) -> int:
@@ -227,28 +237,46 @@ _ROW_BUILDERS = {"conv": _conv_row, "dw": _dw_row, "separable": _separable_row,
                  "bottleneck": _bottleneck_row, "pool": _pool_row, "fc": _fc_row}
 
 
-def resolve(spec: Spec, alpha: float = 1.0, resolution: object = None,
-            classes: int | None = None) -> Network:
-    """Resolve ``spec`` at width multiplier ``alpha``, input ``resolution`` and ``classes``.
+def row_repeats(row: Row, spec: Spec, depth: float) -> int:
+    """How many times ``row`` repeats under depth multiplier ``depth`` (``keep_depth`` rows,
+    pools and classifiers never change)."""
+    if row.keep_depth or row.op in FIXED_DEPTH_OPS:
+        return row.n
+    return repeats(row.n, depth, spec.depth_rounding)
+
+
+def resolve(spec: Spec, alpha: float | None = None, resolution: object = None,
+            classes: int | None = None, depth: float | None = None) -> Network:
+    """Resolve ``spec`` at width multiplier ``alpha``, depth multiplier ``depth``, input
+    ``resolution`` and ``classes``.
 
     Args:
         spec: a validated spec (:func:`mncost.spec.load_spec`).
-        alpha: width multiplier (v1 paper Sec. 3.3), any number > 0.
+        alpha: width multiplier (v1 paper Sec. 3.3), any number > 0; default the spec's
+            (``alpha:``, 1.0 unless it says otherwise).
         resolution: ``R``, ``"HxW"`` or ``(H, W)``; default the spec's (224).
         classes: classifier outputs; default the spec's (1000).
+        depth: depth multiplier (EfficientNet Sec. 3.3): each row's ``n`` becomes
+            ``ceil(depth * n)`` (the spec's ``depth_rounding``); default the spec's
+            (``depth:``, 1.0 unless it says otherwise).
 
     Returns:
         The :class:`Network` with its layers in execution order.
     """
-    alpha = check_alpha(alpha)
+    alpha = check_alpha(spec.alpha if alpha is None else alpha)
+    depth = check_depth(spec.depth if depth is None else depth)
     h, w = spec.resolution if resolution is None else check_resolution(resolution)
     classes = spec.classes if classes is None else check_classes(classes)
     walk = _Walk(spec=spec, alpha=alpha, classes=classes, shape=Shape(3, h, w))
-    if sum(row.n for row in spec.rows) > MAX_LAYERS:
+    if sum(row_repeats(row, spec, depth) for row in spec.rows) > MAX_LAYERS:
         raise _too_many_layers(spec)
+    stages = []
     for row in spec.rows:
-        for j in range(row.n):
-            name = row.name if row.n == 1 else f"{row.name}.{j}"
+        n = row_repeats(row, spec, depth)
+        if n:
+            stages.append(row.name)
+        for j in range(n):
+            name = row.name if n == 1 else f"{row.name}.{j}"
             _ROW_BUILDERS[row.op](walk, row, name, row.get("s", 1) if j == 0 else 1)
             walk.nominal_c = _nominal_width(row, walk)
             if len(walk.layers) > MAX_LAYERS:
@@ -256,5 +284,5 @@ def resolve(spec: Spec, alpha: float = 1.0, resolution: object = None,
     if not walk.layers:
         raise InputError(f"{spec.file}: the spec has no layers (every row has n: 0)")
     return Network(spec_name=spec.name, spec_file=spec.file, alpha=alpha, resolution=(h, w),
-                   classes=classes, layers=tuple(walk.layers),
-                   stages=tuple(r.name for r in spec.rows if r.n))
+                   classes=classes, layers=tuple(walk.layers), stages=tuple(stages),
+                   depth=depth)

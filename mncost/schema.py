@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .conventions import Convention, Conventions
     from .separable import SeparablePair
     from .torch_backend.crosscheck import Check, CrossCheck
+    from .torch_backend.reference import ReferenceCheck
     from .profile_results import LayerTiming, ProfileResult
 
 ANALYZE_SCHEMA = "mncost.analyze/1"
@@ -77,6 +78,7 @@ def report_dict(report: Report, model: str, params: str = DEFAULT_PARAMS) -> dic
         "model": model,
         "spec": {"name": net.spec_name, "file": net.spec_file},
         "alpha": net.alpha,
+        "depth": net.depth,
         "resolution": list(net.resolution),
         "classes": net.classes,
         "param_convention": params,
@@ -122,16 +124,15 @@ def separable_dict(pair: "SeparablePair") -> dict[str, Any]:
 
 
 #: CSV columns of ``mncost analyze --format csv`` (summary by kind, then a total row).
-ANALYZE_KIND_COLUMNS = ("model", "alpha", "resolution", "classes", "kind", "label", "layers",
-                        "macs", "macs_share", "params", "params_share", "param_convention",
-                        "weights", "biases",
+ANALYZE_KIND_COLUMNS = ("model", "alpha", "depth", "resolution", "classes", "kind", "label",
+                        "layers", "macs", "macs_share", "params", "params_share",
+                        "param_convention", "weights", "biases",
                         "bn_params", "bn_stats", "activations", "elementwise_ops")
 #: CSV columns of ``mncost analyze --per-layer --format csv`` (one row per layer).
-ANALYZE_LAYER_COLUMNS = ("model", "alpha", "resolution", "classes", "name", "kind", "stage",
-                         "in_shape", "out_shape", "kernel", "stride", "groups", "act", "bn",
-                         "bias", "macs", "params", "param_convention", "weights", "biases",
-                         "bn_params",
-                         "bn_stats", "activations", "elementwise_ops")
+ANALYZE_LAYER_COLUMNS = ("model", "alpha", "depth", "resolution", "classes", "name", "kind",
+                         "stage", "in_shape", "out_shape", "kernel", "stride", "groups", "act",
+                         "bn", "bias", "macs", "params", "param_convention", "weights",
+                         "biases", "bn_params", "bn_stats", "activations", "elementwise_ops")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -153,10 +154,11 @@ def conventions_dict(conv: "Conventions") -> dict:
 
 #: CSV columns of ``mncost sweep`` (one row per configuration), in order: ``macs_<kind>`` for
 #: each kind with MACs (:data:`mncost.kinds.MAC_KINDS`).
-COLUMNS = ("model", "alpha", "resolution", "classes", "macs", "params", "param_convention",
+COLUMNS = ("model", "alpha", "depth", "resolution", "classes", "macs", "params",
+           "param_convention",
            *(f"macs_{k}" for k in MAC_KINDS), "macs_ratio", "params_ratio")
 #: CSV columns of ``mncost sweep --per-layer`` (one row per layer per configuration).
-LAYER_COLUMNS = ("model", "alpha", "resolution", "classes", "layer", "kind", "stage",
+LAYER_COLUMNS = ("model", "alpha", "depth", "resolution", "classes", "layer", "kind", "stage",
                  "in_shape", "out_shape", "macs", "params", "param_convention")
 #: Columns that ``--latency`` adds (milliseconds per batch, from the profiler's end-to-end runs).
 LATENCY_COLUMNS = ("latency_ms_median", "latency_ms_p10", "latency_ms_p90", "latency_ms_mean",
@@ -226,7 +228,7 @@ def entry_of(model: str, report: Report, params: str, latency_ms: float | None =
 
     net = report.network
     entry: dict[str, Any] = {
-        "model": model, "spec": net.spec_name, "alpha": net.alpha,
+        "model": model, "spec": net.spec_name, "alpha": net.alpha, "depth": net.depth,
         "resolution": list(net.resolution), "classes": net.classes,
         "totals": {"macs": report.total.macs, "params": report.total.params(params),
                    "layers": len(report.layers), **memory_totals(net)},
@@ -265,7 +267,7 @@ def summary_dict(result: "CrossCheck") -> dict:
     """One line of ``--all``: the configuration, its totals and its verdict."""
     net = result.network
     return {"model": result.model, "spec": net.spec_name, "alpha": net.alpha,
-            "resolution": list(net.resolution), "classes": net.classes,
+            "depth": net.depth, "resolution": list(net.resolution), "classes": net.classes,
             "layers": len(net.layers), "macs": result.total("macs").analytic,
             "params": result.total("trainable").analytic,
             "fvcore": result.total("fvcore").measured, "checks": result.checks,
@@ -299,7 +301,8 @@ def profile_dict(result: "ProfileResult", model: str | None = None) -> dict[str,
         "schema": PROFILE_SCHEMA,
         "model": model or net.spec_name,
         "spec": {"name": net.spec_name, "file": net.spec_file},
-        "alpha": net.alpha, "resolution": list(net.resolution), "classes": net.classes,
+        "alpha": net.alpha, "depth": net.depth, "resolution": list(net.resolution),
+        "classes": net.classes,
         "environment": dict(result.environment),
         "options": asdict(result.options),
         "macs": result.macs,
@@ -327,3 +330,23 @@ def _layer_dict(timing: "LayerTiming") -> dict[str, Any]:
     """A layer's fields with its timing statistics flattened in (``median_ms``...)."""
     data = {f.name: getattr(timing, f.name) for f in fields(timing) if f.name != "stats"}
     return {**data, **timing.stats.to_dict()}
+
+
+# ---------------------------------------------------------------------------------------------
+# crosscheck --reference
+
+def reference_dict(result: "ReferenceCheck") -> dict[str, Any]:
+    """JSON-ready: the configuration, totals of both sides, and every per-layer triple."""
+    net = result.network
+    return {
+        "schema": "mncost.crosscheck-reference/1", "model": result.model,
+        "reference": result.library, "spec": net.spec_name, "alpha": net.alpha,
+        "depth": net.depth, "resolution": list(net.resolution), "classes": net.classes,
+        "ok": result.ok, "mismatch_lines": list(result.mismatches),
+        "totals": {"macs": [result.ours.macs, result.theirs.macs],
+                   "params": [result.ours.params, result.theirs.params]},
+        "layers": [{"name": a.name, "reference_name": b.name, "macs": [a.macs, b.macs],
+                    "params": [a.params, b.params], "shape": [list(a.shape), list(b.shape)]}
+                   for a, b in zip(result.ours.layers, result.theirs.layers)],
+        "seconds": round(result.seconds, 3),
+    }

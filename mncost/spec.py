@@ -46,6 +46,13 @@ _OP_ALIASES = {"bneck": "bottleneck", "mbconv": "bottleneck", "inverted_residual
 #: Ops that the ``defaults:`` block applies to (fc and pool take only what their row says).
 CONV_LIKE = ("conv", "dw", "separable", "bottleneck")
 WIDTH_ROUNDINGS = ("floor", "make_divisible")
+#: How a row's repeat count ``n`` scales under the depth multiplier D (see ``mncost.width``).
+DEPTH_ROUNDINGS = ("ceil", "round", "floor")
+#: ``keep_width:`` values: ``false`` (thinned and widened by alpha), ``true`` / ``below`` (not
+#: thinned below alpha 1, still widened above it: v2 paper), ``always`` (fixed at every alpha).
+KEEP_WIDTHS = (False, True, "below", "always")
+#: Ops the depth multiplier never repeats (a pool or classifier repeated is never meant).
+FIXED_DEPTH_OPS = ("pool", "fc")
 EXPANSION_ROUNDINGS = ("round", "make_divisible")
 EXPANSION_SIZES = ("width", "factor")
 CLASSES = "classes"
@@ -145,6 +152,13 @@ def _channels(value: Any) -> int | str:
                          f"got {value!r:.40}") from None
 
 
+def _keep_width(value: Any) -> bool | str:
+    if not (isinstance(value, bool) or value in ("below", "always")):
+        raise ValueError(f"must be false, true (= below: not thinned below alpha 1) or always "
+                         f"(fixed at every alpha), got {value!r}")
+    return True if value == "below" else value
+
+
 def _residual(value: Any) -> str | bool:
     if value == "auto" or isinstance(value, bool):
         return value
@@ -202,18 +216,18 @@ def _suggest(word: str, options) -> str:
 # --------------------------------------------------------------------------------------------
 # The schema: fields each op accepts, as data.
 
-_COMMON = {"op": _str, "name": _str, "n": _repeats}
+_COMMON = {"op": _str, "name": _str, "n": _repeats, "keep_depth": _bool}
 _ROW_FIELDS: dict[str, dict[str, Callable[[Any], Any]]] = {
     "conv": {"k": _kernel, "c": _channels, "t": _pos_num, "s": _pos_int, "act": activation,
-             "bn": _bool, "bias": _bool, "groups": _pos_int, "keep_width": _bool},
+             "bn": _bool, "bias": _bool, "groups": _pos_int, "keep_width": _keep_width},
     "dw": {"k": _kernel, "s": _pos_int, "act": activation, "bn": _bool, "bias": _bool},
     "separable": {"k": _kernel, "c": _pos_int, "s": _pos_int, "act": activation, "bn": _bool,
-                  "keep_width": _bool},
+                  "keep_width": _keep_width},
     "bottleneck": {"k": _kernel, "t": _pos_num, "exp": _pos_int, "c": _pos_int, "s": _pos_int,
                    "se": _bool, "act": activation, "bn": _bool, "residual": _residual,
-                   "keep_width": _bool},
+                   "keep_width": _keep_width},
     "pool": {"type": _choice(("avg", "max")), "k": _pool_kernel, "s": _pos_int},
-    "fc": {"c": _channels, "act": activation, "bias": _bool, "keep_width": _bool},
+    "fc": {"c": _channels, "act": activation, "bias": _bool, "keep_width": _keep_width},
 }
 #: Values a row gets when neither it nor ``defaults:`` sets them.
 _ROW_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -234,6 +248,7 @@ _TOP_FIELDS: dict[str, Callable[[Any], Any]] = {
     "resolution": parse_resolution, "classes": _pos_int,
     "expansion_rounding": _choice(EXPANSION_ROUNDINGS),
     "expansion_size": _choice(EXPANSION_SIZES),
+    "alpha": _pos_num, "depth": _pos_num, "depth_rounding": _choice(DEPTH_ROUNDINGS),
     "width": None, "se": None, "defaults": None, "layers": None, "extends": _str, "patch": None,
 }
 _WIDTH_FIELDS = {"rounding": _choice(WIDTH_ROUNDINGS), "divisor": _pos_int, "min": _pos_int,
@@ -291,6 +306,8 @@ class Row:
     file: str
     line: int | None
     key_lines: Mapping[str, tuple[str, int | None]] = field(default_factory=dict)
+    #: The depth multiplier leaves ``n`` as it is (a stem or head row).
+    keep_depth: bool = False
 
     def __getitem__(self, key: str) -> Any:
         return self.fields[key]
@@ -322,6 +339,12 @@ class Spec:
     expansion_rounding: str = "round"
     expansion_size: str = "width"
     se: SqueezeExcite = SqueezeExcite()
+    #: Default width and depth multipliers (EfficientNet-B1...B7 carry their coefficients).
+    alpha: float = 1.0
+    depth: float = 1.0
+    #: Repeats of a row under depth multiplier D: ``ceil(D * n)`` (EfficientNet), ``round`` or
+    #: ``floor``; never below 1 for a row that has any.
+    depth_rounding: str = "ceil"
 
 
 # --------------------------------------------------------------------------------------------
@@ -556,9 +579,11 @@ def _validate_row(raw: _RawRow, defaults: Mapping[str, Any],
         raise SpecError(f"must be an identifier (letters, digits, _), got {name!r}",
                         file=file, line=line, field=f"{path}.name")
     n = values.pop("n", 1)
+    keep_depth = values.pop("keep_depth", False)
     values.pop("op", None)
     return Row(index=raw.index, op=op, name=name or _default_name(raw.index), n=n,
-               fields=values, file=raw.file, line=raw.line, key_lines=key_lines)
+               keep_depth=keep_depth, fields=values, file=raw.file, line=raw.line,
+               key_lines=key_lines)
 
 
 def _section(doc: LineDict, key: str, schema: Mapping[str, Callable[[Any], Any]], file: str,
@@ -630,5 +655,6 @@ def load_spec(path: Path, resolve_name: Callable[..., Path]) -> Spec:
         resolution=top.get("resolution", (224, 224)), classes=top.get("classes", 1000),
         width=Width(**width), expansion_rounding=top.get("expansion_rounding", "round"),
         expansion_size=top.get("expansion_size", "width"),
-        se=SqueezeExcite(**se),
+        se=SqueezeExcite(**se), alpha=top.get("alpha", 1.0), depth=top.get("depth", 1.0),
+        depth_rounding=top.get("depth_rounding", "ceil"),
     )

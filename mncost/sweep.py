@@ -1,4 +1,4 @@
-"""Sweeps: costs over a grid of models x alpha x resolution (``mncost sweep``).
+"""Sweeps: costs over a grid of models x alpha x depth x resolution (``mncost sweep``).
 
 Pure and torch-free (latency is measured by :func:`measure_latency` with the profiler the caller
 passes in). Rows are plain dicts with the stable columns of :data:`COLUMNS` /
@@ -8,8 +8,9 @@ passes in). Rows are plain dicts with the stable columns of :data:`COLUMNS` /
 
 Speed: a grid of A alphas x R resolutions is not resolved A x R times. A layer's MACs are its
 output pixels (which depend only on the resolution and the strides) times the work per output
-pixel (which depends only on alpha: channels, kernel, groups), and its parameters do not depend
-on the resolution at all. So each alpha is resolved once at the spec's resolution and each
+pixel (which depends only on alpha and depth: channels, kernel, groups, repeats), and its
+parameters do not depend on the resolution at all. So each (alpha, depth) is resolved once at
+the spec's resolution and each
 resolution once, and every configuration is a dot product of the two. The split is *checked*,
 layer by layer, against the registry's own formulas for every resolution; where it does not hold
 (a spec whose structure changes with alpha, a formula that is not per-pixel) that part of the grid
@@ -41,21 +42,30 @@ from .spec import Spec
 
 @dataclass(frozen=True)
 class Grid:
-    """What to sweep: models (names or spec paths, each loaded once) x alphas x resolutions.
+    """What to sweep: models (names or spec paths, each loaded once) x alphas x depths x
+    resolutions.
 
-    ``resolutions`` empty means each spec's own resolution; ``classes`` None the spec's.
+    ``resolutions`` empty means each spec's own resolution; ``classes`` None the spec's; an
+    alpha or depth of None the spec's own multiplier (1.0 except EfficientNet-B1...B7).
     """
 
     models: tuple[str, ...]
     specs: tuple[Spec, ...]
-    alphas: tuple[float, ...]
+    alphas: tuple[float | None, ...]
     resolutions: tuple[tuple[int, int], ...]
     classes: int | None = None
     params: str = DEFAULT_PARAMS
+    depths: tuple[float | None, ...] = (None,)
 
     @property
     def size(self) -> int:
-        return len(self.models) * len(self.alphas) * max(1, len(self.resolutions))
+        return (len(self.models) * len(self.alphas) * len(self.depths)
+                * max(1, len(self.resolutions)))
+
+    @property
+    def multipliers(self) -> tuple[tuple[float | None, float | None], ...]:
+        """(alpha, depth) pairs, alpha outer."""
+        return tuple((a, d) for a in self.alphas for d in self.depths)
 
     def resolutions_of(self, spec: Spec) -> tuple[tuple[int, int], ...]:
         return self.resolutions or (tuple(spec.resolution),)
@@ -67,7 +77,8 @@ def _shape(c: int, h: int, w: int) -> str:
 
 @dataclass
 class _AlphaCosts:
-    """One alpha, resolved at the spec's resolution: per-layer work per output pixel (MACs /
+    """One (alpha, depth), resolved at the spec's resolution: per-layer work per output pixel
+    (MACs /
     output pixels) and parameters, which no resolution changes."""
 
     network: Network
@@ -122,7 +133,7 @@ def _resolution_map(spec: Spec, base: _AlphaCosts, resolution: tuple[int, int],
                     classes: int | None, per_layer: bool) -> _ResolutionMap | None:
     """Resolve ``base``'s alpha at ``resolution`` and check, with the registry's formulas, that
     every layer's MACs are its output pixels x ``base``'s work per pixel. None if not."""
-    network = resolve(spec, base.network.alpha, resolution, classes)
+    network = resolve(spec, base.network.alpha, resolution, classes, base.network.depth)
     if _layer_key(network) != _layer_key(base.network):
         return None
     pixels = []
@@ -136,9 +147,10 @@ def _resolution_map(spec: Spec, base: _AlphaCosts, resolution: tuple[int, int],
 
 
 def _reference(spec: Spec, classes: int | None, params: str) -> tuple[int, int]:
-    """MACs and parameters of the model at alpha 1.0 and its own resolution (224 for the
-    built-ins): the denominators of ``macs_ratio`` and ``params_ratio``."""
-    total = analyze(resolve(spec, 1.0, None, classes)).total
+    """MACs and parameters of the model at its own multipliers and resolution (alpha 1.0 at 224
+    for the MobileNets; EfficientNet-B3's coefficients at 300): the denominators of
+    ``macs_ratio`` and ``params_ratio``."""
+    total = analyze(resolve(spec, None, None, classes)).total
     return total.macs, total.params(params)
 
 
@@ -146,12 +158,14 @@ def _ratio(value: int, reference: int) -> float:
     return round(value / reference, 6) if reference else 0.0
 
 
-def _config_row(model: str, alpha: float, resolution: tuple[int, int], classes: int,
-                macs: int, macs_by_kind: dict[str, int], params: int, convention: str,
+def _config_row(model: str, network: Network, resolution: tuple[int, int], macs: int,
+                macs_by_kind: dict[str, int], params: int, convention: str,
                 reference: tuple[int, int]) -> dict[str, Any]:
     """One configuration: ``macs`` is the network's total (every layer), ``macs_by_kind`` its
     split by kind (only :data:`MAC_KINDS` get a column)."""
-    row = {"model": model, "alpha": alpha, "resolution": tuple(resolution),
+    classes = network.classes
+    row = {"model": model, "alpha": network.alpha, "depth": network.depth,
+           "resolution": tuple(resolution),
            "classes": classes, "macs": macs, "params": params, "param_convention": convention}
     for kind in MAC_KINDS:
         row[f"macs_{kind}"] = macs_by_kind.get(kind, 0)
@@ -165,7 +179,7 @@ def _layer_rows(model: str, network: Network, macs: Iterable[int], params: Itera
                 convention: str) -> Iterator[dict[str, Any]]:
     """Long rows: the layers of ``network`` (channels) at ``resolution``, whose layers have
     the spatial ``sizes`` (in H, in W, out H, out W of each layer, flattened)."""
-    head = {"model": model, "alpha": network.alpha,
+    head = {"model": model, "alpha": network.alpha, "depth": network.depth,
             "resolution": tuple(resolution), "classes": network.classes}
     quads = zip(*[iter(sizes)] * 4)
     for layer, (ih, iw, oh, ow), m, p in zip(network.layers, quads, macs, params):
@@ -212,13 +226,13 @@ def _model_rows(model: str, spec: Spec, grid: Grid, per_layer: bool, fast: bool
     cached = 0
     # Alphas with one layout share one resolve per resolution (usually every alpha does).
     maps: dict[tuple, dict[tuple[int, int], _ResolutionMap | None]] = {}
-    for alpha in grid.alphas:
-        costs = (_alpha_costs(analyze(resolve(spec, alpha, None, grid.classes)), grid.params)
-                 if fast else None)
+    for alpha, depth in grid.multipliers:
+        costs = (_alpha_costs(analyze(resolve(spec, alpha, None, grid.classes, depth)),
+                              grid.params) if fast else None)
         if costs is None:
             for resolution in resolutions:
-                yield from _config_rows(model, spec, grid, alpha, resolution, per_layer,
-                                        reference)
+                yield from _config_rows(model, spec, grid, alpha, depth, resolution,
+                                        per_layer, reference)
             continue
         cache = maps.setdefault(_layout(costs.network), {})
         sums = _KindSums(costs.network)
@@ -233,8 +247,8 @@ def _model_rows(model: str, spec: Spec, grid: Grid, per_layer: bool, fast: bool
                     cache[resolution] = spatial
                     cached += len(costs.per_pixel)
             if spatial is None:
-                yield from _config_rows(model, spec, grid, alpha, resolution, per_layer,
-                                        reference)
+                yield from _config_rows(model, spec, grid, alpha, depth, resolution,
+                                        per_layer, reference)
             elif per_layer:
                 macs = list(map(operator.mul, costs.per_pixel, spatial.pixels))
                 yield from _layer_rows(model, costs.network, macs, costs.params,
@@ -243,16 +257,15 @@ def _model_rows(model: str, spec: Spec, grid: Grid, per_layer: bool, fast: bool
                 pixels_by_kind = sums.split(spatial.pixels)
                 by_kind = {k: sum(map(operator.mul, work, pixels_by_kind[k]))
                            for k, work in work_by_kind.items()}
-                yield _config_row(model, costs.network.alpha, resolution,
-                                  costs.network.classes, sum(by_kind.values()), by_kind,
-                                  total_params, grid.params, reference)
+                yield _config_row(model, costs.network, resolution, sum(by_kind.values()),
+                                  by_kind, total_params, grid.params, reference)
 
 
-def _config_rows(model: str, spec: Spec, grid: Grid, alpha: float,
-                 resolution: tuple[int, int], per_layer: bool, reference: tuple[int, int]
-                 ) -> Iterator[dict[str, Any]]:
+def _config_rows(model: str, spec: Spec, grid: Grid, alpha: float | None,
+                 depth: float | None, resolution: tuple[int, int], per_layer: bool,
+                 reference: tuple[int, int]) -> Iterator[dict[str, Any]]:
     """The slow path for one configuration: resolve and analyze it."""
-    report = analyze(resolve(spec, alpha, resolution, grid.classes))
+    report = analyze(resolve(spec, alpha, resolution, grid.classes, depth))
     net = report.network
     if per_layer:
         yield from _layer_rows(model, net, [r.cost.macs for r in report.layers],
@@ -260,7 +273,7 @@ def _config_rows(model: str, spec: Spec, grid: Grid, alpha: float,
                                net.resolution, _sizes(net), grid.params)
         return
     by_kind = {k: c.macs for k, c in report.by_kind.items()}
-    yield _config_row(model, alpha, resolution, net.classes, report.total.macs, by_kind,
+    yield _config_row(model, net, resolution, report.total.macs, by_kind,
                       report.total.params(grid.params), grid.params, reference)
 
 
@@ -273,8 +286,8 @@ def check_grid(grid: Grid) -> None:
 
 def iter_rows(grid: Grid, per_layer: bool = False, fast: bool = True
               ) -> Iterator[dict[str, Any]]:
-    """The rows of ``grid``, one at a time: one per model x alpha x resolution (in that
-    nesting order), or with ``per_layer`` one per layer of each configuration.
+    """The rows of ``grid``, one at a time: one per model x alpha x depth x resolution (in
+    that nesting order), or with ``per_layer`` one per layer of each configuration.
 
     Memory does not grow with the number of rows: what is held is one resolved network per
     alpha and per resolution (the split of the module docstring), never the rows, so a
@@ -299,13 +312,15 @@ def sweep(grid: Grid, per_layer: bool = False, fast: bool = True) -> list[dict[s
 
 def row_count(grid: Grid, per_layer: bool) -> int:
     """How many rows ``grid`` gives: its configurations, or with ``per_layer`` its
-    configurations times each model's layers (counted at the first alpha and resolution)."""
+    configurations times each model's layers (counted at each depth, the first alpha and
+    resolution: the depth changes the number of layers)."""
     if not per_layer:
         return grid.size
     total = 0
     for spec in grid.specs:
         resolution = grid.resolutions_of(spec)[0]
-        layers = len(resolve(spec, grid.alphas[0], resolution, grid.classes).layers)
+        layers = sum(len(resolve(spec, grid.alphas[0], resolution, grid.classes, d).layers)
+                     for d in grid.depths)
         total += layers * len(grid.alphas) * len(grid.resolutions_of(spec))
     return total
 
@@ -318,7 +333,8 @@ def add_memory(rows: Iterable[dict[str, Any]], specs: dict[str, Spec]
     from .memory import memory_totals
 
     for row in rows:
-        net = resolve(specs[row["model"]], row["alpha"], row["resolution"], row["classes"])
+        net = resolve(specs[row["model"]], row["alpha"], row["resolution"], row["classes"],
+                      row.get("depth"))
         yield {**row, **memory_totals(net)}
 
 
@@ -352,7 +368,8 @@ def measure_latency(rows: Iterable[dict[str, Any]], specs: dict[str, Spec], opti
     """
     for i, row in enumerate(rows):
         spec = specs[row["model"]]
-        network = resolve(spec, row["alpha"], row["resolution"], row["classes"])
+        network = resolve(spec, row["alpha"], row["resolution"], row["classes"],
+                          row.get("depth"))
         result = profile(network, options)
         yield {**row, **latency_fields(result, options)}
         if on_done is not None:

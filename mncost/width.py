@@ -6,6 +6,8 @@ the reference implementations then round the result, and the published figures d
 
 from __future__ import annotations
 
+import math
+
 from .spec import SqueezeExcite, Width
 
 
@@ -24,18 +26,22 @@ def make_divisible(value: float, divisor: int, minimum: int | None = None,
     return rounded
 
 
-def thin(channels: int, alpha: float, width: Width, keep_width: bool = False) -> int:
+def thin(channels: int, alpha: float, width: Width, keep_width: bool | str = False) -> int:
     """Channels of a layer of nominal width ``channels`` under width multiplier ``alpha``.
 
     ``floor`` (TF-slim MobileNet v1): ``max(int(alpha * c), min)``. ``make_divisible`` (v2/v3):
     :func:`make_divisible` of ``alpha * c``. With ``keep_width`` an alpha below 1 does not thin
     the layer (v2 paper: "we apply width multiplier to all layers except the very last
     convolutional layer"); an alpha above 1 still widens it (torchvision: ``max(1.0, alpha)``).
+    With ``keep_width="always"`` the layer has its alpha-1 width at every alpha, in both
+    directions (torchvision MnasNet's 1280-wide head).
 
     The product ``alpha * c`` is taken in floating point, as every reference implementation
     does (so ``int(0.29 * 100)`` is 28 there and here).
     """
-    if keep_width:
+    if keep_width == "always":
+        alpha = 1.0
+    elif keep_width:
         alpha = max(alpha, 1.0)
     value = channels * alpha
     if width.rounding == "floor":
@@ -64,3 +70,23 @@ def squeeze(base: int, se: SqueezeExcite) -> int:
     if se.divisor is None:
         return max(1, value)
     return make_divisible(value, se.divisor)
+
+
+def repeats(n: int, depth: float, rounding: str) -> int:
+    """Repeats of a row of ``n`` blocks under depth multiplier ``depth`` (EfficientNet Sec. 3.3).
+
+    ``ceil``: ``ceil(depth * n)`` (EfficientNet's TF reference ``round_repeats``, torchvision
+    ``adjust_depth``, timm ``depth_trunc="ceil"``); ``round``: Python's ``round`` (timm
+    ``depth_trunc="round"``); ``floor``: ``int(depth * n)``. A row that has blocks keeps at
+    least one; ``n: 0`` stays 0.
+    """
+    if n == 0 or depth == 1.0:
+        return n
+    value = depth * n
+    if rounding == "ceil":
+        scaled = math.ceil(value)
+    elif rounding == "round":
+        scaled = round(value)
+    else:
+        scaled = int(value)
+    return max(1, int(scaled))

@@ -1,10 +1,11 @@
 """Shared test helpers.
 
-* **torch / fvcore.** Tests that need them use the ``torch`` / ``fvcore`` markers (and, for a
-  module, ``pytest.importorskip``): they are skipped only when the package is truly absent.
-  With ``MNCOST_REQUIRE_TORCH=1`` (CI, where both are installed) a missing or broken torch or
-  fvcore fails the whole run before any test: no skip and no xfail can hide it
-  (``tests/test_harness.py`` proves it with torch made unimportable).
+* **torch / fvcore / reference.** Tests that need them use the ``torch`` / ``fvcore`` /
+  ``reference`` (torchvision and timm) markers (and, for a module, ``pytest.importorskip``):
+  they are skipped only when a package cannot be imported. With ``MNCOST_REQUIRE_TORCH=1``
+  (CI, where ``.[all]`` is installed) a missing or broken one fails the whole run before any
+  test: no skip and no xfail can hide it (``tests/test_harness.py`` proves it with torch made
+  unimportable).
 * **Hypothesis profiles.** ``ci`` (used when ``CI`` is set, as CI services and ``.ci/run`` do):
   derandomized, so a failure found in CI reproduces on the next run and on a laptop, with no
   example database. ``dev`` (the default elsewhere): random, with the example database.
@@ -33,7 +34,10 @@ TINY_EVERY_KIND = str(ROOT / "tests" / "data" / "tiny_every_kind.yaml")
 #: Installed (found); whether it also imports is tried where a test needs it.
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 REQUIRE = os.environ.get("MNCOST_REQUIRE_TORCH") == "1"
-REQUIRED = ("torch", "fvcore")
+#: Test marker -> the packages its tests need (the reference extra: ``crosscheck --reference``).
+MARKERS = {"torch": ("torch",), "fvcore": ("fvcore",), "reference": ("torchvision", "timm")}
+#: What MNCOST_REQUIRE_TORCH=1 (CI, which installs ``.[all]``) requires: every marker's package.
+REQUIRED = tuple(p for packages in MARKERS.values() for p in packages)
 
 # ---------------------------------------------------------------------------------------------
 # Hypothesis
@@ -61,10 +65,21 @@ def examples(n: int) -> int:
 # torch / fvcore
 
 
+def _import(package: str) -> None:
+    """Import ``package`` as mncost does: torchvision and timm through the reference back
+    end's importers, which work around a torchvision wheel built for another torch."""
+    if package in ("torchvision", "timm"):
+        from mncost.torch_backend import reference
+
+        getattr(reference, f"import_{package}")()
+    else:
+        importlib.import_module(package)
+
+
 def _import_error(package: str) -> str | None:
     """Why ``package`` cannot be imported, or None when it can."""
     try:
-        importlib.import_module(package)
+        _import(package)
     except Exception as exc:  # ImportError, or a broken install raising anything else
         return f"{type(exc).__name__}: {exc}"
     return None
@@ -86,13 +101,16 @@ def pytest_collection_modifyitems(config, items):
     needs it). Under MNCOST_REQUIRE_TORCH=1 pytest_configure has already failed the run."""
     why: dict[str, str | None] = {}
     for item in items:
-        for package in REQUIRED:
-            if item.get_closest_marker(package):
+        for marker, packages in MARKERS.items():
+            if not item.get_closest_marker(marker):
+                continue
+            for package in packages:
                 if package not in why:
                     why[package] = _import_error(package)
                 if why[package] is not None:
                     item.add_marker(pytest.mark.skip(
                         reason=f"{package} cannot be imported ({why[package]})"))
+                    break
 
 
 # ---------------------------------------------------------------------------------------------

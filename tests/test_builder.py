@@ -12,8 +12,8 @@ import textwrap
 import pytest
 
 from mncost import analyze, resolve_model
-from mncost.catalog import BUILTINS
 from mncost.errors import BuildError
+from mncost.catalog import SCALED_VARIANTS, TABLES
 
 torch = pytest.importorskip("torch")
 nn = torch.nn
@@ -48,7 +48,7 @@ def leaf_counts(module: nn.Module) -> dict[str, int]:
     }
 
 
-@pytest.mark.parametrize("model", list(BUILTINS))
+@pytest.mark.parametrize("model", TABLES)
 @pytest.mark.parametrize("alpha,resolution,classes", CONFIGS)
 def test_parameters_equal_the_engine_per_layer(model, alpha, resolution, classes):
     network = resolve_model(model, alpha, resolution, classes)
@@ -91,7 +91,7 @@ def test_module_names_are_the_engine_layer_names():
     assert isinstance(modules["layers.1.se.fc2"].act, nn.Hardsigmoid)
 
 
-@pytest.mark.parametrize("model", list(BUILTINS))
+@pytest.mark.parametrize("model", TABLES)
 def test_forward_shape_and_eval_determinism(model):
     network = resolve_model(model, 0.35, 97, 10)
     built = build(network)

@@ -131,7 +131,7 @@ def test_python_dash_m_and_clean_stdout():
     proc = subprocess.run([sys.executable, "-m", "mncost", "analyze", "v1", "-f", "csv"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stderr == ""
-    assert proc.stdout.splitlines()[0].startswith("model,alpha,resolution,classes,kind")
+    assert proc.stdout.splitlines()[0].startswith("model,alpha,depth,resolution,classes,kind")
     proc = subprocess.run([sys.executable, "-m", "mncost", "analyze", "v1", "--alpha", "0"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stdout == ""

@@ -19,9 +19,9 @@ import pytest
 from click.testing import CliRunner
 
 from mncost import analyze, costs, kinds, resolve_model
-from mncost.catalog import BUILTINS
 from mncost.cli import cli
 from mncost.conventions import conventions
+from mncost.catalog import SCALED_VARIANTS, TABLES
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("fvcore")
@@ -51,7 +51,7 @@ def one_thread():
 # ---------------------------------------------------------------------------------------------
 # Agreement
 
-@pytest.mark.parametrize("model", list(BUILTINS))
+@pytest.mark.parametrize("model", TABLES)
 @pytest.mark.parametrize("alpha,resolution,classes", CONFIGS)
 def test_every_builtin_agrees_layer_by_layer(model, alpha, resolution, classes):
     result = crosscheck(model, alpha, resolution, classes)
@@ -65,7 +65,24 @@ def test_every_builtin_agrees_layer_by_layer(model, alpha, resolution, classes):
             result.total(metric, counter).measured
 
 
-@pytest.mark.parametrize("model", list(BUILTINS))
+@pytest.mark.parametrize("model", sorted(SCALED_VARIANTS))
+def test_scaled_variants_agree_at_their_own_coefficients(model):
+    """EfficientNet-B1...B7: B0's table at their width/depth coefficients (a small input keeps
+    the 55-block B7 quick; the structure does not depend on the resolution)."""
+    result = crosscheck(model, resolution=32)
+    assert result.ok, "\n".join(result.mismatches)
+    assert result.network.depth > 1.0
+
+
+@pytest.mark.parametrize("model,alpha,depth", [("efficientnet-b0", 0.5, 2.0),
+                                               ("mnasnet", 1.3, 0.5), ("v2", 0.75, 1.5)])
+def test_depth_multiplier_agrees(model, alpha, depth):
+    result = crosscheck(model, alpha, 96, None, depth)
+    assert result.ok, "\n".join(result.mismatches)
+    assert result.network.depth == depth
+
+
+@pytest.mark.parametrize("model", TABLES)
 def test_counters_called_directly_match_the_engine(model):
     """The counters used without the cross-check's plumbing, against the engine's totals."""
     from fvcore.nn import FlopCountAnalysis
@@ -236,10 +253,27 @@ def test_cli_all_with_fixed_axes():
     assert one.exit_code == 0
     data = json.loads(one.stdout)
     assert data["configurations"] == 1 and data["ok"] is True
-    alphas = invoke("crosscheck", "v3-small", "--all", "--res", "64", "-f", "csv")
+    alphas = invoke("crosscheck", "v3-small", "--all", "--res", "64", "--jobs", "1", "-f",
+                    "csv")
     rows = list(csv.DictReader(io.StringIO(alphas.stdout)))
     assert [float(r["alpha"]) for r in rows] == list(GRIDS["quick"][0])
     assert "v3-small: 4 configurations, all agree" in alphas.stderr
+
+
+def test_grid_in_spawned_workers_equals_the_grid_in_process():
+    """--all's process pool: the same results, in the same order, as running here."""
+    from mncost.schema import summary_dict
+    from mncost.torch_backend.crosscheck import crosscheck_grid
+
+    points = [("v3-small", 0.5, 32), ("efficientnet-b0", 0.25, 33, 0.5), ("mnasnet", 1.3, 40)]
+    seen = []
+    pooled = crosscheck_grid(points, progress=lambda r: seen.append(r.model), jobs=2)
+    here = crosscheck_grid(points, jobs=1)
+    strip = [{k: v for k, v in summary_dict(r).items() if k != "seconds"} for r in here]
+    assert [{k: v for k, v in summary_dict(r).items() if k != "seconds"}
+            for r in pooled] == strip
+    assert seen == ["v3-small", "efficientnet-b0", "mnasnet"] and all(r.ok for r in pooled)
+    assert pooled[1].network.depth == 0.5
 
 
 def test_cli_usage_errors():

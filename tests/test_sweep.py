@@ -112,7 +112,7 @@ def _expected_csv(configs) -> str:
     for alpha, r in configs:
         c = v1_counts(alpha, r)
         lines.append(",".join(map(str, [
-            "v1", alpha, r, 1000, c["macs"], c["params"], "trainable", c["conv"],
+            "v1", alpha, 1.0, r, 1000, c["macs"], c["params"], "trainable", c["conv"],
             c["pointwise"], c["depthwise"], 0, c["fc"], 0, round(c["macs"] / ref["macs"], 6),
             round(c["params"] / ref["params"], 6)])))
     return "\n".join(lines) + "\n"
@@ -134,7 +134,8 @@ def test_json_golden_v1():
     assert doc == {
         "schema": "mncost.sweep/1", "rows_are": "configurations", "partial": False,
         "columns": list(COLUMNS),
-        "rows": [{"model": "v1", "alpha": 0.5, "resolution": "160", "classes": 1000,
+        "rows": [{"model": "v1", "alpha": 0.5, "depth": 1.0, "resolution": "160",
+                  "classes": 1000,
                   "macs": c["macs"], "params": c["params"], "param_convention": "trainable",
                   "macs_conv": c["conv"], "macs_pointwise": c["pointwise"],
                   "macs_depthwise": c["depthwise"], "macs_grouped": 0, "macs_fc": c["fc"],
@@ -146,11 +147,12 @@ def test_json_golden_v1():
 def test_markdown_golden():
     result = run("sweep", "v1", "--alpha", "1.0,0.5", "--res", "224", "-f", "markdown")
     assert result.stdout == (
-        "| model | alpha | res | MACs | params | MACs vs 1.0/224 | params vs 1.0/224 |\n"
+        "| model | alpha | res | MACs | params | MACs ratio | params ratio |\n"
         "|---|---:|---|---:|---:|---:|---:|\n"
         "| v1 | 1 | 224 | 568.74M | 4.23M | 1.000x | 1.000x |\n"
         "| v1 | 0.5 | 224 | 149.50M | 1.33M | 0.263x | 0.315x |\n"
-        "\nMACs = multiply-accumulates; params: trainable.\n")
+        "\nMACs = multiply-accumulates; params: trainable.\n"
+        "\nRatios: to the same model at its own alpha, depth and resolution.\n")
 
 
 def test_params_convention_and_classes():

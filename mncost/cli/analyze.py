@@ -37,21 +37,22 @@ from .common import format_option, network_options, output_option, params_option
                                       "per layer, bytes moved, peak activation memory).")
 @format_option(render.FORMATS)
 @output_option
-def analyze(model: str, alpha: float, resolution: str | None, classes: int | None,
-            params: str, per_layer: bool, stages: bool, separable: bool,
+def analyze(model: str, alpha: float | None, depth: float | None, resolution: str | None,
+            classes: int | None, params: str, per_layer: bool, stages: bool, separable: bool,
             show_conventions: bool, dtype: str, fmt: str, output: str | None) -> None:
     """Count MACs, parameters and activations of MODEL, per layer and by layer kind.
 
     \b
     Examples:
       mncost analyze v1 --alpha 0.5 --res 160
+      mncost analyze efficientnet-b0 --alpha 1.2 --depth 1.4 --res 300
       mncost analyze v2 --per-layer --format csv > v2.csv
       mncost analyze my_net.yaml --format json -o my_net.json
 
     JSON always holds every layer; CSV holds the by-kind summary and a total row, or with
     --per-layer one row per layer. The fields are documented in README.md.
     """
-    network = resolve_model(model, alpha, resolution, classes)
+    network = resolve_model(model, alpha, resolution, classes, depth)
     report = analyze_network(network)
     data = render.report_dict(report, model, params)
     if fmt == "json":
@@ -102,9 +103,11 @@ def _shown_path(path: str) -> str:
 
 @click.command()
 @click.argument("files", nargs=-1, required=True)
-@click.option("--alpha", "-a", type=float, default=1.0, show_default=True,
-              help="Also resolve the spec at this width multiplier.")
-def validate(files: tuple[str, ...], alpha: float) -> None:
+@click.option("--alpha", "-a", type=float, default=None,
+              help="Also resolve the spec at this width multiplier (default: the spec's).")
+@click.option("--depth", type=float, default=None,
+              help="Also resolve the spec at this depth multiplier (default: the spec's).")
+def validate(files: tuple[str, ...], alpha: float | None, depth: float | None) -> None:
     """Check that spec FILES are valid: YAML, keys, types, and that they resolve.
 
     Prints one line per valid file; the first problem is reported as FILE:LINE: FIELD: reason,
@@ -112,8 +115,10 @@ def validate(files: tuple[str, ...], alpha: float) -> None:
     """
     for file in files:
         spec = load_spec(find_spec(file), find_spec)
-        network = resolve_model(file, alpha)
+        network = resolve_model(file, alpha, depth=depth)
         report = analyze_network(network)
+        at = f"alpha={network.alpha:g}" + (f" depth={network.depth:g}"
+                                           if network.depth != 1.0 else "")
         click.echo(f"{file}: ok ({spec.name}: {len(network.layers)} layers, "
                    f"{render.human(report.total.macs)} MACs, "
-                   f"{render.human(report.total.params())} params at alpha={alpha:g})")
+                   f"{render.human(report.total.params())} params at {at})")

@@ -16,7 +16,7 @@ from ..costs import DEFAULT_PARAMS
 from ..costs import analyze as analyze_network
 from ..errors import CheckFailed, InputError
 from ..fileio import OutputPath, check_outputs, write_atomic
-from ..grid import parse_alphas, parse_resolutions
+from ..grid import parse_alphas, parse_depths, parse_resolutions
 from ..layers import Network
 from ..render import check as view
 from ..render import to_json
@@ -86,26 +86,29 @@ def baseline() -> None:
 
 @baseline.command("write")
 @click.argument("models", nargs=-1)
-@grid_options(alpha_help="Width multipliers: 0.5,1.0 or start:stop:step.",
+@grid_options(alpha_help="Width multipliers: 0.5,1.0 or start:stop:step (default: the spec's).",
+              depth_help="Depth multipliers: 1.0,1.4 or start:stop:step (default: the spec's).",
               res_help="Resolutions: 160,224, 224x160 or start:stop:step (default: the "
                        "spec's).")
 @params_option
 @output_path_option("--output", "-o", default="mncost-baseline.json",
                     help="Baseline file (written whole or not at all; - is stdout).")
 @latency_options
-def write(models: tuple[str, ...], alphas: str, resolutions: str | None, classes: int | None,
+def write(models: tuple[str, ...], alphas: str | None, depths: str | None,
+          resolutions: str | None, classes: int | None,
           params: str, output: OutputPath, latency: bool, device: str, threads: int | None,
           batch: int, repeats: int | None, warmup: int | None, min_time: float | None) -> None:
     """Record totals and per-layer counts of MODELS (default: every built-in) at each
-    alpha x resolution, for `mncost check`.
+    alpha x resolution x depth, for `mncost check`.
 
     \b
     Example:
       mncost baseline write v2 v3-large --alpha 0.75,1.0 -o mncost-baseline.json
     """
     models = models or tuple(BUILTINS)
-    configs = itertools.product(models, parse_alphas(alphas),
-                                parse_resolutions(resolutions) if resolutions else (None,))
+    configs = itertools.product(models, parse_alphas(alphas) if alphas else (None,),
+                                parse_resolutions(resolutions) if resolutions else (None,),
+                                parse_depths(depths) if depths else (None,))
     measure = _latency_meter(latency, device, threads, batch, repeats, warmup, min_time)
     entries = core.write_entries(configs, classes, params, resolve_model, analyze_network,
                                  measure)

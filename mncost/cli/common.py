@@ -96,26 +96,34 @@ MIN_TIME = Seconds(max=3600)
 
 
 def network_options(f: Callable) -> Callable:
-    """``--alpha``, ``--res``, ``--classes`` for commands that resolve one configuration."""
+    """``--alpha``, ``--depth``, ``--res``, ``--classes`` for commands that resolve one
+    configuration."""
     f = click.option("--classes", "-k", type=CLASSES, default=None, metavar="K",
                      help="Classifier outputs (default: the spec's, 1000 for the built-ins).")(f)
     f = click.option("--res", "-r", "resolution", type=Resolution(), default=None,
                      metavar="R|HxW",
                      help="Input resolution: R for R x R, or H x W such as 224x160 "
                           "(default: the spec's, 224).")(f)
-    f = click.option("--alpha", "-a", type=float, default=1.0, show_default=True,
-                     metavar="A", help="Width multiplier alpha (> 0).")(f)
+    f = click.option("--depth", type=float, default=None, metavar="D",
+                     help="Depth multiplier (> 0): each row repeats ceil(D x n) times, by the "
+                          "spec's depth_rounding (default: the spec's, 1.0 except "
+                          "EfficientNet-B1...B7).")(f)
+    f = click.option("--alpha", "-a", type=float, default=None, metavar="A",
+                     help="Width multiplier alpha (> 0) (default: the spec's, 1.0 except "
+                          "EfficientNet-B1...B7).")(f)
     return f
 
 
-def grid_options(alpha_help: str, res_help: str) -> Callable[[Callable], Callable]:
-    """``--alpha LIST`` (``alphas``), ``--res LIST`` (``resolutions``) and ``--classes`` for
-    commands over a grid; the lists are parsed by :func:`mncost.grid.parse_alphas` and
-    :func:`mncost.grid.parse_resolutions`."""
+def grid_options(alpha_help: str, depth_help: str, res_help: str
+                 ) -> Callable[[Callable], Callable]:
+    """``--alpha LIST`` (``alphas``), ``--depth LIST`` (``depths``), ``--res LIST``
+    (``resolutions``) and ``--classes`` for commands over a grid; the lists are parsed by
+    :mod:`mncost.grid` (None: each spec's own)."""
     def decorate(f: Callable) -> Callable:
         return _apply(f, (
-            click.option("--alpha", "-a", "alphas", default="1.0", show_default=True,
-                         metavar="LIST", help=alpha_help),
+            click.option("--alpha", "-a", "alphas", default=None, metavar="LIST",
+                         help=alpha_help),
+            click.option("--depth", "depths", default=None, metavar="LIST", help=depth_help),
             click.option("--res", "-r", "resolutions", default=None, metavar="LIST",
                          help=res_help),
             click.option("--classes", "-k", type=CLASSES, default=None, metavar="K",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from ..catalog import BUILTINS
+from ..catalog import TABLES
 from ..errors import CheckFailed, InputError
 from ..render import plural
 from ..render import crosscheck as view
@@ -16,7 +16,8 @@ from ..render.output import emit
 from .common import format_option, network_options, output_option
 
 #: ``--all`` grids: width multipliers x resolutions (the papers' grid, plus the odd 0.35 and 97
-#: and a non-square input). quick takes ~25 s for the 8 built-ins on 2 cores, full ~90 s.
+#: and a non-square input), over the built-ins with a table of their own (10). quick: 120
+#: configurations, about 22 s on one core; --jobs spreads them over spawned processes.
 GRIDS: dict[str, tuple[tuple[float, ...], tuple[str, ...]]] = {
     "quick": ((0.25, 0.35, 1.0, 1.4), ("96", "97", "224")),
     "full": ((0.25, 0.35, 0.5, 0.75, 1.0, 1.4),
@@ -35,9 +36,15 @@ def _grid_help() -> str:
 @network_options
 @click.option("--all", "all_", is_flag=True,
               help="Check every built-in spec (or MODEL only) over a grid of alpha and "
-                   "resolution; --alpha / --res, when given, fix that axis.")
+                   "resolution; --alpha / --res, when given, fix that axis (--depth applies "
+                   "to every point).")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, metavar="N",
+              help="--all: worker processes (default: one per CPU; 1: in this process).")
 @click.option("--grid", "grid_name", type=click.Choice(list(GRIDS)), default="quick",
               show_default=True, help=_grid_help())
+@click.option("--reference", type=click.Choice(["torchvision", "timm"]), default=None,
+              help="Compare with the model the library ships instead (needs the reference "
+                   "extra): conv/linear layers in execution order, MACs, params, shapes.")
 @click.option("--per-layer", is_flag=True, help="Add the per-layer table (layer, analytic, "
                                                 "fvcore, torch, delta).")
 @click.option("--conventions", "show_conventions", is_flag=True,
@@ -45,8 +52,10 @@ def _grid_help() -> str:
 @format_option(help="Output format; every format carries exact integers.")
 @output_option
 @click.pass_context
-def crosscheck(ctx: click.Context, model: str | None, alpha: float, resolution: str | None,
-               classes: int | None, all_: bool, grid_name: str, per_layer: bool,
+def crosscheck(ctx: click.Context, model: str | None, alpha: float | None,
+               depth: float | None, resolution: str | None, classes: int | None,
+               reference: str | None, all_: bool, jobs: int | None, grid_name: str,
+               per_layer: bool,
                show_conventions: bool, fmt: str, output: str | None) -> None:
     """Build MODEL in torch and check, layer by layer and in total, that the analytic MACs and
     parameters equal what fvcore's FlopCountAnalysis, torch's FlopCounterMode (2 x MACs) and
@@ -58,22 +67,36 @@ def crosscheck(ctx: click.Context, model: str | None, alpha: float, resolution: 
       mncost crosscheck v3-small --per-layer
       mncost crosscheck v2 --alpha 0.35 --res 97 --format json
       mncost crosscheck --all --grid full
+      mncost crosscheck efficientnet-b3 --reference torchvision
+      mncost crosscheck v3-small-tf --alpha 0.75 --reference timm --per-layer
+
+    With --reference, the model torchvision or timm ships for the same configuration is built
+    and counted instead, with the same counters (README, "Reference implementations").
 
     Exit codes: 0 every count agrees, 1 a mismatch (listed on stderr), 2 usage error or
-    torch / fvcore missing (pip install 'mncost[torch]').
+    torch / fvcore missing (pip install 'mncost[torch]'; --reference: 'mncost[reference]').
     """
     from ..torch_backend import crosscheck as xc
 
-    if all_:
+    if reference is not None:
+        if all_ or model is None:
+            raise InputError("--reference checks one MODEL (give MODEL, not --all)")
+        from ..catalog import resolve_model
+        from ..torch_backend.reference import crosscheck_reference
+
+        network = resolve_model(model, alpha, resolution, classes, depth)
+        results = (crosscheck_reference(network, reference, model),)
+        emit(view.render_reference(fmt, results[0], per_layer), output)
+    elif all_:
         models, alphas, resolutions = _grid(ctx, model, alpha, resolution, grid_name)
-        points = [(m, a, r) for m in models for a in alphas for r in resolutions]
+        points = [(m, a, r, depth) for m in models for a in alphas for r in resolutions]
         per_model = len(alphas) * len(resolutions)
-        results = xc.crosscheck_grid(points, classes, progress=_progress(per_model))
+        results = xc.crosscheck_grid(points, classes, progress=_progress(per_model), jobs=jobs)
         emit(view.render_grid(fmt, results), output)
     else:
         if model is None:
             raise InputError("give a MODEL (built-in name or .yaml spec), or --all")
-        results = (xc.crosscheck(model, alpha, resolution, classes),)
+        results = (xc.crosscheck(model, alpha, resolution, classes, depth),)
         emit(view.render_one(fmt, results[0], per_layer, show_conventions), output)
     lines, failure = view.verdict(results)
     for line in lines:
@@ -83,13 +106,15 @@ def crosscheck(ctx: click.Context, model: str | None, alpha: float, resolution: 
 
 
 def _grid(ctx, model, alpha, resolution, grid_name) -> tuple:
-    """Models, alphas, resolutions: an axis is fixed where --alpha / --res was given."""
+    """Models, alphas, resolutions: an axis is fixed where --alpha / --res was given. Without
+    MODEL: every built-in with a table of its own (EfficientNet-B1...B7 are B0 at other
+    multipliers, which the alpha grid and --depth cover)."""
     alphas, resolutions = GRIDS[grid_name]
-    if ctx.get_parameter_source("alpha") != click.core.ParameterSource.DEFAULT:
+    if alpha is not None:
         alphas = (alpha,)
     if resolution is not None:
         resolutions = (resolution,)
-    return ([model] if model else list(BUILTINS)), alphas, resolutions
+    return ([model] if model else list(TABLES)), alphas, resolutions
 
 
 def _progress(per_model: int):

@@ -67,7 +67,8 @@ def device_from(device_file: Optional[str], peak_gmacs: Optional[float],
               help="Where --measure runs (CUDA: torch.cuda.max_memory_allocated).")
 @format_option(render.FORMATS)
 @output_option
-def memory(model: str, alpha: float, resolution: Optional[str], classes: Optional[int],
+def memory(model: str, alpha: Optional[float], depth: Optional[float],
+           resolution: Optional[str], classes: Optional[int],
            dtype: str, split: int, per_layer: bool, per_resolution: Optional[str],
            device_file: Optional[str], peak_gmacs: Optional[float],
            bandwidth_gbs: Optional[float], measure: bool, measure_device: str, fmt: str,
@@ -83,7 +84,7 @@ def memory(model: str, alpha: float, resolution: Optional[str], classes: Optiona
     Peaks under both schedules (naive, streamed; README "Memory and the roofline"); bytes
     moved is the compulsory traffic. Without --measure no torch is imported.
     """
-    network = resolve_model(model, alpha, resolution, classes)
+    network = resolve_model(model, alpha, resolution, classes, depth)
     device = device_from(device_file, peak_gmacs, bandwidth_gbs)
     report = memory_report(network, dtype, split)
     data = view.memory_dict(report, model, device, per_resolution)

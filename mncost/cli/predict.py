@@ -37,8 +37,8 @@ def device_option(required: bool = True):
                                                 "always have them).")
 @format_option(FORMATS)
 @output_option
-def predict(model: str, alpha: float, resolution: Optional[str], classes: Optional[int],
-            device_file: str, per_layer: bool, fmt: str, output: Optional[str]) -> None:
+def predict(model: str, alpha: Optional[float], depth: Optional[float],
+            resolution: Optional[str], classes: Optional[int], device_file: str, per_layer: bool, fmt: str, output: Optional[str]) -> None:
     """Predicted latency of MODEL on a calibrated device: end to end, by kind, by stage and
     per layer. No torch, no measurement: the device profile's fitted model.
 
@@ -51,7 +51,7 @@ def predict(model: str, alpha: float, resolution: Optional[str], classes: Option
     from ..predict import predict_network
 
     device = load_device(device_file)
-    network = resolve_model(model, alpha, resolution, classes)
+    network = resolve_model(model, alpha, resolution, classes, depth)
     data = predict_network(model, network, device)
     warn(data["warnings"])
     emit(view.render(fmt, data, per_layer), output)

@@ -75,7 +75,8 @@ def warn_if_unstable(reason: Optional[str], environment: dict) -> None:
                          "(matplotlib).")
 @format_option(FORMATS)
 @output_option
-def profile(model: str, alpha: float, resolution: Optional[str], classes: Optional[int],
+def profile(model: str, alpha: Optional[float], depth: Optional[float],
+            resolution: Optional[str], classes: Optional[int],
             device: str, batch: int, threads: Optional[int], dtype: str, warmup: int,
             repeats: int, min_time_s: float, per_layer: bool, channels_last: bool,
             fuse_bn: bool, compile_: bool, steady_malloc: bool, runtime: str,
@@ -95,7 +96,7 @@ def profile(model: str, alpha: float, resolution: Optional[str], classes: Option
     perf_counter_ns (after torch.cuda.synchronize on CUDA). Progress goes to stderr.
     """
     check_outputs(("--output", output), ("--plot", plot_file))
-    network = resolve_model(model, alpha, resolution, classes)
+    network = resolve_model(model, alpha, resolution, classes, depth)
     roof = device_from(device_file, peak_gmacs, bandwidth_gbs)
     if roof is not None and not per_layer:
         raise InputError("--roofline / --peak-gmacs need --per-layer (measured time per layer)")

@@ -14,7 +14,7 @@ from ..fileio import Output, OutputPath, check_output, check_outputs
 from ..catalog import load_model
 from ..render import sweep as view
 from ..render.output import emit
-from ..grid import parse_alphas, parse_resolutions
+from ..grid import parse_alphas, parse_depths, parse_resolutions
 from .common import (format_option, grid_options, latency_options, output_option,
                      output_path_option, params_option, profiler_options)
 from .progress import count_bar
@@ -43,7 +43,10 @@ TABLE_MAX_ROWS = 10_000
 @click.command()
 @click.argument("models", nargs=-1, required=True)
 @grid_options(alpha_help="Width multipliers: 0.25,0.5,1.0 or a range start:stop:step such "
-                         "as 0.25:1.5:0.05 (stop included), or a mix.",
+                         "as 0.25:1.5:0.05 (stop included), or a mix (default: each spec's "
+                         "own, 1.0 except EfficientNet-B1...B7).",
+              depth_help="Depth multipliers, as --alpha: each row repeats ceil(D x n) times "
+                         "(default: each spec's own).",
               res_help="Resolutions: 128,160,224, 224x160 (H x W), or a range such as "
                        "96:480:16 (default: each spec's own, 224).")
 @params_option
@@ -63,18 +66,20 @@ TABLE_MAX_ROWS = 10_000
 @click.option("--predict", "predict_file", type=click.Path(dir_okay=False), default=None,
               metavar="DEVICE.json", help="Add predicted latency columns from a device profile "
                                           "(`mncost calibrate`): no torch, no measuring.")
-def sweep(models: tuple[str, ...], alphas: str, resolutions: str | None, classes: int | None,
+def sweep(models: tuple[str, ...], alphas: str | None, depths: str | None,
+          resolutions: str | None, classes: int | None,
           params: str, per_layer: bool, fmt: str, output: OutputPath | None,
           plot: OutputPath | None, memory: bool, latency: bool, device: str,
           threads: int | None, batch: int, repeats: int | None, warmup: int | None,
           min_time: float | None, predict_file: str | None) -> None:
-    """Costs of every MODEL x alpha x resolution: one row each (or one per layer).
+    """Costs of every MODEL x alpha x depth x resolution: one row each (or one per layer).
 
     \b
     Examples:
       mncost sweep v1 v2 --alpha 0.25,0.5,0.75,1.0 --res 128,160,192,224 -f csv -o grid.csv
       mncost sweep v2 --alpha 0.25:1.5:0.05 --res 96:480:8 -f csv > v2.csv
       mncost sweep v3-large --alpha 0.75,1.0 --latency --threads 1 --plot v3.png
+      mncost sweep efficientnet-b0 --alpha 1.0:2.0:0.1 --depth 1.0:3.1:0.1 --res 224:600:4
 
     Columns are documented in the README (stable; units in their names). csv, jsonl and json
     are written as the rows are computed, in constant memory (up to 2,000,000
@@ -99,7 +104,8 @@ def sweep(models: tuple[str, ...], alphas: str, resolutions: str | None, classes
                                "(use `mncost predict` for per-layer predictions)")
     predictor = _predictor(predict_file, models) if predict_file else None
     grid = core.Grid(models=models, specs=tuple(load_model(m) for m in models),
-                     alphas=parse_alphas(alphas),
+                     alphas=parse_alphas(alphas) if alphas else (None,),
+                     depths=parse_depths(depths) if depths else (None,),
                      resolutions=parse_resolutions(resolutions) if resolutions else (),
                      classes=classes, params=params)
     core.check_grid(grid)

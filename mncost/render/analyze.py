@@ -28,7 +28,7 @@ __all__ = ["ANALYZE_KIND_COLUMNS", "ANALYZE_LAYER_COLUMNS", "ANALYZE_SCHEMA", "c
 
 def analyze_csv(data: dict[str, Any], per_layer: bool) -> str:
     """CSV for ``analyze``: by-kind rows plus a ``total`` row, or one row per layer."""
-    head = {"model": data["model"], "alpha": data["alpha"],
+    head = {"model": data["model"], "alpha": data["alpha"], "depth": data["depth"],
             "resolution": resolution_str(data["resolution"]), "classes": data["classes"],
             "param_convention": data["param_convention"]}
     if per_layer:
@@ -43,7 +43,8 @@ def analyze_csv(data: dict[str, Any], per_layer: bool) -> str:
 # Titled tables (Markdown, rich)
 
 def _title(data: dict[str, Any]) -> str:
-    return (f"{data['model']} ({data['spec']['name']}) alpha={data['alpha']:g} "
+    depth = f"depth={data['depth']:g} " if data["depth"] != 1.0 else ""
+    return (f"{data['model']} ({data['spec']['name']}) alpha={data['alpha']:g} {depth}"
             f"resolution={resolution_str(data['resolution'])} classes={data['classes']}")
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ..schema import (CROSSCHECK_SCHEMA, check_dict, conventions_dict, result_dict,
-                      summary_dict)
+from ..schema import (CROSSCHECK_SCHEMA, check_dict, conventions_dict, reference_dict,
+                      result_dict, summary_dict)
 from .analyze import conventions_section
 from .formats import dispatch
 from .output import Draw
@@ -43,7 +43,8 @@ def _delta(value: int) -> str:
 def _title(result) -> str:
     net = result.network
     verdict = "all agree" if result.ok else f"{len(result.mismatches)} MISMATCHES"
-    return (f"crosscheck {result.model} ({net.spec_name}) alpha={net.alpha:g} "
+    depth = f"depth={net.depth:g} " if net.depth != 1.0 else ""
+    return (f"crosscheck {result.model} ({net.spec_name}) alpha={net.alpha:g} {depth}"
             f"resolution={resolution_str(net.resolution)} classes={net.classes}: "
             f"{result.checks:,} checks, {verdict} ({result.seconds:.1f} s)")
 
@@ -104,13 +105,13 @@ def _notes(result) -> list[str]:
     return notes
 
 
-_CSV_COLUMNS = ("model", "alpha", "resolution", "classes", "scope", "kind", "metric",
+_CSV_COLUMNS = ("model", "alpha", "depth", "resolution", "classes", "scope", "kind", "metric",
                 "counter", "analytic", "measured", "delta")
 
 
 def _csv_rows(result, per_layer: bool) -> list[dict[str, Any]]:
     net = result.network
-    head = {"model": result.model, "alpha": net.alpha,
+    head = {"model": result.model, "alpha": net.alpha, "depth": net.depth,
             "resolution": resolution_str(net.resolution), "classes": net.classes}
     rows = []
     if per_layer:
@@ -137,22 +138,95 @@ def render_one(fmt: str, result, per_layer: bool, show_conventions: bool) -> str
 
 
 # ---------------------------------------------------------------------------------------------
+# --reference torchvision|timm
+
+def _shape(shape: Sequence[int]) -> str:
+    return "x".join(map(str, shape))
+
+
+def _reference_sections(result, per_layer: bool) -> tuple[str, list[Section]]:
+    net, ours, theirs = result.network, result.ours, result.theirs
+    depth = f"depth={net.depth:g} " if net.depth != 1.0 else ""
+    verdict = "all agree" if result.ok else f"{len(result.mismatches)} MISMATCHES"
+    title = (f"crosscheck {result.model} ({net.spec_name}) alpha={net.alpha:g} {depth}"
+             f"resolution={resolution_str(net.resolution)} classes={net.classes} against "
+             f"{result.library}: {result.checks:,} checks, {verdict} ({result.seconds:.1f} s)")
+    totals = [("conv/linear layers", _n(len(ours.layers)), _n(len(theirs.layers)),
+               _delta(len(theirs.layers) - len(ours.layers))),
+              ("MACs", _n(ours.macs), _n(theirs.macs), _delta(theirs.macs - ours.macs)),
+              ("params (trainable)", _n(ours.params), _n(theirs.params),
+               _delta(theirs.params - ours.params)),
+              ("output", _shape(ours.output), _shape(theirs.output),
+               "0" if ours.output == theirs.output else "differs")]
+    sections = [Section("Totals", ("count", "mncost", result.library, "delta"), totals)]
+    if per_layer:
+        rows = [(a.name, _n(a.macs), _n(a.params), _shape(a.shape),
+                 "ok" if (a.macs, a.params, a.shape) == (b.macs, b.params, b.shape)
+                 else f"{_n(b.macs)} {_n(b.params)} {_shape(b.shape)}")
+                for a, b in zip(ours.layers, theirs.layers)]
+        sections.append(Section("Conv / linear layers in execution order",
+                                ("layer", "MACs", "params", "out CxHxW", result.library),
+                                rows, "lrrrl"))
+    return title, sections
+
+
+_REFERENCE_CSV = ("model", "reference", "alpha", "depth", "resolution", "classes", "scope",
+                  "index", "reference_name", "macs", "reference_macs", "params",
+                  "reference_params", "shape", "reference_shape")
+
+
+def render_reference(fmt: str, result, per_layer: bool) -> str | Draw:
+    """``crosscheck --reference`` in ``fmt`` (JSON and CSV always hold every layer)."""
+    def sections() -> tuple[str, list[Section]]:
+        return _reference_sections(result, per_layer)
+
+    return dispatch({
+        "json": lambda: to_json(reference_dict(result)),
+        "csv": lambda: to_csv(_reference_rows(result), _REFERENCE_CSV),
+        "table": lambda: lambda console: print_sections(console, *sections()),
+        "markdown": lambda: sections_markdown(*sections(), spaced=True),
+    }, fmt)
+
+
+def _reference_rows(result) -> list[dict[str, Any]]:
+    net = result.network
+    head = {"model": result.model, "reference": result.library, "alpha": net.alpha,
+            "depth": net.depth, "resolution": resolution_str(net.resolution),
+            "classes": net.classes}
+    rows = [{**head, "scope": "total", "macs": result.ours.macs,
+             "reference_macs": result.theirs.macs, "params": result.ours.params,
+             "reference_params": result.theirs.params,
+             "shape": _shape(result.ours.output),
+             "reference_shape": _shape(result.theirs.output)}]
+    rows += [{**head, "scope": a.name, "index": i, "reference_name": b.name,
+              "macs": a.macs, "reference_macs": b.macs, "params": a.params,
+              "reference_params": b.params, "shape": _shape(a.shape),
+              "reference_shape": _shape(b.shape)}
+             for i, (a, b) in enumerate(zip(result.ours.layers, result.theirs.layers))]
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
 # --all
 
-_GRID_COLUMNS = ("model", "alpha", "resolution", "classes", "layers", "macs", "params",
+_GRID_COLUMNS = ("model", "alpha", "depth", "resolution", "classes", "layers", "macs", "params",
                  "fvcore", "checks", "mismatches", "ok", "seconds")
 
 
 def _grid_table(results: Sequence) -> tuple[str, list[Section]]:
-    rows = [(r["model"], f"{r['alpha']:g}", resolution_str(r["resolution"]), str(r["layers"]),
+    summaries = [summary_dict(r) for r in results]
+    depth = any(r["depth"] != 1.0 for r in summaries)     # a depth column only when it varies
+    rows = [(r["model"], f"{r['alpha']:g}", *((f"{r['depth']:g}",) if depth else ()),
+             resolution_str(r["resolution"]), str(r["layers"]),
              _n(r["macs"]), _n(r["params"]), _n(r["fvcore"]), _n(r["checks"]),
              "ok" if r["ok"] else f"{r['mismatches']} MISMATCHES")
-            for r in map(summary_dict, results)]
+            for r in summaries]
     total = sum(r.seconds for r in results)
     title = (f"crosscheck --all: {plural(len(results), 'configuration')}, "
              f"{sum(1 for r in results if not r.ok)} failing ({total:.1f} s)")
-    return title, [Section("", ("model", "alpha", "res", "layers", "MACs", "params", "fvcore",
-                                "checks", "result"), rows, "lrrrrrrrl")]
+    head = ("model", "alpha", *(("depth",) if depth else ()), "res", "layers", "MACs", "params",
+            "fvcore", "checks", "result")
+    return title, [Section("", head, rows, "l" + "r" * (len(head) - 2) + "l")]
 
 
 def render_grid(fmt: str, results: Sequence) -> str | Draw:
@@ -195,7 +269,7 @@ def verdict(results: Sequence) -> tuple[list[str], str | None]:
         return [f"crosscheck: all {checks:,} counts agree in "
                 f"{plural(len(results), 'configuration')}"], None
     found = [(r, m) for r in bad for m in r.mismatches]
-    lines = [f"{r.model} alpha={r.network.alpha:g} "
+    lines = [f"{r.model} alpha={r.network.alpha:g} depth={r.network.depth:g} "
              f"res={resolution_str(r.network.resolution)}: {line}"
              for r, line in found[:MAX_LINES]]
     if len(found) > MAX_LINES:

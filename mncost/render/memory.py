@@ -66,7 +66,8 @@ def memory_dict(report: MemoryReport, model: str, device: Optional[Device] = Non
     data: dict[str, Any] = {
         "schema": MEMORY_SCHEMA, "model": model,
         "spec": {"name": net.spec_name, "file": net.spec_file},
-        "alpha": net.alpha, "resolution": list(net.resolution), "classes": net.classes,
+        "alpha": net.alpha, "depth": net.depth, "resolution": list(net.resolution),
+        "classes": net.classes,
         "dtype": report.dtype, "split": report.split,
         "conventions": {"bytes_moved": "compulsory: inputs and weights read once, output "
                                        "written once",
@@ -157,7 +158,8 @@ def _x(value: Optional[float]) -> str:
 
 
 def _title(data: dict[str, Any]) -> str:
-    return (f"{data['model']} ({data['spec']['name']}) alpha={data['alpha']:g} "
+    depth = f"depth={data['depth']:g} " if data.get("depth", 1.0) != 1.0 else ""
+    return (f"{data['model']} ({data['spec']['name']}) alpha={data['alpha']:g} {depth}"
             f"resolution={resolution_str(data['resolution'])} dtype={data['dtype']} "
             f"split={data['split']}")
 

@@ -14,7 +14,7 @@ from .text import human, pct, resolution_str, to_csv, to_json
 #: "Profile fields"): end_to_end, instrumented_end_to_end, layers_sum, and with --per-layer
 #: one ``kind`` row per layer kind and one ``layer`` row per layer.
 PROFILE_CSV_COLUMNS = (
-    "model", "alpha", "resolution", "classes", "device", "device_name", "torch", "threads",
+    "model", "alpha", "depth", "resolution", "classes", "device", "device_name", "torch", "threads",
     "dtype", "batch", "channels_last", "fuse_bn", "compile", "scope", "name", "kind", "macs",
     "runs", "median_ms", "mean_ms", "std_ms", "p10_ms", "p25_ms", "p75_ms", "p90_ms",
     "iqr_ms", "min_ms", "max_ms", "images_per_s", "gmacs_per_s", "mac_share", "time_share",
@@ -26,7 +26,7 @@ _ENV_COLUMNS = ("device", "device_name", "torch", "threads", "dtype", "batch", "
 def profile_csv(data: dict[str, Any]) -> str:
     """CSV rows for every figure, each carrying the model and environment columns."""
     env = data["environment"]
-    head = {"model": data["model"], "alpha": data["alpha"],
+    head = {"model": data["model"], "alpha": data["alpha"], "depth": data.get("depth", 1.0),
             "resolution": resolution_str(data["resolution"]), "classes": data["classes"],
             **{k: env[k] for k in _ENV_COLUMNS}}
     e2e = data["end_to_end"]
@@ -57,7 +57,9 @@ def _opt(value: Optional[float], fmt: Callable[[float], str]) -> str:
 
 
 def _title(data: dict[str, Any]) -> str:
+    depth = data.get("depth", 1.0)
     return (f"{data['model']} ({data['spec']['name']}) alpha={data['alpha']:g} "
+            + (f"depth={depth:g} " if depth != 1.0 else "") +
             f"resolution={resolution_str(data['resolution'])} classes={data['classes']}")
 
 

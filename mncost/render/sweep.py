@@ -22,16 +22,23 @@ def _ms(value: Any) -> str:
 
 def table_rows(rows: Sequence[dict[str, Any]], per_layer: bool, latency: bool
                ) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
-    """Headers and human-unit cells for the table and Markdown formats."""
+    """Headers and human-unit cells for the table and Markdown formats. A depth column appears
+    when some row has a depth multiplier other than 1. The ratios are to each model at its own
+    alpha, depth and resolution (1.0 / 1.0 / 224 for the MobileNets)."""
+    depth = any(r.get("depth", 1.0) != 1.0 for r in rows)
+    widths = ("alpha", "depth") if depth else ("alpha",)
+
+    def config(r: dict[str, Any]) -> tuple[str, ...]:
+        return (r["model"], f"{r['alpha']:g}", *((f"{r['depth']:g}",) if depth else ()),
+                resolution_str(r["resolution"]))
+
     if per_layer:
-        head = ("model", "alpha", "res", "layer", "kind", "out CxHxW", "MACs", "params")
-        return head, [(r["model"], f"{r['alpha']:g}", resolution_str(r["resolution"]),
-                       r["layer"], r["kind"],
-                       r["out_shape"], human(r["macs"]), human(r["params"])) for r in rows]
-    head = ("model", "alpha", "res", "MACs", "params", "MACs vs 1.0/224", "params vs 1.0/224")
-    cells = [(r["model"], f"{r['alpha']:g}", resolution_str(r["resolution"]), human(r["macs"]),
-              human(r["params"]), f"{r['macs_ratio']:.3f}x", f"{r['params_ratio']:.3f}x")
-             for r in rows]
+        head = ("model", *widths, "res", "layer", "kind", "out CxHxW", "MACs", "params")
+        return head, [(*config(r), r["layer"], r["kind"], r["out_shape"], human(r["macs"]),
+                       human(r["params"])) for r in rows]
+    head = ("model", *widths, "res", "MACs", "params", "MACs ratio", "params ratio")
+    cells = [(*config(r), human(r["macs"]), human(r["params"]), f"{r['macs_ratio']:.3f}x",
+              f"{r['params_ratio']:.3f}x") for r in rows]
     if has_memory(rows):
         head += ("peak act.", "moved")
         cells = [c + (human(r["peak_activation_bytes"]) + "B", human(r["bytes_moved"]) + "B")
@@ -50,8 +57,12 @@ def table_rows(rows: Sequence[dict[str, Any]], per_layer: bool, latency: bool
 def _sections(rows: Sequence[dict[str, Any]], per_layer: bool, latency: bool, params: str
               ) -> tuple[list[Section], list[str]]:
     head, cells = table_rows(rows, per_layer, latency)
-    align = "lrl" + ("lllrr" if per_layer else "r" * (len(head) - 3))
-    return [Section("", head, cells, align)], [f"MACs = multiply-accumulates; params: {params}."]
+    config = "l" + "r" * (head.index("res") - 1) + "l"
+    align = config + ("lllrr" if per_layer else "r" * (len(head) - len(config)))
+    notes = [f"MACs = multiply-accumulates; params: {params}."]
+    if not per_layer:
+        notes.append("Ratios: to the same model at its own alpha, depth and resolution.")
+    return [Section("", head, cells, align)], notes
 
 
 def sweep_markdown(rows: Sequence[dict[str, Any]], per_layer: bool, latency: bool,
@@ -92,8 +103,9 @@ def stream(fmt: str, rows: Iterable[dict[str, Any]], per_layer: bool, latency: b
 
     ``csv``: a header line, then one line per row. ``jsonl``: one JSON object per line, no
     header (the columns are the CSV's). ``json``: the document of
-    :func:`mncost.schema.sweep_dict`, its ``rows`` array written row by row; ``status()`` is called after the last row for the
-    ``partial`` flag and the configurations total (an interrupted ``--latency`` sweep).
+    :func:`mncost.schema.sweep_dict`, its ``rows`` array written row by row; ``status()`` is
+    called after the last row for the ``partial`` flag and the configurations total (an
+    interrupted ``--latency`` sweep).
     ``memory``, ``predicted``: the rows carry ``--memory``'s or ``--predict``'s columns.
     """
     names = columns(per_layer, latency, memory, predicted)
@@ -145,7 +157,7 @@ def _pick(values: Sequence, n: int) -> list:
 
 
 #: The row fields the plot reads (a streamed sweep keeps only these for it).
-PLOT_FIELDS = ("model", "alpha", "resolution", "macs", "params", "latency_ms_median")
+PLOT_FIELDS = ("model", "alpha", "depth", "resolution", "macs", "params", "latency_ms_median")
 
 
 def require_matplotlib() -> None:
@@ -179,9 +191,12 @@ def plot_figure(rows: Sequence[dict[str, Any]], latency: bool) -> Any:
     else:
         fig, row = plt.subplots(1, 3, figsize=(18, 5.2))
         axes = list(row)
-    models = list(dict.fromkeys(r["model"] for r in rows))
-    for i, model in enumerate(models):
-        mine = [r for r in rows if r["model"] == model]
+    # One series (one colour) per model, or per model and depth when the grid has depths.
+    series = list(dict.fromkeys((r["model"], r.get("depth", 1.0)) for r in rows))
+    depths = {m: sum(1 for s in series if s[0] == m) for m, _ in series}
+    for i, (name, depth) in enumerate(series):
+        mine = [r for r in rows if r["model"] == name and r.get("depth", 1.0) == depth]
+        model = name if depths[name] == 1 else f"{name} depth {depth:g}"
         color = _COLORS[i % len(_COLORS)]
         _lines(axes[0], mine, model, by="resolution", x="alpha", y="macs", color=color)
         _lines(axes[1], mine, model, by="alpha", x="resolution", y="macs", color=color)

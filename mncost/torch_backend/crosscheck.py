@@ -21,8 +21,11 @@ Results are plain dataclasses; ``mncost.render.crosscheck`` turns them into text
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import time
 import warnings
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, Mapping
@@ -340,23 +343,53 @@ def _layer_check(name: str, kind: str, cost: Cost, module: nn.Module, counts: _C
                                           param_counts(module)))
 
 
-def crosscheck(model: str, alpha: float = 1.0, resolution: object = None,
-               classes: int | None = None) -> CrossCheck:
+def crosscheck(model: str, alpha: float | None = None, resolution: object = None,
+               classes: int | None = None, depth: float | None = None) -> CrossCheck:
     """Resolve ``model`` (built-in name or spec path) and cross-check it."""
-    return crosscheck_network(resolve_model(model, alpha, resolution, classes), model)
+    return crosscheck_network(resolve_model(model, alpha, resolution, classes, depth), model)
 
 
 # ---------------------------------------------------------------------------------------------
 # --all
 
-def crosscheck_grid(points: Iterable[tuple[str, float, object]], classes: int | None = None,
-                    progress: Callable[[CrossCheck], None] | None = None
-                    ) -> tuple[CrossCheck, ...]:
-    """Cross-check every (model, alpha, resolution); ``progress`` is called after each."""
+def crosscheck_grid(points: Iterable[tuple], classes: int | None = None,
+                    progress: Callable[[CrossCheck], None] | None = None,
+                    jobs: int | None = None) -> tuple[CrossCheck, ...]:
+    """Cross-check every ``(model, alpha, resolution[, depth])``, in that order; ``progress``
+    is called after each, in order.
+
+    Args:
+        jobs: worker processes (default: one per CPU; 1 runs here, in this process). Each
+            configuration is independent and single-threaded (:func:`_one_thread`), so the
+            grid spreads over the cores. The pool *spawns* its workers: a forked child that
+            inherits torch's OpenMP thread pool can deadlock on its first parallel op.
+    """
+    points = [tuple(p) + (None,) * (4 - len(p)) for p in points]
+    jobs = min(len(points), jobs or os.cpu_count() or 1)
     results = []
-    for model, alpha, resolution in points:
-        result = crosscheck(model, alpha, resolution, classes)
-        results.append(result)
-        if progress:
-            progress(result)
+    if jobs <= 1:
+        for model, alpha, resolution, depth in points:
+            results.append(crosscheck(model, alpha, resolution, classes, depth))
+            if progress:
+                progress(results[-1])
+        return tuple(results)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_init) as pool:
+        futures = [pool.submit(crosscheck, model, alpha, resolution, classes, depth)
+                   for model, alpha, resolution, depth in points]
+        try:
+            for future in futures:
+                results.append(future.result())
+                if progress:
+                    progress(results[-1])
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
     return tuple(results)
+
+
+
+def _worker_init() -> None:
+    """A pool worker counts on one thread (the pool is the parallelism)."""
+    torch.set_num_threads(1)

@@ -13,9 +13,10 @@ Covered, for every built-in model at alpha 1.0 / 224 and at 0.75 / 192:
 
 and for a small grid: ``sweep -f csv``, ``sweep -f csv --per-layer``, ``sweep -f json``,
 ``sweep -f markdown``, ``sweep --memory`` (csv, json); ``memory`` of v1, v2, v3-small (JSON,
-with a roofline) and in Markdown and CSV; ``list -f json``; ``--help`` of every command; ``baseline write`` (the file); ``check`` against that
-baseline and a budgets file with one broken budget (the Markdown and JUnit reports, the exit
-status); and ``analyze`` on the spec that uses every layer kind (tests/data/tiny_every_kind.yaml).
+with a roofline) and in Markdown and CSV; ``list`` (table, json, csv); ``--help`` of every
+command; ``baseline write`` (the file); ``check`` against that baseline and a budgets file
+with one broken budget (the Markdown and JUnit reports, the exit status); and ``analyze`` on
+the small spec of tests/data/tiny_every_kind.yaml.
 
 Paths that depend on the checkout (the spec files' absolute paths, the temporary directory) are
 replaced by ``<root>`` and ``<tmp>`` before writing and comparing.

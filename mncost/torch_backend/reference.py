@@ -1,0 +1,207 @@
+"""The reference implementations (torchvision, timm) built and counted like our own model.
+
+``mncost crosscheck MODEL --reference torchvision|timm`` and ``scripts/make_reference_counts.py``
+build the network that a library ships for a resolved configuration, run it once (batch 1)
+under ``torch.utils.flop_counter.FlopCounterMode`` with forward hooks on every ``Conv2d`` and
+``Linear``, and compare, in execution order, each such layer with the engine's conv-family
+layers: MACs (FlopCounterMode's flops / 2), the layer's own parameters (weight + bias) and its
+output shape; then the totals: MACs, ``sum(p.numel())`` and the output shape.
+
+Installing the extra: ``pip install 'mncost[reference]'`` (torchvision, timm). The torchvision
+wheels on PyPI are CUDA builds whose compiled ops (``torchvision._C``, needed only by detection
+ops such as ``nms``) do not load beside the CPU build of torch; ``import torchvision`` then fails
+in ``torchvision._meta_registrations`` with "operator torchvision::nms does not exist".
+:func:`import_torchvision` retries with that one module stubbed out: the classification model
+definitions are plain Python and never call those ops.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+from ..errors import InputError, MissingDependency
+from ..layers import Network
+from ..reference import Counts, LayerCount, compare, count_network
+from ..schema import reference_dict  # noqa: F401  (the JSON shape lives in mncost.schema)
+
+LIBRARIES = ("torchvision", "timm")
+
+
+# ---------------------------------------------------------------------------------------------
+# Importing the libraries
+
+def import_torchvision() -> types.ModuleType:
+    """``import torchvision``, retrying without its compiled-op registrations when the wheel's
+    ``_C`` extension cannot load (module docstring)."""
+    try:
+        return importlib.import_module("torchvision")
+    except ImportError:
+        raise MissingDependency("torchvision", "reference") from None
+    except RuntimeError as exc:
+        if "torchvision::" not in str(exc):
+            raise
+    for name in [m for m in sys.modules if m == "torchvision" or m.startswith("torchvision.")]:
+        del sys.modules[name]
+    sys.modules["torchvision._meta_registrations"] = types.ModuleType(
+        "torchvision._meta_registrations")
+    return importlib.import_module("torchvision")
+
+
+def import_timm() -> types.ModuleType:
+    import_torchvision()          # timm imports torchvision; make that import work first
+    try:
+        return importlib.import_module("timm")
+    except ImportError:
+        raise MissingDependency("timm", "reference") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Which reference model is which spec
+
+def _named(table: dict[float, str], alpha: float, what: str) -> str:
+    if alpha not in table:
+        raise InputError(f"{what} ships at alpha {', '.join(f'{a:g}' for a in table)} only, "
+                         f"not {alpha:g}")
+    return table[alpha]
+
+
+def _torchvision(network: Network) -> nn.Module:
+    tv = import_torchvision()
+    from torchvision.models import efficientnet, mnasnet
+
+    spec, a, k = network.spec_name, network.alpha, network.classes
+    if spec != "mnasnet" and not spec.startswith("efficientnet-b") and network.depth != 1.0:
+        raise InputError(f"torchvision's {spec} has no depth multiplier")
+    if spec == "mobilenet-v2":
+        return tv.models.mobilenet_v2(width_mult=a, num_classes=k)
+    if spec in ("mobilenet-v3-large", "mobilenet-v3-small"):
+        build = getattr(tv.models, spec.replace("-", "_"))
+        return build(width_mult=a, num_classes=k)
+    if spec == "mnasnet":
+        if network.depth != 1.0:
+            raise InputError("torchvision's MNASNet has no depth multiplier")
+        return mnasnet.MNASNet(a, num_classes=k)
+    if spec.startswith("efficientnet-b"):
+        # torchvision's own builder for B0's table at any width/depth coefficients.
+        setting, last = efficientnet._efficientnet_conf("efficientnet_b0", width_mult=a,
+                                                         depth_mult=network.depth)
+        return efficientnet.EfficientNet(setting, 0.2, num_classes=k, last_channel=last)
+    raise InputError(f"no torchvision reference for {spec!r} (torchvision has mobilenet-v2, "
+                     "mobilenet-v3-large, mobilenet-v3-small, mnasnet, efficientnet-b0...b7)")
+
+
+#: timm model names by spec and alpha (timm's names carry the width: _075 = 0.75).
+TIMM_MODELS: dict[str, dict[float, str]] = {
+    "mobilenet-v1": {1.0: "mobilenetv1_100", 1.25: "mobilenetv1_125"},
+    "mobilenet-v3-large-tf": {0.75: "tf_mobilenetv3_large_075",
+                              1.0: "tf_mobilenetv3_large_100"},
+    "mobilenet-v3-small-tf": {0.75: "tf_mobilenetv3_small_075",
+                              1.0: "tf_mobilenetv3_small_100"},
+}
+
+
+def _timm(network: Network) -> nn.Module:
+    timm = import_timm()
+    spec = network.spec_name
+    if spec not in TIMM_MODELS:
+        raise InputError(f"no timm reference for {spec!r} (timm: "
+                         f"{', '.join(TIMM_MODELS)})")
+    if network.depth != 1.0:
+        raise InputError(f"timm's {spec} is checked at depth 1 only")
+    name = _named(TIMM_MODELS[spec], network.alpha, f"timm's {spec}")
+    return timm.create_model(name, num_classes=network.classes)
+
+
+BUILDERS: dict[str, Callable[[Network], nn.Module]] = {"torchvision": _torchvision,
+                                                       "timm": _timm}
+
+
+def reference_model(library: str, network: Network) -> nn.Module:
+    """The model ``library`` ships for ``network``'s spec, alpha, depth and classes (eval)."""
+    if library not in BUILDERS:
+        raise InputError(f"unknown reference {library!r} (known: {', '.join(LIBRARIES)})")
+    return BUILDERS[library](network).eval()
+
+
+# ---------------------------------------------------------------------------------------------
+# Counting
+
+def _chw(out: torch.Tensor) -> tuple[int, int, int]:
+    shape = tuple(out.shape[1:])
+    return (shape + (1, 1))[:3] if len(shape) == 1 else tuple(shape)  # Linear: (C,) -> C,1,1
+
+
+def count_module(model: nn.Module, resolution: tuple[int, int]) -> Counts:
+    """Run ``model`` once (batch 1, one thread, inference mode) and count it."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    order: list[tuple[str, tuple[int, int, int]]] = []
+    hooks = []
+    for name, module in model.named_modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            hooks.append(module.register_forward_hook(
+                lambda m, i, o, name=name: order.append((name, _chw(o)))))
+    counter = FlopCounterMode(display=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.inference_mode(), counter:
+            out = model(torch.zeros(1, 3, *resolution))
+    finally:
+        torch.set_num_threads(threads)
+        for hook in hooks:
+            hook.remove()
+    prefix = type(model).__name__ + "."
+    flops = {k[len(prefix):]: sum(v.values()) for k, v in counter.get_flop_counts().items()
+             if k.startswith(prefix)}
+    modules = dict(model.named_modules())
+    layers = tuple(LayerCount(name, flops.get(name, 0) // 2,
+                              sum(p.numel() for p in modules[name].parameters()), shape)
+                   for name, shape in order)
+    return Counts(layers, counter.get_total_flops() // 2,
+                  sum(p.numel() for p in model.parameters()), tuple(out.shape))
+
+
+# ---------------------------------------------------------------------------------------------
+# Comparison
+
+@dataclass(frozen=True)
+class ReferenceCheck:
+    """Our counts against a reference implementation's, layer by layer and in total."""
+
+    model: str
+    library: str
+    network: Network
+    ours: Counts
+    theirs: Counts
+    seconds: float = 0.0
+
+    @property
+    def checks(self) -> int:
+        """Integer comparisons: the layer count, 3 per layer, 3 totals."""
+        return 1 + 3 * min(len(self.ours.layers), len(self.theirs.layers)) + 3
+
+    @property
+    def mismatches(self) -> tuple[str, ...]:
+        return compare(self.ours, self.theirs)
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches
+
+
+def crosscheck_reference(network: Network, library: str, model: str = "") -> ReferenceCheck:
+    """Build ``library``'s model for ``network`` and compare it with the engine."""
+    import time
+
+    start = time.perf_counter()
+    theirs = count_module(reference_model(library, network), network.resolution)
+    return ReferenceCheck(model or network.spec_name, library, network, count_network(network),
+                          theirs, time.perf_counter() - start)

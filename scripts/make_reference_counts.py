@@ -1,0 +1,86 @@
+"""Record the reference implementations' counts as test data: tests/data/reference_counts.json.
+
+Builds each configuration below with torchvision or timm, counts it as ``mncost crosscheck
+--reference`` does (:mod:`mncost.torch_backend.reference`: FlopCounterMode MACs, Conv2d/Linear
+own parameters and output shapes in execution order, whole-model sum(p.numel())), and writes
+them compactly. tests/test_reference_counts.py then holds the engine to these exact integers
+without torch.
+
+Needs the reference extra beside the CPU torch (README, "Reference implementations"):
+
+    pip install --no-deps torchvision==0.28.0 timm huggingface_hub safetensors
+    python scripts/make_reference_counts.py            # -> tests/data/reference_counts.json
+
+Every configuration is also checked against the engine here; the script exits 1 on the first
+difference (after writing nothing).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from mncost.models import resolve_model
+from mncost.torch_backend.reference import compare, count_module, count_network, reference_model
+
+OUT = Path(__file__).resolve().parent.parent / "tests" / "data" / "reference_counts.json"
+
+#: (library, reference name, mncost model, alpha, depth, resolution, classes).
+CONFIGS = [
+    *[("torchvision", f"mobilenet_v2(width_mult={a})", "v2", a, None, r, None)
+      for a, r in ((0.5, 160), (1.0, 224), (1.4, 224))],
+    *[("torchvision", f"mobilenet_v3_{size}(width_mult={a})", f"v3-{size}", a, None, r, None)
+      for size in ("large", "small") for a, r in ((0.75, 224), (1.0, 224), (1.0, 256))],
+    *[("torchvision", f"mnasnet{n}", "mnasnet", a, None, 224, None)
+      for n, a in (("0_5", 0.5), ("0_75", 0.75), ("1_0", 1.0), ("1_3", 1.3))],
+    ("torchvision", "MNASNet(1.0) at 192", "mnasnet", 1.0, None, 192, None),
+    *[("torchvision", f"efficientnet_b{i}", f"efficientnet-b{i}", None, None, None, None)
+      for i in range(8)],
+    ("torchvision", "EfficientNet(width 0.75, depth 1.3) at 192", "efficientnet-b0", 0.75, 1.3,
+     192, None),
+    ("timm", "mobilenetv1_100", "v1", 1.0, None, 224, 1000),
+    ("timm", "mobilenetv1_125", "v1", 1.25, None, 224, 1000),
+    *[("timm", f"tf_mobilenetv3_{size}_{n}", f"v3-{size}-tf", a, None, 224, None)
+      for size in ("large", "small") for n, a in (("075", 0.75), ("100", 1.0))],
+]
+
+
+def main() -> int:
+    records = []
+    for library, name, model, alpha, depth, resolution, classes in CONFIGS:
+        network = resolve_model(model, alpha, resolution, classes, depth)
+        theirs = count_module(reference_model(library, network), network.resolution)
+        problems = compare(count_network(network), theirs)
+        print(f"{library} {name}: {theirs.macs:,} MACs, {theirs.params:,} params"
+              + (f" -- {len(problems)} DIFFERENCES" if problems else ""), file=sys.stderr)
+        if problems:
+            print("\n".join(problems[:10]), file=sys.stderr)
+            return 1
+        records.append({
+            "library": library, "reference": name, "model": model, "alpha": network.alpha,
+            "depth": network.depth, "resolution": list(network.resolution),
+            "classes": network.classes, "macs": theirs.macs, "params": theirs.params,
+            # one [macs, params, C, H, W] per Conv2d / Linear, in execution order
+            "layers": [[x.macs, x.params, *x.shape] for x in theirs.layers]})
+    doc = {"schema": "mncost.reference-counts/1",
+           "generated_by": "scripts/make_reference_counts.py",
+           "counted_with": {"torch": _version("torch"), "torchvision": _version("torchvision"),
+                            "timm": _version("timm")},
+           "configurations": records}
+    text = json.dumps(doc, separators=(",", ":")).replace('{"library"', '\n{"library"')
+    tmp = OUT.with_suffix(".tmp")
+    tmp.write_text(text + "\n")
+    tmp.replace(OUT)
+    print(f"wrote {OUT} ({len(records)} configurations)", file=sys.stderr)
+    return 0
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import version
+
+    return version(package)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""The engine against torchvision's and timm's own models, by exact integers, without torch.
+
+tests/data/reference_counts.json is written by scripts/make_reference_counts.py, which builds
+each reference model (torchvision 0.28.0, timm 1.0.31 on torch 2.13.0) and records, in
+execution order, every Conv2d / Linear's MACs (FlopCounterMode / 2), own parameters and output
+shape, and the totals. Regenerate it with that script when a reference changes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mncost import analyze, resolve_model
+from mncost.catalog import BUILTINS
+from mncost.reference import Counts, LayerCount, compare, count_network
+
+DATA = json.loads((Path(__file__).parent / "data" / "reference_counts.json").read_text())
+CONFIGS = DATA["configurations"]
+
+
+def _theirs(record: dict) -> Counts:
+    layers = tuple(LayerCount(f"#{i}", macs, params, (c, h, w))
+                   for i, (macs, params, c, h, w) in enumerate(record["layers"]))
+    return Counts(layers, record["macs"], record["params"], (1, record["classes"]))
+
+
+def _ours(record: dict) -> Counts:
+    return count_network(resolve_model(record["model"], record["alpha"], record["resolution"],
+                                       record["classes"], record["depth"]))
+
+
+@pytest.mark.parametrize("record", CONFIGS,
+                         ids=[f"{r['library']}:{r['reference']}" for r in CONFIGS])
+def test_engine_equals_the_reference_layer_by_layer(record):
+    ours, theirs = _ours(record), _theirs(record)
+    assert compare(ours, theirs) == ()
+    assert (ours.macs, ours.params) == (record["macs"], record["params"])
+    # the per-layer lists add up to the totals on the reference side too (MACs are all in
+    # Conv2d / Linear; parameters also sit in batch norm)
+    assert sum(layer.macs for layer in theirs.layers) == record["macs"]
+
+
+def test_a_wrong_count_is_found():
+    record = next(r for r in CONFIGS if r["reference"] == "mnasnet1_0")
+    theirs = _theirs(record)
+    bumped = Counts((LayerCount("#0", theirs.layers[0].macs + 1, theirs.layers[0].params,
+                                theirs.layers[0].shape),) + theirs.layers[1:],
+                    theirs.macs, theirs.params, theirs.output)
+    assert compare(_ours(record), bumped) == (
+        "layer 0 layers.0 / #0: macs ours 10,838,016 != reference 10,838,017",)
+    short = Counts(theirs.layers[:-1], theirs.macs, theirs.params + 1, theirs.output)
+    lines = compare(_ours(record), short)
+    assert lines[0] == "conv/linear layers: ours 53 != reference 52"
+    assert lines[-1] == "total params: ours 4,383,312 != reference 4,383,313"
+
+
+@pytest.mark.parametrize("alpha,reference,macs,params", [
+    # torchvision mnasnet0_5 ... 1_3 (weights metadata: 2,218,512 / 3,170,208 / 4,383,312 /
+    # 6,282,256 params; 0.104 / 0.215 / 0.314 / 0.526 GFLOPS, i.e. GMACs)
+    (0.5, "mnasnet0_5", 104_455_968, 2_218_512),
+    (0.75, "mnasnet0_75", 215_493_104, 3_170_208),
+    (1.0, "mnasnet1_0", 314_415_872, 4_383_312),
+    (1.3, "mnasnet1_3", 526_362_432, 6_282_256),
+])
+def test_mnasnet_at_every_width_torchvision_ships(alpha, reference, macs, params):
+    total = analyze(resolve_model("mnasnet", alpha)).total
+    assert (total.macs, total.params()) == (macs, params)
+    assert next(r for r in CONFIGS if r["reference"] == reference)["macs"] == macs
+    head = resolve_model("mnasnet", alpha).layer("layers.9")
+    assert head.out_shape.c == 1280          # keep_width: always, in both directions
+
+
+@pytest.mark.parametrize("b,resolution,macs,params", [
+    # torchvision efficientnet_b0...b7 (weights metadata num_params and GFLOPS)
+    (0, 224, 385_814_752, 5_288_548), (1, 240, 686_802_832, 7_794_184),
+    (2, 260, 993_561_872, 9_109_994), (3, 300, 1_827_141_392, 12_233_232),
+    (4, 380, 4_393_771_024, 19_341_616), (5, 456, 10_266_384_752, 30_389_784),
+    (6, 528, 19_067_593_536, 43_040_704), (7, 600, 37_745_884_192, 66_347_960),
+])
+def test_efficientnet_b0_to_b7_at_their_own_resolution(b, resolution, macs, params):
+    network = resolve_model(f"efficientnet-b{b}")
+    assert network.resolution == (resolution, resolution)
+    total = analyze(network).total
+    assert (total.macs, total.params()) == (macs, params)
+    assert next(r for r in CONFIGS if r["reference"] == f"efficientnet_b{b}")["params"] == params
+
+
+def test_every_builtin_with_a_shipped_implementation_is_covered():
+    covered = {r["model"] for r in CONFIGS}
+    named = {"v3-large", "v3-small", "v3-large-tf", "v3-small-tf", "v1", "v2", "mnasnet",
+             *(f"efficientnet-b{i}" for i in range(8))}
+    assert covered == named
+    # v1-conv and v1-shallow are the v1 paper's ablations (Tables 4 and 5): nothing ships them
+    assert set(BUILTINS) - covered == {"v1-conv", "v1-shallow"}
