@@ -14,27 +14,17 @@ from __future__ import annotations
 
 import math
 import platform
-from typing import Any, Iterable, Iterator, Mapping, Optional
+from typing import Any, Iterable, Iterator, Mapping
 
 from .costs import REGISTRY
-from .latency_model import DeviceProfile, LatencyModel, Prediction, layer_elements
+from .latency_model import (DeviceProfile, LatencyModel, Prediction, layer_elements,
+                            unaligned)
 from .layers import Network
 from .resolve import check_resolution, resolve
 from .spec import Spec
+from .timing import cpu_name
 
 PREDICTION_SCHEMA = "mncost.prediction/1"
-
-
-def cpu_name() -> str:
-    """This machine's CPU model (``/proc/cpuinfo`` on Linux, else what ``platform`` knows)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "cpu"
 
 
 def environment_warnings(device: DeviceProfile) -> list[str]:
@@ -120,7 +110,9 @@ class _AlphaPart:
         d = model.dtype_bytes
         self.ok = True
         for layer in network.layers:
-            a, b, c = model.kinds.get(layer.kind, (0.0, 0.0, 0.0))
+            a, b, c, u = model.kinds.get(layer.kind, (0.0, 0.0, 0.0, 0.0))
+            if unaligned(layer):          # fixed by alpha: the channels
+                a += u
             pixels = layer.out_shape.h * layer.out_shape.w
             work, rest = divmod(REGISTRY[layer.kind].macs(layer), pixels)
             if rest:
@@ -152,7 +144,7 @@ class SweepPredictor:
         self.outside = 0
 
     def predict(self, model: str, alpha: float, resolution: tuple[int, int],
-                classes: Optional[int], depth: Optional[float] = None) -> float:
+                classes: int | None, depth: float | None = None) -> float:
         spec = self.specs[model]
         if model in self._slow:
             return self.model.predict(resolve(spec, alpha, resolution, classes, depth)).total_ms
@@ -196,7 +188,7 @@ class SweepPredictor:
                    "predicted_threads": self.device.threads}
 
 
-def outside_note(predictor: SweepPredictor) -> Optional[str]:
+def outside_note(predictor: SweepPredictor) -> str | None:
     """One line when some predicted rows lay outside the calibrated alpha and resolution."""
     if not predictor.outside:
         return None

@@ -9,7 +9,7 @@ Torch-free: :mod:`mncost.torch_backend.profile` measures and fills these in; the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Mapping, Sequence
 
 from .costs import analyze
 from .kinds import REGISTRY
@@ -41,8 +41,8 @@ class LayerTiming:
     stats: TimingStats
     mac_share: float
     time_share: float
-    gmacs_per_s: Optional[float]
-    share_ratio: Optional[float]
+    gmacs_per_s: float | None
+    share_ratio: float | None
 
 
 @dataclass(frozen=True)
@@ -56,8 +56,8 @@ class KindTiming:
     time_ms: float
     mac_share: float
     time_share: float
-    gmacs_per_s: Optional[float]
-    share_ratio: Optional[float]
+    gmacs_per_s: float | None
+    share_ratio: float | None
 
 
 @dataclass(frozen=True)
@@ -85,13 +85,38 @@ class ProfileResult:
     macs: int
     end_to_end: TimingStats
     samples_ms: tuple[float, ...]
-    layers: Optional[tuple[LayerTiming, ...]] = None
-    by_kind: Optional[tuple[KindTiming, ...]] = None
-    instrumented: Optional[TimingStats] = None
-    page_faults_per_run: Optional[float] = None
+    layers: tuple[LayerTiming, ...] | None = None
+    by_kind: tuple[KindTiming, ...] | None = None
+    instrumented: TimingStats | None = None
+    page_faults_per_run: float | None = None
+
+    @classmethod
+    def measured(cls, network: Network, options: ProfileOptions,
+                 environment: Mapping[str, Any], plain_ns: Sequence[int], faults: Sequence[int],
+                 per_layer: tuple[Mapping[str, Sequence[int]], Sequence[int]] | None = None
+                 ) -> "ProfileResult":
+        """The result of one measurement, whatever ran it (eager torch or ONNX Runtime).
+
+        Args:
+            plain_ns: the end-to-end runs, in nanoseconds, in run order.
+            faults: minor page faults over those runs (first item; empty or negative where
+                the OS does not count them).
+            per_layer: ``(samples_ns by layer name, instrumented end-to-end runs in ns)``.
+        """
+        layers = kinds = instrumented = None
+        if per_layer is not None:
+            samples, instrumented_ns = per_layer
+            layers, kinds = layer_results(network, samples, options.batch)
+            instrumented = TimingStats.from_ns(instrumented_ns)
+        return cls(network=network, options=options, environment=environment,
+                   macs=analyze(network).total.macs, end_to_end=TimingStats.from_ns(plain_ns),
+                   samples_ms=tuple(ns / 1e6 for ns in plain_ns), layers=layers,
+                   by_kind=kinds, instrumented=instrumented,
+                   page_faults_per_run=faults[0] / len(plain_ns) if faults and faults[0] >= 0
+                   else None)
 
     @property
-    def unstable(self) -> Optional[str]:
+    def unstable(self) -> str | None:
         """Why the end-to-end figures should not be trusted (:func:`mncost.timing.instability`),
         or ``None``."""
         return instability(self.end_to_end)
@@ -107,19 +132,19 @@ class ProfileResult:
         return gmacs_per_s(self.macs * self.options.batch, self.end_to_end.median_ms) or 0.0
 
     @property
-    def layers_sum_ms(self) -> Optional[float]:
+    def layers_sum_ms(self) -> float | None:
         """Sum of the per-layer medians."""
         return sum(t.stats.median_ms for t in self.layers) if self.layers is not None else None
 
     @property
-    def coverage(self) -> Optional[float]:
+    def coverage(self) -> float | None:
         """Sum of per-layer medians / end-to-end median. Below 1 by the time spent outside
         the leaf modules (the network's own bookkeeping between layers)."""
         total = self.layers_sum_ms
         return total / self.end_to_end.median_ms if total is not None else None
 
     @property
-    def instrumented_coverage(self) -> Optional[float]:
+    def instrumented_coverage(self) -> float | None:
         """Sum of per-layer medians / median of the same (instrumented) runs: the share of a
         forward pass spent inside the layers, free of drift between the two phases."""
         total = self.layers_sum_ms
@@ -128,20 +153,20 @@ class ProfileResult:
         return total / self.instrumented.median_ms
 
     @property
-    def instrumentation_overhead(self) -> Optional[float]:
+    def instrumentation_overhead(self) -> float | None:
         """Instrumented end-to-end median / plain end-to-end median - 1: what the per-layer
         timing wrappers cost."""
         if self.instrumented is None:
             return None
         return self.instrumented.median_ms / self.end_to_end.median_ms - 1
 
-    def to_dict(self, model: Optional[str] = None) -> dict[str, Any]:
+    def to_dict(self, model: str | None = None) -> dict[str, Any]:
         """Every figure and the environment as JSON-ready data
         (:func:`mncost.schema.profile_dict`)."""
         return profile_dict(self, model)
 
 
-def gmacs_per_s(macs: int, median_ms: float) -> Optional[float]:
+def gmacs_per_s(macs: int, median_ms: float) -> float | None:
     """``macs`` per ``median_ms`` in GMAC/s (``None`` for a zero time)."""
     return macs / (median_ms * 1e6) if median_ms > 0 else None
 

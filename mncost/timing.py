@@ -25,7 +25,7 @@ import platform
 import sys
 import time
 from dataclasses import asdict, dataclass
-from typing import Callable, Optional, Sequence
+from typing import Callable, Sequence
 
 NS_PER_MS = 1_000_000
 
@@ -128,7 +128,7 @@ class Clock:
 
     name: str
     read: Callable[[], int] = time.perf_counter_ns
-    sync: Optional[Callable[[], None]] = None
+    sync: Callable[[], None] | None = None
 
     def now_ns(self) -> int:
         """Wait for the device (if any), then read the clock."""
@@ -142,8 +142,8 @@ CPU_CLOCK = Clock("time.perf_counter_ns")
 
 def measure(fn: Callable[[], object], clock: Clock, *, warmup: int, repeats: int,
             min_time_s: float = 0.0, label: str = "timed",
-            progress: Optional[ProgressFn] = None,
-            faults: Optional[list[int]] = None) -> list[int]:
+            progress: ProgressFn | None = None,
+            faults: list[int] | None = None) -> list[int]:
     """Run ``fn`` ``warmup`` times untimed, then time it until both at least ``repeats`` runs
     and at least ``min_time_s`` seconds of timed runs are done.
 
@@ -205,7 +205,7 @@ M_MMAP_THRESHOLD = -3
 STEADY_MMAP_THRESHOLD = 64 * 1024 * 1024
 STEADY_TRIM_THRESHOLD = 128 * 1024 * 1024
 
-_steady_state: Optional[str] = None
+_steady_state: str | None = None
 
 
 def steady_malloc(enable: bool = True) -> str:
@@ -243,7 +243,7 @@ def steady_malloc(enable: bool = True) -> str:
     return _steady_state
 
 
-def _glibc() -> Optional[ctypes.CDLL]:
+def _glibc() -> ctypes.CDLL | None:
     """The C library when it is glibc and has ``mallopt``, else ``None``."""
     if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
         return None
@@ -276,7 +276,7 @@ UNSTABLE_P90_RATIO = 1.5
 UNSTABLE_IQR_RATIO = 0.25
 
 
-def instability(stats: TimingStats) -> Optional[str]:
+def instability(stats: TimingStats) -> str | None:
     """Why ``stats`` should not be trusted, or ``None``: p90 above 1.5 x the median, p10
     below median / 1.5 (runs fall in two groups), or an IQR above 25% of the median (the signs
     of a thread waiting for a core another process holds)."""
@@ -294,10 +294,23 @@ def instability(stats: TimingStats) -> Optional[str]:
     return " and ".join(reasons) if reasons else None
 
 
-def instability_advice(reason: str, threads: Optional[int], cpus: Optional[int]) -> str:
+def instability_advice(reason: str, threads: int | None, cpus: int | None) -> str:
     """The one-line warning for an unstable measurement, with what to do about it."""
     cores = f"{cpus} cores" if cpus else "its cores"
     used = f"{threads} thread{'s' if threads != 1 else ''}" if threads else "torch's default"
     return (f"unstable measurement ({reason}): another process is probably competing for "
             f"the CPU; this run used {used} on a machine with {cores}. Use --threads below "
             f"the number of idle cores (e.g. 1) and compare p10/p90, not only the median")
+
+
+def cpu_name() -> str:
+    """This machine's CPU model (``/proc/cpuinfo`` on Linux, else what ``platform`` knows), for
+    the environment records of measurements and device profiles."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "cpu"

@@ -2,8 +2,8 @@
 
 How it measures (README, "Predicted latency"):
 
-* **The set.** The built-in v1, v2, v3-large and v3-small on a grid of alpha x resolution, plus
-  small synthetic specs that isolate kinds the built-ins lack or rarely vary (grouped convs,
+* **The set.** The built-in v1, v2, v3-large and v3-small on a grid of alpha x resolution, v1
+  at an alpha with ragged channel blocks (:data:`RAGGED_CONFIGS`), plus small synthetic specs that isolate kinds the built-ins lack or rarely vary (grouped convs,
   k x k pooling, depthwise kernels 3/5/7, SE blocks), shipped in ``configs/calibration/``.
 * **Steady state.** The allocator is kept steady (:func:`mncost.timing.steady_malloc`) unless
   switched off; the setting is recorded. Every network is built once and kept.
@@ -25,7 +25,7 @@ import random
 import statistics
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Sequence
 
 from .. import __version__
 from ..errors import InputError
@@ -39,6 +39,10 @@ from ..timing import TimingStats, instability, malloc_env, steady_malloc
 CALIBRATION_MODELS = ("v1", "v2", "v3-large", "v3-small")
 CALIBRATION_ALPHAS = (0.35, 0.5, 0.75, 1.0)
 CALIBRATION_RESOLUTIONS = (96, 160, 224)
+#: v1 (floor width rounding) at an alpha whose channels are not whole blocks of 8 (20, 41,
+#: 83, ...): the data that tells a ragged layer's time from an aligned one's
+#: (:func:`mncost.latency_model.unaligned`); v2 and v3 round every width to a multiple of 8.
+RAGGED_CONFIGS = (("v1", 0.65, 96), ("v1", 0.65, 160), ("v1", 0.65, 224))
 #: Synthetic specs (``configs/calibration/``) at these alphas and resolutions.
 SYNTHETIC_SPECS = ("grouped.yaml", "depthwise.yaml", "squeeze_excite.yaml")
 SYNTHETIC_CONFIGS = ((0.5, 112), (1.0, 160), (1.0, 224))
@@ -69,6 +73,7 @@ def calibration_set() -> list[Config]:
     """The default calibration configurations (module docstring)."""
     configs = [Config(m, resolve_model(m, a, r)) for m in CALIBRATION_MODELS
                for a in CALIBRATION_ALPHAS for r in CALIBRATION_RESOLUTIONS]
+    configs += [Config(m, resolve_model(m, a, r)) for m, a, r in RAGGED_CONFIGS]
     for name in SYNTHETIC_SPECS:
         path = str(configs_dir() / "calibration" / name)
         configs += [Config(f"calibration/{name}", resolve_model(path, a, r))
@@ -90,12 +95,12 @@ class Sampled:
     def stats(self) -> TimingStats:
         return TimingStats.from_ns(self.plain_ns)
 
-    def layer_ms(self) -> Optional[dict[str, float]]:
+    def layer_ms(self) -> dict[str, float] | None:
         if not self.layer_ns:
             return None
         return {k: statistics.median(v) / 1e6 for k, v in self.layer_ns.items()}
 
-    def unstable(self) -> Optional[str]:
+    def unstable(self) -> str | None:
         reason = instability(self.stats)
         rounds = self.round_medians_ms
         if len(rounds) >= 2 and min(rounds) > 0 and max(rounds) / min(rounds) - 1 > ROUND_SPREAD:
@@ -164,11 +169,11 @@ def measure_set(configs: Sequence[Config], runtime: str, threads: int, budget_s:
 def environment(runtime: str, threads: int, malloc: str, versions: dict[str, str]
                 ) -> dict[str, Any]:
     """What a device profile records about where and how it was measured."""
-    from .profile import _cpu_name
+    from ..timing import cpu_name
 
     return {"mncost": __version__, "python": platform.python_version(),
             "platform": platform.platform(), "machine": platform.machine(),
-            "device_name": _cpu_name(), "cpu_count": os.cpu_count(), "runtime": runtime,
+            "device_name": cpu_name(), "cpu_count": os.cpu_count(), "runtime": runtime,
             **versions, "threads": threads, "dtype": "float32", "batch": 1,
             "malloc": malloc, "malloc_env": malloc_env(),
             "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
@@ -187,7 +192,7 @@ def runtime_versions(runtime: str) -> dict[str, str]:
 
 def calibrate(runtime: str = "eager", threads: int = 1, budget_s: float = 180.0,
               steady: bool = True, progress: Progress = lambda m: None,
-              configs: Optional[Sequence[Config]] = None, seed: int = 0,
+              configs: Sequence[Config] | None = None, seed: int = 0,
               allow_unstable: bool = False) -> dict[str, Any]:
     """Measure the calibration set and return the device profile (``mncost.device/1``).
 

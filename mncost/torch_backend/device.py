@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import platform
-from typing import Iterator, Mapping, Optional
+from typing import Iterator, Mapping
 
 import torch
 
 from ..errors import InputError
 from ..profile_options import DTYPE_NAMES
-from ..timing import CPU_CLOCK, Clock
+from ..timing import CPU_CLOCK, Clock, cpu_name
 
 #: ``--dtype`` names -> torch dtypes. Whether the device runs one is found by running it.
 DTYPES: Mapping[str, torch.dtype] = {name: getattr(torch, name) for name in DTYPE_NAMES}
@@ -61,7 +60,7 @@ def clock_for(device: torch.device) -> Clock:
 
 
 @contextlib.contextmanager
-def fixed_threads(threads: Optional[int]) -> Iterator[int]:
+def fixed_threads(threads: int | None) -> Iterator[int]:
     """Set torch's intra-op thread count (``None``: keep it) and restore it on exit.
 
     Yields:
@@ -80,16 +79,6 @@ def device_name(device: torch.device) -> str:
     """The GPU's name, or the CPU's model name (for the environment record and errors)."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return _cpu_name()
+    return cpu_name()
 
 
-def _cpu_name() -> str:
-    """The CPU model (``/proc/cpuinfo`` on Linux, else what ``platform`` knows)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "cpu"

@@ -31,7 +31,7 @@ import os
 import re
 import tempfile
 import warnings
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping
 
 import torch
 from torch import nn
@@ -112,7 +112,7 @@ def export(model: MobileNet, x: torch.Tensor) -> tuple[bytes, dict[str, str]]:
     return buffer.getvalue(), flat.names
 
 
-def layer_of(node_name: str, names: Mapping[str, str]) -> Optional[str]:
+def layer_of(node_name: str, names: Mapping[str, str]) -> str | None:
     """The engine layer an ORT node (or profile event) name belongs to, or ``None``."""
     match = _SCOPE.match(node_name)
     if match is None:
@@ -120,7 +120,7 @@ def layer_of(node_name: str, names: Mapping[str, str]) -> Optional[str]:
     return names.get(match.group(1))
 
 
-def session_options(threads: int, profile_prefix: Optional[str] = None) -> Any:
+def session_options(threads: int, profile_prefix: str | None = None) -> Any:
     ort = require_ort()
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
@@ -214,7 +214,7 @@ def profile_ort(network: Network, options: ProfileOptions, progress: Any = None)
     """``profile_network`` for ``--runtime onnxruntime``: the same result, timed in ORT."""
     from ..costs import analyze
     from ..timing import TimingStats, malloc_env, steady_malloc
-    from .profile import ProfileResult, describe_environment, layer_results
+    from .profile import ProfileResult, describe_environment
 
     malloc = steady_malloc(options.steady_malloc)
     threads = options.threads or 1
@@ -231,21 +231,13 @@ def profile_ort(network: Network, options: ProfileOptions, progress: Any = None)
                interop_threads=1, inference_mode=False, fuse_bn=True,
                ort_session="intra_op_num_threads=threads, inter_op_num_threads=1, "
                            "sequential, ORT_ENABLE_ALL, CPUExecutionProvider")
-    layers = kinds = instrumented = None
+    per_layer = None
     if options.per_layer:
         if progress is not None:
             progress("per-layer", 0.0, 0)
-        samples, inst = runner.layer_runs(options.warmup, options.repeats)
-        layers, kinds = layer_results(network, samples, options.batch)
-        instrumented = TimingStats.from_ns(inst)
+        per_layer = runner.layer_runs(options.warmup, options.repeats)
         env["unattributed_ms_median"] = sorted(runner.unattributed_ns)[
             len(runner.unattributed_ns) // 2] / 1e6 if runner.unattributed_ns else 0.0
         if progress is not None:
             progress("per-layer", 1.0, options.repeats)
-    return ProfileResult(network=network, options=options, environment=env,
-                         macs=analyze(network).total.macs,
-                         end_to_end=TimingStats.from_ns(plain),
-                         samples_ms=tuple(v / 1e6 for v in plain), layers=layers,
-                         by_kind=kinds, instrumented=instrumented,
-                         page_faults_per_run=faults[0] / len(plain) if faults and faults[0] >= 0
-                         else None)
+    return ProfileResult.measured(network, options, env, plain, faults, per_layer)

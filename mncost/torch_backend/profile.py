@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import os
 import platform
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 import torch
 
@@ -51,7 +51,7 @@ from ..schema import PROFILE_SCHEMA  # noqa: F401
 from ..timing import (Clock, ProgressFn, TimingStats, malloc_env, measure,  # noqa: F401
                       steady_malloc)
 from .builder import MobileNet
-from .device import (DTYPES, _cpu_name, check_dtype, clock_for, device_name,  # noqa: F401
+from .device import (DTYPES, check_dtype, clock_for, device_name,  # noqa: F401
                      fixed_threads, resolve_device)
 from .layer_timer import LayerTimer
 from .prepare import compiled, fuse_batch_norm, memory_format, prepare  # noqa: F401
@@ -67,7 +67,7 @@ __all__ = ["ProfileOptions", "ProfileResult", "LayerTiming", "KindTiming", "Timi
 
 
 def profile_network(network: Network, options: ProfileOptions = ProfileOptions(),
-                    progress: Optional[ProgressFn] = None) -> ProfileResult:
+                    progress: ProgressFn | None = None) -> ProfileResult:
     """Measure ``network``'s latency under ``options`` (module docstring: how).
 
     Args:
@@ -95,24 +95,13 @@ def profile_network(network: Network, options: ProfileOptions = ProfileOptions()
         environment = describe_environment(device, threads, options, clock)
     environment["malloc"] = malloc
     environment["malloc_env"] = malloc_env()
-    layers = kinds = instrumented = None
-    if per_layer is not None:
-        samples, instrumented_ns = per_layer
-        layers, kinds = layer_results(network, samples, options.batch)
-        instrumented = TimingStats.from_ns(instrumented_ns)
-    return ProfileResult(network=network, options=options, environment=environment,
-                         macs=analyze(network).total.macs,
-                         end_to_end=TimingStats.from_ns(plain),
-                         samples_ms=tuple(s / 1e6 for s in plain), layers=layers,
-                         by_kind=kinds, instrumented=instrumented,
-                         page_faults_per_run=faults[0] / len(plain) if faults and faults[0] >= 0
-                         else None)
+    return ProfileResult.measured(network, options, environment, plain, faults, per_layer)
 
 
 def _measure(network: Network, options: ProfileOptions, device: torch.device,
-             dtype: torch.dtype, clock: Clock, progress: Optional[ProgressFn],
-             faults: Optional[list[int]] = None
-             ) -> tuple[list[int], Optional[tuple[dict[str, list[int]], list[int]]]]:
+             dtype: torch.dtype, clock: Clock, progress: ProgressFn | None,
+             faults: list[int] | None = None
+             ) -> tuple[list[int], tuple[dict[str, list[int]], list[int]] | None]:
     """Prepare, run once, time end to end, then (``per_layer``) time the layers."""
     with _run_errors(device, options):
         model, x = prepare(network, options, device, dtype)
@@ -128,7 +117,7 @@ def _measure(network: Network, options: ProfileOptions, device: torch.device,
 
 
 def _first_run(run: Callable, x: torch.Tensor, device: torch.device, options: ProfileOptions,
-               progress: Optional[ProgressFn]) -> None:
+               progress: ProgressFn | None) -> None:
     """One untimed run that surfaces dtype, memory and compile failures as one-line errors
     (and, with compile, compiles)."""
     if progress is not None:
@@ -140,7 +129,7 @@ def _first_run(run: Callable, x: torch.Tensor, device: torch.device, options: Pr
 
 
 def _per_layer(model: MobileNet, x: torch.Tensor, clock: Clock, options: ProfileOptions,
-               progress: Optional[ProgressFn]) -> tuple[dict[str, list[int]], list[int]]:
+               progress: ProgressFn | None) -> tuple[dict[str, list[int]], list[int]]:
     """Instrumented runs: per-layer samples and the instrumented end-to-end samples."""
     with LayerTimer(model, model.layer_names, clock) as timer:
         instrumented = measure(lambda: model(x), clock, warmup=options.warmup,
