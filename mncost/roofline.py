@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, Optional
+from typing import Any
 
 from .errors import InputError
 from .inputfile import Refused, load_json, read_limited
 from .limits import MAX_YAML_BYTES
 from .memory import Traffic
 
-DEVICE_SCHEMA = "mncost.device/1"
+#: Schema of a roofline file (``mncost roofline-measure -o``); a latency device profile
+#: (``mncost calibrate``) is ``mncost.device/1``, a different file.
+ROOFLINE_SCHEMA = "mncost.roofline/1"
 
 
 @dataclass(frozen=True)
@@ -26,7 +28,7 @@ class Device:
     peak_gmacs: float
     bandwidth_gbs: float
     source: str = "given"
-    details: Optional[dict[str, Any]] = None
+    details: dict[str, Any] | None = None
 
     @property
     def ridge(self) -> float:
@@ -34,7 +36,7 @@ class Device:
         return self.peak_gmacs / self.bandwidth_gbs
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schema": DEVICE_SCHEMA, **asdict(self), "ridge_macs_per_byte": self.ridge}
+        return {"schema": ROOFLINE_SCHEMA, **asdict(self), "ridge_macs_per_byte": self.ridge}
 
 
 def _positive(value: object, what: str) -> float:
@@ -45,7 +47,7 @@ def _positive(value: object, what: str) -> float:
 
 
 def make_device(peak_gmacs: object, bandwidth_gbs: object, source: str = "given",
-                details: Optional[dict[str, Any]] = None) -> Device:
+                details: dict[str, Any] | None = None) -> Device:
     return Device(_positive(peak_gmacs, "peak GMAC/s"),
                   _positive(bandwidth_gbs, "bandwidth GB/s"), source, details)
 
@@ -59,6 +61,11 @@ def load_device(path: str) -> Device:
         raise InputError(f"cannot read device file {path}: {exc.strerror or exc}") from None
     except Refused as exc:
         raise InputError(f"{path}: not a valid device file: {exc}") from None
+    schema = data.get("schema") if isinstance(data, dict) else None
+    if schema not in (None, ROOFLINE_SCHEMA):
+        hint = (" (a latency profile from `mncost calibrate`; --roofline takes a file from "
+                "`mncost roofline-measure`)" if schema == "mncost.device/1" else "")
+        raise InputError(f"{path}: schema {str(schema)[:40]!r} is not {ROOFLINE_SCHEMA!r}{hint}")
     if not isinstance(data, dict) or "peak_gmacs" not in data or "bandwidth_gbs" not in data:
         raise InputError(f"{path}: a device file needs peak_gmacs and bandwidth_gbs")
     return make_device(data["peak_gmacs"], data["bandwidth_gbs"],
@@ -97,7 +104,7 @@ def bound(traffic: Traffic, device: Device) -> Bound:
                  traffic.bytes_moved / (device.bandwidth_gbs * 1e9))
 
 
-def fraction_of_roof(traffic: Traffic, device: Device, measured_s: float) -> Optional[float]:
+def fraction_of_roof(traffic: Traffic, device: Device, measured_s: float) -> float | None:
     """Roofline time bound / measured time: 1 = at the roof."""
     return bound(traffic, device).time_s / measured_s if measured_s > 0 else None
 

@@ -276,7 +276,13 @@ def test_baseline_entries_over_the_limit(tmp_path, monkeypatch):
     ('{"peak_gmacs": NaN, "bandwidth_gbs": 1}', "NaN"),
     ('{"peak_gmacs": %s, "bandwidth_gbs": 1}' % _digits(5000), "5,000 digits"),
     (None, "not a regular file"),
-], ids=["nested 100,000 deep", "1e400", "NaN", "5000 digits", "/dev/zero"])
+    ('{"schema": "mncost.device/1", "peak_gmacs": 1, "bandwidth_gbs": 1}',
+     "a latency profile from `mncost calibrate`; --roofline takes a file from "
+     "`mncost roofline-measure`"),
+    ('{"schema": "mncost.roofline/9", "peak_gmacs": 1, "bandwidth_gbs": 1}',
+     "schema 'mncost.roofline/9' is not 'mncost.roofline/1'"),
+], ids=["nested 100,000 deep", "1e400", "NaN", "5000 digits", "/dev/zero",
+        "a calibrate profile", "another schema version"])
 def test_hostile_device_file(tmp_path, content, fragment):
     path = "/dev/zero"
     if content is not None:

@@ -63,7 +63,7 @@ def test_roofline_measure_writes_a_device(tmp_path):
                     "-o", str(out))
     assert result.exit_code == 0, result.output
     device = json.loads(out.read_text())
-    assert device["schema"] == "mncost.device/1" and device["source"] == "measured"
+    assert device["schema"] == "mncost.roofline/1" and device["source"] == "measured"
     assert device["peak_gmacs"] > 0 and device["bandwidth_gbs"] > 0
     assert device["details"]["threads"] == 1
     assert device["ridge_macs_per_byte"] == device["peak_gmacs"] / device["bandwidth_gbs"]
