@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from .errors import InputError
 from .layers import INPUT, Network, ResolvedLayer, Shape
 from .limits import MAX_ALPHA, MAX_CHANNELS, MAX_DEPTH_MULTIPLIER, MAX_LAYERS, MAX_SPEC_INT
-from .spec import CLASSES, FIXED_DEPTH_OPS, Row, Spec, parse_resolution
+from .spec import CLASSES, ROW_OPS, Row, Spec, parse_resolution
 from .width import expand, make_divisible, repeats, squeeze, thin
 
 
@@ -233,6 +233,7 @@ def _too_many_layers(spec: Spec) -> InputError:
                       "(the limit; check the rows' n)")
 
 
+#: One builder per row op, keyed as :data:`mncost.spec.ROW_OPS` (a test holds the two equal).
 _ROW_BUILDERS = {"conv": _conv_row, "dw": _dw_row, "separable": _separable_row,
                  "bottleneck": _bottleneck_row, "pool": _pool_row, "fc": _fc_row}
 
@@ -240,7 +241,7 @@ _ROW_BUILDERS = {"conv": _conv_row, "dw": _dw_row, "separable": _separable_row,
 def row_repeats(row: Row, spec: Spec, depth: float) -> int:
     """How many times ``row`` repeats under depth multiplier ``depth`` (``keep_depth`` rows,
     pools and classifiers never change)."""
-    if row.keep_depth or row.op in FIXED_DEPTH_OPS:
+    if row.keep_depth or ROW_OPS[row.op].fixed_depth:
         return row.n
     return repeats(row.n, depth, spec.depth_rounding)
 

@@ -39,20 +39,12 @@ _ACT_ALIASES = {
     "hardswish": "hswish", "hard_swish": "hswish", "h-swish": "hswish",
     "hardsigmoid": "hsigmoid", "hard_sigmoid": "hsigmoid", "h-sigmoid": "hsigmoid",
 }
-#: Row operators, with the papers' other names for them.
-OPS = ("conv", "dw", "separable", "bottleneck", "pool", "fc")
-_OP_ALIASES = {"bneck": "bottleneck", "mbconv": "bottleneck", "inverted_residual": "bottleneck",
-               "depthwise": "dw", "linear": "fc", "avgpool": "pool"}
-#: Ops that the ``defaults:`` block applies to (fc and pool take only what their row says).
-CONV_LIKE = ("conv", "dw", "separable", "bottleneck")
 WIDTH_ROUNDINGS = ("floor", "make_divisible")
 #: How a row's repeat count ``n`` scales under the depth multiplier D (see ``mncost.width``).
 DEPTH_ROUNDINGS = ("ceil", "round", "floor")
 #: ``keep_width:`` values: ``false`` (thinned and widened by alpha), ``true`` / ``below`` (not
 #: thinned below alpha 1, still widened above it: v2 paper), ``always`` (fixed at every alpha).
 KEEP_WIDTHS = (False, True, "below", "always")
-#: Ops the depth multiplier never repeats (a pool or classifier repeated is never meant).
-FIXED_DEPTH_OPS = ("pool", "fc")
 EXPANSION_ROUNDINGS = ("round", "make_divisible")
 EXPANSION_SIZES = ("width", "factor")
 CLASSES = "classes"
@@ -217,31 +209,73 @@ def _suggest(word: str, options) -> str:
 # The schema: fields each op accepts, as data.
 
 _COMMON = {"op": _str, "name": _str, "n": _repeats, "keep_depth": _bool}
-_ROW_FIELDS: dict[str, dict[str, Callable[[Any], Any]]] = {
-    "conv": {"k": _kernel, "c": _channels, "t": _pos_num, "s": _pos_int, "act": activation,
-             "bn": _bool, "bias": _bool, "groups": _pos_int, "keep_width": _keep_width},
-    "dw": {"k": _kernel, "s": _pos_int, "act": activation, "bn": _bool, "bias": _bool},
-    "separable": {"k": _kernel, "c": _pos_int, "s": _pos_int, "act": activation, "bn": _bool,
+@dataclass(frozen=True)
+class RowOp:
+    """Everything about one row operator of a spec, in one place.
+
+    Attributes:
+        name: the op as written (``op: bottleneck``).
+        fields: the keys a row of this op takes (besides ``op``, ``name``, ``n``,
+            ``keep_depth``), each with its checker.
+        defaults: values a row gets when neither it nor ``defaults:`` sets them.
+        one_of: groups of keys of which exactly one must be given (``c`` or ``t``).
+        aliases: the papers' and libraries' other names for it (``bneck``, ``mbconv``).
+        takes_defaults: whether the spec's ``defaults:`` block applies to it (the conv-like
+            ops; fc and pool take only what their row says).
+        fixed_depth: the depth multiplier never repeats it (a pool or classifier repeated is
+            never meant).
+    """
+
+    name: str
+    fields: Mapping[str, Callable[[Any], Any]]
+    defaults: Mapping[str, Any]
+    one_of: tuple[tuple[str, ...], ...] = ()
+    aliases: tuple[str, ...] = ()
+    takes_defaults: bool = True
+    fixed_depth: bool = False
+
+
+#: The row operators (README, "Writing a spec"). :mod:`mncost.resolve` keeps one builder per
+#: op keyed the same way; a new op is one entry here and one there.
+ROW_OPS: Mapping[str, RowOp] = {op.name: op for op in (
+    RowOp("conv",
+          fields={"k": _kernel, "c": _channels, "t": _pos_num, "s": _pos_int, "act": activation,
+                  "bn": _bool, "bias": _bool, "groups": _pos_int, "keep_width": _keep_width},
+          defaults={"k": 3, "s": 1, "act": "relu", "bn": True, "groups": 1,
+                    "keep_width": False},
+          one_of=(("c", "t"),)),
+    RowOp("dw",
+          fields={"k": _kernel, "s": _pos_int, "act": activation, "bn": _bool, "bias": _bool},
+          defaults={"k": 3, "s": 1, "act": "relu", "bn": True},
+          aliases=("depthwise",)),
+    RowOp("separable",
+          fields={"k": _kernel, "c": _pos_int, "s": _pos_int, "act": activation, "bn": _bool,
                   "keep_width": _keep_width},
-    "bottleneck": {"k": _kernel, "t": _pos_num, "exp": _pos_int, "c": _pos_int, "s": _pos_int,
-                   "se": _bool, "act": activation, "bn": _bool, "residual": _residual,
-                   "keep_width": _keep_width},
-    "pool": {"type": _choice(("avg", "max")), "k": _pool_kernel, "s": _pos_int},
-    "fc": {"c": _channels, "act": activation, "bias": _bool, "keep_width": _keep_width},
-}
-#: Values a row gets when neither it nor ``defaults:`` sets them.
-_ROW_DEFAULTS: dict[str, dict[str, Any]] = {
-    "conv": {"k": 3, "s": 1, "act": "relu", "bn": True, "groups": 1, "keep_width": False},
-    "dw": {"k": 3, "s": 1, "act": "relu", "bn": True},
-    "separable": {"k": 3, "s": 1, "act": "relu", "bn": True, "keep_width": False},
-    "bottleneck": {"k": 3, "s": 1, "se": False, "act": "relu6", "bn": True, "residual": "auto",
-                   "keep_width": False},
-    "pool": {"type": "avg", "k": None, "s": 1},
-    "fc": {"act": "none", "bias": True, "keep_width": False},
-}
-#: Exactly one of each group must be given.
-_ONE_OF = {"conv": (("c", "t"),), "separable": (("c",),), "bottleneck": (("c",), ("t", "exp")),
-           "fc": (("c",),)}
+          defaults={"k": 3, "s": 1, "act": "relu", "bn": True, "keep_width": False},
+          one_of=(("c",),)),
+    RowOp("bottleneck",
+          fields={"k": _kernel, "t": _pos_num, "exp": _pos_int, "c": _pos_int, "s": _pos_int,
+                  "se": _bool, "act": activation, "bn": _bool, "residual": _residual,
+                  "keep_width": _keep_width},
+          defaults={"k": 3, "s": 1, "se": False, "act": "relu6", "bn": True,
+                    "residual": "auto", "keep_width": False},
+          one_of=(("c",), ("t", "exp")),
+          aliases=("bneck", "mbconv", "inverted_residual")),
+    RowOp("pool",
+          fields={"type": _choice(("avg", "max")), "k": _pool_kernel, "s": _pos_int},
+          defaults={"type": "avg", "k": None, "s": 1},
+          aliases=("avgpool",), takes_defaults=False, fixed_depth=True),
+    RowOp("fc",
+          fields={"c": _channels, "act": activation, "bias": _bool, "keep_width": _keep_width},
+          defaults={"act": "none", "bias": True, "keep_width": False},
+          one_of=(("c",),), aliases=("linear",), takes_defaults=False, fixed_depth=True),
+)}
+#: Row operator names, in the README's order.
+OPS = tuple(ROW_OPS)
+_OP_ALIASES = {alias: op.name for op in ROW_OPS.values() for alias in op.aliases}
+#: Keys the ``defaults:`` block may set: those of the ops it applies to.
+_DEFAULT_FIELDS = {k: f for op in ROW_OPS.values() if op.takes_defaults
+                   for k, f in op.fields.items()}
 
 _TOP_FIELDS: dict[str, Callable[[Any], Any]] = {
     "name": _str, "title": _str, "source": _str, "description": _str,
@@ -528,16 +562,17 @@ def _validate_row(raw: _RawRow, defaults: Mapping[str, Any],
         raise SpecError(f"must be an op name, got {op!r}", file=op_file, line=op_line,
                         field=f"{path}.op")
     op = _OP_ALIASES.get(op, op)
-    if op not in _ROW_FIELDS:
+    if op not in ROW_OPS:
         raise SpecError(f"unknown layer kind {data['op']!r}{_suggest(data['op'], OPS)}"
                         f" (known: {', '.join(OPS)})", file=op_file, line=op_line,
                         field=f"{path}.op")
-    allowed = {**_COMMON, **_ROW_FIELDS[op]}
-    values: dict[str, Any] = dict(_ROW_DEFAULTS[op])
+    record = ROW_OPS[op]
+    allowed = {**_COMMON, **record.fields}
+    values: dict[str, Any] = dict(record.defaults)
     key_lines: dict[str, tuple[str, int | None]] = {}
-    if op in CONV_LIKE:
+    if record.takes_defaults:
         for key, value in defaults.items():
-            if key in _ROW_FIELDS[op]:
+            if key in record.fields:
                 values[key] = value
                 key_lines[key] = default_lines[key]
     for key, value in data.items():
@@ -554,7 +589,7 @@ def _validate_row(raw: _RawRow, defaults: Mapping[str, Any],
         file, line = key_lines.get(key, (raw.file, raw.line))
         values[key] = _check(allowed[key], value, file=file, line=line,
                              field_path=f"{path}.{key}")
-    for group in _ONE_OF.get(op, ()):
+    for group in record.one_of:
         # The row's own choice wins over one inherited from defaults: (t from defaults, exp in
         # the row) means exp.
         given = [k for k in group if k in data] or [k for k in group if k in values]
@@ -633,13 +668,12 @@ def load_spec(path: Path, resolve_name: Callable[..., Path]) -> Spec:
         else LineDict()
     defaults: dict[str, Any] = {}
     default_lines: dict[str, tuple[str, int | None]] = {}
-    conv_fields = {k: f for op in CONV_LIKE for k, f in _ROW_FIELDS[op].items()}
     for key, value in defaults_doc.items():
         line = defaults_doc.line_of(key)
-        if key not in conv_fields:
-            raise _unknown_key(key, conv_fields, file=file_of("defaults"), line=line,
+        if key not in _DEFAULT_FIELDS:
+            raise _unknown_key(key, _DEFAULT_FIELDS, file=file_of("defaults"), line=line,
                                field_path=f"defaults.{key}", what="defaults")
-        defaults[key] = _check(conv_fields[key], value, file=file_of("defaults"), line=line,
+        defaults[key] = _check(_DEFAULT_FIELDS[key], value, file=file_of("defaults"), line=line,
                                field_path=f"defaults.{key}")
         default_lines[key] = (file_of("defaults"), line)
     rows = tuple(_validate_row(r, defaults, default_lines) for r in raw_rows)

@@ -107,3 +107,46 @@ def test_conventions_add_up_over_every_kind():
         ("macs", report.total.macs), ("batch_norm", 2 * bn), ("adaptive_avg_pool2d", gap)]
     assert conv.count("fvcore").total == report.total.fvcore
     assert conv.count("ops").total == report.total.ops
+
+
+# ---------------------------------------------------------------------------------------------
+# Spec row ops: one record each (mncost.spec.ROW_OPS), one builder each in the resolver
+
+
+def test_every_row_op_has_one_builder():
+    from mncost.resolve import _ROW_BUILDERS
+    from mncost.spec import ROW_OPS
+
+    assert set(_ROW_BUILDERS) == set(ROW_OPS)
+
+
+def test_row_op_aliases_name_one_op_each():
+    from mncost.spec import ROW_OPS
+
+    aliases = [alias for op in ROW_OPS.values() for alias in op.aliases]
+    assert len(aliases) == len(set(aliases))
+    assert not set(aliases) & set(ROW_OPS)
+
+
+def test_a_row_op_record_is_all_it_takes(tmp_path, monkeypatch):
+    """A new op is one record (and one builder): the validator, the defaults block and the
+    depth rule read nothing else."""
+    from dataclasses import replace
+
+    import mncost.resolve as resolve_module
+    import mncost.spec as spec_module
+
+    twin = replace(spec_module.ROW_OPS["dw"], name="dw2", aliases=("dwtwin",),
+                   defaults={"k": 5, "s": 1, "act": "relu", "bn": True}, fixed_depth=True)
+    monkeypatch.setitem(spec_module.ROW_OPS, "dw2", twin)
+    monkeypatch.setitem(spec_module._OP_ALIASES, "dwtwin", "dw2")
+    monkeypatch.setitem(resolve_module._ROW_BUILDERS, "dw2", resolve_module._ROW_BUILDERS["dw"])
+    path = tmp_path / "twin.yaml"
+    path.write_text("name: twin\ndefaults: {act: relu6}\nlayers:\n"
+                    "  - {op: conv, k: 3, c: 8, s: 2}\n"
+                    "  - {op: dwtwin, n: 2}\n")
+    net = resolve(load_spec(path, find_spec), depth=2.0)
+    dws = [layer for layer in net.layers if layer.kind == "depthwise"]
+    # fixed_depth: n stays 2 at depth 2; the record's default k=5; defaults: act applies.
+    assert [layer.kernel for layer in dws] == [5, 5]
+    assert {layer.act for layer in dws} == {"relu6"}
