@@ -14,7 +14,8 @@ class MncostError(Exception):
 
 
 class InputError(MncostError):
-    """Bad user input that is not a spec: a width multiplier, a resolution, a file, a model name."""
+    """Bad user input that is not a spec: a width multiplier, a resolution, a file, a model
+    name."""
 
 
 class SpecError(InputError):

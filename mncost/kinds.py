@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Mapping, Optional
+from typing import TYPE_CHECKING, Callable, Mapping
 
 if TYPE_CHECKING:  # the records only read layers; layers.py imports this module
     from .layers import ResolvedLayer
@@ -146,8 +146,8 @@ class Kind:
     macs: Formula = zero
     weights: Formula = zero
     biases: Formula = zero
-    ops: Optional[ElementwiseOp] = None
-    fvcore: Optional[ElementwiseOp] = None
+    ops: ElementwiseOp | None = None
+    fvcore: ElementwiseOp | None = None
     input_elements: Formula = in_elements
     weight_elements: Formula = zero
 

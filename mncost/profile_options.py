@@ -7,7 +7,6 @@ options without importing torch; :mod:`mncost.torch_backend.profile` does the me
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 from .errors import InputError
 
@@ -39,7 +38,7 @@ class ProfileOptions:
     """
 
     device: str = "cpu"
-    threads: Optional[int] = None
+    threads: int | None = None
     batch: int = 1
     dtype: str = "float32"
     warmup: int = 10

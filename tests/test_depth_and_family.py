@@ -204,7 +204,8 @@ def test_bad_row_keys_name_file_line_and_field(tmp_path, text, message):
 
 @pytest.mark.parametrize("text,message", [
     ("depth_rounding: up", "must be one of ceil, round, floor"),
-    ("depth: 0", "must be a number in (0, 10000]"), ("alpha: -1", "must be a number in (0, 10000]"),
+    ("depth: 0", "must be a number in (0, 10000]"),
+    ("alpha: -1", "must be a number in (0, 10000]"),
 ])
 def test_bad_top_level_multipliers(tmp_path, text, message):
     spec = tmp_path / "bad.yaml"

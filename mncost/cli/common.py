@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Sequence
 
 import click
 
@@ -132,7 +132,7 @@ def grid_options(alpha_help: str, depth_help: str, res_help: str
     return decorate
 
 
-def params_option(f: Optional[Callable] = None, *, default: Optional[str] = DEFAULT_PARAMS,
+def params_option(f: Callable | None = None, *, default: str | None = DEFAULT_PARAMS,
                   help: str = PARAMS_HELP) -> Callable:
     """``--params``: a parameter convention (``@params_option`` or
     ``@params_option(default=None, help=...)``)."""
@@ -194,8 +194,8 @@ def latency_options(f: Callable) -> Callable:
     ))
 
 
-def profiler_options(device: str, threads: Optional[int], batch: int, repeats: Optional[int],
-                     warmup: Optional[int], min_time: Optional[float]) -> Any:
+def profiler_options(device: str, threads: int | None, batch: int, repeats: int | None,
+                     warmup: int | None, min_time: float | None) -> Any:
     """The profiler's ``ProfileOptions`` from :func:`latency_options`' values (None = the
     profiler's default; torch-free)."""
     from ..profile_options import ProfileOptions

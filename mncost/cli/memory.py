@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
 
 import click
 
@@ -34,8 +33,8 @@ def roofline_options(f):
     return f
 
 
-def device_from(device_file: Optional[str], peak_gmacs: Optional[float],
-                bandwidth_gbs: Optional[float]) -> Optional[Device]:
+def device_from(device_file: str | None, peak_gmacs: float | None,
+                bandwidth_gbs: float | None) -> Device | None:
     """The roofline the user gave: a device file, or both numbers, or none."""
     if device_file is not None:
         if peak_gmacs is not None or bandwidth_gbs is not None:
@@ -67,12 +66,12 @@ def device_from(device_file: Optional[str], peak_gmacs: Optional[float],
               help="Where --measure runs (CUDA: torch.cuda.max_memory_allocated).")
 @format_option(render.FORMATS)
 @output_option
-def memory(model: str, alpha: Optional[float], depth: Optional[float],
-           resolution: Optional[str], classes: Optional[int],
-           dtype: str, split: int, per_layer: bool, per_resolution: Optional[str],
-           device_file: Optional[str], peak_gmacs: Optional[float],
-           bandwidth_gbs: Optional[float], measure: bool, measure_device: str, fmt: str,
-           output: Optional[str]) -> None:
+def memory(model: str, alpha: float | None, depth: float | None,
+           resolution: str | None, classes: int | None,
+           dtype: str, split: int, per_layer: bool, per_resolution: str | None,
+           device_file: str | None, peak_gmacs: float | None,
+           bandwidth_gbs: float | None, measure: bool, measure_device: str, fmt: str,
+           output: str | None) -> None:
     """Activation memory, bytes moved, arithmetic intensity and the roofline of MODEL.
 
     \b
@@ -108,7 +107,7 @@ def memory(model: str, alpha: Optional[float], depth: Optional[float],
 @click.option("--repeats", "-n", type=RUNS, default=50, show_default=True)
 @output_option
 def roofline_measure(threads: int, size: int, copy_mib: int, repeats: int,
-                     output: Optional[str]) -> None:
+                     output: str | None) -> None:
     """Measure this CPU's roofline (torch): peak GMAC/s from a float32 GEMM and bandwidth
     from a large copy, both with --threads threads; best of --repeats. Writes a device file
     for --roofline (JSON)."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional
 
 import click
 
@@ -37,8 +36,9 @@ def device_option(required: bool = True):
                                                 "always have them).")
 @format_option(FORMATS)
 @output_option
-def predict(model: str, alpha: Optional[float], depth: Optional[float],
-            resolution: Optional[str], classes: Optional[int], device_file: str, per_layer: bool, fmt: str, output: Optional[str]) -> None:
+def predict(model: str, alpha: float | None, depth: float | None,
+            resolution: str | None, classes: int | None, device_file: str, per_layer: bool,
+            fmt: str, output: str | None) -> None:
     """Predicted latency of MODEL on a calibrated device: end to end, by kind, by stage and
     per layer. No torch, no measurement: the device profile's fitted model.
 

@@ -7,7 +7,6 @@ This module never imports torch at import time, so ``mncost --help`` stays torch
 
 from __future__ import annotations
 
-from typing import Optional
 
 import click
 
@@ -26,7 +25,7 @@ from .progress import ProgressDisplay
 DTYPE_CHOICES = ("float32", "float16", "bfloat16")
 
 
-def warn_if_unstable(reason: Optional[str], environment: dict) -> None:
+def warn_if_unstable(reason: str | None, environment: dict) -> None:
     """One warning line on stderr when a measurement's spread says it is not to be trusted."""
     if reason is not None:
         from ..timing import instability_advice
@@ -75,14 +74,14 @@ def warn_if_unstable(reason: Optional[str], environment: dict) -> None:
                          "(matplotlib).")
 @format_option(FORMATS)
 @output_option
-def profile(model: str, alpha: Optional[float], depth: Optional[float],
-            resolution: Optional[str], classes: Optional[int],
-            device: str, batch: int, threads: Optional[int], dtype: str, warmup: int,
+def profile(model: str, alpha: float | None, depth: float | None,
+            resolution: str | None, classes: int | None,
+            device: str, batch: int, threads: int | None, dtype: str, warmup: int,
             repeats: int, min_time_s: float, per_layer: bool, channels_last: bool,
             fuse_bn: bool, compile_: bool, steady_malloc: bool, runtime: str,
-            device_file: Optional[str], peak_gmacs: Optional[float],
-            bandwidth_gbs: Optional[float], plot_file: Optional[OutputPath], fmt: str,
-            output: Optional[OutputPath]) -> None:
+            device_file: str | None, peak_gmacs: float | None,
+            bandwidth_gbs: float | None, plot_file: OutputPath | None, fmt: str,
+            output: OutputPath | None) -> None:
     """Measure the latency of MODEL on this machine, end to end and (--per-layer) per layer,
     beside its analytic MACs.
 

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from ..kinds import REGISTRY
 from ..memory import SCHEDULES, MemoryReport, Traffic
@@ -26,7 +26,7 @@ def traffic_fields(t: Traffic) -> dict[str, Any]:
             "intensity": t.intensity}
 
 
-def bound_fields(t: Traffic, device: Optional[Device]) -> dict[str, Any]:
+def bound_fields(t: Traffic, device: Device | None) -> dict[str, Any]:
     if device is None:
         return {}
     b = bound(t, device)
@@ -35,8 +35,8 @@ def bound_fields(t: Traffic, device: Optional[Device]) -> dict[str, Any]:
             "memory_over_compute": b.memory_over_compute if t.macs else None}
 
 
-def memory_dict(report: MemoryReport, model: str, device: Optional[Device] = None,
-                per_resolution_set: Optional[str] = None) -> dict[str, Any]:
+def memory_dict(report: MemoryReport, model: str, device: Device | None = None,
+                per_resolution_set: str | None = None) -> dict[str, Any]:
     """Everything of one memory report as JSON-ready data."""
     net = report.network
     live = {s: {step.layers[-1]: step for step in p.steps} for s, p in report.peaks.items()}
@@ -145,7 +145,7 @@ def memory_csv(data: dict[str, Any], per_layer: bool) -> str:
 # ---------------------------------------------------------------------------------------------
 # Tables
 
-def _b(n: Optional[int]) -> str:
+def _b(n: int | None) -> str:
     return "" if n is None else human(n) + "B"
 
 
@@ -153,7 +153,7 @@ def _t(seconds: float) -> str:
     return f"{seconds * 1e6:.1f}"
 
 
-def _x(value: Optional[float]) -> str:
+def _x(value: float | None) -> str:
     return "" if value is None else f"{value:.1f}x"
 
 

@@ -3,7 +3,7 @@ Markdown or rich tables. Needs no torch: it renders the dict, not the measuremen
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 from .formats import dispatch
 from .output import Draw
@@ -14,8 +14,8 @@ from .text import human, pct, resolution_str, to_csv, to_json
 #: "Profile fields"): end_to_end, instrumented_end_to_end, layers_sum, and with --per-layer
 #: one ``kind`` row per layer kind and one ``layer`` row per layer.
 PROFILE_CSV_COLUMNS = (
-    "model", "alpha", "depth", "resolution", "classes", "device", "device_name", "torch", "threads",
-    "dtype", "batch", "channels_last", "fuse_bn", "compile", "scope", "name", "kind", "macs",
+    "model", "alpha", "depth", "resolution", "classes", "device", "device_name", "torch",
+    "threads", "dtype", "batch", "channels_last", "fuse_bn", "compile", "scope", "name", "kind", "macs",
     "runs", "median_ms", "mean_ms", "std_ms", "p10_ms", "p25_ms", "p75_ms", "p90_ms",
     "iqr_ms", "min_ms", "max_ms", "images_per_s", "gmacs_per_s", "mac_share", "time_share",
     "share_ratio", "vs_end_to_end")
@@ -52,7 +52,7 @@ def _ms(value: float) -> str:
     return f"{value:.3f}"
 
 
-def _opt(value: Optional[float], fmt: Callable[[float], str]) -> str:
+def _opt(value: float | None, fmt: Callable[[float], str]) -> str:
     return "-" if value is None else fmt(value)
 
 
@@ -101,7 +101,7 @@ _LAYER_HEAD = ("layer", "kind", "MACs", "MAC %", "median ms", "p10-p90 ms", "tim
                "GMAC/s", "time/MAC")
 
 
-def _ratio(value: Optional[float]) -> str:
+def _ratio(value: float | None) -> str:
     return _opt(value, lambda v: f"{v:.2f}x")
 
 
@@ -147,7 +147,7 @@ def profile_sections(data: dict[str, Any]) -> list[Section]:
     return sections
 
 
-def _frac(value: Optional[float]) -> str:
+def _frac(value: float | None) -> str:
     return _opt(value, pct)
 
 

@@ -17,7 +17,7 @@ place: one tensor per layer, the naive schedule's assumption).
 from __future__ import annotations
 
 import weakref
-from typing import Any, Optional
+from typing import Any
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode

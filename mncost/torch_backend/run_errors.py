@@ -4,7 +4,7 @@ translated into one-line :class:`~mncost.errors.InputError` s."""
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, Optional
+from typing import Iterator
 
 import torch
 
@@ -27,7 +27,7 @@ def _is_oom(exc: BaseException) -> bool:
 
 
 def _translate(exc: BaseException, device: torch.device, options: ProfileOptions,
-               first_run: bool) -> Optional[InputError]:
+               first_run: bool) -> InputError | None:
     """The one-line error for a failure while preparing or running, or ``None`` to re-raise.
 
     Out of memory -> a batch that does not fit; "not implemented for 'Half'" and the like
