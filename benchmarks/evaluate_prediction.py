@@ -41,7 +41,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from mncost import resolve_model  # noqa: E402
-from mncost.latency_model import ErrorSummary, device_from_dict, network_macs  # noqa: E402
+from mncost.device_profile import device_from_dict  # noqa: E402
+from mncost.latency_model import ErrorSummary, network_macs  # noqa: E402
 from mncost.torch_backend.calibrate import Config, calibrate, measure_set  # noqa: E402
 
 SPECS = ROOT / "benchmarks" / "specs"

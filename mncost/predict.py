@@ -17,8 +17,8 @@ import platform
 from typing import Any, Iterable, Iterator, Mapping
 
 from .costs import REGISTRY
-from .latency_model import (DeviceProfile, LatencyModel, Prediction, layer_elements,
-                            unaligned)
+from .device_profile import DeviceProfile
+from .latency_model import LatencyModel, Prediction, layer_elements, unaligned
 from .layers import Network
 from .resolve import check_resolution, resolve
 from .spec import Spec

@@ -12,6 +12,7 @@ import pytest
 
 from conftest import TINY_EVERY_KIND
 from mncost import resolve_model
+from mncost import device_profile as dp
 from mncost import latency_model as lm
 from mncost.errors import InputError
 from mncost.layers import KINDS
@@ -195,7 +196,7 @@ def write(tmp_path, doc):
 
 
 def test_device_profile_round_trip(tmp_path):
-    dev = lm.load_device(write(tmp_path, profile_doc()))
+    dev = dp.load_device(write(tmp_path, profile_doc()))
     assert dev.model.kinds["pointwise"] == TRUTH["pointwise"]
     assert (dev.runtime, dev.threads, dev.model.fixed_ms) == ("eager", 1, FIXED)
     assert dev.outside(resolve_model("v2", 0.5, 160)) == []
@@ -238,7 +239,7 @@ def test_bad_device_profile_is_one_line_naming_the_field(tmp_path, field, value,
     _set(doc, field, value)
     path = write(tmp_path, doc)
     with pytest.raises(InputError) as err:
-        lm.load_device(path)
+        dp.load_device(path)
     assert str(err.value).startswith(f"{path}: {message}")
     assert "\n" not in str(err.value)
 
@@ -255,17 +256,17 @@ def test_bad_device_profile_is_one_line_naming_the_field(tmp_path, field, value,
 def test_broken_device_files(tmp_path, text, message):
     path = write(tmp_path, text)
     with pytest.raises(InputError, match=message.replace("[", r"\[")):
-        lm.load_device(path)
+        dp.load_device(path)
 
 
 def test_missing_and_binary_device_files(tmp_path):
     with pytest.raises(InputError, match="no such file"):
-        lm.load_device(str(tmp_path / "nope.json"))
+        dp.load_device(str(tmp_path / "nope.json"))
     (tmp_path / "bin.json").write_bytes(b"\xff\xfe\x00")
     with pytest.raises(InputError, match="not UTF-8"):
-        lm.load_device(str(tmp_path / "bin.json"))
+        dp.load_device(str(tmp_path / "bin.json"))
     with pytest.raises(InputError, match="not a regular file"):
-        lm.load_device(str(tmp_path))
+        dp.load_device(str(tmp_path))
 
 
 def test_every_kind_has_coefficient_names():

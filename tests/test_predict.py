@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from conftest import TINY_EVERY_KIND
 from mncost import resolve_model
+from mncost import device_profile as dp
 from mncost import latency_model as lm
 from mncost.cli import cli
 
@@ -126,7 +127,7 @@ def test_sweep_split_matches_full_prediction_on_odd_grids():
     from mncost.catalog import load_model
     from mncost.predict import SweepPredictor
 
-    dev = lm.DeviceProfile("x", "eager", 1, {}, MODEL, {"alpha": (0.1, 2), "resolution":
+    dev = dp.DeviceProfile("x", "eager", 1, {}, MODEL, {"alpha": (0.1, 2), "resolution":
                                                         (32, 512), "macs": (0, 10 ** 12)})
     models = ("v1", "v2", "v3-large", "v3-small-tf", TINY_EVERY_KIND)
     predictor = SweepPredictor(dev, {m: load_model(m) for m in models})
@@ -222,7 +223,7 @@ def test_calibrate_writes_a_valid_device_profile(tiny_set, tmp_path):
     assert result.exit_code == 0, result.output
     assert "mncost: 5 configurations" in result.stderr
     assert f"wrote {out}: 5 configurations" in result.stderr
-    device = lm.load_device(str(out))             # valid by the same validator predict uses
+    device = dp.load_device(str(out))             # valid by the same validator predict uses
     doc = device.data
     assert doc["runtime"] == "eager" and doc["threads"] == 1
     assert doc["environment"]["malloc"] and doc["environment"]["torch"]

@@ -186,7 +186,7 @@ def _predict(predict_file: str | None, budgets: Sequence[Budget],
                          "give --predict DEVICE.json (written by `mncost calibrate`)")
     if predict_file is None:
         return None
-    from ..latency_model import load_device
+    from ..device_profile import load_device
 
     device = load_device(predict_file)
     return lambda network: device.model.predict(network).total_ms

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from ..errors import InputError, MissingDependency
-from ..latency_model import RUNTIMES, load_device
+from ..device_profile import RUNTIMES, load_device
 from ..catalog import resolve_model
 from ..render import FORMATS
 from ..render import predict as view

@@ -177,7 +177,7 @@ def _stop_if_nothing(state: dict[str, Any], grid: core.Grid, output: OutputPath 
 
 def _predictor(device_file: str, models: Sequence[str]) -> Any:
     """A :class:`mncost.predict.SweepPredictor` for the device profile (validated first)."""
-    from ..latency_model import load_device
+    from ..device_profile import load_device
     from ..predict import SweepPredictor
 
     return SweepPredictor(load_device(device_file), {m: load_model(m) for m in models})

@@ -29,7 +29,8 @@ from typing import Any, Callable, Sequence
 
 from .. import __version__
 from ..errors import InputError
-from ..latency_model import (DEVICE_SCHEMA, ErrorSummary, LatencyModel, Measured, fit,
+from ..device_profile import DEVICE_SCHEMA
+from ..latency_model import (ErrorSummary, LatencyModel, Measured, fit,
                              fit_macs_baseline, network_macs)
 from ..layers import Network
 from ..catalog import configs_dir, resolve_model

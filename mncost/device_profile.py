@@ -1,0 +1,157 @@
+"""Device profiles (``mncost.device/1``): what ``mncost calibrate`` writes, read and validated
+like specs (README, "Device profile").
+
+A bad file is one line naming the file and the field (``FILE: FIELD: reason``), exit 2 on the
+CLI. The fitted model inside is a :class:`mncost.latency_model.LatencyModel`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import InputError
+from .latency_model import COEFFICIENTS, LatencyModel, network_macs
+from .layers import KINDS, Network
+
+DEVICE_SCHEMA = "mncost.device/1"
+RUNTIMES = ("eager", "onnxruntime")
+#: Largest device profile read (a calibration with every layer's data is a few hundred KB).
+MAX_DEVICE_BYTES = 64 * 1024 * 1024
+
+@dataclass(frozen=True)
+class DeviceProfile:
+    """A calibrated device: where, how, the model, and what it was fitted on."""
+
+    path: str
+    runtime: str
+    threads: int
+    environment: Mapping[str, Any]
+    model: LatencyModel
+    coverage: Mapping[str, Any]
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    def outside(self, network: Network) -> list[str]:
+        """Why ``network`` lies outside what the calibration covered ([] if it does not)."""
+        cov, notes = self.coverage, []
+        lo, hi = cov["alpha"]
+        if not lo <= network.alpha <= hi:
+            notes.append(f"alpha {network.alpha:g} is outside the calibrated {lo:g}-{hi:g}")
+        lo, hi = cov["resolution"]
+        if min(network.resolution) < lo or max(network.resolution) > hi:
+            notes.append(f"resolution {network.resolution[0]}x{network.resolution[1]} is "
+                         f"outside the calibrated {lo}-{hi}")
+        lo, hi = cov["macs"]
+        macs = network_macs(network)
+        if not lo <= macs <= hi:
+            notes.append(f"{macs:,} MACs is outside the calibrated {lo:,}-{hi:,}")
+        missing = sorted({l.kind for l in network.layers} - set(self.model.kinds))
+        if missing:
+            notes.append(f"layer kinds never calibrated (predicted as 0 ms): "
+                         f"{', '.join(missing)}")
+        return notes
+
+
+def _err(path: str, where: str, reason: str) -> InputError:
+    return InputError(f"{path}: {where}: {reason}")
+
+
+def _number(path: str, where: str, value: Any, minimum: float = 0.0) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            not math.isfinite(value) or value < minimum:
+        raise _err(path, where, f"must be a finite number >= {minimum:g}, got {value!r}")
+    return float(value)
+
+
+def _mapping(path: str, where: str, value: Any) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise _err(path, where, f"must be a mapping, got {type(value).__name__}")
+    return value
+
+
+def _range(path: str, where: str, value: Any, integer: bool = False) -> tuple:
+    if not isinstance(value, list) or len(value) != 2:
+        raise _err(path, where, "must be a [min, max] pair")
+    lo, hi = (_number(path, f"{where}[{i}]", v) for i, v in enumerate(value))
+    if lo > hi:
+        raise _err(path, where, f"min {lo:g} is above max {hi:g}")
+    return (int(lo), int(hi)) if integer else (lo, hi)
+
+
+def device_from_dict(doc: Any, path: str) -> DeviceProfile:
+    """Validate a parsed device profile; the first problem is ``FILE: FIELD: reason``."""
+    doc = _mapping(path, "top level", doc)
+    if doc.get("schema") != DEVICE_SCHEMA:
+        raise _err(path, "schema", f"must be {DEVICE_SCHEMA!r} (a file written by `mncost "
+                                   f"calibrate`), got {doc.get('schema')!r}")
+    runtime = doc.get("runtime")
+    if runtime not in RUNTIMES:
+        raise _err(path, "runtime", f"must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+    threads = doc.get("threads")
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise _err(path, "threads", f"must be an integer >= 1, got {threads!r}")
+    env = _mapping(path, "environment", doc.get("environment"))
+    m = _mapping(path, "model", doc.get("model"))
+    dtype_bytes = m.get("dtype_bytes")
+    if dtype_bytes not in (1, 2, 4, 8) or isinstance(dtype_bytes, bool):
+        raise _err(path, "model.dtype_bytes", f"must be 1, 2, 4 or 8, got {dtype_bytes!r}")
+    kinds_doc = _mapping(path, "model.kinds", m.get("kinds"))
+    kinds = {}
+    for kind, coefs in kinds_doc.items():
+        if kind not in KINDS:
+            raise _err(path, f"model.kinds.{kind}", f"unknown layer kind (known: "
+                                                    f"{', '.join(KINDS)})")
+        coefs = _mapping(path, f"model.kinds.{kind}", coefs)
+        extra = set(coefs) - set(COEFFICIENTS)
+        if extra:
+            raise _err(path, f"model.kinds.{kind}.{sorted(extra)[0]}", "unknown coefficient")
+        # A profile written before the unaligned term has none: it reads as 0.
+        kinds[kind] = tuple(_number(path, f"model.kinds.{kind}.{c}",
+                                    coefs.get(c, 0.0 if c == "ms_per_unaligned_mac" else None))
+                            for c in COEFFICIENTS)
+    if not kinds:
+        raise _err(path, "model.kinds", "no layer kind is calibrated")
+    model = LatencyModel(kinds, _number(path, "model.between_layers_ms",
+                                        m.get("between_layers_ms")),
+                         _number(path, "model.fixed_ms", m.get("fixed_ms")), dtype_bytes)
+    cov = _mapping(path, "coverage", doc.get("coverage"))
+    coverage = {"alpha": _range(path, "coverage.alpha", cov.get("alpha")),
+                "resolution": _range(path, "coverage.resolution", cov.get("resolution"), True),
+                "macs": _range(path, "coverage.macs", cov.get("macs"), True)}
+    return DeviceProfile(path, runtime, threads, env, model, coverage, doc)
+
+
+def load_device(path: str) -> DeviceProfile:
+    """Read and validate a device profile written by ``mncost calibrate``.
+
+    Raises:
+        InputError: one line, ``FILE: FIELD: reason`` (exit 2 on the CLI).
+    """
+    p = Path(path)
+    try:
+        if not p.is_file():
+            raise InputError(f"{path}: no such file" if not p.exists()
+                             else f"{path}: not a regular file")
+        size = p.stat().st_size
+        if size > MAX_DEVICE_BYTES:
+            raise InputError(f"{path}: {size:,} bytes is larger than a device profile can be "
+                             f"({MAX_DEVICE_BYTES:,})")
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not UTF-8 text (a device profile is JSON)") from None
+    try:
+        doc = json.loads(text, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+    except (RecursionError, ValueError) as exc:
+        raise InputError(f"{path}: not a device profile: {str(exc)[:120]}") from None
+    return device_from_dict(doc, path)
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number a device profile can hold")
