@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from .errors import InputError
 from .layers import INPUT, Network, ResolvedLayer, Shape
 from .limits import MAX_ALPHA, MAX_CHANNELS, MAX_DEPTH_MULTIPLIER, MAX_LAYERS, MAX_SPEC_INT
-from .spec import CLASSES, ROW_OPS, Row, Spec, parse_resolution
+from .spec import ROW_OPS, Row, Spec
+from .spec_values import CLASSES, parse_resolution
 from .width import expand, make_divisible, repeats, squeeze, thin
 
 

@@ -25,7 +25,7 @@ from mncost.cli import cli
 from mncost.limits import MAX_DEPTH, MAX_EXTENDS, MAX_LAYERS, MAX_RESOLUTION, MAX_YAML_BYTES
 from mncost.catalog import resolve_model
 from mncost.resolve import resolve
-from mncost.spec import parse_resolution
+from mncost.spec_values import parse_resolution
 
 #: Seconds any one case may take (each takes well under one today).
 TIME_LIMIT = 20

@@ -22,7 +22,7 @@ from ..fileio import OutputPath, check_output
 from ..limits import MAX_SPEC_INT
 from ..render.formats import FORMATS
 from ..render.formats import REGISTRY as FORMAT_REGISTRY
-from ..spec import parse_resolution
+from ..spec_values import parse_resolution
 
 #: ``--params`` help: every convention and what it counts.
 PARAMS_HELP = "Parameter convention: " + "; ".join(
