@@ -108,9 +108,7 @@ def device_from_dict(doc: Any, path: str) -> DeviceProfile:
         extra = set(coefs) - set(COEFFICIENTS)
         if extra:
             raise _err(path, f"model.kinds.{kind}.{sorted(extra)[0]}", "unknown coefficient")
-        # A profile written before the unaligned term has none: it reads as 0.
-        kinds[kind] = tuple(_number(path, f"model.kinds.{kind}.{c}",
-                                    coefs.get(c, 0.0 if c == "ms_per_unaligned_mac" else None))
+        kinds[kind] = tuple(_number(path, f"model.kinds.{kind}.{c}", coefs.get(c))
                             for c in COEFFICIENTS)
     if not kinds:
         raise _err(path, "model.kinds", "no layer kind is calibrated")

@@ -2,18 +2,11 @@
 
 The model works at the level the runtime executes. Each resolved layer is one kernel (a conv,
 its batch norm and its activation run back to back in one module; ONNX Runtime fuses them into
-one node), and its time is linear in features of its shape (:func:`layer_features`, :func:`unaligned`)::
+one node), and its time is linear in three features of its shape (:func:`layer_features`)::
 
-    t(layer) = a[kind] * MACs + u[kind] * MACs * unaligned + b[kind] * bytes + c[kind]
+    t(layer) = a[kind] * MACs + b[kind] * bytes + c[kind]
 
 * ``MACs``: the registry's count (0 for pooling, adds and SE scales);
-* ``unaligned``: 1 when the layer's channels do not fill whole SIMD blocks of :data:`ALIGN`
-  channels (its output channels, or input channels of 8 or more, not a multiple of 8), else 0.
-  Vectorised CPU kernels work on blocks of channels (ONNX Runtime's NCHWc layout and
-  oneDNN's nChw8c are 8 float32 lanes on AVX2); a layer with a ragged block falls back to a
-  slower path. Measured here: ONNX Runtime runs v1 at alpha 0.9 / 208 (channels 28, 57, 115,
-  ...) 20% *slower* than at alpha 1.0, which has 23% more MACs. ``u[kind]`` is the extra
-  time per MAC on such a layer;
 * ``bytes``: the layer's compulsory bytes moved (:func:`mncost.memory.layer_traffic`: input
   maps, output map, inference weights with batch norm folded into a bias) at the dtype's size:
   what a memory-bound kernel pays for;
@@ -33,7 +26,7 @@ non-negative coefficients (``scipy.optimize.nnls``; without scipy, ``numpy.linal
 the negative columns removed and refitted):
 
 1. per kind, the per-layer medians measured in place (the profiler's per-layer mode) against
-   ``[MACs, MACs x unaligned, bytes, 1]``: every layer of every calibration network is a data point;
+   ``[MACs, bytes, 1]``: every layer of every calibration network is a data point;
 2. the end-to-end medians against ``[sum of stage-1 layer times, layers, 1]``: a scale ``s``
    (per-layer timing has its own small cost and misses what runs between layers), the time
    between layers and the fixed cost. The final kind coefficients are ``s`` times stage 1's.
@@ -54,12 +47,9 @@ from .errors import InputError
 from .kinds import REGISTRY
 from .layers import Network, ResolvedLayer
 
-FEATURES = ("macs", "bytes", "calls", "unaligned_macs")
-#: Coefficient names in a device profile, per kind (units: ms per MAC, per byte, per call, and
-#: the extra ms per MAC of a layer whose channels are not whole blocks of :data:`ALIGN`).
-COEFFICIENTS = ("ms_per_mac", "ms_per_byte", "ms_per_call", "ms_per_unaligned_mac")
-#: Channels per SIMD block of the CPU kernels (8 float32 lanes: AVX2, NCHWc, nChw8c).
-ALIGN = 8
+FEATURES = ("macs", "bytes", "calls")
+#: Coefficient names in a device profile, per kind (units: ms per MAC, per byte, per call).
+COEFFICIENTS = ("ms_per_mac", "ms_per_byte", "ms_per_call")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -78,14 +68,6 @@ def layer_features(layer: ResolvedLayer, dtype_bytes: int = 4) -> tuple[int, int
     """``(MACs, bytes moved, 1)`` of one layer (module docstring)."""
     read, written, weights = layer_elements(layer)
     return REGISTRY[layer.kind].macs(layer), (read + written + weights) * dtype_bytes, 1
-
-
-def unaligned(layer: ResolvedLayer) -> bool:
-    """Whether the layer's channels leave a ragged SIMD block (module docstring): output
-    channels, or input channels of :data:`ALIGN` or more (an RGB stem's 3 are a layout of
-    their own), not a multiple of :data:`ALIGN`."""
-    c_in, c_out = layer.in_shape.c, layer.out_shape.c
-    return c_out % ALIGN != 0 or (c_in >= ALIGN and c_in % ALIGN != 0)
 
 
 def network_features(network: Network, dtype_bytes: int = 4) -> list[tuple[str, int, int]]:
@@ -140,31 +122,24 @@ class Prediction:
 @dataclass(frozen=True)
 class LatencyModel:
     """Fitted coefficients (module docstring). ``kinds`` maps a kind to
-    ``(ms_per_mac, ms_per_byte, ms_per_call, ms_per_unaligned_mac)`` (:data:`COEFFICIENTS`; a
-    3-tuple reads as no unaligned term); kinds never calibrated are absent."""
+    ``(ms_per_mac, ms_per_byte, ms_per_call)``; kinds never calibrated are absent."""
 
-    kinds: Mapping[str, tuple[float, ...]]
+    kinds: Mapping[str, tuple[float, float, float]]
     between_ms: float
     fixed_ms: float
     dtype_bytes: int = 4
 
-    def __post_init__(self) -> None:
-        padded = {k: tuple(v) + (0.0,) * (len(COEFFICIENTS) - len(v))
-                  for k, v in self.kinds.items()}
-        object.__setattr__(self, "kinds", padded)
-
-    def layer_ms(self, kind: str, macs: int, nbytes: int, ragged: bool = False) -> float:
-        a, b, c, u = self.kinds.get(kind, (0.0, 0.0, 0.0, 0.0))
-        return (a + (u if ragged else 0.0)) * macs + b * nbytes + c
+    def layer_ms(self, kind: str, macs: int, nbytes: int) -> float:
+        a, b, c = self.kinds.get(kind, (0.0, 0.0, 0.0))
+        return a * macs + b * nbytes + c
 
     def predict(self, network: Network) -> Prediction:
         """Predicted milliseconds of one forward pass (batch 1) of ``network``."""
         layers = []
         for layer in network.layers:
             macs, nbytes, _ = layer_features(layer, self.dtype_bytes)
-            ms = self.layer_ms(layer.kind, macs, nbytes, unaligned(layer))
             layers.append(LayerPrediction(layer.name, layer.kind, layer.stage, macs, nbytes,
-                                          ms))
+                                          self.layer_ms(layer.kind, macs, nbytes)))
         return Prediction(tuple(layers), self.between_ms * len(layers), self.fixed_ms)
 
     def to_dict(self) -> dict[str, Any]:
@@ -229,30 +204,22 @@ def _clipped_lstsq(a: Any, b: Any) -> Any:
     return x
 
 
-def fit_layers(points: Mapping[str, Sequence[tuple[int, int, int, float]]]
-               ) -> dict[str, tuple[float, float, float, float]]:
-    """Stage 1: per kind, ``(MACs, bytes, unaligned MACs, ms)`` points -> ``(a, b, c, u)``
-    on relative errors. A kind whose points are all aligned (or all ragged) cannot tell ``u``
-    from ``a``: its ``u`` is 0."""
+def fit_layers(points: Mapping[str, Sequence[tuple[int, int, float]]]
+               ) -> dict[str, tuple[float, float, float]]:
+    """Stage 1: per kind, ``(MACs, bytes, ms)`` points -> ``(a, b, c)`` on relative errors."""
     import numpy as np
 
     coefs = {}
     for kind, rows in points.items():
-        data = np.array([r for r in rows if r[3] > 0], dtype=float)
+        data = np.array([r for r in rows if r[2] > 0], dtype=float)
         if not len(data):
             # Measured, never any time: the runtime fuses this kind into its neighbour (ONNX
             # Runtime folds residual adds into the conv before them). Calibrated as free.
-            coefs[kind] = (0.0, 0.0, 0.0, 0.0)
+            coefs[kind] = (0.0, 0.0, 0.0)
             continue
-        y = data[:, 3]
-        columns = [data[:, 0], data[:, 1], np.ones(len(data))]
-        ragged = data[:, 2] > 0
-        mixed = bool(ragged.any() and not ragged[data[:, 0] > 0].all())
-        if mixed:
-            columns.append(data[:, 2])
-        x = np.column_stack(columns)
-        solution = [float(v) for v in nnls(x / y[:, None], np.ones(len(y)))]
-        coefs[kind] = tuple(solution + [0.0] * (4 - len(solution)))
+        y = data[:, 2]
+        x = np.column_stack([data[:, 0], data[:, 1], np.ones(len(data))])
+        coefs[kind] = tuple(float(v) for v in nnls(x / y[:, None], np.ones(len(y))))
     return coefs
 
 
@@ -266,14 +233,13 @@ def fit(measured: Sequence[Measured], dtype_bytes: int = 4) -> LatencyModel:
 
     if len(measured) < 3:
         raise InputError(f"a fit needs at least 3 measured configurations, got {len(measured)}")
-    points: dict[str, list[tuple[int, int, int, float]]] = {}
+    points: dict[str, list[tuple[int, int, float]]] = {}
     for m in measured:
         if m.layer_ms is None:
             continue
         for layer in m.network.layers:
             macs, nbytes, _ = layer_features(layer, dtype_bytes)
-            points.setdefault(layer.kind, []).append(
-                (macs, nbytes, macs if unaligned(layer) else 0, m.layer_ms[layer.name]))
+            points.setdefault(layer.kind, []).append((macs, nbytes, m.layer_ms[layer.name]))
     if not points:
         raise InputError("a fit needs per-layer measurements")
     stage1 = LatencyModel(fit_layers(points), 0.0, 0.0, dtype_bytes)
@@ -281,7 +247,7 @@ def fit(measured: Sequence[Measured], dtype_bytes: int = 4) -> LatencyModel:
             for m in measured]
     y = np.array([m.end_to_end_ms for m in measured])
     s, between, fixed = nnls(np.array(rows) / y[:, None], np.ones(len(y)))
-    kinds = {k: tuple(s * v for v in coefs) for k, coefs in stage1.kinds.items()}
+    kinds = {k: (s * a, s * b, s * c) for k, (a, b, c) in stage1.kinds.items()}
     return LatencyModel(kinds, float(between), float(fixed), dtype_bytes)
 
 

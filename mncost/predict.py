@@ -18,7 +18,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from .costs import REGISTRY
 from .device_profile import DeviceProfile
-from .latency_model import LatencyModel, Prediction, layer_elements, unaligned
+from .latency_model import LatencyModel, Prediction, layer_elements
 from .layers import Network
 from .resolve import check_resolution, resolve
 from .spec import Spec
@@ -110,9 +110,7 @@ class _AlphaPart:
         d = model.dtype_bytes
         self.ok = True
         for layer in network.layers:
-            a, b, c, u = model.kinds.get(layer.kind, (0.0, 0.0, 0.0, 0.0))
-            if unaligned(layer):          # fixed by alpha: the channels
-                a += u
+            a, b, c = model.kinds.get(layer.kind, (0.0, 0.0, 0.0))
             pixels = layer.out_shape.h * layer.out_shape.w
             work, rest = divmod(REGISTRY[layer.kind].macs(layer), pixels)
             if rest:

@@ -17,15 +17,12 @@ from mncost import latency_model as lm
 from mncost.errors import InputError
 from mncost.layers import KINDS
 
-#: Known coefficients: ms per MAC, ms per byte, ms per call, extra ms per MAC of a layer with
-#: ragged channel blocks. MAC-free kinds have no MAC terms; se_fc is never ragged in the
-#: built-ins (v3 rounds every width to a multiple of 8), so it has no ragged term to recover.
+#: Known coefficients: ms per MAC, ms per byte, ms per call. MAC-free kinds have no MAC term.
 TRUTH = {
-    "conv": (2.0e-8, 1.0e-8, 0.010, 1.0e-8), "pointwise": (1.2e-8, 2.0e-9, 0.006, 6.0e-9),
-    "depthwise": (6.0e-8, 4.0e-9, 0.008, 3.0e-8), "grouped": (3.0e-8, 1.0e-9, 0.009, 0.0),
-    "fc": (5.0e-9, 4.0e-10, 0.004, 2.0e-9), "se_fc": (3.0e-8, 2.0e-9, 0.012, 0.0),
-    "pool": (0.0, 3.0e-9, 0.005, 0.0), "add": (0.0, 1.5e-9, 0.003, 0.0),
-    "scale": (0.0, 2.5e-9, 0.004, 0.0),
+    "conv": (2.0e-8, 1.0e-8, 0.010), "pointwise": (1.2e-8, 2.0e-9, 0.006),
+    "depthwise": (6.0e-8, 4.0e-9, 0.008), "grouped": (3.0e-8, 1.0e-9, 0.009),
+    "fc": (5.0e-9, 4.0e-10, 0.004), "se_fc": (3.0e-8, 2.0e-9, 0.012),
+    "pool": (0.0, 3.0e-9, 0.005), "add": (0.0, 1.5e-9, 0.003), "scale": (0.0, 2.5e-9, 0.004),
 }
 BETWEEN, FIXED = 0.0021, 0.35
 CONFIGS = [(m, a, r) for m in ("v1", "v2", "v3-large", "v3-small")
@@ -53,32 +50,6 @@ def test_features_of_a_depthwise_layer_by_hand():
     nbytes = (112 * 112 * 32 * 2 + 32 * 9 + 32) * 4   # in + out + weights + BN folded to a bias
     assert lm.layer_features(layer) == (macs, nbytes, 1)
     assert lm.layer_features(layer, dtype_bytes=2) == (macs, nbytes // 2, 1)
-
-
-def test_ragged_channel_blocks_by_hand():
-    v1 = resolve_model("v1", 0.9, 208)        # floor rounding: 28, 57, 115, ... channels
-    assert lm.unaligned(v1.layer("layers.0"))          # 3 -> 28: 28 % 8 = 4
-    assert lm.unaligned(v1.layer("layers.1.pw"))       # 28 -> 57
-    aligned = resolve_model("v1")              # 32, 64, ... 1024: whole blocks of 8
-    assert not any(lm.unaligned(layer) for layer in aligned.layers)
-    # An RGB stem's 3 input channels are a layout of their own, not a ragged block.
-    assert not lm.unaligned(aligned.layer("layers.0"))
-    assert not any(lm.unaligned(layer) for layer in resolve_model("v2", 0.35).layers
-                   if layer.kind != "fc")      # v2 rounds to multiples of 8; fc out = 1000
-
-
-def test_a_ragged_layer_pays_the_unaligned_term():
-    model = lm.LatencyModel({"pointwise": (1.0e-8, 0.0, 0.0, 5.0e-9)}, 0.0, 0.0)
-    net = resolve_model("v1", 0.9, 208)
-    pw = net.layer("layers.1.pw")
-    macs = pw.in_shape.c * pw.out_shape.numel
-    [pred] = [p for p in model.predict(net).layers if p.name == "layers.1.pw"]
-    assert pred.ms == pytest.approx(macs * 1.5e-8, rel=1e-12)
-
-
-def test_a_profile_without_the_unaligned_term_reads_it_as_zero():
-    model = lm.LatencyModel({"pointwise": (1.0e-8, 2.0e-9, 0.5)}, 0.0, 0.0)
-    assert model.kinds["pointwise"] == (1.0e-8, 2.0e-9, 0.5, 0.0)
 
 
 def test_features_of_add_scale_and_fc_by_hand():

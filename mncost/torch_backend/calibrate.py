@@ -2,8 +2,8 @@
 
 How it measures (README, "Predicted latency"):
 
-* **The set.** The built-in v1, v2, v3-large and v3-small on a grid of alpha x resolution, v1
-  at an alpha with ragged channel blocks (:data:`RAGGED_CONFIGS`), plus small synthetic specs that isolate kinds the built-ins lack or rarely vary (grouped convs,
+* **The set.** The built-in v1, v2, v3-large and v3-small on a grid of alpha x resolution, plus
+  small synthetic specs that isolate kinds the built-ins lack or rarely vary (grouped convs,
   k x k pooling, depthwise kernels 3/5/7, SE blocks), shipped in ``configs/calibration/``.
 * **Steady state.** The allocator is kept steady (:func:`mncost.timing.steady_malloc`) unless
   switched off; the setting is recorded. Every network is built once and kept.
@@ -40,10 +40,6 @@ from ..timing import TimingStats, instability, malloc_env, steady_malloc
 CALIBRATION_MODELS = ("v1", "v2", "v3-large", "v3-small")
 CALIBRATION_ALPHAS = (0.35, 0.5, 0.75, 1.0)
 CALIBRATION_RESOLUTIONS = (96, 160, 224)
-#: v1 (floor width rounding) at an alpha whose channels are not whole blocks of 8 (20, 41,
-#: 83, ...): the data that tells a ragged layer's time from an aligned one's
-#: (:func:`mncost.latency_model.unaligned`); v2 and v3 round every width to a multiple of 8.
-RAGGED_CONFIGS = (("v1", 0.65, 96), ("v1", 0.65, 160), ("v1", 0.65, 224))
 #: Synthetic specs (``configs/calibration/``) at these alphas and resolutions.
 SYNTHETIC_SPECS = ("grouped.yaml", "depthwise.yaml", "squeeze_excite.yaml")
 SYNTHETIC_CONFIGS = ((0.5, 112), (1.0, 160), (1.0, 224))
@@ -74,7 +70,6 @@ def calibration_set() -> list[Config]:
     """The default calibration configurations (module docstring)."""
     configs = [Config(m, resolve_model(m, a, r)) for m in CALIBRATION_MODELS
                for a in CALIBRATION_ALPHAS for r in CALIBRATION_RESOLUTIONS]
-    configs += [Config(m, resolve_model(m, a, r)) for m, a, r in RAGGED_CONFIGS]
     for name in SYNTHETIC_SPECS:
         path = str(configs_dir() / "calibration" / name)
         configs += [Config(f"calibration/{name}", resolve_model(path, a, r))
