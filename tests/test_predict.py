@@ -267,6 +267,20 @@ def test_busy_machine_refuses_to_fit_without_allow_unstable(tiny_set):
         cal.device_document(sampled, "eager", 1, {}, lambda m: None)
 
 
+@pytest.mark.torch
+def test_round_spread_does_not_grow_with_the_number_of_rounds(tiny_set):
+    """Two stray rounds in 40 leave a configuration stable; a wide spread in most does not."""
+    from mncost.torch_backend import calibrate as cal
+
+    steady = [1.0] * 38 + [0.7, 1.4]       # max / min - 1 = 100%; p90 / p10 - 1 = 0%
+    assert cal.Sampled(tiny_set[0], plain_ns=[1_000_000] * 9,
+                       round_medians_ms=steady).unstable() is None
+    drifting = [1.0 + 0.02 * i for i in range(40)]   # p10 1.078, p90 1.702: +58%
+    reason = cal.Sampled(tiny_set[0], plain_ns=[1_000_000] * 9,
+                         round_medians_ms=drifting).unstable()
+    assert reason == "round medians p10-p90 1.078-1.702 ms"
+
+
 class FakeRunner:
     """A runner with fixed times: 1 ms a run, 0.1 ms a layer; records the order it ran in."""
 
