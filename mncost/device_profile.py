@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import InputError
+from .inputfile import Refused, read_limited
 from .latency_model import COEFFICIENTS, LatencyModel, network_macs
 from .layers import KINDS, Network
 
@@ -128,20 +128,16 @@ def load_device(path: str) -> DeviceProfile:
     Raises:
         InputError: one line, ``FILE: FIELD: reason`` (exit 2 on the CLI).
     """
-    p = Path(path)
     try:
-        if not p.is_file():
-            raise InputError(f"{path}: no such file" if not p.exists()
-                             else f"{path}: not a regular file")
-        size = p.stat().st_size
-        if size > MAX_DEVICE_BYTES:
-            raise InputError(f"{path}: {size:,} bytes is larger than a device profile can be "
-                             f"({MAX_DEVICE_BYTES:,})")
-        text = p.read_text(encoding="utf-8")
+        text = read_limited(path, MAX_DEVICE_BYTES)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except Refused as exc:
+        raise InputError(f"{path}: {exc} (a device profile is a JSON file)") from None
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not UTF-8 text (a device profile is JSON)") from None
+    # Parsed here rather than by inputfile.load_json: a non-finite number is reported by the
+    # field that holds it (model.kinds.add.ms_per_mac: must be a finite number).
     try:
         doc = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:

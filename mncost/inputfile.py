@@ -35,7 +35,7 @@ def read_limited(path: str | os.PathLike, max_bytes: int) -> str:
     try:
         mode = os.fstat(fd).st_mode
         if stat.S_ISDIR(mode):
-            raise Refused("is a directory")
+            raise Refused("is a directory, not a regular file")
         if not stat.S_ISREG(mode):
             raise Refused("not a regular file (devices, FIFOs and sockets are not read)")
         chunks, size = [], 0
