@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from .errors import InputError
 from .inputfile import Refused, read_limited
-from .latency_model import COEFFICIENTS, LatencyModel, network_macs
+from .latency_model import COEFFICIENTS, PLAIN, ChannelLayout, LatencyModel, network_macs
 from .layers import KINDS, Network
 
 DEVICE_SCHEMA = "mncost.device/1"
@@ -52,6 +52,11 @@ class DeviceProfile:
         if missing:
             notes.append(f"layer kinds never calibrated (predicted as 0 ms): "
                          f"{', '.join(missing)}")
+        plain = [k for k in self.model.uncalibrated(network) if PLAIN in k
+                 and k.split("@")[0] in self.model.kinds]
+        if plain:
+            notes.append(f"kernels never calibrated, predicted with their blocked kind's "
+                         f"coefficients: {', '.join(plain)}")
         return notes
 
 
@@ -62,7 +67,8 @@ def _err(path: str, where: str, reason: str) -> InputError:
 def _number(path: str, where: str, value: Any, minimum: float = 0.0) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or \
             not math.isfinite(value) or value < minimum:
-        raise _err(path, where, f"must be a finite number >= {minimum:g}, got {value!r}")
+        bound = f" >= {minimum:g}" if math.isfinite(minimum) else ""
+        raise _err(path, where, f"must be a finite number{bound}, got {value!r}")
     return float(value)
 
 
@@ -79,6 +85,25 @@ def _range(path: str, where: str, value: Any, integer: bool = False) -> tuple:
     if lo > hi:
         raise _err(path, where, f"min {lo:g} is above max {hi:g}")
     return (int(lo), int(hi)) if integer else (lo, hi)
+
+
+def _layout(path: str, doc: Any) -> ChannelLayout | None:
+    """``model.layout``: absent or null (one kernel per kind), or the blocked layout rule."""
+    if doc is None:
+        return None
+    doc = _mapping(path, "model.layout", doc)
+    extra = set(doc) - {"name", "alignment", "block"}
+    if extra:
+        raise _err(path, f"model.layout.{sorted(extra)[0]}", "unknown field")
+    if doc.get("name") != "nchwc":
+        raise _err(path, "model.layout.name", f"must be 'nchwc', got {doc.get('name')!r}")
+    sizes = []
+    for key in ("alignment", "block"):
+        value = doc.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1024:
+            raise _err(path, f"model.layout.{key}", f"must be an integer 1-1024, got {value!r}")
+        sizes.append(value)
+    return ChannelLayout(*sizes)
 
 
 def device_from_dict(doc: Any, path: str) -> DeviceProfile:
@@ -98,12 +123,15 @@ def device_from_dict(doc: Any, path: str) -> DeviceProfile:
     dtype_bytes = m.get("dtype_bytes")
     if dtype_bytes not in (1, 2, 4, 8) or isinstance(dtype_bytes, bool):
         raise _err(path, "model.dtype_bytes", f"must be 1, 2, 4 or 8, got {dtype_bytes!r}")
+    layout = _layout(path, m.get("layout"))
     kinds_doc = _mapping(path, "model.kinds", m.get("kinds"))
     kinds = {}
     for kind, coefs in kinds_doc.items():
-        if kind not in KINDS:
-            raise _err(path, f"model.kinds.{kind}", f"unknown layer kind (known: "
-                                                    f"{', '.join(KINDS)})")
+        base, plain, _ = kind.partition(PLAIN)
+        if base not in KINDS or (plain and (layout is None or kind != base + PLAIN)):
+            variants = f"; with model.layout also KIND{PLAIN}" if layout else ""
+            raise _err(path, f"model.kinds.{kind}",
+                       f"unknown layer kind (known: {', '.join(KINDS)}{variants})")
         coefs = _mapping(path, f"model.kinds.{kind}", coefs)
         extra = set(coefs) - set(COEFFICIENTS)
         if extra:
@@ -113,8 +141,9 @@ def device_from_dict(doc: Any, path: str) -> DeviceProfile:
     if not kinds:
         raise _err(path, "model.kinds", "no layer kind is calibrated")
     model = LatencyModel(kinds, _number(path, "model.between_layers_ms",
-                                        m.get("between_layers_ms")),
-                         _number(path, "model.fixed_ms", m.get("fixed_ms")), dtype_bytes)
+                                        m.get("between_layers_ms"), -math.inf),
+                         _number(path, "model.fixed_ms", m.get("fixed_ms")), dtype_bytes,
+                         layout)
     cov = _mapping(path, "coverage", doc.get("coverage"))
     coverage = {"alpha": _range(path, "coverage.alpha", cov.get("alpha")),
                 "resolution": _range(path, "coverage.resolution", cov.get("resolution"), True),

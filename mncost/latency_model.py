@@ -48,6 +48,9 @@ from .kinds import REGISTRY
 from .layers import Network, ResolvedLayer
 
 FEATURES = ("macs", "bytes", "calls")
+#: The suffix of a conv kernel's variant in the plain (unblocked) layout, when the runtime
+#: has a blocked one (:class:`ChannelLayout`): ``depthwise@nchw``.
+PLAIN = "@nchw"
 #: Coefficient names in a device profile, per kind (units: ms per MAC, per byte, per call).
 COEFFICIENTS = ("ms_per_mac", "ms_per_byte", "ms_per_call")
 
@@ -76,6 +79,85 @@ def network_features(network: Network, dtype_bytes: int = 4) -> list[tuple[str, 
 
 
 # ---------------------------------------------------------------------------------------------
+# Kernel variants: which layout a runtime runs a conv in
+
+
+@dataclass(frozen=True)
+class ChannelLayout:
+    """Which convs a runtime runs in a blocked channel layout, and which in plain NCHW.
+
+    ONNX Runtime's CPU provider rewrites a conv into NCHWc (channels in blocks of ``block``,
+    MLAS's vector width) only when its channel counts allow it, and runs the rest through its
+    generic NCHW path: im2col and a GEMM per group, ten times slower per MAC for a depthwise
+    conv on this project's machine (v1 at alpha 0.9: 57, 115, 230 and 921 channels). The rule,
+    from ORT's ``NchwcTransformer``, with ``alignment`` the channel multiple it pads to a block:
+
+    * a standard conv (groups 1) is blocked when it reads fewer than ``block`` input channels
+      (the stem reads the NCHW image directly) or a multiple of ``alignment``;
+    * a depthwise conv (one input channel per group, as many groups as outputs) when its
+      channels are a multiple of ``alignment``;
+    * another grouped conv when its output channels are a multiple of ``alignment`` and its
+      input and output channels per group are multiples of ``block``.
+
+    The two numbers differ between ORT versions and CPUs, so ``mncost calibrate`` does not
+    assume them: it probes the installed runtime with single convs and keeps the values that
+    explain every probe (:func:`infer_layout`). ``fc`` (a GEMM) has no layout.
+    """
+
+    alignment: int
+    block: int
+    name: str = "nchwc"
+
+    def blocked(self, layer: ResolvedLayer) -> bool:
+        """Whether the runtime runs ``layer`` in the blocked layout (True for non-convs:
+        they have one variant)."""
+        if not REGISTRY[layer.kind].conv or layer.kind == "fc":
+            return True
+        return self.blocked_conv(layer.in_shape.c, layer.out_shape.c, layer.groups)
+
+    def blocked_conv(self, cin: int, cout: int, groups: int) -> bool:
+        if groups == 1:
+            return cin < self.block or cin % self.alignment == 0
+        if cin == groups and cout == groups:
+            return cout % self.alignment == 0
+        return (cout % self.alignment == 0 and (cin // groups) % self.block == 0
+                and (cout // groups) % self.block == 0)
+
+    def kernel(self, layer: ResolvedLayer) -> str:
+        """The layer's kernel: its kind, or ``kind@nchw`` when it runs unblocked."""
+        return layer.kind if self.blocked(layer) else layer.kind + PLAIN
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "alignment": self.alignment, "block": self.block}
+
+
+#: Single convs ``(cin, cout, groups)`` whose layout in the optimized graph pins the rule of
+#: :class:`mncost.latency_model.ChannelLayout`: standard convs around every candidate
+#: alignment and block, depthwise convs, grouped convs with 4 to 64 channels per group.
+LAYOUT_PROBES = tuple(
+    [(c, 32, 1) for c in (3, 6, 8, 12, 14, 16, 17, 18, 20, 24, 28, 30, 32, 34, 40, 48, 64, 96)]
+    + [(c, c, c) for c in (4, 6, 8, 12, 16, 18, 20, 24, 28, 30, 32, 36, 40, 48, 64, 96)]
+    + [(32, 64, 2), (32, 64, 4), (64, 64, 4), (64, 64, 8), (64, 128, 2), (128, 128, 2),
+       (128, 128, 4), (96, 96, 3)])
+#: Channel multiples :func:`infer_layout` considers.
+_POWERS = (1, 2, 4, 8, 16, 32, 64)
+
+
+def infer_layout(observed: Iterable[tuple[int, int, int, bool]]) -> ChannelLayout | None:
+    """The :class:`ChannelLayout` that explains every observed ``(cin, cout, groups,
+    blocked)`` conv, or ``None`` when nothing was blocked (the runtime has no blocked layout)
+    or no rule explains them all. Among rules that do, the largest alignment, then the largest
+    block (the probes decide; with too few of them this is the conservative choice)."""
+    observed = list(observed)
+    if not any(b for *_, b in observed):
+        return None
+    fits = [ChannelLayout(a, k) for a in _POWERS for k in _POWERS if a <= k
+            and all(ChannelLayout(a, k).blocked_conv(ci, co, g) == b
+                    for ci, co, g, b in observed)]
+    return max(fits, key=lambda r: (r.alignment, r.block)) if fits else None
+
+
+# ---------------------------------------------------------------------------------------------
 # The model and its prediction
 
 
@@ -87,6 +169,7 @@ class LayerPrediction:
     macs: int
     bytes: int
     ms: float
+    kernel: str = ""
 
 
 @dataclass(frozen=True)
@@ -121,16 +204,31 @@ class Prediction:
 
 @dataclass(frozen=True)
 class LatencyModel:
-    """Fitted coefficients (module docstring). ``kinds`` maps a kind to
-    ``(ms_per_mac, ms_per_byte, ms_per_call)``; kinds never calibrated are absent."""
+    """Fitted coefficients (module docstring). ``kinds`` maps a kernel (a kind, or with a
+    ``layout`` a conv kind's plain variant ``kind@nchw``) to ``(ms_per_mac, ms_per_byte,
+    ms_per_call)``; kernels never calibrated are absent."""
 
     kinds: Mapping[str, tuple[float, float, float]]
     between_ms: float
     fixed_ms: float
     dtype_bytes: int = 4
+    layout: ChannelLayout | None = None
 
-    def layer_ms(self, kind: str, macs: int, nbytes: int) -> float:
-        a, b, c = self.kinds.get(kind, (0.0, 0.0, 0.0))
+    def kernel(self, layer: ResolvedLayer) -> str:
+        """The kernel ``layer`` runs as: its kind, or its plain variant (:class:`ChannelLayout`)."""
+        return self.layout.kernel(layer) if self.layout is not None else layer.kind
+
+    def coefficients(self, layer: ResolvedLayer) -> tuple[float, float, float]:
+        """``(a, b, c)`` of the layer's kernel; a plain variant never calibrated falls back to
+        its kind's (``predict`` warns), a kind never calibrated to 0."""
+        kernel = self.kernel(layer)
+        if kernel in self.kinds:
+            return self.kinds[kernel]
+        return self.kinds.get(layer.kind, (0.0, 0.0, 0.0))
+
+    def layer_ms(self, layer: ResolvedLayer) -> float:
+        macs, nbytes, _ = layer_features(layer, self.dtype_bytes)
+        a, b, c = self.coefficients(layer)
         return a * macs + b * nbytes + c
 
     def predict(self, network: Network) -> Prediction:
@@ -138,14 +236,20 @@ class LatencyModel:
         layers = []
         for layer in network.layers:
             macs, nbytes, _ = layer_features(layer, self.dtype_bytes)
+            a, b, c = self.coefficients(layer)
             layers.append(LayerPrediction(layer.name, layer.kind, layer.stage, macs, nbytes,
-                                          self.layer_ms(layer.kind, macs, nbytes)))
+                                          a * macs + b * nbytes + c, self.kernel(layer)))
         return Prediction(tuple(layers), self.between_ms * len(layers), self.fixed_ms)
+
+    def uncalibrated(self, network: Network) -> list[str]:
+        """Kernels of ``network`` the calibration never measured, sorted."""
+        return sorted({self.kernel(l) for l in network.layers} - set(self.kinds))
 
     def to_dict(self) -> dict[str, Any]:
         return {"dtype_bytes": self.dtype_bytes,
                 "kinds": {k: dict(zip(COEFFICIENTS, v)) for k, v in self.kinds.items()},
-                "between_layers_ms": self.between_ms, "fixed_ms": self.fixed_ms}
+                "between_layers_ms": self.between_ms, "fixed_ms": self.fixed_ms,
+                "layout": self.layout.to_dict() if self.layout is not None else None}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -223,8 +327,10 @@ def fit_layers(points: Mapping[str, Sequence[tuple[int, int, float]]]
     return coefs
 
 
-def fit(measured: Sequence[Measured], dtype_bytes: int = 4) -> LatencyModel:
-    """The two-stage fit of the module docstring.
+def fit(measured: Sequence[Measured], dtype_bytes: int = 4,
+        layout: ChannelLayout | None = None) -> LatencyModel:
+    """The two-stage fit of the module docstring; with a ``layout``, each conv kind's blocked
+    and plain kernels are fitted apart (stage 1 groups the layers by kernel).
 
     Raises:
         InputError: without per-layer data, or with fewer than 3 configurations.
@@ -233,22 +339,29 @@ def fit(measured: Sequence[Measured], dtype_bytes: int = 4) -> LatencyModel:
 
     if len(measured) < 3:
         raise InputError(f"a fit needs at least 3 measured configurations, got {len(measured)}")
+    shape = LatencyModel({}, 0.0, 0.0, dtype_bytes, layout)
     points: dict[str, list[tuple[int, int, float]]] = {}
     for m in measured:
         if m.layer_ms is None:
             continue
         for layer in m.network.layers:
             macs, nbytes, _ = layer_features(layer, dtype_bytes)
-            points.setdefault(layer.kind, []).append((macs, nbytes, m.layer_ms[layer.name]))
+            points.setdefault(shape.kernel(layer), []).append(
+                (macs, nbytes, m.layer_ms[layer.name]))
     if not points:
         raise InputError("a fit needs per-layer measurements")
-    stage1 = LatencyModel(fit_layers(points), 0.0, 0.0, dtype_bytes)
-    rows = [(stage1.predict(m.network).layers_ms, len(m.network.layers), 1.0)
-            for m in measured]
+    stage1 = LatencyModel(fit_layers(points), 0.0, 0.0, dtype_bytes, layout)
+    # Stage 2. The time between layers may come out negative: it is what a plain run spends
+    # per layer beyond the per-layer timings, and timing a layer can cost more than that gap
+    # (ONNX Runtime's profiler: v3-small 0.45/112 sums to 0.29 ms of node times in a 0.18 ms
+    # run). Its column enters twice, with both signs, to keep nnls.
+    rows = [(stage1.predict(m.network).layers_ms, len(m.network.layers),
+             -len(m.network.layers), 1.0) for m in measured]
     y = np.array([m.end_to_end_ms for m in measured])
-    s, between, fixed = nnls(np.array(rows) / y[:, None], np.ones(len(y)))
+    s, more, less, fixed = nnls(np.array(rows) / y[:, None], np.ones(len(y)))
+    between = more - less
     kinds = {k: (s * a, s * b, s * c) for k, (a, b, c) in stage1.kinds.items()}
-    return LatencyModel(kinds, float(between), float(fixed), dtype_bytes)
+    return LatencyModel(kinds, float(between), float(fixed), dtype_bytes, layout)
 
 
 def fit_macs_baseline(measured: Sequence[Measured]) -> float:

@@ -110,7 +110,7 @@ class _AlphaPart:
         d = model.dtype_bytes
         self.ok = True
         for layer in network.layers:
-            a, b, c = model.kinds.get(layer.kind, (0.0, 0.0, 0.0))
+            a, b, c = model.coefficients(layer)
             pixels = layer.out_shape.h * layer.out_shape.w
             work, rest = divmod(REGISTRY[layer.kind].macs(layer), pixels)
             if rest:

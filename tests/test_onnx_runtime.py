@@ -121,3 +121,36 @@ def test_missing_onnx_extra_is_one_line(monkeypatch, package, tmp_path):
         assert result.stderr == (f"mncost: error: this command needs {package}, which is not "
                                  "installed: pip install 'mncost[onnx]'\n")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("model, alpha, res", [("v1", 0.9, 208), ("v1", 0.35, 96),
+                                               ("v1-conv", 0.6, 144), ("v2", 0.45, 112),
+                                               ("calibration/grouped.yaml", 1.0, 160),
+                                               ("calibration/ragged.yaml", 0.5, 112)])
+def test_probed_layout_predicts_the_optimized_graph_layer_by_layer(ort_module, model, alpha,
+                                                                   res):
+    # The rule inferred from single-conv probes must say, for every conv of a whole network,
+    # whether ORT runs it blocked (NCHWc) in the graph it really optimizes.
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from mncost.catalog import configs_dir
+
+    layout, observed = _probed(ort_module)
+    if layout is None:
+        pytest.skip("this ONNX Runtime build has no blocked conv layout")
+    spec = str(configs_dir() / model) if model.endswith(".yaml") else model
+    net = resolve_model(spec, alpha, res)
+    runner = ort_module.OrtRunner(net, threads=1)
+    seen = ort_module.blocked_layers(runner.onnx, runner.names)
+    convs = [l for l in net.layers if l.is_conv and l.kind != "fc"]
+    assert sorted(seen) == sorted(l.name for l in convs)
+    assert {l.name: layout.blocked(l) for l in convs} == seen
+
+
+_PROBED = {}
+
+
+def _probed(ort_module):
+    if not _PROBED:
+        _PROBED["result"] = ort_module.probe_layout()
+    return _PROBED["result"]

@@ -30,7 +30,7 @@ from typing import Any, Callable, Sequence
 from .. import __version__
 from ..errors import InputError
 from ..device_profile import DEVICE_SCHEMA
-from ..latency_model import (ErrorSummary, LatencyModel, Measured, fit,
+from ..latency_model import (ChannelLayout, ErrorSummary, LatencyModel, Measured, fit,
                              fit_macs_baseline, network_macs)
 from ..layers import Network
 from ..catalog import configs_dir, resolve_model
@@ -208,13 +208,32 @@ def calibrate(runtime: str = "eager", threads: int = 1, budget_s: float = 180.0,
     malloc = steady_malloc(steady)
     configs = list(configs) if configs is not None else calibration_set()
     env_start = environment(runtime, threads, malloc, versions)
+    layout = runtime_layout(runtime, threads, progress)
     sampled = measure_set(configs, runtime, threads, budget_s, progress, seed=seed)
-    return device_document(sampled, runtime, threads, env_start, progress, allow_unstable)
+    return device_document(sampled, runtime, threads, env_start, progress, allow_unstable,
+                           layout)
+
+
+def runtime_layout(runtime: str, threads: int, progress: Progress) -> ChannelLayout | None:
+    """The runtime's blocked-layout rule: probed for ONNX Runtime
+    (:func:`mncost.torch_backend.onnx_runtime.probe_layout`), none for eager PyTorch."""
+    if runtime != "onnxruntime":
+        return None
+    from .onnx_runtime import probe_layout
+
+    layout, observed = probe_layout(threads)
+    if layout is None:
+        progress(f"layout probe: no blocked conv layout explains {len(observed)} probes; one "
+                 "kernel per layer kind")
+    else:
+        progress(f"layout probe: ORT runs a conv in {layout.name} when its channels are "
+                 f"multiples of {layout.alignment} (grouped: {layout.block} per group)")
+    return layout
 
 
 def device_document(sampled: Sequence[Sampled], runtime: str, threads: int,
-                    env: dict[str, Any], progress: Progress, allow_unstable: bool = False
-                    ) -> dict[str, Any]:
+                    env: dict[str, Any], progress: Progress, allow_unstable: bool = False,
+                    layout: ChannelLayout | None = None) -> dict[str, Any]:
     """Fit the stable configurations and lay out the device profile.
 
     With more than half of them unstable the machine is too busy: an error, unless
@@ -237,7 +256,7 @@ def device_document(sampled: Sequence[Sampled], runtime: str, threads: int,
                  "profile is marked unstable")
     fitted_on = sampled if busy else stable
     measured = [s.measured() for s in fitted_on]
-    model = fit(measured)
+    model = fit(measured, layout=layout)
     macs_k = fit_macs_baseline(measured)
     rows = [training_row(s, model, macs_k) for s in sampled]
     used = [r for r in rows if busy or r["unstable"] is None]

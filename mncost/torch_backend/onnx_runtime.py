@@ -164,6 +164,57 @@ def parse_profile(events: list[dict[str, Any]], names: Mapping[str, str], skip: 
     return per_layer, [(end - start) * 1000 for start, end in runs], unattributed
 
 
+# ---------------------------------------------------------------------------------------------
+# Which convs ORT runs blocked (NCHWc): probed, not assumed
+
+BLOCKED_DOMAIN = "com.microsoft.nchwc"
+
+
+def probe_blocked(cin: int, cout: int, groups: int, threads: int = 1) -> bool:
+    """Whether ORT's optimized graph runs one 3x3 conv + ReLU in the blocked layout."""
+    module = nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, groups=groups), nn.ReLU()).eval()
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (torch.zeros(1, cin, 8, 8),), buffer, dynamo=False,
+                          opset_version=OPSET)
+    graph = optimized_graph(buffer.getvalue(), threads)
+    return any(n.domain == BLOCKED_DOMAIN and n.op_type == "Conv" for n in graph.node)
+
+
+def optimized_graph(onnx_model: bytes, threads: int = 1) -> Any:
+    """The graph ORT runs: ``onnx_model`` after all of its graph optimizations."""
+    import onnx
+
+    ort = require_ort()
+    with tempfile.TemporaryDirectory(prefix="mncost-ort-") as tmp:
+        options = session_options(threads)
+        options.optimized_model_filepath = os.path.join(tmp, "optimized.onnx")
+        ort.InferenceSession(onnx_model, options, providers=["CPUExecutionProvider"])
+        return onnx.load(options.optimized_model_filepath).graph
+
+
+def blocked_layers(onnx_model: bytes, names: Mapping[str, str], threads: int = 1
+                   ) -> dict[str, bool]:
+    """Layer -> whether ORT runs its conv blocked, for every layer that is a conv node in the
+    optimized graph (read from the node's domain; the node keeps its layer's scope)."""
+    found: dict[str, bool] = {}
+    for node in optimized_graph(onnx_model, threads).node:
+        layer = layer_of(node.name, names)
+        if layer is not None and node.op_type in ("Conv", "FusedConv"):
+            found[layer] = found.get(layer, False) or node.domain == BLOCKED_DOMAIN
+    return found
+
+
+def probe_layout(threads: int = 1) -> tuple[Any, list[tuple[int, int, int, bool]]]:
+    """The installed ORT's blocked-layout rule (``None`` if it has none or no rule fits) and
+    the probe observations it was inferred from (:func:`mncost.latency_model.infer_layout`)."""
+    from ..latency_model import LAYOUT_PROBES, infer_layout
+
+    observed = [(ci, co, g, probe_blocked(ci, co, g, threads)) for ci, co, g in LAYOUT_PROBES]
+    return infer_layout(observed), observed
+
+
 class OrtRunner:
     """ONNX Runtime (CPU) with ``threads`` intra-op threads, float32, batch 1 (or
     ``batch``)."""
