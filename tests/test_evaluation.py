@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import json
-import tomllib
 
 import pytest
 from click.testing import CliRunner
@@ -65,8 +64,9 @@ def test_user_specs_ship_as_package_data_and_are_not_built_ins():
         path = ev.user_spec_path(name)
         assert path.startswith(str(ROOT / "configs" / "evaluation"))
         assert resolve_model(path).layers                      # a valid spec
-    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    assert "evaluation/*.yaml" in pyproject["tool"]["setuptools"]["package-data"]["mncost.configs"]
+    package_data = [line for line in (ROOT / "pyproject.toml").read_text().splitlines()
+                    if line.startswith('"mncost.configs" = [')]
+    assert len(package_data) == 1 and '"evaluation/*.yaml"' in package_data[0]
     listed = run("list", "-f", "json")
     assert listed.exit_code == 0
     assert "evaluation" not in listed.stdout and "mnasnet-a1" not in listed.stdout
@@ -148,19 +148,26 @@ class TrueRunner:
     batch_layer_runs = False
     absurd: set = set()
     layered: list = []
+    #: Runners built after this many run 10% slower (a machine that drifts), None: never.
+    drift_after: int | None = None
+    built = 0
 
     def __init__(self, network, threads):
         self.network = network
         self.prediction = TRUE_MODEL.predict(network)
         self.scale = 1000.0 if network.layers in TrueRunner.absurd else 1.0
+        TrueRunner.built += 1
+        if TrueRunner.drift_after is not None and TrueRunner.built > TrueRunner.drift_after:
+            self.scale *= 1.1
 
     def timed(self, warmup, repeats, faults=None):
         return [round(self.prediction.total_ms * self.scale * 1e6)] * repeats
 
     def layer_runs(self, warmup, runs):
         TrueRunner.layered.append(self.network)
-        return ({p.name: [round(p.ms * 1e6)] * runs for p in self.prediction.layers},
-                [round(self.prediction.total_ms * 1e6)] * runs)
+        return ({p.name: [round(p.ms * self.scale * 1e6)] * runs
+                 for p in self.prediction.layers},
+                [round(self.prediction.total_ms * self.scale * 1e6)] * runs)
 
 
 @pytest.fixture
@@ -172,6 +179,7 @@ def true_runner(monkeypatch):
     monkeypatch.setattr(cal, "MIN_ROUNDS", 2)
     TrueRunner.absurd = set()
     TrueRunner.layered = []
+    TrueRunner.drift_after, TrueRunner.built = None, 0
     return cal
 
 
@@ -385,3 +393,27 @@ def test_broken_evaluation_section_is_one_line_naming_the_field(tmp_path, evalua
     assert "\n" not in str(err.value)
     result = run("predict", "v2", "--device", str(path))
     assert result.exit_code == 2 and result.stderr.count("\n") == 1
+
+
+@pytest.mark.torch
+def test_benchmark_compares_two_same_run_evaluations(tiny_sets):
+    """benchmarks/evaluate_prediction.py: calibration B runs on a machine 10% slower than A
+    did. Each same-run figure is exact; A predicts B's measurements 9.1% low."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "evaluate_prediction", ROOT / "benchmarks" / "evaluate_prediction.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    calibration, held = tiny_sets
+    TrueRunner.drift_after = len(calibration) + len(held)       # B's runners drift
+    result = bench.evaluate_runtime("eager", 1, 0.02, seed=0)
+    for name in ("evaluation_a", "evaluation_b"):
+        assert result[name]["error"]["model"]["all"]["max_abs_error"] < 1e-3
+    assert result["agreement"]["within_5pct"] == 0.0
+    assert result["agreement"]["max_abs_difference"] == pytest.approx(1 / 11, rel=1e-3)
+    assert result["cross_run"]["model"]["median_abs_error"] == pytest.approx(1 / 11, rel=1e-3)
+    assert result["cross_run"]["model"]["within_10pct"] == 1.0
+    text = bench.report(result)
+    assert "| mncost model, A predicts B's measurements | 0% | 100% | 9.1% | 9.1% |" in text
+    assert "0% of 3 within ±5% of each other, largest difference 9.1%" in text
