@@ -148,7 +148,46 @@ def device_from_dict(doc: Any, path: str) -> DeviceProfile:
     coverage = {"alpha": _range(path, "coverage.alpha", cov.get("alpha")),
                 "resolution": _range(path, "coverage.resolution", cov.get("resolution"), True),
                 "macs": _range(path, "coverage.macs", cov.get("macs"), True)}
+    _check_evaluation(path, doc)
     return DeviceProfile(path, runtime, threads, env, model, coverage, doc)
+
+
+#: The numbers of an ``evaluation`` row, of a layer-share comparison and of an error summary.
+EVALUATION_ROW = ("measured_ms", "predicted_ms", "macs_baseline_ms")
+EVALUATION_SHARES = ("max_abs_points", "mean_abs_points", "within_5_points")
+ERROR_SUMMARY = ("count", "within_5pct", "within_10pct", "median_abs_error", "max_abs_error")
+
+
+def _check_evaluation(path: str, doc: Mapping[str, Any]) -> None:
+    """The optional ``evaluation`` section (``calibrate --evaluate``; no prediction reads it):
+    checked for the shape its readers rely on, so a hand-broken one is one line naming the
+    field rather than a traceback later."""
+    if "evaluation" not in doc:
+        return
+    ev = _mapping(path, "evaluation", doc["evaluation"])
+    errors = _mapping(path, "evaluation.error", ev.get("error"))
+    for predictor in ("model", "macs_baseline"):
+        subsets = _mapping(path, f"evaluation.error.{predictor}", errors.get(predictor))
+        for subset in ("all", "stable"):
+            where = f"evaluation.error.{predictor}.{subset}"
+            summary = _mapping(path, where, subsets.get(subset))
+            for name in ERROR_SUMMARY:
+                _number(path, f"{where}.{name}", summary.get(name))
+    for key, numbers in (("rows", EVALUATION_ROW), ("layer_shares", EVALUATION_SHARES)):
+        items = ev.get(key)
+        if not isinstance(items, list):
+            raise _err(path, f"evaluation.{key}", f"must be a list, got "
+                                                  f"{type(items).__name__}")
+        for i, item in enumerate(items):
+            where = f"evaluation.{key}[{i}]"
+            item = _mapping(path, where, item)
+            if not isinstance(item.get("model"), str):
+                raise _err(path, f"{where}.model", f"must be a string, got "
+                                                   f"{item.get('model')!r}")
+            if not (item.get("unstable") is None or isinstance(item["unstable"], str)):
+                raise _err(path, f"{where}.unstable", "must be null or a reason")
+            for name in numbers:
+                _number(path, f"{where}.{name}", item.get(name))
 
 
 def load_device(path: str) -> DeviceProfile:

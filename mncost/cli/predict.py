@@ -12,9 +12,16 @@ from ..errors import InputError, MissingDependency
 from ..device_profile import RUNTIMES, load_device
 from ..catalog import resolve_model
 from ..render import FORMATS
+from ..render import evaluation as evaluation_view
 from ..render import predict as view
+from ..render.evaluation import EVALUATION_FORMATS
 from ..render.output import emit
 from .common import format_option, network_options, output_option
+
+
+#: Default seconds of measuring for ``calibrate``, and with ``--evaluate`` (its held-out
+#: configurations, about 36 more than the calibration's 57, share the same rounds).
+BUDGET_S, EVALUATE_BUDGET_S = 180.0, 300.0
 
 
 def warn(lines: list[str]) -> None:
@@ -79,8 +86,10 @@ def check_writable(output: str) -> None:
               help="eager: PyTorch eager; onnxruntime: the exported model in ONNX Runtime "
                    "(extra 'onnx').")
 @click.option("--budget-s", "budget_s", type=click.FloatRange(min=0, min_open=True),
-              default=180.0, show_default=True, metavar="S",
-              help="Seconds of measuring (at least 3 rounds are always done).")
+              default=None, metavar="S",
+              help=f"Seconds of measuring (default {BUDGET_S:g}; {EVALUATE_BUDGET_S:g} with "
+                   "--evaluate, whose held-out configurations share the rounds); at least 3 "
+                   "rounds are always done.")
 @click.option("--steady-malloc/--no-steady-malloc", default=True, show_default=True,
               help="Keep freed memory mapped (glibc mallopt), as `profile` does.")
 @click.option("--seed", type=int, default=0, show_default=True,
@@ -88,8 +97,15 @@ def check_writable(output: str) -> None:
 @click.option("--allow-unstable", is_flag=True,
               help="Fit even when most measurements are unstable (a busy machine); the "
                    "profile is marked so and `predict` warns.")
-def calibrate(output: str, threads: int, runtime: str, budget_s: float, steady_malloc: bool,
-              seed: int, allow_unstable: bool) -> None:
+@click.option("--evaluate", is_flag=True,
+              help="Also measure, in the same rounds, configurations the fit never sees "
+                   "(alpha and resolution off its grid, other built-ins, user specs), and "
+                   "print their prediction error, and that of latency ∝ MACs, on stdout.")
+@format_option(EVALUATION_FORMATS, help="Format of the --evaluate report (json: the "
+                                        "profile's evaluation section).")
+def calibrate(output: str, threads: int, runtime: str, budget_s: float | None,
+              steady_malloc: bool, seed: int, allow_unstable: bool, evaluate: bool,
+              fmt: str) -> None:
     """Measure a calibration set on this machine and write a device profile for `predict`,
     `sweep --predict` and `check` (budgets on max_predicted_latency_ms).
 
@@ -97,10 +113,13 @@ def calibrate(output: str, threads: int, runtime: str, budget_s: float, steady_m
     Examples:
       mncost calibrate -o laptop.json --threads 1
       mncost calibrate -o laptop-ort.json --runtime onnxruntime --budget-s 300
+      mncost calibrate -o laptop.json --evaluate -f markdown > evaluation.md
 
     Progress goes to stderr. The profile holds the environment, the fitted coefficients, every
-    configuration's measured and predicted time and the residuals.
+    configuration's measured and predicted time and the residuals (and, with --evaluate, the
+    held-out evaluation).
     """
+    check_format_use(evaluate)
     check_writable(output)
     try:
         from ..torch_backend.calibrate import calibrate as run
@@ -109,9 +128,11 @@ def calibrate(output: str, threads: int, runtime: str, budget_s: float, steady_m
     from ..fileio import write_atomic
     from ..render.text import to_json
 
+    if budget_s is None:
+        budget_s = EVALUATE_BUDGET_S if evaluate else BUDGET_S
     doc = run(runtime=runtime, threads=threads, budget_s=budget_s, steady=steady_malloc,
               progress=lambda line: click.echo(f"mncost: {line}", err=True), seed=seed,
-              allow_unstable=allow_unstable)
+              allow_unstable=allow_unstable, evaluate=evaluate)
     write_atomic(output, to_json(doc))
     train, base = doc["fit"]["training_error"], doc["fit"]["macs_baseline_error"]
     click.echo(f"wrote {output}: {len(doc['training'])} configurations, "
@@ -119,3 +140,13 @@ def calibrate(output: str, threads: int, runtime: str, budget_s: float, steady_m
                f"unstable; training error: {train['within_10pct']:.0%} within ±10%, median "
                f"{train['median_abs_error']:.1%} (latency ∝ MACs: "
                f"{base['within_10pct']:.0%}, {base['median_abs_error']:.1%})", err=True)
+    if evaluate:
+        emit(evaluation_view.render(fmt, doc["evaluation"]), None)
+
+
+def check_format_use(evaluate: bool) -> None:
+    """``--format`` shapes the ``--evaluate`` report only: refused without it."""
+    source = click.get_current_context().get_parameter_source("fmt")
+    if not evaluate and source is click.core.ParameterSource.COMMANDLINE:
+        raise InputError("--format applies to the --evaluate report; the device profile is "
+                         "always JSON")

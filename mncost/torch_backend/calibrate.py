@@ -15,6 +15,9 @@ How it measures (README, "Predicted latency"):
   runs, each layer's time the median of its in-place timings. A configuration whose runs
   spread too much (:func:`mncost.timing.instability`) or whose round medians spread more
   than 25% (p90 / p10) is *unstable*: it is reported and left out of the fit.
+* **Evaluation** (``evaluate=True``): the held-out set of :mod:`mncost.evaluation` joins the
+  same rounds (plain runs only, except the per-layer share configurations); the fit reads the
+  calibration set alone, and the profile gains an ``evaluation`` section.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from typing import Any, Callable, Sequence
 
 from .. import __version__
 from ..errors import InputError
-from ..device_profile import DEVICE_SCHEMA
+from ..device_profile import DEVICE_SCHEMA, device_from_dict
+from ..evaluation import evaluation_row, evaluation_section, held_out, layer_shares
 from ..latency_model import (ChannelLayout, ErrorSummary, LatencyModel, Measured, fit,
                              fit_macs_baseline, network_macs)
 from ..layers import Network
@@ -42,6 +46,11 @@ CALIBRATION_ALPHAS = (0.35, 0.5, 0.75, 1.0)
 CALIBRATION_RESOLUTIONS = (96, 160, 224)
 #: Synthetic specs (``configs/calibration/``) at these alphas and resolutions.
 SYNTHETIC_SPECS = ("grouped.yaml", "depthwise.yaml", "squeeze_excite.yaml")
+#: Added for a runtime with a blocked channel layout (ONNX Runtime): full 3x3, depthwise and
+#: 1x1 convs at channel counts it runs unblocked, so each plain kernel has data points. Not for
+#: eager PyTorch, which has one kernel per kind: there its full 3x3 convs would only pull the
+#: stems' coefficients towards the body convs' (v1-conv 1.0/224 moved from +0.1% to +14%).
+LAYOUT_SPECS = ("ragged.yaml",)
 SYNTHETIC_CONFIGS = ((0.5, 112), (1.0, 160), (1.0, 224))
 #: Runs per configuration per round.
 WARMUP, PLAIN_RUNS, LAYER_RUNS = 2, 3, 2
@@ -69,15 +78,25 @@ class Config:
                 "classes": n.classes}
 
 
-def calibration_set() -> list[Config]:
-    """The default calibration configurations (module docstring)."""
+def calibration_set(blocked_layout: bool = False) -> list[Config]:
+    """The default calibration configurations (module docstring); with ``blocked_layout``
+    (the runtime has one, :class:`mncost.latency_model.ChannelLayout`) also
+    :data:`LAYOUT_SPECS`."""
     configs = [Config(m, resolve_model(m, a, r)) for m in CALIBRATION_MODELS
                for a in CALIBRATION_ALPHAS for r in CALIBRATION_RESOLUTIONS]
-    for name in SYNTHETIC_SPECS:
+    for name in SYNTHETIC_SPECS + (LAYOUT_SPECS if blocked_layout else ()):
         path = str(configs_dir() / "calibration" / name)
         configs += [Config(f"calibration/{name}", resolve_model(path, a, r))
                     for a, r in SYNTHETIC_CONFIGS]
     return configs
+
+
+def evaluation_set() -> tuple[list[Config], list[Config]]:
+    """The held-out configurations (:func:`mncost.evaluation.held_out`), and those of them
+    that also get per-layer runs."""
+    points = held_out()
+    configs = [Config(p.label, p.network()) for p in points]
+    return configs, [c for c, p in zip(configs, points) if p.per_layer]
 
 
 @dataclass
@@ -193,8 +212,11 @@ def runtime_versions(runtime: str) -> dict[str, str]:
 def calibrate(runtime: str = "eager", threads: int = 1, budget_s: float = 180.0,
               steady: bool = True, progress: Progress = lambda m: None,
               configs: Sequence[Config] | None = None, seed: int = 0,
-              allow_unstable: bool = False) -> dict[str, Any]:
+              allow_unstable: bool = False, evaluate: bool = False) -> dict[str, Any]:
     """Measure the calibration set and return the device profile (``mncost.device/1``).
+
+    With ``evaluate``, the held-out set (:func:`evaluation_set`) is measured in the same
+    rounds, never fitted, and reported in the profile's ``evaluation`` section.
 
     Raises:
         InputError: a budget or thread count no calibration can use, or too few stable
@@ -206,12 +228,23 @@ def calibrate(runtime: str = "eager", threads: int = 1, budget_s: float = 180.0,
         raise InputError(f"budget must be > 0 s, got {budget_s:g}")
     versions = runtime_versions(runtime)
     malloc = steady_malloc(steady)
-    configs = list(configs) if configs is not None else calibration_set()
     env_start = environment(runtime, threads, malloc, versions)
     layout = runtime_layout(runtime, threads, progress)
-    sampled = measure_set(configs, runtime, threads, budget_s, progress, seed=seed)
-    return device_document(sampled, runtime, threads, env_start, progress, allow_unstable,
-                           layout)
+    configs = list(configs) if configs is not None else calibration_set(layout is not None)
+    held, per_layer = evaluation_set() if evaluate else ([], [])
+    if held:
+        progress(f"evaluation: {len(held)} held-out configurations join the rounds (never "
+                 "fitted)")
+    plain = {id(c) for c in held} - {id(c) for c in per_layer}
+    sampled = measure_set(configs + held, runtime, threads, budget_s, progress,
+                          per_layer=lambda c: id(c) not in plain, seed=seed)
+    doc = device_document(sampled[:len(configs)], runtime, threads, env_start, progress,
+                          allow_unstable, layout)
+    if held:
+        doc["evaluation"] = evaluation_document(sampled[len(configs):], doc)
+        progress(f"evaluation: {doc['evaluation']['unstable']} of {len(held)} held-out "
+                 "configurations unstable (kept in the figures, flagged)")
+    return doc
 
 
 def runtime_layout(runtime: str, threads: int, progress: Progress) -> ChannelLayout | None:
@@ -229,6 +262,19 @@ def runtime_layout(runtime: str, threads: int, progress: Progress) -> ChannelLay
         progress(f"layout probe: ORT runs a conv in {layout.name} when its channels are "
                  f"multiples of {layout.alignment} (grouped: {layout.block} per group)")
     return layout
+
+
+def evaluation_document(sampled: Sequence[Sampled], doc: dict[str, Any]) -> dict[str, Any]:
+    """The ``evaluation`` section: the held-out ``sampled`` against the model and the MACs
+    baseline that ``doc`` (the device profile, fitted without them) holds."""
+    model = device_from_dict(doc, "calibration").model
+    ms_per_mac = doc["macs_baseline"]["ms_per_mac"]
+    rows = [evaluation_row(s.config.key(), s.config.network, s.stats.median_ms, s.unstable(),
+                           model, ms_per_mac) for s in sampled]
+    shares = [layer_shares(s.config.key(), s.config.network, layer_ms, model, s.unstable())
+              for s in sampled if (layer_ms := s.layer_ms()) is not None]
+    return evaluation_section(rows, shares, doc["runtime"], doc["threads"],
+                              max(len(s.round_medians_ms) for s in sampled))
 
 
 def device_document(sampled: Sequence[Sampled], runtime: str, threads: int,

@@ -45,7 +45,8 @@ EVERY_KIND = "tests/data/tiny_every_kind.yaml"
 #: Commands whose ``--help`` is kept (every option, its choices, default and text), at a fixed
 #: terminal width.
 HELP = (("analyze",), ("list",), ("validate",), ("crosscheck",), ("profile",), ("sweep",),
-        ("baseline",), ("baseline", "write"), ("check",), ("memory",), ("roofline-measure",))
+        ("baseline",), ("baseline", "write"), ("check",), ("memory",), ("roofline-measure",),
+        ("calibrate",))
 HELP_WIDTH = 100
 BUDGETS = """\
 budgets:
