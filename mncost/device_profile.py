@@ -14,7 +14,9 @@ from typing import Any, Mapping
 
 from .errors import InputError
 from .inputfile import Refused, read_limited
-from .latency_model import COEFFICIENTS, PLAIN, ChannelLayout, LatencyModel, network_macs
+from .latency_model import (ACTIVATION_COEFFICIENTS, COEFFICIENTS, PLAIN, ChannelLayout,
+                            LatencyModel, network_macs)
+from .spec_values import ACTIVATIONS
 from .layers import KINDS, Network
 
 DEVICE_SCHEMA = "mncost.device/1"
@@ -106,6 +108,27 @@ def _layout(path: str, doc: Any) -> ChannelLayout | None:
     return ChannelLayout(*sizes)
 
 
+def _activations(path: str, doc: Any) -> dict[str, tuple[float, float]]:
+    """``model.activations``: activation -> ``ms_per_byte``, ``ms_per_call`` (absent in a
+    profile written before activations had terms of their own: none)."""
+    if doc is None:
+        return {}
+    doc = _mapping(path, "model.activations", doc)
+    out = {}
+    for act, coefs in doc.items():
+        where = f"model.activations.{act}"
+        if act not in ACTIVATIONS or act == "none":
+            raise _err(path, where, f"unknown activation (known: "
+                                    f"{', '.join(a for a in ACTIVATIONS if a != 'none')})")
+        coefs = _mapping(path, where, coefs)
+        extra = set(coefs) - set(ACTIVATION_COEFFICIENTS)
+        if extra:
+            raise _err(path, f"{where}.{sorted(extra)[0]}", "unknown coefficient")
+        out[act] = tuple(_number(path, f"{where}.{c}", coefs.get(c))
+                         for c in ACTIVATION_COEFFICIENTS)
+    return out
+
+
 def device_from_dict(doc: Any, path: str) -> DeviceProfile:
     """Validate a parsed device profile; the first problem is ``FILE: FIELD: reason``."""
     doc = _mapping(path, "top level", doc)
@@ -143,7 +166,7 @@ def device_from_dict(doc: Any, path: str) -> DeviceProfile:
     model = LatencyModel(kinds, _number(path, "model.between_layers_ms",
                                         m.get("between_layers_ms"), -math.inf),
                          _number(path, "model.fixed_ms", m.get("fixed_ms")), dtype_bytes,
-                         layout)
+                         layout, _activations(path, m.get("activations")))
     cov = _mapping(path, "coverage", doc.get("coverage"))
     coverage = {"alpha": _range(path, "coverage.alpha", cov.get("alpha")),
                 "resolution": _range(path, "coverage.resolution", cov.get("resolution"), True),

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
 from .errors import InputError
@@ -53,6 +53,8 @@ FEATURES = ("macs", "bytes", "calls")
 PLAIN = "@nchw"
 #: Coefficient names in a device profile, per kind (units: ms per MAC, per byte, per call).
 COEFFICIENTS = ("ms_per_mac", "ms_per_byte", "ms_per_call")
+#: Coefficient names of an activation (units: ms per byte of the output map, per call).
+ACTIVATION_COEFFICIENTS = ("ms_per_byte", "ms_per_call")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -127,6 +129,30 @@ class ChannelLayout:
         """The layer's kernel: its kind, or ``kind@nchw`` when it runs unblocked."""
         return layer.kind if self.blocked(layer) else layer.kind + PLAIN
 
+    def effective_channels(self, layer: ResolvedLayer) -> tuple[int, int]:
+        """``(input, output)`` channels as the kernel computes them: a blocked conv pads its
+        output channels, and its input channels unless it reads the NCHW image directly (fewer
+        than ``block``), up to whole blocks (28 -> 32 at block 16). Unpadded otherwise."""
+        cin, cout = layer.in_shape.c, layer.out_shape.c
+        if not REGISTRY[layer.kind].conv or layer.kind == "fc" or not self.blocked(layer):
+            return cin, cout
+        direct = layer.groups == 1 and cin < self.block
+        return (cin if direct else _round_up(cin, self.block)), _round_up(cout, self.block)
+
+    def features(self, layer: ResolvedLayer, dtype_bytes: int) -> tuple[int, int]:
+        """``(MACs, bytes)`` of :func:`layer_features` over the :meth:`effective_channels`:
+        the work and the maps of a blocked conv include its padding channels."""
+        macs, nbytes, _ = layer_features(layer, dtype_bytes)
+        cin_e, cout_e = self.effective_channels(layer)
+        cin, cout = layer.in_shape.c, layer.out_shape.c
+        if (cin_e, cout_e) == (cin, cout):
+            return macs, nbytes
+        read, written, weights = layer_elements(layer)
+        macs = macs // cout * cout_e
+        if layer.groups == 1:
+            macs = macs // cin * cin_e
+        return macs, (read // cin * cin_e + written // cout * cout_e + weights) * dtype_bytes
+
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "alignment": self.alignment, "block": self.block}
 
@@ -139,6 +165,10 @@ LAYOUT_PROBES = tuple(
     + [(c, c, c) for c in (4, 6, 8, 12, 16, 18, 20, 24, 28, 30, 32, 36, 40, 48, 64, 96)]
     + [(32, 64, 2), (32, 64, 4), (64, 64, 4), (64, 64, 8), (64, 128, 2), (128, 128, 2),
        (128, 128, 4), (96, 96, 3)])
+def _round_up(n: int, multiple: int) -> int:
+    return -(-n // multiple) * multiple
+
+
 #: Channel multiples :func:`infer_layout` considers.
 _POWERS = (1, 2, 4, 8, 16, 32, 64)
 
@@ -213,6 +243,8 @@ class LatencyModel:
     fixed_ms: float
     dtype_bytes: int = 4
     layout: ChannelLayout | None = None
+    #: Activation -> ``(ms_per_byte, ms_per_call)`` of applying it to a layer's output.
+    activations: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
     def kernel(self, layer: ResolvedLayer) -> str:
         """The kernel ``layer`` runs as: its kind, or its plain variant (:class:`ChannelLayout`)."""
@@ -226,19 +258,41 @@ class LatencyModel:
             return self.kinds[kernel]
         return self.kinds.get(layer.kind, (0.0, 0.0, 0.0))
 
+    def features(self, layer: ResolvedLayer) -> tuple[int, int]:
+        """``(MACs, bytes)`` the layer's kernel works on: :func:`layer_features`, over padded
+        channels for a blocked conv (:meth:`ChannelLayout.features`)."""
+        if self.layout is not None:
+            return self.layout.features(layer, self.dtype_bytes)
+        return layer_features(layer, self.dtype_bytes)[:2]
+
+    def effective_channels(self, layer: ResolvedLayer) -> tuple[int, int]:
+        """``(input, output)`` channels as the layer's kernel computes them
+        (:meth:`ChannelLayout.effective_channels`; the layer's own without a layout)."""
+        if self.layout is not None:
+            return self.layout.effective_channels(layer)
+        return layer.in_shape.c, layer.out_shape.c
+
+    def output_bytes(self, layer: ResolvedLayer) -> int:
+        """Bytes of the layer's output map as its kernel writes it (padded channels for a
+        blocked conv): what its activation reads and writes in place."""
+        cout_e = self.effective_channels(layer)[1]
+        return layer.out_shape.numel // layer.out_shape.c * cout_e * self.dtype_bytes
+
     def layer_ms(self, layer: ResolvedLayer) -> float:
-        macs, nbytes, _ = layer_features(layer, self.dtype_bytes)
+        """``a * MACs + b * bytes + c`` of the layer's kernel, plus its activation's
+        ``p * output bytes + q`` (module docstring)."""
+        macs, nbytes = self.features(layer)
         a, b, c = self.coefficients(layer)
-        return a * macs + b * nbytes + c
+        p, q = self.activations.get(layer.act, (0.0, 0.0))
+        return a * macs + b * nbytes + c + (p * self.output_bytes(layer) + q if p or q else 0.0)
 
     def predict(self, network: Network) -> Prediction:
         """Predicted milliseconds of one forward pass (batch 1) of ``network``."""
         layers = []
         for layer in network.layers:
             macs, nbytes, _ = layer_features(layer, self.dtype_bytes)
-            a, b, c = self.coefficients(layer)
             layers.append(LayerPrediction(layer.name, layer.kind, layer.stage, macs, nbytes,
-                                          a * macs + b * nbytes + c, self.kernel(layer)))
+                                          self.layer_ms(layer), self.kernel(layer)))
         return Prediction(tuple(layers), self.between_ms * len(layers), self.fixed_ms)
 
     def uncalibrated(self, network: Network) -> list[str]:
@@ -248,6 +302,8 @@ class LatencyModel:
     def to_dict(self) -> dict[str, Any]:
         return {"dtype_bytes": self.dtype_bytes,
                 "kinds": {k: dict(zip(COEFFICIENTS, v)) for k, v in self.kinds.items()},
+                "activations": {k: dict(zip(ACTIVATION_COEFFICIENTS, v))
+                                for k, v in self.activations.items()},
                 "between_layers_ms": self.between_ms, "fixed_ms": self.fixed_ms,
                 "layout": self.layout.to_dict() if self.layout is not None else None}
 
@@ -308,29 +364,56 @@ def _clipped_lstsq(a: Any, b: Any) -> Any:
     return x
 
 
-def fit_layers(points: Mapping[str, Sequence[tuple[int, int, float]]]
-               ) -> dict[str, tuple[float, float, float]]:
-    """Stage 1: per kind, ``(MACs, bytes, ms)`` points -> ``(a, b, c)`` on relative errors."""
+@dataclass(frozen=True)
+class LayerPoint:
+    """One measured layer, as stage 1 reads it."""
+
+    kernel: str
+    act: str
+    macs: int
+    bytes: int
+    output_bytes: int
+    ms: float
+
+
+def fit_layers(points: Sequence[LayerPoint]
+               ) -> tuple[dict[str, tuple[float, float, float]], dict[str, tuple[float, float]]]:
+    """Stage 1: every measured layer against ``[MACs, bytes, 1]`` of its kernel and
+    ``[output bytes, 1]`` of its activation, one non-negative least squares on relative
+    errors. Returns the kernels' ``(a, b, c)`` and the activations' ``(p, q)``.
+
+    One fit, not one per kind: an activation's terms are shared by every kind it follows
+    (ONNX Runtime fuses ReLU into the conv's kernel but runs swish as two more nodes; eager
+    PyTorch calls every activation as a module of its own), and they are told apart from the
+    kernels' own terms because each kind is measured with several activations (a pointwise
+    conv with none, ReLU, ReLU6, hard swish and swish)."""
     import numpy as np
 
-    coefs = {}
-    for kind, rows in points.items():
-        data = np.array([r for r in rows if r[2] > 0], dtype=float)
-        if not len(data):
-            # Measured, never any time: the runtime fuses this kind into its neighbour (ONNX
-            # Runtime folds residual adds into the conv before them). Calibrated as free.
-            coefs[kind] = (0.0, 0.0, 0.0)
-            continue
-        y = data[:, 2]
-        x = np.column_stack([data[:, 0], data[:, 1], np.ones(len(data))])
-        coefs[kind] = tuple(float(v) for v in nnls(x / y[:, None], np.ones(len(y))))
-    return coefs
+    kernels = sorted({p.kernel for p in points})
+    acts = sorted({p.act for p in points if p.act != "none"})
+    timed = [p for p in points if p.ms > 0]
+    k_col = {k: 3 * i for i, k in enumerate(kernels)}
+    a_col = {a: 3 * len(kernels) + 2 * i for i, a in enumerate(acts)}
+    x = np.zeros((len(timed), 3 * len(kernels) + 2 * len(acts)))
+    for row, p in enumerate(timed):
+        j = k_col[p.kernel]
+        x[row, j:j + 3] = (p.macs, p.bytes, 1.0)
+        if p.act != "none":
+            j = a_col[p.act]
+            x[row, j:j + 2] = (p.output_bytes, 1.0)
+    y = np.array([p.ms for p in timed])
+    solution = nnls(x / y[:, None], np.ones(len(y))) if len(timed) else np.zeros(x.shape[1])
+    # A kernel measured but never timed (ONNX Runtime folds residual adds into the conv
+    # before them, so they read 0): calibrated as free.
+    coefs = {k: tuple(float(v) for v in solution[j:j + 3]) for k, j in k_col.items()}
+    act_coefs = {a: tuple(float(v) for v in solution[j:j + 2]) for a, j in a_col.items()}
+    return coefs, act_coefs
 
 
 def fit(measured: Sequence[Measured], dtype_bytes: int = 4,
         layout: ChannelLayout | None = None) -> LatencyModel:
     """The two-stage fit of the module docstring; with a ``layout``, each conv kind's blocked
-    and plain kernels are fitted apart (stage 1 groups the layers by kernel).
+    and plain kernels are fitted apart.
 
     Raises:
         InputError: without per-layer data, or with fewer than 3 configurations.
@@ -340,17 +423,13 @@ def fit(measured: Sequence[Measured], dtype_bytes: int = 4,
     if len(measured) < 3:
         raise InputError(f"a fit needs at least 3 measured configurations, got {len(measured)}")
     shape = LatencyModel({}, 0.0, 0.0, dtype_bytes, layout)
-    points: dict[str, list[tuple[int, int, float]]] = {}
-    for m in measured:
-        if m.layer_ms is None:
-            continue
-        for layer in m.network.layers:
-            macs, nbytes, _ = layer_features(layer, dtype_bytes)
-            points.setdefault(shape.kernel(layer), []).append(
-                (macs, nbytes, m.layer_ms[layer.name]))
+    points = [LayerPoint(shape.kernel(layer), layer.act, *shape.features(layer),
+                         shape.output_bytes(layer), m.layer_ms[layer.name])
+              for m in measured if m.layer_ms is not None for layer in m.network.layers]
     if not points:
         raise InputError("a fit needs per-layer measurements")
-    stage1 = LatencyModel(fit_layers(points), 0.0, 0.0, dtype_bytes, layout)
+    kernels, acts = fit_layers(points)
+    stage1 = LatencyModel(kernels, 0.0, 0.0, dtype_bytes, layout, acts)
     # Stage 2. The time between layers may come out negative: it is what a plain run spends
     # per layer beyond the per-layer timings, and timing a layer can cost more than that gap
     # (ONNX Runtime's profiler: v3-small 0.45/112 sums to 0.29 ms of node times in a 0.18 ms
@@ -359,9 +438,10 @@ def fit(measured: Sequence[Measured], dtype_bytes: int = 4,
              -len(m.network.layers), 1.0) for m in measured]
     y = np.array([m.end_to_end_ms for m in measured])
     s, more, less, fixed = nnls(np.array(rows) / y[:, None], np.ones(len(y)))
-    between = more - less
-    kinds = {k: (s * a, s * b, s * c) for k, (a, b, c) in stage1.kinds.items()}
-    return LatencyModel(kinds, float(between), float(fixed), dtype_bytes, layout)
+    kinds = {k: (s * a, s * b, s * c) for k, (a, b, c) in kernels.items()}
+    activations = {k: (s * p, s * q) for k, (p, q) in acts.items()}
+    return LatencyModel(kinds, float(more - less), float(fixed),
+                        dtype_bytes, layout, activations)
 
 
 def fit_macs_baseline(measured: Sequence[Measured]) -> float:

@@ -111,18 +111,22 @@ class _AlphaPart:
         self.ok = True
         for layer in network.layers:
             a, b, c = model.coefficients(layer)
+            p, q = model.activations.get(layer.act, (0.0, 0.0))
             pixels = layer.out_shape.h * layer.out_shape.w
-            work, rest = divmod(REGISTRY[layer.kind].macs(layer), pixels)
+            work, rest = divmod(model.features(layer)[0], pixels)
             if rest:
                 self.ok = False
             read, _, weights = layer_elements(layer)
             # Reads: in_c x input pixels (two maps for an add), plus a C x 1 x 1 gate for an SE
-            # scale; writes: out_c x output pixels; weights: fixed by alpha.
+            # scale; writes: out_c x output pixels (the activation reads and writes them once
+            # more); weights: fixed by alpha. Channels as the kernel computes them (padded to
+            # whole blocks for a blocked conv).
+            cin, cout = model.effective_channels(layer)
             maps = 2 if layer.kind == "add" else 1
             gate = layer.in_shape.c if layer.kind == "scale" else 0
-            self.per_out.append(a * work + b * d * layer.out_shape.c)
-            self.per_in.append(b * d * maps * layer.in_shape.c)
-            const += b * d * (weights + gate) + c
+            self.per_out.append(a * work + (b + p) * d * cout)
+            self.per_in.append(b * d * maps * cin)
+            const += b * d * (weights + gate) + c + q
         self.const = const
 
 

@@ -75,6 +75,33 @@ def test_fit_recovers_known_coefficients():
     assert model.fixed_ms == pytest.approx(FIXED, rel=1e-6)
 
 
+#: Known activation terms: ms per byte of the output map, ms per call.
+TRUTH_ACTS = {"relu": (1.0e-9, 0.002), "relu6": (1.5e-9, 0.003), "hswish": (4.0e-9, 0.006),
+              "hsigmoid": (3.0e-9, 0.005)}
+
+
+def test_fit_tells_activations_from_kernels():
+    # Each kind is measured after several activations (a pointwise conv with none, ReLU,
+    # ReLU6 and hard swish across v1, v2 and v3), so the activation terms are identified.
+    truth = lm.LatencyModel(TRUTH, BETWEEN, FIXED, activations=TRUTH_ACTS)
+    measured = []
+    for name, alpha, res in CONFIGS:
+        net = resolve_model(name, alpha, res)
+        pred = truth.predict(net)
+        measured.append(lm.Measured(net, pred.total_ms, {p.name: p.ms for p in pred.layers}))
+    model = lm.fit(measured)
+    for act, expected in TRUTH_ACTS.items():
+        assert model.activations[act] == pytest.approx(expected, rel=1e-6), act
+    for kind in ("pointwise", "depthwise", "se_fc"):
+        assert model.kinds[kind] == pytest.approx(TRUTH[kind], rel=1e-6), kind
+    layer = resolve_model("v3-large").layer("layers.1.dw")      # 3x3 dw 16 ch, ReLU
+    out_bytes = 16 * 112 * 112 * 4
+    macs, nbytes, _ = lm.layer_features(layer)
+    a, b, c = TRUTH["depthwise"]
+    p, q = TRUTH_ACTS["relu"]
+    assert model.layer_ms(layer) == pytest.approx(a * macs + b * nbytes + c + p * out_bytes + q)
+
+
 def test_fit_rescales_inflated_per_layer_times_to_end_to_end():
     # Per-layer timings read 25% high; the end-to-end totals decide the scale.
     model = lm.fit(synthetic(None, scale_layers=0.8))

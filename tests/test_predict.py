@@ -123,12 +123,21 @@ def test_sweep_predict_refuses_per_layer(device):
         result.stderr
 
 
-def test_sweep_split_matches_full_prediction_on_odd_grids():
+#: ONNX Runtime-like: blocked and plain kernels, padded channels, activation terms.
+ORT_MODEL = lm.LatencyModel(
+    {**MODEL.kinds, **{f"{k}@nchw": (3 * a, 2 * b, c) for k, (a, b, c) in MODEL.kinds.items()
+                       if k in ("conv", "pointwise", "depthwise", "grouped", "se_fc")}},
+    -0.001, MODEL.fixed_ms, layout=lm.ChannelLayout(4, 16),
+    activations={"relu": (1e-9, 0.002), "hswish": (3e-9, 0.004), "swish": (5e-9, 0.006)})
+
+
+@pytest.mark.parametrize("model_", [MODEL, ORT_MODEL], ids=["eager", "ort"])
+def test_sweep_split_matches_full_prediction_on_odd_grids(model_):
     from mncost.catalog import load_model
     from mncost.predict import SweepPredictor
 
-    dev = dp.DeviceProfile("x", "eager", 1, {}, MODEL, {"alpha": (0.1, 2), "resolution":
-                                                        (32, 512), "macs": (0, 10 ** 12)})
+    dev = dp.DeviceProfile("x", "eager", 1, {}, model_, {"alpha": (0.1, 2), "resolution":
+                                                         (32, 512), "macs": (0, 10 ** 12)})
     models = ("v1", "v2", "v3-large", "v3-small-tf", TINY_EVERY_KIND)
     predictor = SweepPredictor(dev, {m: load_model(m) for m in models})
     for model in models:
@@ -136,7 +145,7 @@ def test_sweep_split_matches_full_prediction_on_odd_grids():
             for res in ((97, 97), (224, 160), (8, 8), (331, 331)):
                 net = resolve_model(model, alpha, res)
                 assert predictor.predict(model, alpha, res, None) == pytest.approx(
-                    MODEL.predict(net).total_ms, rel=1e-12)
+                    model_.predict(net).total_ms, rel=1e-12)
     assert predictor._slow == set()
 
 
