@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from .errors import InputError
 from .inputfile import Refused, read_limited
-from .latency_model import (ACTIVATION_COEFFICIENTS, COEFFICIENTS, PLAIN, ChannelLayout,
+from .latency_model import (ACTIVATION_COEFFICIENTS, COEFFICIENTS, PLAIN, STEM, ChannelLayout,
                             LatencyModel, network_macs)
 from .spec_values import ACTIVATIONS
 from .layers import KINDS, Network
@@ -89,6 +89,16 @@ def _range(path: str, where: str, value: Any, integer: bool = False) -> tuple:
     return (int(lo), int(hi)) if integer else (lo, hi)
 
 
+def _known_variant(kernel: str, layout: bool) -> bool:
+    """A kind, ``conv@stem``, or with a layout a kind's plain variant ``KIND@nchw``."""
+    base, at, variant = kernel.partition("@")
+    if not at:
+        return True
+    if "@" + variant == STEM:
+        return base == "conv"
+    return layout and "@" + variant == PLAIN
+
+
 def _layout(path: str, doc: Any) -> ChannelLayout | None:
     """``model.layout``: absent or null (one kernel per kind), or the blocked layout rule."""
     if doc is None:
@@ -150,11 +160,11 @@ def device_from_dict(doc: Any, path: str) -> DeviceProfile:
     kinds_doc = _mapping(path, "model.kinds", m.get("kinds"))
     kinds = {}
     for kind, coefs in kinds_doc.items():
-        base, plain, _ = kind.partition(PLAIN)
-        if base not in KINDS or (plain and (layout is None or kind != base + PLAIN)):
+        base = kind.partition("@")[0]
+        if base not in KINDS or not _known_variant(kind, layout is not None):
             variants = f"; with model.layout also KIND{PLAIN}" if layout else ""
             raise _err(path, f"model.kinds.{kind}",
-                       f"unknown layer kind (known: {', '.join(KINDS)}{variants})")
+                       f"unknown layer kind (known: {', '.join(KINDS)}, conv{STEM}{variants})")
         coefs = _mapping(path, f"model.kinds.{kind}", coefs)
         extra = set(coefs) - set(COEFFICIENTS)
         if extra:

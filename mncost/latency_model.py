@@ -45,12 +45,19 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from .errors import InputError
 from .kinds import REGISTRY
-from .layers import Network, ResolvedLayer
+from .layers import INPUT, Network, ResolvedLayer
 
 FEATURES = ("macs", "bytes", "calls")
 #: The suffix of a conv kernel's variant in the plain (unblocked) layout, when the runtime
 #: has a blocked one (:class:`ChannelLayout`): ``depthwise@nchw``.
 PLAIN = "@nchw"
+#: The suffix of the stem's kernel: a standard conv that reads the network's input image.
+#: Its few input channels (3) cannot be blocked or vectorized along channels, so runtimes run
+#: it with another algorithm (ONNX Runtime reads the NCHW image directly; oneDNN likewise), at
+#: a fraction of a body conv's MACs per second: one ``conv`` kernel for both left v1-conv's
+#: full 3x3 convs 12% over and 6.6% under in eager PyTorch, against +7.5% / -6.6% with this.
+STEM = "@stem"
+VARIANTS = (PLAIN, STEM)
 #: Coefficient names in a device profile, per kind (units: ms per MAC, per byte, per call).
 COEFFICIENTS = ("ms_per_mac", "ms_per_byte", "ms_per_call")
 #: Coefficient names of an activation (units: ms per byte of the output map, per call).
@@ -247,7 +254,10 @@ class LatencyModel:
     activations: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
     def kernel(self, layer: ResolvedLayer) -> str:
-        """The kernel ``layer`` runs as: its kind, or its plain variant (:class:`ChannelLayout`)."""
+        """The kernel ``layer`` runs as: ``conv@stem`` for a standard conv on the input image
+        (:data:`STEM`), else its kind, or its plain variant (:class:`ChannelLayout`)."""
+        if layer.kind == "conv" and layer.inputs == (INPUT,):
+            return layer.kind + STEM
         return self.layout.kernel(layer) if self.layout is not None else layer.kind
 
     def coefficients(self, layer: ResolvedLayer) -> tuple[float, float, float]:

@@ -76,7 +76,8 @@ def prediction_dict(model: str, network: Network, device: DeviceProfile,
                     for k, ms in prediction.by("kind").items()],
         "by_stage": [{"stage": s, "ms": ms, "share": share(ms)}
                      for s, ms in prediction.by("stage").items()],
-        "layers": [{"name": p.name, "kind": p.kind, "stage": p.stage, "macs": p.macs,
+        "layers": [{"name": p.name, "kind": p.kind, "variant": p.kernel, "stage": p.stage,
+                    "macs": p.macs,
                     "bytes": p.bytes, "ms": p.ms, "share": share(p.ms)}
                    for p in prediction.layers],
         "warnings": warnings,

@@ -23,6 +23,7 @@ TRUTH = {
     "depthwise": (6.0e-8, 4.0e-9, 0.008), "grouped": (3.0e-8, 1.0e-9, 0.009),
     "fc": (5.0e-9, 4.0e-10, 0.004), "se_fc": (3.0e-8, 2.0e-9, 0.012),
     "pool": (0.0, 3.0e-9, 0.005), "add": (0.0, 1.5e-9, 0.003), "scale": (0.0, 2.5e-9, 0.004),
+    "conv@stem": (3.5e-8, 1.2e-8, 0.011),
 }
 BETWEEN, FIXED = 0.0021, 0.35
 CONFIGS = [(m, a, r) for m in ("v1", "v2", "v3-large", "v3-small")
@@ -67,7 +68,7 @@ def test_features_of_add_scale_and_fc_by_hand():
 def test_fit_recovers_known_coefficients():
     model = lm.fit(synthetic(None))
     for kind, expected in TRUTH.items():
-        if kind == "grouped":                     # no built-in has a grouped conv
+        if kind in ("grouped", "conv"):   # no built-in has a grouped conv, or one past the stem
             assert kind not in model.kinds
             continue
         assert model.kinds[kind] == pytest.approx(expected, rel=1e-6, abs=1e-15), kind
@@ -287,7 +288,16 @@ def test_missing_and_binary_device_files(tmp_path):
 
 
 def test_every_kind_has_coefficient_names():
-    assert set(TRUTH) == set(KINDS)
+    assert set(TRUTH) == set(KINDS) | {"conv@stem"}
+
+
+def test_the_stem_is_its_own_kernel():
+    model = lm.LatencyModel(TRUTH, 0.0, 0.0)
+    net = resolve_model("v1-conv")
+    assert [model.kernel(l) for l in net.layers[:3]] == ["conv@stem", "conv", "conv"]
+    # A profile without a stem kernel (written before it had one) uses conv's.
+    old = lm.LatencyModel({k: v for k, v in TRUTH.items() if k != "conv@stem"}, 0.0, 0.0)
+    assert old.coefficients(net.layers[0]) == TRUTH["conv"]
 
 
 @pytest.mark.parametrize("model", ["v1", "v2", "v3-large", TINY_EVERY_KIND])

@@ -81,9 +81,10 @@ def test_v2_ort_per_layer_profile_maps_to_the_engine_layers(v2_runner):
         else:
             assert median > 0, layer.name
     # The layers' nodes are (nearly) all of a run: the unattributed rest is a few reorders.
+    # ORT's trace has whole microseconds, so each node may add up to 1 us of rounding.
     for i in range(3):
         inside = sum(v[i] for v in per_layer.values())
-        assert inside + v2_runner.unattributed_ns[i] <= runs[i]
+        assert inside + v2_runner.unattributed_ns[i] <= runs[i] + 1000 * len(per_layer)
         assert v2_runner.unattributed_ns[i] < 0.1 * inside
 
 
