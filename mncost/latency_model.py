@@ -54,8 +54,8 @@ PLAIN = "@nchw"
 #: The suffix of the stem's kernel: a standard conv that reads the network's input image.
 #: Its few input channels (3) cannot be blocked or vectorized along channels, so runtimes run
 #: it with another algorithm (ONNX Runtime reads the NCHW image directly; oneDNN likewise), at
-#: a fraction of a body conv's MACs per second: one ``conv`` kernel for both left v1-conv's
-#: full 3x3 convs 12% over and 6.6% under in eager PyTorch, against +7.5% / -6.6% with this.
+#: a fraction of a body conv's MACs per second: one ``conv`` kernel for both put v1-conv
+#: (full 3x3 convs) at 1.0/224 12% over in eager PyTorch, +7.5% with this.
 STEM = "@stem"
 VARIANTS = (PLAIN, STEM)
 #: Coefficient names in a device profile, per kind (units: ms per MAC, per byte, per call).

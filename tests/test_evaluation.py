@@ -38,7 +38,7 @@ def run(*args):
 def test_held_out_set_is_disjoint_from_the_calibration_set():
     from mncost.torch_backend import calibrate as cal
 
-    calibration = cal.calibration_set(blocked_layout=True)      # the larger set, ORT's
+    calibration = cal.calibration_set()
     held = ev.held_out()
     key = lambda net: (net.spec_file, net.alpha, net.resolution)  # noqa: E731
     calibrated = {key(c.network) for c in calibration}
@@ -277,7 +277,7 @@ def tiny_sets(true_runner, monkeypatch):
         (TINY_EVERY_KIND, 1.0, 32), ("v1", 0.25, 64))]
     held = [cal.Config(m, resolve_model(m, a, r)) for m, a, r in (
         ("v2", 0.45, 48), ("v1", 0.3, 48), ("v3-small", 0.4, 56))]
-    monkeypatch.setattr(cal, "calibration_set", lambda blocked=False: calibration)
+    monkeypatch.setattr(cal, "calibration_set", lambda: calibration)
     monkeypatch.setattr(cal, "evaluation_set", lambda: (held, held[:1]))
     return calibration, held
 

@@ -220,7 +220,7 @@ def tiny_set(monkeypatch):
     configs = [cal.Config(m, resolve_model(m, a, r)) for m, a, r in (
         ("v3-small", 0.35, 64), ("v3-small", 0.5, 64), ("v2", 0.35, 64),
         (TINY_EVERY_KIND, 1.0, 32), ("v1", 0.25, 64))]
-    monkeypatch.setattr(cal, "calibration_set", lambda blocked=False: configs)
+    monkeypatch.setattr(cal, "calibration_set", lambda: configs)
     monkeypatch.setattr(cal, "MIN_ROUNDS", 2)
     return configs
 

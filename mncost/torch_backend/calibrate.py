@@ -4,7 +4,8 @@ How it measures (README, "Predicted latency"):
 
 * **The set.** The built-in v1, v2, v3-large and v3-small on a grid of alpha x resolution, plus
   small synthetic specs that isolate kinds the built-ins lack or rarely vary (grouped convs,
-  k x k pooling, depthwise kernels 3/5/7, SE blocks), shipped in ``configs/calibration/``.
+  k x k pooling, depthwise kernels 3/5/7, SE blocks, full 3x3 convs past the stem at channel
+  counts a blocked layout runs plain), shipped in ``configs/calibration/``.
 * **Steady state.** The allocator is kept steady (:func:`mncost.timing.steady_malloc`) unless
   switched off; the setting is recorded. Every network is built once and kept.
 * **Interleaved rounds.** Each round visits every configuration in a fresh random order
@@ -45,12 +46,7 @@ CALIBRATION_MODELS = ("v1", "v2", "v3-large", "v3-small")
 CALIBRATION_ALPHAS = (0.35, 0.5, 0.75, 1.0)
 CALIBRATION_RESOLUTIONS = (96, 160, 224)
 #: Synthetic specs (``configs/calibration/``) at these alphas and resolutions.
-SYNTHETIC_SPECS = ("grouped.yaml", "depthwise.yaml", "squeeze_excite.yaml")
-#: Added for a runtime with a blocked channel layout (ONNX Runtime): full 3x3, depthwise and
-#: 1x1 convs at channel counts it runs unblocked, so each plain kernel has data points. Not for
-#: eager PyTorch, which has one kernel per kind: there its full 3x3 convs would only pull the
-#: stems' coefficients towards the body convs' (v1-conv 1.0/224 moved from +0.1% to +14%).
-LAYOUT_SPECS = ("ragged.yaml",)
+SYNTHETIC_SPECS = ("grouped.yaml", "depthwise.yaml", "squeeze_excite.yaml", "ragged.yaml")
 SYNTHETIC_CONFIGS = ((0.5, 112), (1.0, 160), (1.0, 224))
 #: Runs per configuration per round.
 WARMUP, PLAIN_RUNS, LAYER_RUNS = 2, 3, 2
@@ -78,13 +74,11 @@ class Config:
                 "classes": n.classes}
 
 
-def calibration_set(blocked_layout: bool = False) -> list[Config]:
-    """The default calibration configurations (module docstring); with ``blocked_layout``
-    (the runtime has one, :class:`mncost.latency_model.ChannelLayout`) also
-    :data:`LAYOUT_SPECS`."""
+def calibration_set() -> list[Config]:
+    """The default calibration configurations (module docstring)."""
     configs = [Config(m, resolve_model(m, a, r)) for m in CALIBRATION_MODELS
                for a in CALIBRATION_ALPHAS for r in CALIBRATION_RESOLUTIONS]
-    for name in SYNTHETIC_SPECS + (LAYOUT_SPECS if blocked_layout else ()):
+    for name in SYNTHETIC_SPECS:
         path = str(configs_dir() / "calibration" / name)
         configs += [Config(f"calibration/{name}", resolve_model(path, a, r))
                     for a, r in SYNTHETIC_CONFIGS]
@@ -230,7 +224,7 @@ def calibrate(runtime: str = "eager", threads: int = 1, budget_s: float = 180.0,
     malloc = steady_malloc(steady)
     env_start = environment(runtime, threads, malloc, versions)
     layout = runtime_layout(runtime, threads, progress)
-    configs = list(configs) if configs is not None else calibration_set(layout is not None)
+    configs = list(configs) if configs is not None else calibration_set()
     held, per_layer = evaluation_set() if evaluate else ([], [])
     if held:
         progress(f"evaluation: {len(held)} held-out configurations join the rounds (never "
