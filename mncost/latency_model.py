@@ -1,35 +1,46 @@
 """A latency model per device: fitted once (``mncost calibrate``), evaluated as a dot product.
 
-The model works at the level the runtime executes. Each resolved layer is one kernel (a conv,
-its batch norm and its activation run back to back in one module; ONNX Runtime fuses them into
-one node), and its time is linear in three features of its shape (:func:`layer_features`)::
+The model works at the level the runtime executes. Each resolved layer is one kernel call (a
+conv with its batch norm folded in) followed by its activation, and its time is linear in
+features of its resolved shape::
 
-    t(layer) = a[kind] * MACs + b[kind] * bytes + c[kind]
+    t(layer) = a[kernel] * MACs + b[kernel] * bytes + c[kernel] * calls
+             + p[act] * output bytes + q[act]
 
-* ``MACs``: the registry's count (0 for pooling, adds and SE scales);
+* ``kernel``: the layer's kind (:data:`mncost.kinds.REGISTRY`), with two refinements
+  (:meth:`LatencyModel.kernel`): the stem, a standard conv on the input image, is
+  ``conv@stem`` (:data:`STEM`); and for a runtime with a blocked channel layout (ONNX
+  Runtime's NCHWc, :class:`ChannelLayout`) a conv it runs unblocked is ``kind@nchw``;
+* ``MACs``: the registry's count (0 for pooling, adds and SE scales), over channels padded to
+  whole blocks for a blocked conv;
 * ``bytes``: the layer's compulsory bytes moved (:func:`mncost.memory.layer_traffic`: input
-  maps, output map, inference weights with batch norm folded into a bias) at the dtype's size:
-  what a memory-bound kernel pays for;
-* ``c[kind]``: the fixed cost of one call of that kind of kernel (dispatch, Python, setup).
+  maps, output map, inference weights with batch norm folded into a bias) at the dtype's size
+  (maps padded likewise): what a memory-bound kernel pays for;
+* ``calls``: 1, or the groups of a grouped conv run plain (one GEMM per group,
+  :meth:`ChannelLayout.calls`); ``c`` is the fixed cost of one call (dispatch, set-up);
+* ``p``, ``q``: the activation's cost per byte of the output map and per call (fused into the
+  conv by ONNX Runtime for ReLU, a separate module in eager PyTorch).
 
 A network's end-to-end time adds the time between layers and a fixed cost::
 
     T(network) = sum of t(layer) + between * layers + fixed
 
-Every coefficient is >= 0. Kinds get their own coefficients because they use different kernels
-and are memory-bound at different sizes (depthwise and SE scale move bytes, a pointwise conv
-does MACs).
+Every coefficient is >= 0 except ``between``. Kernels get their own coefficients because they
+are different code and are memory-bound at different sizes (depthwise and SE scale move bytes,
+a pointwise conv does MACs).
 
 **Fitting** (:func:`fit`), in two stages, both weighted least squares on *relative* errors
 (each row divided by its measured time, so a 0.02 ms layer counts as much as a 5 ms one) with
 non-negative coefficients (``scipy.optimize.nnls``; without scipy, ``numpy.linalg.lstsq`` with
 the negative columns removed and refitted):
 
-1. per kind, the per-layer medians measured in place (the profiler's per-layer mode) against
-   ``[MACs, bytes, 1]``: every layer of every calibration network is a data point;
+1. every layer's median measured in place (the profiler's per-layer mode) against its kernel's
+   ``[MACs, bytes, calls]`` and its activation's ``[output bytes, 1]``, in one fit
+   (:func:`fit_layers`): every layer of every calibration network is a data point;
 2. the end-to-end medians against ``[sum of stage-1 layer times, layers, 1]``: a scale ``s``
-   (per-layer timing has its own small cost and misses what runs between layers), the time
-   between layers and the fixed cost. The final kind coefficients are ``s`` times stage 1's.
+   (per-layer timing has its own cost), the time between layers (negative where timing a
+   layer costs more than the gaps of a plain run) and the fixed cost. The final coefficients
+   are ``s`` times stage 1's.
 
 So per-layer data decides how time splits between layers (shares), end-to-end data decides the
 total. Prediction (:meth:`LatencyModel.predict`) is pure Python: no numpy, no torch. The file
@@ -135,6 +146,15 @@ class ChannelLayout:
     def kernel(self, layer: ResolvedLayer) -> str:
         """The layer's kernel: its kind, or ``kind@nchw`` when it runs unblocked."""
         return layer.kind if self.blocked(layer) else layer.kind + PLAIN
+
+    def calls(self, layer: ResolvedLayer) -> int:
+        """Kernel calls the layer makes: one, except a grouped or depthwise conv that runs
+        plain, which ORT's generic NCHW conv runs as an im2col and a GEMM *per group* (a
+        57-channel depthwise conv: 57 calls). Its per-call term then counts per group: on the
+        same measurements, v1 held out at alpha 0.6-0.9 went from 11-14% under to 2-5%."""
+        if layer.groups > 1 and not self.blocked(layer):
+            return layer.groups
+        return 1
 
     def effective_channels(self, layer: ResolvedLayer) -> tuple[int, int]:
         """``(input, output)`` channels as the kernel computes them: a blocked conv pads its
@@ -282,6 +302,10 @@ class LatencyModel:
             return self.layout.effective_channels(layer)
         return layer.in_shape.c, layer.out_shape.c
 
+    def calls(self, layer: ResolvedLayer) -> int:
+        """How many times the kernel's per-call term counts (:meth:`ChannelLayout.calls`)."""
+        return self.layout.calls(layer) if self.layout is not None else 1
+
     def output_bytes(self, layer: ResolvedLayer) -> int:
         """Bytes of the layer's output map as its kernel writes it (padded channels for a
         blocked conv): what its activation reads and writes in place."""
@@ -294,7 +318,8 @@ class LatencyModel:
         macs, nbytes = self.features(layer)
         a, b, c = self.coefficients(layer)
         p, q = self.activations.get(layer.act, (0.0, 0.0))
-        return a * macs + b * nbytes + c + (p * self.output_bytes(layer) + q if p or q else 0.0)
+        act = p * self.output_bytes(layer) + q if p or q else 0.0
+        return a * macs + b * nbytes + c * self.calls(layer) + act
 
     def predict(self, network: Network) -> Prediction:
         """Predicted milliseconds of one forward pass (batch 1) of ``network``."""
@@ -384,11 +409,12 @@ class LayerPoint:
     bytes: int
     output_bytes: int
     ms: float
+    calls: int = 1
 
 
 def fit_layers(points: Sequence[LayerPoint]
                ) -> tuple[dict[str, tuple[float, float, float]], dict[str, tuple[float, float]]]:
-    """Stage 1: every measured layer against ``[MACs, bytes, 1]`` of its kernel and
+    """Stage 1: every measured layer against ``[MACs, bytes, calls]`` of its kernel and
     ``[output bytes, 1]`` of its activation, one non-negative least squares on relative
     errors. Returns the kernels' ``(a, b, c)`` and the activations' ``(p, q)``.
 
@@ -407,7 +433,7 @@ def fit_layers(points: Sequence[LayerPoint]
     x = np.zeros((len(timed), 3 * len(kernels) + 2 * len(acts)))
     for row, p in enumerate(timed):
         j = k_col[p.kernel]
-        x[row, j:j + 3] = (p.macs, p.bytes, 1.0)
+        x[row, j:j + 3] = (p.macs, p.bytes, p.calls)
         if p.act != "none":
             j = a_col[p.act]
             x[row, j:j + 2] = (p.output_bytes, 1.0)
@@ -434,7 +460,7 @@ def fit(measured: Sequence[Measured], dtype_bytes: int = 4,
         raise InputError(f"a fit needs at least 3 measured configurations, got {len(measured)}")
     shape = LatencyModel({}, 0.0, 0.0, dtype_bytes, layout)
     points = [LayerPoint(shape.kernel(layer), layer.act, *shape.features(layer),
-                         shape.output_bytes(layer), m.layer_ms[layer.name])
+                         shape.output_bytes(layer), m.layer_ms[layer.name], shape.calls(layer))
               for m in measured if m.layer_ms is not None for layer in m.network.layers]
     if not points:
         raise InputError("a fit needs per-layer measurements")

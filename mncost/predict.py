@@ -127,7 +127,7 @@ class _AlphaPart:
             gate = layer.in_shape.c if layer.kind == "scale" else 0
             self.per_out.append(a * work + (b + p) * d * cout)
             self.per_in.append(b * d * maps * cin)
-            const += b * d * (weights + gate) + c + q
+            const += b * d * (weights + gate) + c * model.calls(layer) + q
         self.const = const
 
 

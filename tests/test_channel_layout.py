@@ -221,3 +221,15 @@ def test_bad_activation_terms_are_one_line(tmp_path, acts, message):
     with pytest.raises(InputError) as err:
         dp.load_device(str(path))
     assert str(err.value).startswith(f"{path}: {message}")
+
+
+def test_a_plain_grouped_conv_calls_its_kernel_once_per_group():
+    net = resolve_model("v1", 0.9, 208)
+    assert ORT_1_32.calls(net.layer("layers.2.dw")) == 57        # plain depthwise
+    assert ORT_1_32.calls(net.layer("layers.1.dw")) == 1         # blocked depthwise
+    assert ORT_1_32.calls(net.layer("layers.2.pw")) == 1         # plain, one group
+    model = lm.LatencyModel({"depthwise@nchw": (0.0, 0.0, 0.001)}, 0.0, 0.0,
+                            layout=ORT_1_32)
+    assert model.layer_ms(net.layer("layers.2.dw")) == pytest.approx(0.057)
+    assert lm.LatencyModel({"depthwise": (0.0, 0.0, 0.001)}, 0.0, 0.0).calls(
+        net.layer("layers.2.dw")) == 1                           # eager: one call
