@@ -18,10 +18,14 @@ from conftest import HAS_TORCH, ROOT
 
 
 def _stub(tmp_path: Path, package: str) -> Path:
+    """A package whose import fails as an absent one does: ``ModuleNotFoundError`` naming it
+    (pytest 9.2's ``importorskip`` skips on that alone; a plain ImportError is a broken
+    install, and an error)."""
     stubs = tmp_path / "stubs"
     (stubs / package).mkdir(parents=True)
     (stubs / package / "__init__.py").write_text(
-        f"raise ImportError('{package} made unimportable by tests/test_harness.py')\n")
+        f"raise ModuleNotFoundError(\"No module named '{package}' (made unimportable by "
+        f"tests/test_harness.py)\", name='{package}')\n")
     return stubs
 
 
