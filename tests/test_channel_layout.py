@@ -233,3 +233,21 @@ def test_a_plain_grouped_conv_calls_its_kernel_once_per_group():
     assert model.layer_ms(net.layer("layers.2.dw")) == pytest.approx(0.057)
     assert lm.LatencyModel({"depthwise": (0.0, 0.0, 0.001)}, 0.0, 0.0).calls(
         net.layer("layers.2.dw")) == 1                           # eager: one call
+
+
+def test_predict_names_the_variant_in_json_csv_and_the_per_layer_table():
+    from mncost.predict import predict_network
+    from mncost.render import predict as view
+
+    model = lm.LatencyModel({k: v for k, v in TRUTH.items() if k != "conv@nchw"}, 0.0, 0.0,
+                            layout=ORT_1_32)
+    dev = dp.DeviceProfile("dev.json", "onnxruntime", 1, {}, model,
+                           {"alpha": (0.35, 1.0), "resolution": (96, 224), "macs": (0, 10**12)})
+    data = predict_network("v1", resolve_model("v1", 0.9, 208), dev)
+    variants = {l["name"]: l["variant"] for l in data["layers"]}
+    assert (variants["layers.0"], variants["layers.1.dw"], variants["layers.2.dw"]) == (
+        "conv@stem", "depthwise", "depthwise@nchw")
+    assert ",layer,layers.2.dw,depthwise,depthwise@nchw," in view.render("csv", data, True)
+    table = view.sections(data, per_layer=True)[-1]
+    assert table.headers[1] == "kernel"
+    assert ("layers.2.dw", "depthwise@nchw") == table.rows[3][:2]

@@ -13,7 +13,7 @@ from .text import human, pct, resolution_str, to_csv, to_json
 #: CSV columns of ``mncost predict --format csv``: one table, a ``scope`` per row (``total``,
 #: ``between_layers``, ``fixed``, ``kind``, ``stage``, ``layer``).
 PREDICT_CSV_COLUMNS = ("model", "alpha", "resolution", "classes", "runtime", "threads",
-                       "scope", "name", "kind", "stage", "layers", "macs", "bytes",
+                       "scope", "name", "kind", "variant", "stage", "layers", "macs", "bytes",
                        "predicted_ms", "share")
 
 
@@ -33,6 +33,7 @@ def predict_csv(data: dict[str, Any]) -> str:
     rows += [{**head, "scope": "stage", "name": s["stage"], "stage": s["stage"],
               "predicted_ms": s["ms"], "share": s["share"]} for s in data["by_stage"]]
     rows += [{**head, "scope": "layer", "name": l["name"], "kind": l["kind"],
+              "variant": l["variant"],
               "stage": l["stage"], "macs": l["macs"], "bytes": l["bytes"],
               "predicted_ms": l["ms"], "share": l["share"]} for l in data["layers"]]
     return to_csv(rows, PREDICT_CSV_COLUMNS)
@@ -64,10 +65,12 @@ def sections(data: dict[str, Any], per_layer: bool) -> list[Section]:
            Section("By stage", ("stage", "ms", "share"),
                    [(s["stage"], _ms(s["ms"]), pct(s["share"])) for s in data["by_stage"]])]
     if per_layer:
-        out.append(Section("Per layer", ("layer", "kind", "MACs", "bytes", "ms", "share"),
-                           [(l["name"], l["kind"], human(l["macs"]), human(l["bytes"]),
-                             _ms(l["ms"]), pct(l["share"])) for l in data["layers"]],
-                           "llrrrr"))
+        # The kernel whose coefficients priced the layer: its kind, or a variant of it
+        # (conv@stem, depthwise@nchw: a conv ONNX Runtime runs outside its blocked layout).
+        out.append(Section("Per layer", ("layer", "kernel", "MACs", "bytes", "ms", "share"),
+                           [(l["name"], l.get("variant", l["kind"]), human(l["macs"]),
+                             human(l["bytes"]), _ms(l["ms"]), pct(l["share"]))
+                            for l in data["layers"]], "llrrrr"))
     return out
 
 
