@@ -128,10 +128,15 @@ class ChannelLayout:
     block: int
     name: str = "nchwc"
 
+    @staticmethod
+    def applies(layer: ResolvedLayer) -> bool:
+        """Whether the rule concerns ``layer``: a conv (not ``fc``, a GEMM)."""
+        return REGISTRY[layer.kind].conv and layer.kind != "fc"
+
     def blocked(self, layer: ResolvedLayer) -> bool:
         """Whether the runtime runs ``layer`` in the blocked layout (True for non-convs:
         they have one variant)."""
-        if not REGISTRY[layer.kind].conv or layer.kind == "fc":
+        if not self.applies(layer):
             return True
         return self.blocked_conv(layer.in_shape.c, layer.out_shape.c, layer.groups)
 
@@ -161,7 +166,7 @@ class ChannelLayout:
         output channels, and its input channels unless it reads the NCHW image directly (fewer
         than ``block``), up to whole blocks (28 -> 32 at block 16). Unpadded otherwise."""
         cin, cout = layer.in_shape.c, layer.out_shape.c
-        if not REGISTRY[layer.kind].conv or layer.kind == "fc" or not self.blocked(layer):
+        if not self.applies(layer) or not self.blocked(layer):
             return cin, cout
         direct = layer.groups == 1 and cin < self.block
         return (cin if direct else _round_up(cin, self.block)), _round_up(cout, self.block)

@@ -124,19 +124,27 @@ def test_missing_onnx_extra_is_one_line(monkeypatch, package, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.fixture(scope="module")
+def probed(ort_module):
+    """The installed ORT's layout rule and its probes (probed once for the module)."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    return ort_module.probe_layout()
+
+
 @pytest.mark.parametrize("model, alpha, res", [("v1", 0.9, 208), ("v1", 0.35, 96),
                                                ("v1-conv", 0.6, 144), ("v2", 0.45, 112),
                                                ("calibration/grouped.yaml", 1.0, 160),
                                                ("calibration/ragged.yaml", 0.5, 112)])
-def test_probed_layout_predicts_the_optimized_graph_layer_by_layer(ort_module, model, alpha,
-                                                                   res):
+def test_probed_layout_predicts_the_optimized_graph_layer_by_layer(ort_module, probed, model,
+                                                                   alpha, res):
     # The rule inferred from single-conv probes must say, for every conv of a whole network,
     # whether ORT runs it blocked (NCHWc) in the graph it really optimizes.
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
     from mncost.catalog import configs_dir
 
-    layout, observed = _probed(ort_module)
+    layout, observed = probed
     if layout is None:
         pytest.skip("this ONNX Runtime build has no blocked conv layout")
     spec = str(configs_dir() / model) if model.endswith(".yaml") else model
@@ -146,12 +154,3 @@ def test_probed_layout_predicts_the_optimized_graph_layer_by_layer(ort_module, m
     convs = [l for l in net.layers if l.is_conv and l.kind != "fc"]
     assert sorted(seen) == sorted(l.name for l in convs)
     assert {l.name: layout.blocked(l) for l in convs} == seen
-
-
-_PROBED = {}
-
-
-def _probed(ort_module):
-    if not _PROBED:
-        _PROBED["result"] = ort_module.probe_layout()
-    return _PROBED["result"]
