@@ -23,9 +23,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
-import statistics
 import time
 from dataclasses import replace
 from typing import Any

@@ -2,9 +2,9 @@
 
 Pure and torch-free; latency values come in from the caller. The pieces:
 
-* the baseline file (:data:`BASELINE_SCHEMA`, its shape in :mod:`mncost.schema`, documented
-  in README.md): per model and configuration, the totals and the per-layer counts; read back
-  and validated here;
+* the baseline file (:data:`BASELINE_SCHEMA`, its shape :func:`entry_of` /
+  :func:`baseline_dict`, documented in README.md): per model and configuration, the totals
+  and the per-layer counts; read back and validated here;
 * :func:`compare_entry` and :func:`run_check`, which return the typed results of
   :mod:`mncost.check_results`;
 * budgets: :mod:`mncost.budgets`; numbers with units and tolerances: :mod:`mncost.units`;
@@ -18,9 +18,17 @@ import math
 from decimal import Decimal
 from typing import Any, Callable, Iterable, Sequence
 
+from . import __version__
 from .budgets import Budget, check_budget
-from .check_results import (COUNT_METRICS, MEMORY_METRICS, CheckResult, ConfigResult,
-                            LayerChange, MetricDelta, config_name)
+from .check_results import (
+    COUNT_METRICS,
+    MEMORY_METRICS,
+    CheckResult,
+    ConfigResult,
+    LayerChange,
+    MetricDelta,
+    config_name,
+)
 from .costs import PARAM_CONVENTIONS, Report
 from .errors import InputError, MncostError
 from .inputfile import Refused, load_json, read_limited
@@ -28,12 +36,48 @@ from .layers import Network
 from .limits import MAX_ENTRIES, MAX_JSON_BYTES
 from .memory import memory_totals
 from .resolve import check_alpha, check_classes, check_depth, check_resolution
-from .schema import BASELINE_SCHEMA, baseline_dict, entry_of  # noqa: F401
 from .units import Tolerance
+
+# ---------------------------------------------------------------------------------------------
+# The baseline document (baseline write; read back by load_baseline)
+
+BASELINE_SCHEMA = "mncost.baseline/1"
+
+
+def entry_of(model: str, report: Report, params: str, latency_ms: float | None = None
+             ) -> dict[str, Any]:
+    """One baseline entry: a configuration, its totals and its per-layer counts."""
+    net = report.network
+    entry: dict[str, Any] = {
+        "model": model, "spec": net.spec_name, "alpha": net.alpha, "depth": net.depth,
+        "resolution": list(net.resolution), "classes": net.classes,
+        "totals": {"macs": report.total.macs, "params": report.total.params(params),
+                   "layers": len(report.layers), **memory_totals(net)},
+        "layers": [{"name": r.layer.name, "kind": r.layer.kind,
+                    "out_shape": [r.layer.out_shape.c, r.layer.out_shape.h,
+                                  r.layer.out_shape.w],
+                    "macs": r.cost.macs, "params": r.cost.params(params)}
+                   for r in report.layers],
+    }
+    if latency_ms is not None:
+        entry["latency_ms_median"] = latency_ms
+    return entry
+
+
+def baseline_dict(entries: Sequence[dict[str, Any]], params: str,
+                  latency: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The whole baseline document. No timestamp, so rewriting an unchanged baseline gives an
+    identical file (a clean diff in review)."""
+    doc: dict[str, Any] = {"schema": BASELINE_SCHEMA, "mncost_version": __version__,
+                           "param_convention": params, "counts": "MACs = multiply-accumulates",
+                           "entries": list(entries)}
+    if latency is not None:
+        doc["latency"] = latency
+    return doc
 
 
 # ---------------------------------------------------------------------------------------------
-# Baseline file (its shape: mncost.schema.entry_of, baseline_dict)
+# Reading a baseline file back
 
 def _bad(file: str, reason: str) -> InputError:
     return InputError(f"{file}: not a valid mncost baseline: {reason}")

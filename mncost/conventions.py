@@ -124,7 +124,7 @@ def _out(layer: ResolvedLayer) -> int:
 
 
 def macs_term(report: Report) -> Term:
-    convs = sum(1 for r in report.layers if r.layer.is_conv)
+    convs = sum(1 for r in report.layers if REGISTRY[r.layer.kind].conv)
     return Term("macs", report.total.macs, "multiply-accumulates of conv and fc layers",
                 layers=convs)
 
@@ -210,7 +210,7 @@ def param_conventions(report: Report) -> tuple[Convention, ...]:
     """weights; + biases + batch norm scale/shift (trainable); + running statistics
     (checkpoint). Terms per :data:`mncost.costs.PARAM_CONVENTIONS`."""
     total = report.total
-    convs = sum(1 for r in report.layers if r.layer.is_conv)
+    convs = sum(1 for r in report.layers if REGISTRY[r.layer.kind].conv)
     bns = sum(1 for r in report.layers if r.layer.bn)
     biased = sum(1 for r in report.layers if r.cost.biases)
     weights = Term("weights", total.weights, "conv and fc weights: N * M/g * k^2", convs)

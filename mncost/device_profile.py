@@ -14,10 +14,18 @@ from typing import Any, Mapping
 
 from .errors import InputError
 from .inputfile import Refused, read_limited
-from .latency_model import (ACTIVATION_COEFFICIENTS, COEFFICIENTS, PLAIN, STEM, ChannelLayout,
-                            LatencyModel, network_macs)
+from .kinds import KINDS
+from .latency_model import (
+    ACTIVATION_COEFFICIENTS,
+    COEFFICIENTS,
+    PLAIN,
+    STEM,
+    ChannelLayout,
+    LatencyModel,
+    network_macs,
+)
+from .layers import Network
 from .spec_values import ACTIVATIONS
-from .layers import KINDS, Network
 
 DEVICE_SCHEMA = "mncost.device/1"
 RUNTIMES = ("eager", "onnxruntime")

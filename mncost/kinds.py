@@ -4,7 +4,7 @@ A :class:`~mncost.layers.ResolvedLayer`'s ``kind`` names an entry of :data:`REGI
 entry carries the kind's table label, whether it is conv-like, its MAC / weight / bias formulas,
 the element-wise op it performs itself (the ``ops`` view), what fvcore's default count adds for
 it, and the elements it reads and holds at inference. Everything else reads these records:
-:data:`mncost.layers.KINDS` and ``ResolvedLayer.is_conv``, the cost engine
+:data:`KINDS`, the cost engine
 (:mod:`mncost.costs`), the counting conventions (:mod:`mncost.conventions`), the MAC columns of
 ``sweep``, the bytes of :mod:`mncost.memory`. The torch back end keeps one module factory per
 kind, keyed the same way (:data:`mncost.torch_backend.builder.MODULES`).
@@ -23,7 +23,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Mapping
 
-if TYPE_CHECKING:  # the records only read layers; layers.py imports this module
+if TYPE_CHECKING:  # the records only read layers
     from .layers import ResolvedLayer
 
 Formula = Callable[["ResolvedLayer"], int]

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .kinds import KINDS, REGISTRY
-
-__all__ = ["KINDS", "INPUT", "Shape", "ResolvedLayer", "Network"]
+__all__ = ["INPUT", "Shape", "ResolvedLayer", "Network"]
 #: The name a layer uses to refer to the network input.
 INPUT = "input"
 
@@ -40,7 +38,7 @@ class ResolvedLayer:
 
     Attributes:
         name: stable dotted name (``layers.7.2.dw``), also the torch module path.
-        kind: one of :data:`KINDS` (its record: :data:`mncost.kinds.REGISTRY`).
+        kind: a key of :data:`mncost.kinds.REGISTRY` (its record).
         stage: the spec row it comes from (its name), for breakdowns by stage.
         inputs: names of the layers whose outputs it reads (``"input"`` = the image); ``add``
             and ``scale`` read two.
@@ -65,11 +63,6 @@ class ResolvedLayer:
     bn: bool = False
     bias: bool = False
     pool: str | None = None
-
-    @property
-    def is_conv(self) -> bool:
-        """Conv-family layers (including fc and SE fc, which are 1x1 convs on a 1x1 map)."""
-        return REGISTRY[self.kind].conv
 
     @property
     def global_pool(self) -> bool:

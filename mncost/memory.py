@@ -28,8 +28,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-from .kinds import REGISTRY
 from .errors import InputError
+from .kinds import REGISTRY
 from .layers import INPUT, Network, ResolvedLayer
 
 #: Bytes per element of each ``--dtype``.

@@ -3,20 +3,21 @@ analytic MACs (:class:`ProfileResult`), and the join of per-layer samples to the
 layers (:func:`layer_results`).
 
 Torch-free: :mod:`mncost.torch_backend.profile` measures and fills these in; the JSON shape is
-:func:`mncost.schema.profile_dict`.
+:func:`profile_dict` (schema :data:`PROFILE_SCHEMA`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping, Sequence
 
 from .costs import analyze
 from .kinds import REGISTRY
 from .layers import Network
 from .profile_options import ProfileOptions
-from .schema import profile_dict
 from .timing import TimingStats, instability
+
+PROFILE_SCHEMA = "mncost.profile/1"
 
 
 @dataclass(frozen=True)
@@ -162,7 +163,7 @@ class ProfileResult:
 
     def to_dict(self, model: str | None = None) -> dict[str, Any]:
         """Every figure and the environment as JSON-ready data
-        (:func:`mncost.schema.profile_dict`)."""
+        (:func:`profile_dict`)."""
         return profile_dict(self, model)
 
 
@@ -204,3 +205,42 @@ def _timing(cls: type, named: dict[str, Any], macs: int, time_ms: float, total_m
     return cls(**named, macs=macs, mac_share=mac_share, time_share=time_share,
                gmacs_per_s=gmacs_per_s(macs * batch, time_ms),
                share_ratio=time_share / mac_share if mac_share else None)
+
+
+def profile_dict(result: ProfileResult, model: str | None = None) -> dict[str, Any]:
+    """Every figure of a profile and its environment as JSON-ready data (README: "Profile
+    fields")."""
+    net = result.network
+    data: dict[str, Any] = {
+        "schema": PROFILE_SCHEMA,
+        "model": model or net.spec_name,
+        "spec": {"name": net.spec_name, "file": net.spec_file},
+        "alpha": net.alpha, "depth": net.depth, "resolution": list(net.resolution),
+        "classes": net.classes,
+        "environment": dict(result.environment),
+        "options": asdict(result.options),
+        "macs": result.macs,
+        "end_to_end": {**result.end_to_end.to_dict(), "images_per_s": result.images_per_s,
+                       "gmacs_per_s": result.gmacs_per_s,
+                       "page_faults_per_run": result.page_faults_per_run,
+                       "unstable": result.unstable,
+                       "samples_ms": list(result.samples_ms)},
+        "per_layer": None,
+    }
+    if result.layers is not None and result.instrumented is not None:
+        data["per_layer"] = {
+            "runs": result.instrumented.runs,
+            "instrumented_end_to_end": result.instrumented.to_dict(),
+            "layers_sum_ms": result.layers_sum_ms, "coverage": result.coverage,
+            "instrumented_coverage": result.instrumented_coverage,
+            "instrumentation_overhead": result.instrumentation_overhead,
+            "by_kind": [asdict(k) for k in result.by_kind or ()],
+            "layers": [_layer_dict(t) for t in result.layers],
+        }
+    return data
+
+
+def _layer_dict(timing: LayerTiming) -> dict[str, Any]:
+    """A layer's fields with its timing statistics flattened in (``median_ms``...)."""
+    data = {f.name: getattr(timing, f.name) for f in fields(timing) if f.name != "stats"}
+    return {**data, **timing.stats.to_dict()}

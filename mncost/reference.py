@@ -1,6 +1,6 @@
 """Counts in the terms the reference implementations are compared in (no torch needed).
 
-A network is its conv-family layers (``ResolvedLayer.is_conv``: a ``Conv2d`` or ``Linear`` in
+A network is its conv-family layers (``Kind.conv``: a ``Conv2d`` or ``Linear`` in
 every implementation)
 in execution order, each with its MACs, its own parameters (weight + bias, not the batch norm
 after it) and its output C x H x W, and the totals: MACs, parameters (``sum(p.numel())``,
@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .costs import analyze
+from .kinds import REGISTRY
 from .layers import Network
+
 
 @dataclass(frozen=True)
 class LayerCount:
@@ -42,7 +44,7 @@ def count_network(network: Network) -> Counts:
     report = analyze(network)
     layers = tuple(LayerCount(r.layer.name, r.cost.macs, r.cost.weights + r.cost.biases,
                               (r.layer.out_shape.c, r.layer.out_shape.h, r.layer.out_shape.w))
-                   for r in report.layers if r.layer.is_conv)
+                   for r in report.layers if REGISTRY[r.layer.kind].conv)
     return Counts(layers, report.total.macs, report.total.params("trainable"),
                   (1, network.classes))
 
@@ -70,3 +72,44 @@ def _fmt(value: Any) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return "x".join(map(str, value))
+
+
+@dataclass(frozen=True)
+class ReferenceCheck:
+    """Our counts against a reference implementation's, layer by layer and in total."""
+
+    model: str
+    library: str
+    network: Network
+    ours: Counts
+    theirs: Counts
+    seconds: float = 0.0
+
+    @property
+    def checks(self) -> int:
+        """Integer comparisons: the layer count, 3 per layer, 3 totals."""
+        return 1 + 3 * min(len(self.ours.layers), len(self.theirs.layers)) + 3
+
+    @property
+    def mismatches(self) -> tuple[str, ...]:
+        return compare(self.ours, self.theirs)
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: the configuration, totals of both sides, and every per-layer triple."""
+        net = self.network
+        return {
+            "schema": "mncost.crosscheck-reference/1", "model": self.model,
+            "reference": self.library, "spec": net.spec_name, "alpha": net.alpha,
+            "depth": net.depth, "resolution": list(net.resolution), "classes": net.classes,
+            "ok": self.ok, "mismatch_lines": list(self.mismatches),
+            "totals": {"macs": [self.ours.macs, self.theirs.macs],
+                       "params": [self.ours.params, self.theirs.params]},
+            "layers": [{"name": a.name, "reference_name": b.name, "macs": [a.macs, b.macs],
+                        "params": [a.params, b.params], "shape": [list(a.shape), list(b.shape)]}
+                       for a, b in zip(self.ours.layers, self.theirs.layers)],
+            "seconds": round(self.seconds, 3),
+        }

@@ -24,11 +24,29 @@ from typing import Any, Callable, Mapping
 
 from .errors import InputError, SpecError
 from .limits import MAX_EXTENDS, MAX_LAYERS, MAX_PATCHES
-from .spec_values import (  # noqa: F401  (the vocabulary is part of this module's API)
-    ACTIVATIONS, CLASSES, DEPTH_ROUNDINGS, EXPANSION_ROUNDINGS, EXPANSION_SIZES, KEEP_WIDTHS,
-    RESOLUTION_FORM, WIDTH_ROUNDINGS, activation, parse_resolution, _NAME_RE, _RESERVED_NAMES,
-    _bool, _channels, _choice, _fraction, _keep_width, _kernel, _pool_kernel, _pos_int, _pos_num,
-    _repeats, _residual, _str, _suggest)
+from .spec_values import (
+    _NAME_RE,
+    _RESERVED_NAMES,
+    DEPTH_ROUNDINGS,
+    EXPANSION_ROUNDINGS,
+    EXPANSION_SIZES,
+    WIDTH_ROUNDINGS,
+    _bool,
+    _channels,
+    _choice,
+    _fraction,
+    _keep_width,
+    _kernel,
+    _pool_kernel,
+    _pos_int,
+    _pos_num,
+    _repeats,
+    _residual,
+    _str,
+    _suggest,
+    activation,
+    parse_resolution,
+)
 from .yamlfile import LineDict, LineList, load_yaml_file
 
 # --------------------------------------------------------------------------------------------

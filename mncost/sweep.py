@@ -3,7 +3,7 @@
 Pure and torch-free (latency is measured by :func:`measure_latency` with the profiler the caller
 passes in). Rows are plain dicts with the stable columns of :data:`COLUMNS` /
 :data:`LAYER_COLUMNS` (documented in README.md), exact integers throughout, the resolution an
-``(H, W)`` tuple until the edge (:func:`mncost.schema.plain_row`); they are rendered by
+``(H, W)`` tuple until the edge (:func:`plain_row`); they are rendered by
 :mod:`mncost.render.sweep`.
 
 Speed: a grid of A alphas x R resolutions is not resolved A x R times. A layer's MACs are its
@@ -30,10 +30,55 @@ from .grid import MAX_CONFIGS
 from .kinds import MAC_KINDS, REGISTRY
 from .layers import Network
 from .resolve import resolve
-from .schema import (COLUMNS, LATENCY_COLUMNS, LAYER_COLUMNS, MEMORY_COLUMNS,  # noqa: F401
-                     PREDICTED_COLUMNS, SWEEP_SCHEMA)
+from .schema import resolution_str
 from .spec import Spec
 
+# ---------------------------------------------------------------------------------------------
+# The columns and the JSON document (schema SWEEP_SCHEMA)
+
+SWEEP_SCHEMA = "mncost.sweep/1"
+
+#: CSV columns of ``mncost sweep`` (one row per configuration), in order: ``macs_<kind>`` for
+#: each kind with MACs (:data:`mncost.kinds.MAC_KINDS`).
+COLUMNS = ("model", "alpha", "depth", "resolution", "classes", "macs", "params",
+           "param_convention",
+           *(f"macs_{k}" for k in MAC_KINDS), "macs_ratio", "params_ratio")
+#: CSV columns of ``mncost sweep --per-layer`` (one row per layer per configuration).
+LAYER_COLUMNS = ("model", "alpha", "depth", "resolution", "classes", "layer", "kind", "stage",
+                 "in_shape", "out_shape", "macs", "params", "param_convention")
+#: Columns that ``--latency`` adds (milliseconds per batch, from the profiler's end-to-end runs).
+LATENCY_COLUMNS = ("latency_ms_median", "latency_ms_p10", "latency_ms_p90", "latency_ms_mean",
+                   "latency_ms_std", "latency_runs", "latency_device", "latency_threads",
+                   "latency_batch")
+#: Columns that ``--memory`` adds (float32, the naive schedule; README "Memory and the
+#: roofline"): the peak live activation bytes and the compulsory bytes moved of one pass.
+MEMORY_COLUMNS = ("peak_activation_bytes", "bytes_moved")
+#: Columns that ``--predict DEVICE.json`` adds (:mod:`mncost.predict`).
+PREDICTED_COLUMNS = ("predicted_ms", "predicted_runtime", "predicted_threads")
+
+
+def has_memory(rows: Sequence[dict[str, Any]]) -> bool:
+    """Whether sweep rows carry ``--memory``'s columns."""
+    return bool(rows) and MEMORY_COLUMNS[0] in rows[0]
+
+
+def plain_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A sweep row at the edge: its ``(H, W)`` resolution as text (``224``, ``224x160``)."""
+    return {**row, "resolution": resolution_str(row["resolution"])}
+
+
+def columns(per_layer: bool, latency: bool, memory: bool = False, predicted: bool = False
+            ) -> tuple[str, ...]:
+    """The CSV columns of a sweep (README: stable, units in the names)."""
+    if per_layer:
+        return LAYER_COLUMNS
+    return (COLUMNS + (MEMORY_COLUMNS if memory else ()) + (LATENCY_COLUMNS if latency else ())
+            + (PREDICTED_COLUMNS if predicted else ()))
+
+
+def has_predicted(rows: Sequence[dict[str, Any]]) -> bool:
+    """Whether sweep rows carry ``--predict``'s columns."""
+    return bool(rows) and PREDICTED_COLUMNS[0] in rows[0]
 
 
 # ---------------------------------------------------------------------------------------------

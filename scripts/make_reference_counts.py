@@ -21,8 +21,9 @@ import json
 import sys
 from pathlib import Path
 
-from mncost.models import resolve_model
-from mncost.torch_backend.reference import compare, count_module, count_network, reference_model
+from mncost.catalog import resolve_model
+from mncost.reference import compare, count_network
+from mncost.torch_backend.reference import count_module, reference_model
 
 OUT = Path(__file__).resolve().parent.parent / "tests" / "data" / "reference_counts.json"
 

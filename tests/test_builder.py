@@ -12,8 +12,8 @@ import textwrap
 import pytest
 
 from mncost import analyze, resolve_model
+from mncost.catalog import TABLES
 from mncost.errors import BuildError
-from mncost.catalog import SCALED_VARIANTS, TABLES
 
 torch = pytest.importorskip("torch")
 nn = torch.nn

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 import xml.etree.ElementTree as ET
 from decimal import Decimal
 from pathlib import Path
@@ -14,10 +13,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mncost.units import Tolerance, parse_count
+from mncost.catalog import BUILTINS, configs_dir
 from mncost.cli import cli
 from mncost.errors import InputError
-from mncost.catalog import BUILTINS, configs_dir
+from mncost.units import Tolerance, parse_count
 
 # torchvision's published figures (num_params; MACs = its "ops" x 1e9 / 2 rounded here exactly).
 V2_MACS, V2_PARAMS = 300_774_272, 3_504_872
@@ -90,7 +89,7 @@ def test_rewriting_an_unchanged_baseline_is_identical(baseline):
 
 
 def test_default_models_are_the_builtins(tmp_path):
-    result = run("baseline", "write", "-o", str(tmp_path / "all.json"))
+    assert run("baseline", "write", "-o", str(tmp_path / "all.json")).exit_code == 0
     doc = json.loads((tmp_path / "all.json").read_text())
     assert len(doc["entries"]) == len(BUILTINS) and doc["entries"][0]["model"] == "v1"
 

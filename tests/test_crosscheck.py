@@ -19,15 +19,15 @@ import pytest
 from click.testing import CliRunner
 
 from mncost import analyze, costs, kinds, resolve_model
+from mncost.catalog import SCALED_VARIANTS, TABLES
 from mncost.cli import cli
 from mncost.conventions import conventions
-from mncost.catalog import SCALED_VARIANTS, TABLES
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("fvcore")
 
-from mncost.torch_backend import build  # noqa: E402
 from mncost.cli.crosscheck import GRIDS  # noqa: E402
+from mncost.torch_backend import build  # noqa: E402
 from mncost.torch_backend.crosscheck import crosscheck  # noqa: E402
 
 pytestmark = [pytest.mark.torch, pytest.mark.fvcore]
@@ -262,15 +262,14 @@ def test_cli_all_with_fixed_axes():
 
 def test_grid_in_spawned_workers_equals_the_grid_in_process():
     """--all's process pool: the same results, in the same order, as running here."""
-    from mncost.schema import summary_dict
     from mncost.torch_backend.crosscheck import crosscheck_grid
 
     points = [("v3-small", 0.5, 32), ("efficientnet-b0", 0.25, 33, 0.5), ("mnasnet", 1.3, 40)]
     seen = []
     pooled = crosscheck_grid(points, progress=lambda r: seen.append(r.model), jobs=2)
     here = crosscheck_grid(points, jobs=1)
-    strip = [{k: v for k, v in summary_dict(r).items() if k != "seconds"} for r in here]
-    assert [{k: v for k, v in summary_dict(r).items() if k != "seconds"}
+    strip = [{k: v for k, v in r.summary_dict().items() if k != "seconds"} for r in here]
+    assert [{k: v for k, v in r.summary_dict().items() if k != "seconds"}
             for r in pooled] == strip
     assert seen == ["v3-small", "efficientnet-b0", "mnasnet"] and all(r.ok for r in pooled)
     assert pooled[1].network.depth == 0.5

@@ -12,9 +12,9 @@ import textwrap
 import pytest
 from click.testing import CliRunner
 
-from mncost import analyze, resolve_model
-from mncost.cli import cli
+from mncost import resolve_model
 from mncost.catalog import load_model
+from mncost.cli import cli
 from mncost.resolve import resolve
 from mncost.width import repeats
 

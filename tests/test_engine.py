@@ -10,8 +10,8 @@ import pytest
 from mncost import analyze, resolve_model
 from mncost.catalog import BUILTINS
 from mncost.costs import layer_cost
-from mncost.kinds import REGISTRY
-from mncost.layers import KINDS, ResolvedLayer, Shape
+from mncost.kinds import KINDS, REGISTRY
+from mncost.layers import ResolvedLayer, Shape
 from mncost.spec import SqueezeExcite, Width
 from mncost.width import make_divisible, squeeze, thin
 

@@ -11,17 +11,16 @@ import json
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import ROOT, TINY_EVERY_KIND
+from test_latency_model import BETWEEN, FIXED, TRUTH
+from test_table_width import assert_readable
+
 from mncost import device_profile as dp
 from mncost import evaluation as ev
 from mncost import latency_model as lm
 from mncost import resolve_model
 from mncost.cli import cli
 from mncost.errors import InputError
-
-from test_latency_model import BETWEEN, FIXED, TRUTH
-from test_table_width import assert_readable
 
 TRUE_MODEL = lm.LatencyModel(TRUTH, BETWEEN, FIXED)
 

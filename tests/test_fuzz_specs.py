@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import ROOT, examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT, examples
 from mncost import analyze
 from mncost.catalog import find_spec
 from mncost.errors import MncostError, SpecError

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from mncost.catalog import resolve_model
 from mncost.cli import cli
 from mncost.limits import MAX_DEPTH, MAX_EXTENDS, MAX_LAYERS, MAX_RESOLUTION, MAX_YAML_BYTES
-from mncost.catalog import resolve_model
 from mncost.resolve import resolve
 from mncost.spec_values import parse_resolution
 

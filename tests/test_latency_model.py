@@ -9,13 +9,13 @@ import math
 import random
 
 import pytest
-
 from conftest import TINY_EVERY_KIND
-from mncost import resolve_model
+
 from mncost import device_profile as dp
 from mncost import latency_model as lm
+from mncost import resolve_model
 from mncost.errors import InputError
-from mncost.layers import KINDS
+from mncost.kinds import KINDS
 
 #: Known coefficients: ms per MAC, ms per byte, ms per call. MAC-free kinds have no MAC term.
 TRUTH = {

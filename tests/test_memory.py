@@ -10,16 +10,16 @@ from decimal import Decimal
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import ROOT
+
 from mncost.catalog import resolve_model
-from mncost.units import parse_bytes
 from mncost.cli import cli
 from mncost.errors import InputError
-from mncost.memory import SCHEDULES, layer_traffic, memory_report, peak_memory
 from mncost.kinds import REGISTRY
+from mncost.memory import SCHEDULES, layer_traffic, memory_report, peak_memory
 from mncost.roofline import Traffic, bound, join_profile, make_device
 from mncost.table3 import paper_comparison, paper_k, per_resolution
+from mncost.units import parse_bytes
 
 TINY = str(ROOT / "tests" / "data" / "tiny_memory.yaml")
 
@@ -174,7 +174,7 @@ def test_every_kind_has_memory_formulas():
     for layer in network.layers:
         traffic = layer_traffic(layer)
         assert traffic.input_bytes > 0 and traffic.output_bytes == 4 * layer.out_shape.numel
-        assert (traffic.weight_bytes > 0) == layer.is_conv
+        assert (traffic.weight_bytes > 0) == REGISTRY[layer.kind].conv
 
 
 def test_schedule_errors():

@@ -7,8 +7,8 @@ import json
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import ROOT
+
 from mncost.catalog import resolve_model
 from mncost.cli import cli
 from mncost.memory import peak_memory

@@ -12,14 +12,13 @@ import sys
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import TINY_EVERY_KIND
-from mncost import resolve_model
+from test_latency_model import BETWEEN, FIXED, TRUTH
+
 from mncost import device_profile as dp
 from mncost import latency_model as lm
+from mncost import resolve_model
 from mncost.cli import cli
-
-from test_latency_model import BETWEEN, FIXED, TRUTH
 
 MODEL = lm.LatencyModel({k: v for k, v in TRUTH.items()}, BETWEEN, FIXED)
 

@@ -19,7 +19,9 @@ from click.testing import CliRunner
 from mncost import analyze, resolve_model
 from mncost.cli import cli
 from mncost.errors import InputError
-from mncost.timing import Clock
+from mncost.profile_options import ProfileOptions
+from mncost.profile_results import ProfileResult, layer_results
+from mncost.timing import Clock, TimingStats, measure
 
 pytestmark = pytest.mark.torch
 
@@ -41,7 +43,7 @@ def network():
 
 @pytest.fixture(scope="module")
 def result(api, network):
-    return api.profile_network(network, api.ProfileOptions(per_layer=True, **QUICK))
+    return api.profile_network(network, ProfileOptions(per_layer=True, **QUICK))
 
 
 def invoke(*args):
@@ -70,7 +72,7 @@ def test_shares_and_rates_from_known_times(api):
     network = resolve_model("v1")
     ms = {layer.name: (2 if layer.kind == "pointwise" else 1) for layer in network.layers}
     samples = {name: [t * 1_000_000] * 3 for name, t in ms.items()}
-    layers, kinds = api.layer_results(network, samples, batch=2)
+    layers, kinds = layer_results(network, samples, batch=2)
     first, pool, fc = layers[0], layers[-2], layers[-1]
     conv_macs = 112 * 112 * 32 * 3 * 3 * 3                    # 10,838,016
     assert (first.kind, first.macs, pool.kind, fc.kind, fc.macs) == (
@@ -90,11 +92,11 @@ def test_shares_and_rates_from_known_times(api):
     assert pw.share_ratio == pytest.approx((26 / 42) / pw.mac_share, rel=1e-12)
     assert by_kind["pool"].share_ratio is None
 
-    result = api.ProfileResult(
-        network=network, options=api.ProfileOptions(batch=2), environment={},
-        macs=568_740_352, end_to_end=api.TimingStats.from_ms([50.0] * 3),
+    result = ProfileResult(
+        network=network, options=ProfileOptions(batch=2), environment={},
+        macs=568_740_352, end_to_end=TimingStats.from_ms([50.0] * 3),
         samples_ms=(50.0,) * 3, layers=layers, by_kind=kinds,
-        instrumented=api.TimingStats.from_ms([60.0] * 3))
+        instrumented=TimingStats.from_ms([60.0] * 3))
     assert result.layers_sum_ms == pytest.approx(42.0, rel=1e-12)
     assert result.coverage == pytest.approx(42 / 50, rel=1e-12)
     assert result.instrumented_coverage == pytest.approx(42 / 60, rel=1e-12)
@@ -106,7 +108,7 @@ def test_shares_and_rates_from_known_times(api):
 def test_end_to_end_figures_follow_from_the_samples(api, result):
     e2e = result.end_to_end
     assert e2e.runs == len(result.samples_ms) >= 5
-    assert e2e == api.TimingStats.from_ms(result.samples_ms)
+    assert e2e == TimingStats.from_ms(result.samples_ms)
     assert e2e.min_ms <= e2e.p10_ms <= e2e.median_ms <= e2e.p90_ms <= e2e.max_ms
     assert result.images_per_s == pytest.approx(1000 / e2e.median_ms)
     assert result.gmacs_per_s == pytest.approx(result.macs / (e2e.median_ms * 1e6))
@@ -126,8 +128,11 @@ def test_environment_is_recorded(result):
 
 
 def test_layer_timer_restores_forward(api, network):
-    model, _ = api.prepare(network, api.ProfileOptions(), *_cpu_float(api))
-    with api.LayerTimer(model, model.layer_names, api.clock_for(_cpu_float(api)[0])):
+    from mncost.torch_backend.device import clock_for
+    from mncost.torch_backend.layer_timer import LayerTimer
+
+    model, _ = api.prepare(network, ProfileOptions(), *_cpu_float(api))
+    with LayerTimer(model, model.layer_names, clock_for(_cpu_float(api)[0])):
         assert all("forward" in vars(model.get_submodule(n)) for n in model.layer_names)
     assert not any("forward" in vars(model.get_submodule(n)) for n in model.layer_names)
 
@@ -148,7 +153,7 @@ def test_threads_are_fixed_while_measuring_and_restored(api, network):
     before = torch.get_num_threads()
     target = 1 if before != 1 else 2
     seen = set()
-    options = api.ProfileOptions(**{**QUICK, "threads": target})
+    options = ProfileOptions(**{**QUICK, "threads": target})
     result = api.profile_network(network, options,
                                  progress=lambda *a: seen.add(torch.get_num_threads()))
     assert seen == {target} and result.environment["threads"] == target
@@ -164,7 +169,7 @@ def test_threads_restored_after_an_error(api, network, monkeypatch):
         raise RuntimeError("boom")
     monkeypatch.setattr(api, "measure", broken)
     with pytest.raises(RuntimeError, match="boom"):
-        api.profile_network(network, api.ProfileOptions(
+        api.profile_network(network, ProfileOptions(
             **{**QUICK, "threads": 1 if before != 1 else 2}))
     assert torch.get_num_threads() == before
 
@@ -174,7 +179,7 @@ def test_channels_last_is_used(api, network):
 
     cl = torch.channels_last
     for flag in (False, True):
-        model, x = api.prepare(network, api.ProfileOptions(channels_last=flag),
+        model, x = api.prepare(network, ProfileOptions(channels_last=flag),
                                *_cpu_float(api))
         seen = {}
         model.get_submodule("layers.0").register_forward_hook(
@@ -185,7 +190,7 @@ def test_channels_last_is_used(api, network):
         assert x.is_contiguous(memory_format=cl) is flag
         assert weight.is_contiguous(memory_format=cl) is flag
         assert seen["out"].is_contiguous(memory_format=cl) is flag
-    r = api.profile_network(network, api.ProfileOptions(channels_last=True, **QUICK))
+    r = api.profile_network(network, ProfileOptions(channels_last=True, **QUICK))
     assert r.environment["channels_last"] is True
 
 
@@ -194,6 +199,7 @@ def test_fuse_bn_removes_batch_norm_and_keeps_outputs(api, network):
     from torch import nn
 
     from mncost.torch_backend import build
+    from mncost.torch_backend.prepare import fuse_batch_norm
 
     model = build(network)
     generator = torch.Generator().manual_seed(1)
@@ -204,7 +210,7 @@ def test_fuse_bn_removes_batch_norm_and_keeps_outputs(api, network):
             module.running_var.data = torch.rand(module.running_var.shape,
                                                  generator=generator) + 0.5
     fused = copy.deepcopy(model)
-    folded = api.fuse_batch_norm(fused)
+    folded = fuse_batch_norm(fused)
     assert folded == sum(layer.bn for layer in network.layers) > 0
     assert not any(isinstance(m, nn.BatchNorm2d) for m in fused.modules())
     assert fused.layer_names == model.layer_names
@@ -213,7 +219,7 @@ def test_fuse_bn_removes_batch_norm_and_keeps_outputs(api, network):
         expected, got = model(x), fused(x)
     assert not torch.equal(expected, got)
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
-    r = api.profile_network(network, api.ProfileOptions(fuse_bn=True, per_layer=True, **QUICK))
+    r = api.profile_network(network, ProfileOptions(fuse_bn=True, per_layer=True, **QUICK))
     assert r.environment["fuse_bn"] is True
     assert [t.name for t in r.layers] == [layer.name for layer in network.layers]
 
@@ -221,11 +227,11 @@ def test_fuse_bn_removes_batch_norm_and_keeps_outputs(api, network):
 def test_dtype_and_batch(api, network):
     import torch
 
-    model, x = api.prepare(network, api.ProfileOptions(dtype="bfloat16", batch=3),
+    model, x = api.prepare(network, ProfileOptions(dtype="bfloat16", batch=3),
                            torch.device("cpu"), torch.bfloat16)
     assert x.shape == (3, 3, 64, 64) and x.dtype == torch.bfloat16
     assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
-    r = api.profile_network(network, api.ProfileOptions(dtype="bfloat16", batch=3, **QUICK))
+    r = api.profile_network(network, ProfileOptions(dtype="bfloat16", batch=3, **QUICK))
     assert (r.environment["dtype"], r.environment["batch"]) == ("bfloat16", 3)
     assert r.images_per_s == pytest.approx(3000 / r.end_to_end.median_ms)
 
@@ -239,7 +245,7 @@ def test_compile_option(api, network, monkeypatch):
         calls.append(model)
         return model
     monkeypatch.setattr(torch, "compile", fake_compile)
-    r = api.profile_network(network, api.ProfileOptions(compile=True, **QUICK))
+    r = api.profile_network(network, ProfileOptions(compile=True, **QUICK))
     assert len(calls) == 1 and r.environment["compile"] is True
 
     def failing_compile(model):
@@ -249,9 +255,9 @@ def test_compile_option(api, network, monkeypatch):
     monkeypatch.setattr(torch, "compile", failing_compile)
     with pytest.raises(InputError, match=r"^--compile failed on this machine: RuntimeError: "
                                          r"backend compiler failed$"):
-        api.profile_network(network, api.ProfileOptions(compile=True, **QUICK))
+        api.profile_network(network, ProfileOptions(compile=True, **QUICK))
     with pytest.raises(InputError, match="cannot be combined with compile"):
-        api.profile_network(network, api.ProfileOptions(compile=True, per_layer=True))
+        api.profile_network(network, ProfileOptions(compile=True, per_layer=True))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -268,7 +274,7 @@ def test_compile_option(api, network, monkeypatch):
 ])
 def test_bad_options(api, network, options, message):
     with pytest.raises(InputError, match=message):
-        api.profile_network(network, api.ProfileOptions(**options))
+        api.profile_network(network, ProfileOptions(**options))
 
 
 def test_cuda_without_gpu(api, network):
@@ -277,7 +283,7 @@ def test_cuda_without_gpu(api, network):
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
     with pytest.raises(InputError, match="no CUDA GPU is available"):
-        api.profile_network(network, api.ProfileOptions(device="cuda:0"))
+        api.profile_network(network, ProfileOptions(device="cuda:0"))
     result = invoke("--device", "cuda")
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines() == [
@@ -296,7 +302,7 @@ def test_cuda_without_gpu(api, network):
 def test_run_time_errors_become_one_line(api, error, dtype, expected):
     import torch
 
-    options = api.ProfileOptions(batch=8, dtype=dtype)
+    options = ProfileOptions(batch=8, dtype=dtype)
     with pytest.raises(InputError) as caught:
         with api._run_errors(torch.device("cpu"), options):
             raise RuntimeError(error + "\nsecond line")
@@ -305,7 +311,7 @@ def test_run_time_errors_become_one_line(api, error, dtype, expected):
         with api._run_errors(torch.device("cpu"), options):
             raise torch.cuda.OutOfMemoryError("CUDA out of memory")
     with pytest.raises(RuntimeError, match="unrelated"):      # unknown failures stay loud
-        with api._run_errors(torch.device("cpu"), api.ProfileOptions()):
+        with api._run_errors(torch.device("cpu"), ProfileOptions()):
             raise RuntimeError("unrelated")
 
 
@@ -322,7 +328,7 @@ def test_unsupported_dtype_in_a_real_run(api, network, monkeypatch):
         return model, x
     monkeypatch.setattr(api, "prepare", prepare_with_missing_kernel)
     with pytest.raises(InputError, match="^dtype float16 is not supported on cpu"):
-        api.profile_network(network, api.ProfileOptions(dtype="float16", **QUICK))
+        api.profile_network(network, ProfileOptions(dtype="float16", **QUICK))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -370,10 +376,12 @@ def test_per_layer_timer_synchronizes_around_every_layer(api):
             device.launch(self.ns)
             return x
 
+    from mncost.torch_backend.layer_timer import LayerTimer
+
     model = nn.Sequential(Kernel(1_000), Kernel(30_000), Kernel(200))
     clock = Clock("fake cuda", read=device.read, sync=device.sync)
-    with api.LayerTimer(model, ["0", "1", "2"], clock) as timer:
-        samples = api.measure(lambda: model(torch.zeros(1)), clock, warmup=1, repeats=3)
+    with LayerTimer(model, ["0", "1", "2"], clock) as timer:
+        samples = measure(lambda: model(torch.zeros(1)), clock, warmup=1, repeats=3)
     assert timer.last(3) == {"0": [1_000] * 3, "1": [30_000] * 3, "2": [200] * 3}
     assert samples == [31_200] * 3
     assert device.reads == device.reads_after_sync == 2 * 4 * 3 + 2 * 3
@@ -384,7 +392,7 @@ def test_profile_network_reads_only_synchronized_clocks(api, network, monkeypatc
     device = FakeAsyncDevice()
     clock = Clock("fake cuda", read=device.read, sync=device.sync)
     monkeypatch.setattr(api, "clock_for", lambda d: clock)
-    r = api.profile_network(network, api.ProfileOptions(per_layer=True, **QUICK))
+    r = api.profile_network(network, ProfileOptions(per_layer=True, **QUICK))
     assert r.environment["clock"] == "fake cuda"
     layers = len(network.layers)
     runs = r.end_to_end.runs + r.instrumented.runs
@@ -521,9 +529,8 @@ def test_no_steady_malloc_switch_reaches_the_profiler(monkeypatch):
 
 
 def test_unstable_measurement_warns_on_stderr(monkeypatch):
-    from mncost.torch_backend import profile as api
 
-    monkeypatch.setattr(api.ProfileResult, "unstable", property(lambda self: "p90 is 9.00x "
+    monkeypatch.setattr(ProfileResult, "unstable", property(lambda self: "p90 is 9.00x "
                                                                             "the median"))
     run = CliRunner().invoke(cli, ["profile", "v3-small", "--alpha", "0.35",
                                                    "--res", "64", "--warmup", "1", "--repeats",

@@ -30,8 +30,8 @@ import importlib.util  # noqa: E402
 
 import click  # noqa: E402
 
-from .. import __version__
-from ..errors import MncostError
+from .. import __version__  # noqa: E402
+from ..errors import MncostError  # noqa: E402
 
 #: Command name -> "module:attribute". Only commands whose module exists are listed.
 COMMANDS = {

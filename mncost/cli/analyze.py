@@ -9,11 +9,11 @@ from ..catalog import BUILTINS, find_spec, load_model, resolve_model
 from ..conventions import conventions
 from ..costs import analyze as analyze_network
 from ..memory import DEFAULT_DTYPE, DTYPE_BYTES, memory_report
-from ..separable import separable_pairs
 from ..render import analyze as view
 from ..render.formats import dispatch
 from ..render.output import emit
 from ..schema import conventions_dict
+from ..separable import separable_pairs
 from ..spec import load_spec
 from .common import format_option, network_options, output_option, params_option
 
@@ -56,7 +56,7 @@ def analyze(model: str, alpha: float | None, depth: float | None, resolution: st
     report = analyze_network(network)
     data = render.report_dict(report, model, params)
     if fmt == "json":
-        from ..render.memory import analyze_memory_fields   # only JSON carries them
+        from ..render.memory import analyze_memory_fields  # only JSON carries them
 
         data = analyze_memory_fields(data, memory_report(network, dtype))
     if show_conventions:

@@ -22,8 +22,13 @@ from ..render import check as view
 from ..render import to_json
 from ..render.output import emit
 from ..units import Tolerance
-from .common import grid_options, latency_options, output_path_option, params_option
-from .common import profiler_options
+from .common import (
+    grid_options,
+    latency_options,
+    output_path_option,
+    params_option,
+    profiler_options,
+)
 
 
 class LatencyMeter:

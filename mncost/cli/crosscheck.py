@@ -10,8 +10,8 @@ import click
 
 from ..catalog import TABLES
 from ..errors import CheckFailed, InputError
-from ..render import plural
 from ..render import crosscheck as view
+from ..render import plural
 from ..render.output import emit
 from .common import format_option, network_options, output_option
 

@@ -8,16 +8,15 @@ from pathlib import Path
 
 import click
 
-from ..errors import InputError, MissingDependency
-from ..device_profile import RUNTIMES, load_device
 from ..catalog import resolve_model
+from ..device_profile import RUNTIMES, load_device
+from ..errors import InputError, MissingDependency
 from ..render import FORMATS
 from ..render import evaluation as evaluation_view
 from ..render import predict as view
 from ..render.evaluation import EVALUATION_FORMATS
 from ..render.output import emit
 from .common import format_option, network_options, output_option
-
 
 #: Default seconds of measuring for ``calibrate``, and with ``--evaluate`` (its held-out
 #: configurations, about 36 more than the calibration's 57, share the same rounds).

@@ -7,7 +7,6 @@ This module never imports torch at import time, so ``mncost --help`` stays torch
 
 from __future__ import annotations
 
-
 import click
 
 from ..catalog import resolve_model
@@ -17,8 +16,17 @@ from ..render import FORMATS
 from ..render import profile as view
 from ..render.output import emit
 from ..roofline import join_profile
-from .common import (BATCH, MIN_TIME, RUNS, THREADS, WARMUP, format_option, network_options,
-                     output_option, output_path_option)
+from .common import (
+    BATCH,
+    MIN_TIME,
+    RUNS,
+    THREADS,
+    WARMUP,
+    format_option,
+    network_options,
+    output_option,
+    output_path_option,
+)
 from .memory import device_from, roofline_options
 from .progress import ProgressDisplay
 

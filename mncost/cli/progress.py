@@ -12,8 +12,14 @@ from typing import Any, Callable, Iterator
 def count_bar(label: str, total: int) -> Iterator[Callable[[], None]]:
     """A bar of ``total`` steps with elapsed and remaining time, yielding ``advance()``."""
     from rich.console import Console
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     progress = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
@@ -40,8 +46,13 @@ class ProgressDisplay:
 
     def __enter__(self) -> Callable[[str, float, int], None]:
         from rich.console import Console
-        from rich.progress import (BarColumn, Progress, TaskProgressColumn, TextColumn,
-                                   TimeElapsedColumn)
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
         console = self._console or Console(stderr=True)
         self._progress = Progress(TextColumn("{task.description:<10}"), BarColumn(),

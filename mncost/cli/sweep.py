@@ -9,14 +9,21 @@ from typing import Any, Iterable, Iterator, Sequence
 import click
 
 from .. import sweep as core
+from ..catalog import load_model
 from ..errors import InputError
 from ..fileio import Output, OutputPath, check_output, check_outputs
-from ..catalog import load_model
+from ..grid import parse_alphas, parse_depths, parse_resolutions
 from ..render import sweep as view
 from ..render.output import emit
-from ..grid import parse_alphas, parse_depths, parse_resolutions
-from .common import (format_option, grid_options, latency_options, output_option,
-                     output_path_option, params_option, profiler_options)
+from .common import (
+    format_option,
+    grid_options,
+    latency_options,
+    output_option,
+    output_path_option,
+    params_option,
+    profiler_options,
+)
 from .progress import count_bar
 
 #: Exit status after Ctrl-C (128 + SIGINT), as shells report it.

@@ -15,13 +15,23 @@ rich is imported only when a table is printed, and nothing here imports torch.
 
 from __future__ import annotations
 
-from .analyze import (ANALYZE_KIND_COLUMNS, ANALYZE_LAYER_COLUMNS, ANALYZE_SCHEMA, analyze_csv,
-                      analyze_markdown, analyze_rich, cost_fields, layer_fields, report_dict,
-                      separable_dict)
+from ..schema import resolution_str
+from .analyze import (
+                      ANALYZE_KIND_COLUMNS,
+                      ANALYZE_LAYER_COLUMNS,
+                      ANALYZE_SCHEMA,
+                      analyze_csv,
+                      analyze_markdown,
+                      analyze_rich,
+                      cost_fields,
+                      layer_fields,
+                      report_dict,
+                      separable_dict,
+)
+from .formats import FORMATS
 from .output import WIDE, emit, emit_rich
 from .tables import Section, print_sections, sections_markdown
-from .text import (FORMATS, human, markdown_table, pct, plural, resolution_str, to_csv,
-                   to_json)
+from .text import human, markdown_table, pct, plural, to_csv, to_json
 
 __all__ = ["ANALYZE_KIND_COLUMNS", "ANALYZE_LAYER_COLUMNS", "ANALYZE_SCHEMA", "FORMATS",
            "Section", "WIDE", "analyze_csv", "analyze_markdown", "analyze_rich", "cost_fields",

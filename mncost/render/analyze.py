@@ -10,12 +10,20 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from ..costs import PARAM_CONVENTIONS
-from ..schema import (ANALYZE_KIND_COLUMNS, ANALYZE_LAYER_COLUMNS, ANALYZE_SCHEMA, cost_fields,
-                      layer_fields, report_dict, separable_dict)
+from ..schema import (
+    ANALYZE_KIND_COLUMNS,
+    ANALYZE_LAYER_COLUMNS,
+    ANALYZE_SCHEMA,
+    cost_fields,
+    layer_fields,
+    report_dict,
+    resolution_str,
+    separable_dict,
+)
 from .formats import dispatch
 from .output import Draw
 from .tables import Section, print_sections, sections_markdown
-from .text import human, pct, resolution_str, to_csv, to_json
+from .text import human, pct, to_csv, to_json
 
 __all__ = ["ANALYZE_KIND_COLUMNS", "ANALYZE_LAYER_COLUMNS", "ANALYZE_SCHEMA", "cost_fields",
            "layer_fields", "report_dict", "separable_dict", "analyze_csv", "analyze_markdown",

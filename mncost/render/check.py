@@ -8,8 +8,9 @@ from typing import Any
 
 from ..check_results import CheckResult, ConfigResult, MetricDelta
 from ..costs import DEFAULT_PARAMS
+from ..schema import resolution_str
 from .tables import Section, print_sections, sections_markdown
-from .text import human, resolution_str
+from .text import human
 
 
 def _value(metric: str, value: float | None) -> str:

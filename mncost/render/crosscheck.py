@@ -1,22 +1,22 @@
-"""``mncost crosscheck``: a :class:`~mncost.torch_backend.crosscheck.CrossCheck` (or the
+"""``mncost crosscheck``: a :class:`~mncost.crosscheck_results.CrossCheck` (or the
 results of ``--all``) as JSON, CSV, Markdown or rich tables. Every format carries exact
 integers.
 
-Importing this module does not import torch: the JSON-ready dicts are built in
-:mod:`mncost.schema`, which reads the results without importing the torch back end.
+Importing this module does not import torch: the records and their JSON shapes
+(:mod:`mncost.crosscheck_results`, :class:`mncost.reference.ReferenceCheck`) are torch-free.
 """
 
 from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ..schema import (CROSSCHECK_SCHEMA, check_dict, conventions_dict, reference_dict,
-                      result_dict, summary_dict)
+from ..crosscheck_results import CROSSCHECK_SCHEMA
+from ..schema import conventions_dict, resolution_str
 from .analyze import conventions_section
 from .formats import dispatch
 from .output import Draw
 from .tables import Section, print_sections, sections_markdown
-from .text import plural, resolution_str, to_csv, to_json
+from .text import plural, to_csv, to_json
 
 _LABELS = {"macs": "MACs", "flops": "FLOPs (2 x MACs)", "fvcore": "fvcore default",
            "weights": "params (weights)", "trainable": "params (trainable)",
@@ -115,10 +115,10 @@ def _csv_rows(result, per_layer: bool) -> list[dict[str, Any]]:
             "resolution": resolution_str(net.resolution), "classes": net.classes}
     rows = []
     if per_layer:
-        rows += [{**head, "scope": layer.name, "kind": layer.kind, **check_dict(c)}
+        rows += [{**head, "scope": layer.name, "kind": layer.kind, **c.to_dict()}
                  for layer in result.layers for c in layer.checks]
-    rows += [{**head, "scope": "total", **check_dict(c)} for c in result.totals]
-    rows += [{**head, "scope": "fvcore_term", **check_dict(c)} for c in result.fvcore_terms]
+    rows += [{**head, "scope": "total", **c.to_dict()} for c in result.totals]
+    rows += [{**head, "scope": "fvcore_term", **c.to_dict()} for c in result.fvcore_terms]
     return rows
 
 
@@ -130,7 +130,7 @@ def render_one(fmt: str, result, per_layer: bool, show_conventions: bool) -> str
     return dispatch({
         "table": lambda: lambda console: print_sections(console, _title(result), sections(),
                                                         _notes(result)),
-        "json": lambda: to_json(result_dict(result)),
+        "json": lambda: to_json(result.to_dict()),
         "csv": lambda: to_csv(_csv_rows(result, per_layer), _CSV_COLUMNS),
         "markdown": lambda: sections_markdown(_title(result), sections(), _notes(result),
                                               spaced=True),
@@ -181,7 +181,7 @@ def render_reference(fmt: str, result, per_layer: bool) -> str | Draw:
         return _reference_sections(result, per_layer)
 
     return dispatch({
-        "json": lambda: to_json(reference_dict(result)),
+        "json": lambda: to_json(result.to_dict()),
         "csv": lambda: to_csv(_reference_rows(result), _REFERENCE_CSV),
         "table": lambda: lambda console: print_sections(console, *sections()),
         "markdown": lambda: sections_markdown(*sections(), spaced=True),
@@ -214,7 +214,7 @@ _GRID_COLUMNS = ("model", "alpha", "depth", "resolution", "classes", "layers", "
 
 
 def _grid_table(results: Sequence) -> tuple[str, list[Section]]:
-    summaries = [summary_dict(r) for r in results]
+    summaries = [r.summary_dict() for r in results]
     depth = any(r["depth"] != 1.0 for r in summaries)     # a depth column only when it varies
     rows = [(r["model"], f"{r['alpha']:g}", *((f"{r['depth']:g}",) if depth else ()),
              resolution_str(r["resolution"]), str(r["layers"]),
@@ -243,12 +243,12 @@ def render_grid(fmt: str, results: Sequence) -> str | Draw:
 def _grid_dict(results: Sequence) -> dict[str, Any]:
     return {"schema": CROSSCHECK_SCHEMA, "ok": all(r.ok for r in results),
             "configurations": len(results),
-            "results": [{**summary_dict(r), "mismatch_lines": list(r.mismatches)}
-                        if r.ok else result_dict(r) for r in results]}
+            "results": [{**r.summary_dict(), "mismatch_lines": list(r.mismatches)}
+                        if r.ok else r.to_dict() for r in results]}
 
 
 def _grid_csv_rows(results: Sequence) -> list[dict[str, Any]]:
-    rows = [summary_dict(r) for r in results]
+    rows = [r.summary_dict() for r in results]
     for row in rows:
         row["resolution"] = resolution_str(row["resolution"])
     return rows

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+from ..schema import resolution_str
 from .formats import dispatch
 from .output import Draw
 from .tables import Section, print_sections, sections_markdown
-from .text import resolution_str, to_json
+from .text import to_json
 
 #: ``--format`` choices of the report.
 EVALUATION_FORMATS = ("table", "json", "markdown")

@@ -9,12 +9,19 @@ from typing import Any
 from ..kinds import REGISTRY
 from ..memory import SCHEDULES, MemoryReport, Traffic
 from ..roofline import Device, bound
-from ..table3 import (PAPER_MAX, TENSOR_SETS, outlier_notes, paper_comparison, paper_k,
-                      per_resolution)
+from ..schema import resolution_str
+from ..table3 import (
+    PAPER_MAX,
+    TENSOR_SETS,
+    outlier_notes,
+    paper_comparison,
+    paper_k,
+    per_resolution,
+)
 from .formats import dispatch
 from .output import Draw
 from .tables import Section, print_sections, sections_markdown
-from .text import human, pct, resolution_str, to_csv, to_json
+from .text import human, pct, to_csv, to_json
 
 MEMORY_SCHEMA = "mncost.memory/1"
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..schema import resolution_str
 from .formats import dispatch
 from .output import Draw
 from .tables import Section, print_sections, sections_markdown
-from .text import human, pct, resolution_str, to_csv, to_json
+from .text import human, pct, to_csv, to_json
 
 #: CSV columns of ``mncost predict --format csv``: one table, a ``scope`` per row (``total``,
 #: ``between_layers``, ``fixed``, ``kind``, ``stage``, ``layer``).

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from ..schema import resolution_str
 from .formats import dispatch
 from .output import Draw
 from .tables import Section, print_sections, sections_markdown
-from .text import human, pct, resolution_str, to_csv, to_json
+from .text import human, pct, to_csv, to_json
 
 #: CSV columns of ``mncost profile --format csv``: one table, a ``scope`` per row (README,
 #: "Profile fields"): end_to_end, instrumented_end_to_end, layers_sum, and with --per-layer
 #: one ``kind`` row per layer kind and one ``layer`` row per layer.
 PROFILE_CSV_COLUMNS = (
     "model", "alpha", "depth", "resolution", "classes", "device", "device_name", "torch",
-    "threads", "dtype", "batch", "channels_last", "fuse_bn", "compile", "scope", "name", "kind", "macs",
+    "threads", "dtype", "batch", "channels_last", "fuse_bn", "compile", "scope", "name", "kind",
+    "macs",
     "runs", "median_ms", "mean_ms", "std_ms", "p10_ms", "p25_ms", "p75_ms", "p90_ms",
     "iqr_ms", "min_ms", "max_ms", "images_per_s", "gmacs_per_s", "mac_share", "time_share",
     "share_ratio", "vs_end_to_end")

@@ -7,9 +7,8 @@ import io
 import json
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from ..schema import (SWEEP_SCHEMA, columns, has_memory, has_predicted, plain_row,
-                      resolution_str)
-from ..sweep import pareto_front
+from ..schema import resolution_str
+from ..sweep import SWEEP_SCHEMA, columns, has_memory, has_predicted, pareto_front, plain_row
 from .formats import dispatch
 from .output import Draw
 from .tables import Section, print_sections, sections_markdown
@@ -102,8 +101,8 @@ def stream(fmt: str, rows: Iterable[dict[str, Any]], per_layer: bool, latency: b
     """The rows in a streamed format, as text chunks produced while ``rows`` is consumed.
 
     ``csv``: a header line, then one line per row. ``jsonl``: one JSON object per line, no
-    header (the columns are the CSV's). ``json``: the document of
-    :func:`mncost.schema.sweep_dict`, its ``rows`` array written row by row; ``status()`` is
+    header (the columns are the CSV's). ``json``: the :data:`mncost.sweep.SWEEP_SCHEMA`
+    document, its ``rows`` array written row by row; ``status()`` is
     called after the last row for the ``partial`` flag and the configurations total (an
     interrupted ``--latency`` sweep).
     ``memory``, ``predicted``: the rows carry ``--memory``'s or ``--predict``'s columns.

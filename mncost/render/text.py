@@ -6,10 +6,6 @@ import csv
 import json
 from typing import Any, Callable, Iterable, Sequence
 
-from ..schema import resolution_str  # noqa: F401  (re-exported: the edge's resolution text)
-
-from .formats import FORMATS  # noqa: F401  (re-exported: the --format choices)
-
 
 def human(n: float, digits: int = 2) -> str:
     """``568740352`` -> ``568.74M``; plain below 1000."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 from ..errors import MissingDependency
 
 try:
-    import torch  # noqa: F401
+    import torch  # noqa: F401  (the import is the check)
 except ImportError:  # pragma: no cover - exercised only where torch is absent
     raise MissingDependency("torch", "torch") from None
 

@@ -32,13 +32,20 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from .. import __version__
-from ..errors import InputError
-from ..device_profile import DEVICE_SCHEMA, device_from_dict
-from ..evaluation import evaluation_row, evaluation_section, held_out, layer_shares
-from ..latency_model import (ChannelLayout, ErrorSummary, LatencyModel, Measured, fit,
-                             fit_macs_baseline, network_macs)
-from ..layers import Network
 from ..catalog import configs_dir, resolve_model
+from ..device_profile import DEVICE_SCHEMA, device_from_dict
+from ..errors import InputError
+from ..evaluation import evaluation_row, evaluation_section, held_out, layer_shares
+from ..latency_model import (
+    ChannelLayout,
+    ErrorSummary,
+    LatencyModel,
+    Measured,
+    fit,
+    fit_macs_baseline,
+    network_macs,
+)
+from ..layers import Network
 from ..timing import TimingStats, instability, malloc_env, percentile, steady_malloc
 
 #: The built-in part of the calibration set: models x alphas x resolutions.

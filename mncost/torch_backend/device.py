@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, Mapping
+import os
+import platform
+from typing import Any, Iterator, Mapping
 
 import torch
 
+from .. import __version__
 from ..errors import InputError
-from ..profile_options import DTYPE_NAMES
+from ..profile_options import DTYPE_NAMES, ProfileOptions
 from ..timing import CPU_CLOCK, Clock, cpu_name
 
 #: ``--dtype`` names -> torch dtypes. Whether the device runs one is found by running it.
@@ -82,3 +85,33 @@ def device_name(device: torch.device) -> str:
     return cpu_name()
 
 
+def describe_environment(device: torch.device, threads: int, options: ProfileOptions,
+                         clock: Clock) -> dict[str, Any]:
+    """What a result needs beside it to be compared later."""
+    env: dict[str, Any] = {
+        "mncost": __version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "device": str(device),
+        "device_name": device_name(device),
+        "cpu_count": os.cpu_count(),
+        "threads": threads,
+        "interop_threads": torch.get_num_interop_threads(),
+        "dtype": options.dtype,
+        "batch": options.batch,
+        "channels_last": options.channels_last,
+        "fuse_bn": options.fuse_bn,
+        "compile": options.compile,
+        "warmup": options.warmup,
+        "repeats": options.repeats,
+        "min_time_s": options.min_time_s,
+        "clock": clock.name,
+        "inference_mode": True,
+        "runtime": options.runtime,
+    }
+    if device.type == "cuda":
+        env["cuda"] = torch.version.cuda
+        env["cudnn"] = torch.backends.cudnn.version()
+        env["cudnn_benchmark"] = torch.backends.cudnn.benchmark
+    return env

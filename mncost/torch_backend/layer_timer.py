@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-import torch
 from torch import nn
 
 from ..timing import Clock

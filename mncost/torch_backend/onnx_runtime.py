@@ -38,9 +38,10 @@ from torch import nn
 
 from ..errors import InputError, MissingDependency
 from ..layers import Network
+from ..profile_options import ProfileOptions
 from ..timing import CPU_CLOCK, measure
 from .builder import MobileNet
-from .profile import ProfileOptions, prepare
+from .prepare import prepare
 
 OPSET = 17
 _SCOPE = re.compile(r"^/(L[A-Za-z0-9_]+)/")
@@ -263,9 +264,9 @@ class OrtRunner:
 
 def profile_ort(network: Network, options: ProfileOptions, progress: Any = None) -> Any:
     """``profile_network`` for ``--runtime onnxruntime``: the same result, timed in ORT."""
-    from ..costs import analyze
-    from ..timing import TimingStats, malloc_env, steady_malloc
-    from .profile import ProfileResult, describe_environment
+    from ..profile_results import ProfileResult
+    from ..timing import malloc_env, steady_malloc
+    from .device import describe_environment
 
     malloc = steady_malloc(options.steady_malloc)
     threads = options.threads or 1

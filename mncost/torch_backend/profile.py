@@ -30,36 +30,26 @@ This module runs the measurement and records the environment; the pieces have th
 modules: the options (:mod:`mncost.profile_options`) and results (:mod:`mncost.profile_results`),
 both torch-free; device / dtype / clock / threads (:mod:`.device`), the model as measured
 (:mod:`.prepare`), run-time error translation (:mod:`.run_errors`) and the per-layer timer
-(:mod:`.layer_timer`). Their public names are importable from here as before.
+(:mod:`.layer_timer`).
 """
 
 from __future__ import annotations
 
-import os
-import platform
-from typing import Any, Callable
+from typing import Callable
 
 import torch
 
-from .. import __version__
-from ..costs import analyze
 from ..layers import Network
 from ..profile_options import ProfileOptions
-from ..profile_results import (KindTiming, LayerTiming, ProfileResult,  # noqa: F401
-                               gmacs_per_s, layer_results)
-from ..schema import PROFILE_SCHEMA  # noqa: F401
-from ..timing import (Clock, ProgressFn, TimingStats, malloc_env, measure,  # noqa: F401
-                      steady_malloc)
+from ..profile_results import ProfileResult
+from ..timing import Clock, ProgressFn, malloc_env, measure, steady_malloc
 from .builder import MobileNet
-from .device import (DTYPES, check_dtype, clock_for, device_name,  # noqa: F401
-                     fixed_threads, resolve_device)
+from .device import check_dtype, clock_for, describe_environment, fixed_threads, resolve_device
 from .layer_timer import LayerTimer
-from .prepare import compiled, fuse_batch_norm, memory_format, prepare  # noqa: F401
+from .prepare import compiled, prepare
 from .run_errors import _run_errors
 
-__all__ = ["ProfileOptions", "ProfileResult", "LayerTiming", "KindTiming", "TimingStats",
-           "profile_network", "prepare", "fuse_batch_norm", "clock_for", "resolve_device",
-           "LayerTimer", "DTYPES", "PROFILE_SCHEMA"]
+__all__ = ["profile_network"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -140,35 +130,3 @@ def _per_layer(model: MobileNet, x: torch.Tensor, clock: Clock, options: Profile
 
 # ---------------------------------------------------------------------------------------------
 # Environment
-
-
-def describe_environment(device: torch.device, threads: int, options: ProfileOptions,
-                         clock: Clock) -> dict[str, Any]:
-    """What a result needs beside it to be compared later."""
-    env: dict[str, Any] = {
-        "mncost": __version__,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "device": str(device),
-        "device_name": device_name(device),
-        "cpu_count": os.cpu_count(),
-        "threads": threads,
-        "interop_threads": torch.get_num_interop_threads(),
-        "dtype": options.dtype,
-        "batch": options.batch,
-        "channels_last": options.channels_last,
-        "fuse_bn": options.fuse_bn,
-        "compile": options.compile,
-        "warmup": options.warmup,
-        "repeats": options.repeats,
-        "min_time_s": options.min_time_s,
-        "clock": clock.name,
-        "inference_mode": True,
-        "runtime": options.runtime,
-    }
-    if device.type == "cuda":
-        env["cuda"] = torch.version.cuda
-        env["cudnn"] = torch.backends.cudnn.version()
-        env["cudnn_benchmark"] = torch.backends.cudnn.benchmark
-    return env

@@ -20,7 +20,6 @@ from __future__ import annotations
 import importlib
 import sys
 import types
-from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -28,8 +27,7 @@ from torch import nn
 
 from ..errors import InputError, MissingDependency
 from ..layers import Network
-from ..reference import Counts, LayerCount, compare, count_network
-from ..schema import reference_dict  # noqa: F401  (the JSON shape lives in mncost.schema)
+from ..reference import Counts, LayerCount, ReferenceCheck, count_network
 
 LIBRARIES = ("torchvision", "timm")
 
@@ -171,31 +169,6 @@ def count_module(model: nn.Module, resolution: tuple[int, int]) -> Counts:
 
 # ---------------------------------------------------------------------------------------------
 # Comparison
-
-@dataclass(frozen=True)
-class ReferenceCheck:
-    """Our counts against a reference implementation's, layer by layer and in total."""
-
-    model: str
-    library: str
-    network: Network
-    ours: Counts
-    theirs: Counts
-    seconds: float = 0.0
-
-    @property
-    def checks(self) -> int:
-        """Integer comparisons: the layer count, 3 per layer, 3 totals."""
-        return 1 + 3 * min(len(self.ours.layers), len(self.theirs.layers)) + 3
-
-    @property
-    def mismatches(self) -> tuple[str, ...]:
-        return compare(self.ours, self.theirs)
-
-    @property
-    def ok(self) -> bool:
-        return not self.mismatches
-
 
 def crosscheck_reference(network: Network, library: str, model: str = "") -> ReferenceCheck:
     """Build ``library``'s model for ``network`` and compare it with the engine."""
