@@ -36,7 +36,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mncost.evaluation import agreement, cross_run  # noqa: E402
+from mncost.latency.evaluation import agreement, cross_run  # noqa: E402
 from mncost.render import evaluation as view  # noqa: E402
 from mncost.render.tables import Section, sections_markdown  # noqa: E402
 from mncost.torch_backend.calibrate import calibrate  # noqa: E402

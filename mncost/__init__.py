@@ -16,8 +16,9 @@ __version__ = "0.1.0"
 
 #: Public names and the module each comes from: imported on first use (PEP 562), so the
 #: command line, which imports this package first, can take Ctrl-C from its very start.
-_LAZY = {"analyze": "costs", "Report": "costs", "resolve_model": "catalog",
-         "load_model": "catalog", "BUILTINS": "catalog"}
+_LAZY = {"analyze": "costs.analytic", "Report": "costs.analytic",
+         "resolve_model": "network.catalog", "load_model": "network.catalog",
+         "BUILTINS": "network.catalog"}
 
 
 def __getattr__(name: str):

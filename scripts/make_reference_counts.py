@@ -21,8 +21,8 @@ import json
 import sys
 from pathlib import Path
 
-from mncost.catalog import resolve_model
-from mncost.reference import compare, count_network
+from mncost.costs.reference import compare, count_network
+from mncost.network.catalog import resolve_model
 from mncost.torch_backend.reference import count_module, reference_model
 
 OUT = Path(__file__).resolve().parent.parent / "tests" / "data" / "reference_counts.json"

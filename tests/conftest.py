@@ -128,8 +128,8 @@ def fake_profiler(monkeypatch):
     ``options`` (every options object received), ``threads_default`` (the thread count
     reported when none was asked for, as torch reports its own).
     """
-    from mncost.costs import analyze
-    from mncost.profile_options import ProfileOptions
+    from mncost.costs.analytic import analyze
+    from mncost.measure.profile_options import ProfileOptions
 
     state = {"calls": 0, "interrupt_at": None, "options": [], "ms": None,
              "threads_default": 4}

@@ -12,8 +12,8 @@ import textwrap
 import pytest
 
 from mncost import analyze, resolve_model
-from mncost.catalog import TABLES
 from mncost.errors import BuildError
+from mncost.network.catalog import TABLES
 
 torch = pytest.importorskip("torch")
 nn = torch.nn

@@ -9,10 +9,10 @@ import json
 
 import pytest
 
-from mncost import device_profile as dp
-from mncost import latency_model as lm
 from mncost import resolve_model
 from mncost.errors import InputError
+from mncost.latency import device_profile as dp
+from mncost.latency import model as lm
 
 #: (cin, cout, groups) -> blocked, as ORT 1.32's optimized graph had them on an AVX-512 CPU
 #: (nodes in domain com.microsoft.nchwc or not), read by hand from single-conv exports.
@@ -236,7 +236,7 @@ def test_a_plain_grouped_conv_calls_its_kernel_once_per_group():
 
 
 def test_predict_names_the_variant_in_json_csv_and_the_per_layer_table():
-    from mncost.predict import predict_network
+    from mncost.latency.predict import predict_network
     from mncost.render import predict as view
 
     model = lm.LatencyModel({k: v for k, v in TRUTH.items() if k != "conv@nchw"}, 0.0, 0.0,

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mncost.catalog import BUILTINS, configs_dir
+from mncost.check.units import Tolerance, parse_count
 from mncost.cli import cli
 from mncost.errors import InputError
-from mncost.units import Tolerance, parse_count
+from mncost.network.catalog import BUILTINS, configs_dir
 
 # torchvision's published figures (num_params; MACs = its "ops" x 1e9 / 2 rounded here exactly).
 V2_MACS, V2_PARAMS = 300_774_272, 3_504_872

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from mncost import analyze, resolve_model
-from mncost.catalog import BUILTINS
-from mncost.conventions import COUNT_CONVENTIONS, conventions
-from mncost.costs import PARAM_CONVENTIONS
-from mncost.schema import conventions_dict
+from mncost.costs.analytic import PARAM_CONVENTIONS
+from mncost.costs.conventions import COUNT_CONVENTIONS, conventions
+from mncost.costs.schema import conventions_dict
+from mncost.network.catalog import BUILTINS
 
 #: v1 1.0/224 (Table 1): output elements of the 27 conv layers, each followed by BN + ReLU.
 V1_BN_ELEMENTS = sum([
@@ -148,7 +148,7 @@ def test_conventions_dict_is_plain_data():
 
 
 def test_conventions_never_import_torch():
-    code = ("import sys, mncost.conventions as c, mncost;"
+    code = ("import sys, mncost.costs.conventions as c, mncost;"
             "c.conventions(mncost.analyze(mncost.resolve_model('v3-large')));"
             "assert 'torch' not in sys.modules and 'fvcore' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -18,10 +18,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mncost import analyze, costs, kinds, resolve_model
-from mncost.catalog import SCALED_VARIANTS, TABLES
+from mncost import analyze, resolve_model
 from mncost.cli import cli
-from mncost.conventions import conventions
+from mncost.costs import analytic as costs
+from mncost.costs import kinds
+from mncost.costs.conventions import conventions
+from mncost.network.catalog import SCALED_VARIANTS, TABLES
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("fvcore")

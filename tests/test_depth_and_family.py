@@ -13,10 +13,10 @@ import pytest
 from click.testing import CliRunner
 
 from mncost import resolve_model
-from mncost.catalog import load_model
 from mncost.cli import cli
-from mncost.resolve import resolve
-from mncost.width import repeats
+from mncost.network.catalog import load_model
+from mncost.network.resolve import resolve
+from mncost.network.width import repeats
 
 EFFICIENTNET = {  # torchvision efficientnet_b0...b7: (width_mult, depth_mult, resolution)
     0: (1.0, 1.0, 224), 1: (1.0, 1.1, 240), 2: (1.1, 1.2, 260), 3: (1.2, 1.4, 300),
@@ -93,8 +93,8 @@ def test_depth_keeps_stem_and_head_and_is_recorded():
 
 
 def test_spec_names_its_depth_rounding(tmp_path):
-    from mncost.catalog import find_spec
-    from mncost.spec import load_spec
+    from mncost.network.catalog import find_spec
+    from mncost.spec.load import load_spec
 
     counts = {}
     for rounding in ("ceil", "round", "floor"):

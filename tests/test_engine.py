@@ -8,12 +8,12 @@ import textwrap
 import pytest
 
 from mncost import analyze, resolve_model
-from mncost.catalog import BUILTINS
-from mncost.costs import layer_cost
-from mncost.kinds import KINDS, REGISTRY
-from mncost.layers import ResolvedLayer, Shape
-from mncost.spec import SqueezeExcite, Width
-from mncost.width import make_divisible, squeeze, thin
+from mncost.costs.analytic import layer_cost
+from mncost.costs.kinds import KINDS, REGISTRY
+from mncost.network.catalog import BUILTINS
+from mncost.network.layers import ResolvedLayer, Shape
+from mncost.network.width import make_divisible, squeeze, thin
+from mncost.spec.load import SqueezeExcite, Width
 
 
 def conv(c_in, c_out, h, k=3, s=1, groups=1, bn=True, bias=False, act="relu", kind="conv"):

@@ -15,12 +15,12 @@ from conftest import ROOT, TINY_EVERY_KIND
 from test_latency_model import BETWEEN, FIXED, TRUTH
 from test_table_width import assert_readable
 
-from mncost import device_profile as dp
-from mncost import evaluation as ev
-from mncost import latency_model as lm
 from mncost import resolve_model
 from mncost.cli import cli
 from mncost.errors import InputError
+from mncost.latency import device_profile as dp
+from mncost.latency import evaluation as ev
+from mncost.latency import model as lm
 
 TRUE_MODEL = lm.LatencyModel(TRUTH, BETWEEN, FIXED)
 

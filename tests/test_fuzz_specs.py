@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mncost import analyze
-from mncost.catalog import find_spec
 from mncost.errors import MncostError, SpecError
-from mncost.resolve import resolve
-from mncost.spec import load_spec
+from mncost.network.catalog import find_spec
+from mncost.network.resolve import resolve
+from mncost.spec.load import load_spec
 
 ACTS = ["relu", "relu6", "hswish", "hsigmoid", "sigmoid", "swish", "none", "RE", "HS"]
 odd_kernels = st.sampled_from([1, 3, 5, 7])

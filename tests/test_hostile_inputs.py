@@ -21,11 +21,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mncost.catalog import resolve_model
 from mncost.cli import cli
 from mncost.limits import MAX_DEPTH, MAX_EXTENDS, MAX_LAYERS, MAX_RESOLUTION, MAX_YAML_BYTES
-from mncost.resolve import resolve
-from mncost.spec_values import parse_resolution
+from mncost.network.catalog import resolve_model
+from mncost.network.resolve import resolve
+from mncost.spec.values import parse_resolution
 
 #: Seconds any one case may take (each takes well under one today).
 TIME_LIMIT = 20
@@ -265,7 +265,7 @@ def test_hostile_baseline(tmp_path, case, latency):
 
 
 def test_baseline_entries_over_the_limit(tmp_path, monkeypatch):
-    monkeypatch.setattr("mncost.baseline.MAX_ENTRIES", 2)
+    monkeypatch.setattr("mncost.check.baseline.MAX_ENTRIES", 2)
     path = _baseline(tmp_path, lambda doc: doc.update(entries=doc["entries"] * 3))
     assert_one_line(run("check", "--baseline", path), "3 entries (at most 2)")
 
@@ -292,7 +292,7 @@ def test_hostile_device_file(tmp_path, content, fragment):
 
 
 def test_oversized_baseline(tmp_path, monkeypatch):
-    monkeypatch.setattr("mncost.baseline.MAX_JSON_BYTES", 1000)
+    monkeypatch.setattr("mncost.check.baseline.MAX_JSON_BYTES", 1000)
     path = _baseline(tmp_path, lambda doc: None)
     assert_one_line(run("check", "--baseline", path), "larger than the limit of 1,000 bytes")
 
@@ -431,7 +431,7 @@ def test_every_single_value_option_refuses_a_comma(tmp_path, monkeypatch, comman
 
 
 def test_lists_still_split_on_commas_and_read_lowercase_x():
-    from mncost.grid import parse_resolutions
+    from mncost.sweep.grid import parse_resolutions
 
     assert parse_resolutions("224,192") == ((224, 224), (192, 192))
     assert parse_resolutions("224x192, 160") == ((224, 192), (160, 160))
@@ -473,7 +473,7 @@ def test_the_resolution_limit_is_said():
 
 
 def test_resolve_computes_no_float_sizes():
-    from mncost.catalog import load_model
+    from mncost.network.catalog import load_model
 
     network = resolve(load_model("v2"), 1.0, (2 ** 59 + 1, 7))
     assert network.layers[0].out_shape.h == 2 ** 58 + 1

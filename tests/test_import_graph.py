@@ -1,8 +1,15 @@
-"""The import graph: the engine never imports the renderers, the CLI, the torch back end or
-torch; the renderers never import torch or the torch back end.
+"""The import graph is an ordered layer contract: each folder of the package imports only from
+the folders below it, so the package reads as the pipeline it implements (docs/development.md).
 
-Read from the source with ``ast`` (every import statement, function-level ones included), so
-a lazy import inside a function counts too; only ``if TYPE_CHECKING:`` blocks (type names for
+    base (errors, limits) < files < spec < network < costs < measure < check < sweep < latency
+        < torch_backend < render < cli
+
+Besides the order: nothing below ``torch_backend`` imports torch, fvcore, click, rich or
+matplotlib (the analytic path stays fast and torch-free), and the renderers never import torch
+or the torch back end.
+
+Read from the source with ``ast`` (every import statement, function-level ones included), so a
+lazy import inside a function counts too; only ``if TYPE_CHECKING:`` blocks (type names for
 annotations, never run) are left out.
 """
 
@@ -15,15 +22,24 @@ import pytest
 from conftest import ROOT
 
 PACKAGE = ROOT / "mncost"
-#: Where the engine's data becomes text, commands, or a torch model.
-EDGES = ("mncost.render", "mncost.cli", "mncost.torch_backend")
-#: Heavy or interface libraries that belong to the edges.
+#: The layers, lowest first. A module's layer is its first folder under mncost/ (``base`` for
+#: the modules at the top of the package).
+LAYERS = ("base", "files", "spec", "network", "costs", "measure", "check", "sweep", "latency",
+          "torch_backend", "render", "cli")
+#: Heavy or interface libraries that belong to the edges (torch back end, renderers, CLI).
 EDGE_LIBRARIES = ("torch", "fvcore", "click", "rich", "matplotlib")
 
 
 def module_name(path: Path) -> str:
     parts = path.relative_to(ROOT).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def layer_of(module: str) -> str:
+    parts = module.split(".")
+    if len(parts) > 1 and parts[1] in LAYERS:
+        return parts[1]
+    return "base"
 
 
 def imports(path: Path) -> set[str]:
@@ -69,8 +85,14 @@ def _under(name: str, prefixes: tuple[str, ...]) -> bool:
     return any(name == p or name.startswith(p + ".") for p in prefixes)
 
 
-ENGINE = sorted(p for p in PACKAGE.glob("*.py") if p.name != "__main__.py")
+MODULES = sorted(p for p in PACKAGE.rglob("*.py") if p.name != "__main__.py")
 RENDER = sorted((PACKAGE / "render").glob("*.py"))
+
+
+def _package_imports(path: Path) -> set[str]:
+    """The package modules ``path`` imports (``mncost.x.y``), itself and its package left out."""
+    me = module_name(path)
+    return {n for n in imports(path) if n.startswith("mncost.") and n != me}
 
 
 def test_the_graph_is_read():
@@ -78,17 +100,27 @@ def test_the_graph_is_read():
     cli_sweep = imports(PACKAGE / "cli" / "sweep.py")
     assert "mncost.render.sweep" in cli_sweep and "click" in cli_sweep
     profile = imports(PACKAGE / "torch_backend" / "profile.py")
-    assert {"torch", "mncost.layers", "mncost.torch_backend.builder"} <= profile
+    assert {"torch", "mncost.network.layers", "mncost.torch_backend.builder"} <= profile
     assert "mncost.torch_backend.profile" in imports(PACKAGE / "cli" / "check.py")  # lazy
-    schema = imports(PACKAGE / "schema.py")            # type-only imports are not imports
-    assert "mncost.costs" in schema and "mncost.torch_backend.crosscheck" not in schema
-    assert len(ENGINE) >= 15 and len(RENDER) >= 8
+    kinds = imports(PACKAGE / "costs" / "kinds.py")    # type-only imports are not imports
+    assert "mncost.network.layers" not in kinds
+    assert layer_of("mncost.costs.memory") == "costs" and layer_of("mncost.errors") == "base"
+    assert {layer_of(module_name(p)) for p in MODULES} == set(LAYERS)
 
 
-@pytest.mark.parametrize("path", ENGINE, ids=lambda p: p.name)
-def test_engine_imports_no_edge(path):
-    bad = sorted(n for n in imports(path) if _under(n, EDGES + EDGE_LIBRARIES))
-    assert not bad, f"{module_name(path)} (engine) imports {bad}"
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: module_name(p))
+def test_each_layer_imports_only_from_below(path):
+    mine = LAYERS.index(layer_of(module_name(path)))
+    up = sorted(n for n in _package_imports(path)
+                if layer_of(n) != "base" and LAYERS.index(layer_of(n)) > mine)
+    assert not up, f"{module_name(path)} ({LAYERS[mine]}) imports from above: {up}"
+
+
+@pytest.mark.parametrize("path", [p for p in MODULES if LAYERS.index(
+    layer_of(module_name(p))) < LAYERS.index("torch_backend")], ids=lambda p: module_name(p))
+def test_the_analytic_layers_import_no_edge_library(path):
+    bad = sorted(n for n in imports(path) if _under(n, EDGE_LIBRARIES))
+    assert not bad, f"{module_name(path)} imports {bad}"
 
 
 @pytest.mark.parametrize("path", RENDER, ids=lambda p: p.name)

@@ -9,15 +9,15 @@ from __future__ import annotations
 import pytest
 from conftest import ROOT
 
-import mncost.sweep as sweep_module
+import mncost.sweep.run as sweep_module
 from mncost import analyze
-from mncost.catalog import find_spec, load_model, resolve_model
-from mncost.conventions import conventions
-from mncost.costs import layer_cost
-from mncost.kinds import KINDS, MAC_KINDS, REGISTRY
-from mncost.resolve import resolve
-from mncost.spec import load_spec
-from mncost.sweep import COLUMNS, Grid, sweep
+from mncost.costs.analytic import layer_cost
+from mncost.costs.conventions import conventions
+from mncost.costs.kinds import KINDS, MAC_KINDS, REGISTRY
+from mncost.network.catalog import find_spec, load_model, resolve_model
+from mncost.network.resolve import resolve
+from mncost.spec.load import load_spec
+from mncost.sweep.run import COLUMNS, Grid, sweep
 
 EVERY_KIND = str(ROOT / "tests" / "data" / "every_kind.yaml")
 
@@ -111,14 +111,14 @@ def test_conventions_add_up_over_every_kind():
 
 
 def test_every_row_op_has_one_builder():
-    from mncost.resolve import _ROW_BUILDERS
-    from mncost.spec import ROW_OPS
+    from mncost.network.resolve import _ROW_BUILDERS
+    from mncost.spec.load import ROW_OPS
 
     assert set(_ROW_BUILDERS) == set(ROW_OPS)
 
 
 def test_row_op_aliases_name_one_op_each():
-    from mncost.spec import ROW_OPS
+    from mncost.spec.load import ROW_OPS
 
     aliases = [alias for op in ROW_OPS.values() for alias in op.aliases]
     assert len(aliases) == len(set(aliases))
@@ -130,8 +130,8 @@ def test_a_row_op_record_is_all_it_takes(tmp_path, monkeypatch):
     depth rule read nothing else."""
     from dataclasses import replace
 
-    import mncost.resolve as resolve_module
-    import mncost.spec as spec_module
+    import mncost.network.resolve as resolve_module
+    import mncost.spec.load as spec_module
 
     twin = replace(spec_module.ROW_OPS["dw"], name="dw2", aliases=("dwtwin",),
                    defaults={"k": 5, "s": 1, "act": "relu", "bn": True}, fixed_depth=True)

@@ -11,11 +11,11 @@ import random
 import pytest
 from conftest import TINY_EVERY_KIND
 
-from mncost import device_profile as dp
-from mncost import latency_model as lm
 from mncost import resolve_model
+from mncost.costs.kinds import KINDS
 from mncost.errors import InputError
-from mncost.kinds import KINDS
+from mncost.latency import device_profile as dp
+from mncost.latency import model as lm
 
 #: Known coefficients: ms per MAC, ms per byte, ms per call. MAC-free kinds have no MAC term.
 TRUTH = {
@@ -302,7 +302,7 @@ def test_the_stem_is_its_own_kernel():
 
 @pytest.mark.parametrize("model", ["v1", "v2", "v3-large", TINY_EVERY_KIND])
 def test_bytes_are_the_memory_modules_bytes_moved(model):
-    from mncost.memory import layer_traffic
+    from mncost.costs.memory import layer_traffic
 
     for layer in resolve_model(model, 0.75, 160).layers:
         traffic = layer_traffic(layer, "float32")

@@ -12,14 +12,14 @@ import pytest
 from click.testing import CliRunner
 from conftest import ROOT
 
-from mncost.catalog import resolve_model
+from mncost.check.units import parse_bytes
 from mncost.cli import cli
+from mncost.costs.kinds import REGISTRY
+from mncost.costs.memory import SCHEDULES, layer_traffic, memory_report, peak_memory
+from mncost.costs.roofline import Traffic, bound, join_profile, make_device
+from mncost.costs.table3 import paper_comparison, paper_k, per_resolution
 from mncost.errors import InputError
-from mncost.kinds import REGISTRY
-from mncost.memory import SCHEDULES, layer_traffic, memory_report, peak_memory
-from mncost.roofline import Traffic, bound, join_profile, make_device
-from mncost.table3 import paper_comparison, paper_k, per_resolution
-from mncost.units import parse_bytes
+from mncost.network.catalog import resolve_model
 
 TINY = str(ROOT / "tests" / "data" / "tiny_memory.yaml")
 

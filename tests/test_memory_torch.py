@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 from conftest import ROOT
 
-from mncost.catalog import resolve_model
 from mncost.cli import cli
-from mncost.memory import peak_memory
+from mncost.costs.memory import peak_memory
+from mncost.network.catalog import resolve_model
 
 TINY = str(ROOT / "tests" / "data" / "tiny_memory.yaml")
 

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from mncost import resolve_model
 from mncost.cli import cli
-from mncost.kinds import REGISTRY
+from mncost.costs.kinds import REGISTRY
 
 pytestmark = pytest.mark.torch
 
@@ -143,7 +143,7 @@ def test_probed_layout_predicts_the_optimized_graph_layer_by_layer(ort_module, p
     # whether ORT runs it blocked (NCHWc) in the graph it really optimizes.
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
-    from mncost.catalog import configs_dir
+    from mncost.network.catalog import configs_dir
 
     layout, observed = probed
     if layout is None:

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from mncost.cli import cli
 from mncost.errors import InputError
-from mncost.fileio import Output, check_output, write_atomic
+from mncost.files.outputfile import Output, check_output, write_atomic
 
 #: The v1 1.0/224 totals (v1 paper Table 1 and TF-slim: 569M mult-adds, 4.2M params).
 V1_MACS = "568740352"
@@ -304,7 +304,7 @@ main()
 
 
 @pytest.mark.parametrize("module", ["click", "mncost.errors", "mncost.cli.analyze",
-                                    "mncost.costs", "rich.console"])
+                                    "mncost.costs.analytic", "rich.console"])
 def test_ctrl_c_at_start_up_is_130_and_one_line(module):
     proc = subprocess.run([sys.executable, "-c", INTERRUPT_AT_IMPORT, module],
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
@@ -325,7 +325,7 @@ def test_ctrl_c_after_a_tenth_of_a_second_is_130():
 
 
 def test_ctrl_c_in_an_analytic_sweep_leaves_no_file(tmp_path, monkeypatch):
-    import mncost.sweep as core
+    import mncost.sweep.run as core
 
     real = core.iter_rows
 

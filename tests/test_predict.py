@@ -15,10 +15,10 @@ from click.testing import CliRunner
 from conftest import TINY_EVERY_KIND
 from test_latency_model import BETWEEN, FIXED, TRUTH
 
-from mncost import device_profile as dp
-from mncost import latency_model as lm
 from mncost import resolve_model
 from mncost.cli import cli
+from mncost.latency import device_profile as dp
+from mncost.latency import model as lm
 
 MODEL = lm.LatencyModel({k: v for k, v in TRUTH.items()}, BETWEEN, FIXED)
 
@@ -33,7 +33,7 @@ def device_doc(**env):
 
 @pytest.fixture
 def device(tmp_path):
-    from mncost.predict import cpu_name
+    from mncost.latency.predict import cpu_name
 
     path = tmp_path / "dev.json"
     path.write_text(json.dumps(device_doc(device_name=cpu_name(), cpu_count=os.cpu_count())))
@@ -132,8 +132,8 @@ ORT_MODEL = lm.LatencyModel(
 
 @pytest.mark.parametrize("model_", [MODEL, ORT_MODEL], ids=["eager", "ort"])
 def test_sweep_split_matches_full_prediction_on_odd_grids(model_):
-    from mncost.catalog import load_model
-    from mncost.predict import SweepPredictor
+    from mncost.latency.predict import SweepPredictor
+    from mncost.network.catalog import load_model
 
     dev = dp.DeviceProfile("x", "eager", 1, {}, model_, {"alpha": (0.1, 2), "resolution":
                                                          (32, 512), "macs": (0, 10 ** 12)})

@@ -19,9 +19,9 @@ from click.testing import CliRunner
 from mncost import analyze, resolve_model
 from mncost.cli import cli
 from mncost.errors import InputError
-from mncost.profile_options import ProfileOptions
-from mncost.profile_results import ProfileResult, layer_results
-from mncost.timing import Clock, TimingStats, measure
+from mncost.measure.profile_options import ProfileOptions
+from mncost.measure.profile_results import ProfileResult, layer_results
+from mncost.measure.timing import Clock, TimingStats, measure
 
 pytestmark = pytest.mark.torch
 
@@ -500,7 +500,7 @@ def test_progress_display_draws_on_a_terminal_only():
 
 
 def test_allocator_and_page_faults_are_recorded(result):
-    from mncost.timing import _glibc
+    from mncost.measure.timing import _glibc
 
     env = result.environment
     if _glibc() is not None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mncost import analyze, resolve_model
-from mncost.separable import separable_pairs
+from mncost.costs.separable import separable_pairs
 
 DATA = Path(__file__).parent / "data"
 

@@ -56,7 +56,7 @@ def test_timm_agrees(args):
 
 @needs_reference
 def test_a_difference_exits_1_and_names_the_layer(monkeypatch):
-    from mncost import reference
+    from mncost.costs import reference
     from mncost.torch_backend import reference as tv_reference
 
     real = reference.count_network

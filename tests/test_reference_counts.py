@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from mncost import analyze, resolve_model
-from mncost.catalog import BUILTINS
-from mncost.reference import Counts, LayerCount, compare, count_network
+from mncost.costs.reference import Counts, LayerCount, compare, count_network
+from mncost.network.catalog import BUILTINS
 
 DATA = json.loads((Path(__file__).parent / "data" / "reference_counts.json").read_text())
 CONFIGS = DATA["configurations"]

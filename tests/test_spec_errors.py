@@ -155,7 +155,7 @@ def test_debug_shows_traceback():
     assert debug.returncode != 0 and debug.stdout == ""
     lines = debug.stderr.splitlines()
     assert lines[0] == "Traceback (most recent call last):"
-    assert any('mncost/resolve.py", line' in line for line in lines)
+    assert any('mncost/network/resolve.py", line' in line for line in lines)
     assert lines[-1] == "mncost.errors.InputError: alpha must be a number in (0, 10000], got 0"
 
 

@@ -14,12 +14,12 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from mncost.catalog import BUILTINS, load_model
 from mncost.cli import cli
 from mncost.errors import InputError
-from mncost.grid import parse_alphas, parse_resolutions
-from mncost.profile_options import ProfileOptions
-from mncost.sweep import COLUMNS, LATENCY_COLUMNS, LAYER_COLUMNS, Grid, pareto_front, sweep
+from mncost.measure.profile_options import ProfileOptions
+from mncost.network.catalog import BUILTINS, load_model
+from mncost.sweep.grid import parse_alphas, parse_resolutions
+from mncost.sweep.run import COLUMNS, LATENCY_COLUMNS, LAYER_COLUMNS, Grid, pareto_front, sweep
 
 
 def run(*args: str):
@@ -240,7 +240,7 @@ def test_plot(tmp_path):
 
 def test_plot_without_matplotlib(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    import mncost.sweep as core
+    import mncost.sweep.run as core
 
     monkeypatch.setattr(core, "iter_rows", None)      # checked before anything is computed
     result = run("sweep", "v1", "-f", "csv", "-o", str(tmp_path / "x.csv"),
@@ -354,7 +354,7 @@ def test_alpha_dependent_layouts_and_the_fallback(monkeypatch):
     """v3-large at alpha 0.1 skips an expansion conv that alpha 1 has (both widths round to
     8), so the fast path keeps two layouts; and when the pixel split is refused, the slow
     path gives the same rows."""
-    import mncost.sweep as core
+    import mncost.sweep.run as core
 
     grid = Grid(("v3-large",), (load_model("v3-large"),), (0.1, 1.0), ((160, 160), (224, 224)))
     rows = sweep(grid)
@@ -385,7 +385,7 @@ def test_rows_are_a_lazy_stream():
     computing the rest: nothing holds the whole grid."""
     import itertools
 
-    from mncost.sweep import MAX_CONFIGS, iter_rows
+    from mncost.sweep.run import MAX_CONFIGS, iter_rows
 
     grid = Grid(("v1",), (load_model("v1"),), parse_alphas("0.0005:1:0.0005"),
                 parse_resolutions("33:1032:1"))
@@ -399,7 +399,7 @@ def test_rows_are_a_lazy_stream():
 def test_cache_limit_keeps_the_rows_exact(monkeypatch, per_layer):
     """With the spatial cache full (resolutions resolved again per alpha) the rows are the
     slow path's, for a spec with several layouts."""
-    import mncost.sweep as core
+    import mncost.sweep.run as core
 
     monkeypatch.setattr(core, "CACHE_LAYERS", 150)
     grid = Grid(("v3-large",), (load_model("v3-large"),), (0.1, 0.6, 1.0),

@@ -132,7 +132,7 @@ def fake_profiler(monkeypatch):
         min_time_s: float = 1.0
 
     def profile_network(network, options, progress=None):
-        from mncost.costs import analyze
+        from mncost.costs.analytic import analyze
 
         ms = analyze(network).total.macs / 1e7
         stats = types.SimpleNamespace(median_ms=ms, p10_ms=ms * 0.9, p90_ms=ms * 1.1,

@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from mncost.timing import Clock, TimingStats, mean, measure, percentile, std
+from mncost.measure.timing import Clock, TimingStats, mean, measure, percentile, std
 
 # Sorted: 1 2 3 4. Rank h = (n - 1) q = 3q (Hyndman & Fan definition 7).
 FOUR = [4.0, 1.0, 3.0, 2.0]
@@ -143,7 +143,7 @@ def test_progress_and_gc_state():
 # ---------------------------------------------------------------------------------------------
 # Steady allocator, page faults, instability (issue 10, items 17-18)
 
-from mncost import timing  # noqa: E402
+from mncost.measure import timing  # noqa: E402
 
 
 def _stats(median: float, p90: float, p25: float, p75: float) -> TimingStats:

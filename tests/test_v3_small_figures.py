@@ -13,9 +13,9 @@ from __future__ import annotations
 import pytest
 
 from mncost import analyze
-from mncost.catalog import find_spec
-from mncost.resolve import resolve
-from mncost.spec import load_spec
+from mncost.network.catalog import find_spec
+from mncost.network.resolve import resolve
+from mncost.spec.load import load_spec
 
 HEAD_1280 = """\
 name: mobilenet-v3-small-tf-1280

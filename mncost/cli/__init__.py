@@ -193,7 +193,7 @@ def _terminated(signum: int, frame: object) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: the exit codes of a closed or full stdout (2), Ctrl-C
     (130) and SIGTERM (143, temporary files removed) hold outside the commands too."""
-    from ..fileio import remove_temporaries
+    from ..files.outputfile import remove_temporaries
 
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _terminated)

@@ -5,16 +5,16 @@ from __future__ import annotations
 import click
 
 from .. import render
-from ..catalog import BUILTINS, find_spec, load_model, resolve_model
-from ..conventions import conventions
-from ..costs import analyze as analyze_network
-from ..memory import DEFAULT_DTYPE, DTYPE_BYTES, memory_report
+from ..costs.analytic import analyze as analyze_network
+from ..costs.conventions import conventions
+from ..costs.memory import DEFAULT_DTYPE, DTYPE_BYTES, memory_report
+from ..costs.schema import conventions_dict
+from ..costs.separable import separable_pairs
+from ..network.catalog import BUILTINS, find_spec, load_model, resolve_model
 from ..render import analyze as view
 from ..render.formats import dispatch
 from ..render.output import emit
-from ..schema import conventions_dict
-from ..separable import separable_pairs
-from ..spec import load_spec
+from ..spec.load import load_spec
 from .common import format_option, network_options, output_option, params_option
 
 

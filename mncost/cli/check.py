@@ -8,20 +8,20 @@ from typing import Any, Callable, Sequence
 
 import click
 
-from .. import baseline as core
-from ..budgets import Budget, load_budgets
-from ..catalog import BUILTINS, resolve_model
-from ..check_results import CheckResult
-from ..costs import DEFAULT_PARAMS
-from ..costs import analyze as analyze_network
+from ..check import baseline as core
+from ..check.budgets import Budget, load_budgets
+from ..check.results import CheckResult
+from ..check.units import Tolerance
+from ..costs.analytic import DEFAULT_PARAMS
+from ..costs.analytic import analyze as analyze_network
 from ..errors import CheckFailed, InputError
-from ..fileio import OutputPath, check_outputs, write_atomic
-from ..grid import parse_alphas, parse_depths, parse_resolutions
-from ..layers import Network
+from ..files.outputfile import OutputPath, check_outputs, write_atomic
+from ..network.catalog import BUILTINS, resolve_model
+from ..network.layers import Network
 from ..render import check as view
 from ..render import to_json
 from ..render.output import emit
-from ..units import Tolerance
+from ..sweep.grid import parse_alphas, parse_depths, parse_resolutions
 from .common import (
     grid_options,
     latency_options,
@@ -191,7 +191,7 @@ def _predict(predict_file: str | None, budgets: Sequence[Budget],
                          "give --predict DEVICE.json (written by `mncost calibrate`)")
     if predict_file is None:
         return None
-    from ..device_profile import load_device
+    from ..latency.device_profile import load_device
 
     device = load_device(predict_file)
     return lambda network: device.model.predict(network).total_ms

@@ -17,12 +17,12 @@ from typing import Any, Callable, Sequence
 
 import click
 
-from ..costs import DEFAULT_PARAMS, PARAM_CONVENTIONS
-from ..fileio import OutputPath, check_output
+from ..costs.analytic import DEFAULT_PARAMS, PARAM_CONVENTIONS
+from ..files.outputfile import OutputPath, check_output
 from ..limits import MAX_SPEC_INT
 from ..render.formats import FORMATS
 from ..render.formats import REGISTRY as FORMAT_REGISTRY
-from ..spec_values import parse_resolution
+from ..spec.values import parse_resolution
 
 #: ``--params`` help: every convention and what it counts.
 PARAMS_HELP = "Parameter convention: " + "; ".join(
@@ -198,7 +198,7 @@ def profiler_options(device: str, threads: int | None, batch: int, repeats: int 
                      warmup: int | None, min_time: float | None) -> Any:
     """The profiler's ``ProfileOptions`` from :func:`latency_options`' values (None = the
     profiler's default; torch-free)."""
-    from ..profile_options import ProfileOptions
+    from ..measure.profile_options import ProfileOptions
 
     given = dict(device=device, threads=threads, batch=batch, repeats=repeats, warmup=warmup,
                  min_time_s=min_time)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import click
 
-from ..catalog import TABLES
 from ..errors import CheckFailed, InputError
+from ..network.catalog import TABLES
 from ..render import crosscheck as view
 from ..render import plural
 from ..render.output import emit
@@ -81,7 +81,7 @@ def crosscheck(ctx: click.Context, model: str | None, alpha: float | None,
     if reference is not None:
         if all_ or model is None:
             raise InputError("--reference checks one MODEL (give MODEL, not --all)")
-        from ..catalog import resolve_model
+        from ..network.catalog import resolve_model
         from ..torch_backend.reference import crosscheck_reference
 
         network = resolve_model(model, alpha, resolution, classes, depth)

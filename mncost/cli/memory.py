@@ -5,13 +5,13 @@ from __future__ import annotations
 import click
 
 from .. import render
-from ..catalog import resolve_model
+from ..costs.memory import DEFAULT_DTYPE, DEFAULT_SPLIT, DTYPE_BYTES, memory_report
+from ..costs.roofline import Device, load_device, make_device
+from ..costs.table3 import TENSOR_SETS
 from ..errors import InputError, MissingDependency
-from ..memory import DEFAULT_DTYPE, DEFAULT_SPLIT, DTYPE_BYTES, memory_report
+from ..network.catalog import resolve_model
 from ..render import memory as view
 from ..render.output import emit
-from ..roofline import Device, load_device, make_device
-from ..table3 import TENSOR_SETS
 from .common import RUNS, THREADS, Count, format_option, network_options, output_option
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
-from ..catalog import resolve_model
-from ..device_profile import RUNTIMES, load_device
 from ..errors import InputError, MissingDependency
+from ..latency.device_profile import RUNTIMES, load_device
+from ..network.catalog import resolve_model
 from ..render import FORMATS
 from ..render import evaluation as evaluation_view
 from ..render import predict as view
@@ -54,7 +54,7 @@ def predict(model: str, alpha: float | None, depth: float | None,
       mncost predict v2 --alpha 0.6 --res 176 --device laptop.json
       mncost predict my_net.yaml --device laptop.json -f json
     """
-    from ..predict import predict_network
+    from ..latency.predict import predict_network
 
     device = load_device(device_file)
     network = resolve_model(model, alpha, resolution, classes, depth)
@@ -124,7 +124,7 @@ def calibrate(output: str, threads: int, runtime: str, budget_s: float | None,
         from ..torch_backend.calibrate import calibrate as run
     except ImportError:
         raise MissingDependency("torch", "torch") from None
-    from ..fileio import write_atomic
+    from ..files.outputfile import write_atomic
     from ..render.text import to_json
 
     if budget_s is None:

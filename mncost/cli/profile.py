@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import click
 
-from ..catalog import resolve_model
+from ..costs.roofline import join_profile
 from ..errors import InputError, MissingDependency
-from ..fileio import OutputPath, check_outputs
+from ..files.outputfile import OutputPath, check_outputs
+from ..network.catalog import resolve_model
 from ..render import FORMATS
 from ..render import profile as view
 from ..render.output import emit
-from ..roofline import join_profile
 from .common import (
     BATCH,
     MIN_TIME,
@@ -36,7 +36,7 @@ DTYPE_CHOICES = ("float32", "float16", "bfloat16")
 def warn_if_unstable(reason: str | None, environment: dict) -> None:
     """One warning line on stderr when a measurement's spread says it is not to be trusted."""
     if reason is not None:
-        from ..timing import instability_advice
+        from ..measure.timing import instability_advice
 
         click.echo("mncost: warning: " + instability_advice(
             reason, environment.get("threads"), environment.get("cpu_count")), err=True)

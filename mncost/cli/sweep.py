@@ -8,13 +8,13 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import click
 
-from .. import sweep as core
-from ..catalog import load_model
 from ..errors import InputError
-from ..fileio import Output, OutputPath, check_output, check_outputs
-from ..grid import parse_alphas, parse_depths, parse_resolutions
+from ..files.outputfile import Output, OutputPath, check_output, check_outputs
+from ..network.catalog import load_model
 from ..render import sweep as view
 from ..render.output import emit
+from ..sweep import run as core
+from ..sweep.grid import parse_alphas, parse_depths, parse_resolutions
 from .common import (
     format_option,
     grid_options,
@@ -126,7 +126,7 @@ def sweep(models: tuple[str, ...], alphas: str | None, depths: str | None,
     if memory:
         rows = core.add_memory(rows, dict(zip(models, grid.specs)))
     if predictor is not None:
-        from ..predict import environment_warnings
+        from ..latency.predict import environment_warnings
 
         rows = predictor.rows(rows)
         for line in environment_warnings(predictor.device):
@@ -158,7 +158,7 @@ def sweep(models: tuple[str, ...], alphas: str | None, depths: str | None,
         if out.target.is_file:
             click.echo(f"wrote {out.target}", err=True)
     if predictor is not None:
-        from ..predict import outside_note
+        from ..latency.predict import outside_note
 
         note = outside_note(predictor)
         if note:
@@ -184,8 +184,8 @@ def _stop_if_nothing(state: dict[str, Any], grid: core.Grid, output: OutputPath 
 
 def _predictor(device_file: str, models: Sequence[str]) -> Any:
     """A :class:`mncost.predict.SweepPredictor` for the device profile (validated first)."""
-    from ..device_profile import load_device
-    from ..predict import SweepPredictor
+    from ..latency.device_profile import load_device
+    from ..latency.predict import SweepPredictor
 
     return SweepPredictor(load_device(device_file), {m: load_model(m) for m in models})
 

@@ -15,7 +15,7 @@ rich is imported only when a table is printed, and nothing here imports torch.
 
 from __future__ import annotations
 
-from ..schema import resolution_str
+from ..costs.schema import resolution_str
 from .analyze import (
                       ANALYZE_KIND_COLUMNS,
                       ANALYZE_LAYER_COLUMNS,

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ..costs import PARAM_CONVENTIONS
-from ..schema import (
+from ..costs.analytic import PARAM_CONVENTIONS
+from ..costs.schema import (
     ANALYZE_KIND_COLUMNS,
     ANALYZE_LAYER_COLUMNS,
     ANALYZE_SCHEMA,

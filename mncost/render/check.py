@@ -6,9 +6,9 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from ..check_results import CheckResult, ConfigResult, MetricDelta
-from ..costs import DEFAULT_PARAMS
-from ..schema import resolution_str
+from ..check.results import CheckResult, ConfigResult, MetricDelta
+from ..costs.analytic import DEFAULT_PARAMS
+from ..costs.schema import resolution_str
 from .tables import Section, print_sections, sections_markdown
 from .text import human
 

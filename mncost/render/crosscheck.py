@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ..crosscheck_results import CROSSCHECK_SCHEMA
-from ..schema import conventions_dict, resolution_str
+from ..costs.schema import conventions_dict, resolution_str
+from ..measure.crosscheck_results import CROSSCHECK_SCHEMA
 from .analyze import conventions_section
 from .formats import dispatch
 from .output import Draw

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from ..schema import resolution_str
+from ..costs.schema import resolution_str
 from .formats import dispatch
 from .output import Draw
 from .tables import Section, print_sections, sections_markdown

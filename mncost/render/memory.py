@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..kinds import REGISTRY
-from ..memory import SCHEDULES, MemoryReport, Traffic
-from ..roofline import Device, bound
-from ..schema import resolution_str
-from ..table3 import (
+from ..costs.kinds import REGISTRY
+from ..costs.memory import SCHEDULES, MemoryReport, Traffic
+from ..costs.roofline import Device, bound
+from ..costs.schema import resolution_str
+from ..costs.table3 import (
     PAPER_MAX,
     TENSOR_SETS,
     outlier_notes,

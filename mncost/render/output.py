@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterable
 
 import click
 
-from ..fileio import Output, check_output
+from ..files.outputfile import Output, check_output
 
 #: Columns of a rich table that is not shown on a terminal (piped, or ``-o FILE``): wide
 #: enough that rows are not wrapped, since there is no window to fit.

@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from ..fileio import write_atomic
+from ..files.outputfile import write_atomic
 
 
 def roofline_png(data: dict[str, Any]) -> bytes:

@@ -7,8 +7,8 @@ import io
 import json
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from ..schema import resolution_str
-from ..sweep import SWEEP_SCHEMA, columns, has_memory, has_predicted, pareto_front, plain_row
+from ..costs.schema import resolution_str
+from ..sweep.run import SWEEP_SCHEMA, columns, has_memory, has_predicted, pareto_front, plain_row
 from .formats import dispatch
 from .output import Draw
 from .tables import Section, print_sections, sections_markdown

@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from ..errors import BuildError, InputError
-from ..layers import INPUT, Network, ResolvedLayer
 from ..limits import MAX_MODEL_BYTES
+from ..network.layers import INPUT, Network, ResolvedLayer
 
 _ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU, "relu6": nn.ReLU6, "hswish": nn.Hardswish, "hsigmoid": nn.Hardsigmoid,
@@ -187,7 +187,7 @@ def estimated_bytes(network: Network, batch: int = 1) -> int:
     """Memory the built model may need in float32, from the analytic counts: every parameter
     and buffer, plus the input and every layer's output for ``batch`` images (an upper bound:
     the forward pass frees what it no longer reads)."""
-    from ..costs import analyze
+    from ..costs.analytic import analyze
 
     report = analyze(network)
     elements = network.input_shape.numel + sum(l.out_shape.numel for l in network.layers)
@@ -236,6 +236,6 @@ def build(network: Network, seed: int | None = 0, batch: int = 1) -> MobileNet:
 def build_model(model: str, alpha: float = 1.0, resolution: object = None,
                 classes: int | None = None, seed: int | None = 0) -> MobileNet:
     """Resolve a built-in name or spec path and build it."""
-    from ..catalog import resolve_model
+    from ..network.catalog import resolve_model
 
     return build(resolve_model(model, alpha, resolution, classes), seed=seed)

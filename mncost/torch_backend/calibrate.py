@@ -32,11 +32,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from .. import __version__
-from ..catalog import configs_dir, resolve_model
-from ..device_profile import DEVICE_SCHEMA, device_from_dict
 from ..errors import InputError
-from ..evaluation import evaluation_row, evaluation_section, held_out, layer_shares
-from ..latency_model import (
+from ..latency.device_profile import DEVICE_SCHEMA, device_from_dict
+from ..latency.evaluation import evaluation_row, evaluation_section, held_out, layer_shares
+from ..latency.model import (
     ChannelLayout,
     ErrorSummary,
     LatencyModel,
@@ -45,8 +44,9 @@ from ..latency_model import (
     fit_macs_baseline,
     network_macs,
 )
-from ..layers import Network
-from ..timing import TimingStats, instability, malloc_env, percentile, steady_malloc
+from ..measure.timing import TimingStats, instability, malloc_env, percentile, steady_malloc
+from ..network.catalog import configs_dir, resolve_model
+from ..network.layers import Network
 
 #: The built-in part of the calibration set: models x alphas x resolutions.
 CALIBRATION_MODELS = ("v1", "v2", "v3-large", "v3-small")
@@ -189,7 +189,7 @@ def measure_set(configs: Sequence[Config], runtime: str, threads: int, budget_s:
 def environment(runtime: str, threads: int, malloc: str, versions: dict[str, str]
                 ) -> dict[str, Any]:
     """What a device profile records about where and how it was measured."""
-    from ..timing import cpu_name
+    from ..measure.timing import cpu_name
 
     return {"mncost": __version__, "python": platform.python_version(),
             "platform": platform.platform(), "machine": platform.machine(),

@@ -33,12 +33,12 @@ from typing import Callable, Iterable, Iterator, Mapping
 import torch
 from torch import nn
 
-from ..catalog import resolve_model
-from ..conventions import Conventions, conventions
-from ..costs import Cost, Report, analyze
-from ..crosscheck_results import COMPARISONS, Check, CrossCheck, LayerCheck
+from ..costs.analytic import Cost, Report, analyze
+from ..costs.conventions import Conventions, conventions
 from ..errors import MissingDependency
-from ..layers import Network
+from ..measure.crosscheck_results import COMPARISONS, Check, CrossCheck, LayerCheck
+from ..network.catalog import resolve_model
+from ..network.layers import Network
 from .builder import build
 
 #: fvcore operator names whose count is MACs (fvcore: "one fused multiply-add = one flop").

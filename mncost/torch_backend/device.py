@@ -11,8 +11,8 @@ import torch
 
 from .. import __version__
 from ..errors import InputError
-from ..profile_options import DTYPE_NAMES, ProfileOptions
-from ..timing import CPU_CLOCK, Clock, cpu_name
+from ..measure.profile_options import DTYPE_NAMES, ProfileOptions
+from ..measure.timing import CPU_CLOCK, Clock, cpu_name
 
 #: ``--dtype`` names -> torch dtypes. Whether the device runs one is found by running it.
 DTYPES: Mapping[str, torch.dtype] = {name: getattr(torch, name) for name in DTYPE_NAMES}

@@ -7,7 +7,7 @@ from typing import Any, Callable, Sequence
 
 from torch import nn
 
-from ..timing import Clock
+from ..measure.timing import Clock
 
 
 class LayerTimer:

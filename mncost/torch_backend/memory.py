@@ -23,8 +23,8 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from ..layers import Network
-from ..memory import MemoryReport, dtype_bytes, peak_memory
+from ..costs.memory import MemoryReport, dtype_bytes, peak_memory
+from ..network.layers import Network
 from .builder import MobileNet, build
 from .device import resolve_device
 from .prepare import fuse_batch_norm

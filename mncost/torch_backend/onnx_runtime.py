@@ -37,9 +37,9 @@ import torch
 from torch import nn
 
 from ..errors import InputError, MissingDependency
-from ..layers import Network
-from ..profile_options import ProfileOptions
-from ..timing import CPU_CLOCK, measure
+from ..measure.profile_options import ProfileOptions
+from ..measure.timing import CPU_CLOCK, measure
+from ..network.layers import Network
 from .builder import MobileNet
 from .prepare import prepare
 
@@ -210,7 +210,7 @@ def blocked_layers(onnx_model: bytes, names: Mapping[str, str], threads: int = 1
 def probe_layout(threads: int = 1) -> tuple[Any, list[tuple[int, int, int, bool]]]:
     """The installed ORT's blocked-layout rule (``None`` if it has none or no rule fits) and
     the probe observations it was inferred from (:func:`mncost.latency_model.infer_layout`)."""
-    from ..latency_model import LAYOUT_PROBES, infer_layout
+    from ..latency.model import LAYOUT_PROBES, infer_layout
 
     observed = [(ci, co, g, probe_blocked(ci, co, g, threads)) for ci, co, g in LAYOUT_PROBES]
     return infer_layout(observed), observed
@@ -264,8 +264,8 @@ class OrtRunner:
 
 def profile_ort(network: Network, options: ProfileOptions, progress: Any = None) -> Any:
     """``profile_network`` for ``--runtime onnxruntime``: the same result, timed in ORT."""
-    from ..profile_results import ProfileResult
-    from ..timing import malloc_env, steady_malloc
+    from ..measure.profile_results import ProfileResult
+    from ..measure.timing import malloc_env, steady_malloc
     from .device import describe_environment
 
     malloc = steady_malloc(options.steady_malloc)

@@ -10,8 +10,8 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from ..errors import InputError
-from ..layers import Network
-from ..profile_options import ProfileOptions
+from ..measure.profile_options import ProfileOptions
+from ..network.layers import Network
 from .builder import MobileNet, build
 from .run_errors import _one_line
 

@@ -39,10 +39,10 @@ from typing import Callable
 
 import torch
 
-from ..layers import Network
-from ..profile_options import ProfileOptions
-from ..profile_results import ProfileResult
-from ..timing import Clock, ProgressFn, malloc_env, measure, steady_malloc
+from ..measure.profile_options import ProfileOptions
+from ..measure.profile_results import ProfileResult
+from ..measure.timing import Clock, ProgressFn, malloc_env, measure, steady_malloc
+from ..network.layers import Network
 from .builder import MobileNet
 from .device import check_dtype, clock_for, describe_environment, fixed_threads, resolve_device
 from .layer_timer import LayerTimer

@@ -25,9 +25,9 @@ from typing import Callable
 import torch
 from torch import nn
 
+from ..costs.reference import Counts, LayerCount, ReferenceCheck, count_network
 from ..errors import InputError, MissingDependency
-from ..layers import Network
-from ..reference import Counts, LayerCount, ReferenceCheck, count_network
+from ..network.layers import Network
 
 LIBRARIES = ("torchvision", "timm")
 

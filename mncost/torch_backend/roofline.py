@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from ..roofline import Device, make_device
+from ..costs.roofline import Device, make_device
 from .device import fixed_threads
 
 

@@ -9,7 +9,7 @@ from typing import Iterator
 import torch
 
 from ..errors import InputError
-from ..profile_options import ProfileOptions
+from ..measure.profile_options import ProfileOptions
 
 
 def _one_line(exc: BaseException, limit: int = 200) -> str:

@@ -13,8 +13,8 @@ from typing import Any, Callable
 
 import torch
 
-from ..layers import Network
-from ..timing import CPU_CLOCK, measure
+from ..measure.timing import CPU_CLOCK, measure
+from ..network.layers import Network
 from .profile import LayerTimer, ProfileOptions, fixed_threads, prepare
 
 #: runtime name -> ``(network, threads) -> runner``; filled lazily for optional runtimes.

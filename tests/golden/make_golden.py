@@ -75,7 +75,7 @@ def _config_tag(alpha: str, res: str) -> str:
 
 def cases() -> list[Case]:
     """Every golden case, in a fixed order."""
-    from mncost.catalog import BUILTINS
+    from mncost.network.catalog import BUILTINS
 
     out: list[Case] = []
     for model in BUILTINS:
@@ -131,7 +131,7 @@ def cases() -> list[Case]:
 
 
 def _normalize(text: str, tmp: Path) -> str:
-    from mncost.catalog import configs_dir
+    from mncost.network.catalog import configs_dir
 
     for path, token in ((tmp, "<tmp>"), (configs_dir().parent, "<root>"), (ROOT, "<root>")):
         text = text.replace(str(path.resolve()), token).replace(str(path), token)

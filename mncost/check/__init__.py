@@ -1,0 +1,1 @@
+"""Regression checks: baselines, budgets, their results, units and tolerances."""

@@ -1,0 +1,278 @@
+"""Baselines and the regression check (``mncost baseline write``, ``mncost check``).
+
+Pure and torch-free; latency values come in from the caller. The pieces:
+
+* the baseline file (:data:`BASELINE_SCHEMA`, its shape :func:`entry_of` /
+  :func:`baseline_dict`, documented in README.md): per model and configuration, the totals
+  and the per-layer counts; read back and validated here;
+* :func:`compare_entry` and :func:`run_check`, which return the typed results of
+  :mod:`mncost.check_results`;
+* budgets: :mod:`mncost.budgets`; numbers with units and tolerances: :mod:`mncost.units`;
+* rendered by :mod:`mncost.render.check`: terminal table (rich), Markdown (a GitHub job
+  summary), JUnit XML.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+from typing import Any, Callable, Iterable, Sequence
+
+from .. import __version__
+from ..costs.analytic import PARAM_CONVENTIONS, Report
+from ..costs.memory import memory_totals
+from ..errors import InputError, MncostError
+from ..files.inputfile import Refused, load_json, read_limited
+from ..limits import MAX_ENTRIES, MAX_JSON_BYTES
+from ..network.layers import Network
+from ..network.resolve import check_alpha, check_classes, check_depth, check_resolution
+from .budgets import Budget, check_budget
+from .results import (
+    COUNT_METRICS,
+    MEMORY_METRICS,
+    CheckResult,
+    ConfigResult,
+    LayerChange,
+    MetricDelta,
+    config_name,
+)
+from .units import Tolerance
+
+# ---------------------------------------------------------------------------------------------
+# The baseline document (baseline write; read back by load_baseline)
+
+BASELINE_SCHEMA = "mncost.baseline/1"
+
+
+def entry_of(model: str, report: Report, params: str, latency_ms: float | None = None
+             ) -> dict[str, Any]:
+    """One baseline entry: a configuration, its totals and its per-layer counts."""
+    net = report.network
+    entry: dict[str, Any] = {
+        "model": model, "spec": net.spec_name, "alpha": net.alpha, "depth": net.depth,
+        "resolution": list(net.resolution), "classes": net.classes,
+        "totals": {"macs": report.total.macs, "params": report.total.params(params),
+                   "layers": len(report.layers), **memory_totals(net)},
+        "layers": [{"name": r.layer.name, "kind": r.layer.kind,
+                    "out_shape": [r.layer.out_shape.c, r.layer.out_shape.h,
+                                  r.layer.out_shape.w],
+                    "macs": r.cost.macs, "params": r.cost.params(params)}
+                   for r in report.layers],
+    }
+    if latency_ms is not None:
+        entry["latency_ms_median"] = latency_ms
+    return entry
+
+
+def baseline_dict(entries: Sequence[dict[str, Any]], params: str,
+                  latency: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The whole baseline document. No timestamp, so rewriting an unchanged baseline gives an
+    identical file (a clean diff in review)."""
+    doc: dict[str, Any] = {"schema": BASELINE_SCHEMA, "mncost_version": __version__,
+                           "param_convention": params, "counts": "MACs = multiply-accumulates",
+                           "entries": list(entries)}
+    if latency is not None:
+        doc["latency"] = latency
+    return doc
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading a baseline file back
+
+def _bad(file: str, reason: str) -> InputError:
+    return InputError(f"{file}: not a valid mncost baseline: {reason}")
+
+
+def load_baseline(path: str) -> dict[str, Any]:
+    """Read and validate a baseline file.
+
+    Raises:
+        InputError: missing or unreadable file, invalid JSON, unknown schema version, or an
+            entry without the fields :func:`compare` reads, each said in one line.
+    """
+    try:
+        text = read_limited(path, MAX_JSON_BYTES)
+    except FileNotFoundError:
+        raise InputError(f"{path}: baseline file not found (write one with `mncost baseline "
+                         "write -o FILE`)") from None
+    except (OSError, Refused) as exc:
+        raise InputError(f"{path}: cannot read baseline: "
+                         f"{getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        doc = load_json(text)
+    except Refused as exc:
+        raise _bad(path, str(exc)) from None
+    if not isinstance(doc, dict) or "schema" not in doc:
+        raise _bad(path, "no \"schema\" field")
+    if doc["schema"] != BASELINE_SCHEMA:
+        raise InputError(f"{path}: unknown baseline schema {str(doc['schema'])[:40]!r} (this "
+                         f"mncost reads {BASELINE_SCHEMA}); rewrite it with `mncost baseline "
+                         "write`")
+    if not isinstance(doc.get("param_convention"), str) or (
+            doc["param_convention"] not in PARAM_CONVENTIONS):
+        raise _bad(path, f"param_convention must be one of {', '.join(PARAM_CONVENTIONS)}")
+    entries = doc.get("entries")
+    if not isinstance(entries, list) or not entries:
+        raise _bad(path, "\"entries\" must be a non-empty list")
+    if len(entries) > MAX_ENTRIES:
+        raise _bad(path, f"{len(entries):,} entries (at most {MAX_ENTRIES:,})")
+    for i, entry in enumerate(entries):
+        _check_entry(path, i, entry)
+    return doc
+
+
+def _check_entry(path: str, i: int, entry: Any) -> None:
+    where = f"entries[{i}]"
+    if not isinstance(entry, dict):
+        raise _bad(path, f"{where} must be an object")
+    for key, kind in (("model", str), ("alpha", (int, float)), ("resolution", list),
+                      ("classes", int), ("totals", dict), ("layers", list)):
+        if not isinstance(entry.get(key), kind) or isinstance(entry.get(key), bool):
+            raise _bad(path, f"{where}.{key} is missing or has the wrong type")
+    for metric in COUNT_METRICS:
+        if not _is_int(entry["totals"].get(metric)):
+            raise _bad(path, f"{where}.totals.{metric} must be an integer")
+    for j, layer in enumerate(entry["layers"]):
+        if not (isinstance(layer, dict) and isinstance(layer.get("name"), str)
+                and all(_is_int(layer.get(m)) for m in COUNT_METRICS)):
+            raise _bad(path, f"{where}.layers[{j}] needs name, macs and params")
+    if "latency_ms_median" in entry:
+        latency = entry["latency_ms_median"]
+        if isinstance(latency, bool) or not isinstance(latency, (int, float)) or not (
+                math.isfinite(latency) and latency >= 0):
+            shown = "null" if latency is None else repr(latency)[:40]
+            raise _bad(path, f"{where}.latency_ms_median must be a number of milliseconds "
+                             f">= 0, got {shown}")
+    try:
+        check_alpha(entry["alpha"])
+        if "depth" in entry:
+            check_depth(entry["depth"])
+        check_resolution(entry["resolution"])
+        check_classes(entry["classes"])
+    except InputError as exc:
+        raise _bad(path, f"{where}: {exc}") from None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# ---------------------------------------------------------------------------------------------
+# Comparison
+
+def layer_changes(old_layers: Sequence[dict[str, Any]], report: Report, params: str,
+                  tolerance: Tolerance | None = None) -> tuple[LayerChange, ...]:
+    """Layers added, removed, or with other MACs or params, matched by name, in network order
+    (removed layers last). Each changed layer's MACs and params are held to ``tolerance``
+    (default exact) against its own baseline values, not only through the totals."""
+    tolerance = tolerance or Tolerance()
+    old = {layer["name"]: layer for layer in old_layers}
+    changes = []
+    for row in report.layers:
+        before = old.pop(row.layer.name, None)
+        new_macs, new_params = row.cost.macs, row.cost.params(params)
+        if before is None:
+            changes.append(LayerChange(row.layer.name, None, new_macs, None, new_params))
+        elif (before["macs"], before["params"]) != (new_macs, new_params):
+            ok = (tolerance.allows(before["macs"], new_macs)
+                  and tolerance.allows(before["params"], new_params))
+            changes.append(LayerChange(row.layer.name, before["macs"], new_macs,
+                                       before["params"], new_params, ok))
+    changes += [LayerChange(name, layer["macs"], None, layer["params"], None)
+                for name, layer in old.items()]
+    return tuple(changes)
+
+
+def compare_entry(entry: dict[str, Any], report: Report, params: str, tolerance: Tolerance,
+                  latency: tuple[Tolerance, float] | None = None) -> ConfigResult:
+    """Compare one baseline entry with ``report`` (the same configuration, recomputed).
+
+    Counts fail when they move beyond ``tolerance`` either way (a stale baseline is a failure
+    too), in total and layer by layer (:func:`layer_changes`). Latency, when given as
+    ``(tolerance, new median ms)``, fails only when slower.
+    """
+    new = {"macs": report.total.macs, "params": report.total.params(params),
+           **memory_totals(report.network)}
+    metrics = [MetricDelta(m, entry["totals"][m], new[m],
+                           tolerance.allows(entry["totals"][m], new[m]))
+               for m in COUNT_METRICS + MEMORY_METRICS if _is_int(entry["totals"].get(m))]
+    if latency is not None:
+        lat_tolerance, median = latency
+        old = entry["latency_ms_median"]
+        metrics.append(MetricDelta("latency_ms_median", old, median,
+                                   median <= old or lat_tolerance.allows(old, median)))
+    net = report.network
+    return ConfigResult(model=entry["model"], alpha=net.alpha,
+                        resolution=tuple(net.resolution), classes=net.classes, depth=net.depth,
+                        metrics=tuple(metrics),
+                        layers=layer_changes(entry["layers"], report, params, tolerance))
+
+
+def resolve_entry(entry: dict[str, Any], baseline_file: str,
+                  resolve_model: Callable[..., Network]) -> Network:
+    """The entry's configuration resolved from the current specs; a model that no longer
+    exists is an :class:`InputError` naming the baseline."""
+    try:
+        return resolve_model(entry["model"], entry["alpha"], entry["resolution"],
+                             entry["classes"], entry.get("depth"))
+    except MncostError as exc:
+        config = config_name(entry["alpha"], check_resolution(entry["resolution"]),
+                             entry["classes"], entry.get("depth"))
+        raise InputError(f"{baseline_file}: model {entry['model']!r} ({config}) in the "
+                         f"baseline cannot be recomputed: {exc}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Orchestration (the models are resolved through the functions passed in, latency measured by
+# ``measure``: the CLI passes the torch profiler there, the tests a fake)
+
+#: ``measure(network) -> median milliseconds``.
+Measure = Callable[[Network], float]
+
+
+def write_entries(configs: Iterable[tuple[str, float, object]], classes: int | None,
+                  params: str, resolve_model: Callable[..., Network],
+                  analyze: Callable[[Network], Report], measure: Measure | None = None
+                  ) -> list[dict[str, Any]]:
+    """Baseline entries for ``(model, alpha, resolution[, depth])`` configurations (``None``:
+    the spec's own)."""
+    entries = []
+    for model, alpha, resolution, *depth in configs:
+        network = resolve_model(model, alpha, resolution, classes, *depth)
+        latency = measure(network) if measure is not None else None
+        entries.append(entry_of(model, analyze(network), params, latency))
+    return entries
+
+
+def run_check(baseline: dict[str, Any] | None, baseline_file: str,
+              budgets: Sequence[Budget], tolerance: Tolerance, params: str,
+              resolve_model: Callable[..., Network], analyze: Callable[[Network], Report],
+              measure: Measure | None = None, latency_tolerance: Tolerance | None = None,
+              predict: Measure | None = None) -> CheckResult:
+    """Recompute every baseline entry and budget from the current specs and compare."""
+    configs = []
+    if baseline is not None:
+        if measure is not None and any("latency_ms_median" not in e
+                                       for e in baseline["entries"]):
+            raise InputError(f"{baseline_file}: the baseline has no latency to check against; "
+                             "write it with `mncost baseline write --latency`")
+        for entry in baseline["entries"]:
+            network = resolve_entry(entry, baseline_file, resolve_model)
+            latency = ((latency_tolerance or Tolerance(percent=Decimal(10))),
+                       measure(network)) if measure is not None else None
+            configs.append(compare_entry(entry, analyze(network), params, tolerance, latency))
+    results = []
+    for budget in budgets:
+        try:
+            network = resolve_model(budget.model, budget.alpha, budget.resolution,
+                                    budget.classes, budget.depth)
+        except MncostError as exc:
+            raise InputError(f"{budget.where}: budget for {budget.model!r}: {exc}") from None
+        wants_latency = measure is not None and any(m == "latency_ms" for m, _ in budget.limits)
+        wants_prediction = predict is not None and any(m == "predicted_latency_ms"
+                                                       for m, _ in budget.limits)
+        results += check_budget(budget, analyze(network), params,
+                                measure(network) if wants_latency else None,
+                                predict(network) if wants_prediction else None)
+    return CheckResult(tuple(configs), tuple(results), tolerance,
+                       latency_tolerance if measure is not None else None, params)

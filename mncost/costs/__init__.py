@@ -1,0 +1,1 @@
+"""Analytic costs: the kind registry, MACs/params, conventions, memory, roofline."""

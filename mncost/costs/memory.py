@@ -1,0 +1,302 @@
+"""Analytic memory: bytes per layer, bytes moved, arithmetic intensity and peak activation
+memory under named schedules (README, "Memory and the roofline").
+
+Pure functions of resolved layers: no torch, no numpy. Element sizes come from ``--dtype``
+(:data:`DTYPE_BYTES`); every tensor is held at that size (weights included, biases too: an
+int8 deployment that keeps 32-bit biases moves a few bytes more per layer than counted here).
+
+Conventions:
+
+* **Input / output bytes** of a layer: the elements it reads and writes, batch 1. A layer reads
+  its ``in_shape`` (an ``add`` reads two such maps; a squeeze-excite ``scale`` reads the map
+  and the 1x1xC gate).
+* **Weight bytes** (``inference`` convention): conv / fc weights plus one bias per output
+  channel when the layer has a bias or a batch norm, because inference folds batch norm into
+  the conv (its scale into the weights, its shift into a bias).
+* **Bytes moved** (``compulsory`` convention): every input and weight read once and the output
+  written once, as if caches were infinite within a layer and empty between layers. Real
+  traffic is higher when a working set does not fit in cache, lower when a producer's output
+  is still in cache for its consumer.
+* **Arithmetic intensity**: MACs per byte moved (0 for MAC-free layers).
+* **Peak activation memory**: :data:`SCHEDULES`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+from ..errors import InputError
+from ..network.layers import INPUT, Network, ResolvedLayer
+from .kinds import REGISTRY
+
+#: Bytes per element of each ``--dtype``.
+DTYPE_BYTES: Mapping[str, int] = OrderedDict(float32=4, float16=2, int8=1)
+DEFAULT_DTYPE = "float32"
+
+#: Peak-memory schedules: name -> what is alive (README, "Schedules").
+SCHEDULES: Mapping[str, str] = OrderedDict(
+    naive="eager framework: layers run one at a time in order; while a layer runs, its "
+          "inputs, its output and every earlier output still needed later (a residual input "
+          "until its add) are alive; a tensor is freed after its last consumer; the network "
+          "input is held by the caller for the whole pass (forward(x) keeps x); the expanded "
+          "tensors of a bottleneck are materialized whole",
+    streamed="memory-efficient inference (v2 paper Sec. 5.1): an inverted residual block "
+             "runs as one step holding its input (also the residual), its output (the "
+             "projection accumulates into it; the add is done in place) and one piece: the "
+             "expanded channels are processed in --split groups of ceil(hidden / split) "
+             "channels, and a piece is that group's slice of the expand output (H_in x W_in) "
+             "plus its slice of the depthwise output (H_out x W_out). A block with "
+             "squeeze-excite needs every channel's mean before any channel is projected, so "
+             "its depthwise output is materialized whole (only the expansion is streamed) "
+             "and the rest runs as naive. Other layers run as naive, except that the network "
+             "input is freed after its last consumer",
+)
+DEFAULT_SCHEDULE = "naive"
+#: Default number of pieces of the streamed schedule: the v2 paper's t = 6, so a piece of a
+#: t = 6 block is as wide as the block's input.
+DEFAULT_SPLIT = 6
+
+
+def dtype_bytes(dtype: str) -> int:
+    try:
+        return DTYPE_BYTES[dtype]
+    except KeyError:
+        raise InputError(f"unknown dtype {dtype!r}; use one of {', '.join(DTYPE_BYTES)}"
+                         ) from None
+
+
+def check_split(split: object) -> int:
+    if isinstance(split, bool) or not isinstance(split, int) or split < 1:
+        raise InputError(f"split must be an integer >= 1, got {split!r}")
+    return split
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """Bytes of one layer (or a sum of layers) at one element size, and its MACs.
+
+    Attributes:
+        input_bytes, weight_bytes, output_bytes: see the module docstring.
+        macs: the layer's MACs (:mod:`mncost.costs`).
+    """
+
+    input_bytes: int = 0
+    weight_bytes: int = 0
+    output_bytes: int = 0
+    macs: int = 0
+
+    @property
+    def bytes_moved(self) -> int:
+        """Compulsory traffic: inputs and weights read once, output written once."""
+        return self.input_bytes + self.weight_bytes + self.output_bytes
+
+    @property
+    def intensity(self) -> float:
+        """Arithmetic intensity, MACs per byte moved."""
+        return self.macs / self.bytes_moved if self.bytes_moved else 0.0
+
+    def __add__(self, other: "Traffic") -> "Traffic":
+        return Traffic(self.input_bytes + other.input_bytes,
+                       self.weight_bytes + other.weight_bytes,
+                       self.output_bytes + other.output_bytes, self.macs + other.macs)
+
+
+def layer_traffic(layer: ResolvedLayer, dtype: str = DEFAULT_DTYPE) -> Traffic:
+    """Input, weight and output bytes and MACs of one layer at ``dtype`` (pure)."""
+    size = dtype_bytes(dtype)
+    kind = REGISTRY[layer.kind]          # per-kind element formulas: mncost.kinds.Kind
+    return Traffic(input_bytes=size * kind.input_elements(layer),
+                   weight_bytes=size * kind.weight_elements(layer),
+                   output_bytes=size * layer.out_shape.numel,
+                   macs=kind.macs(layer))
+
+
+# ---------------------------------------------------------------------------------------------
+# Schedules
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a schedule: the layers it runs and the activation bytes alive meanwhile.
+
+    Attributes:
+        name: the layer name, or a block's name (``layers.3.1``) for a streamed block.
+        layers: the layers run in this step.
+        live_bytes: every activation alive during the step (inputs, output, held tensors,
+            and for a streamed block its piece).
+        piece_bytes: the streamed piece (0 otherwise).
+    """
+
+    name: str
+    layers: tuple[str, ...]
+    live_bytes: int
+    piece_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class Peak:
+    """Peak activation memory of a network under one schedule."""
+
+    schedule: str
+    dtype: str
+    split: int
+    steps: tuple[Step, ...]
+
+    @property
+    def step(self) -> Step:
+        """The first step where the peak occurs."""
+        return max(self.steps, key=lambda s: s.live_bytes)
+
+    @property
+    def bytes(self) -> int:
+        return self.step.live_bytes
+
+
+@dataclass(frozen=True)
+class _Plan:
+    name: str
+    layers: tuple[ResolvedLayer, ...]
+    #: Tensors this step materializes (layer names whose outputs outlive the step).
+    outputs: tuple[str, ...]
+    #: Extra elements alive only during this step.
+    piece: int = 0
+
+
+def block_name(layer: ResolvedLayer) -> str | None:
+    """The bottleneck a layer belongs to (``layers.3.1`` for ``layers.3.1.se.fc1``), judged by
+    the resolver's part names (``.expand``, ``.dw``, ``.se.*``, ``.project``, ``.add``)."""
+    head, _, part = layer.name.rpartition(".")
+    if part in ("expand", "dw", "project", "add"):
+        return head
+    if head.endswith(".se"):
+        return head[:-3]
+    return None
+
+
+def bottleneck_blocks(network: Network
+                      ) -> list[tuple[str | None, list[ResolvedLayer]]]:
+    """Consecutive layers grouped by bottleneck; a group without a ``.project`` (a v1
+    separable pair) is split back into single layers."""
+    groups: list[tuple[str | None, list[ResolvedLayer]]] = []
+    for layer in network.layers:
+        name = block_name(layer)
+        if name is not None and groups and groups[-1][0] == name:
+            groups[-1][1].append(layer)
+        else:
+            groups.append((name, [layer]))
+    out: list[tuple[str | None, list[ResolvedLayer]]] = []
+    for name, members in groups:
+        parts = {m.name.rpartition(".")[2] for m in members}
+        if name is not None and {"dw", "project"} <= parts:
+            out.append((name, members))
+        else:
+            out.extend((None, [m]) for m in members)
+    return out
+
+
+def _naive_plans(network: Network) -> list[_Plan]:
+    return [_Plan(layer.name, (layer,), (layer.name,)) for layer in network.layers]
+
+
+def _streamed_plans(network: Network, split: int) -> list[_Plan]:
+    plans: list[_Plan] = []
+    for name, members in bottleneck_blocks(network):
+        if name is None:
+            plans.append(_Plan(members[0].name, (members[0],), (members[0].name,)))
+            continue
+        part = {m.name.rpartition(".")[2]: m for m in members}
+        dw, expand = part["dw"], part.get("expand")
+        width = math.ceil(dw.out_shape.c / split)
+        expand_piece = width * dw.in_shape.h * dw.in_shape.w if expand is not None else 0
+        if any(m.kind == "scale" for m in members):
+            # SE: the gate needs every channel's mean, so the dw output is made whole.
+            head = (expand, dw) if expand is not None else (dw,)
+            plans.append(_Plan(f"{name} (expand+dw)", head, (dw.name,), expand_piece))
+            plans += [_Plan(m.name, (m,), (m.name,)) for m in members if m not in head]
+        else:
+            dw_piece = width * dw.out_shape.h * dw.out_shape.w
+            plans.append(_Plan(name, tuple(members), (members[-1].name,),
+                               expand_piece + dw_piece))
+    return plans
+
+
+def peak_memory(network: Network, schedule: str = DEFAULT_SCHEDULE,
+                dtype: str = DEFAULT_DTYPE, split: int = DEFAULT_SPLIT) -> Peak:
+    """Peak live activation memory of ``network`` under ``schedule`` (:data:`SCHEDULES`).
+
+    Liveness: a tensor is alive from the step that produces it through the last step that
+    reads it; the network output is alive at its own step. Weights are not counted.
+    """
+    size = dtype_bytes(dtype)
+    split = check_split(split)
+    if schedule == "naive":
+        plans = _naive_plans(network)
+    elif schedule == "streamed":
+        plans = _streamed_plans(network, split)
+    else:
+        raise InputError(f"unknown schedule {schedule!r}; use one of {', '.join(SCHEDULES)}")
+    elements = {INPUT: network.input_shape.numel}
+    elements.update((layer.name, layer.out_shape.numel) for layer in network.layers)
+    produced = {INPUT: 0}
+    last_read: dict[str, int] = {}
+    for i, plan in enumerate(plans):
+        inside = {m.name for m in plan.layers}
+        for member in plan.layers:
+            for source in member.inputs:
+                if source not in inside:
+                    last_read[source] = i
+        for out in plan.outputs:
+            produced[out] = i
+    if schedule == "naive":
+        last_read[INPUT] = len(plans) - 1
+    steps = []
+    for i, plan in enumerate(plans):
+        live = sum(elements[t] for t, p in produced.items()
+                   if p <= i and (p == i or last_read.get(t, p) >= i))
+        steps.append(Step(plan.name, tuple(m.name for m in plan.layers),
+                          size * (live + plan.piece), size * plan.piece))
+    return Peak(schedule=schedule, dtype=dtype, split=split, steps=tuple(steps))
+
+
+# ---------------------------------------------------------------------------------------------
+# A network's memory report
+
+@dataclass(frozen=True)
+class MemoryReport:
+    """Per-layer traffic, totals, by kind, and the peak under every schedule."""
+
+    network: Network
+    dtype: str
+    split: int
+    layers: tuple[tuple[ResolvedLayer, Traffic], ...]
+    total: Traffic
+    by_kind: Mapping[str, Traffic]
+    peaks: Mapping[str, Peak]
+
+
+def _sum(items: Iterable[Traffic]) -> Traffic:
+    total = Traffic()
+    for t in items:
+        total = total + t
+    return total
+
+
+def memory_report(network: Network, dtype: str = DEFAULT_DTYPE,
+                  split: int = DEFAULT_SPLIT) -> MemoryReport:
+    """Traffic of every layer at ``dtype`` and the peak activation memory of every schedule."""
+    rows = tuple((layer, layer_traffic(layer, dtype)) for layer in network.layers)
+    by_kind: dict[str, Traffic] = OrderedDict()
+    for layer, traffic in rows:
+        by_kind[layer.kind] = by_kind.get(layer.kind, Traffic()) + traffic
+    peaks = OrderedDict((s, peak_memory(network, s, dtype, split)) for s in SCHEDULES)
+    return MemoryReport(network=network, dtype=dtype, split=check_split(split), layers=rows,
+                        total=_sum(t for _, t in rows), by_kind=by_kind, peaks=peaks)
+
+
+def memory_totals(network: Network) -> dict[str, int]:
+    """The baseline's memory metrics of a network (``mncost.check_results.MEMORY_METRICS``):
+    float32, the naive schedule."""
+    return {"peak_activation_bytes": peak_memory(network).bytes,
+            "bytes_moved": sum(layer_traffic(la).bytes_moved for la in network.layers)}

@@ -1,0 +1,1 @@
+"""Files: bounded reading, whole-or-nothing writing, YAML with line numbers."""

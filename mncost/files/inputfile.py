@@ -1,0 +1,114 @@
+"""Reading input files (specs, budgets, baselines) within bounds, and JSON safely.
+
+Every file mncost reads goes through :func:`read_limited`: only a regular file is read (a
+device such as ``/dev/zero``, a FIFO or a socket would never end or would block), and at most
+the size limit of its kind (:mod:`mncost.limits`). :func:`load_json` bounds nesting and number
+sizes before the recursive parts of :mod:`json` run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import stat
+from typing import Any
+
+from ..limits import MAX_DEPTH, MAX_INT_DIGITS
+
+
+class Refused(Exception):
+    """A file or document that is not read, and why (the caller adds the file name)."""
+
+
+def read_limited(path: str | os.PathLike, max_bytes: int) -> str:
+    """The UTF-8 text of the regular file ``path``, at most ``max_bytes`` long.
+
+    Raises:
+        FileNotFoundError: no such file.
+        Refused: not a regular file, too large, or not UTF-8 text.
+        OSError: any other reason it cannot be read (permissions...).
+    """
+    # O_NONBLOCK: opening a FIFO must not wait for a writer before fstat can refuse it.
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise Refused("is a directory, not a regular file")
+        if not stat.S_ISREG(mode):
+            raise Refused("not a regular file (devices, FIFOs and sockets are not read)")
+        chunks, size = [], 0
+        while size <= max_bytes:
+            chunk = os.read(fd, min(1 << 20, max_bytes + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    if size > max_bytes:
+        raise Refused(f"larger than the limit of {max_bytes:,} bytes")
+    try:
+        return b"".join(chunks).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Refused(f"not UTF-8 text (byte {exc.start})") from None
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_JSON_OPEN = re.compile(r"[\[{]")
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def json_depth(text: str, limit: int = MAX_DEPTH) -> int:
+    """Deepest nesting of ``[`` and ``{`` in JSON ``text`` (strings skipped), counting no
+    further than ``limit + 1``; linear time and no recursion."""
+    depth = deepest = 0
+    for match in _JSON_BRACKET.finditer(_JSON_STRING.sub('""', text)):
+        if match.group() in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > limit:
+                    break
+        else:
+            depth -= 1
+    return deepest
+
+
+def _int(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_INT_DIGITS:
+        raise ValueError(f"an integer of {digits:,} digits (at most {MAX_INT_DIGITS})")
+    return int(text)
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
+def _constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def load_json(text: str) -> Any:
+    """Parse JSON with bounded nesting (:data:`MAX_DEPTH`), integers of at most
+    :data:`MAX_INT_DIGITS` digits, finite floats and no ``NaN``/``Infinity``.
+
+    Raises:
+        Refused: with a one-line reason (line and column for syntax errors).
+    """
+    if _JSON_OPEN.search(text) and json_depth(text) > MAX_DEPTH:
+        raise Refused(f"nested more than {MAX_DEPTH} levels deep")
+    try:
+        return json.loads(text, parse_int=_int, parse_float=_float,
+                          parse_constant=_constant)
+    except json.JSONDecodeError as exc:
+        raise Refused(f"invalid JSON at line {exc.lineno}, column {exc.colno}: "
+                      f"{exc.msg}") from None
+    except (ValueError, RecursionError) as exc:
+        raise Refused(str(exc) if isinstance(exc, ValueError) else
+                      f"nested more than {MAX_DEPTH} levels deep") from None

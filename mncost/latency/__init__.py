@@ -1,0 +1,1 @@
+"""Predicted latency: the model, device profiles, prediction, the held-out evaluation."""

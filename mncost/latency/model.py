@@ -1,0 +1,530 @@
+"""A latency model per device: fitted once (``mncost calibrate``), evaluated as a dot product.
+
+The model works at the level the runtime executes. Each resolved layer is one kernel call (a
+conv with its batch norm folded in) followed by its activation, and its time is linear in
+features of its resolved shape::
+
+    t(layer) = a[kernel] * MACs + b[kernel] * bytes + c[kernel] * calls
+             + p[act] * output bytes + q[act]
+
+* ``kernel``: the layer's kind (:data:`mncost.kinds.REGISTRY`), with two refinements
+  (:meth:`LatencyModel.kernel`): the stem, a standard conv on the input image, is
+  ``conv@stem`` (:data:`STEM`); and for a runtime with a blocked channel layout (ONNX
+  Runtime's NCHWc, :class:`ChannelLayout`) a conv it runs unblocked is ``kind@nchw``;
+* ``MACs``: the registry's count (0 for pooling, adds and SE scales), over channels padded to
+  whole blocks for a blocked conv;
+* ``bytes``: the layer's compulsory bytes moved (:func:`mncost.memory.layer_traffic`: input
+  maps, output map, inference weights with batch norm folded into a bias) at the dtype's size
+  (maps padded likewise): what a memory-bound kernel pays for;
+* ``calls``: 1, or the groups of a grouped conv run plain (one GEMM per group,
+  :meth:`ChannelLayout.calls`); ``c`` is the fixed cost of one call (dispatch, set-up);
+* ``p``, ``q``: the activation's cost per byte of the output map and per call (fused into the
+  conv by ONNX Runtime for ReLU, a separate module in eager PyTorch).
+
+A network's end-to-end time adds the time between layers and a fixed cost::
+
+    T(network) = sum of t(layer) + between * layers + fixed
+
+Every coefficient is >= 0 except ``between``. Kernels get their own coefficients because they
+are different code and are memory-bound at different sizes (depthwise and SE scale move bytes,
+a pointwise conv does MACs).
+
+**Fitting** (:func:`fit`), in two stages, both weighted least squares on *relative* errors
+(each row divided by its measured time, so a 0.02 ms layer counts as much as a 5 ms one) with
+non-negative coefficients (``scipy.optimize.nnls``; without scipy, ``numpy.linalg.lstsq`` with
+the negative columns removed and refitted):
+
+1. every layer's median measured in place (the profiler's per-layer mode) against its kernel's
+   ``[MACs, bytes, calls]`` and its activation's ``[output bytes, 1]``, in one fit
+   (:func:`fit_layers`): every layer of every calibration network is a data point;
+2. the end-to-end medians against ``[sum of stage-1 layer times, layers, 1]``: a scale ``s``
+   (per-layer timing has its own cost), the time between layers (negative where timing a
+   layer costs more than the gaps of a plain run) and the fixed cost. The final coefficients
+   are ``s`` times stage 1's.
+
+So per-layer data decides how time splits between layers (shares), end-to-end data decides the
+total. Prediction (:meth:`LatencyModel.predict`) is pure Python: no numpy, no torch. The file
+a calibration writes (a device profile) is read and validated by :mod:`mncost.device_profile`.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+from ..costs.kinds import REGISTRY
+from ..errors import InputError
+from ..network.layers import INPUT, Network, ResolvedLayer
+
+FEATURES = ("macs", "bytes", "calls")
+#: The suffix of a conv kernel's variant in the plain (unblocked) layout, when the runtime
+#: has a blocked one (:class:`ChannelLayout`): ``depthwise@nchw``.
+PLAIN = "@nchw"
+#: The suffix of the stem's kernel: a standard conv that reads the network's input image.
+#: Its few input channels (3) cannot be blocked or vectorized along channels, so runtimes run
+#: it with another algorithm (ONNX Runtime reads the NCHW image directly; oneDNN likewise), at
+#: a fraction of a body conv's MACs per second: one ``conv`` kernel for both put v1-conv
+#: (full 3x3 convs) at 1.0/224 12% over in eager PyTorch, +7.5% with this.
+STEM = "@stem"
+VARIANTS = (PLAIN, STEM)
+#: Coefficient names in a device profile, per kind (units: ms per MAC, per byte, per call).
+COEFFICIENTS = ("ms_per_mac", "ms_per_byte", "ms_per_call")
+#: Coefficient names of an activation (units: ms per byte of the output map, per call).
+ACTIVATION_COEFFICIENTS = ("ms_per_byte", "ms_per_call")
+
+
+# ---------------------------------------------------------------------------------------------
+# Features: the memory module's per-layer traffic (pure; one definition of bytes moved)
+
+def layer_elements(layer: ResolvedLayer) -> tuple[int, int, int]:
+    """Elements a layer reads, writes and holds as inference weights, batch 1
+    (the element formulas of :class:`mncost.kinds.Kind`: an ``add`` reads two maps, an SE
+    ``scale`` the map and the ``C x 1 x 1`` gate; weights include one bias per channel where
+    batch norm folds)."""
+    kind = REGISTRY[layer.kind]
+    return kind.input_elements(layer), layer.out_shape.numel, kind.weight_elements(layer)
+
+
+def layer_features(layer: ResolvedLayer, dtype_bytes: int = 4) -> tuple[int, int, int]:
+    """``(MACs, bytes moved, 1)`` of one layer (module docstring)."""
+    read, written, weights = layer_elements(layer)
+    return REGISTRY[layer.kind].macs(layer), (read + written + weights) * dtype_bytes, 1
+
+
+def network_features(network: Network, dtype_bytes: int = 4) -> list[tuple[str, int, int]]:
+    """``(kind, MACs, bytes)`` per layer, in order."""
+    return [(layer.kind, *layer_features(layer, dtype_bytes)[:2]) for layer in network.layers]
+
+
+# ---------------------------------------------------------------------------------------------
+# Kernel variants: which layout a runtime runs a conv in
+
+
+@dataclass(frozen=True)
+class ChannelLayout:
+    """Which convs a runtime runs in a blocked channel layout, and which in plain NCHW.
+
+    ONNX Runtime's CPU provider rewrites a conv into NCHWc (channels in blocks of ``block``,
+    MLAS's vector width) only when its channel counts allow it, and runs the rest through its
+    generic NCHW path: im2col and a GEMM per group, ten times slower per MAC for a depthwise
+    conv on this project's machine (v1 at alpha 0.9: 57, 115, 230 and 921 channels). The rule,
+    from ORT's ``NchwcTransformer``, with ``alignment`` the channel multiple it pads to a block:
+
+    * a standard conv (groups 1) is blocked when it reads fewer than ``block`` input channels
+      (the stem reads the NCHW image directly) or a multiple of ``alignment``;
+    * a depthwise conv (one input channel per group, as many groups as outputs) when its
+      channels are a multiple of ``alignment``;
+    * another grouped conv when its output channels are a multiple of ``alignment`` and its
+      input and output channels per group are multiples of ``block``.
+
+    The two numbers differ between ORT versions and CPUs, so ``mncost calibrate`` does not
+    assume them: it probes the installed runtime with single convs and keeps the values that
+    explain every probe (:func:`infer_layout`). ``fc`` (a GEMM) has no layout.
+    """
+
+    alignment: int
+    block: int
+    name: str = "nchwc"
+
+    @staticmethod
+    def applies(layer: ResolvedLayer) -> bool:
+        """Whether the rule concerns ``layer``: a conv (not ``fc``, a GEMM)."""
+        return REGISTRY[layer.kind].conv and layer.kind != "fc"
+
+    def blocked(self, layer: ResolvedLayer) -> bool:
+        """Whether the runtime runs ``layer`` in the blocked layout (True for non-convs:
+        they have one variant)."""
+        if not self.applies(layer):
+            return True
+        return self.blocked_conv(layer.in_shape.c, layer.out_shape.c, layer.groups)
+
+    def blocked_conv(self, cin: int, cout: int, groups: int) -> bool:
+        if groups == 1:
+            return cin < self.block or cin % self.alignment == 0
+        if cin == groups and cout == groups:
+            return cout % self.alignment == 0
+        return (cout % self.alignment == 0 and (cin // groups) % self.block == 0
+                and (cout // groups) % self.block == 0)
+
+    def kernel(self, layer: ResolvedLayer) -> str:
+        """The layer's kernel: its kind, or ``kind@nchw`` when it runs unblocked."""
+        return layer.kind if self.blocked(layer) else layer.kind + PLAIN
+
+    def calls(self, layer: ResolvedLayer) -> int:
+        """Kernel calls the layer makes: one, except a grouped or depthwise conv that runs
+        plain, which ORT's generic NCHW conv runs as an im2col and a GEMM *per group* (a
+        57-channel depthwise conv: 57 calls). Its per-call term then counts per group: on the
+        same measurements, v1 held out at alpha 0.6-0.9 went from 11-14% under to 2-5%."""
+        if layer.groups > 1 and not self.blocked(layer):
+            return layer.groups
+        return 1
+
+    def effective_channels(self, layer: ResolvedLayer) -> tuple[int, int]:
+        """``(input, output)`` channels as the kernel computes them: a blocked conv pads its
+        output channels, and its input channels unless it reads the NCHW image directly (fewer
+        than ``block``), up to whole blocks (28 -> 32 at block 16). Unpadded otherwise."""
+        cin, cout = layer.in_shape.c, layer.out_shape.c
+        if not self.applies(layer) or not self.blocked(layer):
+            return cin, cout
+        direct = layer.groups == 1 and cin < self.block
+        return (cin if direct else _round_up(cin, self.block)), _round_up(cout, self.block)
+
+    def features(self, layer: ResolvedLayer, dtype_bytes: int) -> tuple[int, int]:
+        """``(MACs, bytes)`` of :func:`layer_features` over the :meth:`effective_channels`:
+        the work and the maps of a blocked conv include its padding channels."""
+        macs, nbytes, _ = layer_features(layer, dtype_bytes)
+        cin_e, cout_e = self.effective_channels(layer)
+        cin, cout = layer.in_shape.c, layer.out_shape.c
+        if (cin_e, cout_e) == (cin, cout):
+            return macs, nbytes
+        read, written, weights = layer_elements(layer)
+        macs = macs // cout * cout_e
+        if layer.groups == 1:
+            macs = macs // cin * cin_e
+        return macs, (read // cin * cin_e + written // cout * cout_e + weights) * dtype_bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "alignment": self.alignment, "block": self.block}
+
+
+#: Single convs ``(cin, cout, groups)`` whose layout in the optimized graph pins the rule of
+#: :class:`mncost.latency_model.ChannelLayout`: standard convs around every candidate
+#: alignment and block, depthwise convs, grouped convs with 4 to 64 channels per group.
+LAYOUT_PROBES = tuple(
+    [(c, 32, 1) for c in (3, 6, 8, 12, 14, 16, 17, 18, 20, 24, 28, 30, 32, 34, 40, 48, 64, 96)]
+    + [(c, c, c) for c in (4, 6, 8, 12, 16, 18, 20, 24, 28, 30, 32, 36, 40, 48, 64, 96)]
+    + [(32, 64, 2), (32, 64, 4), (64, 64, 4), (64, 64, 8), (64, 128, 2), (128, 128, 2),
+       (128, 128, 4), (96, 96, 3)])
+def _round_up(n: int, multiple: int) -> int:
+    return -(-n // multiple) * multiple
+
+
+#: Channel multiples :func:`infer_layout` considers.
+_POWERS = (1, 2, 4, 8, 16, 32, 64)
+
+
+def infer_layout(observed: Iterable[tuple[int, int, int, bool]]) -> ChannelLayout | None:
+    """The :class:`ChannelLayout` that explains every observed ``(cin, cout, groups,
+    blocked)`` conv, or ``None`` when nothing was blocked (the runtime has no blocked layout)
+    or no rule explains them all. Among rules that do, the largest alignment, then the largest
+    block (the probes decide; with too few of them this is the conservative choice)."""
+    observed = list(observed)
+    if not any(b for *_, b in observed):
+        return None
+    fits = [ChannelLayout(a, k) for a in _POWERS for k in _POWERS if a <= k
+            and all(ChannelLayout(a, k).blocked_conv(ci, co, g) == b
+                    for ci, co, g, b in observed)]
+    return max(fits, key=lambda r: (r.alignment, r.block)) if fits else None
+
+
+# ---------------------------------------------------------------------------------------------
+# The model and its prediction
+
+
+@dataclass(frozen=True)
+class LayerPrediction:
+    name: str
+    kind: str
+    stage: str
+    macs: int
+    bytes: int
+    ms: float
+    kernel: str = ""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A predicted latency: per layer, the time between layers, the fixed cost, the total."""
+
+    layers: tuple[LayerPrediction, ...]
+    between_ms: float
+    fixed_ms: float
+
+    @property
+    def layers_ms(self) -> float:
+        return math.fsum(p.ms for p in self.layers)
+
+    @property
+    def total_ms(self) -> float:
+        return self.layers_ms + self.between_ms + self.fixed_ms
+
+    def by(self, key: str) -> dict[str, float]:
+        """Predicted ms summed by ``kind`` or ``stage``, in order of first appearance."""
+        sums: dict[str, float] = {}
+        for p in self.layers:
+            k = getattr(p, key)
+            sums[k] = sums.get(k, 0.0) + p.ms
+        return sums
+
+    def shares(self) -> dict[str, float]:
+        """Each layer's share of the sum of layer times (as the profiler's time shares)."""
+        total = self.layers_ms
+        return {p.name: (p.ms / total if total else 0.0) for p in self.layers}
+
+
+@dataclass(frozen=True)
+class LatencyModel:
+    """Fitted coefficients (module docstring). ``kinds`` maps a kernel (a kind, or with a
+    ``layout`` a conv kind's plain variant ``kind@nchw``) to ``(ms_per_mac, ms_per_byte,
+    ms_per_call)``; kernels never calibrated are absent."""
+
+    kinds: Mapping[str, tuple[float, float, float]]
+    between_ms: float
+    fixed_ms: float
+    dtype_bytes: int = 4
+    layout: ChannelLayout | None = None
+    #: Activation -> ``(ms_per_byte, ms_per_call)`` of applying it to a layer's output.
+    activations: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+
+    def kernel(self, layer: ResolvedLayer) -> str:
+        """The kernel ``layer`` runs as: ``conv@stem`` for a standard conv on the input image
+        (:data:`STEM`), else its kind, or its plain variant (:class:`ChannelLayout`)."""
+        if layer.kind == "conv" and layer.inputs == (INPUT,):
+            return layer.kind + STEM
+        return self.layout.kernel(layer) if self.layout is not None else layer.kind
+
+    def coefficients(self, layer: ResolvedLayer) -> tuple[float, float, float]:
+        """``(a, b, c)`` of the layer's kernel; a plain variant never calibrated falls back to
+        its kind's (``predict`` warns), a kind never calibrated to 0."""
+        kernel = self.kernel(layer)
+        if kernel in self.kinds:
+            return self.kinds[kernel]
+        return self.kinds.get(layer.kind, (0.0, 0.0, 0.0))
+
+    def features(self, layer: ResolvedLayer) -> tuple[int, int]:
+        """``(MACs, bytes)`` the layer's kernel works on: :func:`layer_features`, over padded
+        channels for a blocked conv (:meth:`ChannelLayout.features`)."""
+        if self.layout is not None:
+            return self.layout.features(layer, self.dtype_bytes)
+        return layer_features(layer, self.dtype_bytes)[:2]
+
+    def effective_channels(self, layer: ResolvedLayer) -> tuple[int, int]:
+        """``(input, output)`` channels as the layer's kernel computes them
+        (:meth:`ChannelLayout.effective_channels`; the layer's own without a layout)."""
+        if self.layout is not None:
+            return self.layout.effective_channels(layer)
+        return layer.in_shape.c, layer.out_shape.c
+
+    def calls(self, layer: ResolvedLayer) -> int:
+        """How many times the kernel's per-call term counts (:meth:`ChannelLayout.calls`)."""
+        return self.layout.calls(layer) if self.layout is not None else 1
+
+    def output_bytes(self, layer: ResolvedLayer) -> int:
+        """Bytes of the layer's output map as its kernel writes it (padded channels for a
+        blocked conv): what its activation reads and writes in place."""
+        cout_e = self.effective_channels(layer)[1]
+        return layer.out_shape.numel // layer.out_shape.c * cout_e * self.dtype_bytes
+
+    def layer_ms(self, layer: ResolvedLayer) -> float:
+        """``a * MACs + b * bytes + c`` of the layer's kernel, plus its activation's
+        ``p * output bytes + q`` (module docstring)."""
+        macs, nbytes = self.features(layer)
+        a, b, c = self.coefficients(layer)
+        p, q = self.activations.get(layer.act, (0.0, 0.0))
+        act = p * self.output_bytes(layer) + q if p or q else 0.0
+        return a * macs + b * nbytes + c * self.calls(layer) + act
+
+    def predict(self, network: Network) -> Prediction:
+        """Predicted milliseconds of one forward pass (batch 1) of ``network``."""
+        layers = []
+        for layer in network.layers:
+            macs, nbytes, _ = layer_features(layer, self.dtype_bytes)
+            layers.append(LayerPrediction(layer.name, layer.kind, layer.stage, macs, nbytes,
+                                          self.layer_ms(layer), self.kernel(layer)))
+        return Prediction(tuple(layers), self.between_ms * len(layers), self.fixed_ms)
+
+    def uncalibrated(self, network: Network) -> list[str]:
+        """Kernels of ``network`` the calibration never measured, sorted."""
+        return sorted({self.kernel(l) for l in network.layers} - set(self.kinds))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dtype_bytes": self.dtype_bytes,
+                "kinds": {k: dict(zip(COEFFICIENTS, v)) for k, v in self.kinds.items()},
+                "activations": {k: dict(zip(ACTIVATION_COEFFICIENTS, v))
+                                for k, v in self.activations.items()},
+                "between_layers_ms": self.between_ms, "fixed_ms": self.fixed_ms,
+                "layout": self.layout.to_dict() if self.layout is not None else None}
+
+
+# ---------------------------------------------------------------------------------------------
+# Fitting (numpy, and scipy when present, imported here only)
+
+@dataclass(frozen=True)
+class Measured:
+    """One calibration configuration as measured: what the fit reads.
+
+    Attributes:
+        network: the resolved network.
+        end_to_end_ms: median of the plain end-to-end runs.
+        layer_ms: layer name -> median of its in-place timings (per-layer runs), or ``None``.
+    """
+
+    network: Network
+    end_to_end_ms: float
+    layer_ms: Mapping[str, float] | None = None
+
+
+def nnls(a: Any, b: Any) -> Any:
+    """Non-negative least squares ``min |a x - b|, x >= 0`` (columns scaled to unit max first).
+
+    ``scipy.optimize.nnls`` when scipy is installed; otherwise ``numpy.linalg.lstsq`` refitted
+    without the columns whose coefficient came out negative until none is (the active set
+    rarely needs more than one pass here).
+    """
+    import numpy as np
+
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    scale = np.abs(a).max(axis=0)
+    scale[scale == 0] = 1.0
+    scaled = a / scale
+    try:
+        from scipy.optimize import nnls as scipy_nnls
+    except ImportError:
+        x = _clipped_lstsq(scaled, b)
+    else:
+        x, _ = scipy_nnls(scaled, b, maxiter=50 * a.shape[1])
+    return x / scale
+
+
+def _clipped_lstsq(a: Any, b: Any) -> Any:
+    import numpy as np
+
+    active = np.ones(a.shape[1], dtype=bool)
+    x = np.zeros(a.shape[1])
+    while active.any():
+        sol, *_ = np.linalg.lstsq(a[:, active], b, rcond=None)
+        if (sol >= 0).all():
+            x[active] = sol
+            break
+        idx = np.flatnonzero(active)
+        active[idx[sol < 0]] = False
+    return x
+
+
+@dataclass(frozen=True)
+class LayerPoint:
+    """One measured layer, as stage 1 reads it."""
+
+    kernel: str
+    act: str
+    macs: int
+    bytes: int
+    output_bytes: int
+    ms: float
+    calls: int = 1
+
+
+def fit_layers(points: Sequence[LayerPoint]
+               ) -> tuple[dict[str, tuple[float, float, float]], dict[str, tuple[float, float]]]:
+    """Stage 1: every measured layer against ``[MACs, bytes, calls]`` of its kernel and
+    ``[output bytes, 1]`` of its activation, one non-negative least squares on relative
+    errors. Returns the kernels' ``(a, b, c)`` and the activations' ``(p, q)``.
+
+    One fit, not one per kind: an activation's terms are shared by every kind it follows
+    (ONNX Runtime fuses ReLU into the conv's kernel but runs swish as two more nodes; eager
+    PyTorch calls every activation as a module of its own), and they are told apart from the
+    kernels' own terms because each kind is measured with several activations (a pointwise
+    conv with none, ReLU, ReLU6, hard swish and swish)."""
+    import numpy as np
+
+    kernels = sorted({p.kernel for p in points})
+    acts = sorted({p.act for p in points if p.act != "none"})
+    timed = [p for p in points if p.ms > 0]
+    k_col = {k: 3 * i for i, k in enumerate(kernels)}
+    a_col = {a: 3 * len(kernels) + 2 * i for i, a in enumerate(acts)}
+    x = np.zeros((len(timed), 3 * len(kernels) + 2 * len(acts)))
+    for row, p in enumerate(timed):
+        j = k_col[p.kernel]
+        x[row, j:j + 3] = (p.macs, p.bytes, p.calls)
+        if p.act != "none":
+            j = a_col[p.act]
+            x[row, j:j + 2] = (p.output_bytes, 1.0)
+    y = np.array([p.ms for p in timed])
+    solution = nnls(x / y[:, None], np.ones(len(y))) if len(timed) else np.zeros(x.shape[1])
+    # A kernel measured but never timed (ONNX Runtime folds residual adds into the conv
+    # before them, so they read 0): calibrated as free.
+    coefs = {k: tuple(float(v) for v in solution[j:j + 3]) for k, j in k_col.items()}
+    act_coefs = {a: tuple(float(v) for v in solution[j:j + 2]) for a, j in a_col.items()}
+    return coefs, act_coefs
+
+
+def fit(measured: Sequence[Measured], dtype_bytes: int = 4,
+        layout: ChannelLayout | None = None) -> LatencyModel:
+    """The two-stage fit of the module docstring; with a ``layout``, each conv kind's blocked
+    and plain kernels are fitted apart.
+
+    Raises:
+        InputError: without per-layer data, or with fewer than 3 configurations.
+    """
+    import numpy as np
+
+    if len(measured) < 3:
+        raise InputError(f"a fit needs at least 3 measured configurations, got {len(measured)}")
+    shape = LatencyModel({}, 0.0, 0.0, dtype_bytes, layout)
+    points = [LayerPoint(shape.kernel(layer), layer.act, *shape.features(layer),
+                         shape.output_bytes(layer), m.layer_ms[layer.name], shape.calls(layer))
+              for m in measured if m.layer_ms is not None for layer in m.network.layers]
+    if not points:
+        raise InputError("a fit needs per-layer measurements")
+    kernels, acts = fit_layers(points)
+    stage1 = LatencyModel(kernels, 0.0, 0.0, dtype_bytes, layout, acts)
+    # Stage 2. The time between layers may come out negative: it is what a plain run spends
+    # per layer beyond the per-layer timings, and timing a layer can cost more than that gap
+    # (ONNX Runtime's profiler: v3-small 0.45/112 sums to 0.29 ms of node times in a 0.18 ms
+    # run). Its column enters twice, with both signs, to keep nnls.
+    rows = [(stage1.predict(m.network).layers_ms, len(m.network.layers),
+             -len(m.network.layers), 1.0) for m in measured]
+    y = np.array([m.end_to_end_ms for m in measured])
+    s, more, less, fixed = nnls(np.array(rows) / y[:, None], np.ones(len(y)))
+    kinds = {k: (s * a, s * b, s * c) for k, (a, b, c) in kernels.items()}
+    activations = {k: (s * p, s * q) for k, (p, q) in acts.items()}
+    return LatencyModel(kinds, float(more - less), float(fixed),
+                        dtype_bytes, layout, activations)
+
+
+def fit_macs_baseline(measured: Sequence[Measured]) -> float:
+    """The naive baseline ``latency = k * MACs`` fitted on the same data (relative errors):
+    ms per MAC."""
+    import numpy as np
+
+    macs = np.array([sum(layer_features(l)[0] for l in m.network.layers) for m in measured],
+                    dtype=float)
+    y = np.array([m.end_to_end_ms for m in measured])
+    return float(nnls((macs / y)[:, None], np.ones(len(y)))[0])
+
+
+def network_macs(network: Network) -> int:
+    return sum(REGISTRY[l.kind].macs(l) for l in network.layers)
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors: the figures the README's table reports
+
+
+@dataclass(frozen=True)
+class ErrorSummary:
+    """Relative errors ``predicted / measured - 1`` of a set of configurations."""
+
+    count: int
+    within_5: float
+    within_10: float
+    median_abs: float
+    max_abs: float
+
+    @classmethod
+    def of(cls, pairs: Iterable[tuple[float, float]]) -> "ErrorSummary":
+        """``(predicted, measured)`` pairs."""
+        errors = [abs(p / m - 1) for p, m in pairs if m > 0]
+        if not errors:
+            return cls(0, 0.0, 0.0, 0.0, 0.0)
+        n = len(errors)
+        return cls(n, sum(e <= 0.05 for e in errors) / n, sum(e <= 0.10 for e in errors) / n,
+                   statistics.median(errors), max(errors))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"count": self.count, "within_5pct": self.within_5,
+                "within_10pct": self.within_10, "median_abs_error": self.median_abs,
+                "max_abs_error": self.max_abs}

@@ -1,0 +1,1 @@
+"""Measurement records, torch-free: timing statistics, profile and crosscheck results."""

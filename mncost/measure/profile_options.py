@@ -1,0 +1,81 @@
+"""What the torch profiler measures and how: :class:`ProfileOptions`, plain data.
+
+Torch-free, so the CLI, ``sweep --latency`` and the tests (their fake profiler) build and check
+options without importing torch; :mod:`mncost.torch_backend.profile` does the measuring.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import InputError
+
+#: ``--dtype`` names; :data:`mncost.torch_backend.profile.DTYPES` maps them to torch dtypes.
+DTYPE_NAMES = ("float32", "float16", "bfloat16")
+
+
+@dataclass(frozen=True)
+class ProfileOptions:
+    """What to measure and how.
+
+    Attributes:
+        device: ``cpu``, ``cuda`` or ``cuda:N``.
+        threads: intra-op CPU threads (``torch.set_num_threads``); ``None`` keeps torch's
+            current setting. Either way the count used is reported.
+        batch: images per forward pass.
+        dtype: ``float32``, ``float16`` or ``bfloat16`` (weights and input).
+        warmup: untimed runs before each measurement.
+        repeats: at least this many timed runs...
+        min_time_s: ...and at least this many seconds of timed runs.
+        per_layer: also time every layer (wrapped forwards; separate runs).
+        channels_last: NHWC memory format for the input and the conv weights.
+        fuse_bn: fold each batch norm into the conv before it (inference folding).
+        compile: run the model through ``torch.compile`` (not with ``per_layer``).
+        steady_malloc: keep freed memory mapped (:func:`mncost.timing.steady_malloc`) so runs
+            measure a steady allocator state; ``False`` leaves glibc's defaults.
+        runtime: ``eager`` (PyTorch) or ``onnxruntime`` (the exported model in ONNX Runtime,
+            :mod:`.onnx_runtime`; CPU, float32, no compile or channels-last).
+    """
+
+    device: str = "cpu"
+    threads: int | None = None
+    batch: int = 1
+    dtype: str = "float32"
+    warmup: int = 10
+    repeats: int = 30
+    min_time_s: float = 1.0
+    per_layer: bool = False
+    channels_last: bool = False
+    fuse_bn: bool = False
+    compile: bool = False
+    steady_malloc: bool = True
+    runtime: str = "eager"
+
+    def check(self) -> None:
+        """Raise :class:`~mncost.errors.InputError` for a value no measurement can use."""
+        if self.batch < 1:
+            raise InputError(f"batch must be >= 1, got {self.batch}")
+        if self.threads is not None and self.threads < 1:
+            raise InputError(f"threads must be >= 1, got {self.threads}")
+        if self.warmup < 0:
+            raise InputError(f"warmup must be >= 0, got {self.warmup}")
+        if self.repeats < 1:
+            raise InputError(f"repeats must be >= 1, got {self.repeats}")
+        if self.min_time_s < 0:
+            raise InputError(f"min time must be >= 0 s, got {self.min_time_s}")
+        if self.dtype not in DTYPE_NAMES:
+            raise InputError(f"unknown dtype {self.dtype!r}; use one of "
+                             f"{', '.join(DTYPE_NAMES)}")
+        if self.runtime not in ("eager", "onnxruntime"):
+            raise InputError(f"unknown runtime {self.runtime!r}; use eager or onnxruntime")
+        if self.runtime == "onnxruntime":
+            bad = [flag for flag, on in (("--device cuda", self.device != "cpu"),
+                                         (f"--dtype {self.dtype}", self.dtype != "float32"),
+                                         ("--compile", self.compile),
+                                         ("--channels-last", self.channels_last)) if on]
+            if bad:
+                raise InputError(f"--runtime onnxruntime runs float32 on the CPU with its own "
+                                 f"layout and fusions; drop {', '.join(bad)}")
+        if self.per_layer and self.compile:
+            raise InputError("per-layer timing wraps the eager modules; it cannot be combined "
+                             "with compile (a compiled graph has no per-layer boundaries)")

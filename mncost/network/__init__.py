@@ -1,0 +1,1 @@
+"""Networks: resolved layers, the resolver, width rounding, the built-in catalog."""

@@ -1,0 +1,1 @@
+"""Specs: the YAML format's records, loading with extends/patch, the field values."""

@@ -1,0 +1,1 @@
+"""Sweeps over alpha x depth x resolution grids."""

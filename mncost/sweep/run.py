@@ -1,0 +1,434 @@
+"""Sweeps: costs over a grid of models x alpha x depth x resolution (``mncost sweep``).
+
+Pure and torch-free (latency is measured by :func:`measure_latency` with the profiler the caller
+passes in). Rows are plain dicts with the stable columns of :data:`COLUMNS` /
+:data:`LAYER_COLUMNS` (documented in README.md), exact integers throughout, the resolution an
+``(H, W)`` tuple until the edge (:func:`plain_row`); they are rendered by
+:mod:`mncost.render.sweep`.
+
+Speed: a grid of A alphas x R resolutions is not resolved A x R times. A layer's MACs are its
+output pixels (which depend only on the resolution and the strides) times the work per output
+pixel (which depends only on alpha and depth: channels, kernel, groups, repeats), and its
+parameters do not depend on the resolution at all. So each (alpha, depth) is resolved once at
+the spec's resolution and each
+resolution once, and every configuration is a dot product of the two. The split is *checked*,
+layer by layer, against the registry's own formulas for every resolution; where it does not hold
+(a spec whose structure changes with alpha, a formula that is not per-pixel) that part of the grid
+falls back to resolving that configuration (:func:`_config_rows`).
+"""
+
+from __future__ import annotations
+
+import operator
+from array import array
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+from ..costs.analytic import DEFAULT_PARAMS, Report, analyze
+from ..costs.kinds import MAC_KINDS, REGISTRY
+from ..costs.schema import resolution_str
+from ..errors import InputError
+from ..network.layers import Network
+from ..network.resolve import resolve
+from ..spec.load import Spec
+from .grid import MAX_CONFIGS
+
+# ---------------------------------------------------------------------------------------------
+# The columns and the JSON document (schema SWEEP_SCHEMA)
+
+SWEEP_SCHEMA = "mncost.sweep/1"
+
+#: CSV columns of ``mncost sweep`` (one row per configuration), in order: ``macs_<kind>`` for
+#: each kind with MACs (:data:`mncost.kinds.MAC_KINDS`).
+COLUMNS = ("model", "alpha", "depth", "resolution", "classes", "macs", "params",
+           "param_convention",
+           *(f"macs_{k}" for k in MAC_KINDS), "macs_ratio", "params_ratio")
+#: CSV columns of ``mncost sweep --per-layer`` (one row per layer per configuration).
+LAYER_COLUMNS = ("model", "alpha", "depth", "resolution", "classes", "layer", "kind", "stage",
+                 "in_shape", "out_shape", "macs", "params", "param_convention")
+#: Columns that ``--latency`` adds (milliseconds per batch, from the profiler's end-to-end runs).
+LATENCY_COLUMNS = ("latency_ms_median", "latency_ms_p10", "latency_ms_p90", "latency_ms_mean",
+                   "latency_ms_std", "latency_runs", "latency_device", "latency_threads",
+                   "latency_batch")
+#: Columns that ``--memory`` adds (float32, the naive schedule; README "Memory and the
+#: roofline"): the peak live activation bytes and the compulsory bytes moved of one pass.
+MEMORY_COLUMNS = ("peak_activation_bytes", "bytes_moved")
+#: Columns that ``--predict DEVICE.json`` adds (:mod:`mncost.predict`).
+PREDICTED_COLUMNS = ("predicted_ms", "predicted_runtime", "predicted_threads")
+
+
+def has_memory(rows: Sequence[dict[str, Any]]) -> bool:
+    """Whether sweep rows carry ``--memory``'s columns."""
+    return bool(rows) and MEMORY_COLUMNS[0] in rows[0]
+
+
+def plain_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A sweep row at the edge: its ``(H, W)`` resolution as text (``224``, ``224x160``)."""
+    return {**row, "resolution": resolution_str(row["resolution"])}
+
+
+def columns(per_layer: bool, latency: bool, memory: bool = False, predicted: bool = False
+            ) -> tuple[str, ...]:
+    """The CSV columns of a sweep (README: stable, units in the names)."""
+    if per_layer:
+        return LAYER_COLUMNS
+    return (COLUMNS + (MEMORY_COLUMNS if memory else ()) + (LATENCY_COLUMNS if latency else ())
+            + (PREDICTED_COLUMNS if predicted else ()))
+
+
+def has_predicted(rows: Sequence[dict[str, Any]]) -> bool:
+    """Whether sweep rows carry ``--predict``'s columns."""
+    return bool(rows) and PREDICTED_COLUMNS[0] in rows[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# The grid
+
+
+@dataclass(frozen=True)
+class Grid:
+    """What to sweep: models (names or spec paths, each loaded once) x alphas x depths x
+    resolutions.
+
+    ``resolutions`` empty means each spec's own resolution; ``classes`` None the spec's; an
+    alpha or depth of None the spec's own multiplier (1.0 except EfficientNet-B1...B7).
+    """
+
+    models: tuple[str, ...]
+    specs: tuple[Spec, ...]
+    alphas: tuple[float | None, ...]
+    resolutions: tuple[tuple[int, int], ...]
+    classes: int | None = None
+    params: str = DEFAULT_PARAMS
+    depths: tuple[float | None, ...] = (None,)
+
+    @property
+    def size(self) -> int:
+        return (len(self.models) * len(self.alphas) * len(self.depths)
+                * max(1, len(self.resolutions)))
+
+    @property
+    def multipliers(self) -> tuple[tuple[float | None, float | None], ...]:
+        """(alpha, depth) pairs, alpha outer."""
+        return tuple((a, d) for a in self.alphas for d in self.depths)
+
+    def resolutions_of(self, spec: Spec) -> tuple[tuple[int, int], ...]:
+        return self.resolutions or (tuple(spec.resolution),)
+
+
+def _shape(c: int, h: int, w: int) -> str:
+    return f"{c}x{h}x{w}"
+
+
+@dataclass
+class _AlphaCosts:
+    """One (alpha, depth), resolved at the spec's resolution: per-layer work per output pixel
+    (MACs /
+    output pixels) and parameters, which no resolution changes."""
+
+    network: Network
+    per_pixel: list[int]
+    params: list[int]
+
+
+@dataclass
+class _ResolutionMap:
+    """One resolution, from one resolve, kept compact (a sweep may hold thousands): the
+    resolution, per-layer output pixels and per-layer (in H, in W, out H, out W)."""
+
+    resolution: tuple[int, int]
+    pixels: Sequence[int]
+    flat_sizes: Sequence[int]
+
+
+def _pack(values: list[int]) -> Sequence[int]:
+    """64-bit integers in an array (8 bytes each); Python's integers beyond that."""
+    try:
+        return array("q", values)
+    except OverflowError:
+        return values
+
+
+def _sizes(network: Network) -> Sequence[int]:
+    """(in H, in W, out H, out W) of each layer, flattened."""
+    return _pack([v for l in network.layers
+                  for v in (l.in_shape.h, l.in_shape.w, l.out_shape.h, l.out_shape.w)])
+
+
+def _layer_key(network: Network) -> tuple:
+    """Everything of a layer but its spatial size: what parameters and per-pixel work read."""
+    return tuple((l.name, l.kind, l.stage, l.in_shape.c, l.out_shape.c, l.kernel, l.stride,
+                  l.groups, l.bias, l.bn) for l in network.layers)
+
+
+def _alpha_costs(report: Report, params: str) -> _AlphaCosts | None:
+    """Split each layer's MACs into output pixels x work per pixel; None if one does not
+    divide (then this alpha takes the slow path)."""
+    per_pixel = []
+    for row in report.layers:
+        pixels = row.layer.out_shape.h * row.layer.out_shape.w
+        work, rest = divmod(row.cost.macs, pixels)
+        if rest:
+            return None
+        per_pixel.append(work)
+    return _AlphaCosts(report.network, per_pixel, [r.cost.params(params) for r in report.layers])
+
+
+def _resolution_map(spec: Spec, base: _AlphaCosts, resolution: tuple[int, int],
+                    classes: int | None, per_layer: bool) -> _ResolutionMap | None:
+    """Resolve ``base``'s alpha at ``resolution`` and check, with the registry's formulas, that
+    every layer's MACs are its output pixels x ``base``'s work per pixel. None if not."""
+    network = resolve(spec, base.network.alpha, resolution, classes, base.network.depth)
+    if _layer_key(network) != _layer_key(base.network):
+        return None
+    pixels = []
+    for layer, work in zip(network.layers, base.per_pixel):
+        n = layer.out_shape.h * layer.out_shape.w
+        if REGISTRY[layer.kind].macs(layer) != work * n:
+            return None
+        pixels.append(n)
+    return _ResolutionMap(tuple(network.resolution), _pack(pixels),
+                          _sizes(network) if per_layer else ())
+
+
+def _reference(spec: Spec, classes: int | None, params: str) -> tuple[int, int]:
+    """MACs and parameters of the model at its own multipliers and resolution (alpha 1.0 at 224
+    for the MobileNets; EfficientNet-B3's coefficients at 300): the denominators of
+    ``macs_ratio`` and ``params_ratio``."""
+    total = analyze(resolve(spec, None, None, classes)).total
+    return total.macs, total.params(params)
+
+
+def _ratio(value: int, reference: int) -> float:
+    return round(value / reference, 6) if reference else 0.0
+
+
+def _config_row(model: str, network: Network, resolution: tuple[int, int], macs: int,
+                macs_by_kind: dict[str, int], params: int, convention: str,
+                reference: tuple[int, int]) -> dict[str, Any]:
+    """One configuration: ``macs`` is the network's total (every layer), ``macs_by_kind`` its
+    split by kind (only :data:`MAC_KINDS` get a column)."""
+    classes = network.classes
+    row = {"model": model, "alpha": network.alpha, "depth": network.depth,
+           "resolution": tuple(resolution),
+           "classes": classes, "macs": macs, "params": params, "param_convention": convention}
+    for kind in MAC_KINDS:
+        row[f"macs_{kind}"] = macs_by_kind.get(kind, 0)
+    row["macs_ratio"] = _ratio(macs, reference[0])
+    row["params_ratio"] = _ratio(params, reference[1])
+    return row
+
+
+def _layer_rows(model: str, network: Network, macs: Iterable[int], params: Iterable[int],
+                resolution: Sequence[int], sizes: Sequence[int],
+                convention: str) -> Iterator[dict[str, Any]]:
+    """Long rows: the layers of ``network`` (channels) at ``resolution``, whose layers have
+    the spatial ``sizes`` (in H, in W, out H, out W of each layer, flattened)."""
+    head = {"model": model, "alpha": network.alpha, "depth": network.depth,
+            "resolution": tuple(resolution), "classes": network.classes}
+    quads = zip(*[iter(sizes)] * 4)
+    for layer, (ih, iw, oh, ow), m, p in zip(network.layers, quads, macs, params):
+        yield {**head, "layer": layer.name, "kind": layer.kind, "stage": layer.stage,
+               "in_shape": _shape(layer.in_shape.c, ih, iw),
+               "out_shape": _shape(layer.out_shape.c, oh, ow),
+               "macs": m, "params": p, "param_convention": convention}
+
+
+class _KindSums:
+    """Per-kind sums of ``work x pixels`` for networks with one layer layout (every kind
+    present, so the kinds' sums add up to the network's total)."""
+
+    def __init__(self, network: Network) -> None:
+        kinds = [layer.kind for layer in network.layers]
+        self.index = {k: [i for i, kind in enumerate(kinds) if kind == k]
+                      for k in dict.fromkeys(kinds)}
+
+    def split(self, values: Sequence[int]) -> dict[str, list[int]]:
+        return {k: [values[i] for i in idx] for k, idx in self.index.items()}
+
+
+def _layout(network: Network) -> tuple:
+    """What fixes every layer's spatial size: names, kinds, inputs, kernels and strides."""
+    return tuple((l.name, l.kind, l.inputs, l.kernel, l.stride) for l in network.layers)
+
+
+#: Layer entries of resolved spatial sizes kept for the whole of a model's sweep (8 bytes
+#: each, 40 with --per-layer); beyond, resolutions are resolved again for each alpha, so
+#: memory stays bounded whatever the grid.
+CACHE_LAYERS = 2_000_000
+
+
+def _model_rows(model: str, spec: Spec, grid: Grid, per_layer: bool, fast: bool
+                ) -> Iterator[dict[str, Any]]:
+    """The rows of one model, alpha by alpha, resolution by resolution: by the split of the
+    module docstring where it is checked to hold, else by resolving that configuration.
+
+    Only one alpha's network is held at a time, and at most :data:`CACHE_LAYERS` layers'
+    spatial sizes, never the rows: memory does not grow with the grid.
+    """
+    reference = _reference(spec, grid.classes, grid.params)
+    resolutions = grid.resolutions_of(spec)
+    cached = 0
+    # Alphas with one layout share one resolve per resolution (usually every alpha does).
+    maps: dict[tuple, dict[tuple[int, int], _ResolutionMap | None]] = {}
+    for alpha, depth in grid.multipliers:
+        costs = (_alpha_costs(analyze(resolve(spec, alpha, None, grid.classes, depth)),
+                              grid.params) if fast else None)
+        if costs is None:
+            for resolution in resolutions:
+                yield from _config_rows(model, spec, grid, alpha, depth, resolution,
+                                        per_layer, reference)
+            continue
+        cache = maps.setdefault(_layout(costs.network), {})
+        sums = _KindSums(costs.network)
+        work_by_kind = sums.split(costs.per_pixel)
+        total_params = sum(costs.params)
+        for resolution in resolutions:
+            if resolution in cache:
+                spatial = cache[resolution]
+            else:
+                spatial = _resolution_map(spec, costs, resolution, grid.classes, per_layer)
+                if cached + len(costs.per_pixel) <= CACHE_LAYERS:
+                    cache[resolution] = spatial
+                    cached += len(costs.per_pixel)
+            if spatial is None:
+                yield from _config_rows(model, spec, grid, alpha, depth, resolution,
+                                        per_layer, reference)
+            elif per_layer:
+                macs = list(map(operator.mul, costs.per_pixel, spatial.pixels))
+                yield from _layer_rows(model, costs.network, macs, costs.params,
+                                       spatial.resolution, spatial.flat_sizes, grid.params)
+            else:
+                pixels_by_kind = sums.split(spatial.pixels)
+                by_kind = {k: sum(map(operator.mul, work, pixels_by_kind[k]))
+                           for k, work in work_by_kind.items()}
+                yield _config_row(model, costs.network, resolution, sum(by_kind.values()),
+                                  by_kind, total_params, grid.params, reference)
+
+
+def _config_rows(model: str, spec: Spec, grid: Grid, alpha: float | None,
+                 depth: float | None, resolution: tuple[int, int], per_layer: bool,
+                 reference: tuple[int, int]) -> Iterator[dict[str, Any]]:
+    """The slow path for one configuration: resolve and analyze it."""
+    report = analyze(resolve(spec, alpha, resolution, grid.classes, depth))
+    net = report.network
+    if per_layer:
+        yield from _layer_rows(model, net, [r.cost.macs for r in report.layers],
+                               [r.cost.params(grid.params) for r in report.layers],
+                               net.resolution, _sizes(net), grid.params)
+        return
+    by_kind = {k: c.macs for k, c in report.by_kind.items()}
+    yield _config_row(model, net, resolution, report.total.macs, by_kind,
+                      report.total.params(grid.params), grid.params, reference)
+
+
+def check_grid(grid: Grid) -> None:
+    """Refuse a grid over :data:`MAX_CONFIGS` before any work."""
+    if grid.size > MAX_CONFIGS:
+        raise InputError(f"the grid has {grid.size:,} configurations (at most "
+                         f"{MAX_CONFIGS:,}); use fewer values or a larger range step")
+
+
+def iter_rows(grid: Grid, per_layer: bool = False, fast: bool = True
+              ) -> Iterator[dict[str, Any]]:
+    """The rows of ``grid``, one at a time: one per model x alpha x depth x resolution (in
+    that nesting order), or with ``per_layer`` one per layer of each configuration.
+
+    Memory does not grow with the number of rows: what is held is one resolved network per
+    alpha and per resolution (the split of the module docstring), never the rows, so a
+    caller that writes each row as it comes (``sweep -f csv``/``jsonl``) runs in constant
+    memory however large the product.
+
+    Args:
+        grid: the models and values to sweep.
+        per_layer: long format (:data:`LAYER_COLUMNS`) instead of :data:`COLUMNS`.
+        fast: use the checked pixel split (module docstring); False resolves every
+            configuration (the reference the tests compare the fast path with).
+    """
+    check_grid(grid)
+    for model, spec in zip(grid.models, grid.specs):
+        yield from _model_rows(model, spec, grid, per_layer, fast)
+
+
+def sweep(grid: Grid, per_layer: bool = False, fast: bool = True) -> list[dict[str, Any]]:
+    """All rows of ``grid`` as a list (:func:`iter_rows`, which streams them)."""
+    return list(iter_rows(grid, per_layer, fast))
+
+
+def row_count(grid: Grid, per_layer: bool) -> int:
+    """How many rows ``grid`` gives: its configurations, or with ``per_layer`` its
+    configurations times each model's layers (counted at each depth, the first alpha and
+    resolution: the depth changes the number of layers)."""
+    if not per_layer:
+        return grid.size
+    total = 0
+    for spec in grid.specs:
+        resolution = grid.resolutions_of(spec)[0]
+        layers = sum(len(resolve(spec, grid.alphas[0], resolution, grid.classes, d).layers)
+                     for d in grid.depths)
+        total += layers * len(grid.alphas) * len(grid.resolutions_of(spec))
+    return total
+
+
+def add_memory(rows: Iterable[dict[str, Any]], specs: dict[str, Spec]
+               ) -> Iterator[dict[str, Any]]:
+    """Each configuration row with :data:`MEMORY_COLUMNS` added, one at a time (a streamed
+    sweep stays in constant memory). Every configuration is resolved (the pixel split does
+    not hold for liveness), so this is ~1 ms per row."""
+    from ..costs.memory import memory_totals
+
+    for row in rows:
+        net = resolve(specs[row["model"]], row["alpha"], row["resolution"], row["classes"],
+                      row.get("depth"))
+        yield {**row, **memory_totals(net)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Latency (the caller passes the profiler: the engine never imports torch)
+
+def latency_fields(result: Any, options: Any) -> dict[str, Any]:
+    """The :data:`LATENCY_COLUMNS` of one profiler result (milliseconds, 4 decimals). Device
+    and threads are the ones the profiler used (its ``environment``), not the ones asked for:
+    ``--threads`` left out still records the thread count that was measured."""
+    e2e = result.end_to_end
+    env = getattr(result, "environment", None) or {}
+    threads = env.get("threads", options.threads)
+    return {"latency_ms_median": round(e2e.median_ms, 4), "latency_ms_p10": round(e2e.p10_ms, 4),
+            "latency_ms_p90": round(e2e.p90_ms, 4), "latency_ms_mean": round(e2e.mean_ms, 4),
+            "latency_ms_std": round(e2e.std_ms, 4), "latency_runs": e2e.runs,
+            "latency_device": env.get("device", options.device),
+            "latency_threads": "" if threads is None else threads,
+            "latency_batch": options.batch}
+
+
+def measure_latency(rows: Iterable[dict[str, Any]], specs: dict[str, Spec], options: Any,
+                    profile: Callable[[Network, Any], Any],
+                    on_done: Callable[[int], None] | None = None
+                    ) -> Iterator[dict[str, Any]]:
+    """Measure each configuration row with ``profile(network, options)`` (the torch
+    profiler's ``profile_network``) and yield it with the latency columns added.
+
+    Rows are yielded one by one, so a caller interrupted (Ctrl-C) keeps the ones measured.
+    ``on_done(i)`` is called after row ``i`` (for a progress bar).
+    """
+    for i, row in enumerate(rows):
+        spec = specs[row["model"]]
+        network = resolve(spec, row["alpha"], row["resolution"], row["classes"],
+                          row.get("depth"))
+        result = profile(network, options)
+        yield {**row, **latency_fields(result, options)}
+        if on_done is not None:
+            on_done(i)
+
+
+# ---------------------------------------------------------------------------------------------
+# Pareto front (drawn by :func:`mncost.render.sweep.plot_png`)
+
+def pareto_front(points: Sequence[tuple[float, int]]) -> list[tuple[float, int]]:
+    """The configurations no other one beats on both counts: for (latency, MACs) points,
+    those with more MACs (capacity) than every faster one. Sorted by latency."""
+    front: list[tuple[float, int]] = []
+    for latency, macs in sorted(points, key=lambda p: (p[0], -p[1])):
+        if not front or macs > front[-1][1]:
+            front.append((latency, macs))
+    return front
