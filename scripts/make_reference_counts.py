@@ -21,7 +21,7 @@ import json
 import sys
 from pathlib import Path
 
-from mncost.models import resolve_model
+from mncost import resolve_model
 from mncost.torch_backend.reference import compare, count_module, count_network, reference_model
 
 OUT = Path(__file__).resolve().parent.parent / "tests" / "data" / "reference_counts.json"
