@@ -12,6 +12,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from _helpers import BETWEEN, FIXED, TRUTH, assert_readable, profile_doc
 from conftest import ROOT, TINY_EVERY_KIND
 from mncost import device_profile as dp
 from mncost import evaluation as ev
@@ -19,9 +20,6 @@ from mncost import latency_model as lm
 from mncost import resolve_model
 from mncost.cli import cli
 from mncost.errors import InputError
-
-from test_latency_model import BETWEEN, FIXED, TRUTH
-from test_table_width import assert_readable
 
 TRUE_MODEL = lm.LatencyModel(TRUTH, BETWEEN, FIXED)
 
@@ -347,8 +345,6 @@ def evaluation_doc():
 
 
 def profile_with(evaluation):
-    from test_latency_model import profile_doc
-
     doc = profile_doc()
     doc["evaluation"] = evaluation
     return doc

@@ -13,13 +13,12 @@ import sys
 import pytest
 from click.testing import CliRunner
 
+from _helpers import BETWEEN, FIXED, TRUTH
 from conftest import TINY_EVERY_KIND
 from mncost import resolve_model
 from mncost import device_profile as dp
 from mncost import latency_model as lm
 from mncost.cli import cli
-
-from test_latency_model import BETWEEN, FIXED, TRUTH
 
 MODEL = lm.LatencyModel({k: v for k, v in TRUTH.items()}, BETWEEN, FIXED)
 
