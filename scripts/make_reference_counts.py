@@ -21,8 +21,8 @@ import json
 import sys
 from pathlib import Path
 
+from mncost import resolve_model
 from mncost.costs.reference import compare, count_network
-from mncost.network.catalog import resolve_model
 from mncost.torch_backend.reference import count_module, reference_model
 
 OUT = Path(__file__).resolve().parent.parent / "tests" / "data" / "reference_counts.json"
@@ -44,6 +44,19 @@ CONFIGS = [
     ("timm", "mobilenetv1_125", "v1", 1.25, None, 224, 1000),
     *[("timm", f"tf_mobilenetv3_{size}_{n}", f"v3-{size}-tf", a, None, 224, None)
       for size in ("large", "small") for n, a in (("075", 0.75), ("100", 1.0))],
+    # The two configurations of tests/data/builtin_totals.csv (alpha 1.0 at 224 and 0.75 at
+    # 192) wherever a reference builds them and the lines above do not already count them:
+    # that table's rows are held to these counts.
+    *[("torchvision", f"{name}(width_mult=0.75) at 192", model, 0.75, None, 192, None)
+      for name, model in (("mobilenet_v2", "v2"), ("mobilenet_v3_large", "v3-large"),
+                          ("mobilenet_v3_small", "v3-small"))],
+    ("torchvision", "MNASNet(0.75) at 192", "mnasnet", 0.75, None, 192, None),
+    *[("torchvision", f"EfficientNet(width {a}, depth {d}) at {r}", f"efficientnet-b{i}", a,
+       d, r, None)
+      for i, d in enumerate((1.0, 1.1, 1.2, 1.4, 1.8, 2.2, 2.6, 3.1))
+      for a, r in ((1.0, 224), (0.75, 192)) if (i, a) != (0, 1.0)],
+    *[("timm", f"tf_mobilenetv3_{size}_075 at 192", f"v3-{size}-tf", 0.75, None, 192, None)
+      for size in ("large", "small")],
 ]
 
 

@@ -123,8 +123,11 @@ def test_conventions_agree_with_the_engine_sums(model, alpha, resolution):
     report = analyze(resolve_model(model, alpha, resolution))
     conv = conventions(report)
     total = report.total
-    assert [c.name for c in conv.counts] == list(COUNT_CONVENTIONS)
-    assert [c.name for c in conv.params] == list(PARAM_CONVENTIONS)
+    # the names are the interface (--params choices, JSON keys): written out, since
+    # conv.params is built by iterating PARAM_CONVENTIONS
+    assert [c.name for c in conv.counts] == list(COUNT_CONVENTIONS) == [
+        "macs", "flops", "fvcore", "ops"]
+    assert [c.name for c in conv.params] == ["weights", "trainable", "checkpoint"]
     assert conv.count("macs").total == total.macs
     assert conv.count("flops").total == 2 * total.macs
     assert conv.count("fvcore").total == total.fvcore

@@ -10,10 +10,9 @@ import copy
 import json
 
 import pytest
+from _helpers import BETWEEN, FIXED, TRUTH, assert_readable, profile_doc
 from click.testing import CliRunner
 from conftest import ROOT, TINY_EVERY_KIND
-from test_latency_model import BETWEEN, FIXED, TRUTH
-from test_table_width import assert_readable
 
 from mncost import resolve_model
 from mncost.cli import cli
@@ -346,8 +345,6 @@ def evaluation_doc():
 
 
 def profile_with(evaluation):
-    from test_latency_model import profile_doc
-
     doc = profile_doc()
     doc["evaluation"] = evaluation
     return doc

@@ -128,3 +128,22 @@ def test_renderers_import_no_torch(path):
     bad = sorted(n for n in imports(path)
                  if _under(n, ("mncost.torch_backend", "mncost.cli", "torch", "fvcore")))
     assert not bad, f"{module_name(path)} (renderer) imports {bad}"
+
+
+def test_test_modules_import_no_other_test_module():
+    """Shared test helpers live in tests/conftest.py or tests/_helpers.py: a test module that
+    imports another runs (and breaks with) the other's module-level code, and renaming one
+    breaks the other's collection."""
+    tests = ROOT / "tests"
+    names = {path.stem for path in tests.rglob("test_*.py")}
+    bad = {}
+    for path in sorted(tests.rglob("*.py")):
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                found.update(alias.name.partition(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                found.add(node.module.partition(".")[0])
+        if found & names:
+            bad[str(path.relative_to(ROOT))] = sorted(found & names)
+    assert not bad, bad

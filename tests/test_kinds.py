@@ -27,6 +27,9 @@ def every_kind_spec():
 
 
 def test_one_record_per_kind():
+    # the order of every by-kind table and of sweep's MAC columns, written out
+    assert KINDS == ("conv", "pointwise", "depthwise", "grouped", "fc", "se_fc", "pool", "add",
+                     "scale")
     assert all(name == kind.name and kind.label for name, kind in REGISTRY.items())
     assert MAC_KINDS == ("conv", "pointwise", "depthwise", "grouped", "fc", "se_fc")
     assert [c for c in COLUMNS if c.startswith("macs_") and c != "macs_ratio"] == [

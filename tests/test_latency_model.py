@@ -9,6 +9,7 @@ import math
 import random
 
 import pytest
+from _helpers import BETWEEN, FIXED, TRUTH, profile_doc
 from conftest import TINY_EVERY_KIND
 
 from mncost import resolve_model
@@ -17,15 +18,6 @@ from mncost.errors import InputError
 from mncost.latency import device_profile as dp
 from mncost.latency import model as lm
 
-#: Known coefficients: ms per MAC, ms per byte, ms per call. MAC-free kinds have no MAC term.
-TRUTH = {
-    "conv": (2.0e-8, 1.0e-8, 0.010), "pointwise": (1.2e-8, 2.0e-9, 0.006),
-    "depthwise": (6.0e-8, 4.0e-9, 0.008), "grouped": (3.0e-8, 1.0e-9, 0.009),
-    "fc": (5.0e-9, 4.0e-10, 0.004), "se_fc": (3.0e-8, 2.0e-9, 0.012),
-    "pool": (0.0, 3.0e-9, 0.005), "add": (0.0, 1.5e-9, 0.003), "scale": (0.0, 2.5e-9, 0.004),
-    "conv@stem": (3.5e-8, 1.2e-8, 0.011),
-}
-BETWEEN, FIXED = 0.0021, 0.35
 CONFIGS = [(m, a, r) for m in ("v1", "v2", "v3-large", "v3-small")
            for a in (0.35, 0.5, 0.75, 1.0) for r in (96, 128, 160, 224)]
 
@@ -197,14 +189,6 @@ def test_fit_needs_data():
 
 # ---------------------------------------------------------------------------------------------
 # Device profiles
-
-
-def profile_doc():
-    model = lm.LatencyModel({k: v for k, v in TRUTH.items() if k != "grouped"}, BETWEEN, FIXED)
-    return {"schema": "mncost.device/1", "runtime": "eager", "threads": 1,
-            "environment": {"cpu": "x"}, "model": model.to_dict(),
-            "coverage": {"alpha": [0.35, 1.0], "resolution": [96, 224],
-                         "macs": [5_000_000, 600_000_000]}}
 
 
 def write(tmp_path, doc):

@@ -11,9 +11,9 @@ import subprocess
 import sys
 
 import pytest
+from _helpers import BETWEEN, FIXED, TRUTH
 from click.testing import CliRunner
 from conftest import TINY_EVERY_KIND
-from test_latency_model import BETWEEN, FIXED, TRUTH
 
 from mncost import resolve_model
 from mncost.cli import cli

@@ -10,8 +10,8 @@ from __future__ import annotations
 import types
 
 import pytest
+from _helpers import assert_readable
 from click.testing import CliRunner
-from rich.cells import cell_len
 
 import mncost.render.output as output
 import mncost.render.tables as tables
@@ -40,20 +40,6 @@ def drawn(monkeypatch):
         return result, list(sections)
 
     return run
-
-
-def assert_readable(text: str, sections: list[Section], width: int) -> None:
-    assert sections, "no table drawn"
-    assert "…" not in text
-    too_wide = [line for line in text.splitlines() if cell_len(line) > width]
-    assert not too_wide, too_wide[:3]
-    for section in sections:
-        for header in section.headers:
-            for word in str(header).split():
-                assert word in text, (section.title, header)
-        for row in section.rows:
-            for cell in row:
-                assert str(cell) in text, (section.title, row[0], cell)
 
 
 @pytest.mark.parametrize("width", WIDTHS)

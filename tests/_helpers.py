@@ -1,0 +1,58 @@
+"""Helpers shared by several test modules (not a test module itself: test modules do not import
+each other, so running, renaming or deleting one never changes another's collection).
+
+* A synthetic device: :data:`TRUTH` (ms per MAC, ms per byte, ms per call of each kernel),
+  :data:`BETWEEN` and :data:`FIXED`, the known coefficients the latency-model, predict and
+  evaluation tests fit, predict and measure with; :func:`profile_doc`, a valid device profile
+  built from them.
+* :func:`assert_readable`: every cell of the tables a command drew appears whole in its text,
+  with no ellipsis and no line wider than the terminal.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mncost.render.tables import Section
+
+#: Known coefficients: ms per MAC, ms per byte, ms per call. MAC-free kinds have no MAC term.
+TRUTH = {
+    "conv": (2.0e-8, 1.0e-8, 0.010), "pointwise": (1.2e-8, 2.0e-9, 0.006),
+    "depthwise": (6.0e-8, 4.0e-9, 0.008), "grouped": (3.0e-8, 1.0e-9, 0.009),
+    "fc": (5.0e-9, 4.0e-10, 0.004), "se_fc": (3.0e-8, 2.0e-9, 0.012),
+    "pool": (0.0, 3.0e-9, 0.005), "add": (0.0, 1.5e-9, 0.003), "scale": (0.0, 2.5e-9, 0.004),
+    "conv@stem": (3.5e-8, 1.2e-8, 0.011),
+}
+#: Known ms between consecutive layers and fixed ms per run.
+BETWEEN, FIXED = 0.0021, 0.35
+
+
+def profile_doc() -> dict:
+    """A valid ``mncost.device/1`` profile of the synthetic device (without ``grouped``), fresh
+    on every call so a test may edit it."""
+    from mncost.latency import model as lm
+
+    model = lm.LatencyModel({k: v for k, v in TRUTH.items() if k != "grouped"}, BETWEEN, FIXED)
+    return {"schema": "mncost.device/1", "runtime": "eager", "threads": 1,
+            "environment": {"cpu": "x"}, "model": model.to_dict(),
+            "coverage": {"alpha": [0.35, 1.0], "resolution": [96, 224],
+                         "macs": [5_000_000, 600_000_000]}}
+
+
+def assert_readable(text: str, sections: list[Section], width: int) -> None:
+    """Every header word and cell of ``sections`` is in ``text`` whole; no ellipsis, and no
+    line of ``text`` wider than ``width`` cells."""
+    from rich.cells import cell_len
+
+    assert sections, "no table drawn"
+    assert "…" not in text
+    too_wide = [line for line in text.splitlines() if cell_len(line) > width]
+    assert not too_wide, too_wide[:3]
+    for section in sections:
+        for header in section.headers:
+            for word in str(header).split():
+                assert word in text, (section.title, header)
+        for row in section.rows:
+            for cell in row:
+                assert str(cell) in text, (section.title, row[0], cell)
