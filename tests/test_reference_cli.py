@@ -97,3 +97,67 @@ def test_missing_extra_is_one_line_exit_2():
                          check=True).stdout.splitlines()
     assert out == ["2", "mncost: error: this command needs torchvision, which is not "
                         "installed: pip install 'mncost[reference]'"]
+
+
+# ---------------------------------------------------------------------------------------------
+# User specs name the library model they transcribe (issue 22 item 9)
+
+@pytest.fixture
+def user_v1(tmp_path):
+    """MobileNet v1 as a user spec of its own name, so no built-in table applies."""
+    from mncost.network.catalog import configs_dir
+
+    text = (configs_dir() / "mobilenet_v1.yaml").read_text()
+    lines = [("name: my-v1" if line.startswith("name:") else line)
+             for line in text.splitlines()]
+    path = tmp_path / "my_v1.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@needs_reference
+def test_a_user_spec_names_its_timm_model_on_the_command_line(user_v1):
+    refused = run("crosscheck", str(user_v1), "--reference", "timm", "--res", "96")
+    assert refused.exit_code == 2 and "no timm reference for 'my-v1'" in refused.output
+    assert "--reference timm:NAME" in refused.output
+    ok = run("crosscheck", str(user_v1), "--reference", "timm:mobilenetv1_100", "--res", "96",
+             "-f", "json")
+    assert ok.exit_code == 0, ok.output
+    doc = json.loads(ok.stdout)
+    assert doc["ok"] and doc["reference"] == "timm" and len(doc["layers"]) == 28
+
+
+@needs_reference
+def test_a_user_spec_names_its_timm_model_in_the_spec(user_v1, tmp_path):
+    child = tmp_path / "child.yaml"
+    child.write_text("name: my-v1-ref\nextends: my_v1.yaml\n"
+                     "reference: {timm: {1.0: mobilenetv1_100, 1.25: mobilenetv1_125}}\n")
+    for alpha in ("1.0", "1.25"):
+        ok = run("crosscheck", str(child), "--reference", "timm", "--alpha", alpha, "--res", "96",
+                 "-f", "json")
+        assert ok.exit_code == 0 and json.loads(ok.stdout)["ok"], ok.output
+    other = run("crosscheck", str(child), "--reference", "timm", "--alpha", "0.5", "--res", "96")
+    assert other.exit_code == 2
+    assert "the spec names timm models at alpha 1, 1.25 only, not 0.5" in other.output
+    # a model of another network is counted, and the comparison says it differs
+    wrong = run("crosscheck", str(user_v1), "--reference", "timm:mobilenetv2_100", "--res", "96")
+    assert wrong.exit_code == 1
+
+
+@pytest.mark.parametrize("value, message", [
+    ("foo", "the library is one of torchvision, timm"),
+    ("foo:bar", "the library is one of torchvision, timm"),
+    ("timm:", "after timm: give a model name"),
+    ("timm:a b", "after timm: give a model name"),
+])
+def test_reference_option_is_checked_before_any_work(value, message):
+    result = run("crosscheck", "v1", "--reference", value)
+    assert result.exit_code == 2 and message in result.output
+
+
+@needs_reference
+def test_an_unknown_library_model_is_one_line(user_v1):
+    result = run("crosscheck", str(user_v1), "--reference", "timm:no_such_model_xyz")
+    assert result.exit_code == 2
+    assert "timm has no model 'no_such_model_xyz'" in result.output
+    assert "Traceback" not in result.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -179,3 +180,33 @@ def test_extends_is_relative_to_the_file_only(tmp_path, monkeypatch):
     write(spec_dir, "name: parent\nlayers:\n  - {op: conv, c: 8, s: 2}\n", "parent.yaml")
     code, out = run("validate", str(child))
     assert code == 0, out
+
+
+@pytest.mark.parametrize("reference, message", [
+    ("{timm: 3}", "reference.timm: must be a timm model name"),
+    ("{timm: 'a b'}", "reference.timm: must be a timm model name"),
+    ("{tim: x}", "unknown key 'tim' for reference (did you mean 'timm'?)"),
+    ("{timm: {0: x}}", "reference.timm"),
+    ("[timm]", "reference: must be a mapping"),
+])
+def test_reference_key_is_validated(tmp_path, reference, message):
+    """A spec's ``reference:`` (which library model it transcribes) is checked like any key."""
+    from mncost.errors import SpecError
+    from mncost.network.catalog import find_spec
+    from mncost.spec.load import load_spec
+
+    path = tmp_path / "r.yaml"
+    path.write_text(f"name: r\nreference: {reference}\nlayers:\n  - {{op: conv, c: 8}}\n")
+    with pytest.raises(SpecError, match=re.escape(message)):
+        load_spec(path, find_spec)
+
+
+def test_reference_key_reads_names_by_alpha(tmp_path):
+    from mncost.network.catalog import find_spec
+    from mncost.spec.load import load_spec
+
+    path = tmp_path / "r.yaml"
+    path.write_text("name: r\nreference: {timm: {1.0: a_100, 0.5: a_050}, torchvision: b}\n"
+                    "layers:\n  - {op: conv, c: 8}\n")
+    spec = load_spec(path, find_spec)
+    assert spec.reference == {"timm": {1.0: "a_100", 0.5: "a_050"}, "torchvision": {None: "b"}}

@@ -13,6 +13,8 @@ from ..network.catalog import TABLES
 from ..render import crosscheck as view
 from ..render import plural
 from ..render.output import emit
+from ..spec.load import MODEL_NAME
+from ..spec.load import REFERENCE_LIBRARIES as LIBRARIES
 from .common import format_option, network_options, output_option
 
 #: ``--all`` grids: width multipliers x resolutions (the papers' grid, plus the odd 0.35 and 97
@@ -42,9 +44,12 @@ def _grid_help() -> str:
               help="--all: worker processes (default: one per CPU; 1: in this process).")
 @click.option("--grid", "grid_name", type=click.Choice(list(GRIDS)), default="quick",
               show_default=True, help=_grid_help())
-@click.option("--reference", type=click.Choice(["torchvision", "timm"]), default=None,
-              help="Compare with the model the library ships instead (needs the reference "
-                   "extra): conv/linear layers in execution order, MACs, params, shapes.")
+@click.option("--reference", default=None, metavar="LIBRARY[:NAME]",
+              callback=lambda ctx, param, value: _reference(value),
+              help="Compare with the model the library (torchvision or timm) ships instead "
+                   "(needs the reference extra): conv/linear layers in execution order, MACs, "
+                   "params, shapes. The model is the built-in's counterpart, the one the "
+                   "spec's reference: key names, or NAME (timm:mobilenetv1_100).")
 @click.option("--per-layer", is_flag=True, help="Add the per-layer table (layer, analytic, "
                                                 "fvcore, torch, delta).")
 @click.option("--conventions", "show_conventions", is_flag=True,
@@ -54,9 +59,9 @@ def _grid_help() -> str:
 @click.pass_context
 def crosscheck(ctx: click.Context, model: str | None, alpha: float | None,
                depth: float | None, resolution: str | None, classes: int | None,
-               reference: str | None, all_: bool, jobs: int | None, grid_name: str,
-               per_layer: bool,
-               show_conventions: bool, fmt: str, output: str | None) -> None:
+               reference: tuple[str, str | None] | None, all_: bool, jobs: int | None,
+               grid_name: str, per_layer: bool, show_conventions: bool, fmt: str,
+               output: str | None) -> None:
     """Build MODEL in torch and check, layer by layer and in total, that the analytic MACs and
     parameters equal what fvcore's FlopCountAnalysis, torch's FlopCounterMode (2 x MACs) and
     the module's parameters and buffers say. Also rebuilds fvcore's default total from the
@@ -69,6 +74,7 @@ def crosscheck(ctx: click.Context, model: str | None, alpha: float | None,
       mncost crosscheck --all --grid full
       mncost crosscheck efficientnet-b3 --reference torchvision
       mncost crosscheck v3-small-tf --alpha 0.75 --reference timm --per-layer
+      mncost crosscheck my_fbnet.yaml --reference timm:fbnetc_100
 
     With --reference, the model torchvision or timm ships for the same configuration is built
     and counted instead, with the same counters (README, "Reference implementations").
@@ -85,7 +91,8 @@ def crosscheck(ctx: click.Context, model: str | None, alpha: float | None,
         from ..torch_backend.reference import crosscheck_reference
 
         network = resolve_model(model, alpha, resolution, classes, depth)
-        results = (crosscheck_reference(network, reference, model),)
+        library, name = reference
+        results = (crosscheck_reference(network, library, model, name),)
         emit(view.render_reference(fmt, results[0], per_layer), output)
     elif all_:
         models, alphas, resolutions = _grid(ctx, model, alpha, resolution, grid_name)
@@ -103,6 +110,20 @@ def crosscheck(ctx: click.Context, model: str | None, alpha: float | None,
         click.echo(line, err=True)
     if failure:
         raise CheckFailed(failure)
+
+
+def _reference(value: str | None) -> tuple[str, str | None] | None:
+    """``--reference LIBRARY[:NAME]`` as (library, name or None)."""
+    if value is None:
+        return None
+    library, _, name = value.partition(":")
+    if library not in LIBRARIES:
+        raise click.BadParameter(f"{value[:80]!r}: the library is one of "
+                                 f"{', '.join(LIBRARIES)} (optionally :MODEL_NAME)")
+    if ":" in value and not MODEL_NAME.match(name):
+        raise click.BadParameter(f"{value[:80]!r}: after {library}: give a model name "
+                                 "(letters, digits, '_', '.', '-')")
+    return library, name or None
 
 
 def _grid(ctx, model, alpha, resolution, grid_name) -> tuple:

@@ -18,6 +18,7 @@ Shallow MobileNets, Tables 4 and 5), so a variant never copies its parent's tabl
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -130,7 +131,11 @@ _TOP_FIELDS: dict[str, Callable[[Any], Any]] = {
     "expansion_size": _choice(EXPANSION_SIZES),
     "alpha": _pos_num, "depth": _pos_num, "depth_rounding": _choice(DEPTH_ROUNDINGS),
     "width": None, "se": None, "defaults": None, "layers": None, "extends": _str, "patch": None,
+    "reference": None,
 }
+#: Libraries a spec's ``reference:`` may name (``crosscheck --reference``).
+REFERENCE_LIBRARIES = ("torchvision", "timm")
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 _WIDTH_FIELDS = {"rounding": _choice(WIDTH_ROUNDINGS), "divisor": _pos_int, "min": _pos_int,
                  "round_limit": _fraction}
 _SE_FIELDS = {"ratio": _pos_num, "of": _choice(("expanded", "input")),
@@ -225,6 +230,10 @@ class Spec:
     #: Repeats of a row under depth multiplier D: ``ceil(D * n)`` (EfficientNet), ``round`` or
     #: ``floor``; never below 1 for a row that has any.
     depth_rounding: str = "ceil"
+    #: The model each reference library ships for this spec (``reference: {timm: NAME}``), by
+    #: alpha where the library names its widths (``{timm: {1.0: NAME_100, 0.75: NAME_075}}``;
+    #: a plain name is keyed by ``None``: any alpha). ``crosscheck --reference`` builds it.
+    reference: Mapping[str, Mapping[float | None, str]] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------------------------
@@ -510,6 +519,7 @@ def load_spec(path: Path, resolve_name: Callable[..., Path]) -> Spec:
     if width.get("rounding") == "make_divisible":
         width.setdefault("min", width.get("divisor", 8))
     se = _section(doc, "se", _SE_FIELDS, file_of("se"), "se")
+    reference = _reference(doc, file_of("reference")) if "reference" in doc else {}
     defaults_doc = _mapping(doc, "defaults", file_of("defaults"), doc) if "defaults" in doc \
         else LineDict()
     defaults: dict[str, Any] = {}
@@ -536,5 +546,37 @@ def load_spec(path: Path, resolve_name: Callable[..., Path]) -> Spec:
         width=Width(**width), expansion_rounding=top.get("expansion_rounding", "round"),
         expansion_size=top.get("expansion_size", "width"),
         se=SqueezeExcite(**se), alpha=top.get("alpha", 1.0), depth=top.get("depth", 1.0),
-        depth_rounding=top.get("depth_rounding", "ceil"),
+        depth_rounding=top.get("depth_rounding", "ceil"), reference=reference,
     )
+
+
+def _number_key(key: Any) -> Any:
+    """A mapping key that spells a number (``1.0``) as that number; anything else unchanged,
+    for the checker to refuse."""
+    if isinstance(key, str) and re.fullmatch(r"[0-9]{1,6}(\.[0-9]{1,12})?", key):
+        return float(key)
+    return key
+
+
+def _reference(doc: LineDict, file: str) -> dict[str, dict[float | None, str]]:
+    """``reference:``: library -> model name, or library -> {alpha: model name}."""
+    section = _mapping(doc, "reference", file, doc)
+    out: dict[str, dict[float | None, str]] = {}
+    for library, value in section.items():
+        line, where = section.line_of(library), f"reference.{library}"
+        if library not in REFERENCE_LIBRARIES:
+            raise _unknown_key(str(library), dict.fromkeys(REFERENCE_LIBRARIES), file=file,
+                               line=line, field_path=where, what="reference")
+        names = value if isinstance(value, dict) else {None: value}
+        table: dict[float | None, str] = {}
+        for alpha, name in names.items():
+            if alpha is not None:          # mapping keys arrive as text: "1.0", "0.75"
+                alpha = _check(_pos_num, _number_key(alpha), file=file, line=line,
+                               field_path=where)
+            if not isinstance(name, str) or not MODEL_NAME.match(name):
+                raise SpecError(f"must be a {library} model name (letters, digits, '_', '.', "
+                                f"'-') or a mapping alpha: name, got {str(name)[:60]!r}",
+                                file=file, line=line, field=where)
+            table[alpha] = name
+        out[library] = table
+    return out

@@ -28,9 +28,7 @@ from torch import nn
 from ..costs.reference import Counts, LayerCount, ReferenceCheck, count_network
 from ..errors import InputError, MissingDependency
 from ..network.layers import Network
-
-LIBRARIES = ("torchvision", "timm")
-
+from ..spec.load import REFERENCE_LIBRARIES as LIBRARIES
 
 # ---------------------------------------------------------------------------------------------
 # Importing the libraries
@@ -92,7 +90,9 @@ def _torchvision(network: Network) -> nn.Module:
                                                          depth_mult=network.depth)
         return efficientnet.EfficientNet(setting, 0.2, num_classes=k, last_channel=last)
     raise InputError(f"no torchvision reference for {spec!r} (torchvision has mobilenet-v2, "
-                     "mobilenet-v3-large, mobilenet-v3-small, mnasnet, efficientnet-b0...b7)")
+                     "mobilenet-v3-large, mobilenet-v3-small, mnasnet, efficientnet-b0...b7; "
+                     "name another model with --reference torchvision:NAME or the spec's "
+                     "reference: {torchvision: NAME})")
 
 
 #: timm model names by spec and alpha (timm's names carry the width: _075 = 0.75).
@@ -109,8 +109,9 @@ def _timm(network: Network) -> nn.Module:
     timm = import_timm()
     spec = network.spec_name
     if spec not in TIMM_MODELS:
-        raise InputError(f"no timm reference for {spec!r} (timm: "
-                         f"{', '.join(TIMM_MODELS)})")
+        raise InputError(f"no timm reference for {spec!r} (built in: "
+                         f"{', '.join(TIMM_MODELS)}; name a timm model with --reference "
+                         "timm:NAME or the spec's reference: {timm: NAME})")
     if network.depth != 1.0:
         raise InputError(f"timm's {spec} is checked at depth 1 only")
     name = _named(TIMM_MODELS[spec], network.alpha, f"timm's {spec}")
@@ -121,10 +122,48 @@ BUILDERS: dict[str, Callable[[Network], nn.Module]] = {"torchvision": _torchvisi
                                                        "timm": _timm}
 
 
-def reference_model(library: str, network: Network) -> nn.Module:
-    """The model ``library`` ships for ``network``'s spec, alpha, depth and classes (eval)."""
+def named_model(library: str, name: str, network: Network) -> nn.Module:
+    """``library``'s model called ``name``, with ``network``'s class count: what a spec's
+    ``reference:`` or ``--reference LIBRARY:NAME`` names (the user vouches that it is the same
+    network at the same width; the comparison shows whether it is)."""
+    if library == "timm":
+        timm = import_timm()
+        try:
+            return timm.create_model(name, num_classes=network.classes)
+        except RuntimeError as exc:          # timm: "Unknown model (NAME)"
+            raise InputError(f"timm has no model {name!r} ({str(exc)[:120]})") from None
+    tv = import_torchvision()
+    try:
+        return tv.models.get_model(name, num_classes=network.classes)
+    except ValueError as exc:                # torchvision: "Unknown model NAME"
+        raise InputError(f"torchvision has no model {name!r} ({str(exc)[:120]})") from None
+
+
+def spec_reference(library: str, network: Network) -> str | None:
+    """The model name the network's spec gives for ``library`` (its ``reference:``) at the
+    network's alpha, or None when it names none."""
+    from ..network.catalog import load_model
+
+    table = load_model(network.spec_file).reference.get(library)
+    if not table:
+        return None
+    if None in table:
+        return table[None]
+    if network.alpha not in table:
+        raise InputError(f"the spec names {library} models at alpha "
+                         f"{', '.join(f'{a:g}' for a in table)} only, not {network.alpha:g}")
+    return table[network.alpha]
+
+
+def reference_model(library: str, network: Network, name: str | None = None) -> nn.Module:
+    """The model ``library`` ships for ``network``'s spec, alpha, depth and classes (eval):
+    ``name`` when given, else the one the spec's ``reference:`` names, else the built-in
+    table of which library model is which built-in spec."""
     if library not in BUILDERS:
         raise InputError(f"unknown reference {library!r} (known: {', '.join(LIBRARIES)})")
+    name = name or spec_reference(library, network)
+    if name is not None:
+        return named_model(library, name, network).eval()
     return BUILDERS[library](network).eval()
 
 
@@ -170,11 +209,13 @@ def count_module(model: nn.Module, resolution: tuple[int, int]) -> Counts:
 # ---------------------------------------------------------------------------------------------
 # Comparison
 
-def crosscheck_reference(network: Network, library: str, model: str = "") -> ReferenceCheck:
-    """Build ``library``'s model for ``network`` and compare it with the engine."""
+def crosscheck_reference(network: Network, library: str, model: str = "",
+                         name: str | None = None) -> ReferenceCheck:
+    """Build ``library``'s model for ``network`` (``name``: that model of the library) and
+    compare it with the engine."""
     import time
 
     start = time.perf_counter()
-    theirs = count_module(reference_model(library, network), network.resolution)
+    theirs = count_module(reference_model(library, network, name), network.resolution)
     return ReferenceCheck(model or network.spec_name, library, network, count_network(network),
                           theirs, time.perf_counter() - start)
