@@ -329,20 +329,20 @@ def _read_document(path: Path, resolve_name: Callable[[str], Path], seen: tuple[
     return doc, _raw_rows(doc, file), top_files
 
 
-def _raw_rows(doc: LineDict, file: str) -> list[_RawRow]:
+def _raw_rows(doc: LineDict, file: str, field: str = "layers") -> list[_RawRow]:
     layers = doc["layers"]
     if not isinstance(layers, list) or not layers:
         raise SpecError("must be a non-empty list of rows", file=file,
-                        line=doc.line_of("layers"), field="layers")
+                        line=doc.line_of("layers"), field=field)
     if len(layers) > MAX_LAYERS:
         raise SpecError(f"{len(layers):,} rows: at most {MAX_LAYERS:,}", file=file,
-                        line=doc.line_of("layers"), field="layers")
+                        line=doc.line_of("layers"), field=field)
     rows = []
     for i, item in enumerate(layers):
         line = layers.item_lines[i] if isinstance(layers, LineList) else None
         if not isinstance(item, dict):
             raise SpecError(f"a row must be a mapping like {{op: conv, c: 32}}, got {item!r}",
-                            file=file, line=line, field=f"layers[{i}]")
+                            file=file, line=line, field=f"{field}[{i}]")
         key_lines = {k: (file, item.line_of(k)) for k in item}
         rows.append(_RawRow(i, dict(item), file, item.line or line, key_lines))
     return rows
@@ -357,7 +357,10 @@ def _apply_patch(doc: LineDict, file: str, rows: list[_RawRow]) -> list[_RawRow]
 
     ``where`` matches rows by ``index``, ``name`` (default ``layers.<index>``) or any row field;
     every entry must match at least one row. ``unset`` removes keys before ``set`` adds or
-    replaces them; ``set: {n: 0}`` removes the matched rows.
+    replaces them; ``set: {n: 0}`` removes the matched rows. ``insert_before: [rows]`` /
+    ``insert_after: [rows]`` put new rows next to the one row ``where`` matches; the rows are
+    then numbered as if the table had been written out with them (a later entry's ``index``,
+    and the default names ``layers.<index>``, count the inserted rows).
     """
     patch = doc["patch"]
     if not isinstance(patch, list):
@@ -370,10 +373,14 @@ def _apply_patch(doc: LineDict, file: str, rows: list[_RawRow]) -> list[_RawRow]
     for i, entry in enumerate(patch):
         path = f"patch[{i}]"
         line = patch.item_lines[i] if isinstance(patch, LineList) else doc.line_of("patch")
-        if not isinstance(entry, dict) or "where" not in entry or not set(entry) & {
-                "set", "unset"} or set(entry) - {"where", "set", "unset"}:
-            raise SpecError("each patch entry needs 'where:' and 'set:' and/or 'unset:'",
-                            file=file, line=line, field=path)
+        if not isinstance(entry, dict) or "where" not in entry or not set(entry) & (
+                {"set", "unset"} | _INSERTS) or set(entry) - {"where", "set", "unset"} - _INSERTS:
+            raise SpecError("each patch entry needs 'where:' and 'set:' and/or 'unset:', or "
+                            "'insert_before:' / 'insert_after:'", file=file, line=line,
+                            field=path)
+        if set(entry) & _INSERTS:
+            rows = _insert_rows(entry, rows, file, line, path)
+            continue
         where, updates = entry["where"], entry.get("set", LineDict())
         unset = entry.get("unset", [])
         if not isinstance(where, dict) or not isinstance(updates, dict) or not where:
@@ -394,6 +401,35 @@ def _apply_patch(doc: LineDict, file: str, rows: list[_RawRow]) -> list[_RawRow]
                 row.data[key] = value
                 row.key_lines[key] = (file, updates.line_of(key))
     return rows
+
+
+_INSERTS = {"insert_before", "insert_after"}
+
+
+def _insert_rows(entry: LineDict, rows: list[_RawRow], file: str, line: int | None,
+                 path: str) -> list[_RawRow]:
+    """One ``insert_before`` / ``insert_after`` patch entry: the new rows beside the one row
+    ``where`` matches, every row renumbered in its new place."""
+    if set(entry) & {"set", "unset"} or len(set(entry) & _INSERTS) != 1:
+        raise SpecError("an insert entry has 'where:' and one of 'insert_before:' / "
+                        "'insert_after:', nothing else", file=file, line=line, field=path)
+    where = entry["where"]
+    if not isinstance(where, dict) or not where:
+        raise SpecError("'where' must be a mapping", file=file, line=line, field=path)
+    key = next(iter(set(entry) & _INSERTS))
+    matched = [i for i, r in enumerate(rows) if all(_matches(r, k, v) for k, v in where.items())]
+    if len(matched) != 1:
+        raise SpecError(f"where {dict(where)} matches {len(matched)} rows; an insert needs "
+                        "exactly one", file=file, line=entry.line_of("where"),
+                        field=f"{path}.where")
+    new = _raw_rows(LineDict({"layers": entry[key]}, line=entry.line_of(key)), file,
+                    field=f"{path}.{key}")
+    at = matched[0] + (key == "insert_after")
+    out = rows[:at] + new + rows[at:]
+    if len(out) > MAX_LAYERS:
+        raise SpecError(f"{len(out):,} rows: at most {MAX_LAYERS:,}", file=file,
+                        line=entry.line_of(key), field=f"{path}.{key}")
+    return [_RawRow(i, r.data, r.file, r.line, r.key_lines) for i, r in enumerate(out)]
 
 
 def _matches(row: _RawRow, key: str, value: Any) -> bool:
