@@ -34,8 +34,10 @@ import torch
 import torch.utils.benchmark as benchmark
 
 from mncost import resolve_model
+from mncost.measure.profile_options import ProfileOptions
 from mncost.render import pct
-from mncost.torch_backend.profile import ProfileOptions, prepare, profile_network
+from mncost.torch_backend.prepare import prepare
+from mncost.torch_backend.profile import profile_network
 
 MODELS = ("v1", "v2", "v3-large")
 

@@ -158,6 +158,14 @@ class TrueRunner:
         if TrueRunner.drift_after is not None and TrueRunner.built > TrueRunner.drift_after:
             self.scale *= 1.1
 
+    @staticmethod
+    def versions():
+        return {"torch": "(true runner)"}
+
+    @staticmethod
+    def layout(threads, progress):
+        return None
+
     def timed(self, warmup, repeats, faults=None):
         return [round(self.prediction.total_ms * self.scale * 1e6)] * repeats
 
@@ -173,7 +181,7 @@ def true_runner(monkeypatch):
     from mncost.torch_backend import calibrate as cal
     from mncost.torch_backend import runners
 
-    monkeypatch.setattr(runners, "runner_factory", lambda runtime: TrueRunner)
+    monkeypatch.setitem(runners.RUNNERS, "eager", TrueRunner)
     monkeypatch.setattr(cal, "MIN_ROUNDS", 2)
     TrueRunner.absurd = set()
     TrueRunner.layered = []

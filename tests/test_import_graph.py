@@ -99,8 +99,8 @@ def test_the_graph_is_read():
     """The parser sees relative, absolute and function-level imports (a test of the test)."""
     cli_sweep = imports(PACKAGE / "cli" / "sweep.py")
     assert "mncost.render.sweep" in cli_sweep and "click" in cli_sweep
-    profile = imports(PACKAGE / "torch_backend" / "profile.py")
-    assert {"torch", "mncost.network.layers", "mncost.torch_backend.builder"} <= profile
+    eager = imports(PACKAGE / "torch_backend" / "eager.py")
+    assert {"torch", "mncost.network.layers", "mncost.torch_backend.prepare"} <= eager
     assert "mncost.torch_backend.profile" in imports(PACKAGE / "cli" / "check.py")  # lazy
     kinds = imports(PACKAGE / "costs" / "kinds.py")    # type-only imports are not imports
     assert "mncost.network.layers" not in kinds

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from mncost import resolve_model
 from mncost.cli import cli
 from mncost.costs.kinds import REGISTRY
+from mncost.measure.profile_options import ProfileOptions
 
 pytestmark = pytest.mark.torch
 
@@ -56,7 +57,7 @@ def test_profile_parser_by_hand(ort_module):
 def v2_runner(ort_module):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
-    return ort_module.OrtRunner(resolve_model("v2", 0.5, 96), threads=1)
+    return ort_module.OrtRunner(resolve_model("v2", 0.5, 96), ProfileOptions(threads=1))
 
 
 def test_v2_every_onnx_node_carries_its_layer(v2_runner, ort_module):
@@ -150,7 +151,7 @@ def test_probed_layout_predicts_the_optimized_graph_layer_by_layer(ort_module, p
         pytest.skip("this ONNX Runtime build has no blocked conv layout")
     spec = str(configs_dir() / model) if model.endswith(".yaml") else model
     net = resolve_model(spec, alpha, res)
-    runner = ort_module.OrtRunner(net, threads=1)
+    runner = ort_module.OrtRunner(net, ProfileOptions(threads=1))
     seen = ort_module.blocked_layers(runner.onnx, runner.names)
     convs = [l for l in net.layers if REGISTRY[l.kind].conv and l.kind != "fc"]
     assert sorted(seen) == sorted(l.name for l in convs)

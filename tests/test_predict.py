@@ -321,7 +321,7 @@ def test_measure_set_interleaves_rounds_and_gathers_layers(monkeypatch, tiny_set
     from mncost.torch_backend import calibrate as cal
     from mncost.torch_backend import runners
 
-    monkeypatch.setattr(runners, "runner_factory", lambda runtime: runner)
+    monkeypatch.setitem(runners.RUNNERS, "eager", runner)
     FakeRunner.order = []
     BatchedFakeRunner.calls = []
     lines = []

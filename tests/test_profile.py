@@ -37,6 +37,13 @@ def api():
 
 
 @pytest.fixture(scope="module")
+def eager():
+    from mncost.torch_backend import eager
+
+    return eager
+
+
+@pytest.fixture(scope="module")
 def network():
     return resolve_model(*SMALL)
 
@@ -127,17 +134,17 @@ def test_environment_is_recorded(result):
     assert env["device_name"] and env["clock"] == "time.perf_counter_ns"
 
 
-def test_layer_timer_restores_forward(api, network):
+def test_layer_timer_restores_forward(eager, network):
     from mncost.torch_backend.device import clock_for
     from mncost.torch_backend.layer_timer import LayerTimer
 
-    model, _ = api.prepare(network, ProfileOptions(), *_cpu_float(api))
-    with LayerTimer(model, model.layer_names, clock_for(_cpu_float(api)[0])):
+    model, _ = eager.prepare(network, ProfileOptions(), *_cpu_float())
+    with LayerTimer(model, model.layer_names, clock_for(_cpu_float()[0])):
         assert all("forward" in vars(model.get_submodule(n)) for n in model.layer_names)
     assert not any("forward" in vars(model.get_submodule(n)) for n in model.layer_names)
 
 
-def _cpu_float(api):
+def _cpu_float():
     import torch
 
     return torch.device("cpu"), torch.float32
@@ -160,27 +167,26 @@ def test_threads_are_fixed_while_measuring_and_restored(api, network):
     assert torch.get_num_threads() == before
 
 
-def test_threads_restored_after_an_error(api, network, monkeypatch):
+def test_threads_restored_after_an_error(api, eager, network, monkeypatch):
     import torch
 
     before = torch.get_num_threads()
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
-    monkeypatch.setattr(api, "measure", broken)
+    monkeypatch.setattr(eager, "measure", broken)
     with pytest.raises(RuntimeError, match="boom"):
         api.profile_network(network, ProfileOptions(
             **{**QUICK, "threads": 1 if before != 1 else 2}))
     assert torch.get_num_threads() == before
 
 
-def test_channels_last_is_used(api, network):
+def test_channels_last_is_used(api, eager, network):
     import torch
 
     cl = torch.channels_last
     for flag in (False, True):
-        model, x = api.prepare(network, ProfileOptions(channels_last=flag),
-                               *_cpu_float(api))
+        model, x = eager.prepare(network, ProfileOptions(channels_last=flag), *_cpu_float())
         seen = {}
         model.get_submodule("layers.0").register_forward_hook(
             lambda m, a, out: seen.setdefault("out", out))
@@ -224,11 +230,11 @@ def test_fuse_bn_removes_batch_norm_and_keeps_outputs(api, network):
     assert [t.name for t in r.layers] == [layer.name for layer in network.layers]
 
 
-def test_dtype_and_batch(api, network):
+def test_dtype_and_batch(api, eager, network):
     import torch
 
-    model, x = api.prepare(network, ProfileOptions(dtype="bfloat16", batch=3),
-                           torch.device("cpu"), torch.bfloat16)
+    model, x = eager.prepare(network, ProfileOptions(dtype="bfloat16", batch=3),
+                             torch.device("cpu"), torch.bfloat16)
     assert x.shape == (3, 3, 64, 64) and x.dtype == torch.bfloat16
     assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
     r = api.profile_network(network, ProfileOptions(dtype="bfloat16", batch=3, **QUICK))
@@ -299,25 +305,25 @@ def test_cuda_without_gpu(api, network):
     ("\"slow_conv2d_cpu\" not implemented for 'Half'", "float16",
      "dtype float16 is not supported on cpu: \"slow_conv2d_cpu\" not implemented for 'Half'"),
 ])
-def test_run_time_errors_become_one_line(api, error, dtype, expected):
+def test_run_time_errors_become_one_line(eager, error, dtype, expected):
     import torch
 
     options = ProfileOptions(batch=8, dtype=dtype)
     with pytest.raises(InputError) as caught:
-        with api._run_errors(torch.device("cpu"), options):
+        with eager._run_errors(torch.device("cpu"), options):
             raise RuntimeError(error + "\nsecond line")
     assert str(caught.value).startswith(expected) and "\n" not in str(caught.value)
     with pytest.raises(InputError, match="does not fit"):
-        with api._run_errors(torch.device("cpu"), options):
+        with eager._run_errors(torch.device("cpu"), options):
             raise torch.cuda.OutOfMemoryError("CUDA out of memory")
     with pytest.raises(RuntimeError, match="unrelated"):      # unknown failures stay loud
-        with api._run_errors(torch.device("cpu"), ProfileOptions()):
+        with eager._run_errors(torch.device("cpu"), ProfileOptions()):
             raise RuntimeError("unrelated")
 
 
-def test_unsupported_dtype_in_a_real_run(api, network, monkeypatch):
+def test_unsupported_dtype_in_a_real_run(api, eager, network, monkeypatch):
     """A kernel missing for the dtype surfaces at the first run as a one-line error."""
-    real_prepare = api.prepare
+    real_prepare = eager.prepare
 
     def prepare_with_missing_kernel(*args):
         model, x = real_prepare(*args)
@@ -326,7 +332,7 @@ def test_unsupported_dtype_in_a_real_run(api, network, monkeypatch):
             raise RuntimeError("\"addmm_impl_cpu_\" not implemented for 'Half'")
         model.get_submodule("layers.0").forward = forward
         return model, x
-    monkeypatch.setattr(api, "prepare", prepare_with_missing_kernel)
+    monkeypatch.setattr(eager, "prepare", prepare_with_missing_kernel)
     with pytest.raises(InputError, match="^dtype float16 is not supported on cpu"):
         api.profile_network(network, ProfileOptions(dtype="float16", **QUICK))
 
@@ -387,11 +393,11 @@ def test_per_layer_timer_synchronizes_around_every_layer(api):
     assert device.reads == device.reads_after_sync == 2 * 4 * 3 + 2 * 3
 
 
-def test_profile_network_reads_only_synchronized_clocks(api, network, monkeypatch):
+def test_profile_network_reads_only_synchronized_clocks(api, eager, network, monkeypatch):
     """Every clock read of a whole profile run goes through the device's clock."""
     device = FakeAsyncDevice()
     clock = Clock("fake cuda", read=device.read, sync=device.sync)
-    monkeypatch.setattr(api, "clock_for", lambda d: clock)
+    monkeypatch.setattr(eager, "clock_for", lambda d: clock)
     r = api.profile_network(network, ProfileOptions(per_layer=True, **QUICK))
     assert r.environment["clock"] == "fake cuda"
     layers = len(network.layers)

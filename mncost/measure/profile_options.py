@@ -33,8 +33,10 @@ class ProfileOptions:
         compile: run the model through ``torch.compile`` (not with ``per_layer``).
         steady_malloc: keep freed memory mapped (:func:`mncost.timing.steady_malloc`) so runs
             measure a steady allocator state; ``False`` leaves glibc's defaults.
-        runtime: ``eager`` (PyTorch) or ``onnxruntime`` (the exported model in ONNX Runtime,
-            :mod:`.onnx_runtime`; CPU, float32, no compile or channels-last).
+        runtime: the runner that measures, a key of
+            :data:`mncost.torch_backend.runners.RUNNERS`: ``eager`` (PyTorch) or
+            ``onnxruntime`` (the exported model in ONNX Runtime; CPU, float32, no compile or
+            channels-last). The runner checks the name and refuses options it cannot honour.
     """
 
     device: str = "cpu"
@@ -66,16 +68,6 @@ class ProfileOptions:
         if self.dtype not in DTYPE_NAMES:
             raise InputError(f"unknown dtype {self.dtype!r}; use one of "
                              f"{', '.join(DTYPE_NAMES)}")
-        if self.runtime not in ("eager", "onnxruntime"):
-            raise InputError(f"unknown runtime {self.runtime!r}; use eager or onnxruntime")
-        if self.runtime == "onnxruntime":
-            bad = [flag for flag, on in (("--device cuda", self.device != "cpu"),
-                                         (f"--dtype {self.dtype}", self.dtype != "float32"),
-                                         ("--compile", self.compile),
-                                         ("--channels-last", self.channels_last)) if on]
-            if bad:
-                raise InputError(f"--runtime onnxruntime runs float32 on the CPU with its own "
-                                 f"layout and fusions; drop {', '.join(bad)}")
         if self.per_layer and self.compile:
             raise InputError("per-layer timing wraps the eager modules; it cannot be combined "
                              "with compile (a compiled graph has no per-layer boundaries)")

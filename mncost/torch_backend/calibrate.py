@@ -44,9 +44,11 @@ from ..latency.model import (
     fit_macs_baseline,
     network_macs,
 )
+from ..measure.profile_options import ProfileOptions
 from ..measure.timing import TimingStats, instability, malloc_env, percentile, steady_malloc
 from ..network.catalog import configs_dir, resolve_model
 from ..network.layers import Network
+from .runners import runner_for
 
 #: The built-in part of the calibration set: models x alphas x resolutions.
 CALIBRATION_MODELS = ("v1", "v2", "v3-large", "v3-small")
@@ -136,14 +138,14 @@ def measure_set(configs: Sequence[Config], runtime: str, threads: int, budget_s:
                 progress: Progress, per_layer: Callable[[Config], bool] = lambda c: True,
                 seed: int = 0) -> list[Sampled]:
     """Build every configuration, then time them in interleaved rounds within ``budget_s``
-    (module docstring). Ctrl-C propagates (nothing is written by this function)."""
-    from .runners import runner_factory
-
+    (module docstring), through the runner of ``runtime`` (:data:`.runners.RUNNERS`).
+    Ctrl-C propagates (nothing is written by this function)."""
     start = time.monotonic()
-    make = runner_factory(runtime)
+    make = runner_for(runtime)
+    options = ProfileOptions(threads=threads, runtime=runtime)
     runners = []
     for i, config in enumerate(configs):
-        runners.append(make(config.network, threads))
+        runners.append(make(config.network, options))
         if (i + 1) % 10 == 0 or i + 1 == len(configs):
             progress(f"built {i + 1}/{len(configs)} networks ({time.monotonic() - start:.0f} s)")
     sampled = [Sampled(c) for c in configs]
@@ -165,7 +167,7 @@ def measure_set(configs: Sequence[Config], runtime: str, threads: int, budget_s:
             plain = runner.timed(WARMUP, PLAIN_RUNS)
             s.plain_ns += plain
             s.round_medians_ms.append(statistics.median(plain) / 1e6)
-            if per_layer(s.config) and not getattr(runner, "batch_layer_runs", False):
+            if per_layer(s.config) and not runner.batch_layer_runs:
                 layers, instrumented = runner.layer_runs(0, LAYER_RUNS)
                 for name, values in layers.items():
                     s.layer_ns.setdefault(name, []).extend(values)
@@ -176,7 +178,7 @@ def measure_set(configs: Sequence[Config], runtime: str, threads: int, budget_s:
             if r + 1 < rounds:
                 progress(f"budget reached after {r + 1} rounds")
             break
-    if any(getattr(runner, "batch_layer_runs", False) for runner in runners):
+    if any(runner.batch_layer_runs for runner in runners):
         progress("per-layer profiles (one profiling session per configuration)")
         for runner, s in zip(runners, sampled):
             if per_layer(s.config):
@@ -200,14 +202,8 @@ def environment(runtime: str, threads: int, malloc: str, versions: dict[str, str
 
 
 def runtime_versions(runtime: str) -> dict[str, str]:
-    import torch
-
-    versions = {"torch": torch.__version__}
-    if runtime == "onnxruntime":
-        from .onnx_runtime import ort_versions
-
-        versions.update(ort_versions())
-    return versions
+    """The library versions of ``runtime`` (its runner's)."""
+    return runner_for(runtime).versions()
 
 
 def calibrate(runtime: str = "eager", threads: int = 1, budget_s: float = 180.0,
@@ -249,20 +245,9 @@ def calibrate(runtime: str = "eager", threads: int = 1, budget_s: float = 180.0,
 
 
 def runtime_layout(runtime: str, threads: int, progress: Progress) -> ChannelLayout | None:
-    """The runtime's blocked-layout rule: probed for ONNX Runtime
+    """The runtime's blocked-layout rule, from its runner: probed for ONNX Runtime
     (:func:`mncost.torch_backend.onnx_runtime.probe_layout`), none for eager PyTorch."""
-    if runtime != "onnxruntime":
-        return None
-    from .onnx_runtime import probe_layout
-
-    layout, observed = probe_layout(threads)
-    if layout is None:
-        progress(f"layout probe: no blocked conv layout explains {len(observed)} probes; one "
-                 "kernel per layer kind")
-    else:
-        progress(f"layout probe: ORT runs a conv in {layout.name} when its channels are "
-                 f"multiples of {layout.alignment} (grouped: {layout.block} per group)")
-    return layout
+    return runner_for(runtime).layout(threads, progress)
 
 
 def evaluation_document(sampled: Sequence[Sampled], doc: dict[str, Any]) -> dict[str, Any]:

@@ -31,16 +31,18 @@ import os
 import re
 import tempfile
 import warnings
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 from torch import nn
 
 from ..errors import InputError, MissingDependency
+from ..latency.model import LAYOUT_PROBES, ChannelLayout, infer_layout
 from ..measure.profile_options import ProfileOptions
-from ..measure.timing import CPU_CLOCK, measure
+from ..measure.timing import CPU_CLOCK, ProgressFn, measure
 from ..network.layers import Network
 from .builder import MobileNet
+from .device import describe_environment
 from .prepare import prepare
 
 OPSET = 17
@@ -210,86 +212,111 @@ def blocked_layers(onnx_model: bytes, names: Mapping[str, str], threads: int = 1
 def probe_layout(threads: int = 1) -> tuple[Any, list[tuple[int, int, int, bool]]]:
     """The installed ORT's blocked-layout rule (``None`` if it has none or no rule fits) and
     the probe observations it was inferred from (:func:`mncost.latency_model.infer_layout`)."""
-    from ..latency.model import LAYOUT_PROBES, infer_layout
-
     observed = [(ci, co, g, probe_blocked(ci, co, g, threads)) for ci, co, g in LAYOUT_PROBES]
     return infer_layout(observed), observed
 
 
 class OrtRunner:
-    """ONNX Runtime (CPU) with ``threads`` intra-op threads, float32, batch 1 (or
-    ``batch``)."""
+    """``--runtime onnxruntime`` (a :class:`.runners.Runner`): the exported model in ONNX
+    Runtime on the CPU, float32, ``threads`` intra-op threads (1 when not given), batch
+    ``options.batch``."""
 
     name = "onnxruntime"
     #: Per-layer runs come from a profiling session made per call: the calibration asks for
     #: them once per configuration, after its interleaved end-to-end rounds.
     batch_layer_runs = True
 
-    def __init__(self, network: Network, threads: int, batch: int = 1) -> None:
+    def __init__(self, network: Network, options: ProfileOptions) -> None:
+        self._refuse(options)
         ort = require_ort()
         self.network = network
-        self.threads = threads
+        self.options = options
+        self.threads = options.threads or 1
         with torch.no_grad():
-            model, x = prepare(network, ProfileOptions(batch=batch), torch.device("cpu"),
+            model, x = prepare(network, ProfileOptions(batch=options.batch), torch.device("cpu"),
                                torch.float32)
             self.onnx, self.names = export(model, x)
         self.feed = {"input": x.numpy()}
-        self.session = ort.InferenceSession(self.onnx, session_options(threads),
+        self.session = ort.InferenceSession(self.onnx, session_options(self.threads),
                                             providers=["CPUExecutionProvider"])
-        self.unattributed_ns: list[int] = []
+        self.unattributed_ns: list[int] | None = None
+
+    @classmethod
+    def _refuse(cls, options: ProfileOptions) -> None:
+        """ONNX Runtime runs its own float32 CPU graph: eager-only options are an error."""
+        bad = [flag for flag, on in (("--device cuda", options.device != "cpu"),
+                                     (f"--dtype {options.dtype}", options.dtype != "float32"),
+                                     ("--compile", options.compile),
+                                     ("--channels-last", options.channels_last)) if on]
+        if bad:
+            raise InputError(f"--runtime {cls.name} runs float32 on the CPU with its own "
+                             f"layout and fusions; drop {', '.join(bad)}")
+
+    @classmethod
+    def versions(cls) -> dict[str, str]:
+        return {"torch": torch.__version__, **ort_versions()}
+
+    @classmethod
+    def layout(cls, threads: int, progress: Callable[[str], None]) -> ChannelLayout | None:
+        """The installed ORT's blocked-layout rule (:func:`probe_layout`)."""
+        layout, observed = probe_layout(threads)
+        if layout is None:
+            progress(f"layout probe: no blocked conv layout explains {len(observed)} probes; "
+                     "one kernel per layer kind")
+        else:
+            progress(f"layout probe: ORT runs a conv in {layout.name} when its channels are "
+                     f"multiples of {layout.alignment} (grouped: {layout.block} per group)")
+        return layout
+
+    def __enter__(self) -> OrtRunner:
+        return self                # the session holds its threads; nothing to set around it
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
 
     def run(self) -> Any:
         return self.session.run(None, self.feed)
 
-    def timed(self, warmup: int, repeats: int, faults: list[int] | None = None) -> list[int]:
-        return measure(self.run, CPU_CLOCK, warmup=warmup, repeats=repeats, faults=faults)
+    def first_run(self) -> None:
+        self.run()
 
-    def layer_runs(self, warmup: int, runs: int) -> tuple[dict[str, list[int]], list[int]]:
+    def timed(self, warmup: int, repeats: int, *, min_time_s: float = 0.0,
+              progress: ProgressFn | None = None, faults: list[int] | None = None
+              ) -> list[int]:
+        return measure(self.run, CPU_CLOCK, warmup=warmup, repeats=repeats,
+                       min_time_s=min_time_s, label="end-to-end", progress=progress,
+                       faults=faults)
+
+    def layer_runs(self, warmup: int, repeats: int, *, min_time_s: float = 0.0,
+                   progress: ProgressFn | None = None
+                   ) -> tuple[dict[str, list[int]], list[int]]:
+        """``warmup + repeats`` runs in a profiling session (``min_time_s`` does not apply:
+        the session's trace holds a fixed number of runs); the node time no layer claims
+        is kept in ``unattributed_ns``."""
         ort = require_ort()
+        if progress is not None:
+            progress("per-layer", 0.0, 0)
         with tempfile.TemporaryDirectory(prefix="mncost-ort-") as tmp:
             session = ort.InferenceSession(self.onnx, session_options(
                 self.threads, os.path.join(tmp, "profile")), providers=["CPUExecutionProvider"])
-            for _ in range(warmup + runs):
+            for _ in range(warmup + repeats):
                 session.run(None, self.feed)
             path = session.end_profiling()
             with open(path, encoding="utf-8") as handle:
                 events = json.load(handle)
         per_layer, model_runs, unattributed = parse_profile(events, self.names, warmup)
         self.unattributed_ns = unattributed
+        if progress is not None:
+            progress("per-layer", 1.0, repeats)
         return per_layer, model_runs
 
-    def versions(self) -> dict[str, str]:
-        return {"torch": torch.__version__, **ort_versions()}
+    def describe(self) -> dict[str, Any]:
+        env = describe_environment(torch.device("cpu"), self.threads, self.options, CPU_CLOCK)
+        env.update(self.versions(), interop_threads=1, inference_mode=False, fuse_bn=True,
+                   ort_session="intra_op_num_threads=threads, inter_op_num_threads=1, "
+                               "sequential, ORT_ENABLE_ALL, CPUExecutionProvider")
+        if self.unattributed_ns is not None:
+            done = sorted(self.unattributed_ns)
+            env["unattributed_ms_median"] = done[len(done) // 2] / 1e6 if done else 0.0
+        return env
 
-
-def profile_ort(network: Network, options: ProfileOptions, progress: Any = None) -> Any:
-    """``profile_network`` for ``--runtime onnxruntime``: the same result, timed in ORT."""
-    from ..measure.profile_results import ProfileResult
-    from ..measure.timing import malloc_env, steady_malloc
-    from .device import describe_environment
-
-    malloc = steady_malloc(options.steady_malloc)
-    threads = options.threads or 1
-    runner = OrtRunner(network, threads, options.batch)
-    if progress is not None:
-        progress("first run", 0.0, 0)
-    runner.run()
-    faults: list[int] = []
-    plain = measure(runner.run, CPU_CLOCK, warmup=options.warmup, repeats=options.repeats,
-                    min_time_s=options.min_time_s, label="end-to-end", progress=progress,
-                    faults=faults)
-    env = describe_environment(torch.device("cpu"), threads, options, CPU_CLOCK)
-    env.update(runner.versions(), malloc=malloc, malloc_env=malloc_env(),
-               interop_threads=1, inference_mode=False, fuse_bn=True,
-               ort_session="intra_op_num_threads=threads, inter_op_num_threads=1, "
-                           "sequential, ORT_ENABLE_ALL, CPUExecutionProvider")
-    per_layer = None
-    if options.per_layer:
-        if progress is not None:
-            progress("per-layer", 0.0, 0)
-        per_layer = runner.layer_runs(options.warmup, options.repeats)
-        env["unattributed_ms_median"] = sorted(runner.unattributed_ns)[
-            len(runner.unattributed_ns) // 2] / 1e6 if runner.unattributed_ns else 0.0
-        if progress is not None:
-            progress("per-layer", 1.0, options.repeats)
-    return ProfileResult.measured(network, options, env, plain, faults, per_layer)

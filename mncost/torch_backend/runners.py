@@ -1,64 +1,89 @@
-"""Runtimes that run a built network, for calibration and ``profile --runtime``.
+"""Runtimes that run a built network: one :class:`Runner` surface, one registry.
 
-A runner holds one prepared model and its input and offers two things: ``run()`` (one plain
-forward pass, to be timed by :func:`mncost.timing.measure`) and ``layer_runs(warmup, runs)``
-(instrumented runs: per-layer times in ns, keyed by the engine's layer names, and the
-instrumented end-to-end times). ``eager`` is PyTorch's eager mode (:class:`EagerRunner`); the
-ONNX Runtime runner lives in :mod:`.onnx_runtime`.
+``mncost profile`` (:func:`.profile.profile_network`) and ``mncost calibrate``
+(:func:`.calibrate.measure_set`, whose rounds also measure the held-out evaluation set) pick
+a runner once, from ``--runtime``, in :data:`RUNNERS`, and then use only the surface below;
+neither tests a runtime's name. A new runtime is one class with that surface and one entry
+in :data:`RUNNERS` (the ``--runtime`` choices of the CLI must name the same keys; a test holds
+them to it).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
-import torch
-
-from ..measure.timing import CPU_CLOCK, measure
+from ..errors import InputError
+from ..latency.model import ChannelLayout
+from ..measure.profile_options import ProfileOptions
+from ..measure.timing import ProgressFn
 from ..network.layers import Network
-from .profile import LayerTimer, ProfileOptions, fixed_threads, prepare
-
-#: runtime name -> ``(network, threads) -> runner``; filled lazily for optional runtimes.
-RUNTIME_NAMES = ("eager", "onnxruntime")
+from .eager import EagerRunner
+from .onnx_runtime import OrtRunner
 
 
-class EagerRunner:
-    """PyTorch eager mode, float32, batch 1, under ``inference_mode`` with ``threads``."""
+class Runner(Protocol):
+    """One prepared network in one runtime, and how to time it.
 
-    name = "eager"
+    Attributes:
+        name: the ``--runtime`` name (the key in :data:`RUNNERS`).
+        batch_layer_runs: per-layer runs cost a session of their own, so the calibration
+            asks for them once per configuration after its rounds, not in every round.
+    """
 
-    def __init__(self, network: Network, threads: int) -> None:
-        self.network = network
-        self.threads = threads
-        with torch.inference_mode():
-            self.model, self.x = prepare(network, ProfileOptions(threads=threads),
-                                         torch.device("cpu"), torch.float32)
+    name: str
+    batch_layer_runs: bool
 
-    def run(self) -> Any:
-        with torch.inference_mode():
-            return self.model(self.x)
+    def __init__(self, network: Network, options: ProfileOptions) -> None:
+        """Prepare: refuse the options this runtime cannot honour (``InputError``), then
+        build the model and its input (``MissingDependency`` for a missing extra)."""
 
-    def timed(self, warmup: int, repeats: int, faults: list[int] | None = None) -> list[int]:
-        with fixed_threads(self.threads), torch.inference_mode():
-            return measure(lambda: self.model(self.x), CPU_CLOCK, warmup=warmup,
-                           repeats=repeats, faults=faults)
+    @classmethod
+    def versions(cls) -> dict[str, str]:
+        """The library versions a result of this runtime records."""
 
-    def layer_runs(self, warmup: int, runs: int) -> tuple[dict[str, list[int]], list[int]]:
-        with fixed_threads(self.threads), torch.inference_mode(), \
-                LayerTimer(self.model, self.model.layer_names, CPU_CLOCK) as timer:
-            instrumented = measure(lambda: self.model(self.x), CPU_CLOCK, warmup=warmup,
-                                   repeats=runs)
-            return timer.last(len(instrumented)), instrumented
+    @classmethod
+    def layout(cls, threads: int, progress: Callable[[str], None]
+               ) -> ChannelLayout | None:
+        """The runtime's blocked conv layout (probed where it has one), for the fit."""
 
-    def versions(self) -> dict[str, str]:
-        return {"torch": torch.__version__}
+    def __enter__(self) -> Runner:
+        """Hold the runtime's run state (threads, inference mode) across the calls below; each
+        call also holds it on its own, so a runner works outside ``with`` too."""
+
+    def __exit__(self, *exc: object) -> bool | None: ...
+
+    def first_run(self) -> None:
+        """One untimed pass that surfaces a failure as a one-line ``InputError``."""
+
+    def timed(self, warmup: int, repeats: int, *, min_time_s: float = 0.0,
+              progress: ProgressFn | None = None, faults: list[int] | None = None
+              ) -> list[int]:
+        """The whole network end to end: per-run ns (:func:`mncost.measure.timing.measure`,
+        label ``"end-to-end"``)."""
+
+    def layer_runs(self, warmup: int, repeats: int, *, min_time_s: float = 0.0,
+                   progress: ProgressFn | None = None
+                   ) -> tuple[dict[str, list[int]], list[int]]:
+        """Per-layer runs: layer name -> per-run ns for every layer of the network, and the
+        instrumented end-to-end per-run ns (phase ``"per-layer"``)."""
+
+    def describe(self) -> dict[str, Any]:
+        """The environment record of a profile measured by this runner."""
 
 
-def runner_factory(runtime: str) -> Callable[[Network, int], Any]:
-    """The runner class of ``runtime`` (``onnxruntime`` needs the ``onnx`` extra)."""
-    if runtime == "eager":
-        return EagerRunner
-    if runtime == "onnxruntime":
-        from .onnx_runtime import OrtRunner
+#: ``--runtime`` name -> its runner.
+RUNNERS: dict[str, type[Runner]] = {EagerRunner.name: EagerRunner,
+                                    OrtRunner.name: OrtRunner}
 
-        return OrtRunner
-    raise ValueError(f"unknown runtime {runtime!r}")
+
+def runner_for(runtime: str) -> type[Runner]:
+    """The runner class of ``runtime``.
+
+    Raises:
+        InputError: for a name :data:`RUNNERS` does not hold.
+    """
+    try:
+        return RUNNERS[runtime]
+    except KeyError:
+        raise InputError(f"unknown runtime {runtime!r}; use one of "
+                         f"{', '.join(RUNNERS)}") from None
