@@ -7,7 +7,8 @@ Conventions (README, "Conventions"):
   ``2 * macs``. Biases, batch norm, activations, pooling and element-wise ops are not MACs.
 * **Parameters** come in three named conventions (:data:`PARAM_CONVENTIONS`).
 * **Element-wise ops** count the work MACs leave out, per output element unless said
-  otherwise (:data:`ACT_OPS`, :data:`BN_OPS` and each kind's own op,
+  otherwise (each activation's ``ops`` in :data:`mncost.spec.values.ACTIVATIONS`,
+  :data:`BN_OPS` and each kind's own op,
   :func:`elementwise_ops`). The **ops** view is MACs + element-wise ops (:attr:`Cost.ops`).
 """
 
@@ -18,6 +19,7 @@ from dataclasses import dataclass, fields
 from typing import Callable, Iterable, Mapping
 
 from ..network.layers import Network, ResolvedLayer
+from ..spec.values import ACTIVATIONS
 from .kinds import REGISTRY, Kind
 
 #: Parameter conventions: what "parameters" means in each published figure.
@@ -30,12 +32,6 @@ PARAM_CONVENTIONS: Mapping[str, str] = OrderedDict(
 )
 DEFAULT_PARAMS = "trainable"
 
-#: Element-wise operations per element for each activation (the ``ops`` view's convention):
-#: relu = max(x, 0); relu6 = min(max(x, 0), 6); hsigmoid = relu6(x + 3) / 6 (add, 2 clamps,
-#: multiply); hswish = x * hsigmoid(x); sigmoid = 1 / (1 + exp(-x)) (negate, exp, add,
-#: divide); swish = x * sigmoid(x).
-ACT_OPS: Mapping[str, int] = {"none": 0, "relu": 1, "relu6": 2, "hsigmoid": 4, "hswish": 5,
-                              "sigmoid": 4, "swish": 5}
 #: Inference batch norm (not folded): y = x * scale + shift, 2 ops per element (as fvcore).
 BN_OPS = 2
 
@@ -45,7 +41,7 @@ class Elementwise:
     """Element-wise work of one layer (or a sum of layers), by source."""
 
     bn: int = 0          # batch norm: BN_OPS per output element
-    act: int = 0         # activation: ACT_OPS[act] per output element
+    act: int = 0         # activation: its ops per output element (ACTIVATIONS)
     own: int = 0         # the kind's own op (pool, residual add, SE scale): Kind.ops
 
     @property
@@ -122,16 +118,18 @@ def bn_ops(layer: ResolvedLayer) -> int:
 
 
 def elementwise_ops(layer: ResolvedLayer) -> Elementwise:
-    """The element-wise work of one layer: batch norm, activation (:data:`ACT_OPS`) and the
-    kind's own op (:attr:`mncost.kinds.Kind.ops`)."""
+    """The element-wise work of one layer: batch norm, activation (its ``ops`` per element in
+    :data:`mncost.spec.values.ACTIVATIONS`) and the kind's own op
+    (:attr:`mncost.costs.kinds.Kind.ops`)."""
     own = REGISTRY[layer.kind].ops
-    return Elementwise(bn=bn_ops(layer), act=ACT_OPS[layer.act] * layer.out_shape.numel,
+    return Elementwise(bn=bn_ops(layer),
+                       act=ACTIVATIONS[layer.act].ops * layer.out_shape.numel,
                        own=own.count(layer) if own is not None else 0)
 
 
 def fvcore_extra(layer: ResolvedLayer) -> int:
     """What fvcore counts for the layer's kind beyond MACs and batch norm
-    (:attr:`mncost.kinds.Kind.fvcore`: the global average pool's input)."""
+    (:attr:`mncost.costs.kinds.Kind.fvcore`: the global average pool's input)."""
     extra = REGISTRY[layer.kind].fvcore
     return extra.count(layer) if extra is not None else 0
 

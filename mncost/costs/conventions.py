@@ -13,7 +13,7 @@ the MACs plus named integer terms, so every gap is visible and exact:
   element). It skips activations, residual adds, the squeeze-excite multiply and local pooling.
 * ``ops``: MACs + every element-wise operation (batch norm, each activation including h-swish
   and h-sigmoid, the squeeze-excite scale multiply, residual adds, pooling), with the per-element
-  costs of :data:`mncost.costs.ACT_OPS` and :data:`mncost.costs.BN_OPS`.
+  costs of :data:`mncost.spec.values.ACTIVATIONS` and :data:`mncost.costs.analytic.BN_OPS`.
 
 The parameter conventions (``weights``, ``trainable``, ``checkpoint``;
 :data:`mncost.costs.PARAM_CONVENTIONS`) are stated the same way, as sums of named terms.
@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping
 
 from ..network.layers import Network, ResolvedLayer
-from .analytic import ACT_OPS, BN_OPS, PARAM_CONVENTIONS, LayerReport, Report
+from ..spec.values import ACTIVATIONS
+from .analytic import BN_OPS, PARAM_CONVENTIONS, LayerReport, Report
 from .kinds import REGISTRY, ElementwiseOp
 
 #: Counting conventions in the order they are shown.
@@ -139,9 +140,10 @@ def batch_norm_term(report: Report) -> Term:
 
 def activation_terms(report: Report) -> tuple[Term, ...]:
     """One term per activation present (ReLU 1, ReLU6 2, h-sigmoid 4, h-swish 5 ... per
-    element: :data:`mncost.costs.ACT_OPS`; h-swish is ``x * relu6(x + 3) / 6``, v3 Sec. 5.2)."""
+    element: :data:`mncost.spec.values.ACTIVATIONS`; h-swish is ``x * relu6(x + 3) / 6``, v3
+    Sec. 5.2)."""
     terms = []
-    for act, per in ACT_OPS.items():
+    for act, per in ((a.name, a.ops) for a in ACTIVATIONS.values()):
         if per == 0:
             continue
         term = _elementwise(report.layers, act, f"{per} per output element of {act} layers",

@@ -17,16 +17,14 @@ from torch import nn
 from ..errors import BuildError, InputError
 from ..limits import MAX_MODEL_BYTES
 from ..network.layers import INPUT, Network, ResolvedLayer
-
-_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
-    "relu": nn.ReLU, "relu6": nn.ReLU6, "hswish": nn.Hardswish, "hsigmoid": nn.Hardsigmoid,
-    "sigmoid": nn.Sigmoid, "swish": nn.SiLU,
-}
+from ..spec.values import ACTIVATIONS
 
 
 def activation(name: str) -> nn.Module | None:
-    """The torch module of an activation name (``none`` -> ``None``)."""
-    return None if name == "none" else _ACTIVATIONS[name]()
+    """The torch module of an activation name (``none`` -> ``None``): the ``torch.nn`` class
+    its record names (:data:`mncost.spec.values.ACTIVATIONS`)."""
+    module = ACTIVATIONS[name].torch
+    return None if module is None else getattr(nn, module)()
 
 
 class ConvBNAct(nn.Module):
