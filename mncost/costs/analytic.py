@@ -1,4 +1,5 @@
-"""The analytic cost engine: each layer's costs from its kind's record (:mod:`mncost.kinds`).
+"""The analytic cost engine: each layer's costs from its kind's record
+(:mod:`mncost.costs.kinds`).
 
 Conventions (README, "Conventions"):
 
@@ -100,7 +101,7 @@ class Cost:
 
 
 # ---------------------------------------------------------------------------------------------
-# Per-layer formulas (the per-kind ones are in :mod:`mncost.kinds`)
+# Per-layer formulas (the per-kind ones are in :mod:`mncost.costs.kinds`)
 
 def bn_affine(layer: ResolvedLayer) -> int:
     """Batch norm scale (gamma) and shift (beta): 2 per output channel."""
@@ -137,15 +138,25 @@ def fvcore_extra(layer: ResolvedLayer) -> int:
 def fvcore_count(layer: ResolvedLayer, macs: int) -> int:
     """fvcore's default count, eval mode: MACs + batch norm (:data:`BN_OPS` per element, as
     fvcore's ``batchnorm_flop_jit``) + :func:`fvcore_extra`. It skips activations, residual
-    adds, the SE multiply and local pooling. :func:`mncost.conventions.fvcore_convention`
+    adds, the SE multiply and local pooling. :func:`mncost.costs.conventions.fvcore_convention`
     states the same sum term by term."""
     return macs + bn_ops(layer) + fvcore_extra(layer)
+
+
+def layer_macs(layer: ResolvedLayer) -> int:
+    """The layer's MACs: its kind's formula (:attr:`mncost.costs.kinds.Kind.macs`)."""
+    return REGISTRY[layer.kind].macs(layer)
+
+
+def network_macs(network: Network) -> int:
+    """The network's MACs (``analyze(network).total.macs``, without the other counts)."""
+    return sum(map(layer_macs, network.layers))
 
 
 def layer_cost(layer: ResolvedLayer) -> Cost:
     """All costs of one resolved layer, from the registry entry of its kind."""
     kind: Kind = REGISTRY[layer.kind]
-    macs = kind.macs(layer)
+    macs = layer_macs(layer)
     return Cost(macs=macs, weights=kind.weights(layer), biases=kind.biases(layer),
                 bn_affine=bn_affine(layer), bn_stats=bn_stats(layer),
                 activations=layer.out_shape.numel, elementwise=elementwise_ops(layer),

@@ -125,9 +125,10 @@ def _out(layer: ResolvedLayer) -> int:
 
 
 def macs_term(report: Report) -> Term:
-    convs = sum(1 for r in report.layers if REGISTRY[r.layer.kind].conv)
+    """MACs, and the layers that have some."""
+    layers = sum(1 for r in report.layers if r.cost.macs)
     return Term("macs", report.total.macs, "multiply-accumulates of conv and fc layers",
-                layers=convs)
+                layers=layers)
 
 
 def batch_norm_term(report: Report) -> Term:
@@ -193,7 +194,7 @@ def flops_convention(report: Report) -> Convention:
 
 def fvcore_convention(report: Report) -> Convention:
     """fvcore's default total (:func:`mncost.costs.fvcore_count`, term by term): MACs, batch
-    norm, and what each kind adds (:attr:`mncost.kinds.Kind.fvcore`: fvcore counts
+    norm, and what each kind adds (:attr:`mncost.costs.kinds.Kind.fvcore`: fvcore counts
     ``aten::adaptive_avg_pool2d`` as one op per input element and has no handle for local or
     max pooling). The terms carry fvcore's operator names, so each one can be set beside
     ``FlopCountAnalysis.by_operator()``."""
@@ -212,10 +213,10 @@ def param_conventions(report: Report) -> tuple[Convention, ...]:
     """weights; + biases + batch norm scale/shift (trainable); + running statistics
     (checkpoint). Terms per :data:`mncost.costs.PARAM_CONVENTIONS`."""
     total = report.total
-    convs = sum(1 for r in report.layers if REGISTRY[r.layer.kind].conv)
+    weighted = sum(1 for r in report.layers if r.cost.weights)
     bns = sum(1 for r in report.layers if r.layer.bn)
     biased = sum(1 for r in report.layers if r.cost.biases)
-    weights = Term("weights", total.weights, "conv and fc weights: N * M/g * k^2", convs)
+    weights = Term("weights", total.weights, "conv and fc weights: N * M/g * k^2", weighted)
     biases = Term("biases", total.biases, "conv and fc biases: N per biased layer", biased)
     affine = Term("bn_affine", total.bn_affine, "batch norm scale and shift: 2 per channel", bns)
     stats = Term("bn_stats", total.bn_stats,
