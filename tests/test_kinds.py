@@ -193,6 +193,8 @@ def test_a_row_op_record_is_all_it_takes(tmp_path):
 
 
 def test_registration_refuses_what_it_cannot_undo():
+    from dataclasses import replace
+
     from mncost.costs.kinds import Kind, register_kind, unregister_kind
     from mncost.network.resolve import _ROW_BUILDERS, register_row_op, unregister_row_op
     from mncost.spec.load import ROW_OPS
@@ -204,16 +206,11 @@ def test_registration_refuses_what_it_cannot_undo():
     with pytest.raises(ValueError, match="built in"):
         unregister_kind("pool")
     with pytest.raises(ValueError, match="'bneck' is already taken"):
-        register_row_op(replace_op(ROW_OPS["dw"], "dw3", ("bneck",)), _ROW_BUILDERS["dw"])
+        register_row_op(replace(ROW_OPS["dw"], name="dw3", aliases=("bneck",)),
+                        _ROW_BUILDERS["dw"])
     with pytest.raises(ValueError, match="built in"):
         unregister_row_op("dw")
     assert tuple(KINDS)[-1] == "scale" and "dw3" not in ROW_OPS
-
-
-def replace_op(op, name, aliases):
-    from dataclasses import replace
-
-    return replace(op, name=name, aliases=aliases)
 
 
 # ---------------------------------------------------------------------------------------------
