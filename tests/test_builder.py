@@ -156,3 +156,25 @@ def test_seed_none_leaves_the_global_rng_alone():
     torch.manual_seed(123)
     build(resolve_model("v3-small", resolution=32))       # default seed=0 forks the RNG
     assert torch.equal(torch.rand(1), expected)
+
+
+def test_every_activation_builds_the_function_its_record_names():
+    """The activation table (mncost.spec.values.ACTIVATIONS) is the one list the validator, the
+    engine (ops per element) and the builder read: each record's torch module computes the
+    activation its name says, and the table has exactly the names written out here."""
+    import torch
+
+    from mncost.spec.values import ACTIVATIONS
+    from mncost.torch_backend.builder import activation
+
+    x = torch.linspace(-8, 8, 161)
+    relu6 = x.clamp(0, 6)
+    expected = {"relu": x.clamp(min=0), "relu6": relu6, "hsigmoid": (x + 3).clamp(0, 6) / 6,
+                "hswish": x * (x + 3).clamp(0, 6) / 6, "sigmoid": 1 / (1 + torch.exp(-x)),
+                "swish": x / (1 + torch.exp(-x))}
+    assert list(ACTIVATIONS) == ["none", *expected]
+    assert activation("none") is None
+    for name, y in expected.items():
+        assert torch.allclose(activation(name)(x), y, atol=1e-6), name
+    assert {a.name: a.ops for a in ACTIVATIONS.values()} == {
+        "none": 0, "relu": 1, "relu6": 2, "hsigmoid": 4, "hswish": 5, "sigmoid": 4, "swish": 5}

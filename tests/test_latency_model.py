@@ -10,10 +10,11 @@ import random
 
 import pytest
 from _helpers import BETWEEN, FIXED, TRUTH, profile_doc
-from conftest import TINY_EVERY_KIND
 
 from mncost import resolve_model
+from mncost.costs.analytic import network_macs
 from mncost.costs.kinds import KINDS
+from mncost.costs.memory import layer_elements
 from mncost.errors import InputError
 from mncost.latency import device_profile as dp
 from mncost.latency import model as lm
@@ -49,10 +50,10 @@ def test_features_of_add_scale_and_fc_by_hand():
     net = resolve_model("v3-large")
     add = next(l for l in net.layers if l.kind == "add")
     assert add.in_shape == add.out_shape
-    assert lm.layer_elements(add) == (2 * add.out_shape.numel, add.out_shape.numel, 0)
+    assert layer_elements(add) == (2 * add.out_shape.numel, add.out_shape.numel, 0)
     scale = next(l for l in net.layers if l.kind == "scale")
     o = scale.out_shape
-    assert lm.layer_elements(scale) == (o.numel + o.c, o.numel, 0)
+    assert layer_elements(scale) == (o.numel + o.c, o.numel, 0)
     fc = net.layers[-1]                          # 1280 -> 1000 with bias
     assert lm.layer_features(fc) == (1280 * 1000, (1280 + 1000 + 1280 * 1000 + 1000) * 4, 1)
 
@@ -169,7 +170,7 @@ def test_prediction_sums_and_breakdowns():
 
 
 def test_macs_baseline_recovers_a_proportional_device():
-    data = [lm.Measured(m.network, 3e-8 * lm.network_macs(m.network)) for m in synthetic(None)]
+    data = [lm.Measured(m.network, 3e-8 * network_macs(m.network)) for m in synthetic(None)]
     assert lm.fit_macs_baseline(data) == pytest.approx(3e-8, rel=1e-9)
 
 
@@ -282,12 +283,3 @@ def test_the_stem_is_its_own_kernel():
     # A profile without a stem kernel (written before it had one) uses conv's.
     old = lm.LatencyModel({k: v for k, v in TRUTH.items() if k != "conv@stem"}, 0.0, 0.0)
     assert old.coefficients(net.layers[0]) == TRUTH["conv"]
-
-
-@pytest.mark.parametrize("model", ["v1", "v2", "v3-large", TINY_EVERY_KIND])
-def test_bytes_are_the_memory_modules_bytes_moved(model):
-    from mncost.costs.memory import layer_traffic
-
-    for layer in resolve_model(model, 0.75, 160).layers:
-        traffic = layer_traffic(layer, "float32")
-        assert lm.layer_features(layer) == (traffic.macs, traffic.bytes_moved, 1)

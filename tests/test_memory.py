@@ -14,6 +14,7 @@ from conftest import ROOT
 
 from mncost.check.units import parse_bytes
 from mncost.cli import cli
+from mncost.costs.analytic import layer_cost
 from mncost.costs.kinds import REGISTRY
 from mncost.costs.memory import SCHEDULES, layer_traffic, memory_report, peak_memory
 from mncost.costs.roofline import Traffic, bound, join_profile, make_device
@@ -167,14 +168,15 @@ def test_v1_traffic_totals():
 
 
 def test_every_kind_has_memory_formulas():
-    """The element formulas are fields of each kind's record (mncost.kinds.Kind): every kind
-    has them, and only the conv-like kinds hold weights (every_kind.yaml has every kind)."""
+    """The element formulas are fields of each kind's record (mncost.costs.kinds.Kind): every
+    kind has them, and a layer holds inference weights exactly when the engine counts weights
+    for it (every_kind.yaml has every kind)."""
     network = net(str(ROOT / "tests" / "data" / "every_kind.yaml"))
     assert {layer.kind for layer in network.layers} == set(REGISTRY)
     for layer in network.layers:
         traffic = layer_traffic(layer)
         assert traffic.input_bytes > 0 and traffic.output_bytes == 4 * layer.out_shape.numel
-        assert (traffic.weight_bytes > 0) == REGISTRY[layer.kind].conv
+        assert (traffic.weight_bytes > 0) == (layer_cost(layer).weights > 0)
 
 
 def test_schedule_errors():

@@ -19,7 +19,14 @@ from mncost.errors import InputError
 from mncost.measure.profile_options import ProfileOptions
 from mncost.network.catalog import BUILTINS, load_model
 from mncost.sweep.grid import parse_alphas, parse_resolutions
-from mncost.sweep.run import COLUMNS, LATENCY_COLUMNS, LAYER_COLUMNS, Grid, pareto_front, sweep
+from mncost.sweep.run import (
+    LATENCY_COLUMNS,
+    LAYER_COLUMNS,
+    Grid,
+    config_columns,
+    pareto_front,
+    sweep,
+)
 
 
 def run(*args: str):
@@ -107,7 +114,7 @@ def test_bad_grid_values(flag, text, message):
 # Golden outputs
 
 def _expected_csv(configs) -> str:
-    lines = [",".join(COLUMNS)]
+    lines = [",".join(config_columns())]
     ref = v1_counts(1.0, 224)
     for alpha, r in configs:
         c = v1_counts(alpha, r)
@@ -133,7 +140,7 @@ def test_json_golden_v1():
     c, ref = v1_counts(0.5, 160), v1_counts(1.0, 224)
     assert doc == {
         "schema": "mncost.sweep/1", "rows_are": "configurations", "partial": False,
-        "columns": list(COLUMNS),
+        "columns": list(config_columns()),
         "rows": [{"model": "v1", "alpha": 0.5, "depth": 1.0, "resolution": "160",
                   "classes": 1000,
                   "macs": c["macs"], "params": c["params"], "param_convention": "trainable",
@@ -272,7 +279,7 @@ def test_latency_columns(fake_profiler):
                  "--threads", "2", "--batch", "4", "--repeats", "7", "-f", "csv")
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
-    assert list(rows[0]) == list(COLUMNS + LATENCY_COLUMNS)
+    assert list(rows[0]) == list(config_columns() + LATENCY_COLUMNS)
     c = v1_counts(0.5, 160)
     assert float(rows[0]["latency_ms_median"]) == round(c["macs"] / 1e7, 4)
     assert (rows[0]["latency_runs"], rows[0]["latency_device"], rows[0]["latency_threads"],
@@ -415,7 +422,7 @@ def test_jsonl_is_one_object_per_row():
                                                    "--res", "128,224", "-f", "csv").stdout)))
     assert [r["macs"] for r in rows] == [int(r["macs"]) for r in csv_rows]
     assert rows[-1]["macs"] == v1_counts(1.0, 224)["macs"] == 568_740_352
-    assert list(rows[0]) == list(COLUMNS)
+    assert list(rows[0]) == list(config_columns())
 
 
 def test_streamed_json_per_layer_and_empty_are_valid():
@@ -426,7 +433,7 @@ def test_streamed_json_per_layer_and_empty_are_valid():
     from mncost.render.sweep import stream
 
     empty = json.loads("".join(stream("json", [], False, False)))
-    assert empty["rows"] == [] and empty["columns"] == list(COLUMNS)
+    assert empty["rows"] == [] and empty["columns"] == list(config_columns())
 
 
 def test_big_table_is_refused_before_work():

@@ -1,4 +1,5 @@
-"""The analytic cost engine: each layer's costs from its kind's record (:mod:`mncost.kinds`).
+"""The analytic cost engine: each layer's costs from its kind's record
+(:mod:`mncost.costs.kinds`).
 
 Conventions (README, "Conventions"):
 
@@ -7,7 +8,8 @@ Conventions (README, "Conventions"):
   ``2 * macs``. Biases, batch norm, activations, pooling and element-wise ops are not MACs.
 * **Parameters** come in three named conventions (:data:`PARAM_CONVENTIONS`).
 * **Element-wise ops** count the work MACs leave out, per output element unless said
-  otherwise (:data:`ACT_OPS`, :data:`BN_OPS` and each kind's own op,
+  otherwise (each activation's ``ops`` in :data:`mncost.spec.values.ACTIVATIONS`,
+  :data:`BN_OPS` and each kind's own op,
   :func:`elementwise_ops`). The **ops** view is MACs + element-wise ops (:attr:`Cost.ops`).
 """
 
@@ -18,6 +20,7 @@ from dataclasses import dataclass, fields
 from typing import Callable, Iterable, Mapping
 
 from ..network.layers import Network, ResolvedLayer
+from ..spec.values import ACTIVATIONS
 from .kinds import REGISTRY, Kind
 
 #: Parameter conventions: what "parameters" means in each published figure.
@@ -30,12 +33,6 @@ PARAM_CONVENTIONS: Mapping[str, str] = OrderedDict(
 )
 DEFAULT_PARAMS = "trainable"
 
-#: Element-wise operations per element for each activation (the ``ops`` view's convention):
-#: relu = max(x, 0); relu6 = min(max(x, 0), 6); hsigmoid = relu6(x + 3) / 6 (add, 2 clamps,
-#: multiply); hswish = x * hsigmoid(x); sigmoid = 1 / (1 + exp(-x)) (negate, exp, add,
-#: divide); swish = x * sigmoid(x).
-ACT_OPS: Mapping[str, int] = {"none": 0, "relu": 1, "relu6": 2, "hsigmoid": 4, "hswish": 5,
-                              "sigmoid": 4, "swish": 5}
 #: Inference batch norm (not folded): y = x * scale + shift, 2 ops per element (as fvcore).
 BN_OPS = 2
 
@@ -45,7 +42,7 @@ class Elementwise:
     """Element-wise work of one layer (or a sum of layers), by source."""
 
     bn: int = 0          # batch norm: BN_OPS per output element
-    act: int = 0         # activation: ACT_OPS[act] per output element
+    act: int = 0         # activation: its ops per output element (ACTIVATIONS)
     own: int = 0         # the kind's own op (pool, residual add, SE scale): Kind.ops
 
     @property
@@ -104,7 +101,7 @@ class Cost:
 
 
 # ---------------------------------------------------------------------------------------------
-# Per-layer formulas (the per-kind ones are in :mod:`mncost.kinds`)
+# Per-layer formulas (the per-kind ones are in :mod:`mncost.costs.kinds`)
 
 def bn_affine(layer: ResolvedLayer) -> int:
     """Batch norm scale (gamma) and shift (beta): 2 per output channel."""
@@ -122,16 +119,18 @@ def bn_ops(layer: ResolvedLayer) -> int:
 
 
 def elementwise_ops(layer: ResolvedLayer) -> Elementwise:
-    """The element-wise work of one layer: batch norm, activation (:data:`ACT_OPS`) and the
-    kind's own op (:attr:`mncost.kinds.Kind.ops`)."""
+    """The element-wise work of one layer: batch norm, activation (its ``ops`` per element in
+    :data:`mncost.spec.values.ACTIVATIONS`) and the kind's own op
+    (:attr:`mncost.costs.kinds.Kind.ops`)."""
     own = REGISTRY[layer.kind].ops
-    return Elementwise(bn=bn_ops(layer), act=ACT_OPS[layer.act] * layer.out_shape.numel,
+    return Elementwise(bn=bn_ops(layer),
+                       act=ACTIVATIONS[layer.act].ops * layer.out_shape.numel,
                        own=own.count(layer) if own is not None else 0)
 
 
 def fvcore_extra(layer: ResolvedLayer) -> int:
     """What fvcore counts for the layer's kind beyond MACs and batch norm
-    (:attr:`mncost.kinds.Kind.fvcore`: the global average pool's input)."""
+    (:attr:`mncost.costs.kinds.Kind.fvcore`: the global average pool's input)."""
     extra = REGISTRY[layer.kind].fvcore
     return extra.count(layer) if extra is not None else 0
 
@@ -139,15 +138,25 @@ def fvcore_extra(layer: ResolvedLayer) -> int:
 def fvcore_count(layer: ResolvedLayer, macs: int) -> int:
     """fvcore's default count, eval mode: MACs + batch norm (:data:`BN_OPS` per element, as
     fvcore's ``batchnorm_flop_jit``) + :func:`fvcore_extra`. It skips activations, residual
-    adds, the SE multiply and local pooling. :func:`mncost.conventions.fvcore_convention`
+    adds, the SE multiply and local pooling. :func:`mncost.costs.conventions.fvcore_convention`
     states the same sum term by term."""
     return macs + bn_ops(layer) + fvcore_extra(layer)
+
+
+def layer_macs(layer: ResolvedLayer) -> int:
+    """The layer's MACs: its kind's formula (:attr:`mncost.costs.kinds.Kind.macs`)."""
+    return REGISTRY[layer.kind].macs(layer)
+
+
+def network_macs(network: Network) -> int:
+    """The network's MACs (``analyze(network).total.macs``, without the other counts)."""
+    return sum(map(layer_macs, network.layers))
 
 
 def layer_cost(layer: ResolvedLayer) -> Cost:
     """All costs of one resolved layer, from the registry entry of its kind."""
     kind: Kind = REGISTRY[layer.kind]
-    macs = kind.macs(layer)
+    macs = layer_macs(layer)
     return Cost(macs=macs, weights=kind.weights(layer), biases=kind.biases(layer),
                 bn_affine=bn_affine(layer), bn_stats=bn_stats(layer),
                 activations=layer.out_shape.numel, elementwise=elementwise_ops(layer),

@@ -13,7 +13,7 @@ the MACs plus named integer terms, so every gap is visible and exact:
   element). It skips activations, residual adds, the squeeze-excite multiply and local pooling.
 * ``ops``: MACs + every element-wise operation (batch norm, each activation including h-swish
   and h-sigmoid, the squeeze-excite scale multiply, residual adds, pooling), with the per-element
-  costs of :data:`mncost.costs.ACT_OPS` and :data:`mncost.costs.BN_OPS`.
+  costs of :data:`mncost.spec.values.ACTIVATIONS` and :data:`mncost.costs.analytic.BN_OPS`.
 
 The parameter conventions (``weights``, ``trainable``, ``checkpoint``;
 :data:`mncost.costs.PARAM_CONVENTIONS`) are stated the same way, as sums of named terms.
@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping
 
 from ..network.layers import Network, ResolvedLayer
-from .analytic import ACT_OPS, BN_OPS, PARAM_CONVENTIONS, LayerReport, Report
+from ..spec.values import ACTIVATIONS
+from .analytic import BN_OPS, PARAM_CONVENTIONS, LayerReport, Report
 from .kinds import REGISTRY, ElementwiseOp
 
 #: Counting conventions in the order they are shown.
@@ -124,9 +125,10 @@ def _out(layer: ResolvedLayer) -> int:
 
 
 def macs_term(report: Report) -> Term:
-    convs = sum(1 for r in report.layers if REGISTRY[r.layer.kind].conv)
+    """MACs, and the layers that have some."""
+    layers = sum(1 for r in report.layers if r.cost.macs)
     return Term("macs", report.total.macs, "multiply-accumulates of conv and fc layers",
-                layers=convs)
+                layers=layers)
 
 
 def batch_norm_term(report: Report) -> Term:
@@ -139,9 +141,10 @@ def batch_norm_term(report: Report) -> Term:
 
 def activation_terms(report: Report) -> tuple[Term, ...]:
     """One term per activation present (ReLU 1, ReLU6 2, h-sigmoid 4, h-swish 5 ... per
-    element: :data:`mncost.costs.ACT_OPS`; h-swish is ``x * relu6(x + 3) / 6``, v3 Sec. 5.2)."""
+    element: :data:`mncost.spec.values.ACTIVATIONS`; h-swish is ``x * relu6(x + 3) / 6``, v3
+    Sec. 5.2)."""
     terms = []
-    for act, per in ACT_OPS.items():
+    for act, per in ((a.name, a.ops) for a in ACTIVATIONS.values()):
         if per == 0:
             continue
         term = _elementwise(report.layers, act, f"{per} per output element of {act} layers",
@@ -191,7 +194,7 @@ def flops_convention(report: Report) -> Convention:
 
 def fvcore_convention(report: Report) -> Convention:
     """fvcore's default total (:func:`mncost.costs.fvcore_count`, term by term): MACs, batch
-    norm, and what each kind adds (:attr:`mncost.kinds.Kind.fvcore`: fvcore counts
+    norm, and what each kind adds (:attr:`mncost.costs.kinds.Kind.fvcore`: fvcore counts
     ``aten::adaptive_avg_pool2d`` as one op per input element and has no handle for local or
     max pooling). The terms carry fvcore's operator names, so each one can be set beside
     ``FlopCountAnalysis.by_operator()``."""
@@ -210,10 +213,10 @@ def param_conventions(report: Report) -> tuple[Convention, ...]:
     """weights; + biases + batch norm scale/shift (trainable); + running statistics
     (checkpoint). Terms per :data:`mncost.costs.PARAM_CONVENTIONS`."""
     total = report.total
-    convs = sum(1 for r in report.layers if REGISTRY[r.layer.kind].conv)
+    weighted = sum(1 for r in report.layers if r.cost.weights)
     bns = sum(1 for r in report.layers if r.layer.bn)
     biased = sum(1 for r in report.layers if r.cost.biases)
-    weights = Term("weights", total.weights, "conv and fc weights: N * M/g * k^2", convs)
+    weights = Term("weights", total.weights, "conv and fc weights: N * M/g * k^2", weighted)
     biases = Term("biases", total.biases, "conv and fc biases: N per biased layer", biased)
     affine = Term("bn_affine", total.bn_affine, "batch norm scale and shift: 2 per channel", bns)
     stats = Term("bn_stats", total.bn_stats,

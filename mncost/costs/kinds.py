@@ -1,32 +1,39 @@
 """Layer kinds: one record per resolved layer kind, holding everything the engine knows about it.
 
-A :class:`~mncost.layers.ResolvedLayer`'s ``kind`` names an entry of :data:`REGISTRY`. The
-entry carries the kind's table label, whether it is conv-like, its MAC / weight / bias formulas,
-the element-wise op it performs itself (the ``ops`` view), what fvcore's default count adds for
-it, and the elements it reads and holds at inference. Everything else reads these records:
-:data:`KINDS`, the cost engine
-(:mod:`mncost.costs`), the counting conventions (:mod:`mncost.conventions`), the MAC columns of
-``sweep``, the bytes of :mod:`mncost.memory`. The torch back end keeps one module factory per
-kind, keyed the same way (:data:`mncost.torch_backend.builder.MODULES`).
+A :class:`~mncost.network.layers.ResolvedLayer`'s ``kind`` names an entry of :data:`REGISTRY`.
+The entry carries the kind's table label, its MAC / weight / bias formulas, the element-wise op
+it performs itself (the ``ops`` view), what fvcore's default count adds for it, the elements it
+reads and holds at inference, and named facts about how other code sees it (a ``Conv2d`` of
+its own in the reference implementations, a runtime's channel-layout rule, a stem kernel).
+Everything else reads these records: the cost engine (:mod:`mncost.costs.analytic`), the
+counting conventions (:mod:`mncost.costs.conventions`), the MAC columns of ``sweep``, the bytes
+of :mod:`mncost.costs.memory`, the latency model's kernels. The torch back end keeps one module
+factory per built-in kind, keyed the same way (:data:`mncost.torch_backend.builder.MODULES`).
 
-Adding a kind: one :class:`Kind` here, one factory there (a test fails if either is missing),
-plus the spec/resolve rows that emit it. Further per-kind figures are further
-fields of :class:`Kind` with a default, so existing entries need not change.
+Adding a kind: one :class:`Kind` in :data:`REGISTRY`, one factory in ``MODULES`` (a test fails
+if either is missing), and a row op that emits it (:data:`mncost.spec.load.ROW_OPS` and its
+builder in :mod:`mncost.network.resolve`). Code outside the package adds one at run time with
+:func:`register_kind` (its torch module factory in :attr:`Kind.module`). Further per-kind
+figures are further fields of :class:`Kind` with a default, so existing entries need not
+change.
 
 Batch norm and activations are properties of a layer, not of its kind (any kind may have
-them); their costs are in :mod:`mncost.costs`.
+them); their costs are in :mod:`mncost.costs.analytic`.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 if TYPE_CHECKING:  # the records only read layers
     from ..network.layers import ResolvedLayer
 
 Formula = Callable[["ResolvedLayer"], int]
+#: A torch leaf module factory: ``ResolvedLayer -> nn.Module`` (typed loosely: no torch here).
+ModuleFactory = Callable[["ResolvedLayer"], Any]
 
 
 def zero(layer: "ResolvedLayer") -> int:
@@ -63,14 +70,9 @@ def out_elements(layer: "ResolvedLayer") -> int:
     return layer.out_shape.numel
 
 
-def add_in_elements(layer: "ResolvedLayer") -> int:
-    """A residual add reads the projection and the block input: two maps of the same shape."""
-    return 2 * layer.in_shape.numel
-
-
-def scale_in_elements(layer: "ResolvedLayer") -> int:
-    """Squeeze-excite scale reads the map and the 1 x 1 x C gate."""
-    return layer.in_shape.numel + layer.in_shape.c
+def se_gate_elements(layer: "ResolvedLayer") -> int:
+    """Squeeze-excite scale reads, besides the map, the 1 x 1 x C gate."""
+    return layer.in_shape.c
 
 
 def folded_weights(layer: "ResolvedLayer") -> int:
@@ -128,43 +130,73 @@ class Kind:
     Attributes:
         name: the kind (``ResolvedLayer.kind``).
         label: for tables (``pointwise conv (1x1)``).
-        conv: conv family (fc and SE fc are 1x1 convs on a 1x1 map): the kinds with MACs and
-            weights, one MAC column each in ``sweep``.
-        macs, weights, biases: formulas (0 for the element-wise kinds).
+        macs, weights, biases: formulas (0 for the element-wise kinds). A kind whose ``macs``
+            is not :func:`zero` gets a ``macs_<kind>`` column in ``sweep`` (:attr:`has_macs`).
         ops: the element-wise op the kind performs itself, counted by the ``ops`` view (None:
             none beyond batch norm and activation).
         fvcore: what fvcore's default count adds for the kind beyond MACs and batch norm (None:
             nothing; fvcore skips activations, adds, multiplies and local pooling).
-        input_elements: activation elements the layer reads (:mod:`mncost.memory`).
+        input_maps: how many maps of the layer's ``in_shape`` it reads (a residual add: 2).
+        side_input: elements it reads besides those maps, fixed by the channels, not the
+            resolution (the squeeze-excite gate, 1 x 1 x C). With ``input_maps``:
+            :meth:`input_elements`; ``sweep --predict`` prices the two apart.
         weight_elements: inference weight elements it holds, batch norm folded
-            (:mod:`mncost.memory`).
+            (:mod:`mncost.costs.memory`).
+        conv_module: the layer is one ``nn.Conv2d`` or ``nn.Linear`` of its own in every
+            implementation (torchvision, timm, the builder): the layers
+            :mod:`mncost.costs.reference` compares one to one with theirs. An attention layer,
+            several projections and matmuls, is not.
+        channel_layout: a conv a runtime may run in a blocked channel layout, so the layout
+            rule decides its kernel (:class:`mncost.latency.model.ChannelLayout`; ONNX
+            Runtime's NCHWc rewrites Conv nodes, and ``fc`` is a GEMM).
+        stem_kernel: a layer of the kind that reads the network input runs as a kernel of its
+            own, ``<kind>@stem`` (:data:`mncost.latency.model.STEM`).
+        module: the factory of its torch leaf module, for a kind added from outside the package
+            (:func:`register_kind`); ``None`` for the built-in kinds, whose factories are in
+            :data:`mncost.torch_backend.builder.MODULES` (this module never imports torch).
     """
 
     name: str
     label: str
-    conv: bool = False
     macs: Formula = zero
     weights: Formula = zero
     biases: Formula = zero
     ops: ElementwiseOp | None = None
     fvcore: ElementwiseOp | None = None
-    input_elements: Formula = in_elements
+    input_maps: int = 1
+    side_input: Formula = zero
     weight_elements: Formula = zero
+    conv_module: bool = False
+    channel_layout: bool = False
+    stem_kernel: bool = False
+    module: ModuleFactory | None = None
+
+    @property
+    def has_macs(self) -> bool:
+        """Whether the kind does multiply-accumulates (its ``macs`` is not :func:`zero`)."""
+        return self.macs is not zero
+
+    def input_elements(self, layer: "ResolvedLayer") -> int:
+        """Activation elements the layer reads (:mod:`mncost.costs.memory`)."""
+        return self.input_maps * layer.in_shape.numel + self.side_input(layer)
 
 
-def _conv(name: str, label: str) -> Kind:
-    return Kind(name, label, conv=True, macs=conv_macs, weights=conv_weights,
-                biases=conv_biases, weight_elements=folded_weights)
+def _conv(name: str, label: str, *, channel_layout: bool = True, stem_kernel: bool = False
+          ) -> Kind:
+    return Kind(name, label, macs=conv_macs, weights=conv_weights, biases=conv_biases,
+                weight_elements=folded_weights, conv_module=True,
+                channel_layout=channel_layout, stem_kernel=stem_kernel)
 
 
 #: The registry: layer kind -> record. The order is the order of the kind lists (``KINDS``,
-#: the sweep MAC columns).
-REGISTRY: Mapping[str, Kind] = OrderedDict((k.name, k) for k in (
-    _conv("conv", "standard conv"),
+#: the sweep MAC columns). Built-in kinds are entries here; others are added with
+#: :func:`register_kind`.
+REGISTRY: dict[str, Kind] = OrderedDict((k.name, k) for k in (
+    _conv("conv", "standard conv", stem_kernel=True),
     _conv("pointwise", "pointwise conv (1x1)"),
     _conv("depthwise", "depthwise conv"),
     _conv("grouped", "grouped conv"),
-    _conv("fc", "fully connected"),
+    _conv("fc", "fully connected", channel_layout=False),
     _conv("se_fc", "squeeze-excite FC"),
     Kind("pool", "pooling",
          ops=ElementwiseOp(pool_term, "1 per input element (add or compare)", 1, in_elements,
@@ -175,14 +207,71 @@ REGISTRY: Mapping[str, Kind] = OrderedDict((k.name, k) for k in (
     Kind("add", "residual add",
          ops=ElementwiseOp(_named("residual_add"), "1 per output element", 1, out_elements,
                            rank=1),
-         input_elements=add_in_elements),
+         input_maps=2),
     Kind("scale", "squeeze-excite scale",
          ops=ElementwiseOp(_named("se_scale"), "1 multiply per output element", 1,
                            out_elements, rank=0),
-         input_elements=scale_in_elements),
+         side_input=se_gate_elements),
 ))
+_BUILT_IN = frozenset(REGISTRY)
 
-#: Every layer kind, in registry order.
-KINDS = tuple(REGISTRY)
-#: The conv-family kinds: those with MACs (one ``macs_<kind>`` column each in ``sweep``).
-MAC_KINDS = tuple(name for name, kind in REGISTRY.items() if kind.conv)
+#: Every layer kind, in registry order: a live view of :data:`REGISTRY`'s keys (a kind
+#: registered later is in it).
+KINDS = REGISTRY.keys()
+
+
+def mac_kinds() -> tuple[str, ...]:
+    """The kinds with MACs (:attr:`Kind.has_macs`), in registry order: one ``macs_<kind>``
+    column each in ``sweep``."""
+    return tuple(name for name, kind in REGISTRY.items() if kind.has_macs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Kinds added at run time (a plug-in, or a test that proves a kind is one record)
+
+def register_kind(kind: Kind, module: ModuleFactory | None = None) -> Kind:
+    """Add ``kind`` to :data:`REGISTRY`, after the kinds already there; every consumer reads it
+    from then on (analyze, memory, sweep, the latency model, the builder).
+
+    Args:
+        kind: the record. Its name must be new and must not contain ``@`` (kernel variants
+            such as ``conv@stem`` use it).
+        module: its torch leaf module factory (``ResolvedLayer -> nn.Module``), stored as
+            :attr:`Kind.module`; without one, building a network that uses the kind fails
+            with a one-line error, and everything analytic still works.
+
+    Returns:
+        The record as registered. A row op must emit the kind for a spec to use it
+        (:func:`mncost.network.resolve.register_row_op`).
+
+    Raises:
+        ValueError: the name is taken or malformed.
+    """
+    if kind.name in REGISTRY:
+        raise ValueError(f"layer kind {kind.name!r} is already registered")
+    if not kind.name or "@" in kind.name:
+        raise ValueError(f"a layer kind's name must be non-empty and without '@', got "
+                         f"{kind.name!r}")
+    if module is not None:
+        kind = replace(kind, module=module)
+    REGISTRY[kind.name] = kind
+    return kind
+
+
+def unregister_kind(name: str) -> None:
+    """Remove a kind added by :func:`register_kind` (a built-in kind cannot be removed)."""
+    if name in _BUILT_IN:
+        raise ValueError(f"layer kind {name!r} is built in and cannot be unregistered")
+    if name not in REGISTRY:
+        raise ValueError(f"layer kind {name!r} is not registered")
+    del REGISTRY[name]
+
+
+@contextmanager
+def registered_kind(kind: Kind, module: ModuleFactory | None = None) -> Iterator[Kind]:
+    """:func:`register_kind` for the duration of a ``with`` block (tests)."""
+    record = register_kind(kind, module)
+    try:
+        yield record
+    finally:
+        unregister_kind(kind.name)

@@ -30,6 +30,7 @@ from typing import Iterable, Mapping
 
 from ..errors import InputError
 from ..network.layers import INPUT, Network, ResolvedLayer
+from .analytic import layer_macs
 from .kinds import REGISTRY
 
 #: Bytes per element of each ``--dtype``.
@@ -80,7 +81,7 @@ class Traffic:
 
     Attributes:
         input_bytes, weight_bytes, output_bytes: see the module docstring.
-        macs: the layer's MACs (:mod:`mncost.costs`).
+        macs: the layer's MACs (:func:`mncost.costs.analytic.layer_macs`).
     """
 
     input_bytes: int = 0
@@ -104,14 +105,26 @@ class Traffic:
                        self.output_bytes + other.output_bytes, self.macs + other.macs)
 
 
+def layer_elements(layer: ResolvedLayer) -> tuple[int, int, int]:
+    """Elements ``layer`` reads, writes and holds as inference weights, batch 1: the element
+    formulas of its kind (:class:`mncost.costs.kinds.Kind`: an ``add`` reads two maps, an SE
+    ``scale`` the map and the ``C x 1 x 1`` gate; weights include one bias per channel where
+    batch norm folds)."""
+    kind = REGISTRY[layer.kind]
+    return kind.input_elements(layer), layer.out_shape.numel, kind.weight_elements(layer)
+
+
+def traffic(layer: ResolvedLayer, size: int) -> Traffic:
+    """Input, weight and output bytes and MACs of one layer at ``size`` bytes per element: the
+    one definition of bytes moved, which the latency model's features read too."""
+    read, written, weights = layer_elements(layer)
+    return Traffic(input_bytes=size * read, weight_bytes=size * weights,
+                   output_bytes=size * written, macs=layer_macs(layer))
+
+
 def layer_traffic(layer: ResolvedLayer, dtype: str = DEFAULT_DTYPE) -> Traffic:
     """Input, weight and output bytes and MACs of one layer at ``dtype`` (pure)."""
-    size = dtype_bytes(dtype)
-    kind = REGISTRY[layer.kind]          # per-kind element formulas: mncost.kinds.Kind
-    return Traffic(input_bytes=size * kind.input_elements(layer),
-                   weight_bytes=size * kind.weight_elements(layer),
-                   output_bytes=size * layer.out_shape.numel,
-                   macs=kind.macs(layer))
+    return traffic(layer, dtype_bytes(dtype))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -164,32 +177,27 @@ class _Plan:
     piece: int = 0
 
 
-def block_name(layer: ResolvedLayer) -> str | None:
-    """The bottleneck a layer belongs to (``layers.3.1`` for ``layers.3.1.se.fc1``), judged by
-    the resolver's part names (``.expand``, ``.dw``, ``.se.*``, ``.project``, ``.add``)."""
-    head, _, part = layer.name.rpartition(".")
-    if part in ("expand", "dw", "project", "add"):
-        return head
-    if head.endswith(".se"):
-        return head[:-3]
-    return None
+#: The parts a block needs to run streamed (:data:`SCHEDULES`): an inverted residual's
+#: depthwise conv and projection (:attr:`mncost.network.layers.ResolvedLayer.role`).
+STREAMED_ROLES = frozenset({"dw", "project"})
 
 
 def bottleneck_blocks(network: Network
                       ) -> list[tuple[str | None, list[ResolvedLayer]]]:
-    """Consecutive layers grouped by bottleneck; a group without a ``.project`` (a v1
-    separable pair) is split back into single layers."""
+    """Consecutive layers grouped by the block the resolver built them as
+    (:attr:`~mncost.network.layers.ResolvedLayer.block`). A block without the parts of
+    :data:`STREAMED_ROLES` (a v1 separable pair) is split back into single layers, as is every
+    layer outside a block (``None``)."""
     groups: list[tuple[str | None, list[ResolvedLayer]]] = []
     for layer in network.layers:
-        name = block_name(layer)
+        name = layer.block
         if name is not None and groups and groups[-1][0] == name:
             groups[-1][1].append(layer)
         else:
             groups.append((name, [layer]))
     out: list[tuple[str | None, list[ResolvedLayer]]] = []
     for name, members in groups:
-        parts = {m.name.rpartition(".")[2] for m in members}
-        if name is not None and {"dw", "project"} <= parts:
+        if name is not None and STREAMED_ROLES <= {m.role for m in members}:
             out.append((name, members))
         else:
             out.extend((None, [m]) for m in members)
@@ -206,11 +214,11 @@ def _streamed_plans(network: Network, split: int) -> list[_Plan]:
         if name is None:
             plans.append(_Plan(members[0].name, (members[0],), (members[0].name,)))
             continue
-        part = {m.name.rpartition(".")[2]: m for m in members}
+        part = {m.role: m for m in members}
         dw, expand = part["dw"], part.get("expand")
         width = math.ceil(dw.out_shape.c / split)
         expand_piece = width * dw.in_shape.h * dw.in_shape.w if expand is not None else 0
-        if any(m.kind == "scale" for m in members):
+        if "se_pool" in part:
             # SE: the gate needs every channel's mean, so the dw output is made whole.
             head = (expand, dw) if expand is not None else (dw,)
             plans.append(_Plan(f"{name} (expand+dw)", head, (dw.name,), expand_piece))

@@ -1,12 +1,12 @@
 """Counts in the terms the reference implementations are compared in (no torch needed).
 
-A network is its conv-family layers (``Kind.conv``: a ``Conv2d`` or ``Linear`` in
-every implementation)
-in execution order, each with its MACs, its own parameters (weight + bias, not the batch norm
-after it) and its output C x H x W, and the totals: MACs, parameters (``sum(p.numel())``,
-batch norm included) and the output shape. :mod:`mncost.torch_backend.reference` counts a
-torchvision or timm model in the same terms; ``tests/data/reference_counts.json`` stores such
-counts, so the tests hold the engine to them without torch.
+A network is its layers that are one ``Conv2d`` or ``Linear`` in every implementation
+(``Kind.conv_module``, :mod:`mncost.costs.kinds`) in execution order, each with its MACs, its
+own parameters (weight + bias, not the batch norm after it) and its output C x H x W, and the
+totals: MACs, parameters (``sum(p.numel())``, batch norm included) and the output shape.
+:mod:`mncost.torch_backend.reference` counts a torchvision or timm model in the same terms;
+``tests/data/reference_counts.json`` stores such counts, so the tests hold the engine to them
+without torch.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def count_network(network: Network) -> Counts:
     report = analyze(network)
     layers = tuple(LayerCount(r.layer.name, r.cost.macs, r.cost.weights + r.cost.biases,
                               (r.layer.out_shape.c, r.layer.out_shape.h, r.layer.out_shape.w))
-                   for r in report.layers if REGISTRY[r.layer.kind].conv)
+                   for r in report.layers if REGISTRY[r.layer.kind].conv_module)
     return Counts(layers, report.total.macs, report.total.params("trainable"),
                   (1, network.classes))
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Sequence
 
-from ..network.layers import ResolvedLayer
+from ..network.layers import RECORD_FIELDS, ResolvedLayer
 from .analytic import DEFAULT_PARAMS, Cost, Report
 from .kinds import REGISTRY
 
@@ -50,14 +50,18 @@ def cost_fields(cost: Cost, params: str = DEFAULT_PARAMS) -> dict[str, int]:
 
 
 def layer_fields(layer: ResolvedLayer) -> dict[str, Any]:
-    return {
+    """A layer's JSON record: identity, shapes, :data:`~mncost.network.layers.RECORD_FIELDS`,
+    and its kind-specific ``attrs`` when it has any."""
+    fields = {
         "name": layer.name, "kind": layer.kind, "stage": layer.stage,
         "inputs": list(layer.inputs),
         "in_shape": [layer.in_shape.c, layer.in_shape.h, layer.in_shape.w],
         "out_shape": [layer.out_shape.c, layer.out_shape.h, layer.out_shape.w],
-        "kernel": layer.kernel, "stride": layer.stride, "groups": layer.groups,
-        "act": layer.act, "bn": layer.bn, "bias": layer.bias,
+        **{name: getattr(layer, name) for name in RECORD_FIELDS},
     }
+    if layer.attrs:
+        fields["attrs"] = dict(layer.attrs)
+    return fields
 
 
 def report_dict(report: Report, model: str, params: str = DEFAULT_PARAMS) -> dict[str, Any]:
@@ -121,9 +125,9 @@ ANALYZE_KIND_COLUMNS = ("model", "alpha", "depth", "resolution", "classes", "kin
                         "bn_params", "bn_stats", "activations", "elementwise_ops")
 #: CSV columns of ``mncost analyze --per-layer --format csv`` (one row per layer).
 ANALYZE_LAYER_COLUMNS = ("model", "alpha", "depth", "resolution", "classes", "name", "kind",
-                         "stage", "in_shape", "out_shape", "kernel", "stride", "groups", "act",
-                         "bn", "bias", "macs", "params", "param_convention", "weights",
-                         "biases", "bn_params", "bn_stats", "activations", "elementwise_ops")
+                         "stage", "in_shape", "out_shape", *RECORD_FIELDS, "macs", "params",
+                         "param_convention", "weights", "biases", "bn_params", "bn_stats",
+                         "activations", "elementwise_ops")
 
 
 # ---------------------------------------------------------------------------------------------

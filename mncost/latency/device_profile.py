@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from ..costs.kinds import KINDS
+from ..costs.kinds import KINDS, REGISTRY
 from ..errors import InputError
 from ..files.inputfile import Refused, read_limited
 from ..network.layers import Network
@@ -103,7 +103,7 @@ def _known_variant(kernel: str, layout: bool) -> bool:
     if not at:
         return True
     if "@" + variant == STEM:
-        return base == "conv"
+        return REGISTRY[base].stem_kernel
     return layout and "@" + variant == PLAIN
 
 

@@ -7,13 +7,13 @@ features of its resolved shape::
     t(layer) = a[kernel] * MACs + b[kernel] * bytes + c[kernel] * calls
              + p[act] * output bytes + q[act]
 
-* ``kernel``: the layer's kind (:data:`mncost.kinds.REGISTRY`), with two refinements
+* ``kernel``: the layer's kind (:data:`mncost.costs.kinds.REGISTRY`), with two refinements
   (:meth:`LatencyModel.kernel`): the stem, a standard conv on the input image, is
   ``conv@stem`` (:data:`STEM`); and for a runtime with a blocked channel layout (ONNX
   Runtime's NCHWc, :class:`ChannelLayout`) a conv it runs unblocked is ``kind@nchw``;
 * ``MACs``: the registry's count (0 for pooling, adds and SE scales), over channels padded to
   whole blocks for a blocked conv;
-* ``bytes``: the layer's compulsory bytes moved (:func:`mncost.memory.layer_traffic`: input
+* ``bytes``: the layer's compulsory bytes moved (:func:`mncost.costs.memory.traffic`: input
   maps, output map, inference weights with batch norm folded into a bias) at the dtype's size
   (maps padded likewise): what a memory-bound kernel pays for;
 * ``calls``: 1, or the groups of a grouped conv run plain (one GEMM per group,
@@ -54,7 +54,9 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
+from ..costs.analytic import network_macs
 from ..costs.kinds import REGISTRY
+from ..costs.memory import layer_elements, traffic
 from ..errors import InputError
 from ..network.layers import INPUT, Network, ResolvedLayer
 
@@ -78,19 +80,11 @@ ACTIVATION_COEFFICIENTS = ("ms_per_byte", "ms_per_call")
 # ---------------------------------------------------------------------------------------------
 # Features: the memory module's per-layer traffic (pure; one definition of bytes moved)
 
-def layer_elements(layer: ResolvedLayer) -> tuple[int, int, int]:
-    """Elements a layer reads, writes and holds as inference weights, batch 1
-    (the element formulas of :class:`mncost.kinds.Kind`: an ``add`` reads two maps, an SE
-    ``scale`` the map and the ``C x 1 x 1`` gate; weights include one bias per channel where
-    batch norm folds)."""
-    kind = REGISTRY[layer.kind]
-    return kind.input_elements(layer), layer.out_shape.numel, kind.weight_elements(layer)
-
-
 def layer_features(layer: ResolvedLayer, dtype_bytes: int = 4) -> tuple[int, int, int]:
-    """``(MACs, bytes moved, 1)`` of one layer (module docstring)."""
-    read, written, weights = layer_elements(layer)
-    return REGISTRY[layer.kind].macs(layer), (read + written + weights) * dtype_bytes, 1
+    """``(MACs, bytes moved, 1)`` of one layer (module docstring): its compulsory traffic
+    (:func:`mncost.costs.memory.traffic`) at ``dtype_bytes`` per element."""
+    t = traffic(layer, dtype_bytes)
+    return t.macs, t.bytes_moved, 1
 
 
 def network_features(network: Network, dtype_bytes: int = 4) -> list[tuple[str, int, int]]:
@@ -130,8 +124,9 @@ class ChannelLayout:
 
     @staticmethod
     def applies(layer: ResolvedLayer) -> bool:
-        """Whether the rule concerns ``layer``: a conv (not ``fc``, a GEMM)."""
-        return REGISTRY[layer.kind].conv and layer.kind != "fc"
+        """Whether the rule concerns ``layer``: a conv (not ``fc``, a GEMM), as its kind says
+        (:attr:`mncost.costs.kinds.Kind.channel_layout`)."""
+        return REGISTRY[layer.kind].channel_layout
 
     def blocked(self, layer: ResolvedLayer) -> bool:
         """Whether the runtime runs ``layer`` in the blocked layout (True for non-convs:
@@ -281,7 +276,7 @@ class LatencyModel:
     def kernel(self, layer: ResolvedLayer) -> str:
         """The kernel ``layer`` runs as: ``conv@stem`` for a standard conv on the input image
         (:data:`STEM`), else its kind, or its plain variant (:class:`ChannelLayout`)."""
-        if layer.kind == "conv" and layer.inputs == (INPUT,):
+        if REGISTRY[layer.kind].stem_kernel and layer.inputs == (INPUT,):
             return layer.kind + STEM
         return self.layout.kernel(layer) if self.layout is not None else layer.kind
 
@@ -490,14 +485,9 @@ def fit_macs_baseline(measured: Sequence[Measured]) -> float:
     ms per MAC."""
     import numpy as np
 
-    macs = np.array([sum(layer_features(l)[0] for l in m.network.layers) for m in measured],
-                    dtype=float)
+    macs = np.array([network_macs(m.network) for m in measured], dtype=float)
     y = np.array([m.end_to_end_ms for m in measured])
     return float(nnls((macs / y)[:, None], np.ones(len(y)))[0])
-
-
-def network_macs(network: Network) -> int:
-    return sum(REGISTRY[l.kind].macs(l) for l in network.layers)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from ..costs.analytic import REGISTRY
 from ..measure.timing import cpu_name
-from ..network.layers import Network
+from ..network.layers import Network, spatial_key
 from ..network.resolve import check_resolution, resolve
 from ..spec.load import Spec
 from .device_profile import DeviceProfile
@@ -96,7 +96,7 @@ def predict_network(model: str, network: Network, device: DeviceProfile
 
 
 def _layout(network: Network) -> tuple:
-    return tuple((l.name, l.kind, l.inputs, l.kernel, l.stride) for l in network.layers)
+    return tuple(map(spatial_key, network.layers))
 
 
 class _AlphaPart:
@@ -123,8 +123,8 @@ class _AlphaPart:
             # more); weights: fixed by alpha. Channels as the kernel computes them (padded to
             # whole blocks for a blocked conv).
             cin, cout = model.effective_channels(layer)
-            maps = 2 if layer.kind == "add" else 1
-            gate = layer.in_shape.c if layer.kind == "scale" else 0
+            maps = REGISTRY[layer.kind].input_maps
+            gate = REGISTRY[layer.kind].side_input(layer)
             self.per_out.append(a * work + (b + p) * d * cout)
             self.per_in.append(b * d * maps * cin)
             const += b * d * (weights + gate) + c * model.calls(layer) + q

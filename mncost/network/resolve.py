@@ -1,18 +1,21 @@
 """Resolve a spec into a flat list of layers, once (the "one builder" of the design).
 
 Walks the spec's rows carrying the running feature-map shape, applies the width multiplier and
-the spec's conventions, and emits :class:`~mncost.layers.ResolvedLayer` records. Output sizes
-follow 'same' padding: ``ceil(in / stride)``, computed in exact integers (:func:`ceil_div`), so
-a side above 2^53 pixels is not rounded through a float.
+the spec's conventions, and emits :class:`~mncost.network.layers.ResolvedLayer` records, each
+part of a block with the block and its role recorded. Output sizes follow 'same' padding:
+``ceil(in / stride)``, computed in exact integers (:func:`ceil_div`), so a side above 2^53
+pixels is not rounded through a float.
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Callable, Iterator
 
 from ..errors import InputError
 from ..limits import MAX_ALPHA, MAX_CHANNELS, MAX_DEPTH_MULTIPLIER, MAX_LAYERS, MAX_SPEC_INT
-from ..spec.load import ROW_OPS, Row, Spec
+from ..spec.load import ROW_OPS, Row, RowOp, Spec, add_row_op, remove_row_op
 from ..spec.values import CLASSES, parse_resolution
 from .layers import INPUT, Network, ResolvedLayer, Shape
 from .width import expand, make_divisible, repeats, squeeze, thin
@@ -61,8 +64,14 @@ def check_resolution(resolution: object) -> tuple[int, int]:
 
 
 @dataclass
-class _Walk:
-    """Running state while walking the rows: the current map, its producer, the layers so far."""
+class Walk:
+    """Running state while walking the rows: the current map, its producer, the layers so far.
+
+    A row builder (:func:`register_row_op`) reads :attr:`shape` and :attr:`last` (the map its
+    row reads and the layer that produced it), emits its layers with :meth:`emit` or
+    :meth:`conv`, and leaves its output's producer and shape in :attr:`last` and
+    :attr:`shape`. :meth:`width` applies alpha and the spec's width rule to a row's ``c``.
+    """
 
     spec: Spec
     alpha: float
@@ -84,8 +93,10 @@ class _Walk:
 
     def conv(self, row: Row, name: str, x: str, shape: Shape, c_out: int, *, k: int, s: int,
              groups: int = 1, act: str, bn: bool, bias: bool | None = None,
-             kind: str | None = None) -> tuple[str, Shape]:
-        """Emit one convolution (+ batch norm + activation) reading ``x`` of ``shape``."""
+             kind: str | None = None, block: str | None = None, role: str | None = None
+             ) -> tuple[str, Shape]:
+        """Emit one convolution (+ batch norm + activation) reading ``x`` of ``shape``, as
+        part ``role`` of ``block`` if given."""
         if shape.c % groups or c_out % groups:
             raise row.error("groups", f"groups={groups} must divide the input ({shape.c}) and "
                                       f"output ({c_out}) channels of {name}")
@@ -103,7 +114,8 @@ class _Walk:
         self.emit(ResolvedLayer(name=name, kind=kind, stage=row.name, inputs=(x,),
                                 in_shape=shape, out_shape=out, kernel=k, stride=s,
                                 groups=groups, act=act, bn=bn,
-                                bias=(not bn) if bias is None else bias))
+                                bias=(not bn) if bias is None else bias, block=block,
+                                role=role))
         return name, out
 
 
@@ -118,7 +130,7 @@ def _positive(row: Row, key: str, name: str, channels: int, base: int) -> int:
     return channels
 
 
-def _conv_row(w: _Walk, row: Row, name: str, stride: int) -> None:
+def _conv_row(w: Walk, row: Row, name: str, stride: int) -> None:
     if "t" in row.fields:
         c_out = _positive(row, "t", name, expand(w.shape.c, row["t"],
                                                  w.spec.expansion_rounding, w.spec.width),
@@ -130,21 +142,22 @@ def _conv_row(w: _Walk, row: Row, name: str, stride: int) -> None:
                              bias=row.get("bias"))
 
 
-def _dw_row(w: _Walk, row: Row, name: str, stride: int) -> None:
+def _dw_row(w: Walk, row: Row, name: str, stride: int) -> None:
     w.last, w.shape = w.conv(row, name, w.last, w.shape, w.shape.c, k=row["k"], s=stride,
                              groups=w.shape.c, act=row["act"], bn=row["bn"],
                              bias=row.get("bias"), kind="depthwise")
 
 
-def _separable_row(w: _Walk, row: Row, name: str, stride: int) -> None:
+def _separable_row(w: Walk, row: Row, name: str, stride: int) -> None:
     """Depthwise separable conv (v1 paper Fig. 3): 3x3 depthwise, then 1x1 pointwise."""
     x, shape = w.conv(row, f"{name}.dw", w.last, w.shape, w.shape.c, k=row["k"], s=stride,
-                      groups=w.shape.c, act=row["act"], bn=row["bn"], kind="depthwise")
+                      groups=w.shape.c, act=row["act"], bn=row["bn"], kind="depthwise",
+                      block=name, role="dw")
     w.last, w.shape = w.conv(row, f"{name}.pw", x, shape, w.width(row, row["c"]), k=1, s=1,
-                             act=row["act"], bn=row["bn"])
+                             act=row["act"], bn=row["bn"], block=name, role="pw")
 
 
-def _bottleneck_row(w: _Walk, row: Row, name: str, stride: int) -> None:
+def _bottleneck_row(w: Walk, row: Row, name: str, stride: int) -> None:
     """Inverted residual with linear bottleneck (v2 Table 1; v3 Fig. 4 with SE).
 
     1x1 expansion (skipped when the expanded width equals the input), kxk depthwise, optional
@@ -164,12 +177,14 @@ def _bottleneck_row(w: _Walk, row: Row, name: str, stride: int) -> None:
     act, bn = row["act"], row["bn"]
     x, shape = block_in, in_shape
     if hidden != in_shape.c:
-        x, shape = w.conv(row, f"{name}.expand", x, shape, hidden, k=1, s=1, act=act, bn=bn)
+        x, shape = w.conv(row, f"{name}.expand", x, shape, hidden, k=1, s=1, act=act, bn=bn,
+                          block=name, role="expand")
     x, shape = w.conv(row, f"{name}.dw", x, shape, hidden, k=row["k"], s=stride, groups=hidden,
-                      act=act, bn=bn, kind="depthwise")
+                      act=act, bn=bn, kind="depthwise", block=name, role="dw")
     if row["se"]:
         x = _squeeze_excite(w, row, name, x, shape, in_shape.c)
-    x, shape = w.conv(row, f"{name}.project", x, shape, c_out, k=1, s=1, act="none", bn=bn)
+    x, shape = w.conv(row, f"{name}.project", x, shape, c_out, k=1, s=1, act="none", bn=bn,
+                      block=name, role="project")
     residual = row["residual"]
     fits = stride == 1 and shape == in_shape
     if residual is True and not fits:
@@ -177,27 +192,31 @@ def _bottleneck_row(w: _Walk, row: Row, name: str, stride: int) -> None:
                                     f"{in_shape}, output {shape} (stride {stride})")
     if fits and residual in ("auto", True):
         x = w.emit(ResolvedLayer(name=f"{name}.add", kind="add", stage=row.name,
-                                 inputs=(x, block_in), in_shape=shape, out_shape=shape))
+                                 inputs=(x, block_in), in_shape=shape, out_shape=shape,
+                                 block=name, role="add"))
     w.last, w.shape = x, shape
 
 
-def _squeeze_excite(w: _Walk, row: Row, name: str, x: str, shape: Shape, block_in_c: int
+def _squeeze_excite(w: Walk, row: Row, name: str, x: str, shape: Shape, block_in_c: int
                     ) -> str:
-    """Squeeze-excite (v3 Sec. 5.3): global pool, FC + act, FC + gate, channel-wise scale."""
+    """Squeeze-excite (v3 Sec. 5.3): global pool, FC + act, FC + gate, channel-wise scale;
+    parts of the bottleneck ``name``."""
     se = w.spec.se
     sq = squeeze(shape.c if se.of == "expanded" else block_in_c, se)
     pooled = Shape(shape.c, 1, 1)
     p = w.emit(ResolvedLayer(name=f"{name}.se.pool", kind="pool", stage=row.name, inputs=(x,),
-                             in_shape=shape, out_shape=pooled, kernel=0, pool="avg"))
+                             in_shape=shape, out_shape=pooled, kernel=0, pool="avg",
+                             block=name, role="se_pool"))
     f1, s1 = w.conv(row, f"{name}.se.fc1", p, pooled, sq, k=1, s=1, act=se.act, bn=False,
-                    bias=True, kind="se_fc")
+                    bias=True, kind="se_fc", block=name, role="se_fc1")
     f2, _ = w.conv(row, f"{name}.se.fc2", f1, s1, shape.c, k=1, s=1, act=se.gate, bn=False,
-                   bias=True, kind="se_fc")
+                   bias=True, kind="se_fc", block=name, role="se_fc2")
     return w.emit(ResolvedLayer(name=f"{name}.se.scale", kind="scale", stage=row.name,
-                                inputs=(x, f2), in_shape=shape, out_shape=shape))
+                                inputs=(x, f2), in_shape=shape, out_shape=shape, block=name,
+                                role="se_scale"))
 
 
-def _pool_row(w: _Walk, row: Row, name: str, stride: int) -> None:
+def _pool_row(w: Walk, row: Row, name: str, stride: int) -> None:
     k = row["k"]
     if k is None:
         out, k, stride = Shape(w.shape.c, 1, 1), 0, 1
@@ -209,7 +228,7 @@ def _pool_row(w: _Walk, row: Row, name: str, stride: int) -> None:
     w.shape = out
 
 
-def _fc_row(w: _Walk, row: Row, name: str, stride: int) -> None:
+def _fc_row(w: Walk, row: Row, name: str, stride: int) -> None:
     if (w.shape.h, w.shape.w) != (1, 1):
         raise row.error("op", f"fc needs a 1x1 input, but {name} gets {w.shape}: put a pool "
                               "row before it")
@@ -217,7 +236,7 @@ def _fc_row(w: _Walk, row: Row, name: str, stride: int) -> None:
                              act=row["act"], bn=False, bias=row["bias"], kind="fc")
 
 
-def _nominal_width(row: Row, w: _Walk) -> float:
+def _nominal_width(row: Row, w: Walk) -> float:
     """The table's (unthinned) output width of ``row``: what an expansion factor divides."""
     c = row.get("c")
     if c == CLASSES:
@@ -234,9 +253,44 @@ def _too_many_layers(spec: Spec) -> InputError:
                       "(the limit; check the rows' n)")
 
 
-#: One builder per row op, keyed as :data:`mncost.spec.ROW_OPS` (a test holds the two equal).
-_ROW_BUILDERS = {"conv": _conv_row, "dw": _dw_row, "separable": _separable_row,
-                 "bottleneck": _bottleneck_row, "pool": _pool_row, "fc": _fc_row}
+#: A row op's builder: ``builder(walk, row, name, stride)`` emits one repeat of ``row`` (named
+#: ``name``; ``stride`` is the row's ``s`` for its first repeat, 1 after) onto the walk.
+RowBuilder = Callable[[Walk, Row, str, int], None]
+
+#: One builder per row op, keyed as :data:`mncost.spec.load.ROW_OPS` (a test holds the two
+#: equal; :func:`register_row_op` adds to both).
+_ROW_BUILDERS: dict[str, RowBuilder] = {
+    "conv": _conv_row, "dw": _dw_row, "separable": _separable_row,
+    "bottleneck": _bottleneck_row, "pool": _pool_row, "fc": _fc_row}
+
+
+def register_row_op(op: RowOp, builder: RowBuilder) -> None:
+    """Add a row op: its record to the spec format (:data:`mncost.spec.load.ROW_OPS`, so specs
+    may use ``op: <name>`` or an alias) and its builder here (:class:`Walk` says what a
+    builder reads and leaves). The way a kind added with
+    :func:`mncost.costs.kinds.register_kind` reaches a spec.
+
+    Raises:
+        ValueError: the name or an alias is taken.
+    """
+    add_row_op(op)
+    _ROW_BUILDERS[op.name] = builder
+
+
+def unregister_row_op(name: str) -> None:
+    """Remove a row op added by :func:`register_row_op` (a built-in one cannot be removed)."""
+    remove_row_op(name)
+    del _ROW_BUILDERS[name]
+
+
+@contextmanager
+def registered_row_op(op: RowOp, builder: RowBuilder) -> Iterator[RowOp]:
+    """:func:`register_row_op` for the duration of a ``with`` block (tests)."""
+    register_row_op(op, builder)
+    try:
+        yield op
+    finally:
+        unregister_row_op(op.name)
 
 
 def row_repeats(row: Row, spec: Spec, depth: float) -> int:
@@ -269,7 +323,7 @@ def resolve(spec: Spec, alpha: float | None = None, resolution: object = None,
     depth = check_depth(spec.depth if depth is None else depth)
     h, w = spec.resolution if resolution is None else check_resolution(resolution)
     classes = spec.classes if classes is None else check_classes(classes)
-    walk = _Walk(spec=spec, alpha=alpha, classes=classes, shape=Shape(3, h, w))
+    walk = Walk(spec=spec, alpha=alpha, classes=classes, shape=Shape(3, h, w))
     if sum(row_repeats(row, spec, depth) for row in spec.rows) > MAX_LAYERS:
         raise _too_many_layers(spec)
     stages = []

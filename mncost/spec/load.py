@@ -82,9 +82,11 @@ class RowOp:
     fixed_depth: bool = False
 
 
-#: The row operators (README, "Writing a spec"). :mod:`mncost.resolve` keeps one builder per
-#: op keyed the same way; a new op is one entry here and one there.
-ROW_OPS: Mapping[str, RowOp] = {op.name: op for op in (
+#: The row operators (README, "Writing a spec"), in the README's order.
+#: :mod:`mncost.network.resolve` keeps one builder per op keyed the same way; a new op is one
+#: entry here and one there (or, from outside the package,
+#: :func:`mncost.network.resolve.register_row_op`, which adds both).
+ROW_OPS: dict[str, RowOp] = {op.name: op for op in (
     RowOp("conv",
           fields={"k": _kernel, "c": _channels, "t": _pos_num, "s": _pos_int, "act": activation,
                   "bn": _bool, "bias": _bool, "groups": _pos_int, "keep_width": _keep_width},
@@ -117,12 +119,45 @@ ROW_OPS: Mapping[str, RowOp] = {op.name: op for op in (
           defaults={"act": "none", "bias": True, "keep_width": False},
           one_of=(("c",),), aliases=("linear",), takes_defaults=False, fixed_depth=True),
 )}
-#: Row operator names, in the README's order.
-OPS = tuple(ROW_OPS)
-_OP_ALIASES = {alias: op.name for op in ROW_OPS.values() for alias in op.aliases}
+_BUILT_IN_OPS = frozenset(ROW_OPS)
+_OP_ALIASES: dict[str, str] = {}
 #: Keys the ``defaults:`` block may set: those of the ops it applies to.
-_DEFAULT_FIELDS = {k: f for op in ROW_OPS.values() if op.takes_defaults
-                   for k, f in op.fields.items()}
+_DEFAULT_FIELDS: dict[str, Callable[[Any], Any]] = {}
+
+
+def _derive() -> None:
+    """Rebuild the tables derived from :data:`ROW_OPS` (in place: the validator reads them)."""
+    _OP_ALIASES.clear()
+    _OP_ALIASES.update((alias, op.name) for op in ROW_OPS.values() for alias in op.aliases)
+    _DEFAULT_FIELDS.clear()
+    _DEFAULT_FIELDS.update((k, f) for op in ROW_OPS.values() if op.takes_defaults
+                           for k, f in op.fields.items())
+
+
+def add_row_op(op: RowOp) -> None:
+    """Add ``op`` to :data:`ROW_OPS`. The resolver needs a builder for it too: call
+    :func:`mncost.network.resolve.register_row_op`, which calls this.
+
+    Raises:
+        ValueError: its name or an alias is already an op's name or alias.
+    """
+    taken = {*ROW_OPS, *_OP_ALIASES}
+    clash = [n for n in (op.name, *op.aliases) if n in taken]
+    if clash:
+        raise ValueError(f"row op name {clash[0]!r} is already taken")
+    ROW_OPS[op.name] = op
+    _derive()
+
+
+def remove_row_op(name: str) -> None:
+    """Remove an op added by :func:`add_row_op` (a built-in op cannot be removed)."""
+    if name in _BUILT_IN_OPS or name not in ROW_OPS:
+        raise ValueError(f"row op {name!r} is built in or not registered")
+    del ROW_OPS[name]
+    _derive()
+
+
+_derive()
 
 _TOP_FIELDS: dict[str, Callable[[Any], Any]] = {
     "name": _str, "title": _str, "source": _str, "description": _str,
@@ -445,7 +480,7 @@ def _validate_row(raw: _RawRow, defaults: Mapping[str, Any],
     path = f"layers[{raw.index}]"
     data = raw.data
     if "op" not in data:
-        raise SpecError("missing required key 'op' (one of " + ", ".join(OPS) + ")",
+        raise SpecError("missing required key 'op' (one of " + ", ".join(ROW_OPS) + ")",
                         file=raw.file, line=raw.line, field=path)
     op_file, op_line = raw.key_lines["op"]
     op = data["op"]
@@ -454,8 +489,8 @@ def _validate_row(raw: _RawRow, defaults: Mapping[str, Any],
                         field=f"{path}.op")
     op = _OP_ALIASES.get(op, op)
     if op not in ROW_OPS:
-        raise SpecError(f"unknown layer kind {data['op']!r}{_suggest(data['op'], OPS)}"
-                        f" (known: {', '.join(OPS)})", file=op_file, line=op_line,
+        raise SpecError(f"unknown layer kind {data['op']!r}{_suggest(data['op'], ROW_OPS)}"
+                        f" (known: {', '.join(ROW_OPS)})", file=op_file, line=op_line,
                         field=f"{path}.op")
     record = ROW_OPS[op]
     allowed = {**_COMMON, **record.fields}

@@ -8,20 +8,51 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Any, Callable
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
 
 from ..limits import MAX_EXPANSION, MAX_LAYERS, MAX_RESOLUTION, MAX_SPEC_INT
 
 # --------------------------------------------------------------------------------------------
 # Vocabulary
 
-#: Activation names and the spellings the papers and libraries use for them.
-ACTIVATIONS = ("none", "relu", "relu6", "hswish", "hsigmoid", "sigmoid", "swish")
-_ACT_ALIASES = {
-    "re": "relu", "hs": "hswish", "linear": "none", "identity": "none", "silu": "swish",
-    "hardswish": "hswish", "hard_swish": "hswish", "h-swish": "hswish",
-    "hardsigmoid": "hsigmoid", "hard_sigmoid": "hsigmoid", "h-sigmoid": "hsigmoid",
-}
+
+@dataclass(frozen=True)
+class Activation:
+    """Everything about one activation, in one place.
+
+    Attributes:
+        name: as a spec writes it after normalising (``hswish``).
+        ops: element-wise operations per element (the ``ops`` view's convention,
+            :mod:`mncost.costs.analytic`).
+        formula: what ``ops`` counts.
+        torch: the ``torch.nn`` module class that computes it (``None``: no module).
+        aliases: the spellings the papers and libraries use for it (``HS``, ``hard_swish``).
+    """
+
+    name: str
+    ops: int
+    formula: str
+    torch: str | None
+    aliases: tuple[str, ...] = ()
+
+
+#: The activations: the spec vocabulary, each one's element-wise cost and its torch module. The
+#: one table; the validator, the cost engine and the torch builder all read it.
+ACTIVATIONS: Mapping[str, Activation] = OrderedDict((a.name, a) for a in (
+    Activation("none", 0, "identity", None, ("linear", "identity")),
+    Activation("relu", 1, "max(x, 0)", "ReLU", ("re",)),
+    Activation("relu6", 2, "min(max(x, 0), 6)", "ReLU6"),
+    Activation("hsigmoid", 4, "relu6(x + 3) / 6: add, 2 clamps, multiply", "Hardsigmoid",
+               ("hardsigmoid", "hard_sigmoid", "h-sigmoid")),
+    Activation("hswish", 5, "x * hsigmoid(x)", "Hardswish",
+               ("hs", "hardswish", "hard_swish", "h-swish")),
+    Activation("sigmoid", 4, "1 / (1 + exp(-x)): negate, exp, add, divide", "Sigmoid"),
+    Activation("swish", 5, "x * sigmoid(x)", "SiLU", ("silu",)),
+))
+_ACT_ALIASES = {alias: a.name for a in ACTIVATIONS.values() for alias in a.aliases}
+
 WIDTH_ROUNDINGS = ("floor", "make_divisible")
 #: How a row's repeat count ``n`` scales under the depth multiplier D (see ``mncost.width``).
 DEPTH_ROUNDINGS = ("ceil", "round", "floor")
@@ -113,7 +144,7 @@ def activation(value: Any) -> str:
     name = _ACT_ALIASES.get(value.lower(), value.lower())
     if name not in ACTIVATIONS:
         raise ValueError(f"unknown activation {value!r} (known: {', '.join(ACTIVATIONS)})"
-                         + _suggest(value.lower(), ACTIVATIONS + tuple(_ACT_ALIASES)))
+                         + _suggest(value.lower(), (*ACTIVATIONS, *_ACT_ALIASES)))
     return name
 
 

@@ -1,7 +1,7 @@
 """Sweeps: costs over a grid of models x alpha x depth x resolution (``mncost sweep``).
 
 Pure and torch-free (latency is measured by :func:`measure_latency` with the profiler the caller
-passes in). Rows are plain dicts with the stable columns of :data:`COLUMNS` /
+passes in). Rows are plain dicts with the stable columns of :func:`config_columns` /
 :data:`LAYER_COLUMNS` (documented in README.md), exact integers throughout, the resolution an
 ``(H, W)`` tuple until the edge (:func:`plain_row`); they are rendered by
 :mod:`mncost.render.sweep`.
@@ -24,11 +24,11 @@ from array import array
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from ..costs.analytic import DEFAULT_PARAMS, Report, analyze
-from ..costs.kinds import MAC_KINDS, REGISTRY
+from ..costs.analytic import DEFAULT_PARAMS, Report, analyze, layer_macs
+from ..costs.kinds import mac_kinds
 from ..costs.schema import resolution_str
 from ..errors import InputError
-from ..network.layers import Network
+from ..network.layers import Network, channel_key, spatial_key
 from ..network.resolve import resolve
 from ..spec.load import Spec
 from .grid import MAX_CONFIGS
@@ -38,11 +38,14 @@ from .grid import MAX_CONFIGS
 
 SWEEP_SCHEMA = "mncost.sweep/1"
 
-#: CSV columns of ``mncost sweep`` (one row per configuration), in order: ``macs_<kind>`` for
-#: each kind with MACs (:data:`mncost.kinds.MAC_KINDS`).
-COLUMNS = ("model", "alpha", "depth", "resolution", "classes", "macs", "params",
-           "param_convention",
-           *(f"macs_{k}" for k in MAC_KINDS), "macs_ratio", "params_ratio")
+def config_columns() -> tuple[str, ...]:
+    """CSV columns of ``mncost sweep`` (one row per configuration), in order: ``macs_<kind>``
+    for each kind with MACs (:func:`mncost.costs.kinds.mac_kinds`, registry order)."""
+    return ("model", "alpha", "depth", "resolution", "classes", "macs", "params",
+            "param_convention", *(f"macs_{k}" for k in mac_kinds()), "macs_ratio",
+            "params_ratio")
+
+
 #: CSV columns of ``mncost sweep --per-layer`` (one row per layer per configuration).
 LAYER_COLUMNS = ("model", "alpha", "depth", "resolution", "classes", "layer", "kind", "stage",
                  "in_shape", "out_shape", "macs", "params", "param_convention")
@@ -72,8 +75,8 @@ def columns(per_layer: bool, latency: bool, memory: bool = False, predicted: boo
     """The CSV columns of a sweep (README: stable, units in the names)."""
     if per_layer:
         return LAYER_COLUMNS
-    return (COLUMNS + (MEMORY_COLUMNS if memory else ()) + (LATENCY_COLUMNS if latency else ())
-            + (PREDICTED_COLUMNS if predicted else ()))
+    return (config_columns() + (MEMORY_COLUMNS if memory else ())
+            + (LATENCY_COLUMNS if latency else ()) + (PREDICTED_COLUMNS if predicted else ()))
 
 
 def has_predicted(rows: Sequence[dict[str, Any]]) -> bool:
@@ -157,8 +160,7 @@ def _sizes(network: Network) -> Sequence[int]:
 
 def _layer_key(network: Network) -> tuple:
     """Everything of a layer but its spatial size: what parameters and per-pixel work read."""
-    return tuple((l.name, l.kind, l.stage, l.in_shape.c, l.out_shape.c, l.kernel, l.stride,
-                  l.groups, l.bias, l.bn) for l in network.layers)
+    return tuple(map(channel_key, network.layers))
 
 
 def _alpha_costs(report: Report, params: str) -> _AlphaCosts | None:
@@ -184,7 +186,7 @@ def _resolution_map(spec: Spec, base: _AlphaCosts, resolution: tuple[int, int],
     pixels = []
     for layer, work in zip(network.layers, base.per_pixel):
         n = layer.out_shape.h * layer.out_shape.w
-        if REGISTRY[layer.kind].macs(layer) != work * n:
+        if layer_macs(layer) != work * n:
             return None
         pixels.append(n)
     return _ResolutionMap(tuple(network.resolution), _pack(pixels),
@@ -207,12 +209,12 @@ def _config_row(model: str, network: Network, resolution: tuple[int, int], macs:
                 macs_by_kind: dict[str, int], params: int, convention: str,
                 reference: tuple[int, int]) -> dict[str, Any]:
     """One configuration: ``macs`` is the network's total (every layer), ``macs_by_kind`` its
-    split by kind (only :data:`MAC_KINDS` get a column)."""
+    split by kind (only :func:`mac_kinds` get a column)."""
     classes = network.classes
     row = {"model": model, "alpha": network.alpha, "depth": network.depth,
            "resolution": tuple(resolution),
            "classes": classes, "macs": macs, "params": params, "param_convention": convention}
-    for kind in MAC_KINDS:
+    for kind in mac_kinds():
         row[f"macs_{kind}"] = macs_by_kind.get(kind, 0)
     row["macs_ratio"] = _ratio(macs, reference[0])
     row["params_ratio"] = _ratio(params, reference[1])
@@ -248,8 +250,9 @@ class _KindSums:
 
 
 def _layout(network: Network) -> tuple:
-    """What fixes every layer's spatial size: names, kinds, inputs, kernels and strides."""
-    return tuple((l.name, l.kind, l.inputs, l.kernel, l.stride) for l in network.layers)
+    """What fixes every layer's spatial size besides the input's (names, kinds, inputs,
+    kernels, strides...)."""
+    return tuple(map(spatial_key, network.layers))
 
 
 #: Layer entries of resolved spatial sizes kept for the whole of a model's sweep (8 bytes
@@ -341,7 +344,7 @@ def iter_rows(grid: Grid, per_layer: bool = False, fast: bool = True
 
     Args:
         grid: the models and values to sweep.
-        per_layer: long format (:data:`LAYER_COLUMNS`) instead of :data:`COLUMNS`.
+        per_layer: long format (:data:`LAYER_COLUMNS`) instead of :func:`config_columns`.
         fast: use the checked pixel split (module docstring); False resolves every
             configuration (the reference the tests compare the fast path with).
     """

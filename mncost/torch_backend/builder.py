@@ -14,19 +14,18 @@ from typing import Callable
 import torch
 from torch import nn
 
+from ..costs.kinds import REGISTRY
 from ..errors import BuildError, InputError
 from ..limits import MAX_MODEL_BYTES
 from ..network.layers import INPUT, Network, ResolvedLayer
-
-_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
-    "relu": nn.ReLU, "relu6": nn.ReLU6, "hswish": nn.Hardswish, "hsigmoid": nn.Hardsigmoid,
-    "sigmoid": nn.Sigmoid, "swish": nn.SiLU,
-}
+from ..spec.values import ACTIVATIONS
 
 
 def activation(name: str) -> nn.Module | None:
-    """The torch module of an activation name (``none`` -> ``None``)."""
-    return None if name == "none" else _ACTIVATIONS[name]()
+    """The torch module of an activation name (``none`` -> ``None``): the ``torch.nn`` class
+    its record names (:data:`mncost.spec.values.ACTIVATIONS`)."""
+    module = ACTIVATIONS[name].torch
+    return None if module is None else getattr(nn, module)()
 
 
 class ConvBNAct(nn.Module):
@@ -51,6 +50,9 @@ class ConvBNAct(nn.Module):
 
 class FullyConnected(nn.Module):
     """Linear layer (+ activation) on a pooled map; takes (N, C, 1, 1) or (N, C), gives (N, C')."""
+
+    #: Takes (N, C): :class:`MobileNet` gives a leaf module without this attribute a 4-d map.
+    flat_input = True
 
     def __init__(self, layer: ResolvedLayer) -> None:
         super().__init__()
@@ -93,8 +95,9 @@ class SEScale(nn.Module):
         return x * gate
 
 
-#: Layer kind -> the factory of its leaf module: the torch side of :data:`mncost.kinds.REGISTRY`,
-#: keyed the same way (a test checks that both have every kind).
+#: Layer kind -> the factory of its leaf module: the torch side of
+#: :data:`mncost.costs.kinds.REGISTRY`, keyed the same way (a test checks that both have every
+#: built-in kind; a kind registered at run time carries its factory in ``Kind.module``).
 MODULES: dict[str, Callable[[ResolvedLayer], nn.Module]] = {
     "conv": ConvBNAct,
     "pointwise": ConvBNAct,
@@ -109,8 +112,10 @@ MODULES: dict[str, Callable[[ResolvedLayer], nn.Module]] = {
 
 
 def make_layer(layer: ResolvedLayer) -> nn.Module:
-    """The leaf module of one resolved layer (:data:`MODULES`)."""
-    factory = MODULES.get(layer.kind)
+    """The leaf module of one resolved layer (:data:`MODULES`, or the ``module`` of a kind
+    registered at run time)."""
+    kind = REGISTRY.get(layer.kind)
+    factory = MODULES.get(layer.kind) or (kind.module if kind is not None else None)
     if factory is None:
         raise BuildError(f"layer {layer.name}: no torch module for kind {layer.kind!r}")
     return factory(layer)
@@ -136,7 +141,7 @@ class MobileNet(nn.Module):
         for i, layer in enumerate(network.layers):
             module = make_layer(layer)
             _attach(self, layer.name, module)
-            spatial = not isinstance(module, FullyConnected)     # fc takes (N, C)
+            spatial = not getattr(module, "flat_input", False)     # fc takes (N, C)
             self._plan.append((layer.name, layer.inputs, module, spatial))
         # Names whose tensors can be dropped after step i (keeps peak memory at the real one).
         self._free: list[tuple[str, ...]] = [
