@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 
 from ..errors import InputError, MissingDependency
-from ..latency.device_profile import RUNTIMES, load_device
+from ..latency.device_profile import load_device
+from ..measure.profile_options import RUNTIMES
 from ..network.catalog import resolve_model
 from ..render import FORMATS
 from ..render import evaluation as evaluation_view

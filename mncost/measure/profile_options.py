@@ -12,6 +12,10 @@ from ..errors import InputError
 
 #: ``--dtype`` names; :data:`mncost.torch_backend.profile.DTYPES` maps them to torch dtypes.
 DTYPE_NAMES = ("float32", "float16", "bfloat16")
+#: The runtimes a network is measured in, the one list: ``--runtime`` of ``profile`` and
+#: ``calibrate``, a device profile's ``runtime`` and the runners of the torch back end.
+#: ``eager``: PyTorch eager mode; ``onnxruntime``: the exported model in ONNX Runtime.
+RUNTIMES = ("eager", "onnxruntime")
 
 
 @dataclass(frozen=True)
@@ -66,8 +70,9 @@ class ProfileOptions:
         if self.dtype not in DTYPE_NAMES:
             raise InputError(f"unknown dtype {self.dtype!r}; use one of "
                              f"{', '.join(DTYPE_NAMES)}")
-        if self.runtime not in ("eager", "onnxruntime"):
-            raise InputError(f"unknown runtime {self.runtime!r}; use eager or onnxruntime")
+        if self.runtime not in RUNTIMES:
+            raise InputError(f"unknown runtime {self.runtime!r}; use "
+                             f"{' or '.join(RUNTIMES)}")
         if self.runtime == "onnxruntime":
             bad = [flag for flag, on in (("--device cuda", self.device != "cpu"),
                                          (f"--dtype {self.dtype}", self.dtype != "float32"),
