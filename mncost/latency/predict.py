@@ -27,6 +27,7 @@ configuration is resolved whole.
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 from dataclasses import dataclass
@@ -60,11 +61,17 @@ def machine_notes(device: DeviceProfile) -> list[Note]:
         notes.append(Note("unstable", f"{device.path} was fitted on unstable measurements (a "
                                       "busy machine, --allow-unstable): expect large errors; "
                                       "calibrate again on a quiet one"))
-    for key, recorded, here in Host.here().differences(device.environment):
+    for key, recorded, here in _this_host().differences(device.environment):
         notes.append(Note("machine", f"{device.path} was calibrated on {key} {recorded!r}, "
                                      f"this machine has {here!r}: predictions are for that "
                                      "machine"))
     return notes
+
+
+@functools.cache
+def _this_host() -> Host:
+    """This machine, read once (``check`` predicts a budget file's every entry)."""
+    return Host.here()
 
 
 def clamp_notes(device: DeviceProfile, clamped: int, layers: int) -> list[Note]:
