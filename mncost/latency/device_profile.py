@@ -21,6 +21,7 @@ from ..limits import MAX_DEPTH, MAX_INT_DIGITS
 from ..measure.profile_options import RUNTIMES
 from ..network.layers import Network
 from ..spec.values import ACTIVATIONS
+from .evaluation import error_summaries
 from .model import (
     ACTIVATION_COEFFICIENTS,
     COEFFICIENTS,
@@ -318,6 +319,19 @@ def device_from_dict(doc: Any, path: str) -> DeviceProfile:
 EVALUATION_ROW = ("measured_ms", "predicted_ms", "macs_baseline_ms")
 EVALUATION_SHARES = ("max_abs_points", "mean_abs_points", "within_5_points")
 ERROR_SUMMARY = ("count", "within_5pct", "within_10pct", "median_abs_error", "max_abs_error")
+
+
+def evaluation_section(rows: Sequence[Mapping[str, Any]], shares: Sequence[Mapping[str, Any]],
+                       runtime: str, threads: int, rounds: int) -> dict[str, Any]:
+    """The device profile's ``evaluation`` section (README, "Evaluation"): the held-out
+    ``rows`` (:func:`mncost.latency.evaluation.evaluation_row`) and ``shares``
+    (:func:`mncost.latency.evaluation.layer_shares`) with their error summaries; read back by
+    :func:`_check_evaluation`."""
+    return {"runtime": runtime, "threads": threads, "rounds": rounds,
+            "measured": "in the calibration's interleaved rounds; never fitted",
+            "configurations": len(rows),
+            "unstable": sum(r["unstable"] is not None for r in rows),
+            "error": error_summaries(rows), "rows": list(rows), "layer_shares": list(shares)}
 
 
 def _check_evaluation(path: str, doc: Mapping[str, Any]) -> None:

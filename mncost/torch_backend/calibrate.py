@@ -30,8 +30,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Sequence
 
 from ..errors import InputError
-from ..latency.device_profile import DeviceProfile, coverage_of
-from ..latency.evaluation import evaluation_row, evaluation_section, held_out, layer_shares
+from ..latency.device_profile import DeviceProfile, coverage_of, evaluation_section
+from ..latency.evaluation import evaluation_row, held_out, layer_shares
 from ..latency.model import (
     ChannelLayout,
     ErrorSummary,
