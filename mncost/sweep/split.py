@@ -26,8 +26,8 @@ from ..network.resolve import resolve
 from ..spec.load import Spec
 
 #: Layer entries of resolved spatial sizes kept for the whole of a model's sweep (8 bytes
-#: each, 40 with per-layer sizes); beyond, resolutions are resolved again for each alpha, so
-#: memory stays bounded whatever the grid.
+#: each, 16 with input pixels, 40 with per-layer sizes); beyond, resolutions are resolved
+#: again for each alpha, so memory stays bounded whatever the grid.
 CACHE_LAYERS = 2_000_000
 
 
