@@ -243,7 +243,7 @@ def test_predict_names_the_variant_in_json_csv_and_the_per_layer_table():
                             layout=ORT_1_32)
     dev = dp.DeviceProfile("dev.json", "onnxruntime", 1, {}, model,
                            {"alpha": (0.35, 1.0), "resolution": (96, 224), "macs": (0, 10**12)})
-    data = predict_network("v1", resolve_model("v1", 0.9, 208), dev)
+    data = predict_network("v1", resolve_model("v1", 0.9, 208), dev).to_dict()
     variants = {l["name"]: l["variant"] for l in data["layers"]}
     assert (variants["layers.0"], variants["layers.1.dw"], variants["layers.2.dw"]) == (
         "conv@stem", "depthwise", "depthwise@nchw")

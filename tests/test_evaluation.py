@@ -349,7 +349,7 @@ def evaluation_doc():
     shares = [{"model": "v2", "alpha": 1.0, "resolution": [192, 192], "layers": 3,
                "max_abs_points": 1.5, "worst_layer": "layers.1", "mean_abs_points": 0.7,
                "within_5_points": 1.0, "by_kind": {}, "unstable": None}]
-    return ev.evaluation_section(rows, shares, "eager", 1, 5)
+    return dp.evaluation_section(rows, shares, "eager", 1, 5)
 
 
 def profile_with(evaluation):

@@ -400,7 +400,7 @@ def test_a_toy_kind_is_predicted(toy, tmp_path):
     assert device.model.kernel(layer) == TOY  # no stem variant
     blocked = LatencyModel(device.model.kinds, 0.0, 0.0, layout=ChannelLayout(8, 16))
     assert blocked.kernel(layer) == TOY and blocked.effective_channels(layer) == (16, 24)
-    data = predict_network("toy", net, device)
+    data = predict_network("toy", net, device).to_dict()
     row = next(r for r in data["layers"] if r["name"] == "layers.2")
     n = 8 * 8
     macs = n * 16 * 16 + 2 * n * 16 * 8 + 2 * 2 * n * n * 8 + n * 16 * 24

@@ -33,7 +33,7 @@ def device_doc(**env):
 
 @pytest.fixture
 def device(tmp_path):
-    from mncost.latency.predict import cpu_name
+    from mncost.measure.timing import cpu_name
 
     path = tmp_path / "dev.json"
     path.write_text(json.dumps(device_doc(device_name=cpu_name(), cpu_count=os.cpu_count())))
@@ -145,7 +145,7 @@ def test_sweep_split_matches_full_prediction_on_odd_grids(model_):
                 net = resolve_model(model, alpha, res)
                 assert predictor.predict(model, alpha, res, None) == pytest.approx(
                     model_.predict(net).total_ms, rel=1e-12)
-    assert predictor._slow == set()
+    assert predictor.slow == 0
 
 
 def write_budgets(tmp_path, limit):
@@ -272,7 +272,7 @@ def test_busy_machine_refuses_to_fit_without_allow_unstable(tiny_set):
                            round_medians_ms=[1.0, 9.0]) for c in tiny_set]
     assert "p90 is" in sampled[0].unstable()
     with pytest.raises(InputError, match="5 of 5 configurations measured unstable"):
-        cal.device_document(sampled, "eager", 1, {}, lambda m: None)
+        cal.fit_device(sampled, "eager", 1, None, lambda m: None)
 
 
 @pytest.mark.torch

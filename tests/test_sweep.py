@@ -406,9 +406,9 @@ def test_rows_are_a_lazy_stream():
 def test_cache_limit_keeps_the_rows_exact(monkeypatch, per_layer):
     """With the spatial cache full (resolutions resolved again per alpha) the rows are the
     slow path's, for a spec with several layouts."""
-    import mncost.sweep.run as core
+    import mncost.sweep.split as split
 
-    monkeypatch.setattr(core, "CACHE_LAYERS", 150)
+    monkeypatch.setattr(split, "CACHE_LAYERS", 150)
     grid = Grid(("v3-large",), (load_model("v3-large"),), (0.1, 0.6, 1.0),
                 ((160, 160), (224, 224), (97, 131)))
     assert sweep(grid, per_layer) == sweep(grid, per_layer, fast=False)

@@ -4,7 +4,7 @@ unless ``--latency``)."""
 from __future__ import annotations
 
 import itertools
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import click
 
@@ -29,6 +29,9 @@ from .common import (
     params_option,
     profiler_options,
 )
+
+if TYPE_CHECKING:
+    from ..latency.predict import BudgetPredictor
 
 
 class LatencyMeter:
@@ -175,6 +178,8 @@ def check(baseline_file: str | None, tolerance: str, budget_file: str | None,
     measure = _latency_meter(latency, device, threads, batch, repeats, warmup, min_time)
     result = core.run_check(doc, baseline_file or "", budgets, tol, convention, resolve_model,
                             analyze_network, measure, lat_tol, predict)
+    for line in predict.warnings if predict is not None else ():
+        click.echo(f"mncost: warning: {line}", err=True)
     _warn_if_unlike(doc, measure, device, threads, batch)
     _report(result, report_md, junit, baseline_file)
     if not result.ok:
@@ -182,9 +187,10 @@ def check(baseline_file: str | None, tolerance: str, budget_file: str | None,
 
 
 def _predict(predict_file: str | None, budgets: Sequence[Budget],
-             budget_file: str | None) -> Callable[[Network], float] | None:
-    """``network -> predicted ms`` from the device profile; budgets on predicted latency
-    without one are an input error (a budget is never dropped silently)."""
+             budget_file: str | None) -> BudgetPredictor | None:
+    """``network -> predicted ms`` from the device profile, gathering predict's warnings
+    (:class:`mncost.latency.predict.BudgetPredictor`); budgets on predicted latency without
+    one are an input error (a budget is never dropped silently)."""
     wanted = [b for b in budgets if any(m == "predicted_latency_ms" for m, _ in b.limits)]
     if wanted and predict_file is None:
         raise InputError(f"{wanted[0].where}: max_predicted_latency_ms needs a device profile: "
@@ -192,9 +198,9 @@ def _predict(predict_file: str | None, budgets: Sequence[Budget],
     if predict_file is None:
         return None
     from ..latency.device_profile import load_device
+    from ..latency.predict import BudgetPredictor
 
-    device = load_device(predict_file)
-    return lambda network: device.model.predict(network).total_ms
+    return BudgetPredictor(load_device(predict_file))
 
 
 def _convention(doc: dict[str, Any] | None, baseline_file: str | None,

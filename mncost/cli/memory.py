@@ -5,7 +5,14 @@ from __future__ import annotations
 import click
 
 from .. import render
-from ..costs.memory import DEFAULT_DTYPE, DEFAULT_SPLIT, DTYPE_BYTES, memory_report
+from ..costs.memory import (
+    DEFAULT_DTYPE,
+    DEFAULT_SPLIT,
+    DTYPE_BYTES,
+    attach_measured,
+    memory_dict,
+    memory_report,
+)
 from ..costs.roofline import Device, load_device, make_device
 from ..costs.table3 import TENSOR_SETS
 from ..errors import InputError, MissingDependency
@@ -85,14 +92,13 @@ def memory(model: str, alpha: float | None, depth: float | None,
     network = resolve_model(model, alpha, resolution, classes, depth)
     device = device_from(device_file, peak_gmacs, bandwidth_gbs)
     report = memory_report(network, dtype, split)
-    data = view.memory_dict(report, model, device, per_resolution)
+    data = memory_dict(report, model, device, per_resolution)
     if measure:
         try:
             from ..torch_backend.memory import measured_dict
         except ImportError:
             raise MissingDependency("torch", "torch") from None
-        data = view.attach_measured(data, measured_dict(network, dtype, report,
-                                                             measure_device))
+        data = attach_measured(data, measured_dict(network, dtype, report, measure_device))
     emit(view.render(fmt, data, per_layer), output)
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 
 from ..errors import InputError, MissingDependency
-from ..latency.device_profile import RUNTIMES, load_device
+from ..latency.device_profile import load_device
+from ..measure.profile_options import RUNTIMES
 from ..network.catalog import resolve_model
 from ..render import FORMATS
 from ..render import evaluation as evaluation_view
@@ -58,9 +59,9 @@ def predict(model: str, alpha: float | None, depth: float | None,
 
     device = load_device(device_file)
     network = resolve_model(model, alpha, resolution, classes, depth)
-    data = predict_network(model, network, device)
-    warn(data["warnings"])
-    emit(view.render(fmt, data, per_layer), output)
+    result = predict_network(model, network, device)
+    warn(list(result.warnings))
+    emit(view.render(fmt, result.to_dict(), per_layer), output)
 
 
 def check_writable(output: str) -> None:

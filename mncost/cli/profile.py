@@ -12,6 +12,7 @@ import click
 from ..costs.roofline import join_profile
 from ..errors import InputError, MissingDependency
 from ..files.outputfile import OutputPath, check_outputs
+from ..measure.profile_options import RUNTIMES
 from ..network.catalog import resolve_model
 from ..render import FORMATS
 from ..render import profile as view
@@ -72,7 +73,7 @@ def warn_if_unstable(reason: str | None, environment: dict) -> None:
               help="Keep freed memory mapped (glibc mallopt: mmap threshold 64 MiB, trim "
                    "threshold 128 MiB) so runs do not pay page faults; recorded in the "
                    "environment. A no-op, noted, on other C libraries.")
-@click.option("--runtime", type=click.Choice(("eager", "onnxruntime")), default="eager",
+@click.option("--runtime", type=click.Choice(RUNTIMES), default="eager",
               show_default=True, help="eager: PyTorch eager mode; onnxruntime: export to ONNX "
                                       "and time it in ONNX Runtime (extra 'onnx'), per layer "
                                       "too.")

@@ -126,11 +126,11 @@ def sweep(models: tuple[str, ...], alphas: str | None, depths: str | None,
     if memory:
         rows = core.add_memory(rows, dict(zip(models, grid.specs)))
     if predictor is not None:
-        from ..latency.predict import environment_warnings
+        from ..latency.predict import machine_notes
 
         rows = predictor.rows(rows)
-        for line in environment_warnings(predictor.device):
-            click.echo(f"mncost: warning: {line}", err=True)
+        for note in machine_notes(predictor.device):
+            click.echo(f"mncost: warning: {note.text}", err=True)
     if latency:
         options = profiler_options(device, threads, batch, repeats, warmup, min_time)
         rows = _measure_rows(rows, grid, options, state)
@@ -158,11 +158,8 @@ def sweep(models: tuple[str, ...], alphas: str | None, depths: str | None,
         if out.target.is_file:
             click.echo(f"wrote {out.target}", err=True)
     if predictor is not None:
-        from ..latency.predict import outside_note
-
-        note = outside_note(predictor)
-        if note:
-            click.echo(f"mncost: warning: {note}", err=True)
+        for line in predictor.warnings():
+            click.echo(f"mncost: warning: {line}", err=True)
     if plot and not state["partial"]:
         emit(view.plot_png(kept, latency), plot)
     if state["partial"]:

@@ -1,8 +1,10 @@
-"""Device profiles (``mncost.device/1``): what ``mncost calibrate`` writes, read and validated
-like specs (README, "Device profile").
+"""Device profiles (``mncost.device/1``), the one module that reads and writes them: what
+``mncost calibrate`` measures and fits (:class:`DeviceProfile`, :meth:`DeviceProfile.to_dict`),
+read and validated within the same bounds as specs (README, "Device profile"; nesting and
+integer lengths of :mod:`mncost.limits`).
 
 A bad file is one line naming the file and the field (``FILE: FIELD: reason``), exit 2 on the
-CLI. The fitted model inside is a :class:`mncost.latency_model.LatencyModel`.
+CLI. The fitted model inside is a :class:`mncost.latency.model.LatencyModel`.
 """
 
 from __future__ import annotations
@@ -10,13 +12,16 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from ..costs.kinds import KINDS, REGISTRY
 from ..errors import InputError
-from ..files.inputfile import Refused, read_limited
+from ..files.inputfile import Refused, json_depth, read_limited
+from ..limits import MAX_DEPTH, MAX_INT_DIGITS
+from ..measure.profile_options import RUNTIMES
 from ..network.layers import Network
 from ..spec.values import ACTIVATIONS
+from .evaluation import error_summaries
 from .model import (
     ACTIVATION_COEFFICIENTS,
     COEFFICIENTS,
@@ -28,13 +33,49 @@ from .model import (
 )
 
 DEVICE_SCHEMA = "mncost.device/1"
-RUNTIMES = ("eager", "onnxruntime")
 #: Largest device profile read (a calibration with every layer's data is a few hundred KB).
 MAX_DEVICE_BYTES = 64 * 1024 * 1024
+#: Largest thread count a device profile may hold.
+MAX_THREADS = 1 << 20
+
+
+@dataclass(frozen=True)
+class Note:
+    """One warning about a prediction (:func:`mncost.latency.predict.prediction_warnings`).
+
+    Attributes:
+        topic: what it is about (a predicted sweep counts its configurations by topic):
+            ``unstable``, ``machine``, ``alpha``, ``resolution``, ``macs``, ``kinds``,
+            ``kernels`` or ``clamped``.
+        text: the line shown.
+        items: the kinds or kernels it names (``kinds``, ``kernels``).
+    """
+
+    topic: str
+    text: str
+    items: tuple[str, ...] = ()
+
 
 @dataclass(frozen=True)
 class DeviceProfile:
-    """A calibrated device: where, how, the model, and what it was fitted on."""
+    """A calibrated device: where, how, the model, and what it was fitted on.
+
+    Attributes:
+        path: the file it was read from (or a label for one in hand).
+        runtime, threads: what it was calibrated with (:data:`RUNTIMES`).
+        environment: the environment record as written
+            (:class:`mncost.measure.environment.Environment`).
+        model: the fitted coefficients.
+        coverage: the calibrated ``alpha``, ``resolution`` and ``macs`` ranges,
+            ``(min, max)`` each.
+        data: the document as read (``{}`` for a profile built in code).
+        created: when it was written (UTC, ISO 8601).
+        ms_per_mac: the MACs baseline fitted on the same data (``latency = k x MACs``).
+        measurement: how it was measured (rounds, runs, ``fitted_unstable``, ...).
+        fit: how it was fitted and its training error.
+        training: every calibration configuration's measured and predicted time.
+        evaluation: the held-out evaluation (``calibrate --evaluate``), or ``None``.
+    """
 
     path: str
     runtime: str
@@ -43,43 +84,106 @@ class DeviceProfile:
     model: LatencyModel
     coverage: Mapping[str, Any]
     data: Mapping[str, Any] = field(default_factory=dict)
+    created: str | None = None
+    ms_per_mac: float | None = None
+    measurement: Mapping[str, Any] = field(default_factory=dict)
+    fit: Mapping[str, Any] = field(default_factory=dict)
+    training: Sequence[Mapping[str, Any]] = ()
+    evaluation: Mapping[str, Any] | None = None
 
-    def outside(self, network: Network) -> list[str]:
-        """Why ``network`` lies outside what the calibration covered ([] if it does not)."""
+    @property
+    def fitted_unstable(self) -> bool:
+        """Whether it was fitted on unstable measurements (``--allow-unstable``)."""
+        return bool(self.measurement.get("fitted_unstable"))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``mncost.device/1`` document (README, "Device profile")."""
+        cov = self.coverage
+        doc: dict[str, Any] = {
+            "schema": DEVICE_SCHEMA, "created": self.created,
+            "runtime": self.runtime, "threads": self.threads,
+            "environment": dict(self.environment), "model": self.model.to_dict()}
+        if self.ms_per_mac is not None:
+            doc["macs_baseline"] = {"ms_per_mac": self.ms_per_mac}
+        doc["coverage"] = {"alpha": list(cov["alpha"]), "resolution": list(cov["resolution"]),
+                           "macs": list(cov["macs"]), "kinds": sorted(self.model.kinds)}
+        doc.update(measurement=dict(self.measurement), fit=dict(self.fit),
+                   training=list(self.training))
+        if self.evaluation is not None:
+            doc["evaluation"] = dict(self.evaluation)
+        return doc
+
+    def notes(self, network: Network, resolution: tuple[int, int] | None = None,
+              macs: int | None = None, layers: bool = True) -> list[Note]:
+        """Why ``network`` lies outside what the calibration covered ([] if it does not): its
+        alpha, resolution or MACs beyond the calibrated range, kinds never calibrated
+        (predicted as 0 ms), plain kernels priced as their blocked kind.
+
+        ``resolution`` and ``macs``: the configuration's, where ``network`` holds its layers
+        at another resolution (a predicted sweep's alpha, :mod:`mncost.sweep.split`);
+        ``layers=False`` leaves out the notes on kinds and kernels, which no resolution
+        changes (a predicted sweep takes them once per alpha).
+        """
         cov, notes = self.coverage, []
+        resolution = tuple(network.resolution) if resolution is None else resolution
+        macs = network_macs(network) if macs is None else macs
         lo, hi = cov["alpha"]
         if not lo <= network.alpha <= hi:
-            notes.append(f"alpha {network.alpha:g} is outside the calibrated {lo:g}-{hi:g}")
+            notes.append(Note("alpha", f"alpha {network.alpha:g} is outside the calibrated "
+                                       f"{lo:g}-{hi:g}"))
         lo, hi = cov["resolution"]
-        if min(network.resolution) < lo or max(network.resolution) > hi:
-            notes.append(f"resolution {network.resolution[0]}x{network.resolution[1]} is "
-                         f"outside the calibrated {lo}-{hi}")
+        if min(resolution) < lo or max(resolution) > hi:
+            notes.append(Note("resolution", f"resolution {resolution[0]}x{resolution[1]} is "
+                                            f"outside the calibrated {lo}-{hi}"))
         lo, hi = cov["macs"]
-        macs = network_macs(network)
         if not lo <= macs <= hi:
-            notes.append(f"{macs:,} MACs is outside the calibrated {lo:,}-{hi:,}")
-        missing = sorted({l.kind for l in network.layers} - set(self.model.kinds))
+            notes.append(Note("macs", f"{macs:,} MACs is outside the calibrated "
+                                      f"{lo:,}-{hi:,}"))
+        if not layers:
+            return notes
+        missing = tuple(sorted({l.kind for l in network.layers} - set(self.model.kinds)))
         if missing:
-            notes.append(f"layer kinds never calibrated (predicted as 0 ms): "
-                         f"{', '.join(missing)}")
-        plain = [k for k in self.model.uncalibrated(network) if PLAIN in k
-                 and k.split("@")[0] in self.model.kinds]
+            notes.append(Note("kinds", f"layer kinds never calibrated (predicted as 0 ms): "
+                                       f"{', '.join(missing)}", missing))
+        plain = tuple(k for k in self.model.uncalibrated(network) if PLAIN in k
+                      and k.split("@")[0] in self.model.kinds)
         if plain:
-            notes.append(f"kernels never calibrated, predicted with their blocked kind's "
-                         f"coefficients: {', '.join(plain)}")
+            notes.append(Note("kernels", f"kernels never calibrated, predicted with their "
+                                         f"blocked kind's coefficients: {', '.join(plain)}",
+                              plain))
         return notes
+
+    def outside(self, network: Network) -> list[str]:
+        """The lines of :meth:`notes`."""
+        return [note.text for note in self.notes(network)]
 
 
 def _err(path: str, where: str, reason: str) -> InputError:
     return InputError(f"{path}: {where}: {reason}")
 
 
+def coverage_of(networks: Sequence[Network]) -> dict[str, tuple]:
+    """The ``coverage`` of a calibration on ``networks``: the ``(min, max)`` of their alphas,
+    resolutions (either side) and MACs."""
+    macs = [network_macs(n) for n in networks]
+    return {"alpha": (min(n.alpha for n in networks), max(n.alpha for n in networks)),
+            "resolution": (min(min(n.resolution) for n in networks),
+                           max(max(n.resolution) for n in networks)),
+            "macs": (min(macs), max(macs))}
+
+
 def _number(path: str, where: str, value: Any, minimum: float = 0.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
-            not math.isfinite(value) or value < minimum:
-        bound = f" >= {minimum:g}" if math.isfinite(minimum) else ""
+    bound = f" >= {minimum:g}" if math.isfinite(minimum) else ""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _err(path, where, f"must be a finite number{bound}, got {value!r:.40}")
+    try:
+        number = float(value)
+    except OverflowError:        # an integer beyond a float's range (built in code)
+        raise _err(path, where, f"must be a finite number{bound}, got an integer of "
+                                f"{len(str(abs(value))):,} digits") from None
+    if not math.isfinite(number) or number < minimum:
         raise _err(path, where, f"must be a finite number{bound}, got {value!r}")
-    return float(value)
+    return number
 
 
 def _mapping(path: str, where: str, value: Any) -> Mapping[str, Any]:
@@ -158,7 +262,9 @@ def device_from_dict(doc: Any, path: str) -> DeviceProfile:
         raise _err(path, "runtime", f"must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
     threads = doc.get("threads")
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise _err(path, "threads", f"must be an integer >= 1, got {threads!r}")
+        raise _err(path, "threads", f"must be an integer >= 1, got {threads!r:.40}")
+    if threads > MAX_THREADS:
+        raise _err(path, "threads", f"must be at most {MAX_THREADS:,}, got {threads:.3g}")
     env = _mapping(path, "environment", doc.get("environment"))
     m = _mapping(path, "model", doc.get("model"))
     dtype_bytes = m.get("dtype_bytes")
@@ -190,13 +296,42 @@ def device_from_dict(doc: Any, path: str) -> DeviceProfile:
                 "resolution": _range(path, "coverage.resolution", cov.get("resolution"), True),
                 "macs": _range(path, "coverage.macs", cov.get("macs"), True)}
     _check_evaluation(path, doc)
-    return DeviceProfile(path, runtime, threads, env, model, coverage, doc)
+    created = doc.get("created")
+    if created is not None and not isinstance(created, str):
+        raise _err(path, "created", f"must be a date and time, got {created!r:.40}")
+    ms_per_mac = None
+    if doc.get("macs_baseline") is not None:
+        baseline = _mapping(path, "macs_baseline", doc["macs_baseline"])
+        ms_per_mac = _number(path, "macs_baseline.ms_per_mac", baseline.get("ms_per_mac"))
+    measurement = _mapping(path, "measurement", doc.get("measurement", {}))
+    if not isinstance(measurement.get("fitted_unstable", False), bool):
+        raise _err(path, "measurement.fitted_unstable", f"must be true or false, got "
+                                                        f"{measurement['fitted_unstable']!r:.40}")
+    fit = _mapping(path, "fit", doc.get("fit", {}))
+    training = doc.get("training", [])
+    if not isinstance(training, list):
+        raise _err(path, "training", f"must be a list, got {type(training).__name__}")
+    return DeviceProfile(path, runtime, threads, env, model, coverage, doc, created,
+                         ms_per_mac, measurement, fit, training, doc.get("evaluation"))
 
 
 #: The numbers of an ``evaluation`` row, of a layer-share comparison and of an error summary.
 EVALUATION_ROW = ("measured_ms", "predicted_ms", "macs_baseline_ms")
 EVALUATION_SHARES = ("max_abs_points", "mean_abs_points", "within_5_points")
 ERROR_SUMMARY = ("count", "within_5pct", "within_10pct", "median_abs_error", "max_abs_error")
+
+
+def evaluation_section(rows: Sequence[Mapping[str, Any]], shares: Sequence[Mapping[str, Any]],
+                       runtime: str, threads: int, rounds: int) -> dict[str, Any]:
+    """The device profile's ``evaluation`` section (README, "Evaluation"): the held-out
+    ``rows`` (:func:`mncost.latency.evaluation.evaluation_row`) and ``shares``
+    (:func:`mncost.latency.evaluation.layer_shares`) with their error summaries; read back by
+    :func:`_check_evaluation`."""
+    return {"runtime": runtime, "threads": threads, "rounds": rounds,
+            "measured": "in the calibration's interleaved rounds; never fitted",
+            "configurations": len(rows),
+            "unstable": sum(r["unstable"] is not None for r in rows),
+            "error": error_summaries(rows), "rows": list(rows), "layer_shares": list(shares)}
 
 
 def _check_evaluation(path: str, doc: Mapping[str, Any]) -> None:
@@ -245,15 +380,26 @@ def load_device(path: str) -> DeviceProfile:
         raise InputError(f"{path}: {exc} (a device profile is a JSON file)") from None
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    # Parsed here rather than by inputfile.load_json: a non-finite number is reported by the
-    # field that holds it (model.kinds.add.ms_per_mac: must be a finite number).
+    # Within the bounds of inputfile.load_json (nesting, integer digits), but parsed here: a
+    # float beyond range is reported by the field that holds it (model.kinds.add.ms_per_mac:
+    # must be a finite number).
+    if json_depth(text) > MAX_DEPTH:
+        raise InputError(f"{path}: not a device profile: nested more than {MAX_DEPTH} levels "
+                         "deep")
     try:
-        doc = json.loads(text, parse_constant=_no_constant)
+        doc = json.loads(text, parse_int=_bounded_int, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
     except (RecursionError, ValueError) as exc:
         raise InputError(f"{path}: not a device profile: {str(exc)[:120]}") from None
     return device_from_dict(doc, path)
+
+
+def _bounded_int(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_INT_DIGITS:
+        raise ValueError(f"an integer of {digits:,} digits (at most {MAX_INT_DIGITS})")
+    return int(text)
 
 
 def _no_constant(name: str) -> float:

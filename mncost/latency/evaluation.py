@@ -15,12 +15,13 @@ the error; the fit never reads them.
 * per-layer time shares on v1, v2 and v3-large at :data:`SHARE_CONFIG` (1.0/192: off the
   resolution grid): these three held-out configurations also get per-layer runs.
 
-**The figures** (:func:`evaluation_section`): per configuration the measured and predicted
-milliseconds and the prediction of the naive baseline *latency = k x MACs* fitted on the same
-calibration data; the share within +-5% and +-10%, median and largest absolute error of both
-(:class:`mncost.latency_model.ErrorSummary`), over all configurations and over the stable
-ones only (an unstable one stays in the headline figure and is flagged); per-layer shares
-(:func:`layer_shares`).
+**The figures** (laid out as the device profile's ``evaluation`` section by
+:func:`mncost.latency.device_profile.evaluation_section`): per configuration the measured and
+predicted milliseconds and the prediction of the naive baseline *latency = k x MACs* fitted on
+the same calibration data; the share within +-5% and +-10%, median and largest absolute error
+of both (:class:`mncost.latency.model.ErrorSummary`), over all configurations and over the
+stable ones only (an unstable one stays in the headline figure and is flagged); per-layer
+shares (:func:`layer_shares`).
 """
 
 from __future__ import annotations
@@ -151,16 +152,6 @@ def layer_shares(key: Mapping[str, Any], network: Network, measured_ms: Mapping[
             "mean_abs_points": statistics.fmean(abs(d) for d in diffs.values()),
             "within_5_points": sum(abs(d) <= SHARE_POINTS for d in diffs.values()) / len(diffs),
             "by_kind": kinds, "unstable": unstable}
-
-
-def evaluation_section(rows: Sequence[Mapping[str, Any]], shares: Sequence[Mapping[str, Any]],
-                       runtime: str, threads: int, rounds: int) -> dict[str, Any]:
-    """The device profile's ``evaluation`` section (README, "Evaluation")."""
-    return {"runtime": runtime, "threads": threads, "rounds": rounds,
-            "measured": "in the calibration's interleaved rounds; never fitted",
-            "configurations": len(rows),
-            "unstable": sum(r["unstable"] is not None for r in rows),
-            "error": error_summaries(rows), "rows": list(rows), "layer_shares": list(shares)}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -23,9 +23,12 @@ features of its resolved shape::
 
 A network's end-to-end time adds the time between layers and a fixed cost::
 
-    T(network) = sum of t(layer) + between * layers + fixed
+    T(network) = sum of max(0, t(layer) + between) + fixed
 
-Every coefficient is >= 0 except ``between``. Kernels get their own coefficients because they
+Every coefficient is >= 0 except ``between``, so no layer is predicted below zero: ``between``
+may be negative (timing a layer in place costs more than the gap a plain run leaves), but a
+layer with its share of it takes no less than nothing (:meth:`LatencyModel.predict` counts
+the layers it clamps, and ``predict`` warns). Kernels get their own coefficients because they
 are different code and are memory-bound at different sizes (depthwise and SE scale move bytes,
 a pointwise conv does MACs).
 
@@ -236,6 +239,9 @@ class Prediction:
     layers: tuple[LayerPrediction, ...]
     between_ms: float
     fixed_ms: float
+    #: Layers whose time plus the (negative) time between layers fell below zero: each counts
+    #: as 0 ms, the time between layers taking only what the layer had.
+    clamped: int = 0
 
     @property
     def layers_ms(self) -> float:
@@ -328,7 +334,11 @@ class LatencyModel:
             macs, nbytes, _ = layer_features(layer, self.dtype_bytes)
             layers.append(LayerPrediction(layer.name, layer.kind, layer.stage, macs, nbytes,
                                           self.layer_ms(layer), self.kernel(layer)))
-        return Prediction(tuple(layers), self.between_ms * len(layers), self.fixed_ms)
+        between = self.between_ms * len(layers)
+        low = [p.ms for p in layers if p.ms + self.between_ms < 0]
+        if low:     # such a layer takes 0 ms: the time between layers cancels its own time
+            between = self.between_ms * (len(layers) - len(low)) - math.fsum(low)
+        return Prediction(tuple(layers), between, self.fixed_ms, len(low))
 
     def uncalibrated(self, network: Network) -> list[str]:
         """Kernels of ``network`` the calibration never measured, sorted."""

@@ -1,112 +1,219 @@
 """Predicted latency from a device profile: one configuration (``mncost predict``), many
 (``sweep --predict``) and budgets (``check``). Pure Python: no numpy, no torch.
 
-A sweep does not resolve every configuration. As in :mod:`mncost.sweep`, a layer's features
-split into a part fixed by alpha (channels, kernel, parameters) and a part fixed by the
-resolution (input and output pixels): MACs are output pixels x work per pixel, bytes are input
-pixels x input channels + output pixels x output channels + parameters. So each alpha is
-resolved once, each resolution once, and a configuration is two dot products. The split is
-checked once per alpha layout and resolution against the full prediction of that
-configuration; where it does not hold the model falls back to resolving every configuration.
+**A prediction is a time or an error.** Every one goes through :func:`predicted` (or, in a
+sweep, :func:`check_ms`): a total that is not finite and above 0 ms (coefficients so large
+they overflow, a profile whose terms cancel to nothing) is an :class:`InputError` naming the
+profile and the configuration, never a number that passes a budget. No layer is predicted
+below 0 ms (:meth:`mncost.latency.model.LatencyModel.predict`).
+
+**Warnings** come from one place, :func:`prediction_notes`: the profile's own
+(:func:`machine_notes`: fitted on unstable measurements, calibrated on another machine) and the
+configuration's (:meth:`mncost.latency.device_profile.DeviceProfile.notes`: outside the
+calibrated alpha, resolution or MACs, kinds predicted as 0 ms, plain kernels; and layers the
+time between layers clamped to 0 ms). ``predict`` shows them all, ``check`` each once
+(:class:`BudgetPredictor`), a predicted sweep the profile's once and the configurations'
+counted by topic (:meth:`SweepPredictor.warnings`).
+
+A sweep does not resolve every configuration: it shares the alpha x resolution split of
+:mod:`mncost.sweep.split`. A layer's features split into a part fixed by alpha (channels,
+kernel, parameters) and a part fixed by the resolution (input and output pixels): MACs are
+output pixels x work per pixel, bytes are input pixels x input channels + output pixels x
+output channels + parameters. So each alpha is resolved once, each resolution once per
+layout, and a configuration is two dot products. The split is checked once per layout and
+resolution against the full prediction of that configuration; where it does not hold that
+configuration is resolved whole.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-import platform
-from typing import Any, Iterable, Iterator, Mapping
+import operator
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from ..costs.analytic import REGISTRY
-from ..measure.timing import cpu_name
-from ..network.layers import Network, spatial_key
-from ..network.resolve import check_resolution, resolve
+from ..costs.schema import resolution_str
+from ..errors import InputError
+from ..measure.environment import Host
+from ..network.layers import Network
+from ..network.resolve import check_resolution
 from ..spec.load import Spec
-from .device_profile import DeviceProfile
+from ..sweep.split import Split, pixels
+from .device_profile import DeviceProfile, Note
 from .model import LatencyModel, Prediction, layer_elements
 
 PREDICTION_SCHEMA = "mncost.prediction/1"
+#: Note topics that belong to the profile, not to a configuration: shown once.
+MACHINE_TOPICS = ("unstable", "machine")
 
 
-def environment_warnings(device: DeviceProfile) -> list[str]:
-    """How this machine differs from the one the profile was calibrated on."""
-    import os
+# ---------------------------------------------------------------------------------------------
+# Warnings and errors
 
-    env, notes = device.environment, []
-    if (device.data.get("measurement") or {}).get("fitted_unstable"):
-        notes.append(f"{device.path} was fitted on unstable measurements (a busy machine, "
-                     "--allow-unstable): expect large errors; calibrate again on a quiet one")
-    here = {"device_name": cpu_name(), "cpu_count": os.cpu_count(),
-            "machine": platform.machine()}
-    for key, value in here.items():
-        if key in env and env[key] != value:
-            notes.append(f"{device.path} was calibrated on {key} {env[key]!r}, this machine "
-                         f"has {value!r}: predictions are for that machine")
+
+def machine_notes(device: DeviceProfile) -> list[Note]:
+    """How the profile was fitted and how this machine differs from the one it was
+    calibrated on."""
+    notes = []
+    if device.fitted_unstable:
+        notes.append(Note("unstable", f"{device.path} was fitted on unstable measurements (a "
+                                      "busy machine, --allow-unstable): expect large errors; "
+                                      "calibrate again on a quiet one"))
+    for key, recorded, here in _this_host().differences(device.environment):
+        notes.append(Note("machine", f"{device.path} was calibrated on {key} {recorded!r}, "
+                                     f"this machine has {here!r}: predictions are for that "
+                                     "machine"))
     return notes
+
+
+@functools.cache
+def _this_host() -> Host:
+    """This machine, read once (``check`` predicts a budget file's every entry)."""
+    return Host.here()
+
+
+def clamp_notes(device: DeviceProfile, clamped: int, layers: int) -> list[Note]:
+    """Layers whose time the (negative) time between layers took below 0 ms."""
+    if not clamped:
+        return []
+    return [Note("clamped", f"{clamped:,} of {layers:,} layers would take less than 0 ms with "
+                            f"the time between layers ({device.model.between_ms:g} ms each): "
+                            "counted as 0 ms")]
+
+
+def prediction_notes(device: DeviceProfile, network: Network,
+                     prediction: Prediction) -> list[Note]:
+    """Every warning about predicting ``network`` with ``device`` (module docstring)."""
+    return (machine_notes(device) + device.notes(network)
+            + clamp_notes(device, prediction.clamped, len(prediction.layers)))
+
+
+def label(network: Network) -> str:
+    """``v2 0.6/176``: a configuration in warnings and errors."""
+    return f"{network.spec_name} {network.alpha:g}/{resolution_str(network.resolution)}"
+
+
+def check_ms(device: DeviceProfile, ms: float, what: str) -> float:
+    """``ms``, a predicted total, if it is finite and above 0.
+
+    Raises:
+        InputError: otherwise (exit 2 on the CLI), naming the profile and ``what``.
+    """
+    if not (math.isfinite(ms) and ms > 0):
+        raise InputError(f"{device.path}: the fitted model predicts {ms:g} ms for {what}: a "
+                         "latency must be finite and above 0 ms (are its coefficients sane?)")
+    return ms
+
+
+def predicted(device: DeviceProfile, network: Network) -> Prediction:
+    """``device``'s prediction of ``network``, its total checked (:func:`check_ms`)."""
+    prediction = device.model.predict(network)
+    check_ms(device, prediction.total_ms, label(network))
+    return prediction
 
 
 # ---------------------------------------------------------------------------------------------
 # One configuration
 
 
-def prediction_dict(model: str, network: Network, device: DeviceProfile,
-                    prediction: Prediction, warnings: list[str]) -> dict[str, Any]:
-    """The JSON document of ``mncost predict`` (README, "Predicted latency")."""
-    total = prediction.layers_ms
-    kinds_macs: dict[str, int] = {}
-    kinds_layers: dict[str, int] = {}
-    for p in prediction.layers:
-        kinds_macs[p.kind] = kinds_macs.get(p.kind, 0) + p.macs
-        kinds_layers[p.kind] = kinds_layers.get(p.kind, 0) + 1
+@dataclass(frozen=True)
+class NetworkPrediction:
+    """What ``mncost predict`` reports: the prediction, what it was made with, and its
+    warnings (JSON shape: :meth:`to_dict`)."""
 
-    def share(ms: float) -> float:
-        return ms / total if total else 0.0
+    model: str
+    network: Network
+    device: DeviceProfile
+    prediction: Prediction
+    warnings: tuple[str, ...] = ()
 
-    return {
-        "schema": PREDICTION_SCHEMA, "model": model,
-        "spec": {"name": network.spec_name, "file": network.spec_file},
-        "alpha": network.alpha, "resolution": list(network.resolution),
-        "classes": network.classes,
-        "device": {"file": device.path, "runtime": device.runtime, "threads": device.threads,
-                   "device_name": device.environment.get("device_name"),
-                   "created": device.data.get("created")},
-        "predicted_ms": prediction.total_ms, "layers_ms": prediction.layers_ms,
-        "between_layers_ms": prediction.between_ms, "fixed_ms": prediction.fixed_ms,
-        "by_kind": [{"kind": k, "label": REGISTRY[k].label, "layers": kinds_layers[k],
-                     "macs": kinds_macs[k], "ms": ms, "share": share(ms)}
-                    for k, ms in prediction.by("kind").items()],
-        "by_stage": [{"stage": s, "ms": ms, "share": share(ms)}
-                     for s, ms in prediction.by("stage").items()],
-        "layers": [{"name": p.name, "kind": p.kind, "variant": p.kernel, "stage": p.stage,
-                    "macs": p.macs,
-                    "bytes": p.bytes, "ms": p.ms, "share": share(p.ms)}
-                   for p in prediction.layers],
-        "warnings": warnings,
-    }
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document of ``mncost predict`` (README, "Predicted latency")."""
+        network, device, prediction = self.network, self.device, self.prediction
+        total = prediction.layers_ms
+        kinds_macs: dict[str, int] = {}
+        kinds_layers: dict[str, int] = {}
+        for p in prediction.layers:
+            kinds_macs[p.kind] = kinds_macs.get(p.kind, 0) + p.macs
+            kinds_layers[p.kind] = kinds_layers.get(p.kind, 0) + 1
+
+        def share(ms: float) -> float:
+            return ms / total if total else 0.0
+
+        return {
+            "schema": PREDICTION_SCHEMA, "model": self.model,
+            "spec": {"name": network.spec_name, "file": network.spec_file},
+            "alpha": network.alpha, "resolution": list(network.resolution),
+            "classes": network.classes,
+            "device": {"file": device.path, "runtime": device.runtime,
+                       "threads": device.threads,
+                       "device_name": device.environment.get("device_name"),
+                       "created": device.created},
+            "predicted_ms": prediction.total_ms, "layers_ms": prediction.layers_ms,
+            "between_layers_ms": prediction.between_ms, "fixed_ms": prediction.fixed_ms,
+            "by_kind": [{"kind": k, "label": REGISTRY[k].label, "layers": kinds_layers[k],
+                         "macs": kinds_macs[k], "ms": ms, "share": share(ms)}
+                        for k, ms in prediction.by("kind").items()],
+            "by_stage": [{"stage": s, "ms": ms, "share": share(ms)}
+                         for s, ms in prediction.by("stage").items()],
+            "layers": [{"name": p.name, "kind": p.kind, "variant": p.kernel, "stage": p.stage,
+                        "macs": p.macs,
+                        "bytes": p.bytes, "ms": p.ms, "share": share(p.ms)}
+                       for p in prediction.layers],
+            "warnings": list(self.warnings),
+        }
 
 
-def predict_network(model: str, network: Network, device: DeviceProfile
-                    ) -> dict[str, Any]:
-    """Predict ``network`` with ``device`` and lay it out with its warnings."""
-    warnings = environment_warnings(device) + device.outside(network)
-    return prediction_dict(model, network, device, device.model.predict(network), warnings)
+def predict_network(model: str, network: Network, device: DeviceProfile) -> NetworkPrediction:
+    """Predict ``network`` with ``device``, with its warnings.
+
+    Raises:
+        InputError: a prediction that is not a time (:func:`check_ms`).
+    """
+    prediction = predicted(device, network)
+    warnings = tuple(n.text for n in prediction_notes(device, network, prediction))
+    return NetworkPrediction(model, network, device, prediction, warnings)
+
+
+# ---------------------------------------------------------------------------------------------
+# Budgets (``check --predict``)
+
+
+class BudgetPredictor:
+    """``network -> predicted ms`` for ``check``'s budgets, gathering the warnings predict
+    gives: the profile's once, each configuration's once and prefixed with it
+    (:attr:`warnings`, in order)."""
+
+    def __init__(self, device: DeviceProfile) -> None:
+        self.device = device
+        self.warnings: list[str] = []
+
+    def __call__(self, network: Network) -> float:
+        prediction = predicted(self.device, network)
+        for note in prediction_notes(self.device, network, prediction):
+            line = note.text if note.topic in MACHINE_TOPICS else f"{label(network)}: {note.text}"
+            if line not in self.warnings:
+                self.warnings.append(line)
+        return prediction.total_ms
 
 
 # ---------------------------------------------------------------------------------------------
 # Many configurations (``sweep --predict``)
 
 
-def _layout(network: Network) -> tuple:
-    return tuple(map(spatial_key, network.layers))
-
-
 class _AlphaPart:
-    """Coefficients of one alpha: ms per output pixel, per input pixel, and a constant."""
+    """One alpha of a predicted sweep: each layer's ms per output pixel, per input pixel and
+    its constant; the notes on its kinds and kernels, which no resolution changes."""
 
-    def __init__(self, network: Network, model: LatencyModel) -> None:
+    def __init__(self, network: Network, device: DeviceProfile) -> None:
+        model = device.model
         self.network = network
-        self.layout = _layout(network)
         self.per_out: list[float] = []
         self.per_in: list[float] = []
+        self.per_layer: list[float] = []
+        self.between = model.between_ms
         const = model.fixed_ms + model.between_ms * len(network.layers)
         d = model.dtype_bytes
         self.ok = True
@@ -117,7 +224,7 @@ class _AlphaPart:
             work, rest = divmod(model.features(layer)[0], pixels)
             if rest:
                 self.ok = False
-            read, _, weights = layer_elements(layer)
+            _, _, weights = layer_elements(layer)
             # Reads: in_c x input pixels (two maps for an add), plus a C x 1 x 1 gate for an SE
             # scale; writes: out_c x output pixels (the activation reads and writes them once
             # more); weights: fixed by alpha. Channels as the kernel computes them (padded to
@@ -127,81 +234,141 @@ class _AlphaPart:
             gate = REGISTRY[layer.kind].side_input(layer)
             self.per_out.append(a * work + (b + p) * d * cout)
             self.per_in.append(b * d * maps * cin)
-            const += b * d * (weights + gate) + c * model.calls(layer) + q
+            fixed = b * d * (weights + gate) + c * model.calls(layer) + q
+            self.per_layer.append(fixed)
+            const += fixed
         self.const = const
+        # Layers the time between layers may take below 0 ms at some resolution (their time
+        # is least at one pixel): checked one by one, the others added as they are.
+        self.low = [i for i, (o, n, f) in enumerate(zip(self.per_out, self.per_in,
+                                                        self.per_layer))
+                    if o + n + f + self.between < 0]
+        self.layer_notes = [n for n in device.notes(network) if n.topic in ("kinds", "kernels")]
+
+    def total(self, pixels: tuple[Sequence[int], Sequence[int]]) -> tuple[float, int]:
+        """Predicted ms at ``(output pixels, input pixels)`` and the layers clamped to 0 ms
+        (the rule of :meth:`LatencyModel.predict`)."""
+        out_pixels, in_pixels = pixels
+        ms = (math.fsum(map(operator.mul, self.per_out, map(float, out_pixels)))
+              + math.fsum(map(operator.mul, self.per_in, map(float, in_pixels))) + self.const)
+        clamped = 0
+        for i in self.low:
+            t = self.per_out[i] * out_pixels[i] + self.per_in[i] * in_pixels[i] \
+                + self.per_layer[i]
+            if t + self.between < 0:
+                ms -= t + self.between
+                clamped += 1
+        return ms, clamped
 
 
 class SweepPredictor:
     """Predicted ms for sweep rows (``model``, ``alpha``, ``depth``, ``resolution``,
-    ``classes``)."""
+    ``classes``), by the split of :mod:`mncost.sweep.split` where it holds."""
 
     def __init__(self, device: DeviceProfile, specs: Mapping[str, Spec]) -> None:
         self.device = device
-        self.model = device.model
+        self.model: LatencyModel = device.model
         self.specs = specs
+        self._splits: dict[tuple, Split] = {}
         self._alphas: dict[tuple, _AlphaPart] = {}
-        self._pixels: dict[tuple, tuple[list[int], list[int]]] = {}
-        self._slow: set[str] = set()
-        #: Rows predicted so far, and how many lay outside the calibrated alpha / resolution.
+        #: Rows predicted so far; configurations predicted by resolving them whole.
         self.count = 0
-        self.outside = 0
+        self.slow = 0
+        #: Rows per note topic, and the kinds and kernels the notes named.
+        self.topics: dict[str, int] = {}
+        self.items: dict[str, dict[str, None]] = {}
 
-    def predict(self, model: str, alpha: float, resolution: tuple[int, int],
-                classes: int | None, depth: float | None = None) -> float:
-        spec = self.specs[model]
-        if model in self._slow:
-            return self.model.predict(resolve(spec, alpha, resolution, classes, depth)).total_ms
+    def _split(self, model: str, classes: int | None) -> Split:
+        key = (model, classes)
+        if key not in self._splits:
+            self._splits[key] = Split(self.specs[model], classes, in_pixels=True)
+        return self._splits[key]
+
+    def configuration(self, model: str, alpha: float, resolution: tuple[int, int],
+                      classes: int | None, depth: float | None = None
+                      ) -> tuple[float, Network, list[Note], int]:
+        """Predicted ms (unchecked), the network its layers were taken from (the alpha's,
+        or the configuration's where it was resolved whole), their notes on kinds and
+        kernels, and the layers clamped to 0 ms."""
+        split = self._split(model, classes)
         key = (model, alpha, depth, classes)
         part = self._alphas.get(key)
         if part is None:
-            part = self._alphas[key] = _AlphaPart(resolve(spec, alpha, None, classes, depth),
-                                                  self.model)
-        pkey = (model, part.layout, classes, resolution)
-        pixels = self._pixels.get(pkey)
-        if pixels is None:
-            full = resolve(spec, alpha, resolution, classes, depth)
-            if not part.ok or _layout(full) != part.layout:
-                self._slow.add(model)
-                return self.model.predict(full).total_ms
-            pixels = self._pixels[pkey] = (
-                [l.out_shape.h * l.out_shape.w for l in full.layers],
-                [l.in_shape.h * l.in_shape.w for l in full.layers])
-            split = _dot(part, pixels)
-            exact = self.model.predict(full).total_ms
-            if not math.isclose(split, exact, rel_tol=1e-9, abs_tol=1e-12):
-                self._slow.add(model)
-            return exact
-        return _dot(part, pixels)
+            part = self._alphas[key] = _AlphaPart(split.base(alpha, depth), self.device)
+        if part.ok:
+            def holds(network: Network) -> bool:
+                return math.isclose(part.total(pixels(network))[0],
+                                    self.model.predict(network).total_ms,
+                                    rel_tol=1e-9, abs_tol=1e-12)
+
+            spatial = split.at(part.network, resolution, holds)
+            if spatial is not None:
+                ms, clamped = part.total((spatial.out_pixels, spatial.in_pixels))
+                return ms, part.network, part.layer_notes, clamped
+        self.slow += 1
+        full = split.resolve(alpha, depth, resolution)
+        prediction = self.model.predict(full)
+        notes = [n for n in self.device.notes(full) if n.topic in ("kinds", "kernels")]
+        return prediction.total_ms, full, notes, prediction.clamped
+
+    def predict(self, model: str, alpha: float, resolution: tuple[int, int],
+                classes: int | None, depth: float | None = None) -> float:
+        """Predicted ms of one configuration (:func:`check_ms`)."""
+        ms = self.configuration(model, alpha, resolution, classes, depth)[0]
+        return check_ms(self.device, ms, f"{model} {alpha:g}/{resolution_str(resolution)}")
 
     def rows(self, rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        """Each row with :data:`mncost.sweep.PREDICTED_COLUMNS` added (``predicted_ms`` to 4
-        decimals)."""
-        cov = self.device.coverage
-        (alo, ahi), (rlo, rhi) = cov["alpha"], cov["resolution"]
+        """Each row with :data:`mncost.sweep.run.PREDICTED_COLUMNS` added (``predicted_ms``
+        to 4 decimals), counting its warnings."""
         for row in rows:
             resolution = check_resolution(row["resolution"])
-            ms = self.predict(row["model"], row["alpha"], resolution, row["classes"],
-                              row.get("depth"))
+            ms, network, layer_notes, clamped = self.configuration(
+                row["model"], row["alpha"], resolution, row["classes"], row.get("depth"))
+            check_ms(self.device, ms, f"{row['model']} {row['alpha']:g}/"
+                                      f"{resolution_str(resolution)}")
             self.count += 1
-            if not (alo <= row["alpha"] <= ahi and rlo <= min(resolution)
-                    and max(resolution) <= rhi):
-                self.outside += 1
+            notes = (self.device.notes(network, resolution, row["macs"], layers=False)
+                     + layer_notes + clamp_notes(self.device, clamped, len(network.layers)))
+            self._count(notes)
             yield {**row, "predicted_ms": round(ms, 4),
                    "predicted_runtime": self.device.runtime,
                    "predicted_threads": self.device.threads}
 
+    def _count(self, notes: list[Note]) -> None:
+        topics = {n.topic for n in notes}
+        if topics & {"alpha", "resolution"}:
+            topics.add("outside")
+        for topic in topics:
+            self.topics[topic] = self.topics.get(topic, 0) + 1
+        for note in notes:
+            self.items.setdefault(note.topic, {}).update(dict.fromkeys(note.items))
 
-def outside_note(predictor: SweepPredictor) -> str | None:
-    """One line when some predicted rows lay outside the calibrated alpha and resolution."""
-    if not predictor.outside:
-        return None
-    cov = predictor.device.coverage
-    return (f"{predictor.outside:,} of {predictor.count:,} configurations lie outside the "
-            f"calibrated alpha {cov['alpha'][0]:g}-{cov['alpha'][1]:g} and resolution "
-            f"{cov['resolution'][0]}-{cov['resolution'][1]}: their predictions extrapolate")
+    def warnings(self) -> list[str]:
+        """The configurations' warnings, one line per topic, counted over the rows predicted
+        so far."""
+        cov, n, lines = self.device.coverage, self.count, []
 
+        def share(topic: str) -> str:
+            return f"{self.topics[topic]:,} of {n:,} configurations"
 
-def _dot(part: _AlphaPart, pixels: tuple[list[int], list[int]]) -> float:
-    out_pixels, in_pixels = pixels
-    return (math.fsum(map(float.__mul__, part.per_out, map(float, out_pixels)))
-            + math.fsum(map(float.__mul__, part.per_in, map(float, in_pixels))) + part.const)
+        if "outside" in self.topics:
+            lines.append(f"{share('outside')} lie outside the calibrated alpha "
+                         f"{cov['alpha'][0]:g}-{cov['alpha'][1]:g} and resolution "
+                         f"{cov['resolution'][0]}-{cov['resolution'][1]}: their predictions "
+                         "extrapolate")
+        if "macs" in self.topics:
+            lines.append(f"{share('macs')} have MACs outside the calibrated "
+                         f"{cov['macs'][0]:,}-{cov['macs'][1]:,}: their predictions "
+                         "extrapolate")
+        if "kinds" in self.topics:
+            lines.append(f"{share('kinds')} have layer kinds never calibrated (predicted as 0 "
+                         f"ms): {', '.join(sorted(self.items['kinds']))}")
+        if "kernels" in self.topics:
+            lines.append(f"{share('kernels')} have kernels never calibrated, predicted with "
+                         "their blocked kind's coefficients: "
+                         f"{', '.join(sorted(self.items['kernels']))}")
+        if "clamped" in self.topics:
+            lines.append(f"{share('clamped')} have layers that would take less than 0 ms with "
+                         f"the time between layers ({self.model.between_ms:g} ms each): "
+                         "counted as 0 ms")
+        return lines

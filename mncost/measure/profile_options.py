@@ -12,6 +12,10 @@ from ..errors import InputError
 
 #: ``--dtype`` names; :data:`mncost.torch_backend.profile.DTYPES` maps them to torch dtypes.
 DTYPE_NAMES = ("float32", "float16", "bfloat16")
+#: The runtimes a network is measured in, the one list: ``--runtime`` of ``profile`` and
+#: ``calibrate``, a device profile's ``runtime`` and the runners of the torch back end.
+#: ``eager``: PyTorch eager mode; ``onnxruntime``: the exported model in ONNX Runtime.
+RUNTIMES = ("eager", "onnxruntime")
 
 
 @dataclass(frozen=True)

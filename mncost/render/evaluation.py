@@ -1,5 +1,5 @@
 """``mncost calibrate --evaluate``: the profile's ``evaluation`` section
-(:func:`mncost.evaluation.evaluation_section`) as JSON, Markdown or rich tables.
+(:func:`mncost.latency.device_profile.evaluation_section`) as JSON, Markdown or rich tables.
 
 Every table fits 80 columns: the held-out rows leave their MACs and instability reasons to the
 JSON (an unstable row is marked ``*``)."""

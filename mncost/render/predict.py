@@ -1,5 +1,6 @@
-"""``mncost predict``: a prediction's plain data (:func:`mncost.predict.prediction_dict`) as
-JSON, CSV, Markdown or rich tables."""
+"""``mncost predict``: a prediction's document
+(:meth:`mncost.latency.predict.NetworkPrediction.to_dict`) as JSON, CSV, Markdown or rich
+tables."""
 
 from __future__ import annotations
 

@@ -8,7 +8,15 @@ import json
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from ..costs.schema import resolution_str
-from ..sweep.run import SWEEP_SCHEMA, columns, has_memory, has_predicted, pareto_front, plain_row
+from ..sweep.run import (
+    columns,
+    has_memory,
+    has_predicted,
+    json_head,
+    json_tail,
+    pareto_front,
+    plain_row,
+)
 from .formats import dispatch
 from .output import Draw
 from .tables import Section, print_sections, sections_markdown
@@ -124,9 +132,8 @@ def stream(fmt: str, rows: Iterable[dict[str, Any]], per_layer: bool, latency: b
                 yield "".join(buffer)
                 buffer.clear()
     else:
-        head = {"schema": SWEEP_SCHEMA, "rows_are": "layers" if per_layer else "configurations",
-                "columns": list(names)}
-        buffer.append(json.dumps(head, indent=2)[:-2] + ',\n  "rows": [')
+        buffer.append(json.dumps(json_head(names, per_layer), indent=2)[:-2]
+                      + ',\n  "rows": [')
         first = True
         for row in rows:
             buffer.append(("\n    " if first else ",\n    ") + json.dumps(plain_row(row)))
@@ -135,8 +142,8 @@ def stream(fmt: str, rows: Iterable[dict[str, Any]], per_layer: bool, latency: b
                 yield "".join(buffer)
                 buffer.clear()
         partial, total = status()
-        tail = {"partial": partial, **({"configurations_total": total} if partial else {})}
-        buffer.append(("\n  ]," if not first else "],") + json.dumps(tail, indent=2)[1:] + "\n")
+        buffer.append(("\n  ]," if not first else "],")
+                      + json.dumps(json_tail(partial, total), indent=2)[1:] + "\n")
     yield "".join(buffer)
 
 

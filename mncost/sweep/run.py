@@ -10,17 +10,16 @@ Speed: a grid of A alphas x R resolutions is not resolved A x R times. A layer's
 output pixels (which depend only on the resolution and the strides) times the work per output
 pixel (which depends only on alpha and depth: channels, kernel, groups, repeats), and its
 parameters do not depend on the resolution at all. So each (alpha, depth) is resolved once at
-the spec's resolution and each
-resolution once, and every configuration is a dot product of the two. The split is *checked*,
-layer by layer, against the registry's own formulas for every resolution; where it does not hold
-(a spec whose structure changes with alpha, a formula that is not per-pixel) that part of the grid
+the spec's resolution and each resolution once, and every configuration is a dot product of the
+two (:mod:`mncost.sweep.split`, which predicted sweeps share). The split is *checked*, layer by
+layer, against the registry's own formulas for every resolution; where it does not hold (a spec
+whose structure changes with alpha, a formula that is not per-pixel) that part of the grid
 falls back to resolving that configuration (:func:`_config_rows`).
 """
 
 from __future__ import annotations
 
 import operator
-from array import array
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -28,10 +27,11 @@ from ..costs.analytic import DEFAULT_PARAMS, Report, analyze, layer_macs
 from ..costs.kinds import mac_kinds
 from ..costs.schema import resolution_str
 from ..errors import InputError
-from ..network.layers import Network, channel_key, spatial_key
+from ..network.layers import Network, channel_key
 from ..network.resolve import resolve
 from ..spec.load import Spec
 from .grid import MAX_CONFIGS
+from .split import Split, flat_sizes
 
 # ---------------------------------------------------------------------------------------------
 # The columns and the JSON document (schema SWEEP_SCHEMA)
@@ -84,6 +84,18 @@ def has_predicted(rows: Sequence[dict[str, Any]]) -> bool:
     return bool(rows) and PREDICTED_COLUMNS[0] in rows[0]
 
 
+def json_head(names: Sequence[str], per_layer: bool) -> dict[str, Any]:
+    """The :data:`SWEEP_SCHEMA` document before its ``rows``: what a row is and its columns."""
+    return {"schema": SWEEP_SCHEMA, "rows_are": "layers" if per_layer else "configurations",
+            "columns": list(names)}
+
+
+def json_tail(partial: bool, total: int | None) -> dict[str, Any]:
+    """The :data:`SWEEP_SCHEMA` document after its ``rows``: whether the sweep was interrupted
+    (``--latency``, Ctrl-C) and then how many configurations the grid had."""
+    return {"partial": partial, **({"configurations_total": total} if partial else {})}
+
+
 # ---------------------------------------------------------------------------------------------
 # The grid
 
@@ -134,35 +146,6 @@ class _AlphaCosts:
     params: list[int]
 
 
-@dataclass
-class _ResolutionMap:
-    """One resolution, from one resolve, kept compact (a sweep may hold thousands): the
-    resolution, per-layer output pixels and per-layer (in H, in W, out H, out W)."""
-
-    resolution: tuple[int, int]
-    pixels: Sequence[int]
-    flat_sizes: Sequence[int]
-
-
-def _pack(values: list[int]) -> Sequence[int]:
-    """64-bit integers in an array (8 bytes each); Python's integers beyond that."""
-    try:
-        return array("q", values)
-    except OverflowError:
-        return values
-
-
-def _sizes(network: Network) -> Sequence[int]:
-    """(in H, in W, out H, out W) of each layer, flattened."""
-    return _pack([v for l in network.layers
-                  for v in (l.in_shape.h, l.in_shape.w, l.out_shape.h, l.out_shape.w)])
-
-
-def _layer_key(network: Network) -> tuple:
-    """Everything of a layer but its spatial size: what parameters and per-pixel work read."""
-    return tuple(map(channel_key, network.layers))
-
-
 def _alpha_costs(report: Report, params: str) -> _AlphaCosts | None:
     """Split each layer's MACs into output pixels x work per pixel; None if one does not
     divide (then this alpha takes the slow path)."""
@@ -176,21 +159,22 @@ def _alpha_costs(report: Report, params: str) -> _AlphaCosts | None:
     return _AlphaCosts(report.network, per_pixel, [r.cost.params(params) for r in report.layers])
 
 
-def _resolution_map(spec: Spec, base: _AlphaCosts, resolution: tuple[int, int],
-                    classes: int | None, per_layer: bool) -> _ResolutionMap | None:
-    """Resolve ``base``'s alpha at ``resolution`` and check, with the registry's formulas, that
-    every layer's MACs are its output pixels x ``base``'s work per pixel. None if not."""
-    network = resolve(spec, base.network.alpha, resolution, classes, base.network.depth)
-    if _layer_key(network) != _layer_key(base.network):
-        return None
-    pixels = []
-    for layer, work in zip(network.layers, base.per_pixel):
-        n = layer.out_shape.h * layer.out_shape.w
-        if layer_macs(layer) != work * n:
-            return None
-        pixels.append(n)
-    return _ResolutionMap(tuple(network.resolution), _pack(pixels),
-                          _sizes(network) if per_layer else ())
+def _layer_key(network: Network) -> tuple:
+    """Everything of a layer but its spatial size: what parameters and per-pixel work read."""
+    return tuple(map(channel_key, network.layers))
+
+
+def _per_pixel_holds(base: _AlphaCosts) -> Callable[[Network], bool]:
+    """The check of the split for a sweep: the configuration has ``base``'s layers, and by
+    the registry's formulas every layer's MACs are its output pixels x ``base``'s work per
+    pixel."""
+    def check(network: Network) -> bool:
+        if _layer_key(network) != _layer_key(base.network):
+            return False
+        return all(layer_macs(layer) == work * layer.out_shape.h
+                   * layer.out_shape.w for layer, work in zip(network.layers, base.per_pixel))
+
+    return check
 
 
 def _reference(spec: Spec, classes: int | None, params: str) -> tuple[int, int]:
@@ -249,60 +233,41 @@ class _KindSums:
         return {k: [values[i] for i in idx] for k, idx in self.index.items()}
 
 
-def _layout(network: Network) -> tuple:
-    """What fixes every layer's spatial size besides the input's (names, kinds, inputs,
-    kernels, strides...)."""
-    return tuple(map(spatial_key, network.layers))
-
-
-#: Layer entries of resolved spatial sizes kept for the whole of a model's sweep (8 bytes
-#: each, 40 with --per-layer); beyond, resolutions are resolved again for each alpha, so
-#: memory stays bounded whatever the grid.
-CACHE_LAYERS = 2_000_000
-
-
 def _model_rows(model: str, spec: Spec, grid: Grid, per_layer: bool, fast: bool
                 ) -> Iterator[dict[str, Any]]:
     """The rows of one model, alpha by alpha, resolution by resolution: by the split of the
     module docstring where it is checked to hold, else by resolving that configuration.
 
-    Only one alpha's network is held at a time, and at most :data:`CACHE_LAYERS` layers'
-    spatial sizes, never the rows: memory does not grow with the grid.
+    Only one alpha's network is held at a time, and a bounded number of layers' spatial sizes
+    (:data:`mncost.sweep.split.CACHE_LAYERS`), never the rows: memory does not grow with the
+    grid.
     """
     reference = _reference(spec, grid.classes, grid.params)
     resolutions = grid.resolutions_of(spec)
-    cached = 0
-    # Alphas with one layout share one resolve per resolution (usually every alpha does).
-    maps: dict[tuple, dict[tuple[int, int], _ResolutionMap | None]] = {}
+    split = Split(spec, grid.classes, sizes=per_layer)
     for alpha, depth in grid.multipliers:
-        costs = (_alpha_costs(analyze(resolve(spec, alpha, None, grid.classes, depth)),
-                              grid.params) if fast else None)
+        costs = (_alpha_costs(analyze(split.base(alpha, depth)), grid.params)
+                 if fast else None)
         if costs is None:
             for resolution in resolutions:
                 yield from _config_rows(model, spec, grid, alpha, depth, resolution,
                                         per_layer, reference)
             continue
-        cache = maps.setdefault(_layout(costs.network), {})
         sums = _KindSums(costs.network)
         work_by_kind = sums.split(costs.per_pixel)
         total_params = sum(costs.params)
+        holds = _per_pixel_holds(costs)
         for resolution in resolutions:
-            if resolution in cache:
-                spatial = cache[resolution]
-            else:
-                spatial = _resolution_map(spec, costs, resolution, grid.classes, per_layer)
-                if cached + len(costs.per_pixel) <= CACHE_LAYERS:
-                    cache[resolution] = spatial
-                    cached += len(costs.per_pixel)
+            spatial = split.at(costs.network, resolution, holds)
             if spatial is None:
                 yield from _config_rows(model, spec, grid, alpha, depth, resolution,
                                         per_layer, reference)
             elif per_layer:
-                macs = list(map(operator.mul, costs.per_pixel, spatial.pixels))
+                macs = list(map(operator.mul, costs.per_pixel, spatial.out_pixels))
                 yield from _layer_rows(model, costs.network, macs, costs.params,
-                                       spatial.resolution, spatial.flat_sizes, grid.params)
+                                       spatial.resolution, spatial.sizes, grid.params)
             else:
-                pixels_by_kind = sums.split(spatial.pixels)
+                pixels_by_kind = sums.split(spatial.out_pixels)
                 by_kind = {k: sum(map(operator.mul, work, pixels_by_kind[k]))
                            for k, work in work_by_kind.items()}
                 yield _config_row(model, costs.network, resolution, sum(by_kind.values()),
@@ -318,7 +283,7 @@ def _config_rows(model: str, spec: Spec, grid: Grid, alpha: float | None,
     if per_layer:
         yield from _layer_rows(model, net, [r.cost.macs for r in report.layers],
                                [r.cost.params(grid.params) for r in report.layers],
-                               net.resolution, _sizes(net), grid.params)
+                               net.resolution, flat_sizes(net), grid.params)
         return
     by_kind = {k: c.macs for k, c in report.by_kind.items()}
     yield _config_row(model, net, resolution, report.total.macs, by_kind,

@@ -23,18 +23,15 @@ How it measures (README, "Predicted latency"):
 
 from __future__ import annotations
 
-import os
-import platform
 import random
 import statistics
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Sequence
 
-from .. import __version__
 from ..errors import InputError
-from ..latency.device_profile import DEVICE_SCHEMA, device_from_dict
-from ..latency.evaluation import evaluation_row, evaluation_section, held_out, layer_shares
+from ..latency.device_profile import DeviceProfile, coverage_of, evaluation_section
+from ..latency.evaluation import evaluation_row, held_out, layer_shares
 from ..latency.model import (
     ChannelLayout,
     ErrorSummary,
@@ -44,8 +41,9 @@ from ..latency.model import (
     fit_macs_baseline,
     network_macs,
 )
+from ..measure.environment import Environment, load_average
 from ..measure.profile_options import ProfileOptions
-from ..measure.timing import TimingStats, instability, malloc_env, percentile, steady_malloc
+from ..measure.timing import TimingStats, instability, percentile, steady_malloc
 from ..network.catalog import configs_dir, resolve_model
 from ..network.layers import Network
 from .runners import runner_for
@@ -189,16 +187,11 @@ def measure_set(configs: Sequence[Config], runtime: str, threads: int, budget_s:
 
 
 def environment(runtime: str, threads: int, malloc: str, versions: dict[str, str]
-                ) -> dict[str, Any]:
-    """What a device profile records about where and how it was measured."""
-    from ..measure.timing import cpu_name
-
-    return {"mncost": __version__, "python": platform.python_version(),
-            "platform": platform.platform(), "machine": platform.machine(),
-            "device_name": cpu_name(), "cpu_count": os.cpu_count(), "runtime": runtime,
-            **versions, "threads": threads, "dtype": "float32", "batch": 1,
-            "malloc": malloc, "malloc_env": malloc_env(),
-            "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
+                ) -> Environment:
+    """What a device profile records about where and how it was measured (float32, batch
+    1), with the load average at the start."""
+    return Environment(runtime, threads, versions=versions, malloc=malloc,
+                       load={"load_average": load_average()})
 
 
 def runtime_versions(runtime: str) -> dict[str, str]:
@@ -235,13 +228,14 @@ def calibrate(runtime: str = "eager", threads: int = 1, budget_s: float = 180.0,
     plain = {id(c) for c in held} - {id(c) for c in per_layer}
     sampled = measure_set(configs + held, runtime, threads, budget_s, progress,
                           per_layer=lambda c: id(c) not in plain, seed=seed)
-    doc = device_document(sampled[:len(configs)], runtime, threads, env_start, progress,
-                          allow_unstable, layout)
+    profile = fit_device(sampled[:len(configs)], runtime, threads, env_start, progress,
+                         allow_unstable, layout)
     if held:
-        doc["evaluation"] = evaluation_document(sampled[len(configs):], doc)
-        progress(f"evaluation: {doc['evaluation']['unstable']} of {len(held)} held-out "
+        evaluation = evaluation_document(sampled[len(configs):], profile)
+        profile = replace(profile, evaluation=evaluation)
+        progress(f"evaluation: {evaluation['unstable']} of {len(held)} held-out "
                  "configurations unstable (kept in the figures, flagged)")
-    return doc
+    return profile.to_dict()
 
 
 def runtime_layout(runtime: str, threads: int, progress: Progress) -> ChannelLayout | None:
@@ -250,23 +244,23 @@ def runtime_layout(runtime: str, threads: int, progress: Progress) -> ChannelLay
     return runner_for(runtime).layout(threads, progress)
 
 
-def evaluation_document(sampled: Sequence[Sampled], doc: dict[str, Any]) -> dict[str, Any]:
+def evaluation_document(sampled: Sequence[Sampled], profile: DeviceProfile) -> dict[str, Any]:
     """The ``evaluation`` section: the held-out ``sampled`` against the model and the MACs
-    baseline that ``doc`` (the device profile, fitted without them) holds."""
-    model = device_from_dict(doc, "calibration").model
-    ms_per_mac = doc["macs_baseline"]["ms_per_mac"]
+    baseline of ``profile`` (fitted without them)."""
+    model, ms_per_mac = profile.model, profile.ms_per_mac
     rows = [evaluation_row(s.config.key(), s.config.network, s.stats.median_ms, s.unstable(),
                            model, ms_per_mac) for s in sampled]
     shares = [layer_shares(s.config.key(), s.config.network, layer_ms, model, s.unstable())
               for s in sampled if (layer_ms := s.layer_ms()) is not None]
-    return evaluation_section(rows, shares, doc["runtime"], doc["threads"],
+    return evaluation_section(rows, shares, profile.runtime, profile.threads,
                               max(len(s.round_medians_ms) for s in sampled))
 
 
-def device_document(sampled: Sequence[Sampled], runtime: str, threads: int,
-                    env: dict[str, Any], progress: Progress, allow_unstable: bool = False,
-                    layout: ChannelLayout | None = None) -> dict[str, Any]:
-    """Fit the stable configurations and lay out the device profile.
+def fit_device(sampled: Sequence[Sampled], runtime: str, threads: int, env: Environment,
+               progress: Progress, allow_unstable: bool = False,
+               layout: ChannelLayout | None = None) -> DeviceProfile:
+    """Fit the stable configurations: the device profile (written by
+    :meth:`DeviceProfile.to_dict`).
 
     With more than half of them unstable the machine is too busy: an error, unless
     ``allow_unstable``, which fits every configuration and marks the profile unstable.
@@ -294,30 +288,20 @@ def device_document(sampled: Sequence[Sampled], runtime: str, threads: int,
     used = [r for r in rows if busy or r["unstable"] is None]
     fitted = ErrorSummary.of((r["predicted_ms"], r["measured_ms"]) for r in used)
     baseline = ErrorSummary.of((r["macs_baseline_ms"], r["measured_ms"]) for r in used)
-    nets = [s.config.network for s in sampled]
-    return {
-        "schema": DEVICE_SCHEMA,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "runtime": runtime, "threads": threads,
-        "environment": {**env, "load_average_end": list(os.getloadavg())
-                        if hasattr(os, "getloadavg") else None},
-        "model": model.to_dict(),
-        "macs_baseline": {"ms_per_mac": macs_k},
-        "coverage": {"alpha": [min(n.alpha for n in nets), max(n.alpha for n in nets)],
-                     "resolution": [min(min(n.resolution) for n in nets),
-                                    max(max(n.resolution) for n in nets)],
-                     "macs": [min(map(network_macs, nets)), max(map(network_macs, nets))],
-                     "kinds": sorted(model.kinds)},
-        "measurement": {"rounds": max(len(s.round_medians_ms) for s in sampled),
-                        "warmup": WARMUP, "plain_runs_per_round": PLAIN_RUNS,
-                        "layer_runs_per_round": LAYER_RUNS, "order": "interleaved, shuffled",
-                        "statistic": "median", "unstable": len(unstable),
-                        "fitted_unstable": busy},
-        "fit": {"method": "two-stage non-negative least squares on relative errors "
-                          "(per-layer by kind, then end to end)",
-                "training_error": fitted.to_dict(), "macs_baseline_error": baseline.to_dict()},
-        "training": rows,
-    }
+    env = replace(env, load={**env.load, "load_average_end": load_average()})
+    return DeviceProfile(
+        "calibration", runtime, threads, env.to_dict(), model,
+        coverage_of([s.config.network for s in sampled]),
+        created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), ms_per_mac=macs_k,
+        measurement={"rounds": max(len(s.round_medians_ms) for s in sampled),
+                     "warmup": WARMUP, "plain_runs_per_round": PLAIN_RUNS,
+                     "layer_runs_per_round": LAYER_RUNS, "order": "interleaved, shuffled",
+                     "statistic": "median", "unstable": len(unstable),
+                     "fitted_unstable": busy},
+        fit={"method": "two-stage non-negative least squares on relative errors "
+                       "(per-layer by kind, then end to end)",
+             "training_error": fitted.to_dict(), "macs_baseline_error": baseline.to_dict()},
+        training=rows)
 
 
 def training_row(s: Sampled, model: LatencyModel, macs_k: float) -> dict[str, Any]:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import platform
 from typing import Any, Iterator, Mapping
 
 import torch
 
-from .. import __version__
 from ..errors import InputError
+from ..measure.environment import Environment, Host
 from ..measure.profile_options import DTYPE_NAMES, ProfileOptions
 from ..measure.timing import CPU_CLOCK, Clock, cpu_name
 
@@ -87,19 +85,11 @@ def device_name(device: torch.device) -> str:
 
 def describe_environment(device: torch.device, threads: int, options: ProfileOptions,
                          clock: Clock) -> dict[str, Any]:
-    """What a result needs beside it to be compared later."""
-    env: dict[str, Any] = {
-        "mncost": __version__,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
+    """What a result needs beside it to be compared later: the :class:`Environment` record
+    with torch's part filled in, as written (the caller adds the allocator setting)."""
+    settings: dict[str, Any] = {
         "device": str(device),
-        "device_name": device_name(device),
-        "cpu_count": os.cpu_count(),
-        "threads": threads,
         "interop_threads": torch.get_num_interop_threads(),
-        "dtype": options.dtype,
-        "batch": options.batch,
         "channels_last": options.channels_last,
         "fuse_bn": options.fuse_bn,
         "compile": options.compile,
@@ -108,10 +98,11 @@ def describe_environment(device: torch.device, threads: int, options: ProfileOpt
         "min_time_s": options.min_time_s,
         "clock": clock.name,
         "inference_mode": True,
-        "runtime": options.runtime,
     }
     if device.type == "cuda":
-        env["cuda"] = torch.version.cuda
-        env["cudnn"] = torch.backends.cudnn.version()
-        env["cudnn_benchmark"] = torch.backends.cudnn.benchmark
-    return env
+        settings["cuda"] = torch.version.cuda
+        settings["cudnn"] = torch.backends.cudnn.version()
+        settings["cudnn_benchmark"] = torch.backends.cudnn.benchmark
+    return Environment(options.runtime, threads, options.dtype, options.batch,
+                       versions={"torch": torch.__version__}, settings=settings,
+                       host=Host.here(device_name(device))).to_dict()
