@@ -81,6 +81,8 @@ class Walk:
     layers: list[ResolvedLayer] = field(default_factory=list)
     #: The current width before any thinning (the table's own number), for expansion factors.
     nominal_c: float = 3
+    #: Each row's input (producer, shape) by row name, for ``residual_from``.
+    row_inputs: dict[str, tuple[str, Shape]] = field(default_factory=dict)
 
     def width(self, row: Row, channels: int | str) -> int:
         if channels == CLASSES:
@@ -160,8 +162,10 @@ def _separable_row(w: Walk, row: Row, name: str, stride: int) -> None:
 def _bottleneck_row(w: Walk, row: Row, name: str, stride: int) -> None:
     """Inverted residual with linear bottleneck (v2 Table 1; v3 Fig. 4 with SE).
 
-    1x1 expansion (skipped when the expanded width equals the input), kxk depthwise, optional
-    squeeze-excite, linear 1x1 projection, and a residual add when the rule allows it.
+    1x1 expansion (skipped when the expanded width equals the input, as torchvision and
+    TF-slim do, unless ``expand: always``: timm's InvertedResidual keeps it at t = 1), kxk
+    depthwise, optional squeeze-excite, linear 1x1 projection, and a residual add when the rule
+    allows it.
     """
     block_in, in_shape = w.last, w.shape
     if "t" in row.fields:
@@ -176,7 +180,7 @@ def _bottleneck_row(w: Walk, row: Row, name: str, stride: int) -> None:
     c_out = w.width(row, row["c"])
     act, bn = row["act"], row["bn"]
     x, shape = block_in, in_shape
-    if hidden != in_shape.c:
+    if hidden != in_shape.c or row["expand"] == "always":
         x, shape = w.conv(row, f"{name}.expand", x, shape, hidden, k=1, s=1, act=act, bn=bn,
                           block=name, role="expand")
     x, shape = w.conv(row, f"{name}.dw", x, shape, hidden, k=row["k"], s=stride, groups=hidden,
@@ -214,6 +218,24 @@ def _squeeze_excite(w: Walk, row: Row, name: str, x: str, shape: Shape, block_in
     return w.emit(ResolvedLayer(name=f"{name}.se.scale", kind="scale", stage=row.name,
                                 inputs=(x, f2), in_shape=shape, out_shape=shape, block=name,
                                 role="se_scale"))
+
+
+def _residual_from(w: Walk, row: Row, name: str, n: int) -> None:
+    """``residual_from: START`` on ``row``: add ``row``'s output and the input of row ``START``
+    (a residual spanning rows START...row, e.g. timm's FFN-style blocks written as two 1x1
+    conv rows). Both ends must be single layers' rows: a repeated row has no one input."""
+    start = row["residual_from"]
+    if n != 1 or start not in w.row_inputs:
+        raise row.error("residual_from", f"a residual from {start!r} to {row.name!r} spans a "
+                                         "row that repeats (n or the depth multiplier); give "
+                                         "both rows n: 1 and keep_depth: true")
+    x_in, in_shape = w.row_inputs[start]
+    if w.shape != in_shape:
+        raise row.error("residual_from", f"residual add between mismatched shapes in {name}: "
+                                         f"input of {start} {in_shape}, output {w.shape}")
+    # ``{name}_add``, not ``{name}.add``: the row's own layer is a leaf module in torch
+    w.last = w.emit(ResolvedLayer(name=f"{name}_add", kind="add", stage=row.name,
+                                  inputs=(w.last, x_in), in_shape=w.shape, out_shape=w.shape))
 
 
 def _pool_row(w: Walk, row: Row, name: str, stride: int) -> None:
@@ -331,9 +353,13 @@ def resolve(spec: Spec, alpha: float | None = None, resolution: object = None,
         n = row_repeats(row, spec, depth)
         if n:
             stages.append(row.name)
+        if n == 1:
+            walk.row_inputs[row.name] = (walk.last, walk.shape)
         for j in range(n):
             name = row.name if n == 1 else f"{row.name}.{j}"
             _ROW_BUILDERS[row.op](walk, row, name, row.get("s", 1) if j == 0 else 1)
+            if row.get("residual_from") is not None:
+                _residual_from(walk, row, name, n)
             walk.nominal_c = _nominal_width(row, walk)
             if len(walk.layers) > MAX_LAYERS:
                 raise _too_many_layers(spec)

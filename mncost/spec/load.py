@@ -89,12 +89,14 @@ class RowOp:
 ROW_OPS: dict[str, RowOp] = {op.name: op for op in (
     RowOp("conv",
           fields={"k": _kernel, "c": _channels, "t": _pos_num, "s": _pos_int, "act": activation,
-                  "bn": _bool, "bias": _bool, "groups": _pos_int, "keep_width": _keep_width},
+                  "bn": _bool, "bias": _bool, "groups": _pos_int, "keep_width": _keep_width,
+                  "residual_from": _str},
           defaults={"k": 3, "s": 1, "act": "relu", "bn": True, "groups": 1,
                     "keep_width": False},
           one_of=(("c", "t"),)),
     RowOp("dw",
-          fields={"k": _kernel, "s": _pos_int, "act": activation, "bn": _bool, "bias": _bool},
+          fields={"k": _kernel, "s": _pos_int, "act": activation, "bn": _bool, "bias": _bool,
+                  "residual_from": _str},
           defaults={"k": 3, "s": 1, "act": "relu", "bn": True},
           aliases=("depthwise",)),
     RowOp("separable",
@@ -105,9 +107,9 @@ ROW_OPS: dict[str, RowOp] = {op.name: op for op in (
     RowOp("bottleneck",
           fields={"k": _kernel, "t": _pos_num, "exp": _pos_int, "c": _pos_int, "s": _pos_int,
                   "se": _bool, "act": activation, "bn": _bool, "residual": _residual,
-                  "keep_width": _keep_width},
+                  "keep_width": _keep_width, "expand": _choice(("auto", "always"))},
           defaults={"k": 3, "s": 1, "se": False, "act": "relu6", "bn": True,
-                    "residual": "auto", "keep_width": False},
+                    "residual": "auto", "keep_width": False, "expand": "auto"},
           one_of=(("c",), ("t", "exp")),
           aliases=("bneck", "mbconv", "inverted_residual")),
     RowOp("pool",
@@ -123,6 +125,8 @@ _BUILT_IN_OPS = frozenset(ROW_OPS)
 _OP_ALIASES: dict[str, str] = {}
 #: Keys the ``defaults:`` block may set: those of the ops it applies to.
 _DEFAULT_FIELDS: dict[str, Callable[[Any], Any]] = {}
+#: Keys that name one row's own structure, which ``defaults:`` cannot set for every row.
+_ROW_ONLY = frozenset({"residual_from"})
 
 
 def _derive() -> None:
@@ -131,7 +135,7 @@ def _derive() -> None:
     _OP_ALIASES.update((alias, op.name) for op in ROW_OPS.values() for alias in op.aliases)
     _DEFAULT_FIELDS.clear()
     _DEFAULT_FIELDS.update((k, f) for op in ROW_OPS.values() if op.takes_defaults
-                           for k, f in op.fields.items())
+                           for k, f in op.fields.items() if k not in _ROW_ONLY)
 
 
 def add_row_op(op: RowOp) -> None:
@@ -610,6 +614,10 @@ def load_spec(path: Path, resolve_name: Callable[..., Path]) -> Spec:
             raise row.error("name", f"duplicate row name {row.name!r} (also layers"
                                     f"[{names[row.name]}])")
         names[row.name] = row.index
+        start = row.get("residual_from")
+        if start is not None and start not in names:
+            raise row.error("residual_from", f"{start!r} is not this row or an earlier row's "
+                                             "name (the residual adds that row's input)")
     return Spec(
         name=top["name"], file=str(path), rows=rows, title=top.get("title"),
         source=top.get("source"), description=top.get("description"),
