@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from mncost import resolve_model
 from mncost.cli import cli
 from mncost.latency import model as lm
-from mncost.zoo import Filters, Latency, load_zoo, pareto_flags, zoo_rows
+from mncost.zoo import Filters, LatencySource, load_zoo, pareto_flags, zoo_rows
 
 MODEL = lm.LatencyModel(dict(TRUTH), BETWEEN, FIXED)
 
@@ -216,7 +216,8 @@ def test_plot_labels_every_point_without_overlap_inside_the_frame():
     pytest.importorskip("matplotlib")
     from mncost.render.zoo import plot_figure
 
-    result = zoo_rows(load_zoo(), Filters(models=("v2", "v3-small")), Latency(None, "pixel1"))
+    result = zoo_rows(load_zoo(), Filters(models=("v2", "v3-small")),
+                      LatencySource(None, "pixel1"))
     fig = plot_figure(result)
     ax = fig.axes[0]
     renderer = fig.canvas.get_renderer()

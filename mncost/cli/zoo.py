@@ -72,7 +72,7 @@ def zoo(models: tuple[str, ...], device_profile: str | None, published_device: s
       mncost zoo --device-profile laptop.json --min-top1 70 --plot front.png
       mncost zoo v1 --max-macs 300M -f csv -o v1.csv
     """
-    from ..zoo import Filters, Latency, load_zoo, zoo_rows
+    from ..zoo import Filters, LatencySource, load_zoo, zoo_rows
 
     if device_profile and published_device:
         raise click.UsageError("give --device-profile or --published-device, not both")
@@ -88,7 +88,7 @@ def zoo(models: tuple[str, ...], device_profile: str | None, published_device: s
         from ..latency.device_profile import load_device
 
         profile = load_device(device_profile)
-    result = zoo_rows(load_zoo(), filters, Latency(profile, published_device))
+    result = zoo_rows(load_zoo(), filters, LatencySource(profile, published_device))
     for line in result.warnings:
         click.echo(f"mncost: warning: {line}", err=True)
     emit(view.render(fmt, result), output)

@@ -15,7 +15,7 @@ back end: nothing here imports torch or numpy.
 from __future__ import annotations
 
 from .data import PENDING_MODELS, Published, Zoo, load_zoo
-from .rows import ZOO_SCHEMA, Filters, Latency, ZooResult, pareto_flags, zoo_rows
+from .rows import ZOO_SCHEMA, Filters, LatencySource, ZooResult, pareto_flags, zoo_rows
 
 __all__ = ["PENDING_MODELS", "Published", "Zoo", "load_zoo", "ZOO_SCHEMA", "Filters",
-           "Latency", "ZooResult", "pareto_flags", "zoo_rows"]
+           "LatencySource", "ZooResult", "pareto_flags", "zoo_rows"]

@@ -9,7 +9,7 @@ with the device, runtime, threads, batch and the source's words for what was mea
     measured:                      # how this source's latencies were taken, by name
       pixel1: {device: pixel1, runtime: TF-Lite, threads: 1, batch: 1, what: ...}
     tables:
-      - table: Table 3             # where in the source
+      - table: Table 3             # where in the source (a table may add its own measured:)
         printed:                   # how it prints its figures (mncost.zoo.printed)
           macs: {unit: M, decimals: 0, rounding: round}
           params: {unit: M, decimals: 1, rounding: floor, count: trainable}
@@ -297,7 +297,7 @@ class _Reader:
 
 _SOURCE_KEYS = ("title", "file", "version", "url", "accuracy")
 _MEASURED_KEYS = ("device", "runtime", "threads", "batch", "what")
-_TABLE_KEYS = ("table", "printed", "defaults", "rows")
+_TABLE_KEYS = ("table", "measured", "printed", "defaults", "rows")
 _FIGURE_KEYS = ("unit", "decimals", "rounding", "count", "network")
 _ROW_KEYS = ("table", "model", "alpha", "depth", "resolution", "classes", "precision", "top1",
              "top5", "weights", "extra_data", "note", "macs", "params", "ms", "macs_as",
@@ -463,7 +463,8 @@ def load_source(path: Path, devices: Mapping[str, Device]) -> tuple[Source, list
         raw_rows = table.get("rows")
         if not isinstance(raw_rows, list) or not raw_rows:
             raise read.fail(table, "rows", f"{field}.rows", "must be a non-empty list")
-        rows += [_row(read, raw, defaults, printed, name, measured, source, i)
+        setups = {**measured, **_measured(read, table, devices)}
+        rows += [_row(read, raw, defaults, printed, name, setups, source, i)
                  for i, raw in enumerate(raw_rows)]
     return source, rows
 

@@ -54,7 +54,7 @@ class Filters:
 
 
 @dataclass(frozen=True)
-class Latency:
+class LatencySource:
     """Where a row's latency comes from: a device profile, or a published device."""
 
     profile: DeviceProfile | None = None
@@ -167,7 +167,8 @@ def pareto_flags(points: Sequence[tuple[float | None, float]]) -> list[bool]:
     return flags
 
 
-def zoo_rows(zoo: Zoo, filters: Filters, latency: Latency = Latency()) -> ZooResult:
+def zoo_rows(zoo: Zoo, filters: Filters, latency: LatencySource = LatencySource()
+             ) -> ZooResult:
     """The published configurations selected by ``filters``, counted, with latency, the
     front marked and first (each part sorted by cost, then top-1 down).
 
@@ -186,14 +187,9 @@ def zoo_rows(zoo: Zoo, filters: Filters, latency: Latency = Latency()) -> ZooRes
     chosen = [r for r in zoo.rows if _selected(r, filters.models)
               and (filters.dtype is None or r.precision == filters.dtype)]
     pending = Counter(r.model for r in chosen if not r.counted)
-    counted = [r for r in chosen if r.counted]
     counts = _Counts()
-    rows = []
-    for r in counted:
-        c = counts.of(r)
-        rows.append((r, c))
-    if filters.min_top1 is not None:
-        rows = [(r, c) for r, c in rows if r.top1 >= filters.min_top1]
+    rows = [(r, counts.of(r)) for r in chosen if r.counted
+            and (filters.min_top1 is None or r.top1 >= filters.min_top1)]
     if filters.max_macs is not None:
         rows = [(r, c) for r, c in rows if c["macs"] <= filters.max_macs]
     if filters.max_params is not None:
