@@ -172,7 +172,9 @@ def test_rows_without_a_built_in_are_left_out_and_said_so():
                                        "published latencies: pixel1, pixel2, pixel3"),
     (("--max-ms", "8"), "--max-ms needs a latency: give --device-profile"),
     (("--max-macs", "lots"), "--max-macs: must be a number such as 220M"),
-    (("--min-top1", "nan"), "--min-top1 must be a number from 0 to 100"),
+    (("--min-top1", "nan"), "--min-top1 must be a number from 0 to 100, got nan"),
+    (("--published-device", "pixel1", "--max-ms", "inf"),
+     "--max-ms must be a finite number >= 0, got inf"),
     (("--device-profile", "x.json", "--published-device", "pixel1"),
      "give --device-profile or --published-device, not both"),
     (("--device-profile", "missing.json"), "missing.json: no such file"),
@@ -238,10 +240,12 @@ def test_plot_labels_every_point_without_overlap_inside_the_frame():
     plt.close(fig)
 
 
-def test_plot_option_writes_a_png(tmp_path):
+@pytest.mark.parametrize("args", [("v1",), ("v1", "--max-macs", "1")])
+def test_plot_option_writes_a_png(tmp_path, args):
+    """Also when no row is left to draw."""
     pytest.importorskip("matplotlib")
     out = tmp_path / "front.png"
-    result = run("zoo", "v1", "--plot", str(out), "-f", "csv")
+    result = run("zoo", *args, "--plot", str(out), "-f", "csv")
     assert result.exit_code == 0, result.output
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

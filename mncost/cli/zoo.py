@@ -26,9 +26,12 @@ def _count(option: str, value: str | None):
         raise InputError(f"{option}: {exc}") from None
 
 
-def _positive(option: str, value: float | None, top: float = math.inf) -> float | None:
-    if value is not None and not (math.isfinite(value) and 0 <= value <= top):
-        raise InputError(f"{option} must be a number from 0 to {top:g}, got {value}")
+def _bounded(option: str, value: float | None, top: float | None = None) -> float | None:
+    """A finite number from 0 (to ``top``), or None."""
+    if value is not None and not (math.isfinite(value) and 0 <= value
+                                  and (top is None or value <= top)):
+        bound = f"a number from 0 to {top:g}" if top is not None else "a finite number >= 0"
+        raise InputError(f"{option} must be {bound}, got {value}")
     return value
 
 
@@ -79,8 +82,8 @@ def zoo(models: tuple[str, ...], device_profile: str | None, published_device: s
     check_outputs(("--output", output), ("--plot", plot))
     if plot:
         view.require_matplotlib()
-    filters = Filters(models=models, min_top1=_positive("--min-top1", min_top1, 100),
-                      max_ms=_positive("--max-ms", max_ms),
+    filters = Filters(models=models, min_top1=_bounded("--min-top1", min_top1, 100),
+                      max_ms=_bounded("--max-ms", max_ms),
                       max_macs=_count("--max-macs", max_macs),
                       max_params=_count("--max-params", max_params), dtype=dtype)
     profile = None

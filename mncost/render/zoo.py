@@ -404,10 +404,13 @@ def _draw(plt: Any, result: ZooResult, rows: Sequence[dict[str, Any]], scale: fl
     if front:
         ax.plot([p[0] for p in front], [p[1] for p in front], color="black", lw=1.2,
                 drawstyle="steps-post", zorder=2)
-    plain = FuncFormatter(lambda v, _: f"{v:g}")
-    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    ax.xaxis.set_major_formatter(plain)
-    ax.xaxis.set_minor_formatter(NullFormatter())
+    if rows:
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    else:
+        ax.text(0.5, 0.5, "no configuration to draw", ha="center", va="center",
+                transform=ax.transAxes)
     ax.set_xlabel(_axis_label(result))
     ax.set_ylabel("ImageNet top-1 (%), as published")
     undrawn = len(result.rows) - len(rows)
