@@ -2,7 +2,7 @@
 the folders below it, so the package reads as the pipeline it implements (docs/development.md).
 
     base (errors, limits) < files < spec < network < costs < measure < check < sweep < latency
-        < torch_backend < render < cli
+        < zoo < torch_backend < render < cli
 
 Besides the order: nothing below ``torch_backend`` imports torch, fvcore, click, rich or
 matplotlib (the analytic path stays fast and torch-free), and the renderers never import torch
@@ -25,7 +25,7 @@ PACKAGE = ROOT / "mncost"
 #: The layers, lowest first. A module's layer is its first folder under mncost/ (``base`` for
 #: the modules at the top of the package).
 LAYERS = ("base", "files", "spec", "network", "costs", "measure", "check", "sweep", "latency",
-          "torch_backend", "render", "cli")
+          "zoo", "torch_backend", "render", "cli")
 #: Heavy or interface libraries that belong to the edges (torch back end, renderers, CLI).
 EDGE_LIBRARIES = ("torch", "fvcore", "click", "rich", "matplotlib")
 

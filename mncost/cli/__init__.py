@@ -47,6 +47,7 @@ COMMANDS = {
     "roofline-measure": "mncost.cli.memory:roofline_measure",
     "calibrate": "mncost.cli.predict:calibrate",
     "predict": "mncost.cli.predict:predict",
+    "zoo": "mncost.cli.zoo:zoo",
 }
 
 
