@@ -26,7 +26,7 @@ def device(tmp_path):
     """A device profile of the synthetic device, calibrated on this machine."""
     import os
 
-    from mncost.latency.predict import cpu_name
+    from mncost.measure.timing import cpu_name
 
     doc = {"schema": "mncost.device/1", "runtime": "eager", "threads": 1,
            "created": "2026-01-01T00:00:00Z",

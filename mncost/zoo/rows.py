@@ -132,15 +132,19 @@ class _Counts:
 
 def predicted_ms(profile: DeviceProfile, rows: Sequence[tuple[Published, Any]]
                  ) -> tuple[list[float], list[str]]:
-    """Predicted milliseconds of each ``(row, network)`` on ``profile``, and the profile's
-    warnings about this machine. The one place that calls :mod:`mncost.latency.predict` (its
-    sweep predictor and environment check): a rename there is a change here only."""
-    from ..latency.predict import SweepPredictor, environment_warnings
+    """Predicted milliseconds of each ``(row, network)`` on ``profile``, and every warning
+    ``predict`` would give: the profile's (machine, fit) and the configurations' (outside the
+    calibrated range, uncalibrated kinds, clamped layers), counted as ``sweep --predict``
+    counts them. The one place that calls :mod:`mncost.latency.predict`."""
+    from ..costs.analytic import network_macs
+    from ..latency.predict import SweepPredictor, machine_notes
 
     predictor = SweepPredictor(profile, {r.model: load_model(r.model) for r, _ in rows})
-    ms = [predictor.predict(r.model, net.alpha, net.resolution, net.classes, net.depth)
-          for r, net in rows]
-    return ms, environment_warnings(profile)
+    configs = [{"model": r.model, "alpha": net.alpha, "depth": net.depth,
+                "resolution": net.resolution, "classes": net.classes,
+                "macs": network_macs(net)} for r, net in rows]
+    ms = [row["predicted_ms"] for row in predictor.rows(configs)]
+    return ms, [n.text for n in machine_notes(profile)] + predictor.warnings()
 
 
 def pareto_flags(points: Sequence[tuple[float | None, float]]) -> list[bool]:

@@ -54,7 +54,7 @@ EVERY_KIND = "tests/data/tiny_every_kind.yaml"
 #: terminal width.
 HELP = (("analyze",), ("list",), ("validate",), ("crosscheck",), ("profile",), ("sweep",),
         ("baseline",), ("baseline", "write"), ("check",), ("memory",), ("roofline-measure",),
-        ("calibrate",))
+        ("calibrate",), ("zoo",))
 HELP_WIDTH = 100
 BUDGETS = """\
 budgets:
