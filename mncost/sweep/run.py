@@ -425,10 +425,11 @@ def measure_latency(rows: Iterable[dict[str, Any]], specs: dict[str, Spec], opti
 # Pareto front (drawn by :func:`mncost.render.sweep.plot_png`)
 
 def pareto_front(points: Sequence[tuple[float, int]]) -> list[tuple[float, int]]:
-    """The configurations no other one beats on both counts: for (latency, MACs) points,
-    those with more MACs (capacity) than every faster one. Sorted by latency."""
+    """The configurations no other one beats on both costs: for (latency, MACs) points, where
+    lower latency and fewer MACs are better, those with fewer MACs than every faster one (no
+    other point is as fast and as cheap). Sorted by latency, so MACs fall along it."""
     front: list[tuple[float, int]] = []
-    for latency, macs in sorted(points, key=lambda p: (p[0], -p[1])):
-        if not front or macs > front[-1][1]:
+    for latency, macs in sorted(points):
+        if not front or macs < front[-1][1]:
             front.append((latency, macs))
     return front
