@@ -181,8 +181,13 @@ def test_the_accept_command_pastes_back_as_the_same_files(tmp_path, monkeypatch,
     subprocess.run(["bash", "-c", script], cwd=tmp_path, check=True, timeout=30)
     assert not (tmp_path / "PWNED").exists()
     args = (tmp_path / "args").read_bytes().decode().split("\0")[:-1]
-    assert args[:3] == ["baseline", "write", str(spec)]
-    assert args[-2:] == ["-o", str(base)]
+    assert args[:2] == ["baseline", "write"] and str(spec) in args
+    assert args[args.index("-o") + 1] == str(base)
+    # The command run for real writes the same baseline again.
+    again = run(*args[:args.index("-o")], "-o", "again.json", *args[args.index("-o") + 2:])
+    assert again.exit_code == 0, again.output
+    entries = json.loads((tmp_path / "again.json").read_text())["entries"]
+    assert [e["model"] for e in entries] == [str(spec)]
 
 
 @pytest.mark.parametrize("char", ["\x01", "\x0b", "\x1b", "\ufffe"])
@@ -243,3 +248,46 @@ def test_markup_in_a_model_path_does_not_crash_check(tmp_path, monkeypatch):
     result = run("check", "--baseline", "base.json")
     assert result.exit_code == 0, result.output
     assert f"│ {name} │" in result.stdout
+
+
+def test_a_model_named_like_an_option_is_accepted_as_a_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(TINY, tmp_path / "-o x.yaml")
+    assert run("baseline", "write", "--alpha", "1,0.5", "-o", "base.json", "--",
+               "-o x.yaml").exit_code == 0
+    (tmp_path / "-o x.yaml").write_text(TINY.read_text().replace("c: 16, s: 2", "c: 24, s: 2"))
+    assert run("check", "--baseline", "base.json", "--report-md", "r.md").exit_code == 1
+    command = accept_line((tmp_path / "r.md").read_text())
+    assert command == ("mncost baseline write --alpha 1,0.5 --res 8 --classes 10 -o base.json "
+                       "-- '-o x.yaml'")
+    script = "mncost() { printf '%s\\0' \"$@\" > args; }\n" + command + "\n"
+    subprocess.run(["bash", "-c", script], cwd=tmp_path, check=True, timeout=30)
+    args = (tmp_path / "args").read_bytes().decode().split("\0")[:-1]
+    again = run(*args)
+    assert again.exit_code == 0, again.output
+    assert [e["model"] for e in json.loads(Path("base.json").read_text())["entries"]] == [
+        "-o x.yaml", "-o x.yaml"]
+
+
+def test_the_accept_command_keeps_the_depth(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(TINY, tmp_path / "net.yaml")
+    assert run("baseline", "write", "net.yaml", "--depth", "1,2", "-o", "base.json",
+               ).exit_code == 0
+    (tmp_path / "net.yaml").write_text(TINY.read_text().replace("c: 16, s: 2", "c: 24, s: 2"))
+    assert run("check", "--baseline", "base.json", "--report-md", "r.md").exit_code == 1
+    assert accept_line((tmp_path / "r.md").read_text()) == (
+        "mncost baseline write net.yaml --alpha 1 --res 8 --depth 1,2 --classes 10 "
+        "-o base.json")
+
+
+def test_warnings_on_stderr_show_names_escaped(tmp_path):
+    doc = profile_doc()
+    doc["environment"]["device_name"] = "another machine"    # warned: not this machine
+    path = tmp_path / ("device" + ESCAPES[1] + ".json")
+    path.write_text(json.dumps(doc))
+    for args in (("predict", "v2"), ("sweep", "v2", "--alpha", "0.5,1")):
+        result = run(*args, "--device-profile", str(path))
+        assert result.exit_code == 0, result.output
+        assert "was calibrated on device_name" in result.stderr
+        assert "\x1b" not in result.stderr and "\\x1b]0;pwned\\x07" in result.stderr

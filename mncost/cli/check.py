@@ -83,8 +83,8 @@ def _warn_if_unlike(doc: dict[str, Any] | None, measure: LatencyMeter | None,
               if recorded.get(key) is not None and now[key] is not None
               and recorded.get(key) != now[key]]
     if differ:
-        click.echo("mncost: warning: latency measured with other settings than the "
-                   f"baseline's ({', '.join(differ)}): not like for like", err=True)
+        click.echo(visible("mncost: warning: latency measured with other settings than the "
+                           f"baseline's ({', '.join(differ)}): not like for like"), err=True)
 
 
 @click.group()

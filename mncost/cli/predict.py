@@ -36,7 +36,7 @@ BUDGET_S, EVALUATE_BUDGET_S = 180.0, 300.0
 
 def warn(lines: list[str]) -> None:
     for line in lines:
-        click.echo(f"mncost: warning: {line}", err=True)
+        click.echo(f"mncost: warning: {visible(line)}", err=True)
 
 
 def _old_device_file(value: str) -> None:

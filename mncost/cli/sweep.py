@@ -138,7 +138,7 @@ def sweep(models: tuple[str, ...], alphas: str | None, depths: str | None,
 
         rows = predictor.rows(rows)
         for line in environment_warnings(predictor.device):
-            click.echo(f"mncost: warning: {line}", err=True)
+            click.echo(f"mncost: warning: {visible(line)}", err=True)
     if latency:
         options = profiler_options(device, threads, batch, repeats, warmup, min_time)
         rows = _measure_rows(rows, grid, options, state)
@@ -170,7 +170,7 @@ def sweep(models: tuple[str, ...], alphas: str | None, depths: str | None,
 
         note = outside_note(predictor)
         if note:
-            click.echo(f"mncost: warning: {note}", err=True)
+            click.echo(f"mncost: warning: {visible(note)}", err=True)
     if plot and not state["partial"]:
         emit(view.plot_png(kept, latency), plot)
     if state["partial"]:

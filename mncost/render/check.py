@@ -155,27 +155,34 @@ def _labels_note(result: CheckResult) -> list[str]:
 
 def accept_command(result: CheckResult, baseline_file: str | None = None) -> str:
     """The ``mncost baseline write`` command that records the current counts of the
-    baseline's configurations (exact where they form a full grid, else a pattern)."""
+    baseline's configurations (exact where they form a full grid, else a pattern). Every
+    file is one shell word (:func:`shell_quote`); a model that begins with ``-`` comes after
+    ``--``, so it is never read as an option."""
     models = list(dict.fromkeys(c.model for c in result.configs))
     alphas = list(dict.fromkeys(c.alpha for c in result.configs))
     resolutions = list(dict.fromkeys(c.resolution for c in result.configs))
+    depths = list(dict.fromkeys(c.depth for c in result.configs))
     classes = {c.classes for c in result.configs}
-    full = (len(result.configs) == len(models) * len(alphas) * len(resolutions)
+    full = (len(result.configs) == len(models) * len(alphas) * len(resolutions) * len(depths)
             and len(classes) == 1)
     out = shell_quote(baseline_file or "mncost-baseline.json")
     if not full:
         return f"mncost baseline write MODELS --alpha LIST --res LIST -o {out}"
-    parts = ["mncost baseline write", *map(shell_quote, models),
-             "--alpha " + ",".join(f"{a:g}" for a in alphas),
-             "--res " + ",".join(resolution_str(r) for r in resolutions)]
+    options = ["--alpha " + ",".join(f"{a:g}" for a in alphas),
+               "--res " + ",".join(resolution_str(r) for r in resolutions)]
+    if depths != [1.0]:
+        options.append("--depth " + ",".join(f"{d:g}" for d in depths))
     if classes != {1000}:
-        parts.append(f"--classes {classes.pop()}")
+        options.append(f"--classes {classes.pop()}")
     if result.param_convention != DEFAULT_PARAMS:
-        parts.append(f"--params {result.param_convention}")
+        options.append(f"--params {result.param_convention}")
     if result.latency_tolerance is not None:
-        parts.append("--latency")
-    parts.append(f"-o {out}")
-    return " ".join(parts)
+        options.append("--latency")
+    options.append(f"-o {out}")
+    quoted = [shell_quote(m) for m in models]
+    if any(m.startswith("-") for m in models):
+        return " ".join(["mncost baseline write", *options, "--", *quoted])
+    return " ".join(["mncost baseline write", *quoted, *options])
 
 
 def shell_quote(word: str) -> str:

@@ -113,7 +113,7 @@ def stream(fmt: str, rows: Iterable[dict[str, Any]], per_layer: bool, latency: b
     document, its ``rows`` array written row by row; ``status()`` is
     called after the last row for the ``partial`` flag and the configurations total (an
     interrupted ``--latency`` sweep).
-    ``memory``, ``predicted``: the rows carry ``--memory``'s or ``--predict``'s columns.
+    ``memory``, ``predicted``: the rows carry ``--memory``'s or ``--device-profile``'s columns.
     """
     names = columns(per_layer, latency, memory, predicted)
     buffer: list[str] = []

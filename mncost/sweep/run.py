@@ -53,7 +53,7 @@ LATENCY_COLUMNS = ("latency_ms_median", "latency_ms_p10", "latency_ms_p90", "lat
 #: Columns that ``--memory`` adds (float32, the naive schedule; README "Memory and the
 #: roofline"): the peak live activation bytes and the compulsory bytes moved of one pass.
 MEMORY_COLUMNS = ("peak_activation_bytes", "bytes_moved")
-#: Columns that ``--predict DEVICE.json`` adds (:mod:`mncost.predict`).
+#: Columns that ``--device-profile FILE`` adds (:mod:`mncost.predict`).
 PREDICTED_COLUMNS = ("predicted_ms", "predicted_runtime", "predicted_threads")
 
 
@@ -77,7 +77,7 @@ def columns(per_layer: bool, latency: bool, memory: bool = False, predicted: boo
 
 
 def has_predicted(rows: Sequence[dict[str, Any]]) -> bool:
-    """Whether sweep rows carry ``--predict``'s columns."""
+    """Whether sweep rows carry ``--device-profile``'s columns."""
     return bool(rows) and PREDICTED_COLUMNS[0] in rows[0]
 
 
