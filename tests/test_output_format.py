@@ -56,6 +56,7 @@ def test_each_extension_names_its_format(tmp_path):
     for name, check in (("a.csv", lambda t: next(csv.reader(io.StringIO(t)))[0] == "model"),
                         ("a.md", lambda t: t.startswith("## v1 (mobilenet-v1)")),
                         ("A.JSON", lambda t: json.loads(t)["model"] == "v1"),
+                        (".json", lambda t: json.loads(t)["model"] == "v1"),
                         ("a.txt", lambda t: "┏" in t)):      # no format named: the table
         result = run("analyze", "v1", "-o", str(tmp_path / name))
         assert result.exit_code == 0, result.output

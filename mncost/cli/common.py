@@ -232,7 +232,8 @@ def format_of(path: Any) -> str | None:
     """The format ``path``'s extension names (case-insensitive), or None."""
     if path is None or getattr(path, "stream", 0):
         return None
-    return EXTENSION_FORMATS.get(PurePath(str(path)).suffix.lower())
+    name = PurePath(str(path)).name.lower()        # ".json" alone is an extension too
+    return EXTENSION_FORMATS.get(name[name.rfind("."):]) if "." in name else None
 
 
 def format_from_output(f: Callable) -> Callable:

@@ -149,7 +149,7 @@ def _labels_note(result: CheckResult) -> list[str]:
     used |= {b.metric for b in result.budgets}
     names = [f"{label} = {metric}" for metric, label in METRIC_LABELS.items()
              if metric in used and label.lower() != metric]
-    return ["config = alpha/resolution (d= depth, k= classes where not 1 and 1000)"
+    return ["config = alpha/resolution, then d=depth and k=classes where not 1 and 1000"
             + (f"; {', '.join(names)}." if names else ".")]
 
 
