@@ -5,7 +5,10 @@
 * :func:`grid_options`: a grid (``--alpha LIST``, ``--res LIST``, ``--classes``) for ``sweep``
   and ``baseline write``, parsed by :mod:`mncost.grid`;
 * :func:`params_option`, :func:`format_option` (choices from :mod:`mncost.render.formats`),
-  :func:`output_option`;
+  :func:`output_option`, and :func:`format_from_output` (``-o out.json`` means ``-f json``);
+* ``--device`` (:data:`DEVICE`: cpu, cuda, cuda:N, everywhere), :func:`device_profile_option`
+  (``--device-profile FILE``) and the old spellings that still work
+  (:func:`deprecated_option`, :func:`merge_deprecated`);
 * :func:`latency_options` and :func:`profiler_options`: the torch profiler's options for
   ``sweep``, ``baseline write`` and ``check``.
 """
