@@ -5,6 +5,7 @@ each other, so running, renaming or deleting one never changes another's collect
   :data:`BETWEEN` and :data:`FIXED`, the known coefficients the latency-model, predict and
   evaluation tests fit, predict and measure with; :func:`profile_doc`, a valid device profile
   built from them.
+* :func:`parse_junit`: a JUnit file mncost wrote parses, and its counts add up.
 * :func:`assert_readable`: every cell of the tables a command drew appears whole in its text,
   with no ellipsis and no line wider than the terminal.
 """
@@ -56,3 +57,24 @@ def assert_readable(text: str, sections: list[Section], width: int) -> None:
         for row in section.rows:
             for cell in row:
                 assert str(cell) in text, (section.title, row[0], cell)
+
+
+def parse_junit(path) -> object:
+    """Parse a JUnit file mncost wrote (it must be well-formed XML whatever the names in it),
+    check that each suite's counts are its test cases', and return the root element."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(path).getroot()
+    assert root.tag == "testsuites"
+    cases = failures = skipped = 0
+    for suite in root.findall("testsuite"):
+        found = suite.findall("testcase")
+        assert int(suite.get("tests")) == len(found), suite.get("name")
+        assert int(suite.get("failures")) == len(suite.findall("testcase/failure"))
+        assert int(suite.get("skipped")) == len(suite.findall("testcase/skipped"))
+        cases += len(found)
+        failures += int(suite.get("failures"))
+        skipped += int(suite.get("skipped"))
+    assert (int(root.get("tests")), int(root.get("failures")), int(root.get("skipped"))) == (
+        cases, failures, skipped)
+    return root

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import xml.etree.ElementTree as ET
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from _helpers import parse_junit
 from click.testing import CliRunner
 
 from mncost.check.units import Tolerance, parse_count
@@ -129,6 +129,7 @@ def test_regression_fails_with_the_report(baseline, spec):
     assert (f"| layers.10 | changed | {1280 * 1000:,} | {1024 * 1000:,} | "
             f"{1280 * 1000 + 1000:,} | {1024 * 1000 + 1000:,} |") in md
     assert md.startswith("## ❌ mncost check: FAILED: 2 of 4 configurations moved")
+    assert parse_junit(spec.parent / "junit.xml").get("failures") == "2"
     # The terminal table names the moved configuration too.
     assert "MOVED" in result.stdout and "layers.8" in result.stdout
 
@@ -136,8 +137,8 @@ def test_regression_fails_with_the_report(baseline, spec):
 def test_junit_report_parses(baseline, spec):
     narrow_head(spec)
     run("check", "--baseline", "base.json", "--junit", "junit.xml")
-    root = ET.parse(spec.parent / "junit.xml").getroot()
-    assert root.tag == "testsuites"
+    root = parse_junit(spec.parent / "junit.xml")
+    assert root.get("failures") == "2"
     assert (root.get("tests"), root.get("failures")) == ("4", "2")
     suite = root.find("testsuite[@name='mncost.baseline']")
     cases = suite.findall("testcase")
@@ -213,7 +214,7 @@ def test_budget_passes_at_the_edge(tmp_path):
     result = run("check", "--budget", budget, "--junit", str(tmp_path / "j.xml"))
     assert result.exit_code == 0, result.output
     assert "OK: 0 of 4 budgets broken" in result.stdout
-    root = ET.parse(tmp_path / "j.xml").getroot()
+    root = parse_junit(tmp_path / "j.xml")
     budget_suite = root.find("testsuite[@name='mncost.budget']")
     assert len(budget_suite.findall("testcase")) == 4 and budget_suite.get("failures") == "0"
 
@@ -230,12 +231,12 @@ def test_budget_fails(tmp_path):
                  str(tmp_path / "j.xml"))
     assert result.exit_code == 1
     assert result.stderr.endswith("mncost: error: FAILED: 1 of 2 budgets broken\n")
-    assert (f"| v2 | alpha=1 res=224 classes=1000 | macs | {V2_MACS:,} | <= 300.00M | "
+    assert (f"| v2 | alpha=1 res=224 classes=1000 | macs | {V2_MACS:,} | <= 300M | "
             "BROKEN |") in md.read_text()
-    failure = ET.parse(tmp_path / "j.xml").getroot().find(".//failure")
+    failure = parse_junit(tmp_path / "j.xml").find(".//failure")
     assert failure.get("type") == "budget"
     assert failure.get("message") == (f"v2 alpha=1 res=224 classes=1000: macs {V2_MACS:,} > "
-                                      f"budget 300.00M ({budget}:2)")
+                                      f"budget 300M ({budget}:2)")
 
 
 def test_baseline_and_budget_together(baseline, tmp_path):

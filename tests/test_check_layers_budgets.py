@@ -5,10 +5,10 @@ skipped, never dropped (item 4)."""
 from __future__ import annotations
 
 import json
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from _helpers import parse_junit
 from click.testing import CliRunner
 
 from mncost.cli import cli
@@ -40,13 +40,14 @@ def test_changes_that_cancel_in_the_total_fail(cancelling):
     # Totals held; the layers did not. Both layers are listed with exact counts.
     table = result.stdout
     assert "| layers | - | 2 layers moved |" in Path("r.md").read_text()
+    assert parse_junit("j.xml").get("failures") == "1"
     assert "2 layers moved" in table and "MOVED" in table
     dw_before = 112 * 112 * 32 * 9 + 1000
     pw_before = 112 * 112 * 32 * 64 - 1000
     for text in (table, Path("r.md").read_text()):
         assert "layers.1.dw" in text and "layers.1.pw" in text
         assert f"{dw_before:,}" in text and f"{pw_before:,}" in text
-    failure = ET.parse("j.xml").getroot().find(".//failure")
+    failure = parse_junit("j.xml").find(".//failure")
     assert "2 layers moved" in failure.get("message")
     assert (f"layer layers.1.dw changed: MACs {dw_before} -> {dw_before - 1000}, params 352 -> "
             "352") in failure.text
@@ -92,13 +93,13 @@ def test_latency_budgets_without_latency_are_skipped(tmp_path, monkeypatch):
     assert "latency_ms" in result.stdout and "skipped" in result.stdout
     md = Path("r.md").read_text()
     assert summary in md
-    assert "| v2 | alpha=1 res=224 classes=1000 | latency_ms | - | <= 5.000 ms | skipped |" in md
-    suite = ET.parse("j.xml").getroot().find("testsuite[@name='mncost.budget']")
+    assert "| v2 | alpha=1 res=224 classes=1000 | latency_ms | - | <= 5 ms | skipped |" in md
+    suite = parse_junit("j.xml").find("testsuite[@name='mncost.budget']")
     assert suite.get("tests") == "4" and suite.get("skipped") == "1"
     assert suite.get("failures") == "0"
     skipped = suite.findall(".//skipped")
     assert len(skipped) == 1 and "--latency" in skipped[0].get("message")
-    assert ET.parse("j.xml").getroot().get("skipped") == "1"
+    assert parse_junit("j.xml").get("skipped") == "1"
 
 
 def test_a_broken_budget_beside_a_skipped_one(tmp_path, monkeypatch):

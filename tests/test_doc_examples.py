@@ -272,14 +272,14 @@ def test_example_runs_as_written(example, tmp_path, env):
 
 def test_the_examples_are_found():
     keys = {e.key for e in EXAMPLES}
-    # The quick start's command, a continued line, the workflow's step, a --predict budget.
+    # The quick start's command, a continued line, the workflow's step, a --device-profile budget.
     assert "mncost analyze v1 --alpha 0.5 --res 160" in keys
     assert ("mncost check --baseline mncost-baseline.json --tolerance 0.5% --budget "
             "budgets.yaml --report-md mncost-report.md --junit mncost-junit.xml") in keys
     ci = next(e for e in EXAMPLES if e.key.startswith("mncost check --baseline")
               and "--report-md" in e.key)
     assert any(p.startswith("docs/ci.md") for p in ci.places) and len(ci.places) >= 3
-    assert "mncost check --budget predicted-budgets.yaml --predict laptop.json" in keys
+    assert "mncost check --budget predicted-budgets.yaml --device-profile laptop.json" in keys
     assert {"my_net.yaml", "budgets.yaml", "predicted-budgets.yaml"} <= set(SHOWN)
     assert len([e for e in EXAMPLES if not e.needs_torch()]) >= 25
     assert PYTHON

@@ -395,7 +395,7 @@ def test_broken_evaluation_section_is_one_line_naming_the_field(tmp_path, evalua
         dp.load_device(str(path))
     assert str(err.value).startswith(f"{path}: {message}")
     assert "\n" not in str(err.value)
-    result = run("predict", "v2", "--device", str(path))
+    result = run("predict", "v2", "--device-profile", str(path))
     assert result.exit_code == 2 and result.stderr.count("\n") == 1
 
 

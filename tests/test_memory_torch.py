@@ -53,8 +53,8 @@ def test_memory_measure_command():
     assert [(r["folded"], r["bytes"]) for r in m["runs"]] == [(True, 2048), (False, 2560)]
     result = invoke("memory", "v1", "--measure", "--dtype", "int8")
     assert result.exit_code == 2 and "float32 or float16" in result.output
-    result = invoke("memory", "v1", "--measure", "--measure-device", "tpu")
-    assert result.exit_code == 2 and "unknown device" in result.output
+    result = invoke("memory", "v1", "--measure", "--device", "tpu")
+    assert result.exit_code == 2 and "'tpu' is not cpu, cuda or cuda:N" in result.output
 
 
 def test_roofline_measure_writes_a_device(tmp_path):

@@ -1,4 +1,4 @@
-"""``mncost predict``, ``sweep --predict``, ``check`` on predicted latency (no torch), and
+"""``mncost predict``, ``sweep --device-profile``, ``check`` on predicted latency (no torch), and
 ``mncost calibrate`` end to end on a tiny set (torch)."""
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def run(*args):
 
 
 def test_predict_json_is_the_model_prediction(device):
-    result = run("predict", "v2", "--alpha", "0.6", "--res", "176", "--device", device,
+    result = run("predict", "v2", "--alpha", "0.6", "--res", "176", "--device-profile", device,
                  "-f", "json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
@@ -62,7 +62,7 @@ def test_predict_json_is_the_model_prediction(device):
 
 
 def test_predict_every_format(device):
-    out = {f: run("predict", "v3-large", "--device", device, "-f", f, "--per-layer")
+    out = {f: run("predict", "v3-large", "--device-profile", device, "-f", f, "--per-layer")
            for f in ("table", "csv", "markdown")}
     assert all(r.exit_code == 0 for r in out.values())
     rows = list(csv.DictReader(io.StringIO(out["csv"].stdout)))
@@ -79,7 +79,7 @@ def test_predict_every_format(device):
 def test_predict_warns_outside_the_calibration_and_on_another_machine(tmp_path):
     path = tmp_path / "other.json"
     path.write_text(json.dumps(device_doc(device_name="Another CPU 9000")))
-    result = run("predict", "v2", "--alpha", "1.4", "--res", "256", "--device", str(path))
+    result = run("predict", "v2", "--alpha", "1.4", "--res", "256", "--device-profile", str(path))
     assert result.exit_code == 0
     lines = result.stderr.splitlines()
     assert lines[0].startswith(f"mncost: warning: {path} was calibrated on device_name "
@@ -95,8 +95,8 @@ def test_bad_device_profile_is_one_line_exit_2(tmp_path):
     path.write_text(json.dumps(doc))
     budgets = tmp_path / "budgets.yaml"
     budgets.write_text("budgets:\n  - {model: v2, max_predicted_latency_ms: 5}\n")
-    for args in (["predict", "v2", "--device"], ["sweep", "v2", "--predict"],
-                 ["check", "--budget", str(budgets), "--predict"]):
+    for args in (["predict", "v2", "--device-profile"], ["sweep", "v2", "--device-profile"],
+                 ["check", "--budget", str(budgets), "--device-profile"]):
         result = run(*args, str(path))
         assert result.exit_code == 2
         assert result.stderr == (f"mncost: error: {path}: model.kinds.depthwise.ms_per_byte: "
@@ -105,7 +105,7 @@ def test_bad_device_profile_is_one_line_exit_2(tmp_path):
 
 def test_sweep_predict_adds_exact_columns(device):
     result = run("sweep", "v2", "v3-small", "--alpha", "0.35,0.6,1.0", "--res", "96,176,224",
-                 "--predict", device, "-f", "csv")
+                 "--device-profile", device, "-f", "csv")
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert len(rows) == 18
@@ -117,8 +117,8 @@ def test_sweep_predict_adds_exact_columns(device):
 
 
 def test_sweep_predict_refuses_per_layer(device):
-    result = run("sweep", "v2", "--per-layer", "--predict", device)
-    assert result.exit_code == 2 and "--predict adds whole-configuration columns" in \
+    result = run("sweep", "v2", "--per-layer", "--device-profile", device)
+    assert result.exit_code == 2 and "--device-profile adds whole-configuration columns" in \
         result.stderr
 
 
@@ -159,11 +159,11 @@ def write_budgets(tmp_path, limit):
 def test_check_predicted_latency_budget(device, tmp_path):
     predicted = MODEL.predict(resolve_model("v2", 0.6, 176)).total_ms
     ok = run("check", "--budget", write_budgets(tmp_path, round(predicted + 0.01, 2)),
-             "--predict", device)
+             "--device-profile", device)
     assert ok.exit_code == 0, ok.output
     assert "predicted_latency_ms" in ok.stdout and f"{predicted:.3f} ms" in ok.stdout
     broken = run("check", "--budget", write_budgets(tmp_path, round(predicted - 0.01, 2)),
-                 "--predict", device)
+                 "--device-profile", device)
     assert broken.exit_code == 1
     assert broken.stderr.endswith("FAILED: 1 of 1 budgets broken\n")
 
@@ -173,7 +173,7 @@ def test_check_predicted_budget_without_a_device_is_an_error(tmp_path):
     result = run("check", "--budget", path)
     assert result.exit_code == 2
     assert result.stderr == (f"mncost: error: {path}:2: max_predicted_latency_ms needs a "
-                             "device profile: give --predict DEVICE.json (written by `mncost "
+                             "device profile: give --device-profile FILE (written by `mncost "
                              "calibrate`)\n")
 
 
@@ -182,10 +182,11 @@ def test_prediction_paths_never_import_torch(device, tmp_path):
     code = (
         "import sys\n"
         "from mncost.cli import main\n"
-        "for args in ([\"predict\", \"v2\", \"--device\", sys.argv[1], \"-f\", \"json\"],\n"
-        "             [\"sweep\", \"v2\", \"--alpha\", \"0.5,1\", \"--predict\", sys.argv[1],\n"
+        "p = \"--device-profile\"\n"
+        "for args in ([\"predict\", \"v2\", p, sys.argv[1], \"-f\", \"json\"],\n"
+        "             [\"sweep\", \"v2\", \"--alpha\", \"0.5,1\", p, sys.argv[1],\n"
         "              \"-f\", \"csv\"],\n"
-        "             [\"check\", \"--budget\", sys.argv[2], \"--predict\", sys.argv[1]]):\n"
+        "             [\"check\", \"--budget\", sys.argv[2], p, sys.argv[1]]):\n"
         "    try:\n"
         "        main(args)\n"
         "    except SystemExit as exit:\n"
@@ -244,7 +245,7 @@ def test_calibrate_writes_a_valid_device_profile(tiny_set, tmp_path):
             device.model.predict(config.network).total_ms)
     assert doc["coverage"]["alpha"] == [0.25, 1.0]
     assert doc["coverage"]["resolution"] == [32, 64]
-    predicted = run("predict", "v3-small", "--alpha", "0.4", "--res", "64", "--device",
+    predicted = run("predict", "v3-small", "--alpha", "0.4", "--res", "64", "--device-profile",
                     str(out), "-f", "json")
     assert predicted.exit_code == 0 and json.loads(predicted.stdout)["predicted_ms"] > 0
 

@@ -65,7 +65,7 @@ FREE = lm.LatencyModel({k: (1e-15, 0.0, 0.0) for k in TRUTH}, -0.003, 0.05)
 
 def test_a_negative_time_between_layers_takes_no_layer_below_zero(tmp_path):
     path = write(tmp_path, doc_of(FREE))
-    result = run("predict", "v1", "--alpha", "0.5", "--res", "128", "--device", path, "-f",
+    result = run("predict", "v1", "--alpha", "0.5", "--res", "128", "--device-profile", path, "-f",
                  "json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
@@ -96,7 +96,7 @@ def test_the_clamp_is_per_layer():
 
 def test_a_zero_budget_no_longer_passes_on_a_negative_time_between_layers(tmp_path):
     path = write(tmp_path, doc_of(FREE))
-    result = run("check", "--budget", budgets(tmp_path, 0), "--predict", path)
+    result = run("check", "--budget", budgets(tmp_path, 0), "--device-profile", path)
     assert result.exit_code == 1, result.output
     assert result.stderr.endswith("FAILED: 1 of 1 budgets broken\n")
 
@@ -108,11 +108,13 @@ HUGE = lm.LatencyModel({**{k: v for k, v in TRUTH.items()}, "pointwise": (1e308,
 @pytest.mark.parametrize("command", ["predict", "sweep", "check"])
 def test_huge_coefficients_are_an_error_not_infinity(tmp_path, command):
     path = write(tmp_path, doc_of(HUGE))
-    args = {"predict": ("predict", "v1", "--alpha", "0.5", "--res", "128", "--device", path,
+    args = {"predict": ("predict", "v1", "--alpha", "0.5", "--res", "128", "--device-profile",
+                        path,
                         "-f", "json"),
-            "sweep": ("sweep", "v1", "--alpha", "0.5", "--res", "128", "--predict", path,
+            "sweep": ("sweep", "v1", "--alpha", "0.5", "--res", "128", "--device-profile", path,
                       "-f", "csv"),
-            "check": ("check", "--budget", budgets(tmp_path, 5), "--predict", path)}[command]
+            "check": ("check", "--budget", budgets(tmp_path, 5), "--device-profile",
+                      path)}[command]
     one_line_error(run(*args), f"{path}: the fitted model predicts inf ms for ",
                    "0.5/128", "a latency must be finite and above 0 ms")
 
@@ -120,7 +122,7 @@ def test_huge_coefficients_are_an_error_not_infinity(tmp_path, command):
 def test_a_prediction_of_nothing_is_an_error(tmp_path):
     path = write(tmp_path, doc_of(lm.LatencyModel({k: (0.0, 0.0, 0.0) for k in TRUTH},
                                                   0.0, 0.0)))
-    one_line_error(run("predict", "v2", "--device", path),
+    one_line_error(run("predict", "v2", "--device-profile", path),
                    "predicts 0 ms for mobilenet-v2 1/224")
 
 
@@ -165,13 +167,14 @@ def other_machine_profile(tmp_path) -> str:
 
 def test_check_shows_the_warnings_predict_gives(tmp_path):
     path = other_machine_profile(tmp_path)
-    predicted = run("predict", "v3-small", "--alpha", "1.3", "--res", "160", "--device", path,
+    predicted = run("predict", "v3-small", "--alpha", "1.3", "--res", "160", "--device-profile",
+                    path,
                     "-f", "json")
     assert predicted.exit_code == 0, predicted.output
     warnings = json.loads(predicted.stdout)["warnings"]
     assert len(warnings) == 4       # unstable, another CPU, alpha, kinds never calibrated
     result = run("check", "--budget", budgets(tmp_path, 1000, "v3-small", 1.3, 160),
-                 "--predict", path)
+                 "--device-profile", path)
     assert result.exit_code == 0, result.output
     lines = [line for line in result.stderr.splitlines() if "warning" in line]
     # The profile's warnings as predict gives them; the configuration's prefixed with it.
@@ -184,7 +187,7 @@ def test_check_gives_each_warning_once(tmp_path):
     spec = tmp_path / "budgets.yaml"
     spec.write_text("budgets:\n" + "".join(
         f"  - {{model: v2, alpha: {a}, max_predicted_latency_ms: 100}}\n" for a in (0.5, 0.75)))
-    result = run("check", "--budget", str(spec), "--predict", path)
+    result = run("check", "--budget", str(spec), "--device-profile", path)
     assert result.exit_code == 0, result.output
     lines = [line for line in result.stderr.splitlines() if "warning" in line]
     assert len(lines) == len(set(lines)) == 2          # the profile's two, once
@@ -193,7 +196,7 @@ def test_check_gives_each_warning_once(tmp_path):
 def test_sweep_counts_every_kind_of_warning(tmp_path):
     path = other_machine_profile(tmp_path)
     result = run("sweep", "v1", "v3-small", "--alpha", "0.5,1.3", "--res", "128",
-                 "--predict", path, "-f", "csv")
+                 "--device-profile", path, "-f", "csv")
     assert result.exit_code == 0, result.output
     assert len(list(csv.DictReader(io.StringIO(result.stdout)))) == 4
     lines = result.stderr.splitlines()
@@ -211,7 +214,7 @@ def test_sweep_counts_macs_outside_and_clamped_layers(tmp_path):
     doc = doc_of(FREE)
     doc["coverage"]["macs"] = [1_000_000, 50_000_000]
     path = write(tmp_path, doc)
-    result = run("sweep", "v1", "--alpha", "0.5,1.0", "--res", "128", "--predict", path,
+    result = run("sweep", "v1", "--alpha", "0.5,1.0", "--res", "128", "--device-profile", path,
                  "-f", "csv")
     assert result.exit_code == 0, result.output
     assert result.stderr.splitlines() == [
@@ -242,7 +245,7 @@ def test_sections_of_the_wrong_type_are_one_line(tmp_path, edit, fragments):
     doc = good_doc()
     edit(doc)
     path = write(tmp_path, doc)
-    one_line_error(run("predict", "v2", "--device", path), f"{path}: ", *fragments)
+    one_line_error(run("predict", "v2", "--device-profile", path), f"{path}: ", *fragments)
 
 
 #: A number field of the profile, and where it is in the text of good_doc().
@@ -260,9 +263,10 @@ def test_a_huge_integer_in_a_number_field_is_one_line(tmp_path, command, field, 
     old, new = field
     assert old in text
     path = write(tmp_path, text.replace(old, new.replace("N", "9" * digits), 1))
-    args = {"predict": ("predict", "v2", "--device", path),
-            "sweep": ("sweep", "v2", "--predict", path),
-            "check": ("check", "--budget", budgets(tmp_path, 5), "--predict", path)}[command]
+    args = {"predict": ("predict", "v2", "--device-profile", path),
+            "sweep": ("sweep", "v2", "--device-profile", path),
+            "check": ("check", "--budget", budgets(tmp_path, 5), "--device-profile",
+                      path)}[command]
     one_line_error(run(*args), f"{path}: not a device profile: an integer of {digits:,} "
                                "digits (at most 100)")
 
@@ -279,5 +283,5 @@ def test_a_deeply_nested_profile_is_refused_before_parsing(tmp_path):
     doc = good_doc()
     doc["environment"]["deep"] = json.loads("[" * 80 + "]" * 80)
     path = write(tmp_path, doc)
-    one_line_error(run("predict", "v2", "--device", path),
+    one_line_error(run("predict", "v2", "--device-profile", path),
                    "not a device profile: nested more than 64 levels deep")

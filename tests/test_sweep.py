@@ -266,8 +266,12 @@ def test_missing_torch_hint_does_not_pin_torch():
 
 
 def test_pareto_front():
-    points = [(1.0, 10), (2.0, 30), (1.5, 5), (3.0, 20), (2.5, 40), (1.0, 12)]
-    assert pareto_front(points) == [(1.0, 12), (2.0, 30), (2.5, 40)]
+    """Lower latency and fewer MACs are better: (1.0, 10) is fastest, (1.5, 5) the cheapest;
+    every other point has one of them both faster (or as fast) and cheaper."""
+    points = [(1.0, 10), (2.0, 30), (1.5, 5), (3.0, 20), (2.5, 40), (1.0, 12), (1.2, 8)]
+    assert pareto_front(points) == [(1.0, 10), (1.2, 8), (1.5, 5)]
+    assert pareto_front([(2.0, 5), (1.0, 5)]) == [(1.0, 5)]     # as cheap and faster wins
+    assert pareto_front([]) == []
 
 
 # ---------------------------------------------------------------------------------------------
@@ -477,6 +481,6 @@ def test_plot_is_readable():
     markers = [line.get_marker() for line in macs_alpha.lines if line.get_label().startswith("v1")]
     assert len(set(markers)) == len(markers) == 2              # one per resolution
     labels = {t.get_text() for t in pareto.texts}
-    assert "1/224" in labels                        # the largest v1 is on the front
+    assert "0.5/160" in labels and "1/224" not in labels    # the cheapest, fastest v1
     import matplotlib.pyplot as plt
     plt.close(fig)

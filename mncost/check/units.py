@@ -119,3 +119,35 @@ class Tolerance:
 def delta_percent(old: float, new: float) -> float | None:
     """``(new - old) / old`` in percent; None when ``old`` is 0."""
     return (new - old) / old * 100 if old else None
+
+
+def _in_unit(value: Decimal, units: dict[str, int], significant: int = 4) -> str | None:
+    """``value`` in the largest of ``units`` where it is written exactly in at most
+    ``significant`` digits (``6291456`` -> ``6MiB``), or None."""
+    for unit, scale in sorted(units.items(), key=lambda u: -u[1]):
+        if scale == 1 or abs(value) < scale:
+            continue
+        shown = (value / scale).normalize()
+        if shown * scale == value and len(shown.as_tuple().digits) <= significant:
+            return f"{shown:f}{unit}"
+    return None
+
+
+def format_count(value: Decimal | int) -> str:
+    """A count as a budgets file would write it, exactly: ``600M``, ``4.3M``, ``50k``; a
+    number with no short exact form in thousands as an integer (``1,234,567``)."""
+    value = Decimal(value)
+    units = {"k": 10 ** 3, "M": 10 ** 6, "G": 10 ** 9, "T": 10 ** 12}
+    return _in_unit(value, units) or (f"{value:,f}".rstrip("0").rstrip(".")
+                                      if "." in f"{value:f}" else f"{value:,f}")
+
+
+def format_bytes(value: Decimal | int) -> str:
+    """A byte size as a budgets file would write it, exactly: ``6MiB`` (6,291,456), ``6MB``
+    (6,000,000), ``512kB``; else the exact number of bytes (``1,234,567 B``)."""
+    value = Decimal(value)
+    binary = {u: s for u, s in _BYTE_UNITS.items() if u.endswith("iB")}
+    decimal = {u: s for u, s in _BYTE_UNITS.items() if u in ("kB", "MB", "GB")}
+    forms = [f for f in (_in_unit(value, decimal), _in_unit(value, binary)) if f]
+    shown = min(forms, key=len) if forms else None    # the shorter; 512kB before 500KiB
+    return shown or f"{format_count(value) if value < 1000 else f'{value:,f}'} B"

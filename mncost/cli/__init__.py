@@ -70,9 +70,11 @@ def one_line(message: str) -> str:
     """``message`` as one printable line: a newline or control character that came in with
     the input (a file name, a YAML key) is shown escaped, never written raw; a line longer
     than :data:`MAX_MESSAGE` characters loses its middle."""
+    from ..render.text import visible  # the one rule for every text mncost writes
+
     if len(message) > MAX_MESSAGE:   # keep the start (where) and the end (the reason)
         message = message[:MAX_MESSAGE // 2] + " ... " + message[-MAX_MESSAGE // 2:]
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in message)
+    return visible(message)
 
 
 #: click's "no arguments: show the help" (click >= 8.2): the help is wanted there, whole.

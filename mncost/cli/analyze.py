@@ -14,8 +14,15 @@ from ..network.catalog import BUILTINS, find_spec, load_model, resolve_model
 from ..render import analyze as view
 from ..render.formats import dispatch
 from ..render.output import emit
+from ..render.text import visible
 from ..spec.load import load_spec
-from .common import format_option, network_options, output_option, params_option
+from .common import (
+    format_from_output,
+    format_option,
+    network_options,
+    output_option,
+    params_option,
+)
 
 
 @click.command()
@@ -37,6 +44,7 @@ from .common import format_option, network_options, output_option, params_option
                                       "per layer, bytes moved, peak activation memory).")
 @format_option(render.FORMATS)
 @output_option
+@format_from_output
 def analyze(model: str, alpha: float | None, depth: float | None, resolution: str | None,
             classes: int | None, params: str, per_layer: bool, stages: bool, separable: bool,
             show_conventions: bool, dtype: str, fmt: str, output: str | None) -> None:
@@ -49,9 +57,17 @@ def analyze(model: str, alpha: float | None, depth: float | None, resolution: st
       mncost analyze v2 --per-layer --format csv > v2.csv
       mncost analyze my_net.yaml --format json -o my_net.json
 
-    JSON always holds every layer; CSV holds the by-kind summary and a total row, or with
-    --per-layer one row per layer. The fields are documented in README.md.
+    JSON always holds every layer and every view asked for; CSV holds one table: the by-kind
+    summary and a total row, or the one view asked for (--per-layer, --stages, --separable or
+    --conventions). The fields are documented in README.md.
     """
+    if fmt == "csv":   # one table per CSV: refused before any work, never dropped
+        view.csv_view(per_layer, stages, separable, show_conventions)
+    dtype_given = click.get_current_context().get_parameter_source("dtype")
+    if fmt != "json" and dtype_given is click.core.ParameterSource.COMMANDLINE:
+        raise click.UsageError(f"--dtype sets the memory fields of -f json, which -f {fmt} "
+                               "does not hold; give -f json (or `mncost memory MODEL "
+                               "--dtype ...`)")
     network = resolve_model(model, alpha, resolution, classes, depth)
     report = analyze_network(network)
     data = render.report_dict(report, model, params)
@@ -119,6 +135,6 @@ def validate(files: tuple[str, ...], alpha: float | None, depth: float | None) -
         report = analyze_network(network)
         at = f"alpha={network.alpha:g}" + (f" depth={network.depth:g}"
                                            if network.depth != 1.0 else "")
-        click.echo(f"{file}: ok ({spec.name}: {len(network.layers)} layers, "
-                   f"{render.human(report.total.macs)} MACs, "
-                   f"{render.human(report.total.params())} params at {at})")
+        click.echo(visible(f"{file}: ok ({spec.name}: {len(network.layers)} layers, "
+                           f"{render.human(report.total.macs)} MACs, "
+                           f"{render.human(report.total.params())} params at {at})"))

@@ -21,10 +21,13 @@ from ..network.layers import Network
 from ..render import check as view
 from ..render import to_json
 from ..render.output import emit
+from ..render.text import visible
 from ..sweep.grid import parse_alphas, parse_depths, parse_resolutions
 from .common import (
+    device_profile_option,
     grid_options,
     latency_options,
+    merge_deprecated,
     output_path_option,
     params_option,
     profiler_options,
@@ -45,8 +48,8 @@ class LatencyMeter:
     def __call__(self, network: Network) -> float:
         from ..torch_backend.profile import profile_network
 
-        click.echo(f"measuring {network.spec_name} alpha={network.alpha:g} "
-                   f"res={network.resolution[0]}x{network.resolution[1]} ...", err=True)
+        click.echo(visible(f"measuring {network.spec_name} alpha={network.alpha:g} "
+                           f"res={network.resolution[0]}x{network.resolution[1]} ..."), err=True)
         result = profile_network(network, self.options)
         self.environment = dict(getattr(result, "environment", None) or {})
         return round(result.end_to_end.median_ms, 4)
@@ -83,8 +86,8 @@ def _warn_if_unlike(doc: dict[str, Any] | None, measure: LatencyMeter | None,
               if recorded.get(key) is not None and now[key] is not None
               and recorded.get(key) != now[key]]
     if differ:
-        click.echo("mncost: warning: latency measured with other settings than the "
-                   f"baseline's ({', '.join(differ)}): not like for like", err=True)
+        click.echo(visible("mncost: warning: latency measured with other settings than the "
+                           f"baseline's ({', '.join(differ)}): not like for like"), err=True)
 
 
 @click.group()
@@ -99,7 +102,7 @@ def baseline() -> None:
               res_help="Resolutions: 160,224, 224x160 or start:stop:step (default: the "
                        "spec's).")
 @params_option
-@output_path_option("--output", "-o", default="mncost-baseline.json",
+@output_path_option("--output", "-o", default="mncost-baseline.json", fmt="json",
                     help="Baseline file (written whole or not at all; - is stdout).")
 @latency_options
 def write(models: tuple[str, ...], alphas: str | None, depths: str | None,
@@ -124,7 +127,7 @@ def write(models: tuple[str, ...], alphas: str | None, depths: str | None,
                                                                 batch) if measure else None)
     write_atomic(output, to_json(doc))
     if output.is_file:
-        click.echo(f"wrote {output} ({len(entries)} configurations)", err=True)
+        click.echo(visible(f"wrote {output} ({len(entries)} configurations)"), err=True)
 
 
 @click.command()
@@ -139,22 +142,21 @@ def write(models: tuple[str, ...], alphas: str | None, depths: str | None,
                                    "max_peak_activation_bytes, max_bytes_moved).")
 @params_option(default=None, help="Parameter convention for budgets (default: the "
                                   f"baseline's, else {DEFAULT_PARAMS}).")
-@output_path_option("--report-md",
+@output_path_option("--report-md", fmt="markdown",
                     help="Write the report as Markdown (append it to $GITHUB_STEP_SUMMARY "
                          "for a job summary).")
-@output_path_option("--junit",
+@output_path_option("--junit", fmt="xml",
                     help="Write the report as JUnit XML (one test case per configuration).")
 @click.option("--latency-tolerance", default="10%", show_default=True, metavar="T",
               help="With --latency: how much slower than the baseline passes.")
 @latency_options
-@click.option("--predict", "predict_file", type=click.Path(dir_okay=False), default=None,
-              metavar="DEVICE.json", help="Device profile (`mncost calibrate`) for budgets on "
-                                          "max_predicted_latency_ms: deterministic, no torch.")
+@device_profile_option("Device profile (`mncost calibrate`) for budgets on "
+                       "max_predicted_latency_ms: deterministic, no torch.", old="--predict")
 def check(baseline_file: str | None, tolerance: str, budget_file: str | None,
           params: str | None, report_md: str | None, junit: str | None,
           latency_tolerance: str, latency: bool, device: str, threads: int | None,
           batch: int, repeats: int | None, warmup: int | None, min_time: float | None,
-          predict_file: str | None) -> None:
+          device_profile: str | None, old_device_profile: str | None) -> None:
     """Recompute the baseline's configurations and the budgets from the current specs.
 
     Exit 0 when nothing moved beyond --tolerance and every budget holds, 1 on a regression or
@@ -166,6 +168,8 @@ def check(baseline_file: str | None, tolerance: str, budget_file: str | None,
       mncost check --baseline mncost-baseline.json --tolerance 0.5% --budget budgets.yaml \\
         --report-md mncost-report.md --junit mncost-junit.xml
     """
+    predict_file = merge_deprecated(device_profile, old_device_profile,
+                                    "--device-profile FILE", "--predict FILE")
     if not baseline_file and not budget_file:
         raise click.UsageError("give --baseline FILE, --budget FILE or both")
     check_outputs(("--report-md", report_md), ("--junit", junit))
@@ -194,7 +198,7 @@ def _predict(predict_file: str | None, budgets: Sequence[Budget],
     wanted = [b for b in budgets if any(m == "predicted_latency_ms" for m, _ in b.limits)]
     if wanted and predict_file is None:
         raise InputError(f"{wanted[0].where}: max_predicted_latency_ms needs a device profile: "
-                         "give --predict DEVICE.json (written by `mncost calibrate`)")
+                         "give --device-profile FILE (written by `mncost calibrate`)")
     if predict_file is None:
         return None
     from ..latency.device_profile import load_device

@@ -5,14 +5,20 @@
 * :func:`grid_options`: a grid (``--alpha LIST``, ``--res LIST``, ``--classes``) for ``sweep``
   and ``baseline write``, parsed by :mod:`mncost.grid`;
 * :func:`params_option`, :func:`format_option` (choices from :mod:`mncost.render.formats`),
-  :func:`output_option`;
+  :func:`output_option`, and :func:`format_from_output` (``-o out.json`` means ``-f json``);
+* ``--device`` (:data:`DEVICE`: cpu, cuda, cuda:N, everywhere), :func:`device_profile_option`
+  (``--device-profile FILE``) and the old spellings that still work
+  (:func:`deprecated_option`, :func:`merge_deprecated`);
 * :func:`latency_options` and :func:`profiler_options`: the torch profiler's options for
   ``sweep``, ``baseline write`` and ``check``.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import re
+from pathlib import PurePath
 from typing import Any, Callable, Sequence
 
 import click
@@ -85,6 +91,75 @@ class Resolution(click.ParamType):
         return value.strip()
 
 
+#: What ``--device`` names, in every command that has it: where torch runs.
+_DEVICE_NAME = re.compile(r"cpu|cuda(:[0-9]{1,4})?")
+
+
+def is_device_name(value: str) -> bool:
+    """``cpu``, ``cuda`` or ``cuda:N``."""
+    return bool(_DEVICE_NAME.fullmatch(value.strip()))
+
+
+class DeviceName(click.ParamType):
+    """``--device``: ``cpu``, ``cuda`` or ``cuda:N`` (whether it exists is torch's to say)."""
+
+    name = "device"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        if not is_device_name(value):
+            hint = (" (a calibrated device profile is --device-profile FILE)"
+                    if value.lower().endswith(".json") else "")
+            self.fail(f"{value[:60]!r} is not cpu, cuda or cuda:N{hint}", param, ctx)
+        return value.strip()
+
+
+DEVICE = DeviceName()
+DEVICE_METAVAR = "cpu|cuda|cuda:N"
+
+
+def deprecated_option(old: str, dest: str, check: Callable[[str], None] | None = None,
+                      type: Any = None) -> Callable:
+    """A hidden option spelled the old way (``old``) that still works: its value goes to
+    ``dest``, for :func:`merge_deprecated` to merge with the new option's (and say, in one
+    line, that the spelling is deprecated). ``check(value)`` may refuse a value as it is
+    parsed; ``type``: the value's click type (default: a file path)."""
+    def checked(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        if value is not None and check is not None:
+            check(value)
+        return value
+
+    return click.option(old, dest, default=None, hidden=True,
+                        type=type or click.Path(dir_okay=False), callback=checked)
+
+
+def merge_deprecated(new_value: Any, old_value: Any, new: str, old: str) -> Any:
+    """The option's value from its new spelling ``new`` or its old one ``old`` (as the
+    messages show them: ``--device-profile FILE``); the old one alone writes one deprecation
+    line on stderr, both at once are refused."""
+    if old_value is None:
+        return new_value
+    if new_value is not None:
+        raise click.UsageError(f"give {new.split()[0]} only ({old.split()[0]} is its old "
+                               "spelling)")
+    click.echo(f"mncost: warning: {old} is deprecated: use {new}", err=True)
+    return old_value
+
+
+def device_profile_option(help: str, old: str | None = None,
+                          check: Callable[[str], None] | None = None) -> Callable:
+    """``--device-profile FILE``: a device profile written by ``mncost calibrate`` (read by
+    ``predict``, ``sweep`` and ``check``), and the hidden old spelling ``old`` (value in
+    ``old_device_profile``)."""
+    option = click.option("--device-profile", "device_profile", default=None,
+                          metavar="PROFILE.json", type=click.Path(dir_okay=False), help=help)
+    if old is None:
+        return option
+    alias = deprecated_option(old, "old_device_profile", check)
+    return lambda f: option(alias(f))
+
+
 #: ``--classes``: classifier outputs.
 CLASSES = Count(min=1, max=MAX_SPEC_INT)
 #: Latency options: threads, batch, runs; and seconds of timed runs.
@@ -151,6 +226,54 @@ def format_option(choices: Sequence[str] = FORMATS, default: str = "table",
                         default=default, show_default=True, help=help)
 
 
+#: File extensions that name an output format (``-o out.json`` means ``-f json``).
+EXTENSION_FORMATS = {".json": "json", ".csv": "csv", ".md": "markdown", ".markdown": "markdown",
+                     ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+
+def format_of(path: Any) -> str | None:
+    """The format ``path``'s extension names (case-insensitive), or None."""
+    if path is None or getattr(path, "stream", 0):
+        return None
+    name = PurePath(str(path)).name.lower()        # ".json" alone is an extension too
+    return EXTENSION_FORMATS.get(name[name.rfind("."):]) if "." in name else None
+
+
+def format_from_output(f: Callable) -> Callable:
+    """Decorator (placed right above the function, below the click options) for a command
+    with ``--format`` and ``--output``: where ``-f`` is not given, the format is the one
+    ``-o``'s extension names (``-o out.json`` writes JSON, not the terminal table); an
+    extension that contradicts ``-f``, or names a format the command does not write, is
+    refused before any work."""
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        kwargs["fmt"] = output_format(kwargs["fmt"], kwargs.get("output"))
+        return f(*args, **kwargs)
+
+    return wrapper
+
+
+def output_format(fmt: str, output: Any) -> str:
+    """``fmt``, or where ``-f`` was left at its default the format of ``output``'s extension
+    (:func:`format_of`). Raises click.UsageError on a contradiction."""
+    wanted = format_of(output)
+    if wanted is None:
+        return fmt
+    ctx = click.get_current_context()
+    given = ctx.get_parameter_source("fmt") is click.core.ParameterSource.COMMANDLINE
+    if given:
+        if wanted != fmt:
+            raise click.UsageError(f"-o {output} is {wanted} by its extension but -f is {fmt}; "
+                                   f"give -f {wanted}, or another file name")
+        return fmt
+    choices = next((p.type.choices for p in ctx.command.params if p.name == "fmt"), ())
+    if wanted not in choices:
+        raise click.UsageError(f"-o {output} is {wanted} by its extension, which "
+                               f"'{ctx.command_path}' does not write (-f "
+                               f"{'|'.join(choices)}); give -f, or another file name")
+    return wanted
+
+
 def checked_path(ctx: click.Context, param: click.Parameter, value: str | None
                  ) -> OutputPath | None:
     """Click callback: an output path checked while the options are parsed, so every output
@@ -161,16 +284,34 @@ def checked_path(ctx: click.Context, param: click.Parameter, value: str | None
 
 
 def output_path_option(*names: str, default: str | None = None, metavar: str = "FILE",
-                       help: str) -> Callable:
-    """An option naming an output file, checked before the command runs."""
-    return click.option(*names, default=default, metavar=metavar, callback=checked_path,
+                       help: str, fmt: str | None = None) -> Callable:
+    """An option naming an output file, checked before the command runs; ``fmt``: the one
+    format it is always written in (an extension naming another is refused:
+    :func:`check_fixed_format`)."""
+    def callback(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+        if value is not None and fmt is not None:
+            check_fixed_format(value, fmt, param.opts[0] if param.opts else str(param.name))
+        return checked_path(ctx, param, value)
+
+    return click.option(*names, default=default, metavar=metavar, callback=callback,
                         show_default=default is not None, help=help)
 
 
+def check_fixed_format(path: Any, fmt: str, option: str) -> None:
+    """Refuse an output that is always ``fmt`` (a baseline's JSON, a JUnit file's XML, a PNG)
+    under a name whose extension says another format (``-o baseline.csv``)."""
+    named = format_of(path)
+    if named is not None and named != fmt:
+        raise click.BadParameter(f"{path} is {named} by its extension, but {option} is "
+                                 f"always written as {fmt}; give a file name that says so")
+
+
 def output_option(f: Callable) -> Callable:
+    """``--output`` / ``-o`` of a command with ``--format`` (see :func:`format_from_output`)."""
     return output_path_option("--output", "-o",
                               help="Write to FILE (whole or not at all) instead of stdout; "
-                                   "- is stdout.")(f)
+                                   "- is stdout. Without -f, FILE's extension (.json, .csv, "
+                                   ".md, .jsonl) sets the format.")(f)
 
 
 def latency_options(f: Callable) -> Callable:
@@ -179,7 +320,8 @@ def latency_options(f: Callable) -> Callable:
         click.option("--latency", is_flag=True,
                      help="Also measure latency with the torch profiler (needs the torch "
                           "extra; noisy, slow)."),
-        click.option("--device", default="cpu", show_default=True, help="Latency: device."),
+        click.option("--device", type=DEVICE, default="cpu", show_default=True,
+                     metavar=DEVICE_METAVAR, help="Latency: where torch runs."),
         click.option("--threads", type=THREADS, default=None,
                      help="Latency: torch intra-op threads (default: torch's)."),
         click.option("--batch", type=BATCH, default=1, show_default=True,

@@ -13,9 +13,10 @@ from ..network.catalog import TABLES
 from ..render import crosscheck as view
 from ..render import plural
 from ..render.output import emit
+from ..render.text import visible
 from ..spec.load import MODEL_NAME
 from ..spec.load import REFERENCE_LIBRARIES as LIBRARIES
-from .common import format_option, network_options, output_option
+from .common import format_from_output, format_option, network_options, output_option
 
 #: ``--all`` grids: width multipliers x resolutions (the papers' grid, plus the odd 0.35 and 97
 #: and a non-square input), over the built-ins with a table of their own (10). quick: 120
@@ -57,6 +58,7 @@ def _grid_help() -> str:
 @format_option(help="Output format; every format carries exact integers.")
 @output_option
 @click.pass_context
+@format_from_output
 def crosscheck(ctx: click.Context, model: str | None, alpha: float | None,
                depth: float | None, resolution: str | None, classes: int | None,
                reference: tuple[str, str | None] | None, all_: bool, jobs: int | None,
@@ -82,6 +84,7 @@ def crosscheck(ctx: click.Context, model: str | None, alpha: float | None,
     Exit codes: 0 every count agrees, 1 a mismatch (listed on stderr), 2 usage error or
     torch / fvcore missing (pip install 'mncost[torch]'; --reference: 'mncost[reference]').
     """
+    _check_views(fmt, reference, all_, per_layer, show_conventions)
     from ..torch_backend import crosscheck as xc
 
     if reference is not None:
@@ -107,7 +110,7 @@ def crosscheck(ctx: click.Context, model: str | None, alpha: float | None,
         emit(view.render_one(fmt, results[0], per_layer, show_conventions), output)
     lines, failure = view.verdict(results)
     for line in lines:
-        click.echo(line, err=True)
+        click.echo(visible(line), err=True)
     if failure:
         raise CheckFailed(failure)
 
@@ -124,6 +127,19 @@ def _reference(value: str | None) -> tuple[str, str | None] | None:
         raise click.BadParameter(f"{value[:80]!r}: after {library}: give a model name "
                                  "(letters, digits, '_', '.', '-')")
     return library, name or None
+def _check_views(fmt: str, reference: str | None, all_: bool, per_layer: bool,
+                 show_conventions: bool) -> None:
+    """A view flag the output would leave out is refused, never dropped without a word."""
+    if show_conventions and (reference is not None or all_):
+        raise InputError(f"--conventions shows one configuration's own counts; drop it with "
+                         f"{'--reference' if reference is not None else '--all'}")
+    if per_layer and all_:
+        raise InputError("--all writes one summary row per configuration; drop --per-layer "
+                         "(or check one MODEL with --per-layer)")
+    if show_conventions and fmt == "csv":
+        raise InputError("-f csv holds the checks, not the conventions: use -f json, "
+                         "markdown or table with --conventions (or `mncost analyze MODEL "
+                         "--conventions -f csv`)")
 
 
 def _grid(ctx, model, alpha, resolution, grid_name) -> tuple:
@@ -147,8 +163,8 @@ def _progress(per_model: int):
         rows.append(result)
         if len(rows) == per_model:
             bad = sum(1 for r in rows if not r.ok)
-            click.echo(f"{result.model}: {plural(len(rows), 'configuration')}, "
-                       f"{'all agree' if not bad else f'{bad} failing'} "
-                       f"({sum(r.seconds for r in rows):.1f} s)", err=True)
+            click.echo(visible(f"{result.model}: {plural(len(rows), 'configuration')}, "
+                               f"{'all agree' if not bad else f'{bad} failing'} "
+                               f"({sum(r.seconds for r in rows):.1f} s)"), err=True)
 
     return report

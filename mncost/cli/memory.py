@@ -19,7 +19,20 @@ from ..errors import InputError, MissingDependency
 from ..network.catalog import resolve_model
 from ..render import memory as view
 from ..render.output import emit
-from .common import RUNS, THREADS, Count, format_option, network_options, output_option
+from .common import (
+    DEVICE,
+    DEVICE_METAVAR,
+    RUNS,
+    THREADS,
+    Count,
+    deprecated_option,
+    format_from_output,
+    format_option,
+    merge_deprecated,
+    network_options,
+    output_option,
+    output_path_option,
+)
 
 
 def dtype_option(f):
@@ -34,7 +47,7 @@ def roofline_options(f):
     f = click.option("--peak-gmacs", type=float, default=None, metavar="GMAC/S",
                      help="Peak MAC rate, 1e9 MAC/s (with --bandwidth-gbs).")(f)
     f = click.option("--roofline", "device_file", default=None, metavar="FILE",
-                     help="Device file (mncost roofline-measure -o FILE): per layer time "
+                     help="Roofline file (mncost roofline-measure -o FILE): per layer time "
                           "bound, compute- or memory-bound.")(f)
     return f
 
@@ -68,16 +81,19 @@ def device_from(device_file: str | None, peak_gmacs: float | None,
 @roofline_options
 @click.option("--measure", is_flag=True,
               help="Also measure the built model's peak live tensor memory with torch.")
-@click.option("--measure-device", default="cpu", show_default=True, metavar="cpu|cuda|cuda:N",
+@click.option("--device", "measure_device", type=DEVICE, default="cpu", show_default=True,
+              metavar=DEVICE_METAVAR,
               help="Where --measure runs (CUDA: torch.cuda.max_memory_allocated).")
+@deprecated_option("--measure-device", "old_measure_device", type=DEVICE)
 @format_option(render.FORMATS)
 @output_option
+@format_from_output
 def memory(model: str, alpha: float | None, depth: float | None,
            resolution: str | None, classes: int | None,
            dtype: str, split: int, per_layer: bool, per_resolution: str | None,
            device_file: str | None, peak_gmacs: float | None,
-           bandwidth_gbs: float | None, measure: bool, measure_device: str, fmt: str,
-           output: str | None) -> None:
+           bandwidth_gbs: float | None, measure: bool, measure_device: str | None,
+           old_measure_device: str | None, fmt: str, output: str | None) -> None:
     """Activation memory, bytes moved, arithmetic intensity and the roofline of MODEL.
 
     \b
@@ -89,6 +105,14 @@ def memory(model: str, alpha: float | None, depth: float | None,
     Peaks under both schedules (naive, streamed; README "Memory and the roofline"); bytes
     moved is the compulsory traffic. Without --measure no torch is imported.
     """
+    given = click.get_current_context().get_parameter_source("measure_device")
+    measure_device = merge_deprecated(
+        measure_device if given is click.core.ParameterSource.COMMANDLINE else None,
+        old_measure_device, "--device", "--measure-device") or measure_device
+    if fmt == "csv" and (per_resolution or measure):
+        raise InputError(f"-f csv holds the {'per-layer' if per_layer else 'by-kind'} table, "
+                         f"not {'--per-resolution' if per_resolution else '--measure'}: use "
+                         "-f json, markdown or table for it")
     network = resolve_model(model, alpha, resolution, classes, depth)
     device = device_from(device_file, peak_gmacs, bandwidth_gbs)
     report = memory_report(network, dtype, split)
@@ -110,7 +134,9 @@ def memory(model: str, alpha: float | None, depth: float | None,
 @click.option("--copy-mib", type=Count(min=1, max=4096), default=256, show_default=True,
               help="Size of the copied buffer in MiB (well above the caches).")
 @click.option("--repeats", "-n", type=RUNS, default=50, show_default=True)
-@output_option
+@output_path_option("--output", "-o", fmt="json",
+                    help="Write the roofline file (JSON, for --roofline) to FILE (whole or not "
+                         "at all) instead of stdout; - is stdout.")
 def roofline_measure(threads: int, size: int, copy_mib: int, repeats: int,
                      output: str | None) -> None:
     """Measure this CPU's roofline (torch): peak GMAC/s from a float32 GEMM and bandwidth

@@ -17,7 +17,18 @@ from ..render import evaluation as evaluation_view
 from ..render import predict as view
 from ..render.evaluation import EVALUATION_FORMATS
 from ..render.output import emit
-from .common import format_option, network_options, output_option
+from ..render.text import visible
+from .common import (
+    check_fixed_format,
+    device_profile_option,
+    format_from_output,
+    format_option,
+    is_device_name,
+    merge_deprecated,
+    network_options,
+    output_option,
+)
+from .progress import LineProgress
 
 #: Default seconds of measuring for ``calibrate``, and with ``--evaluate`` (its held-out
 #: configurations, about 36 more than the calibration's 57, share the same rounds).
@@ -26,37 +37,48 @@ BUDGET_S, EVALUATE_BUDGET_S = 180.0, 300.0
 
 def warn(lines: list[str]) -> None:
     for line in lines:
-        click.echo(f"mncost: warning: {line}", err=True)
+        click.echo(f"mncost: warning: {visible(line)}", err=True)
 
 
-def device_option(required: bool = True):
-    return click.option("--device", "device_file", required=required, metavar="DEVICE.json",
-                        type=click.Path(dir_okay=False),
-                        help="Device profile written by `mncost calibrate`.")
+def _old_device_file(value: str) -> None:
+    """``predict --device FILE`` (the old spelling of ``--device-profile FILE``): a value that
+    is a device name (cpu, cuda, cuda:N) is what ``--device`` means everywhere else, which
+    ``predict`` has no use for: refused. Any other value is the old spelling's file."""
+    if is_device_name(value):
+        raise click.UsageError(f"predict takes no --device {value}: it predicts for the "
+                               "device its profile was calibrated on; give the profile as "
+                               "--device-profile FILE")
 
 
 @click.command()
 @click.argument("model")
 @network_options
-@device_option()
+@device_profile_option("Device profile written by `mncost calibrate` (required).",
+                       old="--device", check=_old_device_file)
 @click.option("--per-layer", is_flag=True, help="Tables: also one row per layer (JSON and CSV "
                                                 "always have them).")
 @format_option(FORMATS)
 @output_option
+@format_from_output
 def predict(model: str, alpha: float | None, depth: float | None,
-            resolution: str | None, classes: int | None, device_file: str, per_layer: bool,
-            fmt: str, output: str | None) -> None:
+            resolution: str | None, classes: int | None, device_profile: str | None,
+            old_device_profile: str | None, per_layer: bool, fmt: str,
+            output: str | None) -> None:
     """Predicted latency of MODEL on a calibrated device: end to end, by kind, by stage and
     per layer. No torch, no measurement: the device profile's fitted model.
 
     \b
     Examples:
       mncost calibrate -o laptop.json --threads 1
-      mncost predict v2 --alpha 0.6 --res 176 --device laptop.json
-      mncost predict my_net.yaml --device laptop.json -f json
+      mncost predict v2 --alpha 0.6 --res 176 --device-profile laptop.json
+      mncost predict my_net.yaml --device-profile laptop.json -f json
     """
     from ..latency.predict import predict_network
 
+    device_file = merge_deprecated(device_profile, old_device_profile,
+                                   "--device-profile FILE", "--device FILE")
+    if device_file is None:
+        raise click.UsageError("give --device-profile FILE (written by `mncost calibrate`)")
     device = load_device(device_file)
     network = resolve_model(model, alpha, resolution, classes, depth)
     result = predict_network(model, network, device)
@@ -78,7 +100,7 @@ def check_writable(output: str) -> None:
 
 @click.command()
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False),
-              metavar="DEVICE.json", help="Where to write the device profile (whole, at the "
+              metavar="PROFILE.json", help="Where to write the device profile (whole, at the "
                                           "end; Ctrl-C writes nothing).")
 @click.option("--threads", "-t", type=click.IntRange(min=1), default=1, show_default=True,
               help="Threads to calibrate (and so to predict) for; fewer than idle cores.")
@@ -107,7 +129,7 @@ def calibrate(output: str, threads: int, runtime: str, budget_s: float | None,
               steady_malloc: bool, seed: int, allow_unstable: bool, evaluate: bool,
               fmt: str) -> None:
     """Measure a calibration set on this machine and write a device profile for `predict`,
-    `sweep --predict` and `check` (budgets on max_predicted_latency_ms).
+    `sweep` and `check` (--device-profile FILE; budgets on max_predicted_latency_ms).
 
     \b
     Examples:
@@ -120,6 +142,7 @@ def calibrate(output: str, threads: int, runtime: str, budget_s: float | None,
     held-out evaluation).
     """
     check_format_use(evaluate)
+    check_fixed_format(output, "json", "-o")      # the profile is JSON whatever -f says
     check_writable(output)
     try:
         from ..torch_backend.calibrate import calibrate as run
@@ -130,12 +153,13 @@ def calibrate(output: str, threads: int, runtime: str, budget_s: float | None,
 
     if budget_s is None:
         budget_s = EVALUATE_BUDGET_S if evaluate else BUDGET_S
-    doc = run(runtime=runtime, threads=threads, budget_s=budget_s, steady=steady_malloc,
-              progress=lambda line: click.echo(f"mncost: {line}", err=True), seed=seed,
-              allow_unstable=allow_unstable, evaluate=evaluate)
+    with LineProgress() as progress:   # rounds as a bar on a terminal, sparse lines in a log
+        doc = run(runtime=runtime, threads=threads, budget_s=budget_s, steady=steady_malloc,
+                  progress=progress, seed=seed, allow_unstable=allow_unstable,
+                  evaluate=evaluate)
     write_atomic(output, to_json(doc))
     train, base = doc["fit"]["training_error"], doc["fit"]["macs_baseline_error"]
-    click.echo(f"wrote {output}: {len(doc['training'])} configurations, "
+    click.echo(f"wrote {visible(output)}: {len(doc['training'])} configurations, "
                f"{doc['measurement']['rounds']} rounds, {doc['measurement']['unstable']} "
                f"unstable; training error: {train['within_10pct']:.0%} within ±10%, median "
                f"{train['median_abs_error']:.1%} (latency ∝ MACs: "

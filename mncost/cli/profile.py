@@ -17,12 +17,16 @@ from ..network.catalog import resolve_model
 from ..render import FORMATS
 from ..render import profile as view
 from ..render.output import emit
+from ..render.text import visible
 from .common import (
     BATCH,
+    DEVICE,
+    DEVICE_METAVAR,
     MIN_TIME,
     RUNS,
     THREADS,
     WARMUP,
+    format_from_output,
     format_option,
     network_options,
     output_option,
@@ -46,8 +50,8 @@ def warn_if_unstable(reason: str | None, environment: dict) -> None:
 @click.command()
 @click.argument("model")
 @network_options
-@click.option("--device", "-d", default="cpu", show_default=True, metavar="cpu|cuda|cuda:N",
-              help="Device to run on.")
+@click.option("--device", "-d", type=DEVICE, default="cpu", show_default=True,
+              metavar=DEVICE_METAVAR, help="Device to run on.")
 @click.option("--batch", "-b", type=BATCH, default=1, show_default=True,
               help="Images per forward pass.")
 @click.option("--threads", "-t", type=THREADS, default=None,
@@ -78,11 +82,12 @@ def warn_if_unstable(reason: str | None, environment: dict) -> None:
                                       "and time it in ONNX Runtime (extra 'onnx'), per layer "
                                       "too.")
 @roofline_options
-@output_path_option("--plot", "plot_file", metavar="FILE.png",
+@output_path_option("--plot", "plot_file", metavar="FILE.png", fmt="png",
                     help="With --per-layer and a roofline: write the log-log roofline plot "
                          "(matplotlib).")
 @format_option(FORMATS)
 @output_option
+@format_from_output
 def profile(model: str, alpha: float | None, depth: float | None,
             resolution: str | None, classes: int | None,
             device: str, batch: int, threads: int | None, dtype: str, warmup: int,
@@ -108,6 +113,9 @@ def profile(model: str, alpha: float | None, depth: float | None,
     roof = device_from(device_file, peak_gmacs, bandwidth_gbs)
     if roof is not None and not per_layer:
         raise InputError("--roofline / --peak-gmacs need --per-layer (measured time per layer)")
+    if roof is not None and fmt == "csv":   # refused before minutes of measuring
+        raise InputError("-f csv holds the timings, not the roofline: use -f json, markdown "
+                         "or table with --roofline / --peak-gmacs")
     if plot_file is not None and roof is None:
         raise InputError("--plot needs a roofline (--roofline FILE or --peak-gmacs and "
                          "--bandwidth-gbs) and --per-layer")
@@ -134,5 +142,5 @@ def profile(model: str, alpha: float | None, depth: float | None,
             from ..render.roofline_plot import roofline_plot
             roofline_plot(data, plot_file)
             if plot_file.is_file:
-                click.echo(f"wrote {plot_file}", err=True)
+                click.echo(visible(f"wrote {plot_file}"), err=True)
     emit(view.render(fmt, data), output)

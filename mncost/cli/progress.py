@@ -1,8 +1,10 @@
-"""Progress on stderr (tables go to stdout): the profiler's phases and a count bar for
-sweeps. rich is imported when a display starts."""
+"""Progress on stderr (tables go to stdout): the profiler's phases, a count bar for sweeps,
+and counted progress lines (``calibrate``'s rounds) as a bar. rich is imported when a display
+starts."""
 
 from __future__ import annotations
 
+import re
 import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
@@ -76,3 +78,78 @@ class ProgressDisplay:
 
     def __exit__(self, *exc: object) -> None:
         self._progress.stop()
+
+
+#: A counted progress line: ``round 3/38 done (12 s of 180 s)``, ``built 10/57 networks``.
+_COUNTED = re.compile(r"(?P<label>[A-Za-z][\w-]*) (?P<done>\d+)/(?P<total>\d+)\b")
+
+
+class LineProgress:
+    """``progress(line)`` for a command whose core reports progress as lines of text
+    (``calibrate``), as a context manager yielding that callback.
+
+    A counted line (``round 3/38 done``) moves a bar on a terminal: one per label (``round``,
+    ``built``), with the count, elapsed time and ETA. Where stderr is not a terminal (a CI
+    log), counted lines are written sparsely: the first, one at each quarter and the last.
+    Every other line is written as it comes, prefixed ``mncost: ``. Like
+    :class:`ProgressDisplay`, nothing redraws in the background: the callback draws, between
+    the core's timed runs.
+    """
+
+    #: Counted lines written without a terminal: at the first, each quarter and the last.
+    STEPS = 4
+
+    def __init__(self, console: Any = None) -> None:
+        self._console = console
+
+    def __enter__(self) -> Callable[[str], None]:
+        from rich.console import Console
+
+        self.console = self._console or Console(stderr=True)
+        self._progress: Any = None
+        self._tasks: dict[str, Any] = {}
+        self._steps: dict[str, int] = {}      # without a terminal: the last quarter written
+        if self.console.is_terminal:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self._progress = Progress(
+                TextColumn("{task.description:<8}"), BarColumn(), MofNCompleteColumn(),
+                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                console=self.console, auto_refresh=False, transient=False)
+            self._progress.start()
+        return self._line
+
+    def _line(self, line: str) -> None:
+        from rich.text import Text
+
+        from ..render.text import visible
+
+        counted = _COUNTED.match(line)
+        if counted is None:
+            self.console.print(Text(f"mncost: {visible(line)}"), soft_wrap=True)
+            if self._progress is not None:
+                self._progress.refresh()
+            return
+        label, done, total = counted["label"], int(counted["done"]), int(counted["total"])
+        if self._progress is None:
+            step = self.STEPS * done // max(total, 1)
+            if label not in self._steps or done == total or step > self._steps[label]:
+                self._steps[label] = step
+                self.console.print(Text(f"mncost: {visible(line)}"), soft_wrap=True)
+            return
+        task = self._tasks.get(label)
+        if task is None:
+            task = self._tasks[label] = self._progress.add_task(label, total=total)
+        self._progress.update(task, completed=done, total=total)
+        self._progress.refresh()
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()

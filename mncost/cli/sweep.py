@@ -13,12 +13,16 @@ from ..files.outputfile import Output, OutputPath, check_output, check_outputs
 from ..network.catalog import load_model
 from ..render import sweep as view
 from ..render.output import emit
+from ..render.text import visible
 from ..sweep import run as core
 from ..sweep.grid import parse_alphas, parse_depths, parse_resolutions
 from .common import (
+    device_profile_option,
+    format_from_output,
     format_option,
     grid_options,
     latency_options,
+    merge_deprecated,
     output_option,
     output_path_option,
     params_option,
@@ -63,22 +67,23 @@ TABLE_MAX_ROWS = 10_000
                help="Output format (csv, jsonl and json: exact integers, written row by row as "
                     f"computed; table and markdown: at most {TABLE_MAX_ROWS:,} rows).")
 @output_option
-@output_path_option("--plot", metavar="FILE.png",
+@output_path_option("--plot", metavar="FILE.png", fmt="png",
                     help="Also draw MACs and params vs alpha and resolution (and latency) to a "
                          "PNG (needs the plot extra).")
 @click.option("--memory", is_flag=True,
               help="Add peak_activation_bytes (naive schedule) and bytes_moved, float32 "
                    "(resolves every configuration: ~1 ms each).")
 @latency_options
-@click.option("--predict", "predict_file", type=click.Path(dir_okay=False), default=None,
-              metavar="DEVICE.json", help="Add predicted latency columns from a device profile "
-                                          "(`mncost calibrate`): no torch, no measuring.")
+@device_profile_option("Add predicted latency columns from a device profile (`mncost "
+                       "calibrate`): no torch, no measuring.", old="--predict")
+@format_from_output
 def sweep(models: tuple[str, ...], alphas: str | None, depths: str | None,
           resolutions: str | None, classes: int | None,
           params: str, per_layer: bool, fmt: str, output: OutputPath | None,
           plot: OutputPath | None, memory: bool, latency: bool, device: str,
           threads: int | None, batch: int, repeats: int | None, warmup: int | None,
-          min_time: float | None, predict_file: str | None) -> None:
+          min_time: float | None, device_profile: str | None,
+          old_device_profile: str | None) -> None:
     """Costs of every MODEL x alpha x depth x resolution: one row each (or one per layer).
 
     \b
@@ -93,6 +98,8 @@ def sweep(models: tuple[str, ...], alphas: str | None, depths: str | None,
     configurations). Ctrl-C during --latency writes the rows measured so far to
     FILE.partial.EXT (with -o), else nothing.
     """
+    predict_file = merge_deprecated(device_profile, old_device_profile,
+                                    "--device-profile FILE", "--predict FILE")
     if latency and per_layer:
         raise click.UsageError("--latency measures whole configurations; drop --per-layer")
     if plot and per_layer:
@@ -107,7 +114,8 @@ def sweep(models: tuple[str, ...], alphas: str | None, depths: str | None,
     if plot:
         view.require_matplotlib()
     if predict_file and per_layer:
-        raise click.UsageError("--predict adds whole-configuration columns; drop --per-layer "
+        raise click.UsageError("--device-profile adds whole-configuration columns; drop "
+                               "--per-layer "
                                "(use `mncost predict` for per-layer predictions)")
     predictor = _predictor(predict_file, models) if predict_file else None
     grid = core.Grid(models=models, specs=tuple(load_model(m) for m in models),
@@ -130,7 +138,7 @@ def sweep(models: tuple[str, ...], alphas: str | None, depths: str | None,
 
         rows = predictor.rows(rows)
         for note in machine_notes(predictor.device):
-            click.echo(f"mncost: warning: {note.text}", err=True)
+            click.echo(f"mncost: warning: {visible(note.text)}", err=True)
     if latency:
         options = profiler_options(device, threads, batch, repeats, warmup, min_time)
         rows = _measure_rows(rows, grid, options, state)
@@ -156,15 +164,15 @@ def sweep(models: tuple[str, ...], alphas: str | None, depths: str | None,
                 _stop_if_nothing(state, grid, output)
                 out.target = partial_out
         if out.target.is_file:
-            click.echo(f"wrote {out.target}", err=True)
+            click.echo(visible(f"wrote {out.target}"), err=True)
     if predictor is not None:
         for line in predictor.warnings():
-            click.echo(f"mncost: warning: {line}", err=True)
+            click.echo(f"mncost: warning: {visible(line)}", err=True)
     if plot and not state["partial"]:
         emit(view.plot_png(kept, latency), plot)
     if state["partial"]:
-        click.echo(f"interrupted: {state['rows']} of {grid.size} configurations measured; "
-                   f"partial results in {partial_out}", err=True)
+        click.echo(visible(f"interrupted: {state['rows']} of {grid.size} configurations "
+                           f"measured; partial results in {partial_out}"), err=True)
         raise SystemExit(INTERRUPTED)
 
 

@@ -14,7 +14,13 @@ from ..render import FORMATS
 from ..render import zoo as view
 from ..render.output import emit
 from ..zoo.data import PRECISIONS
-from .common import format_option, output_option, output_path_option
+from .common import (
+    device_profile_option,
+    format_from_output,
+    format_option,
+    output_option,
+    output_path_option,
+)
 
 
 def _count(option: str, value: str | None):
@@ -37,10 +43,8 @@ def _bounded(option: str, value: float | None, top: float | None = None) -> floa
 
 @click.command()
 @click.argument("models", nargs=-1)
-@click.option("--device-profile", "device_profile", type=click.Path(dir_okay=False),
-              default=None, metavar="DEVICE.json",
-              help="Predict each row's latency on this device profile (`mncost calibrate`) "
-                   "and draw the front against it.")
+@device_profile_option("Predict each row's latency on this device profile (`mncost "
+                       "calibrate`) and draw the front against it.")
 @click.option("--published-device", "published_device", default=None, metavar="NAME",
               help="Each row's latency as its source printed it on this device (pixel1, "
                    "pixel2, pixel3); '-' where its source prints none.")
@@ -59,6 +63,7 @@ def _bounded(option: str, value: float | None, top: float | None = None) -> floa
 @output_path_option("--plot", metavar="FILE.png",
                     help="Also draw top-1 against latency (or MACs), the front and every "
                          "row labelled, to a PNG (needs the plot extra).")
+@format_from_output
 def zoo(models: tuple[str, ...], device_profile: str | None, published_device: str | None,
         min_top1: float | None, max_ms: float | None, max_macs: str | None,
         max_params: str | None, dtype: str | None, fmt: str, output: OutputPath | None,

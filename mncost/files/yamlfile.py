@@ -175,16 +175,22 @@ def load_yaml_text(text: str, file: str) -> object:
         raise SpecError(f"duplicate key {exc.key!r}", file=file, line=exc.line,
                         field=exc.key) from None
     except yaml.MarkedYAMLError as exc:
-        # The context mark is where the broken construct starts (an unclosed "{" say); the
-        # problem mark is where the parser gave up, often a line later.
-        mark = exc.context_mark or exc.problem_mark
+        # The context mark is where the broken construct starts (an unclosed "{" or quote);
+        # the problem mark is where the parser gave up, often a line later. In a block (an
+        # indented list or mapping) the construct is fine up to the line the parser could
+        # not place: a line indented wrongly is the mistake, so that line is the one named.
+        block = bool(exc.context) and "block" in str(exc.context)
+        mark = (exc.problem_mark if block else None) or exc.context_mark or exc.problem_mark
         line = mark.line + 1 if mark is not None else None
         problem = exc.problem or exc.context or "invalid YAML"
         if isinstance(exc, yaml.constructor.ConstructorError):
             raise SpecError(problem, file=file, line=line) from None
         if exc.context and exc.context_mark and exc.problem_mark and (
                 exc.problem_mark.line != exc.context_mark.line):
-            problem += f" ({exc.context}; noticed on line {exc.problem_mark.line + 1})"
+            problem += (f" (check this line's indentation against the "
+                        f"{str(exc.context).replace('while parsing a ', '')} that starts on "
+                        f"line {exc.context_mark.line + 1})" if block else
+                        f" ({exc.context}; noticed on line {exc.problem_mark.line + 1})")
         raise SpecError(f"YAML syntax error: {problem}", file=file, line=line) from None
     except yaml.YAMLError as exc:
         raise SpecError(f"YAML error: {' '.join(str(exc).split())}", file=file) from None

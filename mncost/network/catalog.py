@@ -30,6 +30,50 @@ BUILTINS: dict[str, str] = {
     **{f"efficientnet-b{i}": f"efficientnet_b{i}.yaml" for i in range(8)},
 }
 
+#: Other names of the built-ins: the spec's own name, which every report prints in its header
+#: (``v2 (mobilenet-v2)``), is accepted too. Matched after :func:`_normal` (case, ``_``), so
+#: torchvision's ``mobilenet_v2`` and ``mobilenet_v3_large`` name them as well.
+#: ``tests/test_cli_names.py`` holds each to its spec's ``name:``.
+ALIASES: dict[str, str] = {f"mobilenet-{name}": name for name in BUILTINS
+                           if name.startswith("v")}
+
+
+def _normal(name: str) -> str:
+    return name.strip().lower().replace("_", "-")
+
+
+def builtin_name(model: str) -> str | None:
+    """The built-in short name ``model`` names (itself, or an alias), or None."""
+    if model in BUILTINS:
+        return model
+    normal = _normal(model)
+    return normal if normal in BUILTINS else ALIASES.get(normal)
+
+
+def suggestions(model: str) -> list[str]:
+    """Built-in names close to ``model``: every one it begins (``v3`` -> ``v3-large``,
+    ``v3-small``...), else the closest by spelling, an alias as the name it stands for."""
+    normal = _normal(model)
+    if not normal:
+        return []
+    starting = [name for name in BUILTINS if name.startswith(normal)]
+    starting += [short for alias, short in ALIASES.items()
+                 if alias.startswith(normal) and short not in starting]
+    if starting:
+        return starting[:4]
+    close = difflib.get_close_matches(normal, [*BUILTINS, *ALIASES], n=3, cutoff=0.6)
+    return list(dict.fromkeys(ALIASES.get(name, name) for name in close))
+
+
+def did_you_mean(names: list[str]) -> str:
+    """`` (did you mean 'a', 'b' or 'c'?)`` for a message; "" for none."""
+    if not names:
+        return ""
+    quoted = [repr(n) for n in names]
+    listed = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+    return f" (did you mean {listed}?)"
+
+
 #: Built-ins that are another built-in's table at other default multipliers (EfficientNet-B1...B7
 #: are B0 scaled by their width/depth coefficients): grids over alpha and depth (``crosscheck
 #: --all``, the torch tests) cover them through the one they extend.
@@ -66,8 +110,9 @@ def find_spec(model: str, base: Path | None = None) -> Path:
     Raises:
         InputError: for an unknown name, listing the known ones.
     """
-    if model in BUILTINS:
-        return configs_dir() / BUILTINS[model]
+    builtin = builtin_name(model)
+    if builtin is not None:
+        return configs_dir() / BUILTINS[builtin]
     path = Path(model)
     if base is not None and not path.is_absolute():
         if _exists(base / path):
@@ -79,10 +124,9 @@ def find_spec(model: str, base: Path | None = None) -> Path:
         if not _exists(path):
             raise SpecError("no such file", file=model)
         return path
-    close = difflib.get_close_matches(model, list(BUILTINS), n=1, cutoff=0.5)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    raise InputError(f"unknown model {model!r}{hint}; built-in models: "
-                     f"{', '.join(BUILTINS)}, or give a path to a .yaml spec")
+    raise InputError(f"unknown model {model!r}{did_you_mean(suggestions(model))}; built-in "
+                     f"models: {', '.join(BUILTINS)} (or their spec names, such as "
+                     "mobilenet-v2), or give a path to a .yaml spec")
 
 
 @lru_cache(maxsize=64)

@@ -57,10 +57,10 @@ def crosscheck_sections(result, per_layer: bool, show_conventions: bool) -> list
               _delta(c.delta)) for c in result.fvcore_terms]
     sections = [
         Section("Totals", ("count", "counter", "analytic", "measured", "delta"), totals,
-                "llrrr"),
+                "llrrr", together=(("analytic", "measured", "delta"),)),
         Section("fvcore's default total rebuilt from the analytic side",
                 ("fvcore term", "rule", "analytic", "fvcore by_operator", "delta"), terms,
-                "llrrr")]
+                "llrrr", together=(("analytic", "fvcore by_operator", "delta"),))]
     if show_conventions:
         sections.append(conventions_section(conventions_dict(result.conventions)))
     if per_layer:
@@ -92,7 +92,8 @@ def _layer_section(result) -> Section:
     return Section("Per layer (MACs; torch = FlopCounterMode / 2; params trainable; delta "
                    "covers every check)", ("layer", "kind", "analytic", "fvcore", "torch",
                                            "params", "torch params", "delta"), rows,
-                   "llrrrrrl")
+                   "llrrrrrl", together=(("analytic", "fvcore", "torch"),
+                                         ("params", "torch params")))
 
 
 def _notes(result) -> list[str]:
@@ -158,7 +159,8 @@ def _reference_sections(result, per_layer: bool) -> tuple[str, list[Section]]:
                _delta(theirs.params - ours.params)),
               ("output", _shape(ours.output), _shape(theirs.output),
                "0" if ours.output == theirs.output else "differs")]
-    sections = [Section("Totals", ("count", "mncost", result.library, "delta"), totals)]
+    sections = [Section("Totals", ("count", "mncost", result.library, "delta"), totals,
+                        together=(("mncost", result.library, "delta"),))]
     if per_layer:
         rows = [(a.name, _n(a.macs), _n(a.params), _shape(a.shape),
                  "ok" if (a.macs, a.params, a.shape) == (b.macs, b.params, b.shape)
@@ -226,7 +228,8 @@ def _grid_table(results: Sequence) -> tuple[str, list[Section]]:
              f"{sum(1 for r in results if not r.ok)} failing ({total:.1f} s)")
     head = ("model", "alpha", *(("depth",) if depth else ()), "res", "layers", "MACs", "params",
             "fvcore", "checks", "result")
-    return title, [Section("", head, rows, "l" + "r" * (len(head) - 2) + "l")]
+    return title, [Section("", head, rows, "l" + "r" * (len(head) - 2) + "l",
+                           key=head.index("res") + 1)]
 
 
 def render_grid(fmt: str, results: Sequence) -> str | Draw:

@@ -109,7 +109,8 @@ def memory_sections(data: dict[str, Any], per_layer: bool) -> list[Section]:
                 for e in t3["entries"]]
         sections.append(Section(
             "v2 paper Table 3 (16-bit, K = 1000 B rounded down to 2 figures; * = differs)",
-            ["size", "paper"] + sets, rows, notes=[f"outlier {n}" for n in t3["outliers"]]))
+            ["size", "paper"] + sets, rows, notes=[f"outlier {n}" for n in t3["outliers"]],
+            together=(["paper"] + sets,)))
     if per_layer:
         # At 80 columns: with a roofline the byte split gives way to the bound.
         if device:
@@ -129,7 +130,8 @@ def memory_sections(data: dict[str, Any], per_layer: bool) -> list[Section]:
             rows.append(row)
         notes = (["bound: memory Nx = memory-bound, its memory time N x its compute time"]
                  if device else [])
-        sections.append(Section("Per layer", headers, rows, "ll", notes))
+        sections.append(Section("Per layer", headers, rows, "ll", notes, key=2,
+                                together=(("in", "weights", "out", "moved"),)))
     return sections
 
 

@@ -12,6 +12,7 @@ from typing import Any, Callable, Iterable
 import click
 
 from ..files.outputfile import Output, check_output
+from .text import visible
 
 #: Columns of a rich table that is not shown on a terminal (piped, or ``-o FILE``): wide
 #: enough that rows are not wrapped, since there is no window to fit.
@@ -41,7 +42,7 @@ def emit(text: str | bytes | Draw | Iterable[str], output: Any) -> None:
             for chunk in text:
                 out.write(chunk)
     if target.is_file:
-        click.echo(f"wrote {target}", err=True)
+        click.echo(visible(f"wrote {target}"), err=True)
 
 
 def emit_rich(draw: Draw, output: Any) -> None:

@@ -72,7 +72,8 @@ def sections(data: dict[str, Any], per_layer: bool) -> list[Section]:
         out.append(Section("Per layer", ("layer", "kernel", "MACs", "bytes", "ms", "share"),
                            [(l["name"], l.get("variant", l["kind"]), human(l["macs"]),
                              human(l["bytes"]), _ms(l["ms"]), pct(l["share"]))
-                            for l in data["layers"]], "llrrrr"))
+                            for l in data["layers"]], "llrrrr", key=2,
+                           together=(("ms", "share"),)))
     return out
 
 

@@ -98,9 +98,15 @@ def _env_rows(data: dict[str, Any]) -> list[tuple[str, str]]:
         (k, str(v)) for k, v in env.items() if k not in keys and k != "mncost"]
 
 
-_KIND_HEAD = ("kind", "layers", "MACs", "MAC %", "time ms", "time %", "GMAC/s", "time/MAC")
-_LAYER_HEAD = ("layer", "kind", "MACs", "MAC %", "median ms", "p10-p90 ms", "time %",
-               "GMAC/s", "time/MAC")
+# MAC share, time share and their ratio side by side (the comparison the view exists for):
+# one part of a table split to fit the terminal, before the absolute figures.
+_KIND_HEAD = ("kind", "layers", "MAC %", "time %", "share ratio", "MACs", "time ms", "GMAC/s")
+_LAYER_HEAD = ("layer", "kind", "MAC %", "time %", "share ratio", "MACs", "median ms",
+               "p10-p90 ms", "GMAC/s")
+_SHARES = (("MAC %", "time %", "share ratio"), ("median ms", "p10-p90 ms"))
+#: What the share ratio is (it is not a time per MAC).
+SHARE_NOTE = ("share ratio = time % / MAC %: above 1x a layer takes more of the time than of "
+              "the MACs.")
 
 
 def _ratio(value: float | None) -> str:
@@ -108,16 +114,17 @@ def _ratio(value: float | None) -> str:
 
 
 def _kind_rows(per_layer: dict[str, Any]) -> list[tuple[str, ...]]:
-    return [(k["label"], str(k["layers"]), human(k["macs"]), pct(k["mac_share"]),
-             _ms(k["time_ms"]), pct(k["time_share"]),
-             _opt(k["gmacs_per_s"], lambda v: f"{v:.2f}"), _ratio(k["share_ratio"]))
+    return [(k["label"], str(k["layers"]), pct(k["mac_share"]), pct(k["time_share"]),
+             _ratio(k["share_ratio"]), human(k["macs"]), _ms(k["time_ms"]),
+             _opt(k["gmacs_per_s"], lambda v: f"{v:.2f}"))
             for k in per_layer["by_kind"]]
 
 
 def _layer_rows(per_layer: dict[str, Any]) -> list[tuple[str, ...]]:
-    return [(t["name"], t["kind"], human(t["macs"]), pct(t["mac_share"]), _ms(t["median_ms"]),
-             f"{_ms(t['p10_ms'])}-{_ms(t['p90_ms'])}", pct(t["time_share"]),
-             _opt(t["gmacs_per_s"], lambda v: f"{v:.2f}"), _ratio(t["share_ratio"]))
+    return [(t["name"], t["kind"], pct(t["mac_share"]), pct(t["time_share"]),
+             _ratio(t["share_ratio"]), human(t["macs"]), _ms(t["median_ms"]),
+             f"{_ms(t['p10_ms'])}-{_ms(t['p90_ms'])}",
+             _opt(t["gmacs_per_s"], lambda v: f"{v:.2f}"))
             for t in per_layer["layers"]]
 
 
@@ -141,8 +148,10 @@ def profile_sections(data: dict[str, Any]) -> list[Section]:
     per_layer = data["per_layer"]
     if per_layer is not None:
         sections += [Section("By layer kind: MAC share vs time share", _KIND_HEAD,
-                             _kind_rows(per_layer), notes=(overhead_note(data),)),
-                     Section("Per layer", _LAYER_HEAD, _layer_rows(per_layer), "llrrrrrrr")]
+                             _kind_rows(per_layer), notes=(SHARE_NOTE, overhead_note(data)),
+                             together=_SHARES),
+                     Section("Per layer", _LAYER_HEAD, _layer_rows(per_layer), "llrrrrrrr",
+                             key=2, together=_SHARES)]
     if data.get("roofline"):
         sections += roofline_sections(data["roofline"])
     sections.append(Section("Environment", ("key", "value"), _env_rows(data), "ll"))
@@ -170,9 +179,11 @@ def roofline_sections(roof: dict[str, Any]) -> list[Section]:
                _ms(r["time_bound_ms"]), _ms(r["median_ms"]), _frac(r["roof_fraction"]))
               for r in roof["layers"]]
     return [Section("Roofline by kind", ("kind", "layers", "MAC/B", "mem-bound", "bound ms",
-                                         "measured ms", "roof %"), kinds, notes=(note,)),
+                                         "measured ms", "roof %"), kinds, notes=(note,),
+                    together=(("bound ms", "measured ms", "roof %"),)),
             Section("Roofline per layer", ("layer", "kind", "MAC/B", "bound", "bound ms",
-                                           "measured", "roof %"), layers, "llrr")]
+                                           "measured", "roof %"), layers, "llrr", key=2,
+                    together=(("bound ms", "measured", "roof %"),))]
 
 
 def profile_markdown(data: dict[str, Any]) -> str:

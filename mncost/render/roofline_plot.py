@@ -11,8 +11,21 @@ from ..files.outputfile import write_atomic
 
 
 def roofline_png(data: dict[str, Any]) -> bytes:
-    """A PNG of ``profile`` data joined with a roofline (:func:`mncost.roofline.join_profile`).
-    MAC-free layers (pool, add, scale) have intensity 0 and are left out of a log axis."""
+    """A PNG of :func:`roofline_figure`."""
+    import matplotlib.pyplot as plt
+
+    fig = roofline_figure(data)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def roofline_figure(data: dict[str, Any]) -> Any:
+    """The figure of ``profile`` data joined with a roofline
+    (:func:`mncost.roofline.join_profile`). MAC-free layers (pool, add, scale) have intensity
+    0 and are left out of a log axis. The legend (kinds and both roofs) stands beside the
+    plot, so no label covers a point or crosses the frame."""
     try:
         import matplotlib
     except ImportError:
@@ -25,7 +38,7 @@ def roofline_png(data: dict[str, Any]) -> bytes:
     roof = data["roofline"]
     device = roof["device"]
     points = [r for r in roof["layers"] if r["intensity"] > 0 and r["achieved_gmacs"]]
-    fig, ax = plt.subplots(figsize=(7.5, 5))
+    fig, ax = plt.subplots(figsize=(9.5, 5))
     kinds = list(dict.fromkeys(r["kind"] for r in points))
     colors = plt.get_cmap("tab10")
     for i, kind in enumerate(kinds):
@@ -53,12 +66,9 @@ def roofline_png(data: dict[str, Any]) -> bytes:
     ax.set_title(f"{data['model']} roofline ({device['source']}; "
                  f"{env.get('threads', '?')} thread(s), {roof['dtype']})")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize="small", loc="lower right")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    return buffer.getvalue()
+    return fig
 
 
 def roofline_plot(data: dict[str, Any], path: str) -> None:

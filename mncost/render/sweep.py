@@ -61,6 +61,12 @@ def table_rows(rows: Sequence[dict[str, Any]], per_layer: bool, latency: bool
     return head, cells
 
 
+#: Columns a reader compares: one part of a table split to fit the terminal.
+_TOGETHER = (("MACs", "params"), ("MACs ratio", "params ratio"), ("peak act.", "moved"),
+             ("latency ms (median)", "p10-p90 ms", "predicted ms"),
+             ("kind", "out CxHxW"))
+
+
 def _sections(rows: Sequence[dict[str, Any]], per_layer: bool, latency: bool, params: str
               ) -> tuple[list[Section], list[str]]:
     head, cells = table_rows(rows, per_layer, latency)
@@ -69,7 +75,9 @@ def _sections(rows: Sequence[dict[str, Any]], per_layer: bool, latency: bool, pa
     notes = [f"MACs = multiply-accumulates; params: {params}."]
     if not per_layer:
         notes.append("Ratios: to the same model at its own alpha, depth and resolution.")
-    return [Section("", head, cells, align)], notes
+    # A row is named by its configuration (and layer): every part of a split table repeats it.
+    key = head.index("res") + 1 + (1 if per_layer else 0)
+    return [Section("", head, cells, align, key=key, together=_TOGETHER)], notes
 
 
 def sweep_markdown(rows: Sequence[dict[str, Any]], per_layer: bool, latency: bool,
@@ -113,7 +121,7 @@ def stream(fmt: str, rows: Iterable[dict[str, Any]], per_layer: bool, latency: b
     document, its ``rows`` array written row by row; ``status()`` is
     called after the last row for the ``partial`` flag and the configurations total (an
     interrupted ``--latency`` sweep).
-    ``memory``, ``predicted``: the rows carry ``--memory``'s or ``--predict``'s columns.
+    ``memory``, ``predicted``: the rows carry ``--memory``'s or ``--device-profile``'s columns.
     """
     names = columns(per_layer, latency, memory, predicted)
     buffer: list[str] = []
@@ -163,7 +171,8 @@ def _pick(values: Sequence, n: int) -> list:
 
 
 #: The row fields the plot reads (a streamed sweep keeps only these for it).
-PLOT_FIELDS = ("model", "alpha", "depth", "resolution", "macs", "params", "latency_ms_median")
+PLOT_FIELDS = ("model", "alpha", "depth", "resolution", "macs", "params", "latency_ms_median",
+               "latency_ms_p10", "latency_ms_p90")
 
 
 def require_matplotlib() -> None:
@@ -178,8 +187,8 @@ def require_matplotlib() -> None:
 
 def plot_figure(rows: Sequence[dict[str, Any]], latency: bool) -> Any:
     """A matplotlib figure: MACs against alpha and against resolution, params against alpha
-    (and, with latency, MACs against latency with the Pareto front, its points labelled
-    alpha/rho).
+    (and, with latency, MACs against latency, each point with its p10-p90 spread, and the
+    Pareto front of lower latency and fewer MACs, its points labelled alpha/rho).
 
     Axes are linear from zero, with ticks in M (millions), so 300M reads off the axis; each
     model has its own colour and each line its own marker. Raises
@@ -219,13 +228,45 @@ def plot_figure(rows: Sequence[dict[str, Any]], latency: bool) -> Any:
     for ax in axes[:2]:
         ax.set_ylabel("MACs (millions of multiply-accumulates)")
     axes[2].set_ylabel("parameters (millions)")
+    if latency:
+        # Limits once every model is drawn (set per model, the first would fix them), with
+        # room for the p10-p90 bars and the labels.
+        axes[3].margins(x=0.1, y=0.08)
+        axes[3].autoscale_view()
+        axes[3].set_xlim(left=0)
     for ax in axes:
         ax.yaxis.set_major_formatter(millions)
         ax.set_ylim(bottom=0)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize="x-small", loc="upper left")
     fig.tight_layout()
+    if latency:
+        _declutter(fig, axes[3])
     return fig
+
+
+def _declutter(fig: Any, ax: Any) -> None:
+    """Keep the Pareto labels readable: a label that would cross the frame is moved to the
+    left of its point, and one that would still cross it or cover a label already placed is
+    left out (front points lie close together)."""
+    renderer = fig.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    kept: list[Any] = []
+
+    def inside(box: Any) -> bool:
+        return (frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0
+                and box.y1 <= frame.y1)
+
+    for text in list(ax.texts):
+        box = text.get_window_extent(renderer)
+        if not inside(box):
+            text.set_horizontalalignment("right")
+            text.xyann = (-4, 4)
+            box = text.get_window_extent(renderer)
+        if not inside(box) or any(box.overlaps(other) for other in kept):
+            text.remove()
+        else:
+            kept.append(box)
 
 
 def plot_png(rows: Sequence[dict[str, Any]], latency: bool) -> bytes:
@@ -283,25 +324,37 @@ def _params(ax: Any, rows: Sequence[dict[str, Any]], model: str, color: Any) -> 
 PARETO_LABELS = 12
 
 
+def _spread(row: dict[str, Any]) -> tuple[float, float]:
+    """How far p10 and p90 lie below and above the median (0 where not measured)."""
+    median = row["latency_ms_median"]
+    low, high = row.get("latency_ms_p10"), row.get("latency_ms_p90")
+    return (median - low if isinstance(low, (int, float)) else 0.0,
+            high - median if isinstance(high, (int, float)) else 0.0)
+
+
 def _pareto(ax: Any, rows: Sequence[dict[str, Any]], model: str, color: Any) -> None:
-    """Every configuration as a point, the Pareto front as a line, its points labelled
-    ``alpha/rho``."""
+    """Every configuration as a point with its p10-p90 latency spread, and the Pareto front
+    (lower latency and fewer MACs are better: no other point is both faster and cheaper) as
+    a line, its points labelled ``alpha/rho`` inside the frame."""
     points = [(r["latency_ms_median"], r["macs"], r) for r in rows
               if isinstance(r.get("latency_ms_median"), (int, float))]
     if not points:
         return
-    ax.scatter([p[0] for p in points], [p[1] for p in points], s=14, alpha=0.45, color=color,
-               label=f"{model} configurations")
+    spread = [_spread(p[2]) for p in points]
+    ax.errorbar([p[0] for p in points], [p[1] for p in points],
+                xerr=[[s[0] for s in spread], [s[1] for s in spread]], fmt="o", markersize=3,
+                alpha=0.45, color=color, elinewidth=0.8, capsize=2,
+                label=f"{model} configurations (p10-p90)")
     front = pareto_front([(p[0], p[1]) for p in points])
     ax.plot([p[0] for p in front], [p[1] for p in front], color=color, marker="o",
             drawstyle="steps-post", label=f"{model} Pareto front")
     where = {(p[0], p[1]): p[2] for p in points}
     for latency, macs in _pick(front, PARETO_LABELS):
         row = where[(latency, macs)]
+        # Up and to the right of the point, a clipped label never crosses the frame.
         ax.annotate(f"{row['alpha']:g}/{resolution_str(row['resolution'])}", (latency, macs),
-                    textcoords="offset points", xytext=(4, -10), fontsize="x-small",
-                    color=color)
-    ax.set_xlabel("latency, median ms per batch")
+                    textcoords="offset points", xytext=(4, 4), fontsize="x-small",
+                    color=color, annotation_clip=True, clip_on=True)
+    ax.set_xlabel("latency, median ms per batch (bars: p10-p90)")
     ax.set_ylabel("MACs (millions)")
-    ax.set_xlim(left=0)
-    ax.set_title("MACs vs latency; Pareto front labelled alpha/rho")
+    ax.set_title("MACs vs latency: Pareto front labelled alpha/rho")

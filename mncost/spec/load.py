@@ -18,6 +18,7 @@ Shallow MobileNets, Tables 4 and 5), so a variant never copies its parent's tabl
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -479,6 +480,35 @@ def _matches(row: _RawRow, key: str, value: Any) -> bool:
     return row.data.get(key) == value
 
 
+def _squash(word: str) -> str:
+    return "".join(ch for ch in word.lower() if ch.isalnum())
+
+
+def suggest_op(word: str) -> str | None:
+    """The row op ``word`` most likely means, or None: the op or alias it spells in another
+    case or with ``_`` / ``-`` (``Conv``, ``inverted-residual``), one it begins or holds
+    (``mbconv6``, ``inverted_residual_block``, ``pooling``, ``depthwise_conv``), one it
+    shares a 3-letter start with (``sep_conv``), one inside it, else the closest spelling."""
+    names = {**{op: op for op in ROW_OPS}, **_OP_ALIASES}
+    squashed = {_squash(name): op for name, op in names.items()}
+    key = _squash(word)
+    if not key:
+        return None
+    if key in squashed:
+        return squashed[key]
+    begun = [n for n in squashed if len(n) >= 3 and (key.startswith(n) or n.startswith(key))]
+    if begun:
+        return squashed[max(begun, key=len)]
+    shared = [n for n in squashed if len(key) >= 3 and n[:3] == key[:3]]
+    if len({squashed[n] for n in shared}) == 1:
+        return squashed[shared[0]]
+    held = [n for n in squashed if len(n) >= 3 and n in key]
+    if held:
+        return squashed[max(held, key=len)]
+    close = difflib.get_close_matches(key, list(squashed), n=1, cutoff=0.6)
+    return squashed[close[0]] if close else None
+
+
 def _validate_row(raw: _RawRow, defaults: Mapping[str, Any],
                   default_lines: Mapping[str, tuple[str, int | None]]) -> Row:
     path = f"layers[{raw.index}]"
@@ -493,8 +523,10 @@ def _validate_row(raw: _RawRow, defaults: Mapping[str, Any],
                         field=f"{path}.op")
     op = _OP_ALIASES.get(op, op)
     if op not in ROW_OPS:
-        raise SpecError(f"unknown layer kind {data['op']!r}{_suggest(data['op'], ROW_OPS)}"
-                        f" (known: {', '.join(ROW_OPS)})", file=op_file, line=op_line,
+        close = suggest_op(data["op"])
+        hint = f" (did you mean {close!r}?)" if close else ""
+        raise SpecError(f"unknown layer kind {data['op']!r}{hint} (known: {', '.join(ROW_OPS)}, "
+                        f"or an alias: {', '.join(_OP_ALIASES)})", file=op_file, line=op_line,
                         field=f"{path}.op")
     record = ROW_OPS[op]
     allowed = {**_COMMON, **record.fields}

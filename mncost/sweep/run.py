@@ -56,7 +56,7 @@ LATENCY_COLUMNS = ("latency_ms_median", "latency_ms_p10", "latency_ms_p90", "lat
 #: Columns that ``--memory`` adds (float32, the naive schedule; README "Memory and the
 #: roofline"): the peak live activation bytes and the compulsory bytes moved of one pass.
 MEMORY_COLUMNS = ("peak_activation_bytes", "bytes_moved")
-#: Columns that ``--predict DEVICE.json`` adds (:mod:`mncost.predict`).
+#: Columns that ``--device-profile FILE`` adds (:mod:`mncost.predict`).
 PREDICTED_COLUMNS = ("predicted_ms", "predicted_runtime", "predicted_threads")
 
 
@@ -80,7 +80,7 @@ def columns(per_layer: bool, latency: bool, memory: bool = False, predicted: boo
 
 
 def has_predicted(rows: Sequence[dict[str, Any]]) -> bool:
-    """Whether sweep rows carry ``--predict``'s columns."""
+    """Whether sweep rows carry ``--device-profile``'s columns."""
     return bool(rows) and PREDICTED_COLUMNS[0] in rows[0]
 
 
@@ -393,10 +393,11 @@ def measure_latency(rows: Iterable[dict[str, Any]], specs: dict[str, Spec], opti
 # Pareto front (drawn by :func:`mncost.render.sweep.plot_png`)
 
 def pareto_front(points: Sequence[tuple[float, int]]) -> list[tuple[float, int]]:
-    """The configurations no other one beats on both counts: for (latency, MACs) points,
-    those with more MACs (capacity) than every faster one. Sorted by latency."""
+    """The configurations no other one beats on both costs: for (latency, MACs) points, where
+    lower latency and fewer MACs are better, those with fewer MACs than every faster one (no
+    other point is as fast and as cheap). Sorted by latency, so MACs fall along it."""
     front: list[tuple[float, int]] = []
-    for latency, macs in sorted(points, key=lambda p: (p[0], -p[1])):
-        if not front or macs > front[-1][1]:
+    for latency, macs in sorted(points):
+        if not front or macs < front[-1][1]:
             front.append((latency, macs))
     return front

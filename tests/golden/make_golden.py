@@ -10,7 +10,8 @@ every ``--help``. Covered, for one model (v3-small at alpha 1.0 / 224: squeeze-e
 residual adds: every layer kind the built-ins use):
 
 * ``analyze -f json --per-layer``, and the same with ``--conventions --separable``;
-* ``analyze -f csv`` (by kind) and ``-f csv --per-layer``;
+* ``analyze -f csv`` (by kind) and ``-f csv --per-layer``; on the small spec, each other CSV
+  view (``--stages``, ``--separable``, ``--conventions``: one table per CSV);
 * ``analyze -f markdown --per-layer --stages --separable --conventions``;
 
 and for a small grid: ``sweep -f csv``, ``sweep -f csv --per-layer``, ``sweep -f json``,
@@ -54,7 +55,7 @@ EVERY_KIND = "tests/data/tiny_every_kind.yaml"
 #: terminal width.
 HELP = (("analyze",), ("list",), ("validate",), ("crosscheck",), ("profile",), ("sweep",),
         ("baseline",), ("baseline", "write"), ("check",), ("memory",), ("roofline-measure",),
-        ("calibrate",), ("zoo",))
+        ("calibrate",), ("predict",), ("zoo",))
 HELP_WIDTH = 100
 BUDGETS = """\
 budgets:
@@ -98,7 +99,11 @@ def cases() -> list[Case]:
     every = ("analyze", EVERY_KIND, "--per-layer", "--conventions", "--separable")
     out += [
         Case("analyze_every_kind.json", (*every, "-f", "json")),
-        Case("analyze_every_kind.csv", (*every, "-f", "csv")),
+        Case("analyze_every_kind.csv", ("analyze", EVERY_KIND, "--per-layer", "-f", "csv")),
+        # -f csv holds one table: each view of --stages, --separable, --conventions is a CSV.
+        *(Case(f"analyze_every_kind_{view}.csv", ("analyze", EVERY_KIND, f"--{view}", "-f",
+                                                   "csv"))
+          for view in ("stages", "separable", "conventions")),
         Case("analyze_every_kind.md", (*every, "--stages", "-f", "markdown")),
         Case("sweep.csv", ("sweep", *SWEEP_GRID, "-f", "csv")),
         Case("sweep_per_layer.csv", ("sweep", *SWEEP_GRID, "-f", "csv", "--per-layer")),
