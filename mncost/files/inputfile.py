@@ -22,6 +22,33 @@ class Refused(Exception):
     """A file or document that is not read, and why (the caller adds the file name)."""
 
 
+#: ``(st_dev, st_ino, st_ctime_ns)`` of every file read since :func:`forget_reads` (the CLI
+#: calls it as each command starts): an output must never replace one of them. The change time
+#: tells a file read from a later one that reuses its inode number.
+_READ: set[tuple[int, int, int]] = set()
+
+
+def file_identity(path: str | os.PathLike) -> tuple[int, int, int] | None:
+    """``(st_dev, st_ino, st_ctime_ns)`` of the regular file ``path`` (symlinks followed), or
+    None when it is no regular file or cannot be looked at."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return (st.st_dev, st.st_ino, st.st_ctime_ns) if stat.S_ISREG(st.st_mode) else None
+
+
+def was_read(path: str | os.PathLike) -> bool:
+    """Whether the file ``path`` is one this command has read (:data:`_READ`)."""
+    identity = file_identity(path)
+    return identity is not None and identity in _READ
+
+
+def forget_reads() -> None:
+    """Start a new command: no file has been read yet."""
+    _READ.clear()
+
+
 def read_limited(path: str | os.PathLike, max_bytes: int) -> str:
     """The UTF-8 text of the regular file ``path``, at most ``max_bytes`` long.
 
@@ -33,11 +60,13 @@ def read_limited(path: str | os.PathLike, max_bytes: int) -> str:
     # O_NONBLOCK: opening a FIFO must not wait for a writer before fstat can refuse it.
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     try:
-        mode = os.fstat(fd).st_mode
+        st = os.fstat(fd)
+        mode = st.st_mode
         if stat.S_ISDIR(mode):
             raise Refused("is a directory, not a regular file")
         if not stat.S_ISREG(mode):
             raise Refused("not a regular file (devices, FIFOs and sockets are not read)")
+        _READ.add((st.st_dev, st.st_ino, st.st_ctime_ns))
         chunks, size = [], 0
         while size <= max_bytes:
             chunk = os.read(fd, min(1 << 20, max_bytes + 1 - size))
