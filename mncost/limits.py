@@ -42,3 +42,8 @@ MAX_ENTRIES = 10_000
 #: Most memory (bytes) the torch back end may allocate for one model: weights plus every
 #: activation, in float32, estimated from the analytic counts before anything is built.
 MAX_MODEL_BYTES = 16 << 30
+#: Most threads a measurement may ask for (``--threads``): far above any machine's cores, and
+#: below where threading libraries abort.
+MAX_THREADS = 1024
+#: Longest measuring ``calibrate --budget-s`` may ask for (seconds: a day).
+MAX_CALIBRATE_S = 86_400

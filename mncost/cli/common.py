@@ -19,7 +19,7 @@ import click
 
 from ..costs.analytic import DEFAULT_PARAMS, PARAM_CONVENTIONS
 from ..files.outputfile import OutputPath, check_output
-from ..limits import MAX_SPEC_INT
+from ..limits import MAX_CALIBRATE_S, MAX_SPEC_INT, MAX_THREADS
 from ..render.formats import FORMATS
 from ..render.formats import REGISTRY as FORMAT_REGISTRY
 from ..spec.values import parse_resolution
@@ -66,6 +66,17 @@ class Seconds(click.ParamType):
         return seconds
 
 
+class FiniteRange(click.FloatRange):
+    """click's FloatRange (its bounds shown in ``--help``), refusing ``nan`` too, which
+    compares false with every bound and so gets through FloatRange."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{str(value)[:40]} is not a finite number", param, ctx)
+        return number
+
+
 class Resolution(click.ParamType):
     """One resolution, ``R`` or ``HxW`` (lowercase x), checked when the options are parsed.
 
@@ -88,7 +99,11 @@ class Resolution(click.ParamType):
 #: ``--classes``: classifier outputs.
 CLASSES = Count(min=1, max=MAX_SPEC_INT)
 #: Latency options: threads, batch, runs; and seconds of timed runs.
-THREADS = Count(min=1, max=4096)
+THREADS = Count(min=1, max=MAX_THREADS)
+#: Worker processes (``crosscheck --jobs``).
+JOBS = Count(min=1, max=MAX_THREADS)
+#: Seconds of measuring of ``calibrate --budget-s``.
+BUDGET_SECONDS = FiniteRange(min=0, min_open=True, max=MAX_CALIBRATE_S)
 BATCH = Count(min=1, max=1_000_000)
 RUNS = Count(min=1, max=1_000_000)
 WARMUP = Count(min=0, max=1_000_000)

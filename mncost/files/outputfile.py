@@ -145,10 +145,28 @@ def check_output(given: str | os.PathLike | OutputPath, what: str = "") -> Outpu
     if not os.access(directory, os.W_OK | os.X_OK):
         raise InputError(f"{label}cannot write {text}: directory "
                          f"{os.path.dirname(text) or '.'} is not writable")
+    _try_directory(directory, f"{label}cannot write {text}")
     if st is None:
         return OutputPath(given=text, path=real)
     return OutputPath(given=text, path=real, mode=stat.S_IMODE(st.st_mode),
                       linked=st.st_nlink > 1, identity=(st.st_dev, st.st_ino))
+
+
+def _try_directory(directory: str, cannot: str) -> None:
+    """Create (and remove) a temporary file in ``directory``: what the write will do, tried
+    now, so a read-only file system, or one that refuses even root (``/proc``, ``/sys``), is
+    refused before the work rather than after it."""
+    import tempfile
+
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".mncost-", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise InputError(f"{cannot}: {exc.strerror or exc}") from None
+    os.close(fd)
+    try:
+        os.unlink(probe)
+    except OSError:
+        pass
 
 
 def check_outputs(*named: tuple[str, str | os.PathLike | OutputPath | None],
