@@ -132,10 +132,19 @@ def _check_entry(path: str, i: int, entry: Any) -> None:
     for metric in COUNT_METRICS:
         if not _is_int(entry["totals"].get(metric)):
             raise _bad(path, f"{where}.totals.{metric} must be an integer")
+    for metric in MEMORY_METRICS:   # optional (older baselines), compared when present
+        if metric in entry["totals"] and not _is_int(entry["totals"][metric]):
+            raise _bad(path, f"{where}.totals.{metric} must be an integer, got "
+                             f"{json_value(entry['totals'][metric])}")
+    names: dict[str, int] = {}
     for j, layer in enumerate(entry["layers"]):
         if not (isinstance(layer, dict) and isinstance(layer.get("name"), str)
                 and all(_is_int(layer.get(m)) for m in COUNT_METRICS)):
             raise _bad(path, f"{where}.layers[{j}] needs name, macs and params")
+        if layer["name"] in names:   # layers are matched by name: a second would hide one
+            raise _bad(path, f"{where}.layers[{j}]: layer {layer['name'][:80]!r} is listed "
+                             f"twice (also layers[{names[layer['name']]}])")
+        names[layer["name"]] = j
     if "latency_ms_median" in entry:
         latency = entry["latency_ms_median"]
         if isinstance(latency, bool) or not isinstance(latency, (int, float)) or not (
@@ -155,6 +164,13 @@ def _check_entry(path: str, i: int, entry: Any) -> None:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def json_value(value: Any) -> str:
+    """A value read from JSON as JSON writes it (``null``, ``true``, ``"12"``), short."""
+    import json
+
+    return json.dumps(value)[:40]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -195,7 +211,7 @@ def compare_entry(entry: dict[str, Any], report: Report, params: str, tolerance:
            **memory_totals(report.network)}
     metrics = [MetricDelta(m, entry["totals"][m], new[m],
                            tolerance.allows(entry["totals"][m], new[m]))
-               for m in COUNT_METRICS + MEMORY_METRICS if _is_int(entry["totals"].get(m))]
+               for m in COUNT_METRICS + MEMORY_METRICS if m in entry["totals"]]
     if latency is not None:
         lat_tolerance, median = latency
         old = entry["latency_ms_median"]

@@ -123,9 +123,27 @@ def _constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number JSON allows")
 
 
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook`` of :func:`json.loads`: an object with a key given twice is refused
+    (:mod:`json` would keep the last one, silently; YAML files are held to the same rule).
+
+    Raises:
+        ValueError: ``duplicate key 'name'``.
+    """
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"duplicate key {key[:80]!r} (each key once per object)")
+            seen.add(key)
+    return result
+
+
 def load_json(text: str) -> Any:
     """Parse JSON with bounded nesting (:data:`MAX_DEPTH`), integers of at most
-    :data:`MAX_INT_DIGITS` digits, finite floats and no ``NaN``/``Infinity``.
+    :data:`MAX_INT_DIGITS` digits, finite floats, no ``NaN``/``Infinity`` and no key given
+    twice in one object (:func:`unique_keys`).
 
     Raises:
         Refused: with a one-line reason (line and column for syntax errors).
@@ -134,7 +152,7 @@ def load_json(text: str) -> Any:
         raise Refused(f"nested more than {MAX_DEPTH} levels deep")
     try:
         return json.loads(text, parse_int=_int, parse_float=_float,
-                          parse_constant=_constant)
+                          parse_constant=_constant, object_pairs_hook=unique_keys)
     except json.JSONDecodeError as exc:
         raise Refused(f"invalid JSON at line {exc.lineno}, column {exc.colno}: "
                       f"{exc.msg}") from None
