@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal
+from itertools import islice
 from typing import Any, Callable, Iterable, Sequence
 
 from .. import __version__
@@ -23,7 +24,7 @@ from ..costs.analytic import PARAM_CONVENTIONS, Report
 from ..costs.memory import memory_totals
 from ..errors import InputError, MncostError
 from ..files.inputfile import Refused, load_json, read_limited
-from ..limits import MAX_ENTRIES, MAX_JSON_BYTES
+from ..limits import MAX_BASELINE_BYTES, MAX_BASELINE_LAYERS, MAX_ENTRIES
 from ..network.layers import Network
 from ..network.resolve import check_alpha, check_classes, check_depth, check_resolution
 from .budgets import Budget, check_budget
@@ -91,7 +92,7 @@ def load_baseline(path: str) -> dict[str, Any]:
             entry without the fields :func:`compare` reads, each said in one line.
     """
     try:
-        text = read_limited(path, MAX_JSON_BYTES)
+        text = read_limited(path, MAX_BASELINE_BYTES)
     except FileNotFoundError:
         raise InputError(f"{path}: baseline file not found (write one with `mncost baseline "
                          "write -o FILE`)") from None
@@ -251,10 +252,30 @@ def write_entries(configs: Iterable[tuple[str, float, object]], classes: int | N
                   analyze: Callable[[Network], Report], measure: Measure | None = None
                   ) -> list[dict[str, Any]]:
     """Baseline entries for ``(model, alpha, resolution[, depth])`` configurations (``None``:
-    the spec's own)."""
-    entries = []
+    the spec's own).
+
+    Raises:
+        InputError: before any analysis or measuring, more than :data:`MAX_ENTRIES`
+            configurations or :data:`MAX_BASELINE_LAYERS` layers: a baseline that
+            :func:`load_baseline` would not read.
+    """
+    configs = list(islice(configs, MAX_ENTRIES + 1))
+    if len(configs) > MAX_ENTRIES:
+        raise InputError(f"a baseline holds at most {MAX_ENTRIES:,} configurations (what "
+                         "`mncost check` reads); use fewer models, alphas, depths or "
+                         "resolutions")
+    networks, layers = [], 0
     for model, alpha, resolution, *depth in configs:
         network = resolve_model(model, alpha, resolution, classes, *depth)
+        layers += len(network.layers)
+        if layers > MAX_BASELINE_LAYERS:
+            raise InputError(f"the baseline would record more than {MAX_BASELINE_LAYERS:,} "
+                             f"layers, more than `mncost check` reads (a file of at most "
+                             f"{MAX_BASELINE_BYTES:,} bytes); use fewer models, alphas, depths "
+                             "or resolutions")
+        networks.append((model, network))
+    entries = []
+    for model, network in networks:
         latency = measure(network) if measure is not None else None
         entries.append(entry_of(model, analyze(network), params, latency))
     return entries

@@ -115,7 +115,7 @@ def sweep(models: tuple[str, ...], alphas: str | None, depths: str | None,
                      resolutions=(parse_resolutions(resolutions) if resolutions is not None
                                   else ()),
                      classes=classes, params=params)
-    core.check_grid(grid)
+    core.check_work(grid, per_layer, memory)
     if fmt in ("table", "markdown"):
         count = core.row_count(grid, per_layer)
         if count > TABLE_MAX_ROWS:

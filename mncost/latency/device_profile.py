@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from ..costs.kinds import KINDS
 from ..errors import InputError
-from ..files.inputfile import Refused, read_limited, unique_keys
+from ..files.inputfile import Refused, check_json_shape, read_limited, unique_keys
 from ..network.layers import Network
 from ..spec.values import ACTIVATIONS
 from .model import (
@@ -248,7 +248,10 @@ def load_device(path: str) -> DeviceProfile:
     # Parsed here rather than by inputfile.load_json: a non-finite number is reported by the
     # field that holds it (model.kinds.add.ms_per_mac: must be a finite number).
     try:
+        check_json_shape(text)
         doc = json.loads(text, parse_constant=_no_constant, object_pairs_hook=unique_keys)
+    except Refused as exc:
+        raise InputError(f"{path}: {exc} (a device profile is a JSON file)") from None
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
     except (RecursionError, ValueError) as exc:
