@@ -38,10 +38,13 @@ MAX_RESOLUTION = 10 ** 18
 MAX_SPEC_INT = 10 ** 9
 #: Largest expansion factor ``t`` of a spec row.
 MAX_EXPANSION = 10_000.0
-#: Most layers one sweep may resolve (each costs about 20 us: a resolve and its costs), so its
-#: time is bounded as well as its configurations (:data:`mncost.sweep.grid.MAX_CONFIGS`): about
-#: 15,000 alphas of v2, or 2,300 of EfficientNet-B7.
-MAX_SWEEP_LAYERS = 1_000_000
+#: Most layers one sweep, or one check (its baseline and budgets), may resolve (each costs
+#: about 20 us: a resolve and its costs), so its time is bounded as well as its configurations
+#: (:data:`mncost.sweep.grid.MAX_CONFIGS`): about 15,000 alphas of v2, or 2,300 of
+#: EfficientNet-B7.
+MAX_RESOLVED_LAYERS = 1_000_000
+#: Most configurations ``sweep --plot`` draws (the kept points cost memory; more are unreadable).
+MAX_PLOT_POINTS = 100_000
 #: Most rows one sweep writes (configurations, or layers with ``--per-layer``).
 MAX_SWEEP_ROWS = 2_000_000
 #: Largest number of layers one network may resolve to (n repeats included).

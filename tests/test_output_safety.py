@@ -309,3 +309,45 @@ def test_sighup_removes_the_temporary_file(tmp_path):
     assert no_temporaries(tmp_path) and not out.exists()
     assert "Traceback" not in err and one_error_line(err).endswith("(SIGHUP)")
 
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
+def test_dev_full_is_refused_before_the_work(monkeypatch):
+    """Every write to /dev/full fails: calibrate (minutes of measuring) refuses it first."""
+    import sys
+    import types
+
+    module = types.ModuleType("mncost.torch_backend.calibrate")
+    module.calibrate = lambda **kwargs: pytest.fail("measuring started")
+    monkeypatch.setitem(sys.modules, "mncost.torch_backend.calibrate", module)
+    line = one_error_line(run("calibrate", "-o", "/dev/full").stderr)
+    assert "/dev/full" in line and "No space left on device" in line
+
+
+def test_stdout_that_is_an_input_is_refused(tmp_path):
+    """``mncost analyze net.yaml >> net.yaml`` would write the report into the spec."""
+    spec = tmp_path / "net.yaml"
+    spec.write_text("name: net\nresolution: 32\nlayers:\n  - {op: conv, c: 8, k: 3, s: 2}\n"
+                    "  - {op: pool}\n  - {op: fc, c: 10}\n")
+    before = spec.read_text()
+    with open(spec, "a") as stdout:
+        proc = subprocess.run([sys.executable, "-m", "mncost", "analyze", str(spec)],
+                              stdout=stdout, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                              timeout=60)
+    assert proc.returncode == 2 and "stdout" in one_error_line(proc.stderr)
+    assert spec.read_text() == before
+
+
+def test_a_file_named_like_a_built_in_is_no_input(tmp_path, monkeypatch):
+    """``v1`` is the built-in model even where a file ``v1`` exists (the output of a run
+    before, say): writing that file is allowed, to -o or through stdout."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "v1").write_text("old\n")
+    assert run("analyze", "v1", "-f", "csv", "-o", "v1").exit_code == 0
+    assert run("sweep", "v1", "-f", "csv", "-o", "v1").exit_code == 0
+    with open(tmp_path / "v1", "w") as stdout:
+        proc = subprocess.run([sys.executable, "-m", "mncost", "analyze", "v1", "-f", "csv"],
+                              stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=60,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    assert "568740352" in (tmp_path / "v1").read_text()

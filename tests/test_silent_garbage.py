@@ -199,3 +199,33 @@ def test_patch_where_true_does_not_match_a_one(tmp_path):
     spec = _child(tmp_path, "{s: true}")     # v1's rows have s: 1 and s: 2
     line = one_error_line(run("analyze", str(spec)))
     assert "matches no row" in line
+
+
+# ---------------------------------------------------------------------------------------------
+# A baseline field the reader does not know is refused, not skipped (a typo would skip a check)
+
+@pytest.mark.parametrize("where, key", [("entry", "latency_ms_medain"), ("totals", "mac"),
+                                        ("layer", "param")])
+def test_baseline_unknown_keys_are_refused(baseline, where, key):
+    path, doc = baseline
+    entry = doc["entries"][0]
+    target = {"entry": entry, "totals": entry["totals"], "layer": entry["layers"][2]}[where]
+    target[key] = 1
+    path.write_text(json.dumps(doc))
+    with pytest.raises(InputError, match=f"unknown key '{key}'"):
+        load_baseline(str(path))
+
+
+# ---------------------------------------------------------------------------------------------
+# A model or configuration given twice is one row, one entry (as alphas given twice are)
+
+def test_sweep_model_given_twice_is_swept_once():
+    result = run("sweep", "v1", "v1", "--alpha", "0.5,1.0", "-f", "csv")
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.splitlines()) == 1 + 2
+
+
+def test_baseline_write_model_given_twice_is_one_entry(tmp_path):
+    out = tmp_path / "b.json"
+    assert run("baseline", "write", "v1", "v1", "-o", str(out)).exit_code == 0
+    assert len(json.loads(out.read_text())["entries"]) == 1

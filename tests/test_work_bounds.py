@@ -112,21 +112,21 @@ def test_sweep_with_too_many_distinct_alphas_is_refused_before_work():
     # 19,001 alphas of v2: about 1.2 million layers to resolve (40 s); 2,000,000 took an hour
     result = run("sweep", "v2", "--alpha", "0.1:1.9:0.0001", "-f", "csv")
     line = one_error_line(result)
-    assert f"{limits.MAX_SWEEP_LAYERS:,}" in line and "--alpha" in line
+    assert f"{limits.MAX_RESOLVED_LAYERS:,}" in line and "--alpha" in line
     assert result.stdout == ""
 
 
 def test_sweep_with_too_many_resolutions_is_refused_before_work():
     result = run("sweep", "efficientnet-b7", "--res", "32:600000:2", "-f", "csv")
     line = one_error_line(result)
-    assert f"{limits.MAX_SWEEP_LAYERS:,}" in line and "--res" in line
+    assert f"{limits.MAX_RESOLVED_LAYERS:,}" in line and "--res" in line
 
 
 def test_sweep_memory_resolves_every_configuration_and_is_bounded():
     result = run("sweep", "v2", "--memory", "--alpha", "0.25:1.5:0.01", "--res", "96:480:2",
                  "-f", "csv")
     line = one_error_line(result)
-    assert "--memory" in line and f"{limits.MAX_SWEEP_LAYERS:,}" in line
+    assert "--memory" in line and f"{limits.MAX_RESOLVED_LAYERS:,}" in line
 
 
 def test_per_layer_rows_are_bounded():
@@ -151,7 +151,7 @@ def test_the_slow_path_is_bounded_while_it_runs(monkeypatch):
     from mncost.sweep import run as core
 
     monkeypatch.setattr(core, "_alpha_costs", lambda report, params: None)
-    monkeypatch.setattr(core, "MAX_SWEEP_LAYERS", 5_000)
+    monkeypatch.setattr(core, "MAX_RESOLVED_LAYERS", 5_000)
     grid = core.Grid(models=("v1",), specs=(load_model("v1"),), alphas=(0.5, 0.75, 1.0),
                      resolutions=tuple((r, r) for r in range(96, 480, 4)))
     rows = core.iter_rows(grid)
@@ -228,3 +228,26 @@ def test_report_md_on_an_ascii_stdout(tmp_path, failing):
     assert proc.returncode == (1 if failing else 0), proc.stderr.decode()
     assert (b"[FAIL]" if failing else b"[ok]") in proc.stdout
     assert b"Traceback" not in proc.stderr
+
+
+def test_sweep_plot_points_are_bounded(tmp_path):
+    result = run("sweep", "v1", "--alpha", "0.25:1.5:0.01", "--res", "96:960:1", "-f", "csv",
+                 "-o", str(tmp_path / "g.csv"), "--plot", str(tmp_path / "g.png"))
+    line = one_error_line(result)
+    assert "--plot" in line and "100,000" in line
+
+
+def test_check_budgets_work_is_bounded_before_it_starts(tmp_path, monkeypatch):
+    """Each budget is a network to analyze (10,000 budgets of EfficientNet-B7 are 4.3 million
+    layers, minutes): the layers are counted first, and nothing is analyzed past the limit."""
+    from mncost.check import baseline as core
+
+    monkeypatch.setattr(core, "MAX_RESOLVED_LAYERS", 2_000)
+    monkeypatch.setattr("mncost.cli.check.analyze_network",
+                        lambda network: pytest.fail("analyzed before the bound was checked"))
+    budgets = tmp_path / "b.yaml"
+    budgets.write_text("budgets:\n" + "".join(
+        f"  - {{model: efficientnet-b7, alpha: {a}, max_macs: 100G}}\n"
+        for a in (0.5, 0.75, 1.0, 1.25, 1.5, 2.0)))
+    line = one_error_line(run("check", "--budget", str(budgets)))
+    assert "2,000" in line and "budgets" in line

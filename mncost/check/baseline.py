@@ -24,7 +24,7 @@ from ..costs.analytic import PARAM_CONVENTIONS, Report
 from ..costs.memory import memory_totals
 from ..errors import InputError, MncostError
 from ..files.inputfile import Refused, load_json, read_limited
-from ..limits import MAX_BASELINE_BYTES, MAX_BASELINE_LAYERS, MAX_ENTRIES
+from ..limits import MAX_BASELINE_BYTES, MAX_BASELINE_LAYERS, MAX_ENTRIES, MAX_RESOLVED_LAYERS
 from ..network.layers import Network
 from ..network.resolve import check_alpha, check_classes, check_depth, check_resolution
 from .budgets import Budget, check_budget
@@ -77,6 +77,14 @@ def baseline_dict(entries: Sequence[dict[str, Any]], params: str,
     return doc
 
 
+#: The keys :func:`entry_of` writes, its totals' and its layers': what :func:`load_baseline`
+#: reads. Any other key is refused (a misspelt ``latency_ms_median`` would skip a check).
+ENTRY_KEYS = ("model", "spec", "alpha", "depth", "resolution", "classes", "totals", "layers",
+              "latency_ms_median")
+TOTALS_KEYS = (*COUNT_METRICS, "layers", *MEMORY_METRICS)
+LAYER_KEYS = ("name", "kind", "out_shape", *COUNT_METRICS)
+
+
 # ---------------------------------------------------------------------------------------------
 # Reading a baseline file back
 
@@ -122,14 +130,22 @@ def load_baseline(path: str) -> dict[str, Any]:
     return doc
 
 
+def _unknown(path: str, where: str, item: dict[str, Any], known: Sequence[str]) -> None:
+    for key in item:
+        if key not in known:
+            raise _bad(path, f"{where}: unknown key {key[:40]!r} (known: {', '.join(known)})")
+
+
 def _check_entry(path: str, i: int, entry: Any) -> None:
     where = f"entries[{i}]"
     if not isinstance(entry, dict):
         raise _bad(path, f"{where} must be an object")
+    _unknown(path, where, entry, ENTRY_KEYS)
     for key, kind in (("model", str), ("alpha", (int, float)), ("resolution", list),
                       ("classes", int), ("totals", dict), ("layers", list)):
         if not isinstance(entry.get(key), kind) or isinstance(entry.get(key), bool):
             raise _bad(path, f"{where}.{key} is missing or has the wrong type")
+    _unknown(path, f"{where}.totals", entry["totals"], TOTALS_KEYS)
     for metric in COUNT_METRICS:
         if not _is_int(entry["totals"].get(metric)):
             raise _bad(path, f"{where}.totals.{metric} must be an integer")
@@ -142,6 +158,7 @@ def _check_entry(path: str, i: int, entry: Any) -> None:
         if not (isinstance(layer, dict) and isinstance(layer.get("name"), str)
                 and all(_is_int(layer.get(m)) for m in COUNT_METRICS)):
             raise _bad(path, f"{where}.layers[{j}] needs name, macs and params")
+        _unknown(path, f"{where}.layers[{j}]", layer, LAYER_KEYS)
         if layer["name"] in names:   # layers are matched by name: a second would hide one
             raise _bad(path, f"{where}.layers[{j}]: layer {layer['name'][:80]!r} is listed "
                              f"twice (also layers[{names[layer['name']]}])")
@@ -259,7 +276,8 @@ def write_entries(configs: Iterable[tuple[str, float, object]], classes: int | N
             configurations or :data:`MAX_BASELINE_LAYERS` layers: a baseline that
             :func:`load_baseline` would not read.
     """
-    configs = list(islice(configs, MAX_ENTRIES + 1))
+    # a configuration given twice (a model named twice) is one entry, as alphas given twice are
+    configs = list(dict.fromkeys(islice(configs, MAX_ENTRIES + 1)))
     if len(configs) > MAX_ENTRIES:
         raise InputError(f"a baseline holds at most {MAX_ENTRIES:,} configurations (what "
                          "`mncost check` reads); use fewer models, alphas, depths or "
@@ -281,12 +299,38 @@ def write_entries(configs: Iterable[tuple[str, float, object]], classes: int | N
     return entries
 
 
+def check_work(baseline: dict[str, Any] | None, budgets: Sequence[Budget],
+               resolve_model: Callable[..., Network]) -> None:
+    """Refuse a check that would analyze more than :data:`MAX_RESOLVED_LAYERS` layers: the
+    baseline's (as recorded) and the budgets' networks (each resolved to count its layers: a
+    resolve costs a sixth of the analysis, and the count stops at the limit)."""
+    layers = sum(len(e["layers"]) for e in baseline["entries"]) if baseline else 0
+    for budget in budgets:
+        if layers > MAX_RESOLVED_LAYERS:
+            break
+        try:
+            layers += len(resolve_model(budget.model, budget.alpha, budget.resolution,
+                                        budget.classes, budget.depth).layers)
+        except MncostError:
+            pass   # reported, with the budget's line, when the budget is checked
+    if layers > MAX_RESOLVED_LAYERS:
+        raise InputError(f"the baseline and budgets would analyze more than "
+                         f"{MAX_RESOLVED_LAYERS:,} layers (the limit of one check): split them "
+                         "into several checks")
+
+
 def run_check(baseline: dict[str, Any] | None, baseline_file: str,
               budgets: Sequence[Budget], tolerance: Tolerance, params: str,
               resolve_model: Callable[..., Network], analyze: Callable[[Network], Report],
               measure: Measure | None = None, latency_tolerance: Tolerance | None = None,
               predict: Measure | None = None) -> CheckResult:
-    """Recompute every baseline entry and budget from the current specs and compare."""
+    """Recompute every baseline entry and budget from the current specs and compare.
+
+    Raises:
+        InputError: before anything is analyzed or measured, when the baseline's layers and
+            the budgets' networks pass :data:`MAX_RESOLVED_LAYERS` (:func:`check_work`).
+    """
+    check_work(baseline, budgets, resolve_model)
     configs = []
     if baseline is not None:
         if measure is not None and any("latency_ms_median" not in e

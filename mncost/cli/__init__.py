@@ -192,6 +192,8 @@ def _label(param: click.Parameter) -> str:
 def _check_parameters(ctx: click.Context) -> None:
     """Refuse an empty value given for any parameter, and outputs that are inputs or each
     other (:func:`mncost.files.outputfile.check_outputs`), before any work."""
+    from ..network.catalog import BUILTINS  # a built-in name is read from the package
+
     outputs, inputs = [], []
     for param in ctx.command.params:
         value = ctx.params.get(param.name)
@@ -204,10 +206,10 @@ def _check_parameters(ctx: click.Context) -> None:
         for v in values:
             if isinstance(v, OutputPath):
                 outputs.append((_label(param), v))
-            elif isinstance(v, str) and not isinstance(param.type, click.Choice):
+            elif isinstance(v, str) and not isinstance(param.type, click.Choice) and (
+                    v not in BUILTINS):
                 inputs.append((_label(param), v))
-    if outputs:
-        check_outputs(*outputs, inputs=inputs)
+    check_outputs(*outputs, inputs=inputs)
 
 
 def _stdout_error(exc: OSError) -> BaseException:

@@ -10,7 +10,8 @@ import click
 
 from ..errors import InputError
 from ..files.outputfile import Output, OutputPath, check_output, check_outputs
-from ..network.catalog import load_model
+from ..limits import MAX_PLOT_POINTS
+from ..network.catalog import BUILTINS, load_model
 from ..render import sweep as view
 from ..render.output import emit
 from ..sweep import run as core
@@ -91,6 +92,7 @@ def sweep(models: tuple[str, ...], alphas: str | None, depths: str | None,
     configurations). Ctrl-C during --latency writes the rows measured so far to
     FILE.partial.EXT (with -o), else nothing.
     """
+    models = tuple(dict.fromkeys(models))   # a model named twice is swept once
     if latency and per_layer:
         raise click.UsageError("--latency measures whole configurations; drop --per-layer")
     if plot and per_layer:
@@ -102,7 +104,8 @@ def sweep(models: tuple[str, ...], alphas: str | None, depths: str | None,
     if latency and output is not None and output.is_file:
         partial_out = check_output(str(partial_path(output.given)), "--output")
     check_outputs(("--output", output), ("--plot", plot), ("--output (partial)", partial_out),
-                  inputs=[("MODELS", m) for m in models] + [("--predict", predict_file)])
+                  inputs=[("MODELS", m) for m in models if m not in BUILTINS]
+                  + [("--predict", predict_file)])
     if plot:
         view.require_matplotlib()
     if predict_file is not None and per_layer:
@@ -116,6 +119,9 @@ def sweep(models: tuple[str, ...], alphas: str | None, depths: str | None,
                                   else ()),
                      classes=classes, params=params)
     core.check_work(grid, per_layer, memory)
+    if plot and grid.size > MAX_PLOT_POINTS:
+        raise InputError(f"--plot draws at most {MAX_PLOT_POINTS:,} configurations, not "
+                         f"{grid.size:,}: plot a coarser grid (the data file may be larger)")
     if fmt in ("table", "markdown"):
         count = core.row_count(grid, per_layer)
         if count > TABLE_MAX_ROWS:

@@ -7,8 +7,8 @@ checked, so a command never writes one file and then fails on the next) and :cla
 
 * ``-`` is stdout; ``/dev/stdout`` and ``/dev/stderr`` (and ``/dev/fd/1``, ``/dev/fd/2``) are
   the streams themselves.
-* A device (``/dev/null``, ``/dev/full``), a FIFO or a socket is written to directly, never
-  replaced.
+* A device (``/dev/null``), a FIFO or a socket is written to directly, never replaced;
+  ``/dev/full``, where every write fails, is refused before the work.
 * A regular file is written whole or not at all: into a temporary file beside it (a short name,
   ``.mncost-XXXXXXXX.tmp``, so a 250-character file name still fits in 255 bytes), then renamed
   over it. A symlink is followed: its target is replaced and the link stays. The file's mode is
@@ -127,6 +127,10 @@ def check_output(given: str | os.PathLike | OutputPath, what: str = "") -> Outpu
     if st is not None and not stat.S_ISREG(st.st_mode):
         if not os.access(real, os.W_OK):
             raise InputError(f"{label}cannot write {text}: permission denied")
+        if stat.S_ISCHR(st.st_mode) and (os.major(st.st_rdev), os.minor(st.st_rdev)) == (1, 7):
+            # Linux's /dev/full: every write fails, so say it before the work, not after
+            raise InputError(f"{label}cannot write {text}: {os.strerror(errno.ENOSPC)} (it "
+                             "is /dev/full)")
         return OutputPath(given=text, path=real, direct=True)
     directory = os.path.dirname(real) or "."
     if not os.path.isdir(directory):
@@ -169,13 +173,23 @@ def _try_directory(directory: str, cannot: str) -> None:
         pass
 
 
+def stdout_identity() -> tuple[int, int] | None:
+    """``(st_dev, st_ino)`` of stdout when it is a regular file (``>`` or ``>>`` a file)."""
+    try:
+        st = os.fstat(sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):   # no file descriptor (a test's buffer)
+        return None
+    return (st.st_dev, st.st_ino) if stat.S_ISREG(st.st_mode) else None
+
+
 def check_outputs(*named: tuple[str, str | os.PathLike | OutputPath | None],
                   inputs: Iterable[tuple[str, str | os.PathLike | None]] = ()
                   ) -> list[OutputPath | None]:
     """:func:`check_output` for each ``(option, path)`` (None: not given), all before any
     work. Refused too: two options writing one file (one path, or one inode through hard
-    links or symlinks), and an output that is one of ``inputs`` (``(option, path)`` of what
-    the command reads; a value that names no regular file, a built-in model, is skipped)."""
+    links or symlinks), and an output (stdout included, when it is a file) that is one of
+    ``inputs`` (``(option, path)`` of what the command reads; a value that names no regular
+    file, a built-in model, is skipped)."""
     checked = [None if path is None else check_output(path, what) for what, path in named]
     seen: dict[object, str] = {}
     for (what, _), out in zip(named, checked):
@@ -185,11 +199,15 @@ def check_outputs(*named: tuple[str, str | os.PathLike | OutputPath | None],
             if key in seen:
                 raise InputError(f"{seen[key]} and {what} both write {out.given}")
         seen.update({key: what for key in filter(None, (out.path, out.identity))})
+    stdout = stdout_identity()
     for what, path in inputs:
         identity = file_identity(path) if path is not None and path != "" else None
         if identity is not None and identity[:2] in seen:
             raise InputError(f"{seen[identity[:2]]} names {path}, the input of {what}: it is "
                              "not overwritten (choose another file)")
+        if identity is not None and identity[:2] == stdout:
+            raise InputError(f"stdout is {path}, the input of {what}: it is not written to "
+                             "(redirect stdout to another file)")
     return checked
 
 

@@ -17,7 +17,7 @@ layer by layer, against the registry's own formulas for every resolution; where 
 falls back to resolving that configuration (:func:`_config_rows`).
 
 Work: every resolve costs about 20 us a layer, so a sweep is bounded by the layers it resolves
-(:data:`MAX_SWEEP_LAYERS`), not only by its configurations: :func:`check_work` estimates them
+(:data:`MAX_RESOLVED_LAYERS`), not only by its configurations: :func:`check_work` estimates them
 before any work (one network per model x alpha x depth, one per resolution, and with
 ``--memory`` one per configuration), and :class:`_Work` counts them as they are done (the slow
 path can resolve every configuration).
@@ -34,7 +34,7 @@ from ..costs.analytic import DEFAULT_PARAMS, Report, analyze
 from ..costs.kinds import MAC_KINDS, REGISTRY
 from ..costs.schema import resolution_str
 from ..errors import InputError
-from ..limits import MAX_SWEEP_LAYERS, MAX_SWEEP_ROWS
+from ..limits import MAX_RESOLVED_LAYERS, MAX_SWEEP_ROWS
 from ..network.layers import Network
 from ..network.resolve import resolve
 from ..spec.load import Spec
@@ -269,16 +269,16 @@ CACHE_LAYERS = 2_000_000
 
 
 class _Work:
-    """The layers one sweep has resolved, refused past :data:`MAX_SWEEP_LAYERS`."""
+    """The layers one sweep has resolved, refused past :data:`MAX_RESOLVED_LAYERS`."""
 
     def __init__(self) -> None:
         self.layers = 0
 
     def done(self, network: Network) -> Network:
         self.layers += len(network.layers)
-        if self.layers > MAX_SWEEP_LAYERS:
-            raise InputError(f"the sweep has resolved {MAX_SWEEP_LAYERS:,} layers (the limit) "
-                             f"and is not done: {network.spec_name}'s layers change with "
+        if self.layers > MAX_RESOLVED_LAYERS:
+            raise InputError(f"the sweep has resolved {MAX_RESOLVED_LAYERS:,} layers (the "
+                             f"limit) and is not done: {network.spec_name}'s layers change with "
                              "alpha or resolution, so each configuration is resolved on its "
                              "own; use fewer --alpha, --depth or --res values")
         return network
@@ -359,7 +359,7 @@ def check_grid(grid: Grid) -> None:
 
 def check_work(grid: Grid, per_layer: bool = False, memory: bool = False) -> None:
     """Refuse, before any work, a grid over :data:`MAX_CONFIGS`, one whose resolves would
-    pass :data:`MAX_SWEEP_LAYERS` (module docstring; ``memory``: :func:`add_memory` resolves
+    pass :data:`MAX_RESOLVED_LAYERS` (module docstring; ``memory``: :func:`add_memory` resolves
     every configuration), or one with ``per_layer`` rows past :data:`MAX_SWEEP_ROWS`. One
     resolve per model (at its deepest depth) finds the layers a network has."""
     check_grid(grid)
@@ -370,10 +370,10 @@ def check_work(grid: Grid, per_layer: bool = False, memory: bool = False) -> Non
         configs = len(grid.multipliers) * len(grid.resolutions_of(spec))
         networks = len(grid.multipliers) + len(grid.resolutions_of(spec)) + 1
         total += layers * (networks + (configs if memory else 0))
-    if total > MAX_SWEEP_LAYERS:
+    if total > MAX_RESOLVED_LAYERS:
         raise InputError(f"the sweep would resolve about {total:,} layers (networks of up to "
-                         f"{largest:,} layers; at most {MAX_SWEEP_LAYERS:,}): use fewer --alpha,"
-                         " --depth or --res values"
+                         f"{largest:,} layers; at most {MAX_RESOLVED_LAYERS:,}): use fewer "
+                         "--alpha, --depth or --res values"
                          + (", or drop --memory, which resolves every configuration"
                             if memory else ""))
     if per_layer:
