@@ -95,7 +95,9 @@ def test_calibrate_help_says_the_thread_range():
 @pytest.mark.parametrize("args", [("sweep", "v1", "--latency"), ("profile", "v1"),
                                   ("baseline", "write", "v1"), ("roofline-measure",),
                                   ("check", "--budget", "b.yaml", "--latency")])
-def test_threads_over_the_limit_are_refused_everywhere(args):
+def test_threads_over_the_limit_are_refused_everywhere(tmp_path, monkeypatch, args):
+    monkeypatch.chdir(tmp_path)   # where baseline write would write its default file
+    (tmp_path / "b.yaml").write_text("budgets:\n  - model: v1\n    max_macs: 600M\n")
     line = one_error_line(run(*args, "--threads", str(MAX_THREADS + 1)))
     assert "--threads" in line and f"{MAX_THREADS}" in line
 
