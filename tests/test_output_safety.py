@@ -351,3 +351,11 @@ def test_a_file_named_like_a_built_in_is_no_input(tmp_path, monkeypatch):
                               env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 0, proc.stderr
     assert "568740352" in (tmp_path / "v1").read_text()
+
+
+def test_hard_link_without_posix_fallocate_at_all(tmp_path, monkeypatch):
+    """Where os has no posix_fallocate (macOS), the tail-first copy alone is used."""
+    first, second = linked_pair(tmp_path, "x" * 100)
+    monkeypatch.delattr(os, "posix_fallocate")
+    write_atomic(first, "y" * 5000)
+    assert second.read_text() == "y" * 5000 and no_temporaries(tmp_path)

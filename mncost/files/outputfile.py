@@ -419,9 +419,10 @@ def _copy_fds(src: int, dst: int) -> None:
     try:
         # Allocate every block the new content needs (holes included) before anything is
         # overwritten; without fallocate, grow the file by writing the part past its old end.
+        fallocate = getattr(os, "posix_fallocate", None)   # not on macOS
         try:
-            if new:
-                os.posix_fallocate(dst, 0, new)
+            if new and fallocate is not None:
+                fallocate(dst, 0, new)
         except OSError as exc:
             if exc.errno in _FULL:
                 raise
