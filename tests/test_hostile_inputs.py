@@ -292,7 +292,7 @@ def test_hostile_device_file(tmp_path, content, fragment):
 
 
 def test_oversized_baseline(tmp_path, monkeypatch):
-    monkeypatch.setattr("mncost.check.baseline.MAX_JSON_BYTES", 1000)
+    monkeypatch.setattr("mncost.check.baseline.MAX_BASELINE_BYTES", 1000)
     path = _baseline(tmp_path, lambda doc: None)
     assert_one_line(run("check", "--baseline", path), "larger than the limit of 1,000 bytes")
 

@@ -203,8 +203,8 @@ def test_prediction_paths_never_import_torch(device, tmp_path):
 def test_calibrate_refuses_an_unwritable_output_before_measuring(tmp_path):
     result = run("calibrate", "-o", str(tmp_path / "no" / "dir.json"))
     assert result.exit_code == 2
-    assert result.stderr == f"mncost: error: cannot write {tmp_path}/no/dir.json: no directory " \
-                            f"{tmp_path}/no\n"
+    assert result.stderr == (f"mncost: error: --output: cannot write {tmp_path}/no/dir.json: "
+                             f"directory {tmp_path}/no does not exist\n")
     result = run("calibrate", "-o", str(tmp_path))
     assert result.exit_code == 2
 

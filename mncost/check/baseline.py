@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal
+from itertools import islice
 from typing import Any, Callable, Iterable, Sequence
 
 from .. import __version__
@@ -23,7 +24,7 @@ from ..costs.analytic import PARAM_CONVENTIONS, Report
 from ..costs.memory import memory_totals
 from ..errors import InputError, MncostError
 from ..files.inputfile import Refused, load_json, read_limited
-from ..limits import MAX_ENTRIES, MAX_JSON_BYTES
+from ..limits import MAX_BASELINE_BYTES, MAX_BASELINE_LAYERS, MAX_ENTRIES, MAX_RESOLVED_LAYERS
 from ..network.layers import Network
 from ..network.resolve import check_alpha, check_classes, check_depth, check_resolution
 from .budgets import Budget, check_budget
@@ -76,6 +77,14 @@ def baseline_dict(entries: Sequence[dict[str, Any]], params: str,
     return doc
 
 
+#: The keys :func:`entry_of` writes, its totals' and its layers': what :func:`load_baseline`
+#: reads. Any other key is refused (a misspelt ``latency_ms_median`` would skip a check).
+ENTRY_KEYS = ("model", "spec", "alpha", "depth", "resolution", "classes", "totals", "layers",
+              "latency_ms_median")
+TOTALS_KEYS = (*COUNT_METRICS, "layers", *MEMORY_METRICS)
+LAYER_KEYS = ("name", "kind", "out_shape", *COUNT_METRICS)
+
+
 # ---------------------------------------------------------------------------------------------
 # Reading a baseline file back
 
@@ -91,7 +100,7 @@ def load_baseline(path: str) -> dict[str, Any]:
             entry without the fields :func:`compare` reads, each said in one line.
     """
     try:
-        text = read_limited(path, MAX_JSON_BYTES)
+        text = read_limited(path, MAX_BASELINE_BYTES)
     except FileNotFoundError:
         raise InputError(f"{path}: baseline file not found (write one with `mncost baseline "
                          "write -o FILE`)") from None
@@ -121,21 +130,39 @@ def load_baseline(path: str) -> dict[str, Any]:
     return doc
 
 
+def _unknown(path: str, where: str, item: dict[str, Any], known: Sequence[str]) -> None:
+    for key in item:
+        if key not in known:
+            raise _bad(path, f"{where}: unknown key {key[:40]!r} (known: {', '.join(known)})")
+
+
 def _check_entry(path: str, i: int, entry: Any) -> None:
     where = f"entries[{i}]"
     if not isinstance(entry, dict):
         raise _bad(path, f"{where} must be an object")
+    _unknown(path, where, entry, ENTRY_KEYS)
     for key, kind in (("model", str), ("alpha", (int, float)), ("resolution", list),
                       ("classes", int), ("totals", dict), ("layers", list)):
         if not isinstance(entry.get(key), kind) or isinstance(entry.get(key), bool):
             raise _bad(path, f"{where}.{key} is missing or has the wrong type")
+    _unknown(path, f"{where}.totals", entry["totals"], TOTALS_KEYS)
     for metric in COUNT_METRICS:
         if not _is_int(entry["totals"].get(metric)):
             raise _bad(path, f"{where}.totals.{metric} must be an integer")
+    for metric in MEMORY_METRICS:   # optional (older baselines), compared when present
+        if metric in entry["totals"] and not _is_int(entry["totals"][metric]):
+            raise _bad(path, f"{where}.totals.{metric} must be an integer, got "
+                             f"{json_value(entry['totals'][metric])}")
+    names: dict[str, int] = {}
     for j, layer in enumerate(entry["layers"]):
         if not (isinstance(layer, dict) and isinstance(layer.get("name"), str)
                 and all(_is_int(layer.get(m)) for m in COUNT_METRICS)):
             raise _bad(path, f"{where}.layers[{j}] needs name, macs and params")
+        _unknown(path, f"{where}.layers[{j}]", layer, LAYER_KEYS)
+        if layer["name"] in names:   # layers are matched by name: a second would hide one
+            raise _bad(path, f"{where}.layers[{j}]: layer {layer['name'][:80]!r} is listed "
+                             f"twice (also layers[{names[layer['name']]}])")
+        names[layer["name"]] = j
     if "latency_ms_median" in entry:
         latency = entry["latency_ms_median"]
         if isinstance(latency, bool) or not isinstance(latency, (int, float)) or not (
@@ -155,6 +182,13 @@ def _check_entry(path: str, i: int, entry: Any) -> None:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def json_value(value: Any) -> str:
+    """A value read from JSON as JSON writes it (``null``, ``true``, ``"12"``), short."""
+    import json
+
+    return json.dumps(value)[:40]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -195,7 +229,7 @@ def compare_entry(entry: dict[str, Any], report: Report, params: str, tolerance:
            **memory_totals(report.network)}
     metrics = [MetricDelta(m, entry["totals"][m], new[m],
                            tolerance.allows(entry["totals"][m], new[m]))
-               for m in COUNT_METRICS + MEMORY_METRICS if _is_int(entry["totals"].get(m))]
+               for m in COUNT_METRICS + MEMORY_METRICS if m in entry["totals"]]
     if latency is not None:
         lat_tolerance, median = latency
         old = entry["latency_ms_median"]
@@ -235,13 +269,54 @@ def write_entries(configs: Iterable[tuple[str, float, object]], classes: int | N
                   analyze: Callable[[Network], Report], measure: Measure | None = None
                   ) -> list[dict[str, Any]]:
     """Baseline entries for ``(model, alpha, resolution[, depth])`` configurations (``None``:
-    the spec's own)."""
-    entries = []
+    the spec's own).
+
+    Raises:
+        InputError: before any analysis or measuring, more than :data:`MAX_ENTRIES`
+            configurations or :data:`MAX_BASELINE_LAYERS` layers: a baseline that
+            :func:`load_baseline` would not read.
+    """
+    # a configuration given twice (a model named twice) is one entry, as alphas given twice are
+    configs = list(dict.fromkeys(islice(configs, MAX_ENTRIES + 1)))
+    if len(configs) > MAX_ENTRIES:
+        raise InputError(f"a baseline holds at most {MAX_ENTRIES:,} configurations (what "
+                         "`mncost check` reads); use fewer models, alphas, depths or "
+                         "resolutions")
+    networks, layers = [], 0
     for model, alpha, resolution, *depth in configs:
         network = resolve_model(model, alpha, resolution, classes, *depth)
+        layers += len(network.layers)
+        if layers > MAX_BASELINE_LAYERS:
+            raise InputError(f"the baseline would record more than {MAX_BASELINE_LAYERS:,} "
+                             f"layers, more than `mncost check` reads (a file of at most "
+                             f"{MAX_BASELINE_BYTES:,} bytes); use fewer models, alphas, depths "
+                             "or resolutions")
+        networks.append((model, network))
+    entries = []
+    for model, network in networks:
         latency = measure(network) if measure is not None else None
         entries.append(entry_of(model, analyze(network), params, latency))
     return entries
+
+
+def check_work(baseline: dict[str, Any] | None, budgets: Sequence[Budget],
+               resolve_model: Callable[..., Network]) -> None:
+    """Refuse a check that would analyze more than :data:`MAX_RESOLVED_LAYERS` layers: the
+    baseline's (as recorded) and the budgets' networks (each resolved to count its layers: a
+    resolve costs a sixth of the analysis, and the count stops at the limit)."""
+    layers = sum(len(e["layers"]) for e in baseline["entries"]) if baseline else 0
+    for budget in budgets:
+        if layers > MAX_RESOLVED_LAYERS:
+            break
+        try:
+            layers += len(resolve_model(budget.model, budget.alpha, budget.resolution,
+                                        budget.classes, budget.depth).layers)
+        except MncostError:
+            pass   # reported, with the budget's line, when the budget is checked
+    if layers > MAX_RESOLVED_LAYERS:
+        raise InputError(f"the baseline and budgets would analyze more than "
+                         f"{MAX_RESOLVED_LAYERS:,} layers (the limit of one check): split them "
+                         "into several checks")
 
 
 def run_check(baseline: dict[str, Any] | None, baseline_file: str,
@@ -249,7 +324,13 @@ def run_check(baseline: dict[str, Any] | None, baseline_file: str,
               resolve_model: Callable[..., Network], analyze: Callable[[Network], Report],
               measure: Measure | None = None, latency_tolerance: Tolerance | None = None,
               predict: Measure | None = None) -> CheckResult:
-    """Recompute every baseline entry and budget from the current specs and compare."""
+    """Recompute every baseline entry and budget from the current specs and compare.
+
+    Raises:
+        InputError: before anything is analyzed or measured, when the baseline's layers and
+            the budgets' networks pass :data:`MAX_RESOLVED_LAYERS` (:func:`check_work`).
+    """
+    check_work(baseline, budgets, resolve_model)
     configs = []
     if baseline is not None:
         if measure is not None and any("latency_ms_median" not in e

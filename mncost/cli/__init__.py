@@ -3,7 +3,12 @@
 Commands are imported lazily, so ``mncost analyze`` never loads the modules (and the torch
 import) of ``crosscheck`` or ``profile``. Every core error (:class:`mncost.errors.MncostError`)
 is reported here, once, as one line on stderr with its exit code: 0 ok, 1 a check failed,
-2 usage or input error, 130 interrupted. ``--debug`` shows the traceback instead.
+2 usage or input error, 128 + the signal's number when interrupted (130 Ctrl-C, 143 SIGTERM,
+129 SIGHUP: :mod:`mncost.cli.signals`). ``--debug`` shows the traceback instead.
+
+Before a command runs (:func:`_guarded`), its parameters are checked as a whole: an option
+given an empty value is refused (``--predict ''`` is not "no --predict"), and no output may be
+one of the command's inputs or another output (the same inode counts, hard links included).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ except ValueError:  # pragma: no cover
     _SIGINT_BEFORE = None
 
 import errno  # noqa: E402
+import functools  # noqa: E402
 import importlib  # noqa: E402
 import importlib.util  # noqa: E402
 
@@ -32,6 +38,9 @@ import click  # noqa: E402
 
 from .. import __version__  # noqa: E402
 from ..errors import MncostError  # noqa: E402
+from ..files.inputfile import forget_reads  # noqa: E402
+from ..files.outputfile import ESCAPE, OutputPath, check_outputs  # noqa: E402
+from .signals import ENDING, describe, exit_status, raise_interrupted, signal_of  # noqa: E402
 
 #: Command name -> "module:attribute". Only commands whose module exists are listed.
 COMMANDS = {
@@ -110,7 +119,7 @@ class MncostGroup(click.Group):
         module, attr = target.split(":")
         if importlib.util.find_spec(module) is None:
             return None
-        return getattr(importlib.import_module(module), attr)
+        return _guarded(getattr(importlib.import_module(module), attr))
 
     def make_context(self, *args, **kwargs) -> click.Context:
         # The group's own usage errors are one line; Ctrl-C while the command line is parsed
@@ -122,8 +131,8 @@ class MncostGroup(click.Group):
             if isinstance(exc, _HELP):
                 raise
             raise OneLineUsageError(exc) from None
-        except KeyboardInterrupt:
-            raise ReportedError("interrupted", 130) from None
+        except KeyboardInterrupt as exc:
+            raise _interrupted(exc) from None
         except OSError as exc:
             raise _stdout_error(exc) from None
 
@@ -139,12 +148,64 @@ class MncostGroup(click.Group):
                 raise
             path = " ".join(filter(None, (ctx.command_path, ctx.invoked_subcommand)))
             raise OneLineUsageError(exc, path) from None
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             # 130 = 128 + SIGINT, as shells report it; click's own "Aborted!" would exit 1,
             # which means "a check failed" here.
-            raise ReportedError("interrupted", 130) from None
+            raise _interrupted(exc) from None
         except OSError as exc:
             raise _stdout_error(exc) from None
+
+
+def _interrupted(exc: BaseException) -> ReportedError:
+    signum = signal_of(exc)
+    return ReportedError(describe(signum), exit_status(signum))
+
+
+def _guarded(command: click.Command) -> click.Command:
+    """``command`` (and a group's subcommands) with :func:`_check_parameters` run before its
+    body; wrapped once."""
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _guarded(sub)
+    callback = command.callback
+    if callback is None or getattr(callback, "_mncost_guarded", False):
+        return command
+
+    @functools.wraps(callback)
+    def run(*args, **kwargs):
+        _check_parameters(click.get_current_context())
+        return callback(*args, **kwargs)
+
+    run._mncost_guarded = True  # type: ignore[attr-defined]
+    command.callback = run
+    return command
+
+
+def _label(param: click.Parameter) -> str:
+    return param.opts[0] if isinstance(param, click.Option) else (param.name or "").upper()
+
+
+def _check_parameters(ctx: click.Context) -> None:
+    """Refuse an empty value given for any parameter, and outputs that are inputs or each
+    other (:func:`mncost.files.outputfile.check_outputs`), before any work."""
+    from ..network.catalog import BUILTINS  # a built-in name is read from the package
+
+    outputs, inputs = [], []
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        values = value if isinstance(value, tuple) else (value,)
+        given = ctx.get_parameter_source(param.name) in (
+            click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT)
+        if given and any(isinstance(v, str) and not v.strip() for v in values):
+            raise click.BadParameter("an empty value (leave the option out for its default)",
+                                     ctx=ctx, param=param)
+        for v in values:
+            if isinstance(v, OutputPath):
+                outputs.append((_label(param), v))
+            elif isinstance(v, str) and not isinstance(param.type, click.Choice) and (
+                    v not in BUILTINS):
+                inputs.append((_label(param), v))
+    check_outputs(*outputs, inputs=inputs)
 
 
 def _stdout_error(exc: OSError) -> BaseException:
@@ -171,6 +232,19 @@ def cli(ctx: click.Context, debug: bool) -> None:
     beside them. Exit codes: 0 ok, 1 a check failed, 2 usage or input error.
     """
     ctx.ensure_object(dict)["debug"] = debug
+    forget_reads()
+    _tolerant_stdout()
+
+
+def _tolerant_stdout() -> None:
+    """Text that stdout cannot encode (a file name that is not UTF-8, a symbol on an ASCII
+    terminal) is escaped, not a crash (:data:`mncost.files.outputfile.ESCAPE`)."""
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:
+        try:
+            reconfigure(errors=ESCAPE)
+        except (ValueError, OSError):   # a stream that cannot change its errors handler
+            pass
 
 
 #: Errors of writing stdout that end the command with exit 2 and one line.
@@ -188,18 +262,17 @@ def _quiet_stdout() -> None:
         pass
 
 
-def _terminated(signum: int, frame: object) -> None:
-    """SIGTERM: unwind like an error, so a file being written loses its temporary file."""
-    raise SystemExit(128 + signum)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: the exit codes of a closed or full stdout (2), Ctrl-C
-    (130) and SIGTERM (143, temporary files removed) hold outside the commands too."""
+    (130), SIGTERM (143) and SIGHUP (129), temporary files removed, hold outside the commands
+    too; SIGTERM and SIGHUP unwind like Ctrl-C (:mod:`mncost.cli.signals`)."""
     from ..files.outputfile import remove_temporaries
 
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _terminated)
+    for signum in ENDING:
+        if signum != signal.SIGINT:
+            signal.signal(signum, raise_interrupted)
+    _tolerant_stdout()
     code: int | str | None = 0
     try:
         try:
@@ -207,10 +280,14 @@ def main(argv: list[str] | None = None) -> None:
         except SystemExit as exc:
             code = exc.code
         sys.stdout.flush()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         remove_temporaries()
-        sys.stderr.write("mncost: error: interrupted\n")
-        code = 130
+        signum = signal_of(exc)
+        try:
+            sys.stderr.write(f"mncost: error: {describe(signum)}\n")
+        except OSError:   # a hung-up terminal
+            pass
+        code = exit_status(signum)
     except OSError as exc:
         if exc.errno not in _STDOUT_ERRORS:
             raise

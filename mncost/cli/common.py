@@ -25,7 +25,7 @@ import click
 
 from ..costs.analytic import DEFAULT_PARAMS, PARAM_CONVENTIONS
 from ..files.outputfile import OutputPath, check_output
-from ..limits import MAX_SPEC_INT
+from ..limits import MAX_CALIBRATE_S, MAX_SPEC_INT, MAX_THREADS
 from ..render.formats import FORMATS
 from ..render.formats import REGISTRY as FORMAT_REGISTRY
 from ..spec.values import parse_resolution
@@ -70,6 +70,17 @@ class Seconds(click.ParamType):
         if not (math.isfinite(seconds) and 0 <= seconds <= self.max):
             self.fail(f"{str(value)[:40]} is not in the range 0 to {self.max:g} s", param, ctx)
         return seconds
+
+
+class FiniteRange(click.FloatRange):
+    """click's FloatRange (its bounds shown in ``--help``), refusing ``nan`` too, which
+    compares false with every bound and so gets through FloatRange."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{str(value)[:40]} is not a finite number", param, ctx)
+        return number
 
 
 class Resolution(click.ParamType):
@@ -163,7 +174,11 @@ def device_profile_option(help: str, old: str | None = None,
 #: ``--classes``: classifier outputs.
 CLASSES = Count(min=1, max=MAX_SPEC_INT)
 #: Latency options: threads, batch, runs; and seconds of timed runs.
-THREADS = Count(min=1, max=4096)
+THREADS = Count(min=1, max=MAX_THREADS)
+#: Worker processes (``crosscheck --jobs``).
+JOBS = Count(min=1, max=MAX_THREADS)
+#: Seconds of measuring of ``calibrate --budget-s``.
+BUDGET_SECONDS = FiniteRange(min=0, min_open=True, max=MAX_CALIBRATE_S)
 BATCH = Count(min=1, max=1_000_000)
 RUNS = Count(min=1, max=1_000_000)
 WARMUP = Count(min=0, max=1_000_000)

@@ -16,7 +16,7 @@ from ..render.output import emit
 from ..render.text import visible
 from ..spec.load import MODEL_NAME
 from ..spec.load import REFERENCE_LIBRARIES as LIBRARIES
-from .common import format_from_output, format_option, network_options, output_option
+from .common import JOBS, format_from_output, format_option, network_options, output_option
 
 #: ``--all`` grids: width multipliers x resolutions (the papers' grid, plus the odd 0.35 and 97
 #: and a non-square input), over the built-ins with a table of their own (10). quick: 120
@@ -41,7 +41,7 @@ def _grid_help() -> str:
               help="Check every built-in spec (or MODEL only) over a grid of alpha and "
                    "resolution; --alpha / --res, when given, fix that axis (--depth applies "
                    "to every point).")
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, metavar="N",
+@click.option("--jobs", "-j", type=JOBS, default=None, metavar="N",
               help="--all: worker processes (default: one per CPU; 1: in this process).")
 @click.option("--grid", "grid_name", type=click.Choice(list(GRIDS)), default="quick",
               show_default=True, help=_grid_help())

@@ -3,12 +3,10 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import click
 
 from ..errors import InputError, MissingDependency
+from ..files.outputfile import OutputPath
 from ..latency.device_profile import load_device
 from ..measure.profile_options import RUNTIMES
 from ..network.catalog import resolve_model
@@ -19,7 +17,10 @@ from ..render.evaluation import EVALUATION_FORMATS
 from ..render.output import emit
 from ..render.text import visible
 from .common import (
+    BUDGET_SECONDS,
+    THREADS,
     check_fixed_format,
+    checked_path,
     device_profile_option,
     format_from_output,
     format_option,
@@ -86,28 +87,16 @@ def predict(model: str, alpha: float | None, depth: float | None,
     emit(view.render(fmt, result.to_dict(), per_layer), output)
 
 
-def check_writable(output: str) -> None:
-    """Refuse, before minutes of measuring, an output that cannot be written."""
-    path = Path(output)
-    parent = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise InputError(f"cannot write {output}: it is a directory")
-    if not parent.is_dir():
-        raise InputError(f"cannot write {output}: no directory {parent}")
-    if not os.access(parent, os.W_OK):
-        raise InputError(f"cannot write {output}: directory {parent} is not writable")
-
-
 @click.command()
-@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False),
+@click.option("--output", "-o", required=True, callback=checked_path,
               metavar="PROFILE.json", help="Where to write the device profile (whole, at the "
                                           "end; Ctrl-C writes nothing).")
-@click.option("--threads", "-t", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--threads", "-t", type=THREADS, default=1, show_default=True,
               help="Threads to calibrate (and so to predict) for; fewer than idle cores.")
 @click.option("--runtime", type=click.Choice(RUNTIMES), default="eager", show_default=True,
               help="eager: PyTorch eager; onnxruntime: the exported model in ONNX Runtime "
                    "(extra 'onnx').")
-@click.option("--budget-s", "budget_s", type=click.FloatRange(min=0, min_open=True),
+@click.option("--budget-s", "budget_s", type=BUDGET_SECONDS,
               default=None, metavar="S",
               help=f"Seconds of measuring (default {BUDGET_S:g}; {EVALUATE_BUDGET_S:g} with "
                    "--evaluate, whose held-out configurations share the rounds); at least 3 "
@@ -125,7 +114,7 @@ def check_writable(output: str) -> None:
                    "print their prediction error, and that of latency ∝ MACs, on stdout.")
 @format_option(EVALUATION_FORMATS, help="Format of the --evaluate report (json: the "
                                         "profile's evaluation section).")
-def calibrate(output: str, threads: int, runtime: str, budget_s: float | None,
+def calibrate(output: OutputPath, threads: int, runtime: str, budget_s: float | None,
               steady_malloc: bool, seed: int, allow_unstable: bool, evaluate: bool,
               fmt: str) -> None:
     """Measure a calibration set on this machine and write a device profile for `predict`,
@@ -142,8 +131,7 @@ def calibrate(output: str, threads: int, runtime: str, budget_s: float | None,
     held-out evaluation).
     """
     check_format_use(evaluate)
-    check_fixed_format(output, "json", "-o")      # the profile is JSON whatever -f says
-    check_writable(output)
+    check_fixed_format(output.given, "json", "-o")   # the profile is JSON whatever -f says
     try:
         from ..torch_backend.calibrate import calibrate as run
     except ImportError:
@@ -159,7 +147,7 @@ def calibrate(output: str, threads: int, runtime: str, budget_s: float | None,
                   evaluate=evaluate)
     write_atomic(output, to_json(doc))
     train, base = doc["fit"]["training_error"], doc["fit"]["macs_baseline_error"]
-    click.echo(f"wrote {visible(output)}: {len(doc['training'])} configurations, "
+    click.echo(f"wrote {visible(str(output))}: {len(doc['training'])} configurations, "
                f"{doc['measurement']['rounds']} rounds, {doc['measurement']['unstable']} "
                f"unstable; training error: {train['within_10pct']:.0%} within ±10%, median "
                f"{train['median_abs_error']:.1%} (latency ∝ MACs: "

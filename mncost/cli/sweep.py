@@ -10,7 +10,8 @@ import click
 
 from ..errors import InputError
 from ..files.outputfile import Output, OutputPath, check_output, check_outputs
-from ..network.catalog import load_model
+from ..limits import MAX_PLOT_POINTS
+from ..network.catalog import BUILTINS, load_model
 from ..render import sweep as view
 from ..render.output import emit
 from ..render.text import visible
@@ -29,9 +30,7 @@ from .common import (
     profiler_options,
 )
 from .progress import count_bar
-
-#: Exit status after Ctrl-C (128 + SIGINT), as shells report it.
-INTERRUPTED = 130
+from .signals import SignalGuard, describe, exit_status, signal_of
 
 
 def _profile_network(network: Any, options: Any) -> Any:
@@ -100,6 +99,7 @@ def sweep(models: tuple[str, ...], alphas: str | None, depths: str | None,
     """
     predict_file = merge_deprecated(device_profile, old_device_profile,
                                     "--device-profile FILE", "--predict FILE")
+    models = tuple(dict.fromkeys(models))   # a model named twice is swept once
     if latency and per_layer:
         raise click.UsageError("--latency measures whole configurations; drop --per-layer")
     if plot and per_layer:
@@ -110,20 +110,26 @@ def sweep(models: tuple[str, ...], alphas: str | None, depths: str | None,
     partial_out = None
     if latency and output is not None and output.is_file:
         partial_out = check_output(str(partial_path(output.given)), "--output")
-    check_outputs(("--output", output), ("--plot", plot), ("--output (partial)", partial_out))
+    check_outputs(("--output", output), ("--plot", plot), ("--output (partial)", partial_out),
+                  inputs=[("MODELS", m) for m in models if m not in BUILTINS]
+                  + [("--predict", predict_file)])
     if plot:
         view.require_matplotlib()
-    if predict_file and per_layer:
+    if predict_file is not None and per_layer:
         raise click.UsageError("--device-profile adds whole-configuration columns; drop "
                                "--per-layer "
                                "(use `mncost predict` for per-layer predictions)")
-    predictor = _predictor(predict_file, models) if predict_file else None
+    predictor = _predictor(predict_file, models) if predict_file is not None else None
     grid = core.Grid(models=models, specs=tuple(load_model(m) for m in models),
-                     alphas=parse_alphas(alphas) if alphas else (None,),
-                     depths=parse_depths(depths) if depths else (None,),
-                     resolutions=parse_resolutions(resolutions) if resolutions else (),
+                     alphas=parse_alphas(alphas) if alphas is not None else (None,),
+                     depths=parse_depths(depths) if depths is not None else (None,),
+                     resolutions=(parse_resolutions(resolutions) if resolutions is not None
+                                  else ()),
                      classes=classes, params=params)
-    core.check_grid(grid)
+    core.check_work(grid, per_layer, memory)
+    if plot and grid.size > MAX_PLOT_POINTS:
+        raise InputError(f"--plot draws at most {MAX_PLOT_POINTS:,} configurations, not "
+                         f"{grid.size:,}: plot a coarser grid (the data file may be larger)")
     if fmt in ("table", "markdown"):
         count = core.row_count(grid, per_layer)
         if count > TABLE_MAX_ROWS:
@@ -173,7 +179,12 @@ def sweep(models: tuple[str, ...], alphas: str | None, depths: str | None,
     if state["partial"]:
         click.echo(visible(f"interrupted: {state['rows']} of {grid.size} configurations "
                            f"measured; partial results in {partial_out}"), err=True)
-        raise SystemExit(INTERRUPTED)
+        raise SystemExit(exit_status(state["signal"]))
+    late = state["guard"].signum if state.get("guard") else None
+    if late is not None:   # a signal after the last measurement: the write was finished first
+        click.echo(f"{describe(late)} after all {grid.size} configurations were measured; "
+                   "the results are written in full", err=True)
+        raise SystemExit(exit_status(late))
 
 
 def _stop_if_nothing(state: dict[str, Any], grid: core.Grid, output: OutputPath | None) -> None:
@@ -184,7 +195,7 @@ def _stop_if_nothing(state: dict[str, Any], grid: core.Grid, output: OutputPath 
                    "nothing written" + ("" if output is not None and output.is_file
                                         else " (use -o FILE to keep partial results)"),
                    err=True)
-        raise SystemExit(INTERRUPTED)
+        raise SystemExit(exit_status(state["signal"]))
 
 
 def _predictor(device_file: str, models: Sequence[str]) -> Any:
@@ -206,14 +217,30 @@ def _keep(rows: Iterable[dict[str, Any]], kept: list[dict[str, Any]]
 def _measure_rows(rows: Iterable[dict[str, Any]], grid: core.Grid, options: Any,
              state: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """Measure each row as it comes, with a progress bar (and remaining-time estimate) on
-    stderr; Ctrl-C ends the rows there and marks the sweep partial (the rows measured are
-    kept)."""
+    stderr; Ctrl-C, SIGTERM or SIGHUP ends the rows there and marks the sweep partial (the rows
+    measured are kept).
+
+    A signal interrupts a measurement; one that comes while a measured row is being written,
+    or once the sweep is partial (a second Ctrl-C during the partial write), is only noted
+    (:class:`SignalGuard`), so the rows measured are always written whole; the guard stays
+    until the command ends.
+    """
+    guard = state["guard"] = SignalGuard().__enter__()
+    click.get_current_context().call_on_close(lambda: guard.__exit__(None, None, None))
     specs = dict(zip(grid.models, grid.specs))
     with count_bar("latency", grid.size) as advance:
         try:
             for row in core.measure_latency(rows, specs, options, _profile_network,
                                             lambda i: advance()):
+                guard.raising = False
                 state["rows"] += 1
                 yield row
-        except KeyboardInterrupt:
-            state["partial"] = True
+                if guard.signum is not None and state["rows"] < grid.size:
+                    # the signal came while the row was written: stop here
+                    state["partial"], state["signal"] = True, guard.signum
+                    return
+                guard.raising = True
+        except KeyboardInterrupt as exc:
+            state["partial"], state["signal"] = True, signal_of(exc)
+        finally:
+            guard.raising = False

@@ -11,10 +11,18 @@ crashes the interpreter on a few thousand levels) and for the size the document 
 its aliases are expanded (an "alias bomb"); integers are limited in length; a value that cannot
 be constructed (``!!int abc``) is a one-line error with its line. Dates are not resolved:
 ``name: 2001-12-01`` is a string, as a spec never holds a date.
+
+Numbers and booleans are read as YAML 1.2 reads them, and what YAML 1.1 (PyYAML's own rules)
+would read otherwise is refused, with the line and both readings, rather than read one way
+here and another by the next tool: ``032`` (octal 26 in YAML 1.1, 32 in 1.2), ``1:30``
+(base 60: 90), ``1_000``, ``0b101``, and ``yes``/``no``/``on``/``off`` (booleans in 1.1, text
+in 1.2). Quoted, each is text. Merge keys (``<<: *stem``) work: keys written beside them win
+over merged ones, and only a key written twice is a duplicate.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -85,16 +93,29 @@ _Loader.yaml_implicit_resolvers = {
     for first, resolvers in _Base.yaml_implicit_resolvers.items()}
 
 
+_MERGE = "tag:yaml.org,2002:merge"
+
+
 def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> LineDict:
+    # flatten_mapping puts the merged pairs (``<<: *a``) first, in the order in which a later
+    # one wins (``<<: [*a, *b]``: a's over b's); the keys written in the mapping come after
+    # them and win over them, but each may be written only once.
+    written = sum(1 for key_node, _ in node.value if key_node.tag != _MERGE)
     loader.flatten_mapping(node)
+    merged = len(node.value) - written
     result = LineDict(line=node.start_mark.line + 1)
-    for key_node, value_node in node.value:
+    from_merge: set[str] = set()
+    for index, (key_node, value_node) in enumerate(node.value):
         key = loader.construct_object(key_node, deep=True)
         key_line = key_node.start_mark.line + 1
         if not isinstance(key, str):
             key = str(key)
-        if key in result:
+        if index < merged:
+            from_merge.add(key)
+        elif key in result and key not in from_merge:
             raise _DuplicateKey(key, key_line)
+        else:
+            from_merge.discard(key)
         result[key] = loader.construct_object(value_node, deep=True)
         result.key_lines[key] = key_line
     return result
@@ -108,16 +129,65 @@ def _construct_sequence(loader: yaml.SafeLoader, node: yaml.SequenceNode) -> Lin
     return result
 
 
+#: Integers YAML 1.1 and 1.2 read alike: decimal without a leading zero, and hexadecimal.
+_SAME_INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*|0x[0-9a-fA-F]+)")
+_LEADING_ZERO = re.compile(r"[-+]?0[0-9]+")
+_Safe = yaml.constructor.SafeConstructor
+
+
+def _only_yaml_1_1(node: yaml.ScalarNode, reading: str, meaning: object, write: str
+                   ) -> yaml.constructor.ConstructorError:
+    return yaml.constructor.ConstructorError(
+        None, None, f"{str(node.value)[:40]!r} is {reading} in YAML 1.1 ({meaning!r}) and "
+                    f"{write}", node.start_mark)
+
+
 def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
-    digits = sum(ch.isdigit() for ch in str(node.value))
+    text = str(node.value)
+    digits = sum(ch.isdigit() for ch in text)
     if digits > MAX_INT_DIGITS:
         raise yaml.constructor.ConstructorError(
             None, None, f"an integer of {digits:,} digits is out of range (at most "
                         f"{MAX_INT_DIGITS} digits)", node.start_mark)
-    return yaml.constructor.SafeConstructor.construct_yaml_int(loader, node)
+    if _SAME_INT.fullmatch(text):
+        return _Safe.construct_yaml_int(loader, node)
+    value = _Safe.construct_yaml_int(loader, node)   # what YAML 1.1 reads (or ValueError)
+    if ":" in text:
+        raise _only_yaml_1_1(node, "a base-60 number", value,
+                             f"text in YAML 1.2; write {value}, or quote it for text")
+    if "_" in text:
+        raise _only_yaml_1_1(node, "a number with digits grouped by '_'", value,
+                             f"text in YAML 1.2; write {value}")
+    if "b" in text:
+        raise _only_yaml_1_1(node, "a binary number", value, f"text in YAML 1.2; write {value}")
+    if _LEADING_ZERO.fullmatch(text):
+        raise _only_yaml_1_1(node, "an octal number (a leading zero)", value,
+                             f"{int(text, 10)} in YAML 1.2; write it without the leading "
+                             "zero, or quote it for text")
+    return value
+
+
+def _construct_float(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> float:
+    text = str(node.value)
+    if ":" in text or "_" in text:
+        value = _Safe.construct_yaml_float(loader, node)
+        reading = ("a base-60 number" if ":" in text
+                   else "a number with digits grouped by '_'")
+        raise _only_yaml_1_1(node, reading, value, f"text in YAML 1.2; write {value!r}")
+    return _Safe.construct_yaml_float(loader, node)
+
+
+def _construct_bool(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> bool:
+    value = _Safe.construct_yaml_bool(loader, node)
+    if str(node.value).lower() not in ("true", "false"):
+        raise _only_yaml_1_1(node, "a boolean", value, "text in YAML 1.2; write "
+                             f"{str(value).lower()}, or quote it for text")
+    return value
 
 
 _Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+_Loader.add_constructor("tag:yaml.org,2002:float", _construct_float)
+_Loader.add_constructor("tag:yaml.org,2002:bool", _construct_bool)
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 

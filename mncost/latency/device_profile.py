@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence
 
 from ..costs.kinds import KINDS, REGISTRY
 from ..errors import InputError
-from ..files.inputfile import Refused, json_depth, read_limited
+from ..files.inputfile import Refused, check_json_shape, deeper_than, read_limited, unique_keys
 from ..limits import MAX_DEPTH, MAX_INT_DIGITS
 from ..measure.profile_options import RUNTIMES
 from ..network.layers import Network
@@ -383,16 +383,26 @@ def load_device(path: str) -> DeviceProfile:
     # Within the bounds of inputfile.load_json (nesting, integer digits), but parsed here: a
     # float beyond range is reported by the field that holds it (model.kinds.add.ms_per_mac:
     # must be a finite number).
-    if json_depth(text) > MAX_DEPTH:
-        raise InputError(f"{path}: not a device profile: nested more than {MAX_DEPTH} levels "
-                         "deep")
     try:
-        doc = json.loads(text, parse_int=_bounded_int, parse_constant=_no_constant)
+        check_json_shape(text)
+        doc = json.loads(text, parse_int=_bounded_int, parse_constant=_no_constant,
+                         object_pairs_hook=unique_keys)
+    except Refused as exc:
+        raise InputError(f"{path}: {exc} (a device profile is a JSON file)") from None
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
-    except (RecursionError, ValueError) as exc:
+    except RecursionError:
+        doc = _TOO_DEEP
+    except ValueError as exc:
         raise InputError(f"{path}: not a device profile: {str(exc)[:120]}") from None
+    if doc is _TOO_DEEP or isinstance(doc, (dict, list)) and deeper_than(doc, MAX_DEPTH):
+        raise InputError(f"{path}: not a device profile: nested more than {MAX_DEPTH} levels "
+                         "deep")
     return device_from_dict(doc, path)
+
+
+#: What a parse that ran out of recursion stands for (deeper than any limit).
+_TOO_DEEP = object()
 
 
 def _bounded_int(text: str) -> int:

@@ -25,12 +25,18 @@ from typing import Any, Callable, Iterable, Sequence
 
 
 def visible(text: str) -> str:
-    """``text`` with every non-printable character written as its Python escape (ESC ->
-    ``\x1b``, newline -> ``\n``, U+FFFE -> ``\ufffe``); printable text, any script, is
-    unchanged."""
+    r"""``text`` with every non-printable character written as its Python escape (ESC ->
+    ``\x1b``, newline -> ``\n``, U+FFFE -> ``\ufffe``), and a byte of a file name that is not
+    UTF-8 (held by Python as a lone surrogate, U+DC80..U+DCFF) as ``\xNN``, the byte it was;
+    printable text, any script, is unchanged."""
     if text.isprintable():
         return text
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+    return "".join(ch if ch.isprintable() else _escaped(ch) for ch in text)
+
+
+def _escaped(ch: str) -> str:
+    code = ord(ch)
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else repr(ch)[1:-1]
 
 
 #: What GitHub-flavoured Markdown would read as syntax inside a line: code (backtick),

@@ -429,6 +429,11 @@ def _apply_patch(doc: LineDict, file: str, rows: list[_RawRow]) -> list[_RawRow]
         if not isinstance(unset, list) or not all(isinstance(k, str) for k in unset):
             raise SpecError("'unset' must be a list of keys", file=file,
                             line=entry.line_of("unset"), field=f"{path}.unset")
+        index = where.get("index")
+        if "index" in where and (not isinstance(index, int) or isinstance(index, bool)):
+            raise SpecError(f"must be a row number (0, 1, ...), got {index!r:.40}", file=file,
+                            line=where.line_of("index") if isinstance(where, LineDict)
+                            else entry.line_of("where"), field=f"{path}.where.index")
         matched = [r for r in rows if all(_matches(r, k, v) for k, v in where.items())]
         if not matched:
             raise SpecError(f"where {dict(where)} matches no row", file=file,
@@ -476,8 +481,18 @@ def _matches(row: _RawRow, key: str, value: Any) -> bool:
     if key == "index":
         return row.index == value
     if key == "name":
-        return row.data.get("name", _default_name(row.index)) == value
-    return row.data.get(key) == value
+        return _same(row.data.get("name", _default_name(row.index)), value)
+    return _same(row.data.get(key), value)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as YAML values: ``true`` is not ``1`` (as Python's ``True == 1`` has it), also
+    inside lists and mappings."""
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return isinstance(a, bool) == isinstance(b, bool) and a == b
 
 
 def _squash(word: str) -> str:

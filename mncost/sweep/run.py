@@ -15,6 +15,12 @@ two (:mod:`mncost.sweep.split`, which predicted sweeps share). The split is *che
 layer, against the registry's own formulas for every resolution; where it does not hold (a spec
 whose structure changes with alpha, a formula that is not per-pixel) that part of the grid
 falls back to resolving that configuration (:func:`_config_rows`).
+
+Work: every resolve costs about 20 us a layer, so a sweep is bounded by the layers it resolves
+(:data:`MAX_RESOLVED_LAYERS`), not only by its configurations: :func:`check_work` estimates them
+before any work (one network per model x alpha x depth, one per resolution, and with
+``--memory`` one per configuration), and :class:`_Work` counts them as they are done (the slow
+path can resolve every configuration).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from ..costs.analytic import DEFAULT_PARAMS, Report, analyze, layer_macs
 from ..costs.kinds import mac_kinds
 from ..costs.schema import resolution_str
 from ..errors import InputError
+from ..limits import MAX_RESOLVED_LAYERS, MAX_SWEEP_ROWS
 from ..network.layers import Network, channel_key
 from ..network.resolve import resolve
 from ..spec.load import Spec
@@ -177,11 +184,12 @@ def _per_pixel_holds(base: _AlphaCosts) -> Callable[[Network], bool]:
     return check
 
 
-def _reference(spec: Spec, classes: int | None, params: str) -> tuple[int, int]:
+def _reference(spec: Spec, classes: int | None, params: str, work: "_Work"
+               ) -> tuple[int, int]:
     """MACs and parameters of the model at its own multipliers and resolution (alpha 1.0 at 224
     for the MobileNets; EfficientNet-B3's coefficients at 300): the denominators of
     ``macs_ratio`` and ``params_ratio``."""
-    total = analyze(resolve(spec, None, None, classes)).total
+    total = analyze(work.done(resolve(spec, None, None, classes))).total
     return total.macs, total.params(params)
 
 
@@ -233,7 +241,23 @@ class _KindSums:
         return {k: [values[i] for i in idx] for k, idx in self.index.items()}
 
 
-def _model_rows(model: str, spec: Spec, grid: Grid, per_layer: bool, fast: bool
+class _Work:
+    """The layers one sweep has resolved, refused past :data:`MAX_RESOLVED_LAYERS`."""
+
+    def __init__(self) -> None:
+        self.layers = 0
+
+    def done(self, network: Network) -> Network:
+        self.layers += len(network.layers)
+        if self.layers > MAX_RESOLVED_LAYERS:
+            raise InputError(f"the sweep has resolved {MAX_RESOLVED_LAYERS:,} layers (the "
+                             f"limit) and is not done: {network.spec_name}'s layers change with "
+                             "alpha or resolution, so each configuration is resolved on its "
+                             "own; use fewer --alpha, --depth or --res values")
+        return network
+
+
+def _model_rows(model: str, spec: Spec, grid: Grid, per_layer: bool, fast: bool, work: _Work
                 ) -> Iterator[dict[str, Any]]:
     """The rows of one model, alpha by alpha, resolution by resolution: by the split of the
     module docstring where it is checked to hold, else by resolving that configuration.
@@ -242,16 +266,16 @@ def _model_rows(model: str, spec: Spec, grid: Grid, per_layer: bool, fast: bool
     (:data:`mncost.sweep.split.CACHE_LAYERS`), never the rows: memory does not grow with the
     grid.
     """
-    reference = _reference(spec, grid.classes, grid.params)
+    reference = _reference(spec, grid.classes, grid.params, work)
     resolutions = grid.resolutions_of(spec)
-    split = Split(spec, grid.classes, sizes=per_layer)
+    split = Split(spec, grid.classes, sizes=per_layer, done=work.done)
     for alpha, depth in grid.multipliers:
         costs = (_alpha_costs(analyze(split.base(alpha, depth)), grid.params)
                  if fast else None)
         if costs is None:
             for resolution in resolutions:
                 yield from _config_rows(model, spec, grid, alpha, depth, resolution,
-                                        per_layer, reference)
+                                        per_layer, reference, work)
             continue
         sums = _KindSums(costs.network)
         work_by_kind = sums.split(costs.per_pixel)
@@ -261,7 +285,7 @@ def _model_rows(model: str, spec: Spec, grid: Grid, per_layer: bool, fast: bool
             spatial = split.at(costs.network, resolution, holds)
             if spatial is None:
                 yield from _config_rows(model, spec, grid, alpha, depth, resolution,
-                                        per_layer, reference)
+                                        per_layer, reference, work)
             elif per_layer:
                 macs = list(map(operator.mul, costs.per_pixel, spatial.out_pixels))
                 yield from _layer_rows(model, costs.network, macs, costs.params,
@@ -276,9 +300,9 @@ def _model_rows(model: str, spec: Spec, grid: Grid, per_layer: bool, fast: bool
 
 def _config_rows(model: str, spec: Spec, grid: Grid, alpha: float | None,
                  depth: float | None, resolution: tuple[int, int], per_layer: bool,
-                 reference: tuple[int, int]) -> Iterator[dict[str, Any]]:
+                 reference: tuple[int, int], work: _Work) -> Iterator[dict[str, Any]]:
     """The slow path for one configuration: resolve and analyze it."""
-    report = analyze(resolve(spec, alpha, resolution, grid.classes, depth))
+    report = analyze(work.done(resolve(spec, alpha, resolution, grid.classes, depth)))
     net = report.network
     if per_layer:
         yield from _layer_rows(model, net, [r.cost.macs for r in report.layers],
@@ -297,6 +321,40 @@ def check_grid(grid: Grid) -> None:
                          f"{MAX_CONFIGS:,}); use fewer values or a larger range step")
 
 
+def check_work(grid: Grid, per_layer: bool = False, memory: bool = False) -> None:
+    """Refuse, before any work, a grid over :data:`MAX_CONFIGS`, one whose resolves would
+    pass :data:`MAX_RESOLVED_LAYERS` (module docstring; ``memory``: :func:`add_memory` resolves
+    every configuration), or one with ``per_layer`` rows past :data:`MAX_SWEEP_ROWS`. One
+    resolve per model (at its deepest depth) finds the layers a network has."""
+    check_grid(grid)
+    total = largest = 0
+    for spec in grid.specs:
+        layers = _most_layers(spec, grid)
+        largest = max(largest, layers)
+        configs = len(grid.multipliers) * len(grid.resolutions_of(spec))
+        networks = len(grid.multipliers) + len(grid.resolutions_of(spec)) + 1
+        total += layers * (networks + (configs if memory else 0))
+    if total > MAX_RESOLVED_LAYERS:
+        raise InputError(f"the sweep would resolve about {total:,} layers (networks of up to "
+                         f"{largest:,} layers; at most {MAX_RESOLVED_LAYERS:,}): use fewer "
+                         "--alpha, --depth or --res values"
+                         + (", or drop --memory, which resolves every configuration"
+                            if memory else ""))
+    if per_layer:
+        rows = row_count(grid, True)
+        if rows > MAX_SWEEP_ROWS:
+            raise InputError(f"--per-layer gives {rows:,} rows (at most {MAX_SWEEP_ROWS:,}): "
+                             "use fewer --alpha, --depth or --res values")
+
+
+def _most_layers(spec: Spec, grid: Grid) -> int:
+    """Layers of ``spec`` at the grid's first alpha and deepest depth (depth adds repeats;
+    alpha and resolution do not change the count of a spec the fast path serves)."""
+    depths = [d for d in grid.depths if d is not None]
+    deepest = max(depths) if depths and None not in grid.depths else None
+    return len(resolve(spec, grid.alphas[0], None, grid.classes, deepest).layers)
+
+
 def iter_rows(grid: Grid, per_layer: bool = False, fast: bool = True
               ) -> Iterator[dict[str, Any]]:
     """The rows of ``grid``, one at a time: one per model x alpha x depth x resolution (in
@@ -313,9 +371,10 @@ def iter_rows(grid: Grid, per_layer: bool = False, fast: bool = True
         fast: use the checked pixel split (module docstring); False resolves every
             configuration (the reference the tests compare the fast path with).
     """
-    check_grid(grid)
+    check_work(grid, per_layer)
+    work = _Work()
     for model, spec in zip(grid.models, grid.specs):
-        yield from _model_rows(model, spec, grid, per_layer, fast)
+        yield from _model_rows(model, spec, grid, per_layer, fast, work)
 
 
 def sweep(grid: Grid, per_layer: bool = False, fast: bool = True) -> list[dict[str, Any]]:

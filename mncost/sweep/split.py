@@ -83,11 +83,15 @@ class Split:
         in_pixels, sizes: also keep each layer's input pixels / its spatial sizes.
         cache_layers: at most this many layer entries are cached (default
             :data:`CACHE_LAYERS`).
+        done: called with every network resolved (a sweep counts its work with it, and stops
+            past a bound); returns it.
     """
 
     def __init__(self, spec: Spec, classes: int | None, in_pixels: bool = False,
-                 sizes: bool = False, cache_layers: int | None = None) -> None:
+                 sizes: bool = False, cache_layers: int | None = None,
+                 done: Callable[[Network], Network] = lambda network: network) -> None:
         self.spec = spec
+        self.done = done
         self.classes = classes
         self.in_pixels = in_pixels
         self.sizes = sizes
@@ -98,12 +102,12 @@ class Split:
 
     def base(self, alpha: float | None, depth: float | None) -> Network:
         """The network of one (alpha, depth) at the spec's own resolution."""
-        return resolve(self.spec, alpha, None, self.classes, depth)
+        return self.done(resolve(self.spec, alpha, None, self.classes, depth))
 
     def resolve(self, alpha: float | None, depth: float | None,
                 resolution: tuple[int, int]) -> Network:
         """One configuration resolved whole (where the split does not hold)."""
-        return resolve(self.spec, alpha, resolution, self.classes, depth)
+        return self.done(resolve(self.spec, alpha, resolution, self.classes, depth))
 
     def at(self, base: Network, resolution: tuple[int, int],
            check: Callable[[Network], bool]) -> ResolutionMap | None:
