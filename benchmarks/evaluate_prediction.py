@@ -5,8 +5,8 @@
 
 For each runtime (``eager``, and ``onnxruntime`` when installed), with ``--threads`` (1), it
 calibrates twice (A, then B with the next seed), each with ``evaluate=True``: the held-out set
-of :mod:`mncost.evaluation` is measured in the same interleaved rounds as the calibration set,
-never fitted. It prints, per runtime:
+of :mod:`mncost.latency.evaluation` is measured in the same interleaved rounds as the calibration
+set, never fitted. It prints, per runtime:
 
 1. A's and B's same-run figures: the share of held-out configurations within +-5% and +-10%,
    median and largest absolute error, for the model and for the naive baseline latency ∝ MACs
@@ -18,7 +18,7 @@ never fitted. It prints, per runtime:
 
 Run it on a quiet machine: every other process competes for the cores. The budget is split
 55% eager, 45% ONNX Runtime (its exports take part of it) when both run, and evenly between
-A and B. The figures and their layout are the package's (``mncost.evaluation``,
+A and B. The figures and their layout are the package's (``mncost.latency.evaluation``,
 ``mncost.render.evaluation``); this script only drives and compares.
 """
 

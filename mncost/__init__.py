@@ -1,7 +1,7 @@
 """mncost: FLOPs / parameters / latency analyzer for the MobileNet family.
 
-The analytic engine (``mncost.spec``, ``mncost.resolve``, ``mncost.costs``) never imports torch;
-the torch back end (``mncost.torch_backend``) is imported only by the commands that need it.
+The analytic engine (``mncost.spec``, ``mncost.network.resolve``, ``mncost.costs``) never imports
+torch; the torch back end (``mncost.torch_backend``) is imported only by the commands that need it.
 
 Typical use::
 

@@ -1,4 +1,4 @@
-"""Every bound mncost puts on its inputs, in one place (README, "Limits").
+"""Every bound mncost puts on its inputs, in one place (docs/spec-format.md, "Limits").
 
 A small hostile file or option must not run for minutes, exhaust memory or crash the parser,
 and a number too large for exact arithmetic must be refused rather than rounded. Each limit is

@@ -14,7 +14,7 @@
 * **Paths.** :data:`ROOT` is the repository root: tests read ``configs/`` and ``tests/data/``
   through it, so they pass from any working directory.
 * **A fake profiler** (:func:`fake_profiler`) for the latency options of ``sweep``, ``baseline
-  write`` and ``check``, taking the real :class:`mncost.profile_options.ProfileOptions`.
+  write`` and ``check``, taking the real :class:`mncost.measure.profile_options.ProfileOptions`.
 """
 
 from __future__ import annotations

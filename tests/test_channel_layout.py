@@ -1,4 +1,4 @@
-"""Kernel variants by channel layout (``mncost.latency_model.ChannelLayout``): the rule against
+"""Kernel variants by channel layout (``mncost.latency.model.ChannelLayout``): the rule against
 what ONNX Runtime 1.32 was seen to do on this project's machine, inferring the rule from
 probes, fitting blocked and plain kernels apart, and the device profile's ``model.layout``.
 No torch (the probe against a real ORT is in tests/test_onnx_runtime.py)."""

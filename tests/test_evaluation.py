@@ -1,5 +1,5 @@
-"""The held-out evaluation (``mncost calibrate --evaluate``, ``mncost.evaluation``): the set is
-disjoint from the calibration set, the figures by hand, the fit never reads a held-out
+"""The held-out evaluation (``mncost calibrate --evaluate``, ``mncost.latency.evaluation``): the
+set is disjoint from the calibration set, the figures by hand, the fit never reads a held-out
 measurement, the report at 80 columns, and the profile's ``evaluation`` section validated.
 
 Measuring is faked: a runner whose times are a known latency model's predictions."""

@@ -1,4 +1,4 @@
-"""The latency model (``mncost.latency_model``): features by hand, the fit recovering known
+"""The latency model (``mncost.latency.model``): features by hand, the fit recovering known
 coefficients from synthetic timings, device-profile validation. No torch."""
 
 from __future__ import annotations

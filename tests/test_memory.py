@@ -1,5 +1,6 @@
-"""Analytic memory (mncost.memory), v2 Table 3 (mncost.table3), the roofline (mncost.roofline)
-and the ``memory`` command: exact integers, worked by hand in the comments."""
+"""Analytic memory (mncost.costs.memory), v2 Table 3 (mncost.costs.table3), the roofline
+(mncost.costs.roofline) and the ``memory`` command: exact integers, worked by hand in the
+comments."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""``mncost.timing``: statistics against hand-computed values, and the repeat loop against a
-fake clock (including a fake asynchronous device, the CUDA path's logic)."""
+"""``mncost.measure.timing``: statistics against hand-computed values, and the repeat loop against
+a fake clock (including a fake asynchronous device, the CUDA path's logic)."""
 
 from __future__ import annotations
 

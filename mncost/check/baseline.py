@@ -3,11 +3,12 @@
 Pure and torch-free; latency values come in from the caller. The pieces:
 
 * the baseline file (:data:`BASELINE_SCHEMA`, its shape :func:`entry_of` /
-  :func:`baseline_dict`, documented in README.md): per model and configuration, the totals
+  :func:`baseline_dict`, documented in docs/ci.md): per model and configuration, the totals
   and the per-layer counts; read back and validated here;
 * :func:`compare_entry` and :func:`run_check`, which return the typed results of
-  :mod:`mncost.check_results`;
-* budgets: :mod:`mncost.budgets`; numbers with units and tolerances: :mod:`mncost.units`;
+  :mod:`mncost.check.results`;
+* budgets: :mod:`mncost.check.budgets`; numbers with units and tolerances:
+:mod:`mncost.check.units`;
 * rendered by :mod:`mncost.render.check`: terminal table (rich), Markdown (a GitHub job
   summary), JUnit XML.
 """

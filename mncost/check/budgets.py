@@ -1,5 +1,5 @@
 """Budgets: "v3-large at 1.0/224: MACs <= 220M, params <= 5.5M" (a small YAML file, format in
-README.md), read with line numbers and checked against the recomputed costs.
+docs/ci.md), read with line numbers and checked against the recomputed costs.
 
 Pure and torch-free; a measured or predicted latency comes in from the caller.
 """
@@ -48,7 +48,7 @@ def _budget_error(file: str, line: int | None, key: str, reason: str) -> InputEr
 
 
 def load_budgets(path: str) -> tuple[Budget, ...]:
-    """Read a budgets YAML file (format in README.md)::
+    """Read a budgets YAML file (format in docs/ci.md)::
 
         budgets:
           - {model: v3-large, alpha: 1.0, resolution: 224, max_macs: 220M, max_params: 5.5M}

@@ -2,7 +2,7 @@
 
 A configuration's metrics against the baseline (:class:`ConfigResult`), a budget's limits
 (:class:`BudgetResult`), and the whole run (:class:`CheckResult`). Plain data; computed by
-:mod:`mncost.baseline` and :mod:`mncost.budgets`.
+:mod:`mncost.check.baseline` and :mod:`mncost.check.budgets`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from .units import Tolerance, delta_percent
 
 #: The metrics a baseline entry holds in ``totals`` and checks (exact integers).
 COUNT_METRICS = ("macs", "params")
-#: Memory metrics (float32, naive schedule; README "Memory and the roofline"): written into
+#: Memory metrics (float32, naive schedule; docs/memory.md "Memory and the roofline"): written into
 #: every new entry and checked when the baseline has them (older baselines do not).
 MEMORY_METRICS = ("peak_activation_bytes", "bytes_moved")
 

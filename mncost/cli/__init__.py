@@ -209,8 +209,8 @@ def _check_parameters(ctx: click.Context) -> None:
 
 
 def _stdout_error(exc: OSError) -> BaseException:
-    """Files are reported by mncost.fileio; an OSError that gets to the group is stdout closed
-    (a pipe whose reader left) or full: one line and exit 2 (click would exit 1, which means
+    """Files are reported by mncost.files.outputfile; an OSError that gets to the group is stdout
+    closed (a pipe whose reader left) or full: one line and exit 2 (click would exit 1, which means
     "a check failed" here). Any other OSError is returned as it is, to be raised."""
     if exc.errno not in _STDOUT_ERRORS:
         return exc

@@ -59,7 +59,7 @@ def analyze(model: str, alpha: float | None, depth: float | None, resolution: st
 
     JSON always holds every layer and every view asked for; CSV holds one table: the by-kind
     summary and a total row, or the one view asked for (--per-layer, --stages, --separable or
-    --conventions). The fields are documented in README.md.
+    --conventions). The fields are documented in docs/output-formats.md.
     """
     if fmt == "csv":   # one table per CSV: refused before any work, never dropped
         view.csv_view(per_layer, stages, separable, show_conventions)

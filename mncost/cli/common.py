@@ -3,7 +3,7 @@
 
 * :func:`network_options`: one configuration (``--alpha A``, ``--res R|HxW``, ``--classes``);
 * :func:`grid_options`: a grid (``--alpha LIST``, ``--res LIST``, ``--classes``) for ``sweep``
-  and ``baseline write``, parsed by :mod:`mncost.grid`;
+  and ``baseline write``, parsed by :mod:`mncost.sweep.grid`;
 * :func:`params_option`, :func:`format_option` (choices from :mod:`mncost.render.formats`),
   :func:`output_option`, and :func:`format_from_output` (``-o out.json`` means ``-f json``);
 * ``--device`` (:data:`DEVICE`: cpu, cuda, cuda:N, everywhere), :func:`device_profile_option`
@@ -208,7 +208,7 @@ def grid_options(alpha_help: str, depth_help: str, res_help: str
                  ) -> Callable[[Callable], Callable]:
     """``--alpha LIST`` (``alphas``), ``--depth LIST`` (``depths``), ``--res LIST``
     (``resolutions``) and ``--classes`` for commands over a grid; the lists are parsed by
-    :mod:`mncost.grid` (None: each spec's own)."""
+    :mod:`mncost.sweep.grid` (None: each spec's own)."""
     def decorate(f: Callable) -> Callable:
         return _apply(f, (
             click.option("--alpha", "-a", "alphas", default=None, metavar="LIST",
@@ -292,7 +292,8 @@ def output_format(fmt: str, output: Any) -> str:
 def checked_path(ctx: click.Context, param: click.Parameter, value: str | None
                  ) -> OutputPath | None:
     """Click callback: an output path checked while the options are parsed, so every output
-    of a command is known writable before any work starts (:func:`mncost.fileio.check_output`)."""
+    of a command is known writable before any work starts
+    (:func:`mncost.files.outputfile.check_output`)."""
     if value is None:
         return None
     return check_output(value, param.opts[0] if param.opts else param.name or "")

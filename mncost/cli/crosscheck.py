@@ -79,7 +79,7 @@ def crosscheck(ctx: click.Context, model: str | None, alpha: float | None,
       mncost crosscheck my_fbnet.yaml --reference timm:fbnetc_100
 
     With --reference, the model torchvision or timm ships for the same configuration is built
-    and counted instead, with the same counters (README, "Reference implementations").
+    and counted instead, with the same counters (docs/crosscheck.md, "Reference implementations").
 
     Exit codes: 0 every count agrees, 1 a mismatch (listed on stderr), 2 usage error or
     torch / fvcore missing (pip install 'mncost[torch]'; --reference: 'mncost[reference]').

@@ -102,7 +102,7 @@ def memory(model: str, alpha: float | None, depth: float | None,
       mncost memory v1 --per-layer --roofline device.json
       mncost memory v3-large --measure -f json
 
-    Peaks under both schedules (naive, streamed; README "Memory and the roofline"); bytes
+    Peaks under both schedules (naive, streamed; docs/memory.md "Memory and the roofline"); bytes
     moved is the compulsory traffic. Without --measure no torch is imported.
     """
     given = click.get_current_context().get_parameter_source("measure_device")

@@ -92,7 +92,7 @@ def sweep(models: tuple[str, ...], alphas: str | None, depths: str | None,
       mncost sweep v3-large --alpha 0.75,1.0 --latency --threads 1 --plot v3.png
       mncost sweep efficientnet-b0 --alpha 1.0:2.0:0.1 --depth 1.0:3.1:0.1 --res 224:600:4
 
-    Columns are documented in the README (stable; units in their names). csv, jsonl and json
+    Columns are documented in docs/sweeps.md (stable; units in their names). csv, jsonl and json
     are written as the rows are computed, in constant memory (up to 2,000,000
     configurations). Ctrl-C during --latency writes the rows measured so far to
     FILE.partial.EXT (with -o), else nothing.
@@ -199,7 +199,8 @@ def _stop_if_nothing(state: dict[str, Any], grid: core.Grid, output: OutputPath 
 
 
 def _predictor(device_file: str, models: Sequence[str]) -> Any:
-    """A :class:`mncost.predict.SweepPredictor` for the device profile (validated first)."""
+    """A :class:`mncost.latency.predict.SweepPredictor` for the device profile (validated
+    first)."""
     from ..latency.device_profile import load_device
     from ..latency.predict import SweepPredictor
 

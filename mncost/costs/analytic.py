@@ -1,7 +1,7 @@
 """The analytic cost engine: each layer's costs from its kind's record
 (:mod:`mncost.costs.kinds`).
 
-Conventions (README, "Conventions"):
+Conventions (docs/conventions.md, "Conventions"):
 
 * **MACs** are multiply-accumulates of conv and fully connected layers, the papers'
   "mult-adds". One fused multiply-add counts as one; FLOPs in the 2 x MACs sense are

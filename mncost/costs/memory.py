@@ -1,5 +1,5 @@
 """Analytic memory: bytes per layer, bytes moved, arithmetic intensity and peak activation
-memory under named schedules (README, "Memory and the roofline").
+memory under named schedules (docs/memory.md, "Memory and the roofline").
 
 Pure functions of resolved layers: no torch, no numpy. Element sizes come from ``--dtype``
 (:data:`DTYPE_BYTES`); every tensor is held at that size (weights included, biases too: an
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 DTYPE_BYTES: Mapping[str, int] = OrderedDict(float32=4, float16=2, int8=1)
 DEFAULT_DTYPE = "float32"
 
-#: Peak-memory schedules: name -> what is alive (README, "Schedules").
+#: Peak-memory schedules: name -> what is alive (docs/memory.md, "Schedules").
 SCHEDULES: Mapping[str, str] = OrderedDict(
     naive="eager framework: layers run one at a time in order; while a layer runs, its "
           "inputs, its output and every earlier output still needed later (a residual input "
@@ -307,14 +307,14 @@ def memory_report(network: Network, dtype: str = DEFAULT_DTYPE,
 
 
 def memory_totals(network: Network) -> dict[str, int]:
-    """The baseline's memory metrics of a network (``mncost.check_results.MEMORY_METRICS``):
+    """The baseline's memory metrics of a network (``mncost.check.results.MEMORY_METRICS``):
     float32, the naive schedule."""
     return {"peak_activation_bytes": peak_memory(network).bytes,
             "bytes_moved": sum(layer_traffic(la).bytes_moved for la in network.layers)}
 
 
 # ---------------------------------------------------------------------------------------------
-# The JSON documents (README, "Memory fields"); rendered by mncost.render.memory
+# The JSON documents (docs/memory.md, "Memory fields"); rendered by mncost.render.memory
 #
 # The roofline (.roofline) and the per-resolution view (.table3) build on this module's
 # Traffic and blocks, so they are imported where a document uses them.

@@ -1,5 +1,5 @@
 """The roofline: a device's peak MAC rate and memory bandwidth, and per layer the time bound
-``max(MACs / peak, bytes moved / bandwidth)`` (README, "Roofline").
+``max(MACs / peak, bytes moved / bandwidth)`` (docs/memory.md, "Roofline").
 
 A device comes from the user (``--peak-gmacs``, ``--bandwidth-gbs``) or from a JSON file that
 ``mncost roofline-measure`` writes (:mod:`mncost.torch_backend.roofline`). Pure: no torch.

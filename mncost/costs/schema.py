@@ -2,7 +2,7 @@
 
 Both the core (``baseline write``, ``sweep``) and the renderers (:mod:`mncost.render`) build
 their documents here, so a field has one definition. The fields are an interface, documented in
-README.md ("Output formats"); the ``*_SCHEMA`` names version each document. Machine formats
+docs/output-formats.md; the ``*_SCHEMA`` names version each document. Machine formats
 carry exact integers.
 
 Inside the engine a resolution is an ``(H, W)`` tuple; it becomes text
@@ -36,7 +36,7 @@ def resolution_str(resolution: Sequence[int]) -> str:
 # analyze
 
 def cost_fields(cost: Cost, params: str = DEFAULT_PARAMS) -> dict[str, int]:
-    """The exact-integer fields of a :class:`~mncost.costs.Cost` (README: "JSON fields")."""
+    """The exact-integer fields of a :class:`~mncost.costs.Cost` (docs/output-formats.md)."""
     return {
         "macs": cost.macs,
         "params": cost.params(params),

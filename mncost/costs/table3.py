@@ -1,5 +1,5 @@
 """The per-resolution view of v2 paper Table 3: the most channels, and the memory, that must be
-materialized at each spatial size (README, "v2 paper Table 3").
+materialized at each spatial size (docs/memory.md, "v2 paper Table 3").
 
 A *tensor set* names which tensors count at each size (:data:`TENSOR_SETS`); memory at a size
 is ``H * W * max_channels * element size``. The paper's printed figures use 16-bit activations

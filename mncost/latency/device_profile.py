@@ -1,6 +1,6 @@
 """Device profiles (``mncost.device/1``), the one module that reads and writes them: what
 ``mncost calibrate`` measures and fits (:class:`DeviceProfile`, :meth:`DeviceProfile.to_dict`),
-read and validated within the same bounds as specs (README, "Device profile"; nesting and
+read and validated within the same bounds as specs (docs/latency.md, "Device profile"; nesting and
 integer lengths of :mod:`mncost.limits`).
 
 A bad file is one line naming the file and the field (``FILE: FIELD: reason``), exit 2 on the
@@ -97,7 +97,7 @@ class DeviceProfile:
         return bool(self.measurement.get("fitted_unstable"))
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``mncost.device/1`` document (README, "Device profile")."""
+        """The ``mncost.device/1`` document (docs/latency.md, "Device profile")."""
         cov = self.coverage
         doc: dict[str, Any] = {
             "schema": DEVICE_SCHEMA, "created": self.created,
@@ -323,7 +323,7 @@ ERROR_SUMMARY = ("count", "within_5pct", "within_10pct", "median_abs_error", "ma
 
 def evaluation_section(rows: Sequence[Mapping[str, Any]], shares: Sequence[Mapping[str, Any]],
                        runtime: str, threads: int, rounds: int) -> dict[str, Any]:
-    """The device profile's ``evaluation`` section (README, "Evaluation"): the held-out
+    """The device profile's ``evaluation`` section (docs/latency.md, "Evaluation"): the held-out
     ``rows`` (:func:`mncost.latency.evaluation.evaluation_row`) and ``shares``
     (:func:`mncost.latency.evaluation.layer_shares`) with their error summaries; read back by
     :func:`_check_evaluation`."""

@@ -9,8 +9,8 @@ the error; the fit never reads them.
 * v1, v2, v3-large and v3-small at alpha / resolution pairs off the calibration grid
   (:data:`OFF_GRID`);
 * the built-ins the calibration never uses (:data:`UNSEEN_BUILTINS`) at 1.0/224 and 0.6/144;
-* user specs written in the README's format, shipped in ``configs/evaluation/`` (MnasNet-A1
-  and EfficientNet-B0; not built-ins, ``mncost list`` does not show them), at three
+* user specs written in the spec format (docs/spec-format.md), shipped in ``configs/evaluation/``
+  (MnasNet-A1 and EfficientNet-B0; not built-ins, ``mncost list`` does not show them), at three
   configurations each;
 * per-layer time shares on v1, v2 and v3-large at :data:`SHARE_CONFIG` (1.0/192: off the
   resolution grid): these three held-out configurations also get per-layer runs.
@@ -60,7 +60,7 @@ class HeldOut:
 
     Attributes:
         label: the model as reports name it (a built-in's name, a user spec's file name).
-        model: what :func:`mncost.catalog.resolve_model` reads (a name or a spec path).
+        model: what :func:`mncost.network.catalog.resolve_model` reads (a name or a spec path).
         alpha, resolution: the configuration.
         per_layer: whether it also gets per-layer runs (the share comparison).
     """

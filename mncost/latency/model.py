@@ -47,7 +47,8 @@ the negative columns removed and refitted):
 
 So per-layer data decides how time splits between layers (shares), end-to-end data decides the
 total. Prediction (:meth:`LatencyModel.predict`) is pure Python: no numpy, no torch. The file
-a calibration writes (a device profile) is read and validated by :mod:`mncost.device_profile`.
+a calibration writes (a device profile) is read and validated by
+:mod:`mncost.latency.device_profile`.
 """
 
 from __future__ import annotations
@@ -188,7 +189,7 @@ class ChannelLayout:
 
 
 #: Single convs ``(cin, cout, groups)`` whose layout in the optimized graph pins the rule of
-#: :class:`mncost.latency_model.ChannelLayout`: standard convs around every candidate
+#: :class:`mncost.latency.model.ChannelLayout`: standard convs around every candidate
 #: alignment and block, depthwise convs, grouped convs with 4 to 64 channels per group.
 LAYOUT_PROBES = tuple(
     [(c, 32, 1) for c in (3, 6, 8, 12, 14, 16, 17, 18, 20, 24, 28, 30, 32, 34, 40, 48, 64, 96)]
@@ -501,7 +502,7 @@ def fit_macs_baseline(measured: Sequence[Measured]) -> float:
 
 
 # ---------------------------------------------------------------------------------------------
-# Errors: the figures the README's table reports
+# Errors: the figures the evaluation record reports
 
 
 @dataclass(frozen=True)

@@ -130,7 +130,7 @@ class NetworkPrediction:
     warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON document of ``mncost predict`` (README, "Predicted latency")."""
+        """The JSON document of ``mncost predict`` (docs/latency.md, "Predicted latency")."""
         network, device, prediction = self.network, self.device, self.prediction
         total = prediction.layers_ms
         kinds_macs: dict[str, int] = {}

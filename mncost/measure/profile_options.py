@@ -35,7 +35,8 @@ class ProfileOptions:
         channels_last: NHWC memory format for the input and the conv weights.
         fuse_bn: fold each batch norm into the conv before it (inference folding).
         compile: run the model through ``torch.compile`` (not with ``per_layer``).
-        steady_malloc: keep freed memory mapped (:func:`mncost.timing.steady_malloc`) so runs
+        steady_malloc: keep freed memory mapped (:func:`mncost.measure.timing.steady_malloc`) so
+        runs
             measure a steady allocator state; ``False`` leaves glibc's defaults.
         runtime: the runner that measures, a key of
             :data:`mncost.torch_backend.runners.RUNNERS`: ``eager`` (PyTorch) or

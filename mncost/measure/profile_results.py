@@ -25,7 +25,7 @@ class LayerTiming:
     """One layer's measured time beside its analytic MACs.
 
     Attributes:
-        name, kind, stage: the engine's layer (``mncost.layers.ResolvedLayer``).
+        name, kind, stage: the engine's layer (``mncost.network.layers.ResolvedLayer``).
         macs: analytic MACs per image.
         stats: the layer's time over the instrumented runs.
         mac_share: its share (0..1) of the network's MACs.
@@ -118,8 +118,8 @@ class ProfileResult:
 
     @property
     def unstable(self) -> str | None:
-        """Why the end-to-end figures should not be trusted (:func:`mncost.timing.instability`),
-        or ``None``."""
+        """Why the end-to-end figures should not be trusted
+        (:func:`mncost.measure.timing.instability`), or ``None``."""
         return instability(self.end_to_end)
 
     @property
@@ -208,8 +208,7 @@ def _timing(cls: type, named: dict[str, Any], macs: int, time_ms: float, total_m
 
 
 def profile_dict(result: ProfileResult, model: str | None = None) -> dict[str, Any]:
-    """Every figure of a profile and its environment as JSON-ready data (README: "Profile
-    fields")."""
+    """Every figure of a profile and its environment as JSON-ready data (docs/profiling.md)."""
     net = result.network
     data: dict[str, Any] = {
         "schema": PROFILE_SCHEMA,

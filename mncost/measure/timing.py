@@ -1,6 +1,6 @@
 """Timing statistics and the repeat loop, with no torch: plain numbers in, plain numbers out.
 
-Conventions (README, "Profiling"):
+Conventions (docs/profiling.md, "Profiling"):
 
 * **Percentiles** use linear interpolation between order statistics (Hyndman & Fan 1996,
   definition 7; NumPy's default ``"linear"`` method). For samples sorted as
@@ -271,7 +271,7 @@ def minor_faults() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
-#: A measurement is called unstable above these (README, "A busy machine").
+#: A measurement is called unstable above these (docs/profiling.md, "A busy machine").
 UNSTABLE_P90_RATIO = 1.5
 UNSTABLE_IQR_RATIO = 0.25
 

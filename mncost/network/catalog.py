@@ -146,7 +146,7 @@ def load_model(model: str) -> Spec:
 
 def resolve_model(model: str, alpha: float | None = None, resolution: object = None,
                   classes: int | None = None, depth: float | None = None) -> Network:
-    """Load ``model`` and resolve it (:func:`mncost.resolve.resolve`); ``alpha`` and ``depth``
-    default to the spec's own multipliers (1.0 except for EfficientNet-B1...B7)."""
+    """Load ``model`` and resolve it (:func:`mncost.network.resolve.resolve`); ``alpha`` and
+    ``depth`` default to the spec's own multipliers (1.0 except for EfficientNet-B1...B7)."""
     return resolve(load_model(model), alpha, resolution, classes, depth)
 

@@ -1,4 +1,4 @@
-"""Width-multiplier rounding conventions, each named once (see README, "Conventions").
+"""Width-multiplier rounding conventions, each named once (see docs/conventions.md, "Conventions").
 
 The papers scale every layer's channels by the width multiplier alpha (v1 paper, Sec. 3.3);
 the reference implementations then round the result, and the published figures depend on how.

@@ -1,7 +1,7 @@
 """Rendering results: the only place that turns engine data into text.
 
 Machine formats (JSON, CSV) carry exact integers; human formats (rich tables, Markdown) use
-human units (k, M, G). The JSON and CSV fields are an interface, documented in README.md
+human units (k, M, G). The JSON and CSV fields are an interface, documented in docs/
 ("Output formats").
 
 * :mod:`.text`: numbers in human units, JSON, CSV and Markdown tables;

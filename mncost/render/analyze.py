@@ -1,8 +1,8 @@
 """``mncost analyze``: the report of :func:`mncost.costs.analyze` as plain data (JSON, CSV)
 and as titled tables (Markdown, rich).
 
-The JSON and CSV fields are an interface, documented in README.md ("Output formats"); their
-shapes are built in :mod:`mncost.schema`.
+The JSON and CSV fields are an interface, documented in docs/output-formats.md; their
+shapes are built in :mod:`mncost.costs.schema`.
 """
 
 from __future__ import annotations
@@ -166,7 +166,7 @@ def _separable_rows(pairs: Sequence[dict[str, Any]]) -> list[tuple[str, ...]]:
 
 def conventions_section(conventions: dict[str, Any]) -> Section:
     """Every counting and parameter convention, term by term, from
-    :func:`mncost.schema.conventions_dict` data: one row per term and a ``= total`` row, each
+    :func:`mncost.costs.schema.conventions_dict` data: one row per term and a ``= total`` row, each
     naming its convention (so a part of a split table still says whose term it is)."""
     rows = []
     for c in (*conventions["counts"], *conventions["params"]):
@@ -232,7 +232,7 @@ def analyze_rich(console: Any, data: dict[str, Any], per_layer: bool, stages: bo
 
 def render(fmt: str, data: dict[str, Any], per_layer: bool, stages: bool,
            separable: Sequence[dict[str, Any]] | None = None) -> str | Draw:
-    """``data`` (:func:`mncost.schema.report_dict`) in ``fmt``: text, or for ``table`` a rich
+    """``data`` (:func:`mncost.costs.schema.report_dict`) in ``fmt``: text, or for ``table`` a rich
     drawing."""
     return dispatch({
         "table": lambda: lambda console: analyze_rich(console, data, per_layer, stages,

@@ -1,4 +1,4 @@
-"""``mncost check``: a :class:`~mncost.baseline.CheckResult` as a terminal table (rich), a
+"""``mncost check``: a :class:`~mncost.check.baseline.CheckResult` as a terminal table (rich), a
 Markdown report sized for a GitHub job summary, and JUnit XML."""
 
 from __future__ import annotations

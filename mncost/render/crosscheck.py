@@ -1,9 +1,10 @@
-"""``mncost crosscheck``: a :class:`~mncost.crosscheck_results.CrossCheck` (or the
+"""``mncost crosscheck``: a :class:`~mncost.measure.crosscheck_results.CrossCheck` (or the
 results of ``--all``) as JSON, CSV, Markdown or rich tables. Every format carries exact
 integers.
 
 Importing this module does not import torch: the records and their JSON shapes
-(:mod:`mncost.crosscheck_results`, :class:`mncost.reference.ReferenceCheck`) are torch-free.
+(:mod:`mncost.measure.crosscheck_results`, :class:`mncost.costs.reference.ReferenceCheck`) are
+torch-free.
 """
 
 from __future__ import annotations

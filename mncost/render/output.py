@@ -1,5 +1,5 @@
-"""Where rendered output goes: stdout, or ``-o FILE`` through :mod:`mncost.fileio` (whole or
-not at all; ``-`` is stdout; devices and FIFOs are written to, never replaced).
+"""Where rendered output goes: stdout, or ``-o FILE`` through :mod:`mncost.files.outputfile` (whole
+or not at all; ``-`` is stdout; devices and FIFOs are written to, never replaced).
 
 Tables go to stdout and diagnostics to stderr, so ``mncost ... -f csv > out.csv`` is clean.
 """

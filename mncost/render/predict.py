@@ -78,7 +78,7 @@ def sections(data: dict[str, Any], per_layer: bool) -> list[Section]:
 
 
 NOTE = ("Shares are of the time in layers. Predicted from the device profile's fitted model "
-        "(README, 'Predicted latency'); see its measured error there.")
+        "(docs/latency.md, 'Predicted latency'); see its measured error there.")
 
 
 def render(fmt: str, data: dict[str, Any], per_layer: bool = False) -> str | Draw:

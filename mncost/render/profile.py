@@ -11,8 +11,8 @@ from .output import Draw
 from .tables import Section, print_sections, sections_markdown
 from .text import human, pct, to_csv, to_json
 
-#: CSV columns of ``mncost profile --format csv``: one table, a ``scope`` per row (README,
-#: "Profile fields"): end_to_end, instrumented_end_to_end, layers_sum, and with --per-layer
+#: CSV columns of ``mncost profile --format csv``: one table, a ``scope`` per row
+#: (docs/profiling.md): end_to_end, instrumented_end_to_end, layers_sum, and with --per-layer
 #: one ``kind`` row per layer kind and one ``layer`` row per layer.
 PROFILE_CSV_COLUMNS = (
     "model", "alpha", "depth", "resolution", "classes", "device", "device_name", "torch",

@@ -23,7 +23,7 @@ def roofline_png(data: dict[str, Any]) -> bytes:
 
 def roofline_figure(data: dict[str, Any]) -> Any:
     """The figure of ``profile`` data joined with a roofline
-    (:func:`mncost.roofline.join_profile`). MAC-free layers (pool, add, scale) have intensity
+    (:func:`mncost.costs.roofline.join_profile`). MAC-free layers (pool, add, scale) have intensity
     0 and are left out of a log axis. The legend (kinds and both roofs) stands beside the
     plot, so no label covers a point or crosses the frame."""
     try:

@@ -4,7 +4,7 @@ A spec transcribes a paper's architecture table: a ``defaults:`` block and one r
 under ``layers:``. Everything that differs between the MobileNet families lives in the spec, not in
 code: the width rounding rule (``width:``), how the v2 expansion is rounded
 (``expansion_rounding:``), the squeeze-excite reduction (``se:``), the activation and batch norm of
-each row, the residual rule, and the head layout. The format is documented in README.md
+each row, the residual rule, and the head layout. The format is documented in docs/
 ("Writing a spec").
 
 ``expansion_size:`` says how a bottleneck's ``exp`` is read: ``width`` (an expanded width, thinned
@@ -83,7 +83,7 @@ class RowOp:
     fixed_depth: bool = False
 
 
-#: The row operators (README, "Writing a spec"), in the README's order.
+#: The row operators (docs/spec-format.md, "Writing a spec"), in docs/spec-format.md's order.
 #: :mod:`mncost.network.resolve` keeps one builder per op keyed the same way; a new op is one
 #: entry here and one there (or, from outside the package,
 #: :func:`mncost.network.resolve.register_row_op`, which adds both).
@@ -188,7 +188,7 @@ _SE_FIELDS = {"ratio": _pos_num, "of": _choice(("expanded", "input")),
 
 @dataclass(frozen=True)
 class Width:
-    """Width-multiplier rounding (see ``mncost.width``).
+    """Width-multiplier rounding (see ``mncost.network.width``).
 
     ``floor``: ``max(int(alpha * c), min)`` (TF-slim MobileNet v1). ``make_divisible``: nearest
     multiple of ``divisor``, at least ``min``, bumped up one step if it fell below

@@ -54,7 +54,8 @@ ACTIVATIONS: Mapping[str, Activation] = OrderedDict((a.name, a) for a in (
 _ACT_ALIASES = {alias: a.name for a in ACTIVATIONS.values() for alias in a.aliases}
 
 WIDTH_ROUNDINGS = ("floor", "make_divisible")
-#: How a row's repeat count ``n`` scales under the depth multiplier D (see ``mncost.width``).
+#: How a row's repeat count ``n`` scales under the depth multiplier D (see
+#: ``mncost.network.width``).
 DEPTH_ROUNDINGS = ("ceil", "round", "floor")
 #: ``keep_width:`` values: ``false`` (thinned and widened by alpha), ``true`` / ``below`` (not
 #: thinned below alpha 1, still widened above it: v2 paper), ``always`` (fixed at every alpha).

@@ -2,7 +2,7 @@
 
 Pure and torch-free (latency is measured by :func:`measure_latency` with the profiler the caller
 passes in). Rows are plain dicts with the stable columns of :func:`config_columns` /
-:data:`LAYER_COLUMNS` (documented in README.md), exact integers throughout, the resolution an
+:data:`LAYER_COLUMNS` (documented in docs/sweeps.md), exact integers throughout, the resolution an
 ``(H, W)`` tuple until the edge (:func:`plain_row`); they are rendered by
 :mod:`mncost.render.sweep`.
 
@@ -60,10 +60,10 @@ LAYER_COLUMNS = ("model", "alpha", "depth", "resolution", "classes", "layer", "k
 LATENCY_COLUMNS = ("latency_ms_median", "latency_ms_p10", "latency_ms_p90", "latency_ms_mean",
                    "latency_ms_std", "latency_runs", "latency_device", "latency_threads",
                    "latency_batch")
-#: Columns that ``--memory`` adds (float32, the naive schedule; README "Memory and the
-#: roofline"): the peak live activation bytes and the compulsory bytes moved of one pass.
+#: Columns that ``--memory`` adds (float32, the naive schedule; docs/memory.md): the peak
+#: live activation bytes and the compulsory bytes moved of one pass.
 MEMORY_COLUMNS = ("peak_activation_bytes", "bytes_moved")
-#: Columns that ``--device-profile FILE`` adds (:mod:`mncost.predict`).
+#: Columns that ``--device-profile FILE`` adds (:mod:`mncost.latency.predict`).
 PREDICTED_COLUMNS = ("predicted_ms", "predicted_runtime", "predicted_threads")
 
 
@@ -79,7 +79,7 @@ def plain_row(row: dict[str, Any]) -> dict[str, Any]:
 
 def columns(per_layer: bool, latency: bool, memory: bool = False, predicted: bool = False
             ) -> tuple[str, ...]:
-    """The CSV columns of a sweep (README: stable, units in the names)."""
+    """The CSV columns of a sweep (docs/sweeps.md: stable, units in the names)."""
     if per_layer:
         return LAYER_COLUMNS
     return (config_columns() + (MEMORY_COLUMNS if memory else ())

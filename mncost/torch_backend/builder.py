@@ -125,7 +125,7 @@ class MobileNet(nn.Module):
     """A network built from resolved layers; runs them in order, feeding each its inputs.
 
     Attributes:
-        network: the :class:`~mncost.layers.Network` it was built from.
+        network: the :class:`~mncost.network.layers.Network` it was built from.
         layer_names: the engine's layer names, in execution order (the leaf module paths).
     """
 
@@ -215,7 +215,7 @@ def build(network: Network, seed: int | None = 0, batch: int = 1) -> MobileNet:
     """Build ``network`` as an ``nn.Module`` in eval mode.
 
     Args:
-        network: resolved layers (:func:`mncost.resolve.resolve`).
+        network: resolved layers (:func:`mncost.network.resolve.resolve`).
         seed: seed for the random initial weights (``None`` leaves the global RNG alone).
         batch: the batch it will run, for the memory check (:func:`check_fits`).
     """

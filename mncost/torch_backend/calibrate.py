@@ -1,12 +1,13 @@
 """``mncost calibrate``: measure a calibration set on this machine and fit the latency model.
 
-How it measures (README, "Predicted latency"):
+How it measures (docs/latency.md, "Predicted latency"):
 
 * **The set.** The built-in v1, v2, v3-large and v3-small on a grid of alpha x resolution, plus
   small synthetic specs that isolate kinds the built-ins lack or rarely vary (grouped convs,
   k x k pooling, depthwise kernels 3/5/7, SE blocks, full 3x3 convs past the stem at channel
   counts a blocked layout runs plain), shipped in ``configs/calibration/``.
-* **Steady state.** The allocator is kept steady (:func:`mncost.timing.steady_malloc`) unless
+* **Steady state.** The allocator is kept steady (:func:`mncost.measure.timing.steady_malloc`)
+unless
   switched off; the setting is recorded. Every network is built once and kept.
 * **Interleaved rounds.** Each round visits every configuration in a fresh random order
   (seeded) and, for each, runs 2 untimed warm-ups, 3 timed plain runs and 2 timed per-layer
@@ -14,9 +15,10 @@ How it measures (README, "Predicted latency"):
   machine hits every configuration alike instead of a block of them.
 * **Robust statistics.** A configuration's end-to-end time is the median of all its plain
   runs, each layer's time the median of its in-place timings. A configuration whose runs
-  spread too much (:func:`mncost.timing.instability`) or whose round medians spread more
+  spread too much (:func:`mncost.measure.timing.instability`) or whose round medians spread more
   than 25% (p90 / p10) is *unstable*: it is reported and left out of the fit.
-* **Evaluation** (``evaluate=True``): the held-out set of :mod:`mncost.evaluation` joins the
+* **Evaluation** (``evaluate=True``): the held-out set of :mod:`mncost.latency.evaluation` joins
+the
   same rounds (plain runs only, except the per-layer share configurations); the fit reads the
   calibration set alone, and the profile gains an ``evaluation`` section.
 """
@@ -93,7 +95,7 @@ def calibration_set() -> list[Config]:
 
 
 def evaluation_set() -> tuple[list[Config], list[Config]]:
-    """The held-out configurations (:func:`mncost.evaluation.held_out`), and those of them
+    """The held-out configurations (:func:`mncost.latency.evaluation.held_out`), and those of them
     that also get per-layer runs."""
     points = held_out()
     configs = [Config(p.label, p.network()) for p in points]

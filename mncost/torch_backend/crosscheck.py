@@ -12,8 +12,8 @@ running the module :func:`mncost.torch_backend.build` makes from the same resolv
 
 Leaf modules sit at the engine's layer names, so every layer is compared one-to-one, and the
 totals are compared whole-model (so counts outside any layer would show too). The fvcore total
-is also rebuilt term by term from the analytic side (:func:`mncost.conventions.fvcore_convention`)
-and set beside ``by_operator()``.
+is also rebuilt term by term from the analytic side
+(:func:`mncost.costs.conventions.fvcore_convention`) and set beside ``by_operator()``.
 
 Results are plain dataclasses; ``mncost.render.crosscheck`` turns them into text.
 """

@@ -211,7 +211,7 @@ def blocked_layers(onnx_model: bytes, names: Mapping[str, str], threads: int = 1
 
 def probe_layout(threads: int = 1) -> tuple[Any, list[tuple[int, int, int, bool]]]:
     """The installed ORT's blocked-layout rule (``None`` if it has none or no rule fits) and
-    the probe observations it was inferred from (:func:`mncost.latency_model.infer_layout`)."""
+    the probe observations it was inferred from (:func:`mncost.latency.model.infer_layout`)."""
     observed = [(ci, co, g, probe_blocked(ci, co, g, threads)) for ci, co, g in LAYOUT_PROBES]
     return infer_layout(observed), observed
 

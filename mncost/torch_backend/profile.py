@@ -8,7 +8,7 @@ The Python API of ``mncost profile``::
     result = profile_network(resolve_model("v1"), ProfileOptions(threads=1, per_layer=True))
     result.end_to_end.median_ms, result.images_per_s, result.by_kind
 
-How it measures (README, "Profiling"), in every runtime: the runtime is chosen once, from
+How it measures (docs/profiling.md), in every runtime: the runtime is chosen once, from
 ``options.runtime``, in :data:`.runners.RUNNERS`, and driven through the
 :class:`.runners.Runner` surface only (this module never tests a runtime's name):
 
