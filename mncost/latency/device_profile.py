@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 from ..costs.kinds import KINDS, REGISTRY
 from ..errors import InputError
 from ..files.inputfile import Refused, check_json_shape, deeper_than, read_limited, unique_keys
-from ..limits import MAX_DEPTH, MAX_INT_DIGITS
+from ..limits import MAX_DEPTH, MAX_INT_DIGITS, MAX_THREADS
 from ..measure.profile_options import RUNTIMES
 from ..network.layers import Network
 from ..spec.values import ACTIVATIONS
@@ -35,8 +35,6 @@ from .model import (
 DEVICE_SCHEMA = "mncost.device/1"
 #: Largest device profile read (a calibration with every layer's data is a few hundred KB).
 MAX_DEVICE_BYTES = 64 * 1024 * 1024
-#: Largest thread count a device profile may hold.
-MAX_THREADS = 1 << 20
 
 
 @dataclass(frozen=True)
