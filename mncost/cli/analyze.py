@@ -72,7 +72,7 @@ def analyze(model: str, alpha: float | None, depth: float | None, resolution: st
     report = analyze_network(network)
     data = render.report_dict(report, model, params)
     if fmt == "json":
-        from ..costs.memory import analyze_memory_fields  # only JSON carries them
+        from ..costs.memory_document import analyze_memory_fields  # only JSON carries them
 
         data = analyze_memory_fields(data, memory_report(network, dtype))
     if show_conventions:

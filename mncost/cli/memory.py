@@ -5,14 +5,8 @@ from __future__ import annotations
 import click
 
 from .. import render
-from ..costs.memory import (
-    DEFAULT_DTYPE,
-    DEFAULT_SPLIT,
-    DTYPE_BYTES,
-    attach_measured,
-    memory_dict,
-    memory_report,
-)
+from ..costs.memory import DEFAULT_DTYPE, DEFAULT_SPLIT, DTYPE_BYTES, memory_report
+from ..costs.memory_document import attach_measured, memory_dict
 from ..costs.roofline import Device, load_device, make_device
 from ..costs.table3 import TENSOR_SETS
 from ..errors import InputError, MissingDependency

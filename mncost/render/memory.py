@@ -1,5 +1,5 @@
-"""``mncost memory``: the memory document (:func:`mncost.costs.memory.memory_dict`: the memory
-report, the roofline and the per-resolution view) as JSON, CSV and titled tables (Markdown,
+"""``mncost memory``: the memory document (:func:`mncost.costs.memory_document.memory_dict`: the
+memory report, the roofline and the per-resolution view) as JSON, CSV and titled tables (Markdown,
 rich). Fields: docs/memory.md, "Memory fields"."""
 
 from __future__ import annotations
