@@ -10,10 +10,8 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
 
-@contextmanager
-def count_bar(label: str, total: int) -> Iterator[Callable[[], None]]:
-    """A bar of ``total`` steps with elapsed and remaining time, yielding ``advance()``."""
-    from rich.console import Console
+def _counted_bar(description: str, console: Any, **options: Any) -> Any:
+    """A rich bar of counted steps: ``description``, the bar, done/total, elapsed, ETA."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -23,9 +21,17 @@ def count_bar(label: str, total: int) -> Iterator[Callable[[], None]]:
         TimeRemainingColumn,
     )
 
-    progress = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                        console=Console(stderr=True), transient=False)
+    return Progress(TextColumn(description), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                    console=console, transient=False, **options)
+
+
+@contextmanager
+def count_bar(label: str, total: int) -> Iterator[Callable[[], None]]:
+    """A bar of ``total`` steps with elapsed and remaining time, yielding ``advance()``."""
+    from rich.console import Console
+
+    progress = _counted_bar(label, Console(stderr=True))
     with progress:
         task = progress.add_task(label, total=total)
         yield lambda: progress.advance(task)
@@ -110,19 +116,8 @@ class LineProgress:
         self._tasks: dict[str, Any] = {}
         self._steps: dict[str, int] = {}      # without a terminal: the last quarter written
         if self.console.is_terminal:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            self._progress = Progress(
-                TextColumn("{task.description:<8}"), BarColumn(), MofNCompleteColumn(),
-                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                console=self.console, auto_refresh=False, transient=False)
+            self._progress = _counted_bar("{task.description:<8}", self.console,
+                                          auto_refresh=False)
             self._progress.start()
         return self._line
 

@@ -121,7 +121,9 @@ def deeper_than(doc: Any, limit: int) -> bool:
     return False
 
 
-def _int(text: str) -> int:
+def bounded_int(text: str) -> int:
+    """``parse_int`` of :func:`json.loads`: an integer of at most :data:`MAX_INT_DIGITS` digits
+    (a longer one would cost quadratic time to convert)."""
     digits = len(text.lstrip("-"))
     if digits > MAX_INT_DIGITS:
         raise ValueError(f"an integer of {digits:,} digits (at most {MAX_INT_DIGITS})")
@@ -167,7 +169,7 @@ def load_json(text: str) -> Any:
     """
     check_json_shape(text)
     try:
-        doc = json.loads(text, parse_int=_int, parse_float=_float,
+        doc = json.loads(text, parse_int=bounded_int, parse_float=_float,
                          parse_constant=_constant, object_pairs_hook=unique_keys)
     except json.JSONDecodeError as exc:
         raise Refused(f"invalid JSON at line {exc.lineno}, column {exc.colno}: "

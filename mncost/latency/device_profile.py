@@ -16,8 +16,15 @@ from typing import Any, Mapping, Sequence
 
 from ..costs.kinds import KINDS, REGISTRY
 from ..errors import InputError
-from ..files.inputfile import Refused, check_json_shape, deeper_than, read_limited, unique_keys
-from ..limits import MAX_DEPTH, MAX_INT_DIGITS, MAX_THREADS
+from ..files.inputfile import (
+    Refused,
+    bounded_int,
+    check_json_shape,
+    deeper_than,
+    read_limited,
+    unique_keys,
+)
+from ..limits import MAX_DEPTH, MAX_THREADS
 from ..measure.profile_options import RUNTIMES
 from ..network.layers import Network
 from ..spec.values import ACTIVATIONS
@@ -383,7 +390,7 @@ def load_device(path: str) -> DeviceProfile:
     # must be a finite number).
     try:
         check_json_shape(text)
-        doc = json.loads(text, parse_int=_bounded_int, parse_constant=_no_constant,
+        doc = json.loads(text, parse_int=bounded_int, parse_constant=_no_constant,
                          object_pairs_hook=unique_keys)
     except Refused as exc:
         raise InputError(f"{path}: {exc} (a device profile is a JSON file)") from None
@@ -401,13 +408,6 @@ def load_device(path: str) -> DeviceProfile:
 
 #: What a parse that ran out of recursion stands for (deeper than any limit).
 _TOO_DEEP = object()
-
-
-def _bounded_int(text: str) -> int:
-    digits = len(text.lstrip("-"))
-    if digits > MAX_INT_DIGITS:
-        raise ValueError(f"an integer of {digits:,} digits (at most {MAX_INT_DIGITS})")
-    return int(text)
 
 
 def _no_constant(name: str) -> float:
