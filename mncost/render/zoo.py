@@ -64,23 +64,29 @@ def _latency_header(result: ZooResult) -> str | None:
 
 def _cells(row: dict[str, Any], latency: str | None, axis: str) -> tuple[str, ...]:
     cells = (row["model"], f"{row['alpha']:g}", resolution_str(row["resolution"]),
-             row["precision"], f"{row['top1']:g}", human(row["macs"]), human(row["params"]),
-             human(row["peak_activation_bytes"]) + "B")
+             row["precision"], f"{row['top1']:g}")
     if latency is not None:
         cells += (_ms(row.get(axis), axis),)
-    return cells + (row["source"],)
+    return cells + (human(row["macs"]), human(row["params"]),
+                    human(row["peak_activation_bytes"]) + "B", row["source"])
 
 
 def sections(result: ZooResult) -> list[Section]:
+    """The front, then the other rows. Each row is named by model, alpha, resolution and dtype
+    (kept in every part of a split table), and top-1 stays beside the cost it is ranked against
+    (the latency, or MACs without a device)."""
     latency = _latency_header(result)
-    head = ("model", "alpha", "res", "dtype", "top-1 %", "MACs", "params", "peak act.")
-    head += ((latency,) if latency else ()) + ("source",)
-    align = "lrllrrrr" + ("r" if latency else "") + "l"
+    head = ("model", "alpha", "res", "dtype", "top-1 %") + ((latency,) if latency else ()) + (
+        "MACs", "params", "peak act.", "source")
+    align = "lrllr" + ("r" if latency else "") + "rrrl"
+    together = [("top-1 %", latency or "MACs")]
     front = [_cells(r, latency, result.axis) for r in result.rows if r["pareto"]]
     rest = [_cells(r, latency, result.axis) for r in result.rows if not r["pareto"]]
-    out = [Section(f"Pareto front: {len(front)} rows", head, front, align)]
+    out = [Section(f"Pareto front: {len(front)} rows", head, front, align, key=4,
+                   together=together)]
     if rest:
-        out.append(Section(f"The other {len(rest)} rows", head, rest, align))
+        out.append(Section(f"The other {len(rest)} rows", head, rest, align, key=4,
+                           together=together))
     return out
 
 
