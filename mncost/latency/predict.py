@@ -61,6 +61,15 @@ def machine_notes(device: DeviceProfile) -> list[Note]:
         notes.append(Note("unstable", f"{device.path} was fitted on unstable measurements (a "
                                       "busy machine, --allow-unstable): expect large errors; "
                                       "calibrate again on a quiet one"))
+    if device.published is not None:
+        # Fitted on a phone's published figures, not on any machine: no host to compare.
+        env = device.environment
+        notes.append(Note("machine", f"{device.path} is fitted on the latencies published for "
+                                     f"{env.get('device_name', device.published)} "
+                                     f"({env.get('runtime', device.runtime)}, "
+                                     f"{device.threads} thread): predictions are for that "
+                                     "device, not this machine"))
+        return notes
     for key, recorded, here in _this_host().differences(device.environment):
         notes.append(Note("machine", f"{device.path} was calibrated on {key} {recorded!r}, "
                                      f"this machine has {here!r}: predictions are for that "
