@@ -369,6 +369,10 @@ class SweepPredictor:
             lines.append(f"{share('macs')} have MACs outside the calibrated "
                          f"{cov['macs'][0]:,}-{cov['macs'][1]:,}: their predictions "
                          "extrapolate")
+        if "models" in self.topics:
+            lines.append(f"{share('models')} are of networks {self.device.path} was not "
+                         f"fitted on ({', '.join(cov['models'])}): their predictions "
+                         "extrapolate")
         if "kinds" in self.topics:
             lines.append(f"{share('kinds')} have layer kinds never calibrated (predicted as 0 "
                          f"ms): {', '.join(sorted(self.items['kinds']))}")

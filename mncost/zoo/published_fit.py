@@ -35,10 +35,14 @@ configurations for a per-kind fit is offered (:class:`TooFewRows`).
 
 **The choice** is by leave-one-configuration-out (share within ±10%, then median absolute
 error); leave-one-source-out (fit without one source's configurations, predict them) and
-leave-one-family-out (v2 from the v3s and v1, ...) are stated beside it. The NNLS here is pure
-Python (Lawson-Hanson over a Gram-Schmidt least squares): the matrices are tens of rows by at
-most ten columns, the profile built for ``--published-device`` comes out the same with or
-without numpy and scipy, and nothing on this path imports them.
+leave-one-family-out (v2 from the v3s and v1, ...) are stated beside it. A figure two
+sources print alike counts in the first source's group (by id), and a held-out group takes
+every figure of its configurations out of the fit, whichever source printed them.
+
+The NNLS here is pure Python (Lawson-Hanson over a Gram-Schmidt least squares): the
+matrices are tens of rows by at most ten columns, the profile built for
+``--published-device`` comes out the same with or without numpy and scipy, and nothing on
+this path imports them.
 """
 
 from __future__ import annotations
@@ -89,7 +93,10 @@ class Point:
 
     @property
     def config(self) -> tuple:
-        return (self.model, self.alpha, self.depth, self.resolution, self.classes)
+        """The configuration as counted and held out. Not its classes: a 1000- and a
+        1001-class network of one size (v2 1.0/224 in the v2 paper and in the v3 paper)
+        differ by one classifier row, so one must not predict the other held out."""
+        return (self.model, self.alpha, self.depth, self.resolution)
 
     @property
     def family(self) -> str:
