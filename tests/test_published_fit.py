@@ -4,7 +4,6 @@ mncost.zoo.published_fit): exact arithmetic on synthetic data, the Pixel 1 figur
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 import sys
 
@@ -24,22 +23,20 @@ from mncost.zoo.published_fit import (
     fit_published,
     gather,
     held_out,
-    nnls,
+    shipped_profile_path,
 )
 
 
-def test_nnls_recovers_known_coefficients_and_clips_negative_ones():
-    a = [[1.0, 2.0, 0.5], [3.0, 1.0, 1.0], [2.0, 5.0, 2.0], [4.0, 4.0, 1.0], [1.0, 0.0, 3.0]]
-    truth = [0.7, 0.2, 1.5]
-    b = [math.fsum(x * t for x, t in zip(row, truth)) for row in a]
-    assert nnls(a, b) == pytest.approx(truth, rel=1e-10)
-    # The unconstrained solution of b = 1.0 * col0 - 0.5 * col1 has a negative part: nnls
-    # keeps it at 0 and refits the rest (the least squares of b on col0 alone).
-    b = [row[0] - 0.5 * row[1] for row in a]
-    x = nnls(a, b)
-    assert x[1] == 0.0 and min(x) >= 0.0
-    scipy = pytest.importorskip("scipy.optimize")
-    assert x == pytest.approx(list(scipy.nnls(a, b)[0]), abs=1e-9)
+def test_the_shipped_profile_is_a_fresh_fit(tmp_path):
+    """``--published-device`` reads the profile the package ships (no fit, no numpy at run
+    time); it must be exactly what ``calibrate --from-published`` writes today. If this fails
+    after a change to the data or the fit, rewrite it:
+    ``mncost calibrate --from-published pixel1 -o configs/zoo/profiles/pixel1.json``."""
+    pytest.importorskip("scipy.optimize")        # the shipped file was fitted with scipy's nnls
+    out = tmp_path / "p1.json"
+    r = CliRunner().invoke(cli, ["calibrate", "--from-published", "pixel1", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert out.read_text() == shipped_profile_path("pixel1").read_text()
 
 
 def _features(macs: int, pointwise: int) -> Features:
@@ -193,13 +190,20 @@ def test_zoo_predicts_rows_without_a_printed_figure():
 
 
 def test_published_path_imports_neither_torch_nor_numpy(tmp_path):
-    code = ("import sys; from mncost.cli import cli; "
-            f"cli(['calibrate', '--from-published', 'pixel1', '-o', r'{tmp_path / 'p.json'}'],"
-            " standalone_mode=False); "
-            "print(sorted(m for m in ('torch', 'numpy', 'scipy') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
-    assert out.stdout.strip().splitlines()[-1] == "[]"
+    """predict and zoo on a published device read the shipped profile: no torch, no numpy;
+    calibrate --from-published fits (numpy, scipy) but never imports torch."""
+    def loaded(args: list[str]) -> list[str]:
+        code = ("import sys; from mncost.cli import cli; "
+                f"cli({args!r}, standalone_mode=False); "
+                "print(sorted(m for m in ('torch', 'numpy', 'scipy') if m in sys.modules))")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True)
+        return json.loads(out.stdout.strip().splitlines()[-1].replace("'", '"'))
+
+    assert loaded(["predict", "v2", "--published-device", "pixel1", "-f", "json"]) == []
+    assert loaded(["zoo", "--published-device", "pixel1", "-f", "json"]) == []
+    assert "torch" not in loaded(["calibrate", "--from-published", "pixel1", "-o",
+                                  str(tmp_path / "p.json")])
 
 
 def test_sweep_and_check_read_the_profile(tmp_path):

@@ -39,26 +39,29 @@ leave-one-family-out (v2 from the v3s and v1, ...) are stated beside it. A figur
 sources print alike counts in the first source's group (by id), and a held-out group takes
 every figure of its configurations out of the fit, whichever source printed them.
 
-The NNLS here is pure Python (Lawson-Hanson over a Gram-Schmidt least squares): the
-matrices are tens of rows by at most ten columns, the profile built for
-``--published-device`` comes out the same with or without numpy and scipy, and nothing on
-this path imports them.
+The fit is the latency model's own non-negative least squares
+(:func:`mncost.latency.model.nnls`: scipy's, or numpy's least squares refitted without the
+negative terms). ``--published-device`` and ``mncost zoo`` never fit: they read the profile
+``calibrate --from-published`` wrote into the package (``configs/zoo/profiles/``), so that
+path imports neither numpy nor scipy, and a test holds the shipped file equal to a fresh fit.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from ..errors import InputError
-from ..latency.device_profile import DeviceProfile, coverage_of
+from ..latency.device_profile import DeviceProfile, coverage_of, load_device
 from ..latency.model import ErrorSummary, LatencyModel, layer_features
 from ..network.catalog import load_model
 from ..network.layers import Network
 from ..network.resolve import resolve
-from .data import Zoo, load_zoo
+from .data import Zoo, load_zoo, zoo_dir
 
 #: Distinct configurations a device needs for the per-kind fits (they have up to 9 columns).
 MIN_CONFIGURATIONS = 12
@@ -201,75 +204,6 @@ def _roof_sums(layers: Sequence[tuple[int, int]]) -> tuple[float, ...]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Non-negative least squares, pure Python
-
-
-def _lstsq(columns: Sequence[Sequence[float]], b: Sequence[float]) -> list[float]:
-    """Least squares over ``columns`` (modified Gram-Schmidt, twice); a column dependent on
-    the ones before it gets 0."""
-    q: list[list[float]] = []
-    r: list[list[float]] = []    # r[j][i]: coefficient of q[i] in column j
-    keep: list[int] = []
-    for j, col in enumerate(columns):
-        v = list(col)
-        coef = [0.0] * len(q)
-        for _ in range(2):
-            for i, qi in enumerate(q):
-                d = math.fsum(a * c for a, c in zip(qi, v))
-                coef[i] += d
-                v = [a - d * c for a, c in zip(v, qi)]
-        norm = math.sqrt(math.fsum(a * a for a in v))
-        scale = math.sqrt(math.fsum(a * a for a in col)) or 1.0
-        if norm <= 1e-10 * scale:
-            continue
-        q.append([a / norm for a in v])
-        r.append(coef + [norm])
-        keep.append(j)
-    qtb = [math.fsum(a * c for a, c in zip(qi, b)) for qi in q]
-    x = [0.0] * len(q)
-    for i in reversed(range(len(q))):
-        s = qtb[i] - math.fsum(r[k][i] * x[k] for k in range(i + 1, len(q)))
-        x[i] = s / r[i][i]
-    out = [0.0] * len(columns)
-    for j, value in zip(keep, x):
-        out[j] = value
-    return out
-
-
-def nnls(rows: Sequence[Sequence[float]], b: Sequence[float]) -> list[float]:
-    """``min |A x - b|, x >= 0`` (Lawson and Hanson's active set), columns scaled to unit
-    maximum first."""
-    n = len(rows[0]) if rows else 0
-    scale = [max((abs(row[j]) for row in rows), default=0.0) or 1.0 for j in range(n)]
-    cols = [[row[j] / scale[j] for row in rows] for j in range(n)]
-    x = [0.0] * n
-    passive: list[int] = []
-    for _ in range(3 * n + 3):
-        resid = [bi - math.fsum(cols[j][i] * x[j] for j in range(n)) for i, bi in enumerate(b)]
-        w = [math.fsum(c * e for c, e in zip(cols[j], resid)) for j in range(n)]
-        free = [j for j in range(n) if j not in passive and w[j] > 1e-12]
-        if not free:
-            break
-        passive.append(max(free, key=lambda j: (w[j], -j)))
-        while True:
-            z = _lstsq([cols[j] for j in passive], b)
-            if all(v > 0 for v in z):
-                for j, v in zip(passive, z):
-                    x[j] = v
-                break
-            step = min(x[j] / (x[j] - v) for j, v in zip(passive, z) if v <= 0)
-            for j, v in zip(passive, z):
-                x[j] += step * (v - x[j])
-            passive = [j for j in passive if x[j] > 1e-15]
-            for j in range(n):
-                if j not in passive:
-                    x[j] = 0.0
-            if not passive:
-                break
-    return [v / s for v, s in zip(x, scale)]
-
-
-# ---------------------------------------------------------------------------------------------
 # Candidates
 
 
@@ -296,9 +230,13 @@ class Candidate:
 def _linear(name: str, columns: Callable[[Sequence[str]], list[str]],
             row: Callable[[Features, Sequence[str]], list[float]]) -> Callable:
     def fit(feats: Sequence[Features], ms: Sequence[float], kernels: Sequence[str]) -> Fitted:
+        import numpy as np
+
+        from ..latency.model import nnls
+
         names = columns(kernels)
-        a = [[v / y for v in row(f, kernels)] for f, y in zip(feats, ms)]
-        x = nnls(a, [1.0] * len(a))
+        a = np.array([[v / y for v in row(f, kernels)] for f, y in zip(feats, ms)])
+        x = [float(v) for v in nnls(a, np.ones(len(a)))]
         coefs = dict(zip(names, x))
         return Fitted(name, coefs, lambda f: math.fsum(
             c * v for c, v in zip(x, row(f, kernels))))
@@ -533,7 +471,31 @@ def _too_few(device: str, title: str, precision: str, points: Sequence[Point],
             f"leave-one-out (median error {loo.median_abs:.1%})" + offer)
 
 
+def shipped_profile_path(device: str, precision: str = "float32") -> Path:
+    """Where the package keeps ``device``'s published profile (written by
+    ``mncost calibrate --from-published DEVICE -o`` that path)."""
+    suffix = "" if precision == "float32" else f"_{precision}"
+    return zoo_dir() / "profiles" / f"{device}{suffix}.json"
+
+
 @lru_cache(maxsize=None)
 def published_profile(device: str, precision: str = "float32") -> DeviceProfile:
-    """The profile of ``--published-device NAME``, built once per process (deterministic)."""
-    return fit_published(device, precision).profile
+    """The profile of ``--published-device NAME``: the one the package ships, read once per
+    process (no fit, no numpy).
+
+    Raises:
+        InputError: an unknown device; TooFewRows: a device whose figures are too few for a
+            fit (with the roofline's leave-one-out figure); a device with enough figures but
+            no shipped profile.
+    """
+    path = shipped_profile_path(device, precision)
+    if path.is_file():                 # named as the user named it, not by the package path
+        return dataclasses.replace(load_device(str(path)), path=f"published:{device}")
+    zoo = load_zoo()
+    points = gather(zoo, device, precision)
+    if len({p.config for p in points}) < MIN_CONFIGURATIONS:
+        raise TooFewRows(_too_few(device, zoo.devices[device].title, precision, points,
+                                  PRECISION_BYTES[precision]))
+    raise InputError(f"no built-in {precision} profile for {device}: write one with "
+                     f"mncost calibrate --from-published {device} -o {device}.json and give "
+                     "it as --device-profile")

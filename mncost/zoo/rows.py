@@ -279,22 +279,24 @@ def _predict_unpublished(zoo: Zoo, name: str,
     figure on the device, predicted from the profile fitted on the device's published
     figures (:mod:`mncost.zoo.published_fit`), None for the others; ``device["predicted"]``
     says how (or why not: too few figures for a fit)."""
-    from .published_fit import TooFewRows, fit_published
+    from ..errors import InputError
+    from .published_fit import published_profile
 
     for d in out:
         d["predicted_ms"] = None
     try:
-        fit = fit_published(name, "float32", zoo)
-    except TooFewRows as exc:
+        profile = published_profile(name, "float32")
+    except InputError as exc:          # too few figures (TooFewRows), or no shipped profile
         device["predicted"] = {"model": None, "reason": str(exc)}
         return
-    model, outside = fit.profile.model, 0
+    model, outside = profile.model, 0
     for (r, counts), d in zip(rows, out):
         if d["published_ms"] is None and r.precision == "float32":
             d["predicted_ms"] = round(model.predict(counts["network"]).total_ms, 4)
-            outside += bool(fit.profile.outside(counts["network"]))
-    loo = fit.candidates[fit.chosen]["leave_one_out"]
-    device["predicted"] = {"model": fit.chosen, "leave_one_out": loo, "outside": outside}
+            outside += bool(profile.outside(counts["network"]))
+    chosen = profile.fit["chosen"]
+    loo = profile.fit["candidates"][chosen]["leave_one_out"]
+    device["predicted"] = {"model": chosen, "leave_one_out": loo, "outside": outside}
 
 
 def _published_notes(device: Mapping[str, Any], out: Sequence[dict[str, Any]]) -> list[str]:
