@@ -221,7 +221,7 @@ def _set(doc, dotted, value):
 
 @pytest.mark.parametrize("field, value, message", [
     ("schema", "mncost.device/2", "schema: must be 'mncost.device/1'"),
-    ("runtime", "tflite", "runtime: must be one of eager, onnxruntime"),
+    ("runtime", "tvm", "runtime: must be one of eager, onnxruntime, tflite"),
     ("threads", 0, "threads: must be an integer >= 1"),
     ("threads", True, "threads: must be an integer >= 1"),
     ("environment", [], "environment: must be a mapping"),

@@ -54,8 +54,12 @@ def _old_device_file(value: str) -> None:
 @click.command()
 @click.argument("model")
 @network_options
-@device_profile_option("Device profile written by `mncost calibrate` (required).",
+@device_profile_option("Device profile written by `mncost calibrate` (or give "
+                       "--published-device).",
                        old="--device", check=_old_device_file)
+@click.option("--published-device", "published_device", default=None, metavar="NAME",
+              help="Predict on a published device instead (pixel1): the profile `calibrate "
+                   "--from-published NAME` writes, built from the papers' figures.")
 @click.option("--per-layer", is_flag=True, help="Tables: also one row per layer (JSON and CSV "
                                                 "always have them).")
 @format_option(FORMATS)
@@ -63,8 +67,8 @@ def _old_device_file(value: str) -> None:
 @format_from_output
 def predict(model: str, alpha: float | None, depth: float | None,
             resolution: str | None, classes: int | None, device_profile: str | None,
-            old_device_profile: str | None, per_layer: bool, fmt: str,
-            output: str | None) -> None:
+            old_device_profile: str | None, published_device: str | None, per_layer: bool,
+            fmt: str, output: str | None) -> None:
     """Predicted latency of MODEL on a calibrated device: end to end, by kind, by stage and
     per layer. No torch, no measurement: the device profile's fitted model.
 
@@ -78,9 +82,18 @@ def predict(model: str, alpha: float | None, depth: float | None,
 
     device_file = merge_deprecated(device_profile, old_device_profile,
                                    "--device-profile FILE", "--device FILE")
-    if device_file is None:
-        raise click.UsageError("give --device-profile FILE (written by `mncost calibrate`)")
-    device = load_device(device_file)
+    if device_file is not None and published_device is not None:
+        raise click.UsageError("give --device-profile FILE or --published-device NAME, not "
+                               "both")
+    if published_device is not None:
+        from ..zoo.published_fit import published_profile
+
+        device = published_profile(published_device)
+    elif device_file is None:
+        raise click.UsageError("give --device-profile FILE (written by `mncost calibrate`) "
+                               "or --published-device NAME")
+    else:
+        device = load_device(device_file)
     network = resolve_model(model, alpha, resolution, classes, depth)
     result = predict_network(model, network, device)
     warn(list(result.warnings))
@@ -91,6 +104,9 @@ def predict(model: str, alpha: float | None, depth: float | None,
 @click.option("--output", "-o", required=True, callback=checked_path,
               metavar="PROFILE.json", help="Where to write the device profile (whole, at the "
                                           "end; Ctrl-C writes nothing).")
+@click.option("--from-published", "from_published", default=None, metavar="DEVICE",
+              help="Measure nothing: fit the profile on the latencies the papers publish for "
+                   "DEVICE (pixel1), choosing the model by leave-one-out error.")
 @click.option("--threads", "-t", type=THREADS, default=1, show_default=True,
               help="Threads to calibrate (and so to predict) for; fewer than idle cores.")
 @click.option("--runtime", type=click.Choice(RUNTIMES), default="eager", show_default=True,
@@ -114,9 +130,9 @@ def predict(model: str, alpha: float | None, depth: float | None,
                    "print their prediction error, and that of latency ∝ MACs, on stdout.")
 @format_option(EVALUATION_FORMATS, help="Format of the --evaluate report (json: the "
                                         "profile's evaluation section).")
-def calibrate(output: OutputPath, threads: int, runtime: str, budget_s: float | None,
-              steady_malloc: bool, seed: int, allow_unstable: bool, evaluate: bool,
-              fmt: str) -> None:
+def calibrate(output: OutputPath, from_published: str | None, threads: int, runtime: str,
+              budget_s: float | None, steady_malloc: bool, seed: int, allow_unstable: bool,
+              evaluate: bool, fmt: str) -> None:
     """Measure a calibration set on this machine and write a device profile for `predict`,
     `sweep` and `check` (--device-profile FILE; budgets on max_predicted_latency_ms).
 
@@ -125,13 +141,17 @@ def calibrate(output: OutputPath, threads: int, runtime: str, budget_s: float | 
       mncost calibrate -o laptop.json --threads 1
       mncost calibrate -o laptop-ort.json --runtime onnxruntime --budget-s 300
       mncost calibrate -o laptop.json --evaluate -f markdown > evaluation.md
+      mncost calibrate --from-published pixel1 -o pixel1.json
 
     Progress goes to stderr. The profile holds the environment, the fitted coefficients, every
     configuration's measured and predicted time and the residuals (and, with --evaluate, the
     held-out evaluation).
     """
-    check_format_use(evaluate)
     check_fixed_format(output.given, "json", "-o")   # the profile is JSON whatever -f says
+    if from_published is not None:
+        calibrate_published(from_published, output)
+        return
+    check_format_use(evaluate)
     try:
         from ..torch_backend.calibrate import calibrate as run
     except ImportError:
@@ -162,3 +182,42 @@ def check_format_use(evaluate: bool) -> None:
     if not evaluate and source is click.core.ParameterSource.COMMANDLINE:
         raise InputError("--format applies to the --evaluate report; the device profile is "
                          "always JSON")
+
+
+#: Options of ``calibrate`` that measure: meaningless with ``--from-published``.
+MEASURING_OPTIONS = {"threads": "--threads", "runtime": "--runtime", "budget_s": "--budget-s",
+                     "steady_malloc": "--steady-malloc", "seed": "--seed",
+                     "allow_unstable": "--allow-unstable", "evaluate": "--evaluate",
+                     "fmt": "--format"}
+
+
+def calibrate_published(device: str, output: OutputPath) -> None:
+    """``calibrate --from-published DEVICE``: the analytic fit of
+    :mod:`mncost.zoo.published_fit` (no torch, no measuring), written as a device profile."""
+    ctx = click.get_current_context()
+    given = [flag for name, flag in MEASURING_OPTIONS.items()
+             if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE]
+    if given:
+        raise click.UsageError(f"--from-published measures nothing: {', '.join(given)} "
+                               "does not apply")
+    from ..files.outputfile import write_atomic
+    from ..render.text import to_json
+    from ..zoo.published_fit import fit_published
+
+    result = fit_published(device)
+    doc = result.profile.to_dict()
+    write_atomic(output, to_json(doc))
+    cands = result.candidates
+    chosen = cands[result.chosen]
+
+    def figures(name: str) -> str:
+        loo = cands[name]["leave_one_out"]
+        out = cands[name]["leave_one_source_out"]
+        return (f"{loo['within_10pct']:.0%} within ±10% leave-one-out (median "
+                f"{loo['median_abs_error']:.1%}), {out['within_10pct']:.0%} "
+                "leave-one-source-out")
+
+    click.echo(f"wrote {visible(str(output))}: {result.chosen} ({chosen['description']}) "
+               f"fitted on {len(result.points)} published figures of "
+               f"{doc['environment']['device_name']}: {figures(result.chosen)}; latency ∝ "
+               f"MACs: {figures('macs')}", err=True)

@@ -47,7 +47,8 @@ def _bounded(option: str, value: float | None, top: float | None = None) -> floa
                        "calibrate`) and draw the front against it.")
 @click.option("--published-device", "published_device", default=None, metavar="NAME",
               help="Each row's latency as its source printed it on this device (pixel1, "
-                   "pixel2, pixel3); '-' where its source prints none.")
+                   "pixel2, pixel3); where it prints none, '~' and a prediction fitted on "
+                   "the device's printed figures, or '-' where they are too few.")
 @click.option("--min-top1", "min_top1", type=float, default=None, metavar="X",
               help="Keep rows with a top-1 of at least X (%).")
 @click.option("--max-ms", "max_ms", type=float, default=None, metavar="MS",

@@ -42,6 +42,9 @@ from .model import (
 DEVICE_SCHEMA = "mncost.device/1"
 #: Largest device profile read (a calibration with every layer's data is a few hundred KB).
 MAX_DEVICE_BYTES = 64 * 1024 * 1024
+#: The runtime of a profile fitted on published latencies (``calibrate --from-published``,
+#: :mod:`mncost.zoo.published_fit`): TF-Lite on a phone, never measured here.
+PUBLISHED_RUNTIMES = ("tflite",)
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,13 @@ class DeviceProfile:
     evaluation: Mapping[str, Any] | None = None
 
     @property
+    def published(self) -> str | None:
+        """The published device it was fitted on (``calibrate --from-published``), or None
+        for a profile measured by ``calibrate``."""
+        name = self.environment.get("published_device")
+        return name if isinstance(name, str) else None
+
+    @property
     def fitted_unstable(self) -> bool:
         """Whether it was fitted on unstable measurements (``--allow-unstable``)."""
         return bool(self.measurement.get("fitted_unstable"))
@@ -112,6 +122,8 @@ class DeviceProfile:
             doc["macs_baseline"] = {"ms_per_mac": self.ms_per_mac}
         doc["coverage"] = {"alpha": list(cov["alpha"]), "resolution": list(cov["resolution"]),
                            "macs": list(cov["macs"]), "kinds": sorted(self.model.kinds)}
+        if cov.get("models"):
+            doc["coverage"]["models"] = list(cov["models"])
         doc.update(measurement=dict(self.measurement), fit=dict(self.fit),
                    training=list(self.training))
         if self.evaluation is not None:
@@ -144,6 +156,11 @@ class DeviceProfile:
         if not lo <= macs <= hi:
             notes.append(Note("macs", f"{macs:,} MACs is outside the calibrated "
                                       f"{lo:,}-{hi:,}"))
+        models = cov.get("models")
+        if models and network.spec_name not in models:
+            notes.append(Note("models", f"{network.spec_name} is not among the networks "
+                                        f"{self.path} was fitted on ({', '.join(models)}): "
+                                        "its prediction extrapolates"))
         if not layers:
             return notes
         missing = tuple(sorted({l.kind for l in network.layers} - set(self.model.kinds)))
@@ -263,8 +280,9 @@ def device_from_dict(doc: Any, path: str) -> DeviceProfile:
         raise _err(path, "schema", f"must be {DEVICE_SCHEMA!r} (a file written by `mncost "
                                    f"calibrate`), got {doc.get('schema')!r}")
     runtime = doc.get("runtime")
-    if runtime not in RUNTIMES:
-        raise _err(path, "runtime", f"must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+    if runtime not in RUNTIMES + PUBLISHED_RUNTIMES:
+        raise _err(path, "runtime", f"must be one of {', '.join(RUNTIMES + PUBLISHED_RUNTIMES)}"
+                                    f", got {runtime!r}")
     threads = doc.get("threads")
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise _err(path, "threads", f"must be an integer >= 1, got {threads!r:.40}")
@@ -300,6 +318,11 @@ def device_from_dict(doc: Any, path: str) -> DeviceProfile:
     coverage = {"alpha": _range(path, "coverage.alpha", cov.get("alpha")),
                 "resolution": _range(path, "coverage.resolution", cov.get("resolution"), True),
                 "macs": _range(path, "coverage.macs", cov.get("macs"), True)}
+    models = cov.get("models")
+    if models is not None:
+        if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
+            raise _err(path, "coverage.models", "must be a list of model names")
+        coverage["models"] = tuple(models)
     _check_evaluation(path, doc)
     created = doc.get("created")
     if created is not None and not isinstance(created, str):

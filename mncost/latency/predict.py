@@ -61,6 +61,15 @@ def machine_notes(device: DeviceProfile) -> list[Note]:
         notes.append(Note("unstable", f"{device.path} was fitted on unstable measurements (a "
                                       "busy machine, --allow-unstable): expect large errors; "
                                       "calibrate again on a quiet one"))
+    if device.published is not None:
+        # Fitted on a phone's published figures, not on any machine: no host to compare.
+        env = device.environment
+        notes.append(Note("machine", f"{device.path} is fitted on the latencies published for "
+                                     f"{env.get('device_name', device.published)} "
+                                     f"({env.get('runtime', device.runtime)}, "
+                                     f"{device.threads} thread): predictions are for that "
+                                     "device, not this machine"))
+        return notes
     for key, recorded, here in _this_host().differences(device.environment):
         notes.append(Note("machine", f"{device.path} was calibrated on {key} {recorded!r}, "
                                      f"this machine has {here!r}: predictions are for that "
@@ -359,6 +368,10 @@ class SweepPredictor:
         if "macs" in self.topics:
             lines.append(f"{share('macs')} have MACs outside the calibrated "
                          f"{cov['macs'][0]:,}-{cov['macs'][1]:,}: their predictions "
+                         "extrapolate")
+        if "models" in self.topics:
+            lines.append(f"{share('models')} are of networks {self.device.path} was not "
+                         f"fitted on ({', '.join(cov['models'])}): their predictions "
                          "extrapolate")
         if "kinds" in self.topics:
             lines.append(f"{share('kinds')} have layer kinds never calibrated (predicted as 0 "

@@ -21,8 +21,8 @@ ZOO_CSV_COLUMNS = ("model", "alpha", "depth", "resolution", "classes", "precisio
                    "top5", "macs", "params", "peak_activation_bytes", "pareto", "source",
                    "table", "weights", "extra_data")
 PREDICTED_CSV_COLUMNS = ("predicted_ms",)
-PUBLISHED_CSV_COLUMNS = ("published_ms", "published_runtime", "published_threads",
-                         "published_batch", "published_what")
+PUBLISHED_CSV_COLUMNS = ("published_ms", "predicted_ms", "published_runtime",
+                         "published_threads", "published_batch", "published_what")
 
 _AXIS_WORDS = {"macs": "MACs", "predicted_ms": "predicted latency",
                "published_ms": "published latency"}
@@ -66,7 +66,11 @@ def _cells(row: dict[str, Any], latency: str | None, axis: str) -> tuple[str, ..
     cells = (row["model"], f"{row['alpha']:g}", resolution_str(row["resolution"]),
              row["precision"], f"{row['top1']:g}")
     if latency is not None:
-        cells += (_ms(row.get(axis), axis),)
+        value = row.get(axis)
+        if value is None and row.get("predicted_ms") is not None:   # published device
+            cells += (f"~{row['predicted_ms']:.1f}",)
+        else:
+            cells += (_ms(value, axis),)
     return cells + (human(row["macs"]), human(row["params"]),
                     human(row["peak_activation_bytes"]) + "B", row["source"])
 

@@ -267,16 +267,57 @@ def _published(zoo: Zoo, name: str, rows: Sequence[tuple[Published, Mapping[str,
         d["published_ms"] = found.ms if found else None
         d["published"] = found.to_dict() if found else None
     dev = zoo.devices[name]
-    return {"published": name, "name": dev.title, "kind": dev.kind}
+    device = {"published": name, "name": dev.title, "kind": dev.kind}
+    _predict_unpublished(zoo, name, rows, out, device)
+    return device
+
+
+def _predict_unpublished(zoo: Zoo, name: str,
+                         rows: Sequence[tuple[Published, Mapping[str, Any]]],
+                         out: list[dict[str, Any]], device: dict[str, Any]) -> None:
+    """``predicted_ms`` beside ``published_ms``: each float32 row whose source prints no
+    figure on the device, predicted from the profile fitted on the device's published
+    figures (:mod:`mncost.zoo.published_fit`), None for the others; ``device["predicted"]``
+    says how (or why not: too few figures for a fit)."""
+    from ..errors import InputError
+    from .published_fit import published_profile
+
+    for d in out:
+        d["predicted_ms"] = None
+    try:
+        profile = published_profile(name, "float32")
+    except InputError as exc:          # too few figures (TooFewRows), or no shipped profile
+        device["predicted"] = {"model": None, "reason": str(exc)}
+        return
+    model, outside = profile.model, 0
+    for (r, counts), d in zip(rows, out):
+        if d["published_ms"] is None and r.precision == "float32":
+            d["predicted_ms"] = round(model.predict(counts["network"]).total_ms, 4)
+            outside += bool(profile.outside(counts["network"]))
+    chosen = profile.fit["chosen"]
+    loo = profile.fit["candidates"][chosen]["leave_one_out"]
+    device["predicted"] = {"model": chosen, "leave_one_out": loo, "outside": outside}
 
 
 def _published_notes(device: Mapping[str, Any], out: Sequence[dict[str, Any]]) -> list[str]:
     notes = []
     missing = sum(d["published_ms"] is None for d in out)
-    if missing:
-        notes.append(f"-: {missing} of {len(out)} rows have no latency on {device['name']} "
-                     "in their source (a prediction for them comes with `calibrate "
-                     "--from-published`)")
+    predicted = sum(d.get("predicted_ms") is not None for d in out)
+    if predicted:
+        loo = device["predicted"]["leave_one_out"]
+        notes.append(f"~: {predicted} rows without a published figure are predicted from "
+                     f"the published figures (`calibrate --from-published "
+                     f"{device['published']}`: {device['predicted']['model']}, "
+                     f"{loo['within_10pct']:.0%} within ±10% leave-one-out); never on the "
+                     "front" + (f"; {device['predicted']['outside']} of them lie outside "
+                                "the networks, alpha, resolution or MACs it was fitted on "
+                                "and extrapolate" if device["predicted"]["outside"] else ""))
+    why = (device.get("predicted") or {}).get("reason")
+    if missing and why:
+        notes.append(f"-: not predicted: {why}")
+    if missing - predicted:
+        notes.append(f"-: {missing - predicted} of {len(out)} rows have no latency on "
+                     f"{device['name']} in their source")
     spread = _spread(out)
     if spread:
         notes.append("Published latencies are compared as printed, though the sources "
