@@ -57,6 +57,16 @@ CONFIGS = [
       for a, r in ((1.0, 224), (0.75, 192)) if (i, a) != (0, 1.0)],
     *[("timm", f"tf_mobilenetv3_{size}_075 at 192", f"v3-{size}-tf", 0.75, None, 192, None)
       for size in ("large", "small")],
+    # MobileNetV4 (conv): each at timm's default resolution (the spec's), and timm's registered
+    # width variants; then builtin_totals.csv's two configurations.
+    *[("timm", f"mobilenetv4_conv_{size}", f"v4-conv-{size}", 1.0, None, None, None)
+      for size in ("small", "medium", "large")],
+    *[("timm", f"mobilenetv4_conv_small_{n}", "v4-conv-small", a, None, None, None)
+      for n, a in (("035", 0.35), ("050", 0.5))],
+    *[("timm", f"mobilenetv4_conv_{size} at 224", f"v4-conv-{size}", 1.0, None, 224, None)
+      for size in ("medium", "large")],
+    *[("timm", f"_gen_mobilenet_v4(mobilenetv4_conv_{size}, 0.75) at 192", f"v4-conv-{size}",
+       0.75, None, 192, None) for size in ("small", "medium", "large")],
 ]
 
 

@@ -88,10 +88,27 @@ def test_efficientnet_b0_to_b7_at_their_own_resolution(b, resolution, macs, para
     assert next(r for r in CONFIGS if r["reference"] == f"efficientnet_b{b}")["params"] == params
 
 
+@pytest.mark.parametrize("model, alpha, reference, macs, params", [
+    ("v4-conv-small", 1.0, "mobilenetv4_conv_small", 186_005_568, 3_774_024),
+    ("v4-conv-small", 0.5, "mobilenetv4_conv_small_050", 64_741_408, 2_238_952),
+    ("v4-conv-small", 0.35, "mobilenetv4_conv_small_035", 47_723_040, 1_905_384),
+    ("v4-conv-medium", 1.0, "mobilenetv4_conv_medium", 1_080_244_224, 9_715_512),
+    ("v4-conv-large", 1.0, "mobilenetv4_conv_large", 6_376_220_672, 32_590_864),
+])
+def test_mobilenet_v4_conv_at_timms_default_resolution(model, alpha, reference, macs, params):
+    """Issue 19: each MobileNetV4 conv model at timm's default resolution (224, 256, 384) and
+    timm's registered width variants equals timm's own count."""
+    total = analyze(resolve_model(model, alpha)).total
+    assert (total.macs, total.params()) == (macs, params)
+    record = next(r for r in CONFIGS if r["reference"] == reference)
+    assert (record["macs"], record["params"]) == (macs, params)
+
+
 def test_every_builtin_with_a_shipped_implementation_is_covered():
     covered = {r["model"] for r in CONFIGS}
     named = {"v3-large", "v3-small", "v3-large-tf", "v3-small-tf", "v1", "v2", "mnasnet",
-             *(f"efficientnet-b{i}" for i in range(8))}
+             *(f"efficientnet-b{i}" for i in range(8)),
+             *(f"v4-conv-{size}" for size in ("small", "medium", "large"))}
     assert covered == named
     # v1-conv and v1-shallow are the v1 paper's ablations (Tables 4 and 5): nothing ships them
     assert set(BUILTINS) - covered == {"v1-conv", "v1-shallow"}

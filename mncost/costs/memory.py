@@ -178,7 +178,9 @@ class _Plan:
 
 
 #: The parts a block needs to run streamed (:data:`SCHEDULES`): an inverted residual's
-#: depthwise conv and projection (:attr:`mncost.network.layers.ResolvedLayer.role`).
+#: depthwise conv and projection (:attr:`mncost.network.layers.ResolvedLayer.role`; a UIB's
+#: middle depthwise is its ``dw``, so its ConvNeXt-like and FFN instances, and FusedIB, which
+#: have none, run layer by layer).
 STREAMED_ROLES = frozenset({"dw", "project"})
 
 
@@ -214,6 +216,11 @@ def _streamed_plans(network: Network, split: int) -> list[_Plan]:
         if name is None:
             plans.append(_Plan(members[0].name, (members[0],), (members[0].name,)))
             continue
+        # A depthwise conv on the block's input (a UIB's ``dw_start``) runs before the
+        # expansion, on the whole input: a step of its own, whose output the expansion reads.
+        lead = [m for m in members if m.role == "dw_start"]
+        plans += [_Plan(m.name, (m,), (m.name,)) for m in lead]
+        members = [m for m in members if m not in lead]
         part = {m.role: m for m in members}
         dw, expand = part["dw"], part.get("expand")
         width = math.ceil(dw.out_shape.c / split)

@@ -26,6 +26,9 @@ BUILTINS: dict[str, str] = {
     "v3-small": "mobilenet_v3_small.yaml",
     "v3-large-tf": "mobilenet_v3_large_tf.yaml",
     "v3-small-tf": "mobilenet_v3_small_tf.yaml",
+    "v4-conv-small": "mobilenet_v4_conv_small.yaml",
+    "v4-conv-medium": "mobilenet_v4_conv_medium.yaml",
+    "v4-conv-large": "mobilenet_v4_conv_large.yaml",
     "mnasnet": "mnasnet.yaml",
     **{f"efficientnet-b{i}": f"efficientnet_b{i}.yaml" for i in range(8)},
 }

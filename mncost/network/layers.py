@@ -64,7 +64,9 @@ class ResolvedLayer:
         role: its part in that block, else ``None``: a bottleneck's ``expand`` (absent when
             the expanded width equals the input), ``dw``, ``se_pool``, ``se_fc1``,
             ``se_fc2``, ``se_scale``, ``project`` and ``add``; a separable pair's ``dw`` and
-            ``pw``. Consumers ask for the roles they need
+            ``pw``; a UIB's ``dw_start``, ``expand``, ``dw`` (its middle depthwise,
+            ``.dw_mid``), ``project`` and ``add``; a FusedIB's ``expand`` (the k x k conv),
+            ``project`` and ``add``. Consumers ask for the roles they need
             (:data:`mncost.costs.memory.STREAMED_ROLES`), never for a layer's name.
     """
 

@@ -189,16 +189,78 @@ def _bottleneck_row(w: Walk, row: Row, name: str, stride: int) -> None:
         x = _squeeze_excite(w, row, name, x, shape, in_shape.c)
     x, shape = w.conv(row, f"{name}.project", x, shape, c_out, k=1, s=1, act="none", bn=bn,
                       block=name, role="project")
+    w.last, w.shape = _block_residual(w, row, name, x, shape, block_in, in_shape, stride), shape
+
+
+def _block_residual(w: Walk, row: Row, name: str, x: str, shape: Shape, block_in: str,
+                    in_shape: Shape, stride: int) -> str:
+    """The block's output: ``x``, or ``x`` + the block's input ``block_in`` (a ``.add`` layer)
+    when the row's ``residual`` rule allows it (auto: stride 1 and equal shapes)."""
     residual = row["residual"]
     fits = stride == 1 and shape == in_shape
     if residual is True and not fits:
         raise row.error("residual", f"residual add between mismatched shapes in {name}: input "
                                     f"{in_shape}, output {shape} (stride {stride})")
     if fits and residual in ("auto", True):
-        x = w.emit(ResolvedLayer(name=f"{name}.add", kind="add", stage=row.name,
-                                 inputs=(x, block_in), in_shape=shape, out_shape=shape,
-                                 block=name, role="add"))
-    w.last, w.shape = x, shape
+        return w.emit(ResolvedLayer(name=f"{name}.add", kind="add", stage=row.name,
+                                    inputs=(x, block_in), in_shape=shape, out_shape=shape,
+                                    block=name, role="add"))
+    return x
+
+
+def _expanded(w: Walk, row: Row, name: str, channels: int) -> int:
+    """A block's hidden width ``t`` x its (thinned) input width, by the spec's
+    ``expansion_rounding`` (MobileNetV4: timm's ``make_divisible(in * t)``)."""
+    return _positive(row, "t", name, expand(channels, row["t"], w.spec.expansion_rounding,
+                                            w.spec.width), channels)
+
+
+def _uib_row(w: Walk, row: Row, name: str, stride: int) -> None:
+    """Universal inverted bottleneck (MobileNetV4, arXiv 2404.10518, Sec. 3.1, Fig. 4).
+
+    An optional ``start`` depthwise conv on the input (BN, no activation), a 1x1 expansion to
+    ``t`` x the input width (BN + act), an optional ``mid`` depthwise conv on the expanded map
+    (BN + act), a linear 1x1 projection (BN), and a residual add when the rule allows it. The
+    stride is on the middle depthwise when there is one, else on the start one. Which of the
+    two are present makes the paper's four instances: both ExtraDW, ``mid`` only the inverted
+    bottleneck (IB), ``start`` only ConvNeXt-like, neither the FFN.
+    """
+    block_in, in_shape = w.last, w.shape
+    start, mid = row["start"], row["mid"]
+    if stride > 1 and not (start or mid):
+        raise row.error("s", f"{name} has no depthwise conv (start and mid are 0) to carry "
+                             f"stride {stride}")
+    c_out = w.width(row, row["c"])
+    act, bn = row["act"], row["bn"]
+    x, shape = block_in, in_shape
+    if start:
+        x, shape = w.conv(row, f"{name}.dw_start", x, shape, shape.c, k=start,
+                          s=1 if mid else stride, groups=shape.c, act="none", bn=bn,
+                          kind="depthwise", block=name, role="dw_start")
+    hidden = _expanded(w, row, name, in_shape.c)
+    x, shape = w.conv(row, f"{name}.expand", x, shape, hidden, k=1, s=1, act=act, bn=bn,
+                      block=name, role="expand")
+    if mid:
+        x, shape = w.conv(row, f"{name}.dw_mid", x, shape, hidden, k=mid, s=stride,
+                          groups=hidden, act=act, bn=bn, kind="depthwise", block=name,
+                          role="dw")
+    x, shape = w.conv(row, f"{name}.project", x, shape, c_out, k=1, s=1, act="none", bn=bn,
+                      block=name, role="project")
+    w.last, w.shape = _block_residual(w, row, name, x, shape, block_in, in_shape, stride), shape
+
+
+def _fused_row(w: Walk, row: Row, name: str, stride: int) -> None:
+    """Fused inverted bottleneck (FusedIB: MobileNetV4 Sec. 3.1; EfficientNetV2's Fused-MBConv,
+    timm's EdgeResidual): a k x k conv expanding to ``t`` x the input width and carrying the
+    stride (BN + act), a linear 1x1 projection (BN), and a residual add when the rule allows
+    it."""
+    block_in, in_shape = w.last, w.shape
+    hidden = _expanded(w, row, name, in_shape.c)
+    x, shape = w.conv(row, f"{name}.expand", block_in, in_shape, hidden, k=row["k"], s=stride,
+                      act=row["act"], bn=row["bn"], block=name, role="expand")
+    x, shape = w.conv(row, f"{name}.project", x, shape, w.width(row, row["c"]), k=1, s=1,
+                      act="none", bn=row["bn"], block=name, role="project")
+    w.last, w.shape = _block_residual(w, row, name, x, shape, block_in, in_shape, stride), shape
 
 
 def _squeeze_excite(w: Walk, row: Row, name: str, x: str, shape: Shape, block_in_c: int
@@ -283,7 +345,8 @@ RowBuilder = Callable[[Walk, Row, str, int], None]
 #: equal; :func:`register_row_op` adds to both).
 _ROW_BUILDERS: dict[str, RowBuilder] = {
     "conv": _conv_row, "dw": _dw_row, "separable": _separable_row,
-    "bottleneck": _bottleneck_row, "pool": _pool_row, "fc": _fc_row}
+    "bottleneck": _bottleneck_row, "uib": _uib_row, "fused": _fused_row, "pool": _pool_row,
+    "fc": _fc_row}
 
 
 def register_row_op(op: RowOp, builder: RowBuilder) -> None:

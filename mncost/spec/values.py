@@ -97,6 +97,14 @@ def _kernel(value: Any) -> int:
     return k
 
 
+def _dw_kernel(value: Any) -> int:
+    """An optional depthwise conv's kernel (a ``uib`` row's ``start`` and ``mid``): 0 for none
+    (timm's ``a0``/``k0``), else odd like every kernel."""
+    if value == 0 and not isinstance(value, bool):
+        return 0
+    return _kernel(value)
+
+
 def _pos_num(value: Any) -> float:
     """A factor (``t``, ``se.ratio``): a finite number in (0, :data:`MAX_EXPANSION`]."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):

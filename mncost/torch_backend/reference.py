@@ -102,12 +102,30 @@ TIMM_MODELS: dict[str, dict[float, str]] = {
                               1.0: "tf_mobilenetv3_large_100"},
     "mobilenet-v3-small-tf": {0.75: "tf_mobilenetv3_small_075",
                               1.0: "tf_mobilenetv3_small_100"},
+    "mobilenet-v4-conv-small": {0.35: "mobilenetv4_conv_small_035",
+                                0.5: "mobilenetv4_conv_small_050",
+                                1.0: "mobilenetv4_conv_small"},
+    "mobilenet-v4-conv-medium": {1.0: "mobilenetv4_conv_medium"},
+    "mobilenet-v4-conv-large": {1.0: "mobilenetv4_conv_large"},
 }
+
+#: Specs whose timm builder takes any width multiplier (timm's registered width variants,
+#: MobileNetV4's _035 and _050, are that builder at 0.35 and 0.5): timm's variant name.
+TIMM_ANY_WIDTH: dict[str, str] = {f"mobilenet-v4-conv-{size}": f"mobilenetv4_conv_{size}"
+                                  for size in ("small", "medium", "large")}
 
 
 def _timm(network: Network) -> nn.Module:
     timm = import_timm()
     spec = network.spec_name
+    if spec in TIMM_ANY_WIDTH and network.alpha not in TIMM_MODELS[spec]:
+        if network.depth != 1.0:
+            raise InputError(f"timm's {spec} is checked at depth 1 only")
+        from timm.models import mobilenetv3
+
+        # timm's own builder at this width (fix_stem, round_channels), as for _035 / _050.
+        return mobilenetv3._gen_mobilenet_v4(TIMM_ANY_WIDTH[spec], network.alpha,
+                                             num_classes=network.classes)
     if spec not in TIMM_MODELS:
         raise InputError(f"no timm reference for {spec!r} (built in: "
                          f"{', '.join(TIMM_MODELS)}; name a timm model with --reference "
