@@ -6,6 +6,8 @@ each other, so running, renaming or deleting one never changes another's collect
   evaluation tests fit, predict and measure with; :func:`profile_doc`, a valid device profile
   built from them.
 * :func:`parse_junit`: a JUnit file mncost wrote parses, and its counts add up.
+* :func:`run` (the CLI in-process), :func:`one_error_line` / :func:`one_line_error` (a
+  command failed with exit 2 and exactly one ``mncost: error:`` line).
 * :func:`assert_readable`: every cell of the tables a command drew appears whole in its text,
   with no ellipsis and no line wider than the terminal.
 """
@@ -16,6 +18,28 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from mncost.render.tables import Section
+
+
+def run(*args: str):
+    """``mncost ARGS`` in-process (click's runner; stdout and stderr apart)."""
+    from click.testing import CliRunner
+
+    from mncost.cli import cli
+
+    return CliRunner().invoke(cli, list(args))
+
+
+def one_error_line(result) -> str:
+    """The one ``mncost: error: ...`` line of a command that exited 2 (without newline)."""
+    lines = result.stderr.splitlines()
+    assert result.exit_code == 2, result.output
+    assert len(lines) == 1 and lines[0].startswith("mncost: error: "), result.stderr
+    return lines[0]
+
+
+def one_line_error(result) -> str:
+    """:func:`one_error_line`, as stderr holds it (with its newline)."""
+    return one_error_line(result) + "\n"
 
 #: Known coefficients: ms per MAC, ms per byte, ms per call. MAC-free kinds have no MAC term.
 TRUTH = {

@@ -10,11 +10,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from _helpers import parse_junit
-from click.testing import CliRunner
+from _helpers import parse_junit, run
 
 from mncost.check.units import Tolerance, parse_count
-from mncost.cli import cli
 from mncost.errors import InputError
 from mncost.network.catalog import BUILTINS, configs_dir
 
@@ -25,10 +23,6 @@ V3L_MACS, V3L_PARAMS = 216_589_760, 5_483_032
 # the 1000-way fc after it) removes, in closed form:
 HEAD_MACS = 320 * 256 * 7 * 7 + 256 * 1000              # 4,270,080
 HEAD_PARAMS = 320 * 256 + 2 * 256 + 256 * 1000           # conv weights + BN + fc weights
-
-
-def run(*args: str):
-    return CliRunner().invoke(cli, list(args))
 
 
 def one_line_error(result, code: int = 2) -> str:

@@ -8,14 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from _helpers import parse_junit
-from click.testing import CliRunner
-
-from mncost.cli import cli
-
-
-def run(*args: str):
-    return CliRunner().invoke(cli, list(args))
+from _helpers import parse_junit, run
 
 
 @pytest.fixture

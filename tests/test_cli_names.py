@@ -17,21 +17,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from _helpers import profile_doc
-from click.testing import CliRunner
+from _helpers import one_line_error, profile_doc, run
 
-from mncost.cli import cli
 from mncost.network.catalog import ALIASES, BUILTINS, load_model
-
-
-def run(*args: str):
-    return CliRunner().invoke(cli, list(args))
-
-
-def one_line_error(result) -> str:
-    assert result.exit_code == 2, result.output
-    assert result.stderr.startswith("mncost: error: ") and result.stderr.count("\n") == 1
-    return result.stderr
 
 
 @pytest.fixture

@@ -10,21 +10,10 @@ import os
 
 import click
 import pytest
-from click.testing import CliRunner
+from _helpers import one_error_line, run
 
 from mncost.cli import cli
 from mncost.limits import MAX_THREADS
-
-
-def run(*args: str):
-    return CliRunner().invoke(cli, list(args))
-
-
-def one_error_line(result) -> str:
-    lines = result.stderr.splitlines()
-    assert result.exit_code == 2, result.output
-    assert len(lines) == 1 and lines[0].startswith("mncost: error: "), result.stderr
-    return lines[0]
 
 
 @pytest.fixture

@@ -15,18 +15,13 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from _helpers import run
 
-from mncost.cli import cli
 from mncost.errors import InputError
 from mncost.files.outputfile import Output, check_output, write_atomic
 
 #: The v1 1.0/224 totals (v1 paper Table 1 and TF-slim: 569M mult-adds, 4.2M params).
 V1_MACS = "568740352"
-
-
-def run(*args: str):
-    return CliRunner().invoke(cli, list(args))
 
 
 def mncost(*args: str, **kwargs) -> subprocess.CompletedProcess:

@@ -16,20 +16,7 @@ import io
 import json
 
 import pytest
-from _helpers import profile_doc
-from click.testing import CliRunner
-
-from mncost.cli import cli
-
-
-def run(*args: str):
-    return CliRunner().invoke(cli, list(args))
-
-
-def one_line_error(result) -> str:
-    assert result.exit_code == 2, result.output
-    assert result.stderr.startswith("mncost: error: ") and result.stderr.count("\n") == 1
-    return result.stderr
+from _helpers import one_line_error, profile_doc, run
 
 
 @pytest.fixture

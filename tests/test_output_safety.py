@@ -15,17 +15,12 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from _helpers import run
 
-from mncost.cli import cli
 from mncost.errors import InputError
 from mncost.files.outputfile import check_outputs, write_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def run(*args: str):
-    return CliRunner().invoke(cli, list(args))
 
 
 def one_error_line(stderr: str) -> str:

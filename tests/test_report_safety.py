@@ -22,21 +22,15 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from _helpers import parse_junit, profile_doc
-from click.testing import CliRunner
+from _helpers import parse_junit, profile_doc, run
 
 import mncost.render.output as output
-from mncost.cli import cli
 from mncost.render.text import csv_value, markdown_text, visible
 
 TINY = Path(__file__).parent / "data" / "tiny_every_kind.yaml"
 #: Terminal escapes: clear the screen, set the window title, write the clipboard (OSC 52).
 ESCAPES = ("\x1b[2J", "\x1b]0;pwned\x07", "\x1b]52;c;cHduZWQ=\x07")
 MARKUP = "[/][link=https://evil.example]click[/link][bold]"
-
-
-def run(*args: str):
-    return CliRunner().invoke(cli, list(args))
 
 
 @pytest.fixture

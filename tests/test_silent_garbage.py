@@ -13,24 +13,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
+from _helpers import one_error_line, run
 
 from mncost.check.baseline import load_baseline
-from mncost.cli import cli
 from mncost.errors import InputError, SpecError
 from mncost.files.inputfile import Refused, load_json
 from mncost.files.yamlfile import load_yaml_text
-
-
-def run(*args: str):
-    return CliRunner().invoke(cli, list(args))
-
-
-def one_error_line(result) -> str:
-    lines = result.stderr.splitlines()
-    assert result.exit_code == 2, result.output
-    assert len(lines) == 1 and lines[0].startswith("mncost: error: "), result.stderr
-    return lines[0]
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import pytest
+from _helpers import run
 from click.testing import CliRunner
 
 from mncost.cli import cli
@@ -27,11 +28,6 @@ from mncost.sweep.run import (
     pareto_front,
     sweep,
 )
-
-
-def run(*args: str):
-    return CliRunner().invoke(cli, list(args))
-
 
 # ---------------------------------------------------------------------------------------------
 # MobileNet v1 in closed form (v1 paper Table 1; TF-slim width rule max(int(c * alpha), 8)),
