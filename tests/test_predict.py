@@ -269,25 +269,58 @@ def test_busy_machine_refuses_to_fit_without_allow_unstable(tiny_set):
     from mncost.errors import InputError
     from mncost.torch_backend import calibrate as cal
 
-    sampled = [cal.Sampled(c, plain_ns=[1_000_000, 1_000_000, 9_000_000, 9_000_000],
-                           round_medians_ms=[1.0, 9.0]) for c in tiny_set]
-    assert "p90 is" in sampled[0].unstable()
-    with pytest.raises(InputError, match="5 of 5 configurations measured unstable"):
-        cal.fit_device(sampled, "eager", 1, None, lambda m: None)
+    # Even rounds read 1 ms, odd rounds 2 ms: the quiet estimate moves by 100% between them.
+    rounds = [[1_000_000] * 3 if r % 2 == 0 else [2_000_000] * 3 for r in range(6)]
+    sampled = [cal.Sampled(c, [list(r) for r in rounds]) for c in tiny_set]
+    assert sampled[0].unstable() == ("its quiet estimate differs by 100% between alternate "
+                                     "rounds (limit 15%)")
+    with pytest.raises(InputError, match="^5 of 5 configurations measured unstable "
+                                         r"\(median spread 100% between alternate rounds"):
+        cal.fit_device(sampled, "eager", 1, {}, lambda m: None)
+
+
+@pytest.mark.torch
+def test_calibrate_that_stops_early_keeps_its_measurements(tiny_set, tmp_path, monkeypatch):
+    from mncost.torch_backend import calibrate as cal
+
+    def stopped(configs, *args, stop=None, **kwargs):
+        rounds = [[1_000_000] * 3 if r % 2 == 0 else [2_000_000] * 3 for r in range(6)]
+        sampled = [cal.Sampled(c, [list(r) for r in rounds],
+                               {l.name: [10_000] * 4 for l in c.network.layers})
+                   for c in configs]
+        assert stop is not None and stop(sampled, 6, 30) is not None
+        raise cal.StoppedEarly(stop(sampled, 6, 30), sampled)
+
+    monkeypatch.setattr(cal, "measure_set", stopped)
+    out = tmp_path / "dev.json"
+    result = run("calibrate", "-o", str(out))
+    assert result.exit_code == 2 and not out.exists()
+    kept = tmp_path / "dev.measurements.json"
+    assert result.stderr.splitlines()[-1] == (
+        "mncost: error: stopped early: after 6 of 30 rounds, 5 of 5 configurations would "
+        "still have a quiet estimate that moves by more than 15% between alternate rounds "
+        "(median spread 100%, worst 100%); the budget cannot reach a usable fit: try a quieter "
+        f"moment, or fit them anyway with --allow-unstable; the measurements are kept in {kept}: "
+        f"`mncost calibrate --refit {kept} --allow-unstable -o {out}` fits them without "
+        "measuring again")
+    refit = run("calibrate", "--refit", str(kept), "--allow-unstable", "-o", str(out))
+    assert refit.exit_code == 0, refit.output
+    assert dp.load_device(str(out)).fitted_unstable
 
 
 @pytest.mark.torch
 def test_round_spread_does_not_grow_with_the_number_of_rounds(tiny_set):
-    """Two stray rounds in 40 leave a configuration stable; a wide spread in most does not."""
+    """Under --statistic median: two stray rounds in 40 leave a configuration stable; a wide
+    spread in most does not."""
     from mncost.torch_backend import calibrate as cal
 
+    def sampled(medians_ms):
+        return cal.Sampled(tiny_set[0], [[int(m * 1e6)] * 3 for m in medians_ms])
+
     steady = [1.0] * 38 + [0.7, 1.4]       # max / min - 1 = 100%; p90 / p10 - 1 = 0%
-    assert cal.Sampled(tiny_set[0], plain_ns=[1_000_000] * 9,
-                       round_medians_ms=steady).unstable() is None
+    assert sampled(steady).unstable("median") is None
     drifting = [1.0 + 0.02 * i for i in range(40)]   # p10 1.078, p90 1.702: +58%
-    reason = cal.Sampled(tiny_set[0], plain_ns=[1_000_000] * 9,
-                         round_medians_ms=drifting).unstable()
-    assert reason == "round medians p10-p90 1.078-1.702 ms"
+    assert sampled(drifting).unstable("median").endswith("round medians p10-p90 1.078-1.702 ms")
 
 
 class FakeRunner:

@@ -65,7 +65,9 @@ def test_calibrate_writes_sparse_rounds_to_a_log(tmp_path, monkeypatch):
     def calibrate(progress, **options):
         feed(progress)
         error = {"within_10pct": 0.9, "median_abs_error": 0.03}
-        return {"training": [{}] * 57, "measurement": {"rounds": ROUNDS, "unstable": 0},
+        return {"training": [{}] * 57, "measurement": {
+                    "rounds": ROUNDS, "unstable": 0, "statistic": "quiet (p5)",
+                    "noise": {"median_over_quiet": {"median": 1.1, "p90": 1.2}}},
                 "fit": {"training_error": error, "macs_baseline_error": error}}
 
     module = types.ModuleType("mncost.torch_backend.calibrate")

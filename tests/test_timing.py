@@ -149,7 +149,7 @@ from mncost.measure import timing  # noqa: E402
 def _stats(median: float, p90: float, p25: float, p75: float) -> TimingStats:
     return TimingStats(runs=10, median_ms=median, mean_ms=median, std_ms=0.0, p10_ms=median,
                        p25_ms=p25, p75_ms=p75, p90_ms=p90, iqr_ms=p75 - p25, min_ms=p25,
-                       max_ms=p90, total_ms=10 * median)
+                       max_ms=p90, total_ms=10 * median, quiet_ms=p25)
 
 
 @pytest.mark.parametrize("p90, p25, p75, expected", [

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from ..errors import InputError, MissingDependency
@@ -124,6 +126,15 @@ def predict(model: str, alpha: float | None, depth: float | None,
 @click.option("--allow-unstable", is_flag=True,
               help="Fit even when most measurements are unstable (a busy machine); the "
                    "profile is marked so and `predict` warns.")
+@click.option("--statistic", type=click.Choice(("quiet", "median")), default="quiet",
+              show_default=True,
+              help="What to fit: quiet = the 5th percentile of each configuration's runs (the "
+                   "latency when nothing competes: contention only adds time); median = the "
+                   "median under the conditions of the run.")
+@click.option("--refit", "refit_file", default=None, metavar="PROFILE.json",
+              help="Measure nothing: fit again the measurements a profile (or a refused "
+                   "calibration's PROFILE.measurements.json) keeps, e.g. with another "
+                   "--statistic or --allow-unstable.")
 @click.option("--evaluate", is_flag=True,
               help="Also measure, in the same rounds, configurations the fit never sees "
                    "(alpha and resolution off its grid, other built-ins, user specs), and "
@@ -132,7 +143,7 @@ def predict(model: str, alpha: float | None, depth: float | None,
                                         "profile's evaluation section).")
 def calibrate(output: OutputPath, from_published: str | None, threads: int, runtime: str,
               budget_s: float | None, steady_malloc: bool, seed: int, allow_unstable: bool,
-              evaluate: bool, fmt: str) -> None:
+              statistic: str, refit_file: str | None, evaluate: bool, fmt: str) -> None:
     """Measure a calibration set on this machine and write a device profile for `predict`,
     `sweep` and `check` (--device-profile FILE; budgets on max_predicted_latency_ms).
 
@@ -142,14 +153,24 @@ def calibrate(output: OutputPath, from_published: str | None, threads: int, runt
       mncost calibrate -o laptop-ort.json --runtime onnxruntime --budget-s 300
       mncost calibrate -o laptop.json --evaluate -f markdown > evaluation.md
       mncost calibrate --from-published pixel1 -o pixel1.json
+      mncost calibrate --refit laptop.json --statistic median -o laptop-median.json
 
     Progress goes to stderr. The profile holds the environment, the fitted coefficients, every
     configuration's measured and predicted time and the residuals (and, with --evaluate, the
-    held-out evaluation).
+    held-out evaluation), the noise it saw (median / quiet), and the raw measurements.
+
+    On a busy machine: the fit reads the quiet estimate, which contention moves little. A
+    configuration is unstable when its quiet estimate moves by more than 15% between
+    alternate rounds; with more than half unstable (or projected to stay so: the measuring
+    then stops early) calibrate refuses, exit 2, and keeps what it measured in
+    PROFILE.measurements.json for --refit.
     """
     check_fixed_format(output.given, "json", "-o")   # the profile is JSON whatever -f says
     if from_published is not None:
         calibrate_published(from_published, output)
+        return
+    if refit_file is not None:
+        refit_profile(refit_file, output, allow_unstable, statistic, evaluate, fmt)
         return
     check_format_use(evaluate)
     try:
@@ -157,23 +178,88 @@ def calibrate(output: OutputPath, from_published: str | None, threads: int, runt
     except ImportError:
         raise MissingDependency("torch", "torch") from None
     from ..files.outputfile import write_atomic
+    from ..latency.calibration import CalibrationRefused
+    from ..measure.threads import thread_warning
     from ..render.text import to_json
 
+    if (line := thread_warning(threads)) is not None:
+        warn([line])
     if budget_s is None:
         budget_s = EVALUATE_BUDGET_S if evaluate else BUDGET_S
-    with LineProgress() as progress:   # rounds as a bar on a terminal, sparse lines in a log
-        doc = run(runtime=runtime, threads=threads, budget_s=budget_s, steady=steady_malloc,
-                  progress=progress, seed=seed, allow_unstable=allow_unstable,
-                  evaluate=evaluate)
+    try:
+        with LineProgress() as progress:   # rounds as a bar on a terminal, sparse lines in a log
+            doc = run(runtime=runtime, threads=threads, budget_s=budget_s,
+                      steady=steady_malloc, progress=progress, seed=seed,
+                      allow_unstable=allow_unstable, evaluate=evaluate, statistic=statistic)
+    except CalibrationRefused as refused:
+        keep_measurements(refused, output)
     write_atomic(output, to_json(doc))
+    report(output, doc, evaluate, fmt)
+
+
+def report(output: OutputPath, doc: dict, evaluate: bool, fmt: str) -> None:
+    """The one summary line on stderr, and the ``--evaluate`` report on stdout."""
     train, base = doc["fit"]["training_error"], doc["fit"]["macs_baseline_error"]
+    measurement = doc["measurement"]
+    noise = measurement["noise"]["median_over_quiet"]
     click.echo(f"wrote {visible(str(output))}: {len(doc['training'])} configurations, "
-               f"{doc['measurement']['rounds']} rounds, {doc['measurement']['unstable']} "
-               f"unstable; training error: {train['within_10pct']:.0%} within ±10%, median "
-               f"{train['median_abs_error']:.1%} (latency ∝ MACs: "
+               f"{measurement['rounds']} rounds, {measurement['unstable']} unstable, fitted "
+               f"on the {measurement['statistic']} (median / quiet: {noise['median']:.2f}, p90 "
+               f"{noise['p90']:.2f}); training error: {train['within_10pct']:.0%} within "
+               f"±10%, median {train['median_abs_error']:.1%} (latency ∝ MACs: "
                f"{base['within_10pct']:.0%}, {base['median_abs_error']:.1%})", err=True)
     if evaluate:
         emit(evaluation_view.render(fmt, doc["evaluation"]), None)
+
+
+def measurements_path(output: OutputPath) -> str | None:
+    """Where a refused calibration keeps its measurements: ``PROFILE.measurements.json``
+    beside the profile (``None`` when the profile goes to a stream)."""
+    import os
+
+    if not output.is_file:
+        return None
+    base, ext = os.path.splitext(output.given)
+    return f"{base}.measurements{ext or '.json'}"
+
+
+def keep_measurements(refused: Any, output: OutputPath) -> None:
+    """Write what a refused calibration measured (whole, beside the profile, or to the
+    profile's stream), then fail with the refusal and the refit that needs no measuring."""
+    from ..files.outputfile import check_output, write_atomic
+    from ..render.text import to_json
+
+    path = measurements_path(output)
+    target = check_output(path, "-o") if path is not None else output
+    write_atomic(target, to_json(refused.measurements))
+    shown = visible(path if path is not None else str(output))
+    raise InputError(f"{refused}; the measurements are kept in {shown}: `mncost calibrate "
+                     f"--refit {shown} --allow-unstable -o {visible(str(output))}` fits them "
+                     "without measuring again")
+
+
+def refit_profile(path: str, output: OutputPath, allow_unstable: bool, statistic: str,
+                  evaluate: bool, fmt: str) -> None:
+    """``calibrate --refit FILE``: fit the measurements FILE keeps (no torch, no measuring)."""
+    ctx = click.get_current_context()
+    given = [flag for name, flag in MEASURING_OPTIONS.items()
+             if name not in ("allow_unstable", "evaluate", "fmt", "statistic", "refit_file")
+             and ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE]
+    if given:
+        raise click.UsageError(f"--refit measures nothing: {', '.join(given)} does not apply")
+    from ..files.outputfile import write_atomic
+    from ..latency.calibration import refit
+    from ..latency.device_profile import read_profile
+    from ..render.text import to_json
+
+    with LineProgress() as progress:
+        profile = refit(read_profile(path), path, progress, allow_unstable, statistic)
+    out = profile.to_dict()
+    if evaluate and "evaluation" not in out:
+        raise InputError(f"{path}: --evaluate needs held-out measurements; this calibration "
+                         "ran without --evaluate")
+    write_atomic(output, to_json(out))
+    report(output, out, evaluate, fmt)
 
 
 def check_format_use(evaluate: bool) -> None:
@@ -188,7 +274,7 @@ def check_format_use(evaluate: bool) -> None:
 MEASURING_OPTIONS = {"threads": "--threads", "runtime": "--runtime", "budget_s": "--budget-s",
                      "steady_malloc": "--steady-malloc", "seed": "--seed",
                      "allow_unstable": "--allow-unstable", "evaluate": "--evaluate",
-                     "fmt": "--format"}
+                     "fmt": "--format", "statistic": "--statistic", "refit_file": "--refit"}
 
 
 def calibrate_published(device: str, output: OutputPath) -> None:

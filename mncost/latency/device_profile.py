@@ -83,6 +83,7 @@ class DeviceProfile:
         fit: how it was fitted and its training error.
         training: every calibration configuration's measured and predicted time.
         evaluation: the held-out evaluation (``calibrate --evaluate``), or ``None``.
+        measurements: the raw measurements (:mod:`mncost.latency.calibration`), or ``None``.
     """
 
     path: str
@@ -98,6 +99,7 @@ class DeviceProfile:
     fit: Mapping[str, Any] = field(default_factory=dict)
     training: Sequence[Mapping[str, Any]] = ()
     evaluation: Mapping[str, Any] | None = None
+    measurements: Mapping[str, Any] | None = None
 
     @property
     def published(self) -> str | None:
@@ -110,6 +112,23 @@ class DeviceProfile:
     def fitted_unstable(self) -> bool:
         """Whether it was fitted on unstable measurements (``--allow-unstable``)."""
         return bool(self.measurement.get("fitted_unstable"))
+
+    @property
+    def statistic(self) -> str:
+        """What ``predicted_ms`` estimates: the fitted statistic (``"quiet (p5)"``, or
+        ``"median"`` for a profile written before the quiet estimate)."""
+        name = self.measurement.get("statistic")
+        return name if isinstance(name, str) else "median"
+
+    @property
+    def noise(self) -> tuple[float, float] | None:
+        """``median / quiet`` over the calibration: its median and p90 (``None`` when not
+        recorded)."""
+        doc = self.measurement.get("noise")
+        ratios = doc.get("median_over_quiet") if isinstance(doc, Mapping) else None
+        if not isinstance(ratios, Mapping):
+            return None
+        return ratios["median"], ratios["p90"]
 
     def to_dict(self) -> dict[str, Any]:
         """The ``mncost.device/1`` document (docs/latency.md, "Device profile")."""
@@ -128,6 +147,8 @@ class DeviceProfile:
                    training=list(self.training))
         if self.evaluation is not None:
             doc["evaluation"] = dict(self.evaluation)
+        if self.measurements is not None:
+            doc["measurements"] = dict(self.measurements)
         return doc
 
     def notes(self, network: Network, resolution: tuple[int, int] | None = None,
@@ -233,6 +254,11 @@ def _known_variant(kernel: str, layout: bool) -> bool:
     return layout and "@" + variant == PLAIN
 
 
+def layout_from_dict(path: str, doc: Any) -> ChannelLayout | None:
+    """A profile's ``model.layout`` as read by :func:`device_from_dict` (one-line errors)."""
+    return _layout(path, doc)
+
+
 def _layout(path: str, doc: Any) -> ChannelLayout | None:
     """``model.layout``: absent or null (one kernel per kind), or the blocked layout rule."""
     if doc is None:
@@ -279,6 +305,10 @@ def device_from_dict(doc: Any, path: str) -> DeviceProfile:
     if doc.get("schema") != DEVICE_SCHEMA:
         raise _err(path, "schema", f"must be {DEVICE_SCHEMA!r} (a file written by `mncost "
                                    f"calibrate`), got {doc.get('schema')!r}")
+    if doc.get("status") == "refused":
+        raise InputError(f"{path}: holds the measurements of a calibration that refused to "
+                         f"fit ({str(doc.get('refused'))[:200]}), no model; fit them with "
+                         f"`mncost calibrate --refit {path} --allow-unstable -o PROFILE.json`")
     runtime = doc.get("runtime")
     if runtime not in RUNTIMES + PUBLISHED_RUNTIMES:
         raise _err(path, "runtime", f"must be one of {', '.join(RUNTIMES + PUBLISHED_RUNTIMES)}"
@@ -335,12 +365,28 @@ def device_from_dict(doc: Any, path: str) -> DeviceProfile:
     if not isinstance(measurement.get("fitted_unstable", False), bool):
         raise _err(path, "measurement.fitted_unstable", f"must be true or false, got "
                                                         f"{measurement['fitted_unstable']!r:.40}")
+    _check_noise(path, measurement)
     fit = _mapping(path, "fit", doc.get("fit", {}))
     training = doc.get("training", [])
     if not isinstance(training, list):
         raise _err(path, "training", f"must be a list, got {type(training).__name__}")
     return DeviceProfile(path, runtime, threads, env, model, coverage, doc, created,
                          ms_per_mac, measurement, fit, training, doc.get("evaluation"))
+
+
+def _check_noise(path: str, measurement: Mapping[str, Any]) -> None:
+    """``measurement.statistic`` (a name) and ``measurement.noise.median_over_quiet`` (median
+    and p90, each a ratio >= 1), which ``predict`` reads for its expected range."""
+    name = measurement.get("statistic")
+    if name is not None and not isinstance(name, str):
+        raise _err(path, "measurement.statistic", f"must be a name, got {name!r:.40}")
+    if measurement.get("noise") is None:
+        return
+    noise = _mapping(path, "measurement.noise", measurement["noise"])
+    ratios = _mapping(path, "measurement.noise.median_over_quiet",
+                      noise.get("median_over_quiet"))
+    for key in ("median", "p90"):
+        _number(path, f"measurement.noise.median_over_quiet.{key}", ratios.get(key), 1.0)
 
 
 #: The numbers of an ``evaluation`` row, of a layer-share comparison and of an error summary.
@@ -400,6 +446,17 @@ def load_device(path: str) -> DeviceProfile:
     Raises:
         InputError: one line, ``FILE: FIELD: reason`` (exit 2 on the CLI).
     """
+    return device_from_dict(read_profile(path), path)
+
+
+def read_profile(path: str) -> Any:
+    """The parsed JSON of a device profile file, not yet validated (``calibrate --refit``
+    reads its measurements from it).
+
+    Raises:
+        InputError: one line: a file that is missing, unreadable, too large, not JSON or
+            nested too deep.
+    """
     try:
         text = read_limited(path, MAX_DEVICE_BYTES)
     except FileNotFoundError:
@@ -426,7 +483,7 @@ def load_device(path: str) -> DeviceProfile:
     if doc is _TOO_DEEP or isinstance(doc, (dict, list)) and deeper_than(doc, MAX_DEPTH):
         raise InputError(f"{path}: not a device profile: nested more than {MAX_DEPTH} levels "
                          "deep")
-    return device_from_dict(doc, path)
+    return doc
 
 
 #: What a parse that ran out of recursion stands for (deeper than any limit).

@@ -160,7 +160,9 @@ class NetworkPrediction:
                        "threads": device.threads,
                        "device_name": device.environment.get("device_name"),
                        "created": device.created},
-            "predicted_ms": prediction.total_ms, "layers_ms": prediction.layers_ms,
+            "statistic": device.statistic,
+            "predicted_ms": prediction.total_ms, "under_noise": self.under_noise(),
+            "layers_ms": prediction.layers_ms,
             "between_layers_ms": prediction.between_ms, "fixed_ms": prediction.fixed_ms,
             "by_kind": [{"kind": k, "label": REGISTRY[k].label, "layers": kinds_layers[k],
                          "macs": kinds_macs[k], "ms": ms, "share": share(ms)}
@@ -173,6 +175,18 @@ class NetworkPrediction:
                        for p in prediction.layers],
             "warnings": list(self.warnings),
         }
+
+
+    def under_noise(self) -> dict[str, float] | None:
+        """The median a run reads under the noise the calibration saw: the predicted quiet
+        time times the calibration's ``median / quiet`` ratio (its median, and its p90 for
+        a noisier configuration); ``None`` for a profile that recorded no noise."""
+        if self.device.noise is None:
+            return None
+        median, p90 = self.device.noise
+        total = self.prediction.total_ms
+        return {"median_ms": total * median, "p90_ms": total * p90,
+                "median_over_quiet": median, "p90_over_quiet": p90}
 
 
 def predict_network(model: str, network: Network, device: DeviceProfile) -> NetworkPrediction:

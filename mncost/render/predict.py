@@ -16,13 +16,14 @@ from .text import human, pct, to_csv, to_json
 #: ``between_layers``, ``fixed``, ``kind``, ``stage``, ``layer``).
 PREDICT_CSV_COLUMNS = ("model", "alpha", "resolution", "classes", "runtime", "threads",
                        "scope", "name", "kind", "variant", "stage", "layers", "macs", "bytes",
-                       "predicted_ms", "share")
+                       "predicted_ms", "share", "statistic")
 
 
 def predict_csv(data: dict[str, Any]) -> str:
     head = {"model": data["model"], "alpha": data["alpha"],
             "resolution": resolution_str(data["resolution"]), "classes": data["classes"],
-            "runtime": data["device"]["runtime"], "threads": data["device"]["threads"]}
+            "runtime": data["device"]["runtime"], "threads": data["device"]["threads"],
+            "statistic": data["statistic"]}
     rows = [{**head, "scope": "total", "name": "total", "layers": len(data["layers"]),
              "macs": sum(l["macs"] for l in data["layers"]),
              "predicted_ms": data["predicted_ms"]},
@@ -48,13 +49,17 @@ def _ms(value: float) -> str:
 def _title(data: dict[str, Any]) -> str:
     return (f"{data['model']} ({data['spec']['name']}) alpha={data['alpha']:g} "
             f"resolution={resolution_str(data['resolution'])} classes={data['classes']}: "
-            f"predicted {_ms(data['predicted_ms'])} ms")
+            f"predicted {_ms(data['predicted_ms'])} ms, {data['statistic']}")
 
 
 def sections(data: dict[str, Any], per_layer: bool) -> list[Section]:
     dev = data["device"]
-    summary = [("predicted end to end", f"{_ms(data['predicted_ms'])} ms"),
-               ("in layers", f"{_ms(data['layers_ms'])} ms"),
+    summary = [(f"predicted end to end, {data['statistic']}", f"{_ms(data['predicted_ms'])} ms")]
+    noise = data.get("under_noise")
+    if noise is not None:
+        summary.append(("median under calibration noise",
+                        f"{_ms(noise['median_ms'])} ms (p90 {_ms(noise['p90_ms'])} ms)"))
+    summary += [("in layers", f"{_ms(data['layers_ms'])} ms"),
                ("between layers", f"{_ms(data['between_layers_ms'])} ms"),
                ("fixed", f"{_ms(data['fixed_ms'])} ms"),
                ("device profile", str(dev["file"])),
@@ -78,7 +83,9 @@ def sections(data: dict[str, Any], per_layer: bool) -> list[Section]:
 
 
 NOTE = ("Shares are of the time in layers. Predicted from the device profile's fitted model "
-        "(docs/latency.md, 'Predicted latency'); see its measured error there.")
+        "(docs/latency.md, 'Predicted latency'); see its measured error there. The quiet "
+        "estimate (p5 of the runs) is the latency when nothing competes; the median a run "
+        "reads under the noise the calibration saw is that times its median / quiet ratio.")
 
 
 def render(fmt: str, data: dict[str, Any], per_layer: bool = False) -> str | Draw:
