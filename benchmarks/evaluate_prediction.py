@@ -2,6 +2,7 @@
 
     python benchmarks/evaluate_prediction.py                 # about 8-9 minutes on 2 cores
     python benchmarks/evaluate_prediction.py --budget-s 240 --runtimes eager --json eval.json
+    python benchmarks/evaluate_prediction.py --load-a --each-s 300    # issue 23's figures
 
 For each runtime (``eager``, and ``onnxruntime`` when installed), with ``--threads`` (1), it
 calibrates twice (A, then B with the next seed), each with ``evaluate=True``: the held-out set
@@ -16,15 +17,23 @@ set, never fitted. It prints, per runtime:
    user who calibrates once and measures later sees, the machine's drift between included;
 4. A's per-layer time shares (v1, v2, v3-large at 1.0/192) and every held-out configuration.
 
-Run it on a quiet machine: every other process competes for the cores. The budget is split
-55% eager, 45% ONNX Runtime (its exports take part of it) when both run, and evenly between
-A and B. The figures and their layout are the package's (``mncost.latency.evaluation``,
+With ``--load-a``, calibration A runs under the busy-machine load of ``benchmarks/load.py``
+(two neighbours, 20 ms busy / 20 ms asleep: one spinning, one copying 256 MB) and B without
+it: B's same-run figure is "calibrated on the machine as it is", the cross-run figure
+"calibrated under load, evaluated afterwards without it", and the A-vs-B agreement "two
+calibrations, one with the load and one without". Calibrations are fitted with
+``allow_unstable`` so that the figures always come out; each reports whether it would have
+refused (``fitted_unstable``). The budget is split 55% eager, 45% ONNX Runtime (its exports
+take part of it) when both run, and evenly between A and B; ``--each-s`` gives every
+calibration its own budget instead (300 s is ``calibrate --evaluate``'s default). The figures
+and their layout are the package's (``mncost.latency.evaluation``,
 ``mncost.render.evaluation``); this script only drives and compares.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import os
@@ -35,6 +44,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from load import neighbours  # noqa: E402
 
 from mncost.latency.evaluation import agreement, cross_run  # noqa: E402
 from mncost.render import evaluation as view  # noqa: E402
@@ -46,15 +58,19 @@ def log(line: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
 
 
-def evaluate_runtime(runtime: str, threads: int, budget_s: float, seed: int) -> dict[str, Any]:
+def evaluate_runtime(runtime: str, threads: int, budget_s: float, seed: int,
+                     load_a: bool = False, statistic: str = "quiet") -> dict[str, Any]:
     docs = {}
     for name, offset in (("a", 0), ("b", 1)):
+        loaded = load_a and name == "a"
         log(f"== {runtime}: calibration {name.upper()} with the held-out set "
-            f"({budget_s / 2:.0f} s)")
-        docs[name] = calibrate(runtime, threads, budget_s / 2, progress=log, seed=seed + offset,
-                               allow_unstable=True, evaluate=True)
+            f"({budget_s / 2:.0f} s){' under load' if loaded else ''}")
+        with neighbours() if loaded else contextlib.nullcontext():
+            docs[name] = calibrate(runtime, threads, budget_s / 2, progress=log,
+                                   seed=seed + offset, allow_unstable=True, evaluate=True,
+                                   statistic=statistic)
     rows_a, rows_b = docs["a"]["evaluation"]["rows"], docs["b"]["evaluation"]["rows"]
-    return {"runtime": runtime, "threads": threads,
+    return {"runtime": runtime, "threads": threads, "load_a": load_a, "statistic": statistic,
             "evaluation_a": docs["a"]["evaluation"], "evaluation_b": docs["b"]["evaluation"],
             "agreement": agreement(rows_a, rows_b), "cross_run": cross_run(rows_a, rows_b),
             "calibration_a": summary(docs["a"]), "calibration_b": summary(docs["b"])}
@@ -67,7 +83,8 @@ def summary(doc: dict[str, Any]) -> dict[str, Any]:
 
 def _cells(label: str, e: dict[str, Any]) -> tuple[str, ...]:
     return (label, f"{e['within_5pct']:.0%}", f"{e['within_10pct']:.0%}",
-            f"{e['median_abs_error']:.1%}", f"{e['max_abs_error']:.1%}")
+            f"{e['median_abs_error']:.1%}", f"{e['max_abs_error']:.1%}",
+            f"{e['median_error']:+.1%}")
 
 
 def comparison(result: dict[str, Any]) -> Section:
@@ -80,13 +97,24 @@ def comparison(result: dict[str, Any]) -> Section:
                  _cells(f"{label}, same run A, stable", a["error"][key]["stable"]),
                  _cells(f"{label}, A predicts B's measurements", cross[key])]
     return Section("Held-out error: same run and cross run",
-                   ("predictor", "within ±5%", "within ±10%", "median abs.", "max abs."), rows)
+                   ("predictor", "±5%", "±10%", "median abs.", "max abs.", "bias"), rows)
+
+
+def _noise(summary: dict[str, Any]) -> str:
+    ratios = summary["measurement"].get("noise", {}).get("median_over_quiet")
+    return f"median {ratios['median']:.2f}, p90 {ratios['p90']:.2f}" if ratios else "-"
 
 
 def report(result: dict[str, Any]) -> str:
     a, b, agree = result["evaluation_a"], result["evaluation_b"], result["agreement"]
     train = result["calibration_a"]["fit"]["training_error"]
-    notes = [f"Calibration A vs B on the held-out set: {agree['within_5pct']:.0%} of "
+    refused = {k: result[f"calibration_{k}"]["measurement"]["fitted_unstable"] for k in "ab"}
+    notes = [f"A {'under the load of benchmarks/load.py' if result['load_a'] else 'as is'}, "
+             f"B as is; fitted on the {a.get('statistic', 'median')}. Would have refused "
+             f"(more than half unstable): A {refused['a']}, B {refused['b']}.",
+             f"Noise (median / quiet): A {_noise(result['calibration_a'])}, B "
+             f"{_noise(result['calibration_b'])}.",
+             f"Calibration A vs B on the held-out set: {agree['within_5pct']:.0%} of "
              f"{agree['count']} within ±5% of each other, largest difference "
              f"{agree['max_abs_difference']:.1%}.",
              f"Rounds: A {a['rounds']}, B {b['rounds']}; unstable held-out configurations: "
@@ -108,6 +136,12 @@ def main() -> None:
                         help="comma-separated: eager,onnxruntime (default: eager, plus "
                              "onnxruntime when installed)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--load-a", action="store_true",
+                        help="calibrate A under the load of benchmarks/load.py")
+    parser.add_argument("--each-s", type=float, default=None,
+                        help="seconds of measuring for every calibration (instead of a "
+                             "split of --budget-s)")
+    parser.add_argument("--statistic", default="quiet", choices=("quiet", "median"))
     parser.add_argument("--json", default=None, help="also write every figure to this file")
     args = parser.parse_args()
     runtimes = args.runtimes.split(",") if args.runtimes else (
@@ -117,8 +151,9 @@ def main() -> None:
     start = time.monotonic()
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     log(f"load average at start: {load}; budget {args.budget_s:.0f} s over {runtimes}")
-    results = [evaluate_runtime(r, args.threads, args.budget_s * shares[r], args.seed)
-               for r in runtimes]
+    results = [evaluate_runtime(r, args.threads, 2 * args.each_s if args.each_s
+                                else args.budget_s * shares[r], args.seed, args.load_a,
+                                args.statistic) for r in runtimes]
     cpu = results[0]["calibration_a"]["environment"]["device_name"]
     print(f"# Predicted vs measured latency (benchmarks/evaluate_prediction.py, "
           f"{time.strftime('%Y-%m-%d')}, {cpu}, {os.cpu_count()} cores, load average at "

@@ -89,7 +89,9 @@ def test_error_summaries_all_and_stable():
     assert s["model"]["all"] == {"count": 3, "within_5pct": pytest.approx(1 / 3),
                                  "within_10pct": pytest.approx(2 / 3),
                                  "median_abs_error": pytest.approx(0.08),
-                                 "max_abs_error": pytest.approx(0.20)}
+                                 "max_abs_error": pytest.approx(0.20),
+                                 "median_error": pytest.approx(0.04)}    # -8%, +4%, +20%
+    assert s["macs_baseline"]["all"]["median_error"] == pytest.approx(0.0)   # -50%, 0, +10%
     assert s["model"]["stable"]["count"] == 2
     assert s["model"]["stable"]["within_10pct"] == 1.0
     assert s["model"]["stable"]["max_abs_error"] == pytest.approx(0.08)

@@ -507,25 +507,29 @@ def fit_macs_baseline(measured: Sequence[Measured]) -> float:
 
 @dataclass(frozen=True)
 class ErrorSummary:
-    """Relative errors ``predicted / measured - 1`` of a set of configurations."""
+    """Relative errors ``predicted / measured - 1`` of a set of configurations: the share
+    within 5% and 10%, the median and largest absolute error, and the median signed error
+    (above 0: the predictions read high)."""
 
     count: int
     within_5: float
     within_10: float
     median_abs: float
     max_abs: float
+    median_signed: float = 0.0
 
     @classmethod
     def of(cls, pairs: Iterable[tuple[float, float]]) -> "ErrorSummary":
         """``(predicted, measured)`` pairs."""
-        errors = [abs(p / m - 1) for p, m in pairs if m > 0]
-        if not errors:
+        signed = [p / m - 1 for p, m in pairs if m > 0]
+        if not signed:
             return cls(0, 0.0, 0.0, 0.0, 0.0)
+        errors = [abs(e) for e in signed]
         n = len(errors)
         return cls(n, sum(e <= 0.05 for e in errors) / n, sum(e <= 0.10 for e in errors) / n,
-                   statistics.median(errors), max(errors))
+                   statistics.median(errors), max(errors), statistics.median(signed))
 
     def to_dict(self) -> dict[str, Any]:
         return {"count": self.count, "within_5pct": self.within_5,
                 "within_10pct": self.within_10, "median_abs_error": self.median_abs,
-                "max_abs_error": self.max_abs}
+                "max_abs_error": self.max_abs, "median_error": self.median_signed}
