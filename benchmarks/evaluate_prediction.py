@@ -51,7 +51,7 @@ from load import neighbours  # noqa: E402
 from mncost.latency.evaluation import agreement, cross_run  # noqa: E402
 from mncost.render import evaluation as view  # noqa: E402
 from mncost.render.tables import Section, sections_markdown  # noqa: E402
-from mncost.torch_backend.calibrate import calibrate  # noqa: E402
+from mncost.torch_backend.calibrate import calibrate, refresh  # noqa: E402
 
 
 def log(line: str) -> None:
@@ -59,7 +59,8 @@ def log(line: str) -> None:
 
 
 def evaluate_runtime(runtime: str, threads: int, budget_s: float, seed: int,
-                     load_a: bool = False, statistic: str = "quiet") -> dict[str, Any]:
+                     load_a: bool = False, statistic: str = "quiet", save: str | None = None
+                     ) -> dict[str, Any]:
     docs = {}
     for name, offset in (("a", 0), ("b", 1)):
         loaded = load_a and name == "a"
@@ -69,10 +70,19 @@ def evaluate_runtime(runtime: str, threads: int, budget_s: float, seed: int,
             docs[name] = calibrate(runtime, threads, budget_s / 2, progress=log,
                                    seed=seed + offset, allow_unstable=True, evaluate=True,
                                    statistic=statistic)
+    log(f"== {runtime}: calibrate --refresh of A, right after B")
+    refreshed = refresh(docs["a"], "A", 15.0, log, seed=seed + 2)
+    factor = refreshed["measurement"]["refresh"]["factor"]
+    if save:
+        for name, doc in (*docs.items(), ("a-refreshed", refreshed)):
+            Path(save, f"{runtime}-{name}.json").write_text(json.dumps(doc) + "\n")
     rows_a, rows_b = docs["a"]["evaluation"]["rows"], docs["b"]["evaluation"]["rows"]
+    rows_r = [{**r, "predicted_ms": r["predicted_ms"] * factor} for r in rows_a]
     return {"runtime": runtime, "threads": threads, "load_a": load_a, "statistic": statistic,
             "evaluation_a": docs["a"]["evaluation"], "evaluation_b": docs["b"]["evaluation"],
             "agreement": agreement(rows_a, rows_b), "cross_run": cross_run(rows_a, rows_b),
+            "refresh_factor": factor, "cross_run_refreshed": cross_run(rows_r, rows_b),
+            "agreement_refreshed": agreement(rows_r, rows_b),
             "calibration_a": summary(docs["a"]), "calibration_b": summary(docs["b"])}
 
 
@@ -95,7 +105,8 @@ def comparison(result: dict[str, Any]) -> Section:
         rows += [_cells(f"{label}, same run A", a["error"][key]["all"]),
                  _cells(f"{label}, same run B", b["error"][key]["all"]),
                  _cells(f"{label}, same run A, stable", a["error"][key]["stable"]),
-                 _cells(f"{label}, A predicts B's measurements", cross[key])]
+                 _cells(f"{label}, A predicts B's measurements", cross[key]),
+                 _cells(f"{label}, A refreshed predicts B's", result["cross_run_refreshed"][key])]
     return Section("Held-out error: same run and cross run",
                    ("predictor", "±5%", "±10%", "median abs.", "max abs.", "bias"), rows)
 
@@ -116,7 +127,9 @@ def report(result: dict[str, Any]) -> str:
              f"{_noise(result['calibration_b'])}.",
              f"Calibration A vs B on the held-out set: {agree['within_5pct']:.0%} of "
              f"{agree['count']} within ±5% of each other, largest difference "
-             f"{agree['max_abs_difference']:.1%}.",
+             f"{agree['max_abs_difference']:.1%}; after `calibrate --refresh` of A (factor "
+             f"{result['refresh_factor']:.3f}): {result['agreement_refreshed']['within_5pct']:.0%}"
+             f", largest {result['agreement_refreshed']['max_abs_difference']:.1%}.",
              f"Rounds: A {a['rounds']}, B {b['rounds']}; unstable held-out configurations: "
              f"A {a['unstable']}, B {b['unstable']}. Calibration A training error: "
              f"{train['within_10pct']:.0%} within ±10%, median {train['median_abs_error']:.1%}."]
@@ -142,6 +155,8 @@ def main() -> None:
                         help="seconds of measuring for every calibration (instead of a "
                              "split of --budget-s)")
     parser.add_argument("--statistic", default="quiet", choices=("quiet", "median"))
+    parser.add_argument("--save", default=None, metavar="DIR",
+                        help="also write the device profiles (A, B, A refreshed) to DIR")
     parser.add_argument("--json", default=None, help="also write every figure to this file")
     args = parser.parse_args()
     runtimes = args.runtimes.split(",") if args.runtimes else (
@@ -153,7 +168,7 @@ def main() -> None:
     log(f"load average at start: {load}; budget {args.budget_s:.0f} s over {runtimes}")
     results = [evaluate_runtime(r, args.threads, 2 * args.each_s if args.each_s
                                 else args.budget_s * shares[r], args.seed, args.load_a,
-                                args.statistic) for r in runtimes]
+                                args.statistic, args.save) for r in runtimes]
     cpu = results[0]["calibration_a"]["environment"]["device_name"]
     print(f"# Predicted vs measured latency (benchmarks/evaluate_prediction.py, "
           f"{time.strftime('%Y-%m-%d')}, {cpu}, {os.cpu_count()} cores, load average at "

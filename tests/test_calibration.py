@@ -17,6 +17,7 @@ from mncost import resolve_model
 from mncost.errors import InputError
 from mncost.latency import calibration as cb
 from mncost.latency import device_profile as dp
+from mncost.latency.model import network_macs
 from mncost.measure import timing
 from mncost.measure.threads import thread_warning
 
@@ -65,8 +66,6 @@ def networks():
 def fake(network, rounds: int, spread: float = 0.0, seed: int = 0) -> cb.Sampled:
     """A configuration whose time is its MACs at 1 GMAC/s, runs as :func:`contended`, and odd
     rounds ``spread`` slower (a quiet estimate that moves between alternate rounds)."""
-    from mncost.latency.model import network_macs
-
     ms = network_macs(network) / 1e6
     rng = random.Random(seed)
     rows = [[int(ms * (1 + spread * (r % 2)) * 1e6 * (1 + rng.uniform(0, 0.002))
@@ -192,3 +191,38 @@ def test_thread_warning_when_threads_reach_the_cores():
     assert thread_warning(2, 2).startswith("2 threads on 2 available cores")
     assert thread_warning(4, 2) is not None
     assert thread_warning(None, 2) is None
+
+
+def test_refresh_scales_the_model_by_the_machines_speed_now_and_never_compounds():
+    sampled = [fake(n, 8, seed=i) for i, n in enumerate(networks())]
+    profile = cb.fit_device(sampled, "eager", 1, {}, lambda m: None)
+    before = cb.refresh_set(sampled, 3)
+    macs = [network_macs(s.config.network) for s in sampled]
+    assert [s.config.network for s in before][0] is sampled[macs.index(min(macs))].config.network
+    assert before[-1].config.network is sampled[macs.index(max(macs))].config.network
+    # Now the machine runs 10%, 20% and 30% slower on the three: the median, 1.2, scales all.
+    after = [cb.Sampled(s.config, [[int(ns * f) for ns in r] for r in s.rounds_ns])
+             for s, f in zip(before, (1.1, 1.2, 1.3))]
+    once = cb.refreshed(profile, before, after, 15.0)
+    r = once.measurement["refresh"]
+    assert r["factor"] == pytest.approx(1.2) and r["ratios"]["min"] == pytest.approx(1.1)
+    net = networks()[2]
+    assert once.model.predict(net).total_ms == pytest.approx(
+        1.2 * profile.model.predict(net).total_ms)
+    assert once.ms_per_mac == pytest.approx(1.2 * profile.ms_per_mac)
+    # A second refresh is against the calibration's measurements: 0.9 now, not 1.2 x 0.9.
+    slower = [cb.Sampled(s.config, [[int(ns * 0.9) for ns in r] for r in s.rounds_ns])
+              for s in before]
+    twice = cb.refreshed(once, before, slower, 15.0)
+    assert twice.model.predict(net).total_ms == pytest.approx(
+        0.9 * profile.model.predict(net).total_ms)
+
+
+def test_refresh_and_refit_options_on_the_command_line(tmp_path):
+    out = str(tmp_path / "new.json")
+    both = run("calibrate", "--refit", "a.json", "--refresh", "a.json", "-o", out)
+    assert both.exit_code == 2 and "give --refit or --refresh, not both" in both.stderr
+    threads = run("calibrate", "--refresh", "a.json", "--threads", "2", "-o", out)
+    assert threads.exit_code == 2
+    assert ("--refresh re-measures with the profile's own runtime and threads: --threads does "
+            "not apply") in threads.stderr

@@ -36,6 +36,8 @@ from .progress import LineProgress
 #: Default seconds of measuring for ``calibrate``, and with ``--evaluate`` (its held-out
 #: configurations, about 36 more than the calibration's 57, share the same rounds).
 BUDGET_S, EVALUATE_BUDGET_S = 180.0, 300.0
+#: Default seconds of measuring for ``calibrate --refresh``.
+REFRESH_BUDGET_S = 15.0
 
 
 def warn(lines: list[str]) -> None:
@@ -135,6 +137,11 @@ def predict(model: str, alpha: float | None, depth: float | None,
               help="Measure nothing: fit again the measurements a profile (or a refused "
                    "calibration's PROFILE.measurements.json) keeps, e.g. with another "
                    "--statistic or --allow-unstable.")
+@click.option("--refresh", "refresh_file", default=None, metavar="PROFILE.json",
+              help=f"Re-check in seconds: re-measure 8 of PROFILE's own calibration "
+                   f"configurations (--budget-s, default {REFRESH_BUDGET_S:g}) and scale its "
+                   "model by how much faster or slower this machine runs now (a CI runner "
+                   "whose speed changes from job to job).")
 @click.option("--evaluate", is_flag=True,
               help="Also measure, in the same rounds, configurations the fit never sees "
                    "(alpha and resolution off its grid, other built-ins, user specs), and "
@@ -143,7 +150,8 @@ def predict(model: str, alpha: float | None, depth: float | None,
                                         "profile's evaluation section).")
 def calibrate(output: OutputPath, from_published: str | None, threads: int, runtime: str,
               budget_s: float | None, steady_malloc: bool, seed: int, allow_unstable: bool,
-              statistic: str, refit_file: str | None, evaluate: bool, fmt: str) -> None:
+              statistic: str, refit_file: str | None, refresh_file: str | None,
+              evaluate: bool, fmt: str) -> None:
     """Measure a calibration set on this machine and write a device profile for `predict`,
     `sweep` and `check` (--device-profile FILE; budgets on max_predicted_latency_ms).
 
@@ -154,6 +162,7 @@ def calibrate(output: OutputPath, from_published: str | None, threads: int, runt
       mncost calibrate -o laptop.json --evaluate -f markdown > evaluation.md
       mncost calibrate --from-published pixel1 -o pixel1.json
       mncost calibrate --refit laptop.json --statistic median -o laptop-median.json
+      mncost calibrate --refresh laptop.json -o laptop-now.json
 
     Progress goes to stderr. The profile holds the environment, the fitted coefficients, every
     configuration's measured and predicted time and the residuals (and, with --evaluate, the
@@ -169,8 +178,13 @@ def calibrate(output: OutputPath, from_published: str | None, threads: int, runt
     if from_published is not None:
         calibrate_published(from_published, output)
         return
+    if refit_file is not None and refresh_file is not None:
+        raise click.UsageError("give --refit or --refresh, not both")
     if refit_file is not None:
         refit_profile(refit_file, output, allow_unstable, statistic, evaluate, fmt)
+        return
+    if refresh_file is not None:
+        refresh_profile(refresh_file, output, budget_s, steady_malloc, seed)
         return
     check_format_use(evaluate)
     try:
@@ -238,12 +252,42 @@ def keep_measurements(refused: Any, output: OutputPath) -> None:
                      "without measuring again")
 
 
+def refresh_profile(path: str, output: OutputPath, budget_s: float | None, steady: bool,
+                    seed: int) -> None:
+    """``calibrate --refresh FILE``: re-measure a few configurations, rescale the model."""
+    ctx = click.get_current_context()
+    given = [flag for name, flag in MEASURING_OPTIONS.items()
+             if name not in ("budget_s", "steady_malloc", "seed", "refresh_file")
+             and ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE]
+    if given:
+        raise click.UsageError(f"--refresh re-measures with the profile's own runtime and "
+                               f"threads: {', '.join(given)} does not apply")
+    try:
+        from ..torch_backend.calibrate import refresh
+    except ImportError:
+        raise MissingDependency("torch", "torch") from None
+    from ..files.outputfile import write_atomic
+    from ..latency.device_profile import read_profile
+    from ..render.text import to_json
+
+    doc = read_profile(path)
+    with LineProgress() as progress:
+        out = refresh(doc, path, budget_s or REFRESH_BUDGET_S, progress, steady, seed)
+    write_atomic(output, to_json(out))
+    r = out["measurement"]["refresh"]
+    click.echo(f"wrote {visible(str(output))}: the machine runs {r['factor']:.3f}x the time of "
+               f"the calibration of {out['created']} (median of {len(r['configurations'])} "
+               f"configurations, {r['ratios']['min']:.3f}-{r['ratios']['max']:.3f}); the "
+               "model is scaled by it", err=True)
+
+
 def refit_profile(path: str, output: OutputPath, allow_unstable: bool, statistic: str,
                   evaluate: bool, fmt: str) -> None:
     """``calibrate --refit FILE``: fit the measurements FILE keeps (no torch, no measuring)."""
     ctx = click.get_current_context()
     given = [flag for name, flag in MEASURING_OPTIONS.items()
              if name not in ("allow_unstable", "evaluate", "fmt", "statistic", "refit_file")
+             and name != "refresh_file"
              and ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE]
     if given:
         raise click.UsageError(f"--refit measures nothing: {', '.join(given)} does not apply")
@@ -274,7 +318,8 @@ def check_format_use(evaluate: bool) -> None:
 MEASURING_OPTIONS = {"threads": "--threads", "runtime": "--runtime", "budget_s": "--budget-s",
                      "steady_malloc": "--steady-malloc", "seed": "--seed",
                      "allow_unstable": "--allow-unstable", "evaluate": "--evaluate",
-                     "fmt": "--format", "statistic": "--statistic", "refit_file": "--refit"}
+                     "fmt": "--format", "statistic": "--statistic", "refit_file": "--refit",
+                     "refresh_file": "--refresh"}
 
 
 def calibrate_published(device: str, output: OutputPath) -> None:

@@ -458,3 +458,49 @@ def refit(doc: Any, path: str, progress: Progress, allow_unstable: bool = False,
     if held:
         profile = replace(profile, evaluation=evaluation_document(held, profile, statistic))
     return replace(profile, measurements=measurements_document(calibration, held))
+
+
+# ---------------------------------------------------------------------------------------------
+# A cheap re-check: ``calibrate --refresh``
+
+#: Configurations re-measured by a refresh, spread over the calibration's MACs.
+REFRESH_CONFIGS = 8
+
+
+def statistic_key(profile: DeviceProfile) -> str:
+    """The :data:`STATISTICS` key of what ``profile`` was fitted on."""
+    return "median" if profile.statistic == "median" else "quiet"
+
+
+def refresh_set(calibration: Sequence[Sampled], count: int = REFRESH_CONFIGS) -> list[Sampled]:
+    """``count`` calibration configurations evenly spread over their MACs (smallest and
+    largest included), the ones a refresh re-measures."""
+    ordered = sorted(calibration, key=lambda s: network_macs(s.config.network))
+    if len(ordered) <= count:
+        return ordered
+    step = (len(ordered) - 1) / (count - 1)
+    return [ordered[round(i * step)] for i in range(count)]
+
+
+def refreshed(profile: DeviceProfile, before: Sequence[Sampled], after: Sequence[Sampled],
+              budget_s: float) -> DeviceProfile:
+    """``profile`` with its model scaled by how much faster or slower the machine runs now:
+    the median, over the re-measured configurations, of their time now over their time at
+    the calibration (the profile's own statistic). The training rows and the evaluation stay
+    those of the calibration; ``measurement.refresh`` records the factor and its spread."""
+    key = statistic_key(profile)
+    ratios = sorted(a.value_ms(key) / b.value_ms(key) for a, b in zip(after, before))
+    factor = statistics.median(ratios)
+    record = {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+              "factor": factor, "ratios": {"min": ratios[0], "max": ratios[-1]},
+              "configurations": [{**a.config.key(), "ratio": a.value_ms(key) / b.value_ms(key)}
+                                 for a, b in zip(after, before)],
+              "rounds": max(len(a.rounds_ns) for a in after), "budget_s": budget_s,
+              "load_average": load_average(),
+              "of": profile.measurement.get("refresh", {}).get("of", profile.created)}
+    # The factor is against the calibration's own measurements: a profile refreshed before
+    # is rescaled from its previous factor to this one, never compounded.
+    step = factor / float(profile.measurement.get("refresh", {}).get("factor", 1.0))
+    return replace(profile, model=profile.model.scaled(step),
+                   ms_per_mac=profile.ms_per_mac * step if profile.ms_per_mac else None,
+                   measurement={**profile.measurement, "refresh": record})

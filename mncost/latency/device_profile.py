@@ -370,8 +370,10 @@ def device_from_dict(doc: Any, path: str) -> DeviceProfile:
     training = doc.get("training", [])
     if not isinstance(training, list):
         raise _err(path, "training", f"must be a list, got {type(training).__name__}")
+    measurements = doc.get("measurements")
     return DeviceProfile(path, runtime, threads, env, model, coverage, doc, created,
-                         ms_per_mac, measurement, fit, training, doc.get("evaluation"))
+                         ms_per_mac, measurement, fit, training, doc.get("evaluation"),
+                         measurements if isinstance(measurements, dict) else None)
 
 
 def _check_noise(path: str, measurement: Mapping[str, Any]) -> None:

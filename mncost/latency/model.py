@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping, Sequence
 
 from ..costs.analytic import network_macs
@@ -279,6 +279,15 @@ class LatencyModel:
     layout: ChannelLayout | None = None
     #: Activation -> ``(ms_per_byte, ms_per_call)`` of applying it to a layer's output.
     activations: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+
+    def scaled(self, factor: float) -> "LatencyModel":
+        """Every coefficient times ``factor``: the same machine, uniformly faster or slower
+        (``calibrate --refresh``)."""
+        return replace(self, kinds={k: tuple(factor * c for c in v)
+                                    for k, v in self.kinds.items()},
+                       between_ms=factor * self.between_ms, fixed_ms=factor * self.fixed_ms,
+                       activations={k: tuple(factor * c for c in v)
+                                    for k, v in self.activations.items()})
 
     def kernel(self, layer: ResolvedLayer) -> str:
         """The kernel ``layer`` runs as: ``conv@stem`` for a standard conv on the input image

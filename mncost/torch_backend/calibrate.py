@@ -45,9 +45,12 @@ from ..latency.calibration import (
     fit_device,
     hopeless,
     measurements_document,
+    refresh_set,
+    refreshed,
     refused_document,
+    sampled_from_document,
 )
-from ..latency.device_profile import DeviceProfile
+from ..latency.device_profile import DeviceProfile, device_from_dict
 from ..latency.evaluation import held_out
 from ..latency.model import ChannelLayout
 from ..measure.environment import Environment, available_cpus, load_average
@@ -251,3 +254,28 @@ def runtime_layout(runtime: str, threads: int, progress: Progress) -> ChannelLay
     """The runtime's blocked-layout rule, from its runner: probed for ONNX Runtime
     (:func:`mncost.torch_backend.onnx_runtime.probe_layout`), none for eager PyTorch."""
     return runner_for(runtime).layout(threads, progress)
+
+
+def refresh(doc: Any, path: str, budget_s: float, progress: Progress, steady: bool = True,
+            seed: int = 0) -> dict[str, Any]:
+    """``calibrate --refresh``: re-measure a few of the profile's own calibration
+    configurations (:func:`mncost.latency.calibration.refresh_set`) for ``budget_s`` and scale
+    its model by how the machine's speed changed (:func:`.calibration.refreshed`).
+
+    Raises:
+        InputError: a profile that was not measured here (published figures) or keeps no
+            measurements.
+    """
+    profile = device_from_dict(doc, path)
+    if profile.published is not None:
+        raise InputError(f"{path}: fitted on the figures published for {profile.published}: "
+                         "nothing to re-measure on this machine")
+    calibration, _ = sampled_from_document(doc, path)
+    before = refresh_set(calibration)
+    steady_malloc(steady)
+    progress(f"refresh: re-measuring {len(before)} of the calibration's {len(calibration)} "
+             f"configurations ({profile.runtime}, {profile.threads} thread"
+             f"{'s' if profile.threads != 1 else ''})")
+    after = measure_set([s.config for s in before], profile.runtime, profile.threads, budget_s,
+                        progress, per_layer=lambda c: False, seed=seed)
+    return refreshed(profile, before, after, budget_s).to_dict()
