@@ -546,3 +546,74 @@ def test_unstable_measurement_warns_on_stderr(monkeypatch):
     assert "mncost: warning: unstable measurement (p90 is 9.00x the median)" in run.stderr
     assert "1 thread on a machine with" in run.stderr
     assert json.loads(run.stdout)["end_to_end"]["unstable"] == "p90 is 9.00x the median"
+
+
+# ---------------------------------------------------------------------------------------------
+# The quiet estimate, the allocator note, the thread default (issue 23)
+
+
+def test_json_and_csv_name_the_quiet_estimate():
+    from mncost.measure.timing import percentile
+
+    data = json.loads(invoke("--per-layer", "--format", "json").stdout)
+    e2e = data["end_to_end"]
+    assert e2e["quiet_statistic"] == "p10"
+    assert e2e["quiet_ms"] == e2e["p10_ms"] == percentile(e2e["samples_ms"], 0.1)
+    inst = data["per_layer"]["instrumented_end_to_end"]
+    assert (inst["quiet_ms"], inst["quiet_statistic"]) == (inst["p10_ms"], "p10")
+    assert all((row["quiet_ms"], row["quiet_statistic"]) == (row["p10_ms"], "p10")
+               for row in data["per_layer"]["layers"])
+    rows = list(csv.DictReader(io.StringIO(invoke("--format", "csv").stdout)))
+    assert (rows[0]["quiet_statistic"], rows[0]["quiet_ms"]) == ("p10", rows[0]["p10_ms"])
+
+
+def test_result_quiet_is_the_p10_of_the_runs():
+    from mncost.measure.profile_results import QUIET_MEANING, QUIET_STATISTIC
+
+    samples = [10.0, 10.5, 11.0, 12.0, 30.0, 10.2, 10.1, 40.0, 10.3, 10.4, 10.6]
+    result = ProfileResult(network=resolve_model(*SMALL), options=ProfileOptions(),
+                           environment={}, macs=1, end_to_end=TimingStats.from_ms(samples),
+                           samples_ms=tuple(samples))
+    assert result.quiet_ms == pytest.approx(10.1)      # rank (11 - 1) * 0.1 = 1 of the sorted
+    assert result.to_dict()["end_to_end"]["quiet_ms"] == pytest.approx(10.1)
+    assert QUIET_STATISTIC == "p10" and QUIET_MEANING.startswith("p10 of the timed runs")
+
+
+def test_table_names_quiet_and_median_and_the_allocator():
+    from mncost.measure.profile_results import QUIET_MEANING
+    from mncost.measure.timing import _glibc
+
+    run = invoke()
+    assert run.exit_code == 0, run.output
+    text = " ".join(run.stdout.split())            # notes wrap at the terminal's width
+    assert "quiet (p10) · median" in text and QUIET_MEANING in text
+    if _glibc() is not None:
+        assert "allocator kept steady (glibc mallopt thresholds, mncost's default): a plain " \
+               "process can be much slower (v2 1.0/224: about 35% on a 2-core CPU); " \
+               "--no-steady-malloc measures that" in text
+    data = json.loads(invoke("--format", "json").stdout)
+    assert data["environment"]["malloc_note"].startswith("allocator ")
+    md = invoke("--format", "markdown").stdout
+    assert data["environment"]["malloc_note"] in md and "| malloc_note |" not in md
+
+
+@pytest.mark.parametrize("malloc, tunables, expected", [
+    ("glibc mallopt mmap_threshold=64MiB trim_threshold=128MiB", {},
+     "allocator kept steady (glibc mallopt thresholds, mncost's default): a plain process can "
+     "be much slower (v2 1.0/224: about 35% on a 2-core CPU); --no-steady-malloc measures "
+     "that"),
+    ("default (off)", {},
+     "allocator at the C library's defaults (--no-steady-malloc): on glibc runs can be much "
+     "slower than with mncost's steady default (v2 1.0/224: about 35% on a 2-core CPU)"),
+    ("default (off)", {"MALLOC_TRIM_THRESHOLD_": "1", "MALLOC_MMAP_THRESHOLD_": "2",
+                       "MALLOC_ARENA_MAX": "1"},
+     "allocator not set by mncost (--no-steady-malloc), but MALLOC_MMAP_THRESHOLD_, "
+     "MALLOC_TRIM_THRESHOLD_ from the environment apply"),
+    ("default (not glibc: no mallopt, left as is)", {},
+     "allocator default (not glibc: no mallopt, left as is): nothing kept steady, runs may pay "
+     "page faults"),
+])
+def test_allocator_note_says_what_was_in_effect(malloc, tunables, expected):
+    from mncost.measure.profile_results import allocator_note
+
+    assert allocator_note(malloc, tunables) == expected
