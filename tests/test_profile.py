@@ -617,3 +617,41 @@ def test_allocator_note_says_what_was_in_effect(malloc, tunables, expected):
     from mncost.measure.profile_results import allocator_note
 
     assert allocator_note(malloc, tunables) == expected
+
+
+def test_threads_default_to_one(monkeypatch):
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)             # what torch picks on a 2-core machine
+    try:
+        run = CliRunner().invoke(cli, ["profile", "v3-small", "--alpha", "0.35", "--res", "64",
+                                       "--warmup", "1", "--repeats", "3", "--min-time", "0",
+                                       "-f", "json"])
+    finally:
+        torch.set_num_threads(before)
+    assert run.exit_code == 0, run.output
+    assert json.loads(run.stdout)["environment"]["threads"] == 1
+    assert "warning" not in run.stderr
+
+
+@pytest.mark.parametrize("threads, cpus, device, warns", [
+    ("2", 2, "cpu", True), ("3", 2, "cpu", True), ("2", 4, "cpu", False),
+    ("1", 1, "cpu", False), ("2", 2, "cuda", False)])
+def test_thread_warning_before_measuring(monkeypatch, threads, cpus, device, warns):
+    import mncost.cli.profile as command
+    from mncost.torch_backend import profile as api
+
+    monkeypatch.setattr(command, "available_cpus", lambda: cpus)
+    monkeypatch.setattr(api, "profile_network", _refuse)    # the warning comes first
+    run = CliRunner().invoke(cli, ["profile", "v3-small", "--threads", threads,
+                                   "--device", device])
+    assert run.exit_code == 2 and "stopped here" in run.stderr
+    lines = run.stderr.strip().splitlines()
+    expected = (f"mncost: warning: {threads} threads on {cpus} available CPU cores: the "
+                f"thread pool needs every core")
+    assert lines[0].startswith(expected) is warns, lines
+
+
+def _refuse(network, options, progress=None):
+    raise InputError("stopped here")
