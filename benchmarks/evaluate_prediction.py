@@ -48,6 +48,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from load import neighbours  # noqa: E402
 
+from mncost.latency.device_profile import device_from_dict  # noqa: E402
 from mncost.latency.evaluation import agreement, cross_run  # noqa: E402
 from mncost.render import evaluation as view  # noqa: E402
 from mncost.render.tables import Section, sections_markdown  # noqa: E402
@@ -71,7 +72,7 @@ def evaluate_runtime(runtime: str, threads: int, budget_s: float, seed: int,
                                    seed=seed + offset, allow_unstable=True, evaluate=True,
                                    statistic=statistic)
     log(f"== {runtime}: calibrate --refresh of A, right after B")
-    refreshed = refresh(docs["a"], "A", 15.0, log, seed=seed + 2)
+    refreshed = refresh(device_from_dict(docs["a"], "A"), 15.0, log, seed=seed + 2)
     factor = refreshed["measurement"]["refresh"]["factor"]
     if save:
         for name, doc in (*docs.items(), ("a-refreshed", refreshed)):

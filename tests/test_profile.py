@@ -546,3 +546,113 @@ def test_unstable_measurement_warns_on_stderr(monkeypatch):
     assert "mncost: warning: unstable measurement (p90 is 9.00x the median)" in run.stderr
     assert "1 thread on a machine with" in run.stderr
     assert json.loads(run.stdout)["end_to_end"]["unstable"] == "p90 is 9.00x the median"
+
+
+# ---------------------------------------------------------------------------------------------
+# The quiet estimate, the allocator note, the thread default (issue 23)
+
+
+def test_json_and_csv_name_the_quiet_estimate():
+    from mncost.measure.timing import percentile
+
+    data = json.loads(invoke("--per-layer", "--format", "json").stdout)
+    e2e = data["end_to_end"]
+    assert e2e["quiet_statistic"] == "p5"
+    assert e2e["quiet_ms"] == percentile(e2e["samples_ms"], 0.05) <= e2e["p10_ms"]
+    inst = data["per_layer"]["instrumented_end_to_end"]
+    assert inst["quiet_statistic"] == "p5" and inst["quiet_ms"] <= inst["p10_ms"]
+    assert all(row["quiet_statistic"] == "p5" and row["quiet_ms"] <= row["p10_ms"]
+               for row in data["per_layer"]["layers"])
+    rows = list(csv.DictReader(io.StringIO(invoke("--format", "csv").stdout)))
+    assert rows[0]["quiet_statistic"] == "p5"
+    assert float(rows[0]["quiet_ms"]) <= float(rows[0]["p10_ms"])
+
+
+def test_result_quiet_is_the_p5_of_the_runs():
+    from mncost.measure.profile_results import QUIET_MEANING, QUIET_STATISTIC
+
+    samples = [10.0 + 0.1 * i for i in range(20)] + [30.0]   # 21 runs, one contended
+    result = ProfileResult(network=resolve_model(*SMALL), options=ProfileOptions(),
+                           environment={}, macs=1, end_to_end=TimingStats.from_ms(samples),
+                           samples_ms=tuple(samples))
+    assert result.quiet_ms == pytest.approx(10.1)      # rank (21 - 1) * 0.05 = 1 of the sorted
+    assert result.to_dict()["end_to_end"]["quiet_ms"] == pytest.approx(10.1)
+    assert QUIET_STATISTIC == "p5" and QUIET_MEANING.startswith("p5 of the timed runs")
+
+
+def test_table_names_quiet_and_median_and_the_allocator():
+    from mncost.measure.profile_results import QUIET_MEANING
+    from mncost.measure.timing import _glibc
+
+    run = invoke()
+    assert run.exit_code == 0, run.output
+    text = " ".join(run.stdout.split())            # notes wrap at the terminal's width
+    assert "quiet (p5) · median" in text and QUIET_MEANING in text
+    if _glibc() is not None:
+        assert "allocator kept steady (glibc mallopt thresholds, mncost's default): a plain " \
+               "process can be much slower (v2 1.0/224: about 35% on a 2-core CPU); " \
+               "--no-steady-malloc measures that" in text
+    data = json.loads(invoke("--format", "json").stdout)
+    assert data["environment"]["malloc_note"].startswith("allocator ")
+    md = invoke("--format", "markdown").stdout
+    assert data["environment"]["malloc_note"] in md and "| malloc_note |" not in md
+
+
+@pytest.mark.parametrize("malloc, tunables, expected", [
+    ("glibc mallopt mmap_threshold=64MiB trim_threshold=128MiB", {},
+     "allocator kept steady (glibc mallopt thresholds, mncost's default): a plain process can "
+     "be much slower (v2 1.0/224: about 35% on a 2-core CPU); --no-steady-malloc measures "
+     "that"),
+    ("default (off)", {},
+     "allocator at the C library's defaults (--no-steady-malloc): on glibc runs can be much "
+     "slower than with mncost's steady default (v2 1.0/224: about 35% on a 2-core CPU)"),
+    ("default (off)", {"MALLOC_TRIM_THRESHOLD_": "1", "MALLOC_MMAP_THRESHOLD_": "2",
+                       "MALLOC_ARENA_MAX": "1"},
+     "allocator not set by mncost (--no-steady-malloc), but MALLOC_MMAP_THRESHOLD_, "
+     "MALLOC_TRIM_THRESHOLD_ from the environment apply"),
+    ("default (not glibc: no mallopt, left as is)", {},
+     "allocator default (not glibc: no mallopt, left as is): nothing kept steady, runs may pay "
+     "page faults"),
+])
+def test_allocator_note_says_what_was_in_effect(malloc, tunables, expected):
+    from mncost.measure.profile_results import allocator_note
+
+    assert allocator_note(malloc, tunables) == expected
+
+
+def test_threads_default_to_one(monkeypatch):
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)             # what torch picks on a 2-core machine
+    try:
+        run = CliRunner().invoke(cli, ["profile", "v3-small", "--alpha", "0.35", "--res", "64",
+                                       "--warmup", "1", "--repeats", "3", "--min-time", "0",
+                                       "-f", "json"])
+    finally:
+        torch.set_num_threads(before)
+    assert run.exit_code == 0, run.output
+    assert json.loads(run.stdout)["environment"]["threads"] == 1
+    assert "warning" not in run.stderr
+
+
+@pytest.mark.parametrize("threads, cpus, device, warns", [
+    ("2", 2, "cpu", True), ("3", 2, "cpu", True), ("2", 4, "cpu", False),
+    ("1", 1, "cpu", False), ("2", 2, "cuda", False)])
+def test_thread_warning_before_measuring(monkeypatch, threads, cpus, device, warns):
+    import mncost.cli.profile as command
+    from mncost.torch_backend import profile as api
+
+    monkeypatch.setattr(command, "available_cpus", lambda: cpus)
+    monkeypatch.setattr(api, "profile_network", _refuse)    # the warning comes first
+    run = CliRunner().invoke(cli, ["profile", "v3-small", "--threads", threads,
+                                   "--device", device])
+    assert run.exit_code == 2 and "stopped here" in run.stderr
+    lines = run.stderr.strip().splitlines()
+    expected = (f"mncost: warning: {threads} threads on {cpus} available CPU cores: the "
+                f"thread pool needs every core")
+    assert lines[0].startswith(expected) is warns, lines
+
+
+def _refuse(network, options, progress=None):
+    raise InputError("stopped here")

@@ -139,7 +139,8 @@ def test_profile_drives_a_registered_third_runner(third):
     assert result.page_faults_per_run == 7
     env = dict(result.environment)
     assert [env.pop(k) for k in ("runtime", "threads", "third")] == ["third", 3, "1.0"]
-    assert set(env) == {"malloc", "malloc_env"}          # the rest is the profiler's own
+    # the rest is the profiler's own
+    assert set(env) == {"malloc", "malloc_env", "malloc_note", "cpus_available"}
 
 
 def test_calibrate_measures_with_a_registered_third_runner(third):

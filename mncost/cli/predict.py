@@ -193,10 +193,10 @@ def calibrate(output: OutputPath, from_published: str | None, threads: int, runt
         raise MissingDependency("torch", "torch") from None
     from ..files.outputfile import write_atomic
     from ..latency.calibration import CalibrationRefused
-    from ..measure.threads import thread_warning
+    from ..measure.threads import available_cpus, thread_warning
     from ..render.text import to_json
 
-    if (line := thread_warning(threads)) is not None:
+    if (line := thread_warning(threads, available_cpus())) is not None:
         warn([line])
     if budget_s is None:
         budget_s = EVALUATE_BUDGET_S if evaluate else BUDGET_S
@@ -267,12 +267,11 @@ def refresh_profile(path: str, output: OutputPath, budget_s: float | None, stead
     except ImportError:
         raise MissingDependency("torch", "torch") from None
     from ..files.outputfile import write_atomic
-    from ..latency.device_profile import read_profile
     from ..render.text import to_json
 
-    doc = read_profile(path)
+    profile = load_device(path)
     with LineProgress() as progress:
-        out = refresh(doc, path, budget_s or REFRESH_BUDGET_S, progress, steady, seed)
+        out = refresh(profile, budget_s or REFRESH_BUDGET_S, progress, steady, seed)
     write_atomic(output, to_json(out))
     r = out["measurement"]["refresh"]
     click.echo(f"wrote {visible(str(output))}: the machine runs {r['factor']:.3f}x the time of "

@@ -13,6 +13,7 @@ from ..costs.roofline import join_profile
 from ..errors import InputError, MissingDependency
 from ..files.outputfile import OutputPath, check_outputs
 from ..measure.profile_options import RUNTIMES
+from ..measure.threads import available_cpus, thread_warning
 from ..network.catalog import resolve_model
 from ..render import FORMATS
 from ..render import profile as view
@@ -38,6 +39,15 @@ from .progress import ProgressDisplay
 DTYPE_CHOICES = ("float32", "float16", "bfloat16")
 
 
+def warn_if_threads_compete(device: str, threads: int) -> None:
+    """One warning line on stderr, before measuring, when the CPU threads leave no core free
+    (:func:`mncost.measure.threads.thread_warning`); on a GPU the thread count matters little."""
+    if device == "cpu":
+        message = thread_warning(threads, available_cpus())
+        if message is not None:
+            click.echo("mncost: warning: " + message, err=True)
+
+
 def warn_if_unstable(reason: str | None, environment: dict) -> None:
     """One warning line on stderr when a measurement's spread says it is not to be trusted."""
     if reason is not None:
@@ -54,9 +64,11 @@ def warn_if_unstable(reason: str | None, environment: dict) -> None:
               metavar=DEVICE_METAVAR, help="Device to run on.")
 @click.option("--batch", "-b", type=BATCH, default=1, show_default=True,
               help="Images per forward pass.")
-@click.option("--threads", "-t", type=THREADS, default=None,
-              help="CPU threads (torch.set_num_threads); default: torch's current setting. "
-                   "Reported, and restored afterwards.")
+@click.option("--threads", "-t", type=THREADS, default=1, show_default=True,
+              help="CPU threads (torch.set_num_threads; ONNX Runtime's intra-op threads). 1 "
+                   "gives the steadiest timings: with as many threads as cores another "
+                   "process makes the runs bimodal (a warning says so). Reported, and "
+                   "restored afterwards.")
 @click.option("--dtype", type=click.Choice(DTYPE_CHOICES), default="float32",
               show_default=True, help="Weights and input dtype, where the device runs it.")
 @click.option("--warmup", type=WARMUP, default=10, show_default=True,
@@ -90,7 +102,7 @@ def warn_if_unstable(reason: str | None, environment: dict) -> None:
 @format_from_output
 def profile(model: str, alpha: float | None, depth: float | None,
             resolution: str | None, classes: int | None,
-            device: str, batch: int, threads: int | None, dtype: str, warmup: int,
+            device: str, batch: int, threads: int, dtype: str, warmup: int,
             repeats: int, min_time_s: float, per_layer: bool, channels_last: bool,
             fuse_bn: bool, compile_: bool, steady_malloc: bool, runtime: str,
             device_file: str | None, peak_gmacs: float | None,
@@ -101,12 +113,14 @@ def profile(model: str, alpha: float | None, depth: float | None,
 
     \b
     Examples:
-      mncost profile v1 --threads 1
+      mncost profile v1
       mncost profile v2 --per-layer --alpha 0.5 --res 160
       mncost profile v3-large --device cuda --batch 32 --dtype float16 --format json -o v3.json
 
     Timed under torch.inference_mode() after warm-up runs; each run is timed alone with
-    perf_counter_ns (after torch.cuda.synchronize on CUDA). Progress goes to stderr.
+    perf_counter_ns (after torch.cuda.synchronize on CUDA). Reports the quiet estimate (p10 of
+    the timed runs: contention only adds time) beside the median under the run's conditions.
+    Progress goes to stderr.
     """
     check_outputs(("--output", output), ("--plot", plot_file))
     network = resolve_model(model, alpha, resolution, classes, depth)
@@ -132,6 +146,7 @@ def profile(model: str, alpha: float | None, depth: float | None,
                              per_layer=per_layer, channels_last=channels_last,
                              fuse_bn=fuse_bn, compile=compile_, steady_malloc=steady_malloc,
                              runtime=runtime)
+    warn_if_threads_compete(device, threads)
     with ProgressDisplay() as progress:
         result = profile_network(network, options, progress=progress)
     warn_if_unstable(result.unstable, result.environment)

@@ -34,8 +34,9 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from ..errors import InputError
-from ..measure.environment import Environment, available_cpus, load_average
+from ..measure.environment import Environment, load_average
 from ..measure.profile_options import RUNTIMES
+from ..measure.threads import available_cpus
 from ..measure.timing import (
     QUIET_DESCRIPTION,
     QUIET_STATISTIC,

@@ -48,14 +48,6 @@ class Host:
                 if key in recorded and recorded[key] != here[key]]
 
 
-def available_cpus() -> int | None:
-    """The CPUs this process may run on (its affinity where the OS has one, else the machine's
-    count; ``None`` where unknown)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count()
-
-
 def load_average() -> list[float] | None:
     """The 1, 5 and 15 minute load averages (``None`` where the OS has none)."""
     return list(os.getloadavg()) if hasattr(os, "getloadavg") else None

@@ -15,9 +15,57 @@ from ..costs.analytic import analyze
 from ..costs.kinds import REGISTRY
 from ..network.layers import Network
 from .profile_options import ProfileOptions
-from .timing import TimingStats, instability
+from .timing import QUIET_STATISTIC, TimingStats, instability
 
 PROFILE_SCHEMA = "mncost.profile/1"
+
+#: The quiet estimate: the statistic of the timed runs that names "the latency the machine
+#: gives when nothing competes with it" (:data:`mncost.measure.timing.QUIET_QUANTILE`, the one
+#: ``calibrate`` fits). Contention only ever adds time, so a low percentile estimates the
+#: quiet machine where the median keeps the conditions of the run; every output names it with
+#: these two constants.
+QUIET_MEANING = (f"{QUIET_STATISTIC} of the timed runs (the quiet estimate: contention only "
+                 "adds time)")
+
+#: What a plain process (glibc's default allocator) cost in one measurement: the example the
+#: allocator note gives (docs/profiling.md, "A steady allocator").
+PLAIN_MALLOC_EXAMPLE = "v2 1.0/224: about 35% on a 2-core CPU"
+_STEADY_TUNABLES = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES")
+
+
+def quiet_ms(stats: TimingStats) -> float:
+    """The quiet estimate of ``stats`` (:data:`QUIET_STATISTIC`), in ms."""
+    return stats.quiet_ms
+
+
+def with_quiet(stats: TimingStats) -> dict[str, Any]:
+    """``stats.to_dict()`` with the quiet estimate named beside it (``quiet_ms``,
+    ``quiet_statistic``)."""
+    return {**stats.to_dict(), "quiet_ms": quiet_ms(stats), "quiet_statistic": QUIET_STATISTIC}
+
+
+def allocator_note(malloc: str | None, tunables: Mapping[str, str] | None = None) -> str:
+    """One line on the allocator a profile ran with, for the reader of its figures.
+
+    Args:
+        malloc: what :func:`mncost.measure.timing.steady_malloc` returned (the environment's
+            ``malloc``).
+        tunables: glibc variables given through the environment (``malloc_env``): with
+            ``--no-steady-malloc`` they may keep the allocator steady all the same.
+    """
+    if malloc is not None and malloc.startswith("glibc mallopt"):
+        return (f"allocator kept steady (glibc mallopt thresholds, mncost's default): a plain "
+                f"process can be much slower ({PLAIN_MALLOC_EXAMPLE}); --no-steady-malloc "
+                f"measures that")
+    given = sorted(k for k in (tunables or {}) if k in _STEADY_TUNABLES)
+    if malloc == "default (off)" and given:
+        return (f"allocator not set by mncost (--no-steady-malloc), but {', '.join(given)} "
+                f"from the environment apply")
+    if malloc == "default (off)":
+        return (f"allocator at the C library's defaults (--no-steady-malloc): on glibc runs "
+                f"can be much slower than with mncost's steady default "
+                f"({PLAIN_MALLOC_EXAMPLE})")
+    return f"allocator {malloc or 'unknown'}: nothing kept steady, runs may pay page faults"
 
 
 @dataclass(frozen=True)
@@ -123,6 +171,11 @@ class ProfileResult:
         return instability(self.end_to_end)
 
     @property
+    def quiet_ms(self) -> float:
+        """The end-to-end quiet estimate (:data:`QUIET_MEANING`)."""
+        return quiet_ms(self.end_to_end)
+
+    @property
     def images_per_s(self) -> float:
         """Throughput at the median: ``batch / median``."""
         return self.options.batch / (self.end_to_end.median_ms / 1e3)
@@ -219,7 +272,7 @@ def profile_dict(result: ProfileResult, model: str | None = None) -> dict[str, A
         "environment": dict(result.environment),
         "options": asdict(result.options),
         "macs": result.macs,
-        "end_to_end": {**result.end_to_end.to_dict(), "images_per_s": result.images_per_s,
+        "end_to_end": {**with_quiet(result.end_to_end), "images_per_s": result.images_per_s,
                        "gmacs_per_s": result.gmacs_per_s,
                        "page_faults_per_run": result.page_faults_per_run,
                        "unstable": result.unstable,
@@ -229,7 +282,7 @@ def profile_dict(result: ProfileResult, model: str | None = None) -> dict[str, A
     if result.layers is not None and result.instrumented is not None:
         data["per_layer"] = {
             "runs": result.instrumented.runs,
-            "instrumented_end_to_end": result.instrumented.to_dict(),
+            "instrumented_end_to_end": with_quiet(result.instrumented),
             "layers_sum_ms": result.layers_sum_ms, "coverage": result.coverage,
             "instrumented_coverage": result.instrumented_coverage,
             "instrumentation_overhead": result.instrumentation_overhead,
@@ -240,6 +293,7 @@ def profile_dict(result: ProfileResult, model: str | None = None) -> dict[str, A
 
 
 def _layer_dict(timing: LayerTiming) -> dict[str, Any]:
-    """A layer's fields with its timing statistics flattened in (``median_ms``...)."""
+    """A layer's fields with its timing statistics flattened in (``median_ms``...,
+    ``quiet_ms``)."""
     data = {f.name: getattr(timing, f.name) for f in fields(timing) if f.name != "stats"}
-    return {**data, **timing.stats.to_dict()}
+    return {**data, **with_quiet(timing.stats)}

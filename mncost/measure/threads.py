@@ -1,19 +1,48 @@
-"""Thread counts that make a timing bimodal: one warning for ``profile`` and ``calibrate``."""
+"""How many threads a measurement may use before they compete for the cores: the one warning
+that ``profile`` (and ``calibrate``) print when the thread count leaves no core free.
+
+Torch-free and pure apart from :func:`available_cpus`, so the rule is tested without torch.
+
+Why (docs/profiling.md, "A busy machine"): a thread pool with as many threads as cores waits at
+every layer for whichever thread the OS has descheduled to run another process; with any other
+process running, timings split into a fast and a slow group (seen here: 2 threads on 2 cores,
+v3-large 1.0/224 at 15.5-17.0 ms in some processes, 20.8-21.7 ms in others).
+"""
 
 from __future__ import annotations
 
-from .environment import available_cpus
+import os
 
 
-def thread_warning(threads: int | None, cpus: int | None = None) -> str | None:
-    """The warning for timing with ``threads`` on ``cpus`` available CPUs (this process's,
-    by default), or ``None``. With as many threads as cores, every neighbour (the OS, a
-    browser, another tenant of the host) takes a core from one of them and the whole run
-    waits for it: timings fall in two groups (seen here on 2 cores: 12.9 and 24.0 ms in two
-    runs in a row)."""
-    cpus = available_cpus() if cpus is None else cpus
-    if threads is None or cpus is None or threads < cpus:
+def available_cpus() -> int | None:
+    """The CPUs this process may run on: its affinity mask (``os.sched_getaffinity``, which
+    ``taskset`` and container CPU sets narrow) where the OS has one, else ``os.cpu_count()``;
+    ``None`` where neither is known."""
+    getaffinity = getattr(os, "sched_getaffinity", None)
+    if getaffinity is not None:
+        try:
+            return len(getaffinity(0)) or None
+        except OSError:
+            pass
+    return os.cpu_count()
+
+
+def thread_warning(threads: int | None, cpus: int | None) -> str | None:
+    """The warning (without the ``mncost: warning: `` prefix) for measuring with ``threads``
+    intra-op threads on ``cpus`` available CPUs, or ``None`` when a core is left free.
+
+    It fires when ``threads >= cpus``: the pool then needs every core, so any other process
+    makes it wait and the runs come out bimodal. One thread never warns (there is nothing
+    fewer to suggest), nor does an unknown count.
+
+    Args:
+        threads: the intra-op thread count the measurement uses.
+        cpus: the CPUs available to it (:func:`available_cpus`).
+    """
+    if threads is None or cpus is None or threads <= 1 or threads < cpus:
         return None
-    return (f"{threads} threads on {cpus} available cores: any other process takes a core "
-            "from one of them, so timings may fall in two groups; use fewer threads than "
-            "idle cores (e.g. --threads 1)")
+    fewer = max(1, cpus - 1)
+    cores = f"{cpus} available CPU core{'s' if cpus != 1 else ''}"
+    return (f"{threads} threads on {cores}: the thread pool needs every core, so any other "
+            f"process makes it wait and the timings come out contended and bimodal; use fewer "
+            f"threads (e.g. --threads {fewer})")

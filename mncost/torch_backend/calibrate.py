@@ -50,11 +50,12 @@ from ..latency.calibration import (
     refused_document,
     sampled_from_document,
 )
-from ..latency.device_profile import DeviceProfile, device_from_dict
+from ..latency.device_profile import DeviceProfile
 from ..latency.evaluation import held_out
 from ..latency.model import ChannelLayout
-from ..measure.environment import Environment, available_cpus, load_average
+from ..measure.environment import Environment, load_average
 from ..measure.profile_options import ProfileOptions
+from ..measure.threads import available_cpus
 from ..measure.timing import STATISTICS, steady_malloc
 from ..network.catalog import configs_dir, resolve_model
 from .runners import runner_for
@@ -256,7 +257,7 @@ def runtime_layout(runtime: str, threads: int, progress: Progress) -> ChannelLay
     return runner_for(runtime).layout(threads, progress)
 
 
-def refresh(doc: Any, path: str, budget_s: float, progress: Progress, steady: bool = True,
+def refresh(profile: DeviceProfile, budget_s: float, progress: Progress, steady: bool = True,
             seed: int = 0) -> dict[str, Any]:
     """``calibrate --refresh``: re-measure a few of the profile's own calibration
     configurations (:func:`mncost.latency.calibration.refresh_set`) for ``budget_s`` and scale
@@ -266,11 +267,11 @@ def refresh(doc: Any, path: str, budget_s: float, progress: Progress, steady: bo
         InputError: a profile that was not measured here (published figures) or keeps no
             measurements.
     """
-    profile = device_from_dict(doc, path)
+    path = profile.path
     if profile.published is not None:
         raise InputError(f"{path}: fitted on the figures published for {profile.published}: "
                          "nothing to re-measure on this machine")
-    calibration, _ = sampled_from_document(doc, path)
+    calibration, _ = sampled_from_document(profile.data, path)
     before = refresh_set(calibration)
     steady_malloc(steady)
     progress(f"refresh: re-measuring {len(before)} of the calibration's {len(calibration)} "

@@ -6,7 +6,7 @@ The Python API of ``mncost profile``::
     from mncost.torch_backend.profile import ProfileOptions, profile_network
 
     result = profile_network(resolve_model("v1"), ProfileOptions(threads=1, per_layer=True))
-    result.end_to_end.median_ms, result.images_per_s, result.by_kind
+    result.quiet_ms, result.end_to_end.median_ms, result.images_per_s, result.by_kind
 
 How it measures (docs/profiling.md), in every runtime: the runtime is chosen once, from
 ``options.runtime``, in :data:`.runners.RUNNERS`, and driven through the
@@ -21,7 +21,9 @@ How it measures (docs/profiling.md), in every runtime: the runtime is chosen onc
 * **Per layer.** Separate runs (so the instrumentation never inflates the end-to-end figures)
   that time every layer at the engine's layer name; their own end-to-end time
   (``instrumented``) is kept so the overhead is stated, not guessed.
-* **Environment.** The runner describes itself; the allocator setting is added here.
+* **Environment.** The runner describes itself; the allocator setting (and its one-line note
+  for the reader, :func:`mncost.measure.profile_results.allocator_note`) and the CPUs this
+  process may run on are added here.
 
 The runtimes: PyTorch eager mode (:mod:`.eager`: threads, ``inference_mode``, CUDA
 synchronisation, the per-layer forward wrappers of :mod:`.layer_timer`) and ONNX Runtime
@@ -32,7 +34,8 @@ synchronisation, the per-layer forward wrappers of :mod:`.layer_timer`) and ONNX
 from __future__ import annotations
 
 from ..measure.profile_options import ProfileOptions
-from ..measure.profile_results import ProfileResult
+from ..measure.profile_results import ProfileResult, allocator_note
+from ..measure.threads import available_cpus
 from ..measure.timing import ProgressFn, malloc_env, steady_malloc
 from ..network.layers import Network
 from .runners import runner_for
@@ -73,4 +76,6 @@ def profile_network(network: Network, options: ProfileOptions = ProfileOptions()
         environment = runner.describe()
     environment["malloc"] = malloc
     environment["malloc_env"] = malloc_env()
+    environment["malloc_note"] = allocator_note(malloc, environment["malloc_env"])
+    environment["cpus_available"] = available_cpus()
     return ProfileResult.measured(network, options, environment, plain, faults, per_layer)
