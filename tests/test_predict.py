@@ -113,6 +113,7 @@ def test_sweep_predict_adds_exact_columns(device):
         net = resolve_model(row["model"], float(row["alpha"]), int(row["resolution"]))
         assert float(row["predicted_ms"]) == round(MODEL.predict(net).total_ms, 4)
         assert (row["predicted_runtime"], row["predicted_threads"]) == ("eager", "1")
+        assert row["predicted_statistic"] == "median"    # a profile from before the quiet one
     assert result.stderr == ""
 
 
@@ -365,7 +366,10 @@ def test_measure_set_interleaves_rounds_and_gathers_layers(monkeypatch, tiny_set
     assert [len(s.round_medians_ms) for s in sampled] == [rounds] * len(tiny_set)
     assert all(len(s.plain_ns) == rounds * cal.PLAIN_RUNS for s in sampled)
     assert sampled[0].layer_ns == {} and sampled[0].layer_ms() is None
-    layer_runs = cal.LAYER_RUNS * (4 if runner.batch_layer_runs else rounds)
+    # A profiling runtime gets its layer runs in passes after rounds (one per round here: 2
+    # rounds, at most LAYER_PASSES passes), 2 x LAYER_RUNS runs a pass.
+    passes = min(rounds, cal.LAYER_PASSES)
+    layer_runs = cal.LAYER_RUNS * (2 * passes if runner.batch_layer_runs else rounds)
     for s in sampled[1:]:
         assert all(len(v) == layer_runs for v in s.layer_ns.values())
         assert s.layer_ms() == {l.name: 0.1 for l in s.config.network.layers}
@@ -376,6 +380,6 @@ def test_measure_set_interleaves_rounds_and_gathers_layers(monkeypatch, tiny_set
     assert all(sorted(r) == sorted(per_round[0]) for r in per_round)
     assert len({tuple(r) for r in per_round}) > 1
     if runner.batch_layer_runs:
-        assert BatchedFakeRunner.calls == [layer_runs] * (len(tiny_set) - 1)
+        assert BatchedFakeRunner.calls == [2 * cal.LAYER_RUNS] * (passes * (len(tiny_set) - 1))
     assert any(line.startswith("5 configurations, about") for line in lines)
     assert all(s.unstable() is None for s in sampled)

@@ -355,7 +355,8 @@ class SweepPredictor:
             self._count(notes)
             yield {**row, "predicted_ms": round(ms, 4),
                    "predicted_runtime": self.device.runtime,
-                   "predicted_threads": self.device.threads}
+                   "predicted_threads": self.device.threads,
+                   "predicted_statistic": self.device.statistic}
 
     def _count(self, notes: list[Note]) -> None:
         topics = {n.topic for n in notes}

@@ -64,7 +64,8 @@ LATENCY_COLUMNS = ("latency_ms_median", "latency_ms_p10", "latency_ms_p90", "lat
 #: live activation bytes and the compulsory bytes moved of one pass.
 MEMORY_COLUMNS = ("peak_activation_bytes", "bytes_moved")
 #: Columns that ``--device-profile FILE`` adds (:mod:`mncost.latency.predict`).
-PREDICTED_COLUMNS = ("predicted_ms", "predicted_runtime", "predicted_threads")
+PREDICTED_COLUMNS = ("predicted_ms", "predicted_runtime", "predicted_threads",
+                     "predicted_statistic")
 
 
 def has_memory(rows: Sequence[dict[str, Any]]) -> bool:

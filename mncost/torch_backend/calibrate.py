@@ -10,8 +10,10 @@ How it measures (docs/latency.md, "Predicted latency"):
   unless switched off; the setting is recorded. Every network is built once and kept.
 * **Interleaved rounds.** Each round visits every configuration in a fresh random order
   (seeded) and, for each, runs 2 untimed warm-ups, 3 timed plain runs and 2 timed per-layer
-  runs. Rounds repeat until the time budget is spent (at least 3), so a change of load on the
-  machine hits every configuration alike instead of a block of them.
+  runs. Rounds repeat until the time budget is spent (at least 3, at most 100), so a change of
+  load on the machine hits every configuration alike instead of a block of them. A runtime
+  whose per-layer runs need a profiling session (ONNX Runtime) gets them in 4 passes spread
+  over the rounds instead, 4 runs per configuration each.
 * **The statistic** (:mod:`mncost.latency.calibration`): the quiet estimate (p5 of a
   configuration's plain runs, and of each layer's in-place timings) by default, the median
   with ``statistic="median"``; what is unstable, the noise recorded, the refusal.
@@ -67,7 +69,11 @@ CALIBRATION_RESOLUTIONS = (96, 160, 224)
 #: Synthetic specs (``configs/calibration/``) at these alphas and resolutions.
 SYNTHETIC_SPECS = ("grouped.yaml", "depthwise.yaml", "squeeze_excite.yaml", "ragged.yaml")
 SYNTHETIC_CONFIGS = ((0.5, 112), (1.0, 160), (1.0, 224))
-MIN_ROUNDS, MAX_ROUNDS = 3, 40
+MIN_ROUNDS, MAX_ROUNDS = 3, 100
+#: A runtime whose per-layer runs need a profiling session of their own (ONNX Runtime) gets
+#: them in this many passes spread over the rounds, ``2 x LAYER_RUNS`` runs each, so that a
+#: burst of load meets one pass, not all of a configuration's layer timings.
+LAYER_PASSES = 4
 
 def calibration_set() -> list[Config]:
     """The default calibration configurations (module docstring)."""
@@ -125,11 +131,27 @@ def measure_set(configs: Sequence[Config], runtime: str, threads: int, budget_s:
         probe.append(statistics.median(runner.timed(1, 3)) / 1e9)
     per_round = sum(t * (WARMUP + PLAIN_RUNS + (1.15 * LAYER_RUNS if per_layer(c) else 0))
                     for t, c in zip(probe, configs)) * 1.1 + 0.002 * len(configs)
-    left = budget_s - (time.monotonic() - start)
+    batched = [r.batch_layer_runs and per_layer(c) for r, c in zip(runners, configs)]
+    passes = LAYER_PASSES if any(batched) else 0
+    per_pass = sum(1.5 * t * (WARMUP + 2 * LAYER_RUNS) + 0.1
+                   for t, b in zip(probe, batched) if b)
+    left = budget_s - (time.monotonic() - start) - passes * per_pass
     rounds = max(MIN_ROUNDS, min(MAX_ROUNDS, int(left / per_round)))
     progress(f"{len(configs)} configurations, about {per_round:.1f} s a round: {rounds} "
-             f"rounds ({runtime}, {threads} thread{'s' if threads != 1 else ''})")
+             f"rounds ({runtime}, {threads} thread{'s' if threads != 1 else ''})"
+             + (f", per-layer profiles in {passes} passes" if passes else ""))
     rng = random.Random(seed)
+    step, done_passes = max(1, rounds // max(passes, 1)), 0
+
+    def layer_pass() -> None:
+        order = [i for i, b in enumerate(batched) if b]
+        rng.shuffle(order)
+        for i in order:
+            layers, instrumented = runners[i].layer_runs(WARMUP, 2 * LAYER_RUNS)
+            for name, values in layers.items():
+                sampled[i].layer_ns.setdefault(name, []).extend(values)
+            sampled[i].instrumented_ns += instrumented
+
     for r in range(rounds):
         order = list(range(len(configs)))
         rng.shuffle(order)
@@ -141,6 +163,9 @@ def measure_set(configs: Sequence[Config], runtime: str, threads: int, budget_s:
                 for name, values in layers.items():
                     s.layer_ns.setdefault(name, []).extend(values)
                 s.instrumented_ns += instrumented
+        if passes and (r + 1) % step == 0 and done_passes < passes:
+            layer_pass()
+            done_passes += 1
         elapsed = time.monotonic() - start
         progress(f"round {r + 1}/{rounds} done ({elapsed:.0f} s of {budget_s:.0f} s)")
         if stop is not None and (reason := stop(sampled, r + 1, rounds)) is not None:
@@ -149,13 +174,8 @@ def measure_set(configs: Sequence[Config], runtime: str, threads: int, budget_s:
             if r + 1 < rounds:
                 progress(f"budget reached after {r + 1} rounds")
             break
-    if any(runner.batch_layer_runs for runner in runners):
-        progress("per-layer profiles (one profiling session per configuration)")
-        for runner, s in zip(runners, sampled):
-            if per_layer(s.config):
-                layers, instrumented = runner.layer_runs(WARMUP, LAYER_RUNS * 4)
-                s.layer_ns = {name: list(v) for name, v in layers.items()}
-                s.instrumented_ns = instrumented
+    if passes and done_passes == 0:          # the budget ended the rounds before any pass
+        layer_pass()
     return sampled
 
 
