@@ -73,7 +73,7 @@ def evaluate_runtime(runtime: str, threads: int, budget_s: float, seed: int,
                                    statistic=statistic)
     log(f"== {runtime}: calibrate --refresh of A, right after B")
     refreshed = refresh(device_from_dict(docs["a"], "A"), 15.0, log, seed=seed + 2)
-    factor = refreshed["measurement"]["refresh"]["factor"]
+    factor = refreshed["measurement"]["refresh"]["factor_applied"]
     if save:
         for name, doc in (*docs.items(), ("a-refreshed", refreshed)):
             Path(save, f"{runtime}-{name}.json").write_text(json.dumps(doc) + "\n")

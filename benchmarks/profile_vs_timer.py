@@ -2,7 +2,8 @@
 settings (issue 23).
 
 For each model (default v1, v2, v3-large at 1.0/224, 1 thread, batch 1, float32) and each
-allocator setting it compares the profiler's quiet estimate (p10) and median with Timer's:
+allocator setting it compares the profiler's quiet estimate (p5, the same statistic on both
+sides) and median with Timer's:
 
 * **steady**: the profiler's default (``mallopt`` in its own process) against Timer in a process
   started with ``MALLOC_MMAP_THRESHOLD_=67108864 MALLOC_TRIM_THRESHOLD_=134217728`` (the same
@@ -19,14 +20,14 @@ undone, and glibc's dynamic mmap threshold remembers what a process freed before
 rounds interleave models, settings and sides (the side that goes first alternates by round), so
 a change of load hits every pair alike.
 
-Printed per model and setting: each side's median, p10, mean and minor page faults per run, and
-the ratio profile / Timer of the medians and of the p10s (the median over rounds, and each
-round's). Timer's "times" are block means (``number_per_run`` runs each, its own choice), so a
-third ratio re-blocks the profiler's per-run samples the same way before taking the median: a
-gap that closes there comes from the statistic (a per-run median ignores the occasional slow
-run that a block mean includes), not from the timer. ``--with-grad`` adds a Timer in grad mode
-on a model built outside inference mode (``stmt="model(x)"``, no ``inference_mode``): how a
-Timer comparison that keeps autograd state alive reads.
+Printed per model and setting: each side's median, quiet estimate, mean and minor page faults
+per run, and the ratio profile / Timer of the medians and of the quiet estimates (the median
+over rounds, and each round's). Timer's "times" are block means (``number_per_run`` runs each,
+its own choice), so a third ratio re-blocks the profiler's per-run samples the same way before
+taking the median: a gap that closes there comes from the statistic (a per-run median ignores
+the occasional slow run that a block mean includes), not from the timer. ``--with-grad`` adds a
+Timer in grad mode on a model built outside inference mode (``stmt="model(x)"``, no
+``inference_mode``): how a Timer comparison that keeps autograd state alive reads.
 
 Run as ``python benchmarks/profile_vs_timer.py`` (about 3 minutes: 3 rounds x 3 models x 2
 settings x 2 sides, 2 s of timed runs each plus a process start); ``--quick`` is a smoke run
@@ -111,7 +112,7 @@ def _profile(network: Any, options: Any) -> dict[str, Any]:
 
     result = profile_network(network, options)
     e2e = result.end_to_end
-    return {"median_ms": e2e.median_ms, "p10_ms": result.quiet_ms, "mean_ms": e2e.mean_ms,
+    return {"median_ms": e2e.median_ms, "quiet_ms": result.quiet_ms, "mean_ms": e2e.mean_ms,
             "samples_ms": list(result.samples_ms), "faults_per_run": result.page_faults_per_run,
             "malloc": result.environment["malloc"]}
 
@@ -144,7 +145,7 @@ def _timer(network: Any, options: Any, grad: bool) -> dict[str, Any]:
     number = measurement.number_per_run
     times_ms = [t * 1e3 for t in measurement.times]
     estimate_runs = sum(10 ** k for k in range(len(str(number))))   # 1 + 10 + ... + number
-    return {"median_ms": measurement.median * 1e3, "p10_ms": _p10(times_ms),
+    return {"median_ms": measurement.median * 1e3, "quiet_ms": _quiet(times_ms),
             "mean_ms": statistics.fmean(times_ms), "times_ms": times_ms,
             "number_per_run": number, "grad_enabled": grad,
             "faults_per_run": faults / (number * len(times_ms) + estimate_runs)}
@@ -160,10 +161,11 @@ def _once(model: Any, x: Any, grad: bool) -> None:
             model(x)
 
 
-def _p10(samples: list[float]) -> float:
-    from mncost.measure.timing import percentile
+def _quiet(samples: list[float]) -> float:
+    """The quiet estimate of Timer's times, the same statistic as the profiler's."""
+    from mncost.measure.timing import quiet
 
-    return percentile(samples, 0.1)
+    return quiet(samples)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -197,7 +199,7 @@ def rounds(args: argparse.Namespace) -> list[dict[str, Any]]:
                     row["round"] = r
                     results.append(row)
                     print(f"  round {r + 1} {model:<9}{setting:<7}{side:<11}"
-                          f"median {row['median_ms']:8.3f} ms  p10 {row['p10_ms']:8.3f} ms",
+                          f"median {row['median_ms']:8.3f} ms  quiet {row['quiet_ms']:8.3f} ms",
                           file=sys.stderr, flush=True)
     return results
 
@@ -212,7 +214,7 @@ def reblocked(samples_ms: list[float], number: int) -> list[float]:
 def summary(results: list[dict[str, Any]], models: list[str], with_grad: bool) -> str:
     """Per model and setting: each side, and the ratios profile / Timer."""
     lines = []
-    table = [f"{'model':<10}{'setting':<8}{'median':>8}{'p10':>8}{'reblocked':>11}"
+    table = [f"{'model':<10}{'setting':<8}{'median':>8}{'quiet':>8}{'reblocked':>11}"
              + (f"{'grad med':>10}" if with_grad else "")]
     for model in models:
         for setting in SETTINGS:
@@ -221,17 +223,17 @@ def summary(results: list[dict[str, Any]], models: list[str], with_grad: bool) -
                     for side in ("profile", "timer", "timer-grad")}
             pairs = list(zip(pick["profile"], pick["timer"]))
             med = [p["median_ms"] / t["median_ms"] for p, t in pairs]
-            p10 = [p["p10_ms"] / t["p10_ms"] for p, t in pairs]
+            quiet = [p["quiet_ms"] / t["quiet_ms"] for p, t in pairs]
             blocked = [statistics.median(reblocked(p["samples_ms"], t["number_per_run"]))
                        / t["median_ms"] for p, t in pairs]
             lines.append(f"== {model} 1.0/224, 1 thread, {setting} allocator")
             for side in ("profile", "timer", "timer-grad"):
                 for r in pick[side]:
                     lines.append(_side_line(r))
-            lines.append(f"   profile/Timer  median {_ratios(med)}  p10 {_ratios(p10)}  "
+            lines.append(f"   profile/Timer  median {_ratios(med)}  quiet {_ratios(quiet)}  "
                          f"profile re-blocked as Timer {_ratios(blocked)}")
             row = (f"{model:<10}{setting:<8}{statistics.median(med):>8.3f}"
-                   f"{statistics.median(p10):>8.3f}{statistics.median(blocked):>11.3f}")
+                   f"{statistics.median(quiet):>8.3f}{statistics.median(blocked):>11.3f}")
             if with_grad:
                 grad = [p["median_ms"] / g["median_ms"]
                         for p, g in zip(pick["profile"], pick["timer-grad"])]
@@ -245,8 +247,8 @@ def _side_line(r: dict[str, Any]) -> str:
     faults = r.get("faults_per_run")
     extra = (f"blocks of {r['number_per_run']} runs" if "number_per_run" in r
              else f"{len(r['samples_ms'])} runs, {r['malloc']}")
-    return (f"   round {r['round'] + 1} {r['side']:<11}median {r['median_ms']:8.3f}  p10 "
-            f"{r['p10_ms']:8.3f}  mean {r['mean_ms']:8.3f} ms  faults/run "
+    return (f"   round {r['round'] + 1} {r['side']:<11}median {r['median_ms']:8.3f}  quiet "
+            f"{r['quiet_ms']:8.3f}  mean {r['mean_ms']:8.3f} ms  faults/run "
             f"{'-' if faults is None else f'{faults:,.0f}'}  ({extra}; env "
             f"{' '.join(r['malloc_env']) or 'none'})")
 

@@ -209,6 +209,15 @@ def test_refresh_scales_the_model_by_the_machines_speed_now_and_never_compounds(
     twice = cb.refreshed(once, before, slower, 15.0)
     assert twice.model.predict(net).total_ms == pytest.approx(
         0.9 * profile.model.predict(net).total_ms, rel=1e-5)
+    # Within the re-check's noise (2%, or configurations disagreeing): back to the
+    # calibration's model, whatever an earlier refresh applied.
+    for factors in ((1.02, 1.02, 1.02), (0.9, 1.1, 1.2)):
+        noisy = [cb.Sampled(s.config, [[int(ns * f) for ns in r] for r in s.rounds_ns])
+                 for s, f in zip(before, factors)]
+        same = cb.refreshed(twice, before, noisy, 15.0)
+        assert not same.measurement["refresh"]["applied"]
+        assert same.model.predict(net).total_ms == pytest.approx(
+            profile.model.predict(net).total_ms, rel=1e-9)
 
 
 def test_refresh_and_refit_options_on_the_command_line(tmp_path):

@@ -60,15 +60,15 @@ def test_summary_of_two_rounds_with_grad(bench):
     for r, (ours, theirs, grad) in enumerate([(9.0, 10.0, 12.0), (11.0, 10.0, 11.0)]):
         for setting in ("steady", "plain"):
             common = dict(model="v2", setting=setting, round=r, malloc_env={})
-            rows += [dict(common, side="profile", median_ms=ours, p10_ms=ours / 2, mean_ms=ours,
+            rows += [dict(common, side="profile", median_ms=ours, quiet_ms=ours / 2, mean_ms=ours,
                           samples_ms=[ours] * 4, faults_per_run=3.0, malloc="default (off)"),
-                     dict(common, side="timer", median_ms=theirs, p10_ms=theirs / 4,
+                     dict(common, side="timer", median_ms=theirs, quiet_ms=theirs / 4,
                           mean_ms=theirs, times_ms=[theirs] * 2, number_per_run=2,
                           faults_per_run=1.0),
-                     dict(common, side="timer-grad", median_ms=grad, p10_ms=grad,
+                     dict(common, side="timer-grad", median_ms=grad, quiet_ms=grad,
                           mean_ms=grad, times_ms=[grad], number_per_run=1,
                           faults_per_run=None)]
     text = bench.summary(rows, ["v2"], with_grad=True)
-    assert "profile/Timer  median 1.000 (0.900 1.100)  p10 2.000 (1.800 2.200)" in text
+    assert "profile/Timer  median 1.000 (0.900 1.100)  quiet 2.000 (1.800 2.200)" in text
     assert "profile/Timer in grad mode  median 0.875 (0.750 1.000)" in text
     assert text.endswith("v2        plain      1.000   2.000      1.000     0.875")

@@ -274,10 +274,13 @@ def refresh_profile(path: str, output: OutputPath, budget_s: float | None, stead
         out = refresh(profile, budget_s or REFRESH_BUDGET_S, progress, steady, seed)
     write_atomic(output, to_json(out))
     r = out["measurement"]["refresh"]
+    verdict = ("the model is scaled by it" if r["applied"] else
+               "within the re-check's noise (under 3%, or not every configuration agreeing): "
+               "the model is the calibration's")
     click.echo(f"wrote {visible(str(output))}: the machine runs {r['factor']:.3f}x the time of "
                f"the calibration of {out['created']} (median of {len(r['configurations'])} "
-               f"configurations, {r['ratios']['min']:.3f}-{r['ratios']['max']:.3f}); the "
-               "model is scaled by it", err=True)
+               f"configurations, {r['ratios']['min']:.3f}-{r['ratios']['max']:.3f}); {verdict}",
+               err=True)
 
 
 def refit_profile(path: str, output: OutputPath, allow_unstable: bool, statistic: str,

@@ -466,6 +466,11 @@ def refit(doc: Any, path: str, progress: Progress, allow_unstable: bool = False,
 
 #: Configurations re-measured by a refresh, spread over the calibration's MACs.
 REFRESH_CONFIGS = 8
+#: A refresh rescales only for a change of at least this much on which every re-measured
+#: configuration agrees (all faster or all slower): measured on this project's VM, a refresh
+#: after no real change read 0.95-1.01 per configuration, and rescaling by that noise made the
+#: held-out figures worse, not better (docs/evaluation-record.md).
+REFRESH_MIN_CHANGE = 0.03
 
 
 def statistic_key(profile: DeviceProfile) -> str:
@@ -487,8 +492,10 @@ def refreshed(profile: DeviceProfile, before: Sequence[Sampled], after: Sequence
               budget_s: float) -> DeviceProfile:
     """``profile`` with its model scaled by how much faster or slower the machine runs now:
     the median, over the re-measured configurations, of their time now over their time at
-    the calibration (the profile's own statistic). The training rows and the evaluation stay
-    those of the calibration; ``measurement.refresh`` records the factor and its spread."""
+    the calibration (the profile's own statistic), applied only when it is a change
+    (:data:`REFRESH_MIN_CHANGE`, every configuration agreeing). The training rows and the
+    evaluation stay those of the calibration; ``measurement.refresh`` records the factor, its
+    spread, whether it was applied and the factor the model now carries."""
     key = statistic_key(profile)
     ratios = sorted(a.value_ms(key) / b.value_ms(key) for a, b in zip(after, before))
     factor = statistics.median(ratios)
@@ -499,9 +506,14 @@ def refreshed(profile: DeviceProfile, before: Sequence[Sampled], after: Sequence
               "rounds": max(len(a.rounds_ns) for a in after), "budget_s": budget_s,
               "load_average": load_average(),
               "of": profile.measurement.get("refresh", {}).get("of", profile.created)}
-    # The factor is against the calibration's own measurements: a profile refreshed before
-    # is rescaled from its previous factor to this one, never compounded.
-    step = factor / float(profile.measurement.get("refresh", {}).get("factor", 1.0))
+    # A change within the re-check's own noise is no change: the machine runs as it did at
+    # the calibration, and the model goes back to the calibration's (factor 1).
+    applied = abs(factor - 1) >= REFRESH_MIN_CHANGE and (ratios[0] > 1 or ratios[-1] < 1)
+    record.update(applied=applied, factor_applied=factor if applied else 1.0)
+    # Factors are against the calibration's own measurements: a profile refreshed before is
+    # rescaled from its previous factor to this one, never compounded.
+    previous = float(profile.measurement.get("refresh", {}).get("factor_applied", 1.0))
+    step = record["factor_applied"] / previous
     return replace(profile, model=profile.model.scaled(step),
                    ms_per_mac=profile.ms_per_mac * step if profile.ms_per_mac else None,
                    measurement={**profile.measurement, "refresh": record})
