@@ -24,6 +24,7 @@ from ..render.output import emit
 from ..render.text import visible
 from ..sweep.grid import parse_alphas, parse_depths, parse_resolutions
 from .common import (
+    check_latency_options,
     device_profile_option,
     grid_options,
     latency_options,
@@ -116,6 +117,7 @@ def write(models: tuple[str, ...], alphas: str | None, depths: str | None,
     Example:
       mncost baseline write v2 v3-large --alpha 0.75,1.0 -o mncost-baseline.json
     """
+    check_latency_options(latency)
     models = models or tuple(BUILTINS)
     configs = itertools.product(models, parse_alphas(alphas) if alphas else (None,),
                                 parse_resolutions(resolutions) if resolutions else (None,),
@@ -174,6 +176,7 @@ def check(baseline_file: str | None, tolerance: str, budget_file: str | None,
         raise click.UsageError("give --baseline FILE, --budget FILE or both")
     check_outputs(("--report-md", report_md), ("--junit", junit))
     tol = Tolerance.parse(tolerance)
+    check_latency_options(latency)
     lat_tol = Tolerance.parse(latency_tolerance)
     doc = core.load_baseline(baseline_file) if baseline_file else None
     convention = _convention(doc, baseline_file, params)

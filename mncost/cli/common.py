@@ -339,7 +339,8 @@ def latency_options(f: Callable) -> Callable:
         click.option("--device", type=DEVICE, default="cpu", show_default=True,
                      metavar=DEVICE_METAVAR, help="Latency: where torch runs."),
         click.option("--threads", type=THREADS, default=None,
-                     help="Latency: torch intra-op threads (default: torch's)."),
+                     help="Latency: torch intra-op threads (default 1, as profile and "
+                          "calibrate: more is bimodal once anything else runs)."),
         click.option("--batch", type=BATCH, default=1, show_default=True,
                      help="Latency: batch size (latency is per batch)."),
         click.option("--repeats", type=RUNS, default=None,
@@ -352,12 +353,30 @@ def latency_options(f: Callable) -> Callable:
     ))
 
 
+#: The options of :func:`latency_options` that only ``--latency`` reads.
+LATENCY_ONLY = {"device": "--device", "threads": "--threads", "batch": "--batch",
+                "repeats": "--repeats", "warmup": "--warmup", "min_time": "--min-time"}
+
+
+def check_latency_options(latency: bool) -> None:
+    """Refuse the measuring options of :func:`latency_options` given without ``--latency``
+    (they would be silently ignored)."""
+    if latency:
+        return
+    ctx = click.get_current_context()
+    given = [flag for name, flag in LATENCY_ONLY.items()
+             if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE]
+    if given:
+        raise click.UsageError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} "
+                               "only with --latency")
+
+
 def profiler_options(device: str, threads: int | None, batch: int, repeats: int | None,
                      warmup: int | None, min_time: float | None) -> Any:
     """The profiler's ``ProfileOptions`` from :func:`latency_options`' values (None = the
     profiler's default; torch-free)."""
     from ..measure.profile_options import ProfileOptions
 
-    given = dict(device=device, threads=threads, batch=batch, repeats=repeats, warmup=warmup,
-                 min_time_s=min_time)
+    given = dict(device=device, threads=1 if threads is None else threads, batch=batch,
+                 repeats=repeats, warmup=warmup, min_time_s=min_time)
     return ProfileOptions(**{k: v for k, v in given.items() if v is not None})

@@ -18,6 +18,7 @@ from ..render.text import visible
 from ..sweep import run as core
 from ..sweep.grid import parse_alphas, parse_depths, parse_resolutions
 from .common import (
+    check_latency_options,
     device_profile_option,
     format_from_output,
     format_option,
@@ -100,6 +101,7 @@ def sweep(models: tuple[str, ...], alphas: str | None, depths: str | None,
     predict_file = merge_deprecated(device_profile, old_device_profile,
                                     "--device-profile FILE", "--predict FILE")
     models = tuple(dict.fromkeys(models))   # a model named twice is swept once
+    check_latency_options(latency)
     if latency and per_layer:
         raise click.UsageError("--latency measures whole configurations; drop --per-layer")
     if plot and per_layer:
