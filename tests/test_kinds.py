@@ -242,7 +242,7 @@ def toy_kind():
     from mncost.costs.kinds import ElementwiseOp, Kind
 
     return Kind(TOY, "toy multi-query attention", macs=toy_macs, weights=toy_weights,
-                weight_elements=toy_weights,
+                weight_elements=toy_weights, workspace=toy_softmax_elements,
                 ops=ElementwiseOp(lambda layer: "softmax", "3 per attention score", 3,
                                   toy_softmax_elements))
 
@@ -367,6 +367,14 @@ def test_a_toy_kind_has_memory_and_its_blocks_stay_blocks(toy):
                       "add"]),
         ("layers.3", ["expand", "dw", "project", "add"])]
     assert report.peaks["streamed"].bytes < report.peaks["naive"].bytes
+    # its step holds, besides its input (8x8x16) and output (8x8x24), its scores (workspace:
+    # 2 heads x 64 x 64) under both schedules; naive also holds the 16x16x3 image
+    steps = {s: {step.name: step for step in report.peaks[s].steps} for s in report.peaks}
+    scores = 2 * 64 * 64
+    assert [(steps[s]["layers.2"].live_bytes // 4, steps[s]["layers.2"].piece_bytes // 4)
+            for s in ("naive", "streamed")] == [(768 + 1024 + 1536 + scores, scores),
+                                                (1024 + 1536 + scores, scores)]
+    assert (traffic.input_bytes + traffic.output_bytes) // 4 == 1024 + 1536   # not moved
 
 
 def test_a_toy_kind_gets_a_sweep_column(toy):

@@ -123,6 +123,10 @@ def _named(name: str) -> Callable[["ResolvedLayer"], str]:
     return lambda layer: name
 
 
+#: What a conv or fc layer's ``biases`` formula counts (:attr:`Kind.bias_rule`).
+CONV_BIAS_RULE = "conv and fc biases: N per biased layer"
+
+
 @dataclass(frozen=True)
 class Kind:
     """Everything about one resolved layer kind.
@@ -142,6 +146,13 @@ class Kind:
             :meth:`input_elements`; ``sweep --predict`` prices the two apart.
         weight_elements: inference weight elements it holds, batch norm folded
             (:mod:`mncost.costs.memory`).
+        workspace: activation elements it holds only while it runs, besides its inputs and
+            output (an attention layer's score matrix): the peak-memory schedules add them
+            to the layer's step (:func:`mncost.costs.memory.peak_memory`); bytes moved do not
+            (they stay inside the layer).
+        bias_rule: what its ``biases`` formula counts, in words: the rule of the ``biases``
+            term of the parameter conventions (:mod:`mncost.costs.conventions`) names the
+            rules of the kinds a network has biases of.
         conv_module: the layer is one ``nn.Conv2d`` or ``nn.Linear`` of its own in every
             implementation (torchvision, timm, the builder): the layers
             :mod:`mncost.costs.reference` compares one to one with theirs. An attention layer,
@@ -166,6 +177,8 @@ class Kind:
     input_maps: int = 1
     side_input: Formula = zero
     weight_elements: Formula = zero
+    workspace: Formula = zero
+    bias_rule: str = CONV_BIAS_RULE
     conv_module: bool = False
     channel_layout: bool = False
     stem_kernel: bool = False
