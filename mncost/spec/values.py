@@ -50,6 +50,8 @@ ACTIVATIONS: Mapping[str, Activation] = OrderedDict((a.name, a) for a in (
                ("hs", "hardswish", "hard_swish", "h-swish")),
     Activation("sigmoid", 4, "1 / (1 + exp(-x)): negate, exp, add, divide", "Sigmoid"),
     Activation("swish", 5, "x * sigmoid(x)", "SiLU", ("silu",)),
+    Activation("gelu", 5, "x * (1 + erf(x / sqrt 2)) / 2: divide, erf, add, 2 multiplies",
+               "GELU"),
 ))
 _ACT_ALIASES = {alias: a.name for a in ACTIVATIONS.values() for alias in a.aliases}
 
