@@ -154,9 +154,10 @@ class Kind:
             term of the parameter conventions (:mod:`mncost.costs.conventions`) names the
             rules of the kinds a network has biases of.
         conv_module: the layer is one ``nn.Conv2d`` or ``nn.Linear`` of its own in every
-            implementation (torchvision, timm, the builder): the layers
-            :mod:`mncost.costs.reference` compares one to one with theirs. An attention layer,
-            several projections and matmuls, is not.
+            implementation (torchvision, timm, the builder), which
+            :mod:`mncost.costs.reference` compares it with. An attention layer (its matmuls,
+            no module of its own) is not: it is compared with the matmuls run between two
+            such modules.
         channel_layout: a conv a runtime may run in a blocked channel layout, so the layout
             rule decides its kernel (:class:`mncost.latency.model.ChannelLayout`; ONNX
             Runtime's NCHWc rewrites Conv nodes, and ``fc`` is a GEMM).
