@@ -86,6 +86,41 @@ def global_avg_pool_elements(layer: "ResolvedLayer") -> int:
     return layer.in_shape.numel if layer.global_pool and layer.pool == "avg" else 0
 
 
+def per_channel(layer: "ResolvedLayer") -> int:
+    """One per output channel (a layer scale's gamma)."""
+    return layer.out_shape.c
+
+
+def norm_weight_elements(layer: "ResolvedLayer") -> int:
+    """A batch norm on its own (no conv before it to fold into): its scale and shift held at
+    inference, 2 per channel."""
+    return 2 * layer.out_shape.c if layer.bn else 0
+
+
+def _kv_pixels(layer: "ResolvedLayer") -> int:
+    return layer.attr("kv_h") * layer.attr("kv_w")
+
+
+def attention_scores(layer: "ResolvedLayer") -> int:
+    """Attention scores: heads x N_q x N_kv, N_q the queries' pixels (the layer's output map)
+    and N_kv the keys' and values' (attrs ``kv_h`` x ``kv_w``, fewer where they are
+    downsampled)."""
+    return layer.attr("heads") * layer.out_shape.h * layer.out_shape.w * _kv_pixels(layer)
+
+
+def attention_macs(layer: "ResolvedLayer") -> int:
+    """Q K^T and A V (Vaswani et al. 2017, Eq. 1; MobileNetV4 Sec. 3.2, Mobile MQA): the
+    scores, heads x N_q x N_kv x key_dim, and their weighted sum of the values,
+    heads x N_q x N_kv x value_dim. The projections are layers of their own."""
+    return attention_scores(layer) * (layer.attr("key_dim") + layer.attr("value_dim"))
+
+
+def attention_kv_elements(layer: "ResolvedLayer") -> int:
+    """The keys and values it reads besides the queries: (key_dim + value_dim) x N_kv (one
+    head of each, shared by every query head: multi-query)."""
+    return (layer.attr("key_dim") + layer.attr("value_dim")) * _kv_pixels(layer)
+
+
 def pool_term(layer: "ResolvedLayer") -> str:
     """``avg_pool``, ``max_pool``, ``global_avg_pool``, ``global_max_pool``."""
     return ("global_" if layer.global_pool else "") + f"{layer.pool}_pool"
@@ -141,9 +176,11 @@ class Kind:
         fvcore: what fvcore's default count adds for the kind beyond MACs and batch norm (None:
             nothing; fvcore skips activations, adds, multiplies and local pooling).
         input_maps: how many maps of the layer's ``in_shape`` it reads (a residual add: 2).
-        side_input: elements it reads besides those maps, fixed by the channels, not the
-            resolution (the squeeze-excite gate, 1 x 1 x C). With ``input_maps``:
-            :meth:`input_elements`; ``sweep --predict`` prices the two apart.
+        side_input: elements it reads besides those maps: the squeeze-excite gate
+            (1 x 1 x C), an attention's keys and values. With ``input_maps``:
+            :meth:`input_elements`. ``sweep --predict`` prices it as fixed by the channels,
+            and checks that against the configuration predicted whole: where it changes with
+            the resolution (keys and values do), each configuration is predicted whole.
         weight_elements: inference weight elements it holds, batch norm folded
             (:mod:`mncost.costs.memory`).
         workspace: activation elements it holds only while it runs, besides its inputs and
@@ -226,6 +263,19 @@ REGISTRY: dict[str, Kind] = OrderedDict((k.name, k) for k in (
          ops=ElementwiseOp(_named("se_scale"), "1 multiply per output element", 1,
                            out_elements, rank=0),
          side_input=se_gate_elements),
+    # MobileNetV4's hybrid blocks (Mobile MQA): a batch norm with no conv before it, the
+    # attention's two matmuls, and layer scale (a learned per-channel multiplier).
+    Kind("norm", "batch norm (alone)", weight_elements=norm_weight_elements),
+    Kind("attention", "attention (Q K^T, A V)", macs=attention_macs,
+         ops=ElementwiseOp(_named("softmax"), "4 per attention score (heads x N_q x N_kv): "
+                           "the 1/sqrt(key_dim) scale, exp, sum, divide", 4, attention_scores,
+                           rank=3),
+         side_input=attention_kv_elements, workspace=attention_scores),
+    Kind("layer_scale", "layer scale", biases=per_channel,
+         bias_rule="layer scale: its gamma, 1 per channel",
+         ops=ElementwiseOp(_named("layer_scale"), "1 multiply per output element", 1,
+                           out_elements, rank=0),
+         weight_elements=per_channel),
 ))
 _BUILT_IN = frozenset(REGISTRY)
 

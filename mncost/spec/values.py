@@ -87,6 +87,11 @@ def _pos_int(value: Any) -> int:
     return _int(value, 1)
 
 
+def _pos_int_or_none(value: Any) -> int | None:
+    """An optional width (an ``mqa`` row's ``value_dim``: ``null`` = its ``key_dim``)."""
+    return None if value is None else _pos_int(value)
+
+
 def _repeats(value: Any) -> int:
     """``n``: a row repeated more than the layer limit could never resolve."""
     return _int(value, 0, MAX_LAYERS)
