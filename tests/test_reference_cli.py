@@ -47,6 +47,9 @@ def test_torchvision_agrees(args):
 @pytest.mark.parametrize("args", [
     ("v1", "--res", "128"), ("v1", "--alpha", "1.25", "--res", "96"),
     ("v3-large-tf", "--alpha", "0.75", "--res", "96"), ("v3-small-tf", "--res", "97"),
+    # the hybrids' attention: timm's matmuls between the value and output projections
+    ("v4-hybrid-medium", "--res", "97"), ("v4-hybrid-large", "--alpha", "0.75", "--res", "64"),
+    ("v4-hybrid-medium", "--alpha", "0.6", "--res", "64"),
 ])
 def test_timm_agrees(args):
     result = run("crosscheck", *args, "--reference", "timm", "--per-layer")

@@ -163,13 +163,42 @@ def test_bad_mqa_rows_are_one_line(tmp_path, row, message):
     assert result.output.count("\n") == 1
 
 
+@pytest.mark.parametrize("model, resolution, stem, act", [
+    ("v4-hybrid-medium", 256, 32, "relu"), ("v4-hybrid-large", 384, 24, "gelu")])
+def test_hybrid_defaults(model, resolution, stem, act):
+    network = resolve_model(model)
+    assert network.resolution == (resolution, resolution)
+    assert network.layers[0].out_shape.c == stem
+    assert {la.act for la in network.layers} == {"none", act}
+    # layer scale on every UIB and MQA block (not the FusedIB or the convs)
+    blocks = {la.block for la in network.layers if la.role in ("project", "o")}
+    scaled = {la.block for la in network.layers if la.role == "layer_scale"}
+    fused = {la.block for la in network.layers if la.kind == "conv" and la.role == "expand"}
+    assert scaled == blocks - fused and len(fused) == 1
+
+
+@pytest.mark.parametrize("model, alpha, q, o, head", [
+    ("v4-hybrid-medium", 0.75, 256, 120, 1280), ("v4-hybrid-medium", 1.0, 256, 160, 1280),
+    ("v4-hybrid-large", 0.75, 384, 144, 1280), ("v4-hybrid-large", 0.5, 384, 96, 1280)])
+def test_hybrid_widths_keep_the_attention_heads(model, alpha, q, o, head):
+    """timm: heads x key_dim at every alpha, the block width make_divisible(alpha * c, 8),
+    the stem not thinned below alpha 1, the head conv 1280 always."""
+    network = resolve_model(model, alpha)
+    first = next(la.block for la in network.layers if la.kind == "attention")
+    assert (network.layer(f"{first}.q").out_shape.c, network.layer(f"{first}.o").out_shape.c,
+            network.layers[-2].out_shape.c) == (q, o, head)
+    assert network.layers[0].out_shape.c == (32 if "medium" in model else 24)
+
+
 @pytest.mark.torch
-@pytest.mark.parametrize("model, resolution", [("tiny", 32)])
+@pytest.mark.parametrize("model, resolution", [("tiny", 32), ("v4-hybrid-medium", 64),
+                                               ("v4-hybrid-large", 64)])
 def test_the_built_attention_counts_as_the_engine_does(tmp_path, model, resolution):
     """crosscheck: every layer of the built model (the attention a leaf module of explicit
     matmuls) agrees with the engine under fvcore and FlopCounterMode, parameters included;
     with batch norm folded the measured peak of live tensors is the naive schedule's, to the
-    byte (the scores are the attention's one tensor besides its inputs and output)."""
+    byte (the scores are the attention's one tensor besides its inputs and output). Not for
+    Hybrid-L: torch has no in-place GELU, so its conv -> GELU hand-over holds one more map."""
     from mncost.costs.memory import peak_memory
     from mncost.torch_backend.crosscheck import crosscheck_network
     from mncost.torch_backend.memory import measure_peak
@@ -181,4 +210,5 @@ def test_the_built_attention_counts_as_the_engine_does(tmp_path, model, resoluti
     result = crosscheck_network(network)
     assert result.ok and not result.problems, [c for c in result.layers if not c.ok][:3]
     assert any(c.kind == "attention" for c in result.layers)
-    assert measure_peak(network, folded=True) == peak_memory(network, "naive").bytes
+    if model != "v4-hybrid-large":
+        assert measure_peak(network, folded=True) == peak_memory(network, "naive").bytes

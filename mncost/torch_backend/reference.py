@@ -108,12 +108,19 @@ TIMM_MODELS: dict[str, dict[float, str]] = {
                                 1.0: "mobilenetv4_conv_small"},
     "mobilenet-v4-conv-medium": {1.0: "mobilenetv4_conv_medium"},
     "mobilenet-v4-conv-large": {1.0: "mobilenetv4_conv_large"},
+    **{f"mobilenet-v4-hybrid-{size}": {0.75: f"mobilenetv4_hybrid_{size}_075",
+                                       1.0: f"mobilenetv4_hybrid_{size}"}
+       for size in ("medium", "large")},
 }
 
 #: Specs whose timm builder takes any width multiplier (timm's registered width variants,
-#: MobileNetV4's _035 and _050, are that builder at 0.35 and 0.5): timm's variant name.
-TIMM_ANY_WIDTH: dict[str, str] = {f"mobilenet-v4-conv-{size}": f"mobilenetv4_conv_{size}"
-                                  for size in ("small", "medium", "large")}
+#: MobileNetV4's _035, _050 and _075, are that builder at 0.35, 0.5 and 0.75): timm's
+#: variant name (a hybrid's names its layer scale and attention).
+TIMM_ANY_WIDTH: dict[str, str] = {
+    **{f"mobilenet-v4-conv-{size}": f"mobilenetv4_conv_{size}"
+       for size in ("small", "medium", "large")},
+    **{f"mobilenet-v4-hybrid-{size}": f"mobilenetv4_hybrid_{size}"
+       for size in ("medium", "large")}}
 
 
 def _timm(network: Network) -> nn.Module:
