@@ -2,7 +2,8 @@
 
 Builds each configuration below with torchvision or timm, counts it as ``mncost crosscheck
 --reference`` does (:mod:`mncost.torch_backend.reference`: FlopCounterMode MACs, Conv2d/Linear
-own parameters and output shapes in execution order, whole-model sum(p.numel())), and writes
+own parameters and output shapes in execution order, an attention's matmuls as one layer
+between them, whole-model sum(p.numel())), and writes
 them compactly. tests/test_reference_counts.py then holds the engine to these exact integers
 without torch.
 
@@ -67,6 +68,16 @@ CONFIGS = [
       for size in ("medium", "large")],
     *[("timm", f"_gen_mobilenet_v4(mobilenetv4_conv_{size}, 0.75) at 192", f"v4-conv-{size}",
        0.75, None, 192, None) for size in ("small", "medium", "large")],
+    # MobileNetV4 (hybrid): at timm's default resolution (the spec's: 256, 384) and the
+    # registered _075 at theirs (224, 256); then builtin_totals.csv's two configurations.
+    *[("timm", f"mobilenetv4_hybrid_{size}", f"v4-hybrid-{size}", 1.0, None, None, None)
+      for size in ("medium", "large")],
+    *[("timm", f"mobilenetv4_hybrid_{size}_075", f"v4-hybrid-{size}", 0.75, None, r, None)
+      for size, r in (("medium", 224), ("large", 256))],
+    *[("timm", f"mobilenetv4_hybrid_{size} at 224", f"v4-hybrid-{size}", 1.0, None, 224, None)
+      for size in ("medium", "large")],
+    *[("timm", f"mobilenetv4_hybrid_{size}_075 at 192", f"v4-hybrid-{size}", 0.75, None, 192,
+       None) for size in ("medium", "large")],
 ]
 
 
@@ -85,7 +96,8 @@ def main() -> int:
             "library": library, "reference": name, "model": model, "alpha": network.alpha,
             "depth": network.depth, "resolution": list(network.resolution),
             "classes": network.classes, "macs": theirs.macs, "params": theirs.params,
-            # one [macs, params, C, H, W] per Conv2d / Linear, in execution order
+            # one [macs, params, C, H, W] per Conv2d / Linear (and per stretch of matmuls
+            # between two of them: an attention's), in execution order
             "layers": [[x.macs, x.params, *x.shape] for x in theirs.layers]})
     doc = {"schema": "mncost.reference-counts/1",
            "generated_by": "scripts/make_reference_counts.py",

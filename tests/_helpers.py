@@ -47,6 +47,8 @@ TRUTH = {
     "depthwise": (6.0e-8, 4.0e-9, 0.008), "grouped": (3.0e-8, 1.0e-9, 0.009),
     "fc": (5.0e-9, 4.0e-10, 0.004), "se_fc": (3.0e-8, 2.0e-9, 0.012),
     "pool": (0.0, 3.0e-9, 0.005), "add": (0.0, 1.5e-9, 0.003), "scale": (0.0, 2.5e-9, 0.004),
+    "norm": (0.0, 2.0e-9, 0.003), "attention": (1.5e-8, 3.0e-9, 0.010),
+    "layer_scale": (0.0, 2.0e-9, 0.003),
     "conv@stem": (3.5e-8, 1.2e-8, 0.011),
 }
 #: Known ms between consecutive layers and fixed ms per run.

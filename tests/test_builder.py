@@ -171,10 +171,12 @@ def test_every_activation_builds_the_function_its_record_names():
     relu6 = x.clamp(0, 6)
     expected = {"relu": x.clamp(min=0), "relu6": relu6, "hsigmoid": (x + 3).clamp(0, 6) / 6,
                 "hswish": x * (x + 3).clamp(0, 6) / 6, "sigmoid": 1 / (1 + torch.exp(-x)),
-                "swish": x / (1 + torch.exp(-x))}
+                "swish": x / (1 + torch.exp(-x)),
+                "gelu": x * (1 + torch.erf(x / 2 ** 0.5)) / 2}
     assert list(ACTIVATIONS) == ["none", *expected]
     assert activation("none") is None
     for name, y in expected.items():
         assert torch.allclose(activation(name)(x), y, atol=1e-6), name
     assert {a.name: a.ops for a in ACTIVATIONS.values()} == {
-        "none": 0, "relu": 1, "relu6": 2, "hsigmoid": 4, "hswish": 5, "sigmoid": 4, "swish": 5}
+        "none": 0, "relu": 1, "relu6": 2, "hsigmoid": 4, "hswish": 5, "sigmoid": 4, "swish": 5,
+        "gelu": 5}

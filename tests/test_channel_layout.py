@@ -206,7 +206,7 @@ def test_device_profile_keeps_activation_terms(tmp_path):
 
 
 @pytest.mark.parametrize("acts, message", [
-    ({"gelu": {"ms_per_byte": 0, "ms_per_call": 0}}, "model.activations.gelu: unknown act"),
+    ({"elu": {"ms_per_byte": 0, "ms_per_call": 0}}, "model.activations.elu: unknown act"),
     ({"none": {"ms_per_byte": 0, "ms_per_call": 0}}, "model.activations.none: unknown act"),
     ({"relu": {"ms_per_byte": -1, "ms_per_call": 0}},
      "model.activations.relu.ms_per_byte: must be a finite number >= 0"),

@@ -55,7 +55,8 @@ def test_the_builtins_use_registered_kinds_and_grouped_is_for_user_specs():
     # written out, not read from the registry: a built-in that resolves to a new kind, or one
     # that stops using a kind, fails here
     used = {layer.kind for model in BUILTINS for layer in resolve_model(model).layers}
-    assert used == {"conv", "pointwise", "depthwise", "fc", "se_fc", "pool", "add", "scale"}
+    assert used == {"conv", "pointwise", "depthwise", "fc", "se_fc", "pool", "add", "scale",
+                    "norm", "attention", "layer_scale"}      # the last three: v4 hybrids
     assert set(REGISTRY) - used == {"grouped"}      # tests/data/every_kind.yaml has one
 
 
@@ -138,6 +139,9 @@ def test_shapes_chain(model, alpha, res):
         for other in layer.inputs[1:]:
             if layer.kind == "scale":      # the SE gate is one value per channel
                 assert produced[other] == Shape(layer.out_shape.c, 1, 1), layer.name
+            elif layer.kind == "attention":   # keys and values: one head each, on their map
+                assert (produced[other].h, produced[other].w) == (
+                    layer.attr("kv_h"), layer.attr("kv_w")), layer.name
             else:
                 assert produced[other] == layer.out_shape, layer.name
         produced[layer.name] = layer.out_shape

@@ -33,9 +33,10 @@ def every_kind_spec():
 def test_one_record_per_kind():
     # the order of every by-kind table and of sweep's MAC columns, written out
     assert tuple(KINDS) == ("conv", "pointwise", "depthwise", "grouped", "fc", "se_fc", "pool",
-                            "add", "scale")
+                            "add", "scale", "norm", "attention", "layer_scale")
     assert all(name == kind.name and kind.label for name, kind in REGISTRY.items())
-    assert mac_kinds() == ("conv", "pointwise", "depthwise", "grouped", "fc", "se_fc")
+    assert mac_kinds() == ("conv", "pointwise", "depthwise", "grouped", "fc", "se_fc",
+                           "attention")
     assert [c for c in config_columns() if c.startswith("macs_") and c != "macs_ratio"] == [
         f"macs_{k}" for k in mac_kinds()]
 
@@ -46,13 +47,19 @@ def test_the_named_facts_of_the_built_in_kinds():
         return [name for name, kind in REGISTRY.items() if getattr(kind, fact)]
 
     convs = ["conv", "pointwise", "depthwise", "grouped", "fc", "se_fc"]
-    assert having("has_macs") == convs
+    assert having("has_macs") == [*convs, "attention"]
     assert having("conv_module") == convs
     assert having("channel_layout") == ["conv", "pointwise", "depthwise", "grouped", "se_fc"]
     assert having("stem_kernel") == ["conv"]
     assert {name: (kind.input_maps, kind.side_input.__name__)
-            for name, kind in REGISTRY.items() if name in ("add", "scale", "pool")} == {
-        "add": (2, "zero"), "scale": (1, "se_gate_elements"), "pool": (1, "zero")}
+            for name, kind in REGISTRY.items() if name in ("add", "scale", "pool",
+                                                          "attention")} == {
+        "add": (2, "zero"), "scale": (1, "se_gate_elements"), "pool": (1, "zero"),
+        "attention": (1, "attention_kv_elements")}
+    assert [name for name, kind in REGISTRY.items() if kind.workspace.__name__ != "zero"] == [
+        "attention"]
+    assert [name for name, kind in REGISTRY.items() if kind.biases.__name__ not in (
+        "zero", "conv_biases")] == ["layer_scale"]
 
 
 def test_the_spec_uses_every_kind():
@@ -60,8 +67,10 @@ def test_the_spec_uses_every_kind():
     assert {layer.kind for layer in network.layers} == set(KINDS)
     for layer in network.layers:
         cost = layer_cost(layer)
-        # the kinds with MACs, and only they, have MACs and weights here
-        assert (cost.macs > 0) == (cost.weights > 0) == REGISTRY[layer.kind].has_macs
+        # the kinds with MACs, and only they, have MACs here; the conv kinds, and only they,
+        # weights (the attention's are its projections, layers of their own)
+        assert (cost.macs > 0) == REGISTRY[layer.kind].has_macs
+        assert (cost.weights > 0) == REGISTRY[layer.kind].conv_module
 
 
 @pytest.mark.torch
@@ -135,12 +144,16 @@ def test_conventions_add_up_over_every_kind():
     report = analyze(resolve(every_kind_spec(), 1.0))
     conv = conventions(report)
     bn = 1024 + 1024 + 2048 + 2048 + 1024      # stem, grouped, expand, dw, project outputs
+    bn += 1024 + 2 * 256                       # MQA: its norm, the key and value depthwise
     gap = 8 * 8 * 32 + 4 * 4 * 16              # SE squeeze + head: global average pools
+    scores = 2 * 64 * 16                       # 2 heads x 8x8 queries x 4x4 keys
     assert [(t.name, t.count, t.elements) for t in conv.count("ops").terms[1:]] == [
         ("batch_norm", 2 * bn, bn), ("relu", 1032, 1032),      # grouped 1024 + SE fc1 8
         ("relu6", 2 * 4096, 4096), ("hsigmoid", 4 * 32, 32), ("hswish", 5 * 1024, 1024),
-        ("se_scale", 2048, 2048), ("residual_add", 1024, 1024),
-        ("global_avg_pool", gap, gap), ("max_pool", 8 * 8 * 16, 8 * 8 * 16)]
+        ("se_scale", 2048, 2048), ("layer_scale", 1024, 1024),
+        ("residual_add", 2048, 2048),          # the bottleneck's and the MQA's
+        ("global_avg_pool", gap, gap), ("max_pool", 8 * 8 * 16, 8 * 8 * 16),
+        ("softmax", 4 * scores, scores)]
     assert [(t.name, t.count) for t in conv.count("fvcore").terms] == [
         ("macs", report.total.macs), ("batch_norm", 2 * bn), ("adaptive_avg_pool2d", gap)]
     assert conv.count("fvcore").total == report.total.fvcore
@@ -210,7 +223,7 @@ def test_registration_refuses_what_it_cannot_undo():
                         _ROW_BUILDERS["dw"])
     with pytest.raises(ValueError, match="built in"):
         unregister_row_op("dw")
-    assert tuple(KINDS)[-1] == "scale" and "dw3" not in ROW_OPS
+    assert tuple(KINDS)[-1] == "layer_scale" and "dw3" not in ROW_OPS
 
 
 # ---------------------------------------------------------------------------------------------
@@ -242,7 +255,7 @@ def toy_kind():
     from mncost.costs.kinds import ElementwiseOp, Kind
 
     return Kind(TOY, "toy multi-query attention", macs=toy_macs, weights=toy_weights,
-                weight_elements=toy_weights,
+                weight_elements=toy_weights, workspace=toy_softmax_elements,
                 ops=ElementwiseOp(lambda layer: "softmax", "3 per attention score", 3,
                                   toy_softmax_elements))
 
@@ -296,7 +309,7 @@ se: {ratio: 0.25, of: expanded, divisor: 8, act: relu, gate: hsigmoid}
 layers:
   - {op: conv, k: 3, c: 16, s: 2, act: hswish}          # 16x16x3 -> 8x8x16
   - {op: bottleneck, exp: 32, c: 16, se: true}           # 8x8x16, residual
-  - {op: mqa, heads: 2, key_dim: 8, c: 24}              # the toy kind: 8x8x16 -> 8x8x24
+  - {op: toy_mqa, heads: 2, key_dim: 8, c: 24}          # the toy kind: 8x8x16 -> 8x8x24
   - {op: bottleneck, exp: 48, c: 24}                     # 8x8x24, residual
   - {op: pool}
   - {op: fc, c: classes}
@@ -305,13 +318,14 @@ layers:
 
 @pytest.fixture
 def toy(tmp_path):
-    """The toy kind and its row op (``op: mqa``) registered for one test; the spec's path."""
+    """The toy kind and its row op (``op: toy_mqa``) registered for one test; the spec's
+    path."""
     from mncost.costs.kinds import registered_kind
     from mncost.network.resolve import registered_row_op
     from mncost.spec.load import RowOp
 
     op = RowOp(TOY, fields={"heads": _count, "key_dim": _count, "c": _count}, defaults={},
-               one_of=(("heads",), ("key_dim",), ("c",)), aliases=("mqa",),
+               one_of=(("heads",), ("key_dim",), ("c",)), aliases=("toy_mqa",),
                takes_defaults=False)
     path = tmp_path / "toy.yaml"
     path.write_text(TOY_SPEC)
@@ -367,6 +381,14 @@ def test_a_toy_kind_has_memory_and_its_blocks_stay_blocks(toy):
                       "add"]),
         ("layers.3", ["expand", "dw", "project", "add"])]
     assert report.peaks["streamed"].bytes < report.peaks["naive"].bytes
+    # its step holds, besides its input (8x8x16) and output (8x8x24), its scores (workspace:
+    # 2 heads x 64 x 64) under both schedules; naive also holds the 16x16x3 image
+    steps = {s: {step.name: step for step in report.peaks[s].steps} for s in report.peaks}
+    scores = 2 * 64 * 64
+    assert [(steps[s]["layers.2"].live_bytes // 4, steps[s]["layers.2"].piece_bytes // 4)
+            for s in ("naive", "streamed")] == [(768 + 1024 + 1536 + scores, scores),
+                                                (1024 + 1536 + scores, scores)]
+    assert (traffic.input_bytes + traffic.output_bytes) // 4 == 1024 + 1536   # not moved
 
 
 def test_a_toy_kind_gets_a_sweep_column(toy):

@@ -170,14 +170,15 @@ def test_v1_traffic_totals():
 
 def test_every_kind_has_memory_formulas():
     """The element formulas are fields of each kind's record (mncost.costs.kinds.Kind): every
-    kind has them, and a layer holds inference weights exactly when the engine counts weights
-    for it (every_kind.yaml has every kind)."""
+    kind has them, and a layer holds inference weights exactly when the engine counts
+    parameters for it: conv weights, a layer scale's gamma, a lone batch norm's scale and shift
+    (every_kind.yaml has every kind)."""
     network = net(str(ROOT / "tests" / "data" / "every_kind.yaml"))
     assert {layer.kind for layer in network.layers} == set(REGISTRY)
     for layer in network.layers:
         traffic = layer_traffic(layer)
         assert traffic.input_bytes > 0 and traffic.output_bytes == 4 * layer.out_shape.numel
-        assert (traffic.weight_bytes > 0) == (layer_cost(layer).weights > 0)
+        assert (traffic.weight_bytes > 0) == (layer_cost(layer).params() > 0)
 
 
 def test_schedule_errors():

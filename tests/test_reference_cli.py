@@ -47,6 +47,9 @@ def test_torchvision_agrees(args):
 @pytest.mark.parametrize("args", [
     ("v1", "--res", "128"), ("v1", "--alpha", "1.25", "--res", "96"),
     ("v3-large-tf", "--alpha", "0.75", "--res", "96"), ("v3-small-tf", "--res", "97"),
+    # the hybrids' attention: timm's matmuls between the value and output projections
+    ("v4-hybrid-medium", "--res", "97"), ("v4-hybrid-large", "--alpha", "0.75", "--res", "64"),
+    ("v4-hybrid-medium", "--alpha", "0.6", "--res", "64"),
 ])
 def test_timm_agrees(args):
     result = run("crosscheck", *args, "--reference", "timm", "--per-layer")
@@ -161,3 +164,36 @@ def test_an_unknown_library_model_is_one_line(user_v1):
     assert result.exit_code == 2
     assert "timm has no model 'no_such_model_xyz'" in result.output
     assert "Traceback" not in result.output
+
+
+class _Attention(torch.nn.Module):
+    """conv -> (Q K^T, A V) -> conv, fused (scaled_dot_product_attention) as timm's modules
+    are by default, unless ``fused_attn`` is switched off."""
+
+    def __init__(self):
+        super().__init__()
+        self.fused_attn = True
+        self.q = torch.nn.Conv2d(3, 8, 1, bias=False)
+        self.o = torch.nn.Conv2d(8, 4, 1, bias=False)
+
+    def forward(self, x):
+        q = self.q(x).flatten(2).transpose(1, 2)[:, None]           # 1, 1 head, N=16, d=8
+        if self.fused_attn:
+            o = torch.nn.functional.scaled_dot_product_attention(q, q, q)
+        else:
+            o = torch.softmax(q @ q.transpose(-1, -2), -1) @ q
+        return self.o(o[:, 0].transpose(1, 2).reshape(1, 8, 4, 4)).mean((2, 3))
+
+
+def test_reference_counts_the_matmuls_between_two_layers_as_one():
+    """An attention's matmuls, which run outside any Conv2d / Linear, are one layer of the
+    reference count, in their place: h x N x N x d for each of Q K^T and A V; the fused kernel
+    (not counted by FlopCounterMode on the CPU) is switched off for the pass and back on."""
+    from mncost.torch_backend.reference import count_module
+
+    model = _Attention()
+    counts = count_module(model, (4, 4))
+    assert [(x.name, x.macs, x.params, x.shape) for x in counts.layers] == [
+        ("q", 16 * 3 * 8, 24, (8, 4, 4)), ("matmul -> o", 2 * 16 * 16 * 8, 0, (8, 4, 4)),
+        ("o", 16 * 8 * 4, 32, (4, 4, 4))]
+    assert counts.macs == sum(x.macs for x in counts.layers) and model.fused_attn

@@ -3,7 +3,8 @@
 tests/data/reference_counts.json is written by scripts/make_reference_counts.py, which builds
 each reference model (torchvision 0.28.0, timm 1.0.31 on torch 2.13.0) and records, in
 execution order, every Conv2d / Linear's MACs (FlopCounterMode / 2), own parameters and output
-shape, and the totals. Regenerate it with that script when a reference changes.
+shape (and an attention's matmuls as one layer with no parameters), and the totals.
+Regenerate it with that script when a reference changes.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def test_engine_equals_the_reference_layer_by_layer(record):
     assert compare(ours, theirs) == ()
     assert (ours.macs, ours.params) == (record["macs"], record["params"])
     # the per-layer lists add up to the totals on the reference side too (MACs are all in
-    # Conv2d / Linear; parameters also sit in batch norm)
+    # Conv2d / Linear or an attention's matmuls; parameters also sit in batch norm)
     assert sum(layer.macs for layer in theirs.layers) == record["macs"]
 
 
@@ -104,11 +105,42 @@ def test_mobilenet_v4_conv_at_timms_default_resolution(model, alpha, reference, 
     assert (record["macs"], record["params"]) == (macs, params)
 
 
+@pytest.mark.parametrize("model, alpha, resolution, reference, macs, attention, params", [
+    ("v4-hybrid-medium", 1.0, 256, "mobilenetv4_hybrid_medium", 1_271_183_360, 41_943_040,
+     11_074_648),
+    ("v4-hybrid-large", 1.0, 384, "mobilenetv4_hybrid_large", 7_711_877_120, 339_738_624,
+     37_764_624),
+    ("v4-hybrid-medium", 0.75, 224, "mobilenetv4_hybrid_medium_075", 649_844_400, 24_586_240,
+     7_313_528),
+    ("v4-hybrid-large", 0.75, 256, "mobilenetv4_hybrid_large_075", 2_036_234_240, 67_108_864,
+     22_754_984),
+])
+def test_mobilenet_v4_hybrid_equals_timm(model, alpha, resolution, reference, macs, attention,
+                                         params):
+    """Issue 19: the hybrids at timm's default resolution (256, 384) and its registered _075
+    at theirs (224, 256) equal timm's own count: every conv and linear layer, and each
+    attention's Q K^T and A V (the matmuls timm runs between the value and the output
+    projection), in order; trainable parameters (layer scale's gamma included) are the
+    paper's 11.07M and 37.76M."""
+    report = analyze(resolve_model(model, alpha, resolution))
+    assert (report.total.macs, report.by_kind["attention"].macs,
+            report.total.params()) == (macs, attention, params)
+    record = next(r for r in CONFIGS if r["reference"] == reference)
+    assert (record["macs"], record["params"], record["resolution"]) == (
+        macs, params, [resolution] * 2)
+    ours = count_network(report.network)
+    assert [x.macs for x in ours.layers if x.name.endswith(".attn")] == [
+        x[0] for x in record["layers"] if x[1] == 0 and x[0]]     # no params: the matmuls
+    assert sum(x.macs for x in ours.layers if x.name.endswith(".attn")) == attention
+    assert compare(ours, _theirs(record)) == ()
+
+
 def test_every_builtin_with_a_shipped_implementation_is_covered():
     covered = {r["model"] for r in CONFIGS}
     named = {"v3-large", "v3-small", "v3-large-tf", "v3-small-tf", "v1", "v2", "mnasnet",
              *(f"efficientnet-b{i}" for i in range(8)),
-             *(f"v4-conv-{size}" for size in ("small", "medium", "large"))}
+             *(f"v4-conv-{size}" for size in ("small", "medium", "large")),
+             *(f"v4-hybrid-{size}" for size in ("medium", "large"))}
     assert covered == named
     # v1-conv and v1-shallow are the v1 paper's ablations (Tables 4 and 5): nothing ships them
     assert set(BUILTINS) - covered == {"v1-conv", "v1-shallow"}

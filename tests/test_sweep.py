@@ -116,7 +116,7 @@ def _expected_csv(configs) -> str:
         c = v1_counts(alpha, r)
         lines.append(",".join(map(str, [
             "v1", alpha, 1.0, r, 1000, c["macs"], c["params"], "trainable", c["conv"],
-            c["pointwise"], c["depthwise"], 0, c["fc"], 0, round(c["macs"] / ref["macs"], 6),
+            c["pointwise"], c["depthwise"], 0, c["fc"], 0, 0, round(c["macs"] / ref["macs"], 6),
             round(c["params"] / ref["params"], 6)])))
     return "\n".join(lines) + "\n"
 
@@ -142,7 +142,8 @@ def test_json_golden_v1():
                   "macs": c["macs"], "params": c["params"], "param_convention": "trainable",
                   "macs_conv": c["conv"], "macs_pointwise": c["pointwise"],
                   "macs_depthwise": c["depthwise"], "macs_grouped": 0, "macs_fc": c["fc"],
-                  "macs_se_fc": 0, "macs_ratio": round(c["macs"] / ref["macs"], 6),
+                  "macs_se_fc": 0, "macs_attention": 0,
+                  "macs_ratio": round(c["macs"] / ref["macs"], 6),
                   "params_ratio": round(c["params"] / ref["params"], 6)}]}
     assert c["macs"] == 76_524_800 and c["params"] == 1_331_592   # v1 paper Table 7: 76M, 1.32M
 

@@ -30,7 +30,7 @@ from typing import Callable, Iterable, Mapping
 from ..network.layers import Network, ResolvedLayer
 from ..spec.values import ACTIVATIONS
 from .analytic import BN_OPS, PARAM_CONVENTIONS, LayerReport, Report
-from .kinds import REGISTRY, ElementwiseOp
+from .kinds import CONV_BIAS_RULE, REGISTRY, ElementwiseOp
 
 #: Counting conventions in the order they are shown.
 COUNT_CONVENTIONS: Mapping[str, str] = OrderedDict(
@@ -209,6 +209,14 @@ def ops_convention(report: Report) -> Convention:
     return Convention("ops", COUNT_CONVENTIONS["ops"], (macs_term(report), *_present(terms)))
 
 
+def _bias_rule(report: Report) -> str:
+    """The rule of the biases term: the :attr:`~mncost.costs.kinds.Kind.bias_rule` of each
+    kind the network has biases of (registry order), or the conv kinds' when it has none."""
+    kinds = {r.layer.kind for r in report.layers if r.cost.biases}
+    rules = dict.fromkeys(kind.bias_rule for name, kind in REGISTRY.items() if name in kinds)
+    return "; ".join(rules) or CONV_BIAS_RULE
+
+
 def param_conventions(report: Report) -> tuple[Convention, ...]:
     """weights; + biases + batch norm scale/shift (trainable); + running statistics
     (checkpoint). Terms per :data:`mncost.costs.PARAM_CONVENTIONS`."""
@@ -217,7 +225,7 @@ def param_conventions(report: Report) -> tuple[Convention, ...]:
     bns = sum(1 for r in report.layers if r.layer.bn)
     biased = sum(1 for r in report.layers if r.cost.biases)
     weights = Term("weights", total.weights, "conv and fc weights: N * M/g * k^2", weighted)
-    biases = Term("biases", total.biases, "conv and fc biases: N per biased layer", biased)
+    biases = Term("biases", total.biases, _bias_rule(report), biased)
     affine = Term("bn_affine", total.bn_affine, "batch norm scale and shift: 2 per channel", bns)
     stats = Term("bn_stats", total.bn_stats,
                  "batch norm running mean and variance: 2 per channel", bns)

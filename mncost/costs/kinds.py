@@ -86,6 +86,41 @@ def global_avg_pool_elements(layer: "ResolvedLayer") -> int:
     return layer.in_shape.numel if layer.global_pool and layer.pool == "avg" else 0
 
 
+def per_channel(layer: "ResolvedLayer") -> int:
+    """One per output channel (a layer scale's gamma)."""
+    return layer.out_shape.c
+
+
+def norm_weight_elements(layer: "ResolvedLayer") -> int:
+    """A batch norm on its own (no conv before it to fold into): its scale and shift held at
+    inference, 2 per channel."""
+    return 2 * layer.out_shape.c if layer.bn else 0
+
+
+def _kv_pixels(layer: "ResolvedLayer") -> int:
+    return layer.attr("kv_h") * layer.attr("kv_w")
+
+
+def attention_scores(layer: "ResolvedLayer") -> int:
+    """Attention scores: heads x N_q x N_kv, N_q the queries' pixels (the layer's output map)
+    and N_kv the keys' and values' (attrs ``kv_h`` x ``kv_w``, fewer where they are
+    downsampled)."""
+    return layer.attr("heads") * layer.out_shape.h * layer.out_shape.w * _kv_pixels(layer)
+
+
+def attention_macs(layer: "ResolvedLayer") -> int:
+    """Q K^T and A V (Vaswani et al. 2017, Eq. 1; MobileNetV4 Sec. 3.2, Mobile MQA): the
+    scores, heads x N_q x N_kv x key_dim, and their weighted sum of the values,
+    heads x N_q x N_kv x value_dim. The projections are layers of their own."""
+    return attention_scores(layer) * (layer.attr("key_dim") + layer.attr("value_dim"))
+
+
+def attention_kv_elements(layer: "ResolvedLayer") -> int:
+    """The keys and values it reads besides the queries: (key_dim + value_dim) x N_kv (one
+    head of each, shared by every query head: multi-query)."""
+    return (layer.attr("key_dim") + layer.attr("value_dim")) * _kv_pixels(layer)
+
+
 def pool_term(layer: "ResolvedLayer") -> str:
     """``avg_pool``, ``max_pool``, ``global_avg_pool``, ``global_max_pool``."""
     return ("global_" if layer.global_pool else "") + f"{layer.pool}_pool"
@@ -123,6 +158,10 @@ def _named(name: str) -> Callable[["ResolvedLayer"], str]:
     return lambda layer: name
 
 
+#: What a conv or fc layer's ``biases`` formula counts (:attr:`Kind.bias_rule`).
+CONV_BIAS_RULE = "conv and fc biases: N per biased layer"
+
+
 @dataclass(frozen=True)
 class Kind:
     """Everything about one resolved layer kind.
@@ -137,15 +176,25 @@ class Kind:
         fvcore: what fvcore's default count adds for the kind beyond MACs and batch norm (None:
             nothing; fvcore skips activations, adds, multiplies and local pooling).
         input_maps: how many maps of the layer's ``in_shape`` it reads (a residual add: 2).
-        side_input: elements it reads besides those maps, fixed by the channels, not the
-            resolution (the squeeze-excite gate, 1 x 1 x C). With ``input_maps``:
-            :meth:`input_elements`; ``sweep --predict`` prices the two apart.
+        side_input: elements it reads besides those maps: the squeeze-excite gate
+            (1 x 1 x C), an attention's keys and values. With ``input_maps``:
+            :meth:`input_elements`. ``sweep --predict`` prices it as fixed by the channels,
+            and checks that against the configuration predicted whole: where it changes with
+            the resolution (keys and values do), each configuration is predicted whole.
         weight_elements: inference weight elements it holds, batch norm folded
             (:mod:`mncost.costs.memory`).
+        workspace: activation elements it holds only while it runs, besides its inputs and
+            output (an attention layer's score matrix): the peak-memory schedules add them
+            to the layer's step (:func:`mncost.costs.memory.peak_memory`); bytes moved do not
+            (they stay inside the layer).
+        bias_rule: what its ``biases`` formula counts, in words: the rule of the ``biases``
+            term of the parameter conventions (:mod:`mncost.costs.conventions`) names the
+            rules of the kinds a network has biases of.
         conv_module: the layer is one ``nn.Conv2d`` or ``nn.Linear`` of its own in every
-            implementation (torchvision, timm, the builder): the layers
-            :mod:`mncost.costs.reference` compares one to one with theirs. An attention layer,
-            several projections and matmuls, is not.
+            implementation (torchvision, timm, the builder), which
+            :mod:`mncost.costs.reference` compares it with. An attention layer (its matmuls,
+            no module of its own) is not: it is compared with the matmuls run between two
+            such modules.
         channel_layout: a conv a runtime may run in a blocked channel layout, so the layout
             rule decides its kernel (:class:`mncost.latency.model.ChannelLayout`; ONNX
             Runtime's NCHWc rewrites Conv nodes, and ``fc`` is a GEMM).
@@ -166,6 +215,8 @@ class Kind:
     input_maps: int = 1
     side_input: Formula = zero
     weight_elements: Formula = zero
+    workspace: Formula = zero
+    bias_rule: str = CONV_BIAS_RULE
     conv_module: bool = False
     channel_layout: bool = False
     stem_kernel: bool = False
@@ -212,6 +263,19 @@ REGISTRY: dict[str, Kind] = OrderedDict((k.name, k) for k in (
          ops=ElementwiseOp(_named("se_scale"), "1 multiply per output element", 1,
                            out_elements, rank=0),
          side_input=se_gate_elements),
+    # MobileNetV4's hybrid blocks (Mobile MQA): a batch norm with no conv before it, the
+    # attention's two matmuls, and layer scale (a learned per-channel multiplier).
+    Kind("norm", "batch norm (alone)", weight_elements=norm_weight_elements),
+    Kind("attention", "attention (Q K^T, A V)", macs=attention_macs,
+         ops=ElementwiseOp(_named("softmax"), "4 per attention score (heads x N_q x N_kv): "
+                           "the 1/sqrt(key_dim) scale, exp, sum, divide", 4, attention_scores,
+                           rank=3),
+         side_input=attention_kv_elements, workspace=attention_scores),
+    Kind("layer_scale", "layer scale", biases=per_channel,
+         bias_rule="layer scale: its gamma, 1 per channel",
+         ops=ElementwiseOp(_named("layer_scale"), "1 multiply per output element", 1,
+                           out_elements, rank=0),
+         weight_elements=per_channel),
 ))
 _BUILT_IN = frozenset(REGISTRY)
 

@@ -18,7 +18,9 @@ Conventions:
   traffic is higher when a working set does not fit in cache, lower when a producer's output
   is still in cache for its consumer.
 * **Arithmetic intensity**: MACs per byte moved (0 for MAC-free layers).
-* **Peak activation memory**: :data:`SCHEDULES`.
+* **Peak activation memory**: :data:`SCHEDULES`. A kind's workspace (an attention layer's
+  score matrix, :attr:`mncost.costs.kinds.Kind.workspace`) is alive during its layer's step
+  under every schedule, and is not bytes moved.
 """
 
 from __future__ import annotations
@@ -138,8 +140,9 @@ class Step:
         name: the layer name, or a block's name (``layers.3.1``) for a streamed block.
         layers: the layers run in this step.
         live_bytes: every activation alive during the step (inputs, output, held tensors,
-            and for a streamed block its piece).
-        piece_bytes: the streamed piece (0 otherwise).
+            for a streamed block its piece, and the workspace of a kind that has one).
+        piece_bytes: what is alive only during the step: the streamed piece and the
+            layers' workspace (:attr:`mncost.costs.kinds.Kind.workspace`; 0 otherwise).
     """
 
     name: str
@@ -270,8 +273,10 @@ def peak_memory(network: Network, schedule: str = DEFAULT_SCHEDULE,
     for i, plan in enumerate(plans):
         live = sum(elements[t] for t, p in produced.items()
                    if p <= i and (p == i or last_read.get(t, p) >= i))
-        steps.append(Step(plan.name, tuple(m.name for m in plan.layers),
-                          size * (live + plan.piece), size * plan.piece))
+        # What a layer holds only while it runs (an attention's scores), under any schedule.
+        held = plan.piece + sum(REGISTRY[m.kind].workspace(m) for m in plan.layers)
+        steps.append(Step(plan.name, tuple(m.name for m in plan.layers), size * (live + held),
+                          size * held))
     return Peak(schedule=schedule, dtype=dtype, split=split, steps=tuple(steps))
 
 

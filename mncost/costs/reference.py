@@ -1,9 +1,12 @@
 """Counts in the terms the reference implementations are compared in (no torch needed).
 
-A network is its layers that are one ``Conv2d`` or ``Linear`` in every implementation
-(``Kind.conv_module``, :mod:`mncost.costs.kinds`) in execution order, each with its MACs, its
-own parameters (weight + bias, not the batch norm after it) and its output C x H x W, and the
-totals: MACs, parameters (``sum(p.numel())``, batch norm included) and the output shape.
+A network is its layers that do multiply-accumulates (``Kind.has_macs``,
+:mod:`mncost.costs.kinds`) in execution order, each with its MACs, its own parameters (weight
++ bias, not the batch norm after it) and its output C x H x W, and the totals: MACs,
+parameters (``sum(p.numel())``, batch norm included) and the output shape. A layer that is one
+``Conv2d`` or ``Linear`` in every implementation (``Kind.conv_module``) is that module on the
+other side; an attention layer (its ``Q K^T`` and ``A V``, no parameters) is the matmuls the
+implementation runs between two such modules.
 :mod:`mncost.torch_backend.reference` counts a torchvision or timm model in the same terms;
 ``tests/data/reference_counts.json`` stores such counts, so the tests hold the engine to them
 without torch.
@@ -21,7 +24,8 @@ from .kinds import REGISTRY
 
 @dataclass(frozen=True)
 class LayerCount:
-    """One Conv2d / Linear (or engine conv-family layer): MACs, own params, output C,H,W."""
+    """One Conv2d / Linear, or attention matmuls (an engine layer with MACs): MACs, own
+    params, output C,H,W."""
 
     name: str
     macs: int
@@ -31,7 +35,7 @@ class LayerCount:
 
 @dataclass(frozen=True)
 class Counts:
-    """A whole model: its conv/linear layers in execution order and its totals."""
+    """A whole model: its layers with MACs in execution order and its totals."""
 
     layers: tuple[LayerCount, ...]
     macs: int
@@ -44,7 +48,7 @@ def count_network(network: Network) -> Counts:
     report = analyze(network)
     layers = tuple(LayerCount(r.layer.name, r.cost.macs, r.cost.weights + r.cost.biases,
                               (r.layer.out_shape.c, r.layer.out_shape.h, r.layer.out_shape.w))
-                   for r in report.layers if REGISTRY[r.layer.kind].conv_module)
+                   for r in report.layers if REGISTRY[r.layer.kind].has_macs)
     return Counts(layers, report.total.macs, report.total.params("trainable"),
                   (1, network.classes))
 

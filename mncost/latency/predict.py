@@ -249,9 +249,10 @@ class _AlphaPart:
                 self.ok = False
             _, _, weights = layer_elements(layer)
             # Reads: in_c x input pixels (two maps for an add), plus a C x 1 x 1 gate for an SE
-            # scale; writes: out_c x output pixels (the activation reads and writes them once
-            # more); weights: fixed by alpha. Channels as the kernel computes them (padded to
-            # whole blocks for a blocked conv).
+            # scale (an attention's keys and values change with the resolution: the check of
+            # the split finds it); writes: out_c x output pixels (the activation reads and
+            # writes them once more); weights: fixed by alpha. Channels as the kernel
+            # computes them (padded to whole blocks for a blocked conv).
             cin, cout = model.effective_channels(layer)
             maps = REGISTRY[layer.kind].input_maps
             gate = REGISTRY[layer.kind].side_input(layer)

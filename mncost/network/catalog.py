@@ -29,6 +29,8 @@ BUILTINS: dict[str, str] = {
     "v4-conv-small": "mobilenet_v4_conv_small.yaml",
     "v4-conv-medium": "mobilenet_v4_conv_medium.yaml",
     "v4-conv-large": "mobilenet_v4_conv_large.yaml",
+    "v4-hybrid-medium": "mobilenet_v4_hybrid_medium.yaml",
+    "v4-hybrid-large": "mobilenet_v4_hybrid_large.yaml",
     "mnasnet": "mnasnet.yaml",
     **{f"efficientnet-b{i}": f"efficientnet_b{i}.yaml" for i in range(8)},
 }

@@ -48,7 +48,7 @@ class ResolvedLayer:
         kind: a key of :data:`mncost.costs.kinds.REGISTRY` (its record).
         stage: the spec row it comes from (its name), for breakdowns by stage.
         inputs: names of the layers whose outputs it reads (``"input"`` = the image); ``add``
-            and ``scale`` read two.
+            and ``scale`` read two, ``attention`` three (queries, keys, values).
         in_shape, out_shape: input and output feature maps.
         kernel, stride, groups: convolution / pooling geometry (``kernel`` 0 = global pool).
         act: activation applied after the layer (after batch norm if any).
@@ -56,17 +56,20 @@ class ResolvedLayer:
         bias: whether the layer has a bias.
         pool: ``avg`` or ``max`` for pooling layers, else ``None``.
         attrs: the attributes of its kind beyond the fields above, as ``(name, value)`` pairs
-            in a fixed order (an attention layer's heads and key width): read by the kind's
-            formulas and torch module (:meth:`attr`), written as an ``attrs`` object in the
-            JSON layer record. Empty for every built-in kind.
+            in a fixed order (an attention layer's ``heads``, ``key_dim``, ``value_dim`` and
+            its keys' map, ``kv_h`` x ``kv_w``): read by the kind's formulas and torch module
+            (:meth:`attr`), written as an ``attrs`` object in the JSON layer record. Empty
+            for every other built-in kind.
         block: the block the resolver built it as part of (the bottleneck ``layers.3.1``, the
             separable pair ``layers.2``), else ``None``.
         role: its part in that block, else ``None``: a bottleneck's ``expand`` (absent when
             the expanded width equals the input), ``dw``, ``se_pool``, ``se_fc1``,
             ``se_fc2``, ``se_scale``, ``project`` and ``add``; a separable pair's ``dw`` and
             ``pw``; a UIB's ``dw_start``, ``expand``, ``dw`` (its middle depthwise,
-            ``.dw_mid``), ``project`` and ``add``; a FusedIB's ``expand`` (the k x k conv),
-            ``project`` and ``add``. Consumers ask for the roles they need
+            ``.dw_mid``), ``project``, ``layer_scale`` and ``add``; a FusedIB's ``expand``
+            (the k x k conv), ``project`` and ``add``; a Mobile MQA's ``norm``, ``q``,
+            ``k_dw``, ``k``, ``v_dw``, ``v``, ``attn``, ``o``, ``layer_scale`` and ``add``.
+            Consumers ask for the roles they need
             (:data:`mncost.costs.memory.STREAMED_ROLES`), never for a layer's name.
     """
 

@@ -246,6 +246,70 @@ def _uib_row(w: Walk, row: Row, name: str, stride: int) -> None:
                           role="dw")
     x, shape = w.conv(row, f"{name}.project", x, shape, c_out, k=1, s=1, act="none", bn=bn,
                       block=name, role="project")
+    x = _layer_scale(w, row, name, x, shape)
+    w.last, w.shape = _block_residual(w, row, name, x, shape, block_in, in_shape, stride), shape
+
+
+def _layer_scale(w: Walk, row: Row, name: str, x: str, shape: Shape) -> str:
+    """The block's output ``x`` times a learned per-channel gamma (a ``.layer_scale`` layer)
+    when the row asks for it (CaiT's LayerScale, timm's LayerScale2d: MobileNetV4's hybrid
+    models scale every UIB and MQA block's output before the residual add), else ``x``."""
+    if not row["layer_scale"]:
+        return x
+    return w.emit(ResolvedLayer(name=f"{name}.layer_scale", kind="layer_scale",
+                                stage=row.name, inputs=(x,), in_shape=shape, out_shape=shape,
+                                block=name, role="layer_scale"))
+
+
+def _mqa_row(w: Walk, row: Row, name: str, stride: int) -> None:
+    """Mobile MQA (MobileNetV4, arXiv 2404.10518, Sec. 3.2; timm's MobileAttention with
+    MultiQueryAttention2d).
+
+    A batch norm on the block input (``.norm``); the queries, a 1x1 conv to ``heads`` x
+    ``key_dim`` channels (``.q``); one key and one value head shared by every query head
+    (multi-query): each a 1x1 conv to ``key_dim`` (``.k``) or ``value_dim`` (``.v``)
+    channels, after a ``k`` x ``k`` depthwise conv with stride ``kv_stride`` + BN (``.k_dw``,
+    ``.v_dw``) when ``kv_stride`` > 1 (the paper's spatial reduction of keys and values); the
+    attention itself (``.attn``: softmax(Q K^T / sqrt(key_dim)) V per head); a 1x1 output
+    projection to ``c`` (``.o``); layer scale when asked (``.layer_scale``); and the residual
+    add when the rule allows it. Projections have no bias and no activation. ``heads``,
+    ``key_dim`` and ``value_dim`` are not thinned by alpha (timm keeps them at every width).
+    """
+    block_in, in_shape = w.last, w.shape
+    heads, key_dim = row["heads"], row["key_dim"]
+    value_dim = row["value_dim"] or key_dim
+    bn = row["bn"]
+    x = block_in
+    if bn:
+        x = w.emit(ResolvedLayer(name=f"{name}.norm", kind="norm", stage=row.name,
+                                 inputs=(block_in,), in_shape=in_shape, out_shape=in_shape,
+                                 bn=True, block=name, role="norm"))
+    q, q_shape = w.conv(row, f"{name}.q", x, in_shape, heads * key_dim, k=1, s=1, act="none",
+                        bn=False, bias=False, block=name, role="q")
+
+    def head(part: str, channels: int) -> tuple[str, Shape]:
+        src, shape = x, in_shape
+        if row["kv_stride"] > 1:
+            src, shape = w.conv(row, f"{name}.{part}_dw", src, shape, shape.c, k=row["k"],
+                                s=row["kv_stride"], groups=shape.c, act="none", bn=bn,
+                                bias=False, kind="depthwise", block=name, role=f"{part}_dw")
+        return w.conv(row, f"{name}.{part}", src, shape, channels, k=1, s=1, act="none",
+                      bn=False, bias=False, block=name, role=part)
+
+    k, kv_shape = head("k", key_dim)
+    v, _ = head("v", value_dim)
+    o_shape = Shape(heads * value_dim, q_shape.h, q_shape.w)
+    if o_shape.c > MAX_CHANNELS:
+        raise row.error(None, f"{name}.attn would get {o_shape.c:,} channels (at most "
+                              f"{MAX_CHANNELS:,})")
+    attn = w.emit(ResolvedLayer(
+        name=f"{name}.attn", kind="attention", stage=row.name, inputs=(q, k, v),
+        in_shape=q_shape, out_shape=o_shape, block=name, role="attn",
+        attrs=(("heads", heads), ("key_dim", key_dim), ("value_dim", value_dim),
+               ("kv_h", kv_shape.h), ("kv_w", kv_shape.w))))
+    x, shape = w.conv(row, f"{name}.o", attn, o_shape, w.width(row, row["c"]), k=1, s=1,
+                      act="none", bn=False, bias=False, block=name, role="o")
+    x = _layer_scale(w, row, name, x, shape)
     w.last, w.shape = _block_residual(w, row, name, x, shape, block_in, in_shape, stride), shape
 
 
@@ -345,8 +409,8 @@ RowBuilder = Callable[[Walk, Row, str, int], None]
 #: equal; :func:`register_row_op` adds to both).
 _ROW_BUILDERS: dict[str, RowBuilder] = {
     "conv": _conv_row, "dw": _dw_row, "separable": _separable_row,
-    "bottleneck": _bottleneck_row, "uib": _uib_row, "fused": _fused_row, "pool": _pool_row,
-    "fc": _fc_row}
+    "bottleneck": _bottleneck_row, "uib": _uib_row, "fused": _fused_row, "mqa": _mqa_row,
+    "pool": _pool_row, "fc": _fc_row}
 
 
 def register_row_op(op: RowOp, builder: RowBuilder) -> None:

@@ -50,6 +50,8 @@ ACTIVATIONS: Mapping[str, Activation] = OrderedDict((a.name, a) for a in (
                ("hs", "hardswish", "hard_swish", "h-swish")),
     Activation("sigmoid", 4, "1 / (1 + exp(-x)): negate, exp, add, divide", "Sigmoid"),
     Activation("swish", 5, "x * sigmoid(x)", "SiLU", ("silu",)),
+    Activation("gelu", 5, "x * (1 + erf(x / sqrt 2)) / 2: divide, erf, add, 2 multiplies",
+               "GELU"),
 ))
 _ACT_ALIASES = {alias: a.name for a in ACTIVATIONS.values() for alias in a.aliases}
 
@@ -83,6 +85,11 @@ def _int(value: Any, minimum: int, maximum: int = MAX_SPEC_INT) -> int:
 
 def _pos_int(value: Any) -> int:
     return _int(value, 1)
+
+
+def _pos_int_or_none(value: Any) -> int | None:
+    """An optional width (an ``mqa`` row's ``value_dim``: ``null`` = its ``key_dim``)."""
+    return None if value is None else _pos_int(value)
 
 
 def _repeats(value: Any) -> int:

@@ -95,6 +95,64 @@ class SEScale(nn.Module):
         return x * gate
 
 
+class BatchNorm(nn.Module):
+    """A batch norm on its own (+ activation): Mobile MQA's ``.norm`` on the block input."""
+
+    def __init__(self, layer: ResolvedLayer) -> None:
+        super().__init__()
+        self.bn = nn.BatchNorm2d(layer.out_shape.c) if layer.bn else None
+        self.act = activation(layer.act)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.bn is not None:
+            x = self.bn(x)
+        return self.act(x) if self.act is not None else x
+
+
+class Attention(nn.Module):
+    """Multi-query attention's two matmuls, softmax(Q K^T / sqrt(key_dim)) V per head, on
+    the projected queries (heads x key_dim channels), keys (key_dim) and values (value_dim).
+
+    Explicit batched matmuls (FlopCounterMode on the CPU does not count the fused
+    ``scaled_dot_product_attention``), every head in one ``bmm`` each: the query and output
+    channels are ordered key_dim-major (channel ``j * heads + head``; the projections'
+    weights are the model's own, so the order is a choice), which makes every reshape a view.
+    The softmax runs in place, so the scores are the one tensor it holds besides its inputs
+    and output, as :attr:`mncost.costs.kinds.Kind.workspace` counts (an ONNX export gets the
+    plain softmax).
+    """
+
+    def __init__(self, layer: ResolvedLayer) -> None:
+        super().__init__()
+        self.heads = int(layer.attr("heads"))
+        self.key_dim = int(layer.attr("key_dim"))
+        self.value_dim = int(layer.attr("value_dim"))
+        self.scale = self.key_dim ** -0.5
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        b, _, h, w = q.shape
+        queries = q.reshape(b, self.key_dim, self.heads * h * w).transpose(1, 2)
+        scores = torch.bmm(queries, k.flatten(2)).mul_(self.scale)   # b, heads*N_q, N_kv
+        if torch.onnx.is_in_onnx_export():
+            scores = torch.softmax(scores, -1)
+        else:
+            torch._softmax(scores, -1, False, out=scores)
+        out = torch.bmm(v.flatten(2), scores.transpose(1, 2))      # b, value_dim, heads*N_q
+        return out.view(b, self.value_dim * self.heads, h, w)
+
+
+class LayerScale(nn.Module):
+    """A learned per-channel multiplier of a block's output (timm's LayerScale2d, gamma
+    starting at 1e-5 as in MobileNetV4's hybrids)."""
+
+    def __init__(self, layer: ResolvedLayer) -> None:
+        super().__init__()
+        self.gamma = nn.Parameter(torch.full((layer.out_shape.c,), 1e-5))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gamma.view(1, -1, 1, 1)
+
+
 #: Layer kind -> the factory of its leaf module: the torch side of
 #: :data:`mncost.costs.kinds.REGISTRY`, keyed the same way (a test checks that both have every
 #: built-in kind; a kind registered at run time carries its factory in ``Kind.module``).
@@ -108,6 +166,9 @@ MODULES: dict[str, Callable[[ResolvedLayer], nn.Module]] = {
     "scale": lambda layer: SEScale(),
     "add": lambda layer: ResidualAdd(),
     "pool": Pool,
+    "norm": BatchNorm,
+    "attention": Attention,
+    "layer_scale": LayerScale,
 }
 
 
@@ -190,12 +251,13 @@ def _add(node: nn.Module, part: str, module: nn.Module, name: str) -> None:
 
 def estimated_bytes(network: Network, batch: int = 1) -> int:
     """Memory the built model may need in float32, from the analytic counts: every parameter
-    and buffer, plus the input and every layer's output for ``batch`` images (an upper bound:
-    the forward pass frees what it no longer reads)."""
+    and buffer, plus the input, every layer's output and workspace (an attention's scores)
+    for ``batch`` images (an upper bound: the forward pass frees what it no longer reads)."""
     from ..costs.analytic import analyze
 
     report = analyze(network)
-    elements = network.input_shape.numel + sum(l.out_shape.numel for l in network.layers)
+    elements = network.input_shape.numel + sum(
+        l.out_shape.numel + REGISTRY[l.kind].workspace(l) for l in network.layers)
     return 4 * (report.total.params("checkpoint") + batch * elements)
 
 

@@ -3,9 +3,10 @@
 ``mncost crosscheck MODEL --reference torchvision|timm`` and ``scripts/make_reference_counts.py``
 build the network that a library ships for a resolved configuration, run it once (batch 1)
 under ``torch.utils.flop_counter.FlopCounterMode`` with forward hooks on every ``Conv2d`` and
-``Linear``, and compare, in execution order, each such layer with the engine's conv-family
-layers: MACs (FlopCounterMode's flops / 2), the layer's own parameters (weight + bias) and its
-output shape; then the totals: MACs, ``sum(p.numel())`` and the output shape.
+``Linear``, and compare, in execution order, each such layer (and each stretch of matmuls run
+between two of them: an attention's) with the engine's layers that have MACs: MACs
+(FlopCounterMode's flops / 2), the layer's own parameters (weight + bias) and its output
+shape; then the totals: MACs, ``sum(p.numel())`` and the output shape.
 
 Installing the extra: ``pip install 'mncost[reference]'`` (torchvision, timm). The torchvision
 wheels on PyPI are CUDA builds whose compiled ops (``torchvision._C``, needed only by detection
@@ -107,12 +108,19 @@ TIMM_MODELS: dict[str, dict[float, str]] = {
                                 1.0: "mobilenetv4_conv_small"},
     "mobilenet-v4-conv-medium": {1.0: "mobilenetv4_conv_medium"},
     "mobilenet-v4-conv-large": {1.0: "mobilenetv4_conv_large"},
+    **{f"mobilenet-v4-hybrid-{size}": {0.75: f"mobilenetv4_hybrid_{size}_075",
+                                       1.0: f"mobilenetv4_hybrid_{size}"}
+       for size in ("medium", "large")},
 }
 
 #: Specs whose timm builder takes any width multiplier (timm's registered width variants,
-#: MobileNetV4's _035 and _050, are that builder at 0.35 and 0.5): timm's variant name.
-TIMM_ANY_WIDTH: dict[str, str] = {f"mobilenet-v4-conv-{size}": f"mobilenetv4_conv_{size}"
-                                  for size in ("small", "medium", "large")}
+#: MobileNetV4's _035, _050 and _075, are that builder at 0.35, 0.5 and 0.75): timm's
+#: variant name (a hybrid's names its layer scale and attention).
+TIMM_ANY_WIDTH: dict[str, str] = {
+    **{f"mobilenet-v4-conv-{size}": f"mobilenetv4_conv_{size}"
+       for size in ("small", "medium", "large")},
+    **{f"mobilenet-v4-hybrid-{size}": f"mobilenetv4_hybrid_{size}"
+       for size in ("medium", "large")}}
 
 
 def _timm(network: Network) -> nn.Module:
@@ -194,32 +202,62 @@ def _chw(out: torch.Tensor) -> tuple[int, int, int]:
 
 
 def count_module(model: nn.Module, resolution: tuple[int, int]) -> Counts:
-    """Run ``model`` once (batch 1, one thread, inference mode) and count it."""
+    """Run ``model`` once (batch 1, one thread, inference mode) and count it.
+
+    Its layers are its ``Conv2d`` and ``Linear`` modules in the order they run, and the
+    multiply-accumulates that run between two of them outside any (an attention's ``Q K^T``
+    and ``A V``): one layer each such stretch, named after the module that follows it, with
+    no parameters and that module's input as its output. Fused attention
+    (``scaled_dot_product_attention``, which FlopCounterMode does not count on the CPU) is
+    switched off for the pass where a module offers the switch (timm's ``fused_attn``): the
+    same matmuls, run one by one.
+    """
     from torch.utils.flop_counter import FlopCounterMode
 
-    order: list[tuple[str, tuple[int, int, int]]] = []
+    counter = FlopCounterMode(display=False)
+    order: list[tuple[str, int | None, tuple[int, int, int]]] = []
+    done = [0]                         # flops counted when the last Conv2d / Linear ended
+
+    def before(module: nn.Module, args: tuple, name: str) -> None:
+        gap = counter.get_total_flops() - done[0]
+        if gap:
+            order.append((f"matmul -> {name}", gap // 2, _chw(args[0])))
+
+    def after(module: nn.Module, args: tuple, out: torch.Tensor, name: str) -> None:
+        done[0] = counter.get_total_flops()
+        order.append((name, None, _chw(out)))
+
     hooks = []
     for name, module in model.named_modules():
         if isinstance(module, (nn.Conv2d, nn.Linear)):
+            hooks.append(module.register_forward_pre_hook(
+                lambda m, a, name=name: before(m, a, name)))
             hooks.append(module.register_forward_hook(
-                lambda m, i, o, name=name: order.append((name, _chw(o)))))
-    counter = FlopCounterMode(display=False)
+                lambda m, a, o, name=name: after(m, a, o, name)))
+    fused = {m: m.fused_attn for m in model.modules()
+             if isinstance(getattr(m, "fused_attn", None), bool)}
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
+        for m in fused:
+            m.fused_attn = False
         with torch.inference_mode(), counter:
             out = model(torch.zeros(1, 3, *resolution))
     finally:
         torch.set_num_threads(threads)
+        for m, value in fused.items():
+            m.fused_attn = value
         for hook in hooks:
             hook.remove()
     prefix = type(model).__name__ + "."
     flops = {k[len(prefix):]: sum(v.values()) for k, v in counter.get_flop_counts().items()
              if k.startswith(prefix)}
     modules = dict(model.named_modules())
-    layers = tuple(LayerCount(name, flops.get(name, 0) // 2,
-                              sum(p.numel() for p in modules[name].parameters()), shape)
-                   for name, shape in order)
+    layers = tuple(
+        LayerCount(name, flops.get(name, 0) // 2,
+                   sum(p.numel() for p in modules[name].parameters()), shape)
+        if macs is None else LayerCount(name, macs, 0, shape)
+        for name, macs, shape in order)
     return Counts(layers, counter.get_total_flops() // 2,
                   sum(p.numel() for p in model.parameters()), tuple(out.shape))
 

@@ -68,7 +68,7 @@ MIN_CONFIGURATIONS = 12
 #: Fewest configurations for the two-number roofline and its leave-one-out figure.
 MIN_ROOFLINE = 4
 #: Activations TF-Lite runs as element-wise ops of their own (ReLU and ReLU6 are fused).
-ELEMENTWISE_ACTS = ("hsigmoid", "hswish", "sigmoid", "swish")
+ELEMENTWISE_ACTS = ("hsigmoid", "hswish", "sigmoid", "swish", "gelu")
 #: Bytes per element of each precision.
 PRECISION_BYTES = {"float32": 4, "int8": 1}
 #: The runtime a published profile names (``runtime`` of ``mncost.device/1``).
