@@ -1,8 +1,8 @@
 """Every built-in's totals, one reviewable line each, held to the engine and to an outside count.
 
 tests/data/builtin_totals.csv lists every built-in at alpha 1.0 / 224 and 0.75 / 192 (the
-configurations the per-model ``analyze`` golden files used to cover, plus the MobileNetV4 built-ins at their own resolutions: 44 lines
-files). Each line is checked here against ``mncost analyze -f json`` (layers, MACs, the three
+configurations the per-model ``analyze`` golden files used to cover), and the MobileNetV4
+built-ins at their own resolutions: 44 lines. Each line is checked here against ``mncost analyze -f json`` (layers, MACs, the three
 parameter columns, activations, element-wise ops, peak activation bytes), and:
 
 **Anchored to an outside oracle** (``anchor`` = torchvision or timm, 39 of 44 lines): MACs and
