@@ -2,8 +2,9 @@
 
 tests/data/builtin_totals.csv lists every built-in at alpha 1.0 / 224 and 0.75 / 192 (the
 configurations the per-model ``analyze`` golden files used to cover), and the MobileNetV4
-built-ins at their own resolutions: 44 lines. Each line is checked here against ``mncost analyze -f json`` (layers, MACs, the three
-parameter columns, activations, element-wise ops, peak activation bytes), and:
+built-ins at their own resolutions: 44 lines. Each line is checked here against ``mncost analyze
+-f json`` (layers, MACs, the three parameter columns, activations, element-wise ops, peak
+activation bytes), and:
 
 **Anchored to an outside oracle** (``anchor`` = torchvision or timm, 39 of 44 lines): MACs and
 parameters equal that library's own count of the same model at the same width, depth,
