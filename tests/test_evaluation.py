@@ -270,7 +270,7 @@ def test_report_reads_at_80_columns(true_runner, sets, monkeypatch):
     markdown = view.render("markdown", e)
     assert markdown.startswith(f"## Evaluation: {len(held)} held-out configurations, eager, "
                                "1 thread\n")
-    assert "| mncost model, all 36 |" in markdown and "| v1 1.0/192 |" in markdown
+    assert f"| mncost model, all {len(held)} |" in markdown and "| v1 1.0/192 |" in markdown
 
 
 # ---------------------------------------------------------------------------------------------

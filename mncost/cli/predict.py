@@ -34,7 +34,7 @@ from .common import (
 from .progress import LineProgress
 
 #: Default seconds of measuring for ``calibrate``, and with ``--evaluate`` (its held-out
-#: configurations, about 36 more than the calibration's 57, share the same rounds).
+#: configurations, 42 more than the calibration's 63, share the same rounds).
 BUDGET_S, EVALUATE_BUDGET_S = 180.0, 300.0
 #: Default seconds of measuring for ``calibrate --refresh``.
 REFRESH_BUDGET_S = 15.0

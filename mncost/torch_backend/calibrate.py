@@ -67,7 +67,8 @@ CALIBRATION_MODELS = ("v1", "v2", "v3-large", "v3-small")
 CALIBRATION_ALPHAS = (0.35, 0.5, 0.75, 1.0)
 CALIBRATION_RESOLUTIONS = (96, 160, 224)
 #: Synthetic specs (``configs/calibration/``) at these alphas and resolutions.
-SYNTHETIC_SPECS = ("grouped.yaml", "depthwise.yaml", "squeeze_excite.yaml", "ragged.yaml")
+SYNTHETIC_SPECS = ("grouped.yaml", "depthwise.yaml", "squeeze_excite.yaml", "ragged.yaml",
+                   "attention.yaml")
 SYNTHETIC_CONFIGS = ((0.5, 112), (1.0, 160), (1.0, 224))
 MIN_ROUNDS, MAX_ROUNDS = 3, 100
 #: A runtime whose per-layer runs need a profiling session of their own (ONNX Runtime) gets
