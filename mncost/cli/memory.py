@@ -139,24 +139,30 @@ def memory(model: str, alpha: float | None, depth: float | None,
 @click.command("roofline-measure")
 @click.option("--threads", "-t", type=THREADS, default=1, show_default=True,
               help="CPU threads for both benchmarks (use profile's --threads to compare).")
+@click.option("--dtype", type=click.Choice(["float32", "int8"]), default="float32",
+              show_default=True,
+              help="GEMM element type: int8 runs ONNX Runtime's integer GEMM (MatMulInteger, "
+                   "VNNI where present; needs the onnx extra), for memory --dtype int8.")
 @click.option("--size", type=Count(min=64, max=8192), default=1024, show_default=True,
-              help="GEMM size N (N x N times N x N, float32).")
+              help="GEMM size N (N x N times N x N).")
 @click.option("--copy-mib", type=Count(min=1, max=4096), default=256, show_default=True,
               help="Size of the copied buffer in MiB (well above the caches).")
 @click.option("--repeats", "-n", type=RUNS, default=50, show_default=True)
 @output_path_option("--output", "-o", fmt="json",
                     help="Write the roofline file (JSON, for --roofline) to FILE (whole or not "
                          "at all) instead of stdout; - is stdout.")
-def roofline_measure(threads: int, size: int, copy_mib: int, repeats: int,
+def roofline_measure(threads: int, dtype: str, size: int, copy_mib: int, repeats: int,
                      output: str | None) -> None:
-    """Measure this CPU's roofline (torch): peak GMAC/s from a float32 GEMM and bandwidth
-    from a large copy, both with --threads threads; best of --repeats. Writes a device file
-    for --roofline (JSON)."""
+    """Measure this CPU's roofline (torch): peak GMAC/s from a float32 GEMM (--dtype int8:
+    ONNX Runtime's int8 GEMM) and bandwidth from a large copy, both with --threads threads;
+    best of --repeats. Writes a device file for --roofline (JSON)."""
     try:
         from ..torch_backend.roofline import measure_device
     except ImportError:
         raise MissingDependency("torch", "torch") from None
-    device = measure_device(threads=threads, size=size, copy_mib=copy_mib, repeats=repeats)
-    click.echo(f"peak {device.peak_gmacs:.1f} GMAC/s, bandwidth {device.bandwidth_gbs:.1f} "
+    device = measure_device(threads=threads, size=size, copy_mib=copy_mib, repeats=repeats,
+                            dtype=dtype)
+    click.echo(f"peak {device.peak_gmacs:.1f} {'int8 ' if dtype == 'int8' else ''}GMAC/s, "
+               f"bandwidth {device.bandwidth_gbs:.1f} "
                f"GB/s, ridge {device.ridge:.2f} MAC/B ({threads} thread(s))", err=True)
     emit(render.to_json(device.to_dict()), output)
