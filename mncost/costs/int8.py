@@ -139,8 +139,8 @@ def weight_bytes(layer: ResolvedLayer, per_channel: bool = False) -> int:
             + QPARAMS * (len(layer.inputs) + 1))
 
 
-def io_bytes(layer: ResolvedLayer, network: Network, size: Mapping[str, int],
-             numel: Mapping[str, int]) -> tuple[int, int]:
+def io_bytes(layer: ResolvedLayer, size: Mapping[str, int], numel: Mapping[str, int]
+             ) -> tuple[int, int]:
     """Input and output bytes: each input at the size its producer left it, the output at
     :func:`output_size` (conversions between them run on data in cache)."""
     kind = REGISTRY[layer.kind]

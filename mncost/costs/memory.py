@@ -152,7 +152,7 @@ def network_traffic(network: Network, dtype: str = DEFAULT_DTYPE, per_channel: b
     numel.update((la.name, la.out_shape.numel) for la in network.layers)
     out = []
     for layer in network.layers:
-        read, written = int8.io_bytes(layer, network, size, numel)
+        read, written = int8.io_bytes(layer, size, numel)
         out.append(Traffic(read, int8.weight_bytes(layer, per_channel), written,
                            layer_macs(layer)))
     return tuple(out)
