@@ -57,12 +57,16 @@ KIND_OPS: Mapping[str, Union[str, Callable[[ResolvedLayer], str]]] = OrderedDict
     pool=_pool_op,
     add="Add",          # QLinearAdd
     scale="Mul",        # squeeze-excite's gate multiply: QLinearMul
+    # MobileNetV4's hybrids (kinds on main): a lone batch norm; attention's Q K^T and A V
+    # (QLinearMatMul; its softmax QLinearSoftmax); layer scale's gamma multiply (QLinearMul).
+    norm="BatchNormalization", attention="MatMul", layer_scale="Mul",
 )
 
 #: Activation -> the ONNX ops it exports to (opset 17).
 ACT_OPS: Mapping[str, tuple[str, ...]] = OrderedDict(
     none=(), relu=("Relu",), relu6=("Clip",), hsigmoid=("HardSigmoid",),
     hswish=("HardSwish",), sigmoid=("Sigmoid",), swish=("Sigmoid", "Mul"),
+    gelu=("Div", "Erf", "Add", "Mul", "Mul"),   # on main
 )
 
 #: The ops ORT 1.32's ``quantize_static`` quantizes when ``op_types_to_quantize`` is not
@@ -76,6 +80,11 @@ ORT_QUANTIZED_OPS = frozenset((
     "Unsqueeze", "Where",
 ))
 
+#: Ops the quantizer wraps in Quantize / Dequantize but ORT's CPU provider has no int8 kernel
+#: for (no QDQ fusion): they run in float32 between a Dequantize and a Quantize.
+FLOAT_KERNELS = frozenset(("BatchNormalization", "InstanceNormalization",
+                           "LayerNormalization", "CumSum"))
+
 #: What each peak schedule means at int8, after its float description.
 SCHEDULE_NOTES: Mapping[str, str] = OrderedDict(
     naive="At int8, ORT's nodes one by one: the image (float32) and its int8 copy, an int8 "
@@ -88,8 +97,8 @@ SCHEDULE_NOTES: Mapping[str, str] = OrderedDict(
 )
 
 #: What ``--help`` says about int8 (one line).
-INT8_HELP = ("int8 models ONNX Runtime's QDQ static quantization: hswish and hsigmoid "
-             "activations, and kinds it does not know, stay float32")
+INT8_HELP = ("int8 models ONNX Runtime's QDQ static quantization: hswish, hsigmoid and gelu "
+             "activations, lone batch norms and kinds it does not know stay float32")
 
 
 def kind_op(layer: ResolvedLayer) -> str | None:
@@ -98,19 +107,26 @@ def kind_op(layer: ResolvedLayer) -> str | None:
     return op(layer) if callable(op) else op
 
 
+def runs_int8(op: str | None) -> bool:
+    """Whether ORT quantizes ``op`` and runs it with an int8 kernel."""
+    return op in ORT_QUANTIZED_OPS and op not in FLOAT_KERNELS
+
+
 def op_quantized(layer: ResolvedLayer) -> bool:
     """Whether ORT runs the layer's op in int8."""
-    return kind_op(layer) in ORT_QUANTIZED_OPS
+    return runs_int8(kind_op(layer))
 
 
 def act_quantized(layer: ResolvedLayer) -> bool:
     """Whether the layer's activation runs in int8 (after an int8 op)."""
-    return all(op in ORT_QUANTIZED_OPS for op in ACT_OPS.get(layer.act, ("?",)))
+    return all(runs_int8(op) for op in ACT_OPS.get(layer.act, ("?",)))
 
 
 def float_kinds() -> tuple[str, ...]:
-    """The registered kinds whose op stays float32."""
-    return tuple(k for k in REGISTRY if KIND_OPS.get(k) is None)
+    """The registered kinds whose op stays float32 (every layer of the kind; a pool's op
+    depends on the layer, and every pool runs in int8)."""
+    return tuple(k for k, op in ((k, KIND_OPS.get(k)) for k in REGISTRY)
+                 if not callable(op) and not runs_int8(op))
 
 
 def output_size(layer: ResolvedLayer) -> int:
@@ -190,6 +206,14 @@ def runtime_graph(network: Network) -> tuple[dict[str, int], list[Op]]:
                 ops.append(Op(layer.name, (src,), copy))
             reads.append(copy)
         n = layer.out_shape.numel
+        # A kind's workspace (an attention's scores, ``Kind.workspace`` on main), held by its
+        # op only: int8 in QLinearMatMul / QLinearSoftmax.
+        workspace = getattr(REGISTRY[layer.kind], "workspace", None)
+        if workspace is not None and workspace(layer):
+            scratch = f"{layer.name}/workspace"
+            tensors[scratch] = need * workspace(layer)
+            ops.append(Op(layer.name, tuple(reads), scratch))
+            reads.append(scratch)
         if q and not act_quantized(layer):
             pre = f"{layer.name}/int8"
             deq = f"{pre}/dequantized"
