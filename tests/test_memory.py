@@ -61,9 +61,9 @@ def test_tiny_traffic_by_hand():
     assert layers["layers.3"] == Traffic(16, 40, 8, 8)
     dw = layers["layers.1.dw"]
     assert dw.bytes_moved == 1344 and dw.intensity == 1152 / 1344
-    # int8 / float16 scale every byte figure
-    dw8 = layer_traffic(net(TINY).layer("layers.1.dw"), "int8")
-    assert (dw8.input_bytes, dw8.weight_bytes, dw8.output_bytes) == (128, 80, 128)
+    # float16 scales every byte figure (int8 does not: tests/test_memory_int8.py)
+    dw16 = layer_traffic(net(TINY).layer("layers.1.dw"), "float16")
+    assert (dw16.input_bytes, dw16.weight_bytes, dw16.output_bytes) == (256, 160, 256)
 
 
 def test_tiny_naive_by_hand():
@@ -80,7 +80,6 @@ def test_tiny_naive_by_hand():
     assert [s.live_bytes // 4 for s in peak.steps] == [256, 384, 512, 448, 384, 260, 198]
     assert (peak.bytes, peak.step.name) == (2048, "layers.1.dw")
     assert peak_memory(net(TINY), "naive", "float16").bytes == 1024
-    assert peak_memory(net(TINY), "naive", "int8").bytes == 512
 
 
 def test_tiny_streamed_by_hand():

@@ -89,3 +89,41 @@ def test_profile_roofline_and_plot(tmp_path):
     assert "### Roofline per layer" in md and "roof %" in md
     no_layers = invoke("profile", "v1", "--peak-gmacs", "1", "--bandwidth-gbs", "1")
     assert no_layers.exit_code == 2 and "--per-layer" in no_layers.output
+
+
+def test_vnni_flags_read_cpuinfo(tmp_path):
+    from mncost.torch_backend.roofline import vnni_flags
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_vnni\n")
+    assert vnni_flags(str(cpuinfo)) == ["avx512_vnni"]
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx2\n")
+    assert vnni_flags(str(cpuinfo)) == []
+    assert vnni_flags(str(tmp_path / "missing")) == []
+
+
+def test_int8_gemm_is_the_integer_product():
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    import numpy as np
+
+    from mncost.torch_backend.roofline import int8_gemm
+
+    session, feed = int8_gemm(64, 1)
+    (y,) = session.run(None, feed)
+    assert y.dtype == np.int32 and y.shape == (64, 64)
+    # the weights int8_gemm draws first from the same seed: the exact integer product
+    b = np.random.default_rng(0).integers(-128, 128, (64, 64), dtype=np.int8)
+    assert (y == feed["A"].astype(np.int32) @ b.astype(np.int32)).all()
+
+
+def test_roofline_measure_int8(tmp_path):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    out = tmp_path / "device.json"
+    result = invoke("roofline-measure", "--dtype", "int8", "--size", "64", "--copy-mib", "1",
+                    "-n", "1", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    device = json.loads(out.read_text())
+    assert device["details"]["dtype"] == "int8" and device["peak_gmacs"] > 0
+    assert device["details"]["gemm"].startswith("onnxruntime MatMulInteger 64x64")

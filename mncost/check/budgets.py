@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..costs.analytic import Report
-from ..costs.memory import memory_totals
+from ..costs.memory import DEFAULT_DTYPE, DTYPE_BYTES, memory_totals
 from ..errors import InputError
 from ..files.yamlfile import LineDict, LineList, load_yaml_file
 from ..limits import MAX_ENTRIES
@@ -26,7 +26,11 @@ BUDGET_KEYS = {"max_macs": "macs", "max_params": "params", "max_latency_ms": "la
                "max_predicted_latency_ms": "predicted_latency_ms"}
 #: Budget keys whose limits are byte sizes (:func:`parse_bytes`).
 _BYTE_BUDGETS = ("max_peak_activation_bytes", "max_bytes_moved")
-_BUDGET_FIELDS = ("model", "alpha", "depth", "resolution", "classes", *BUDGET_KEYS)
+#: Keys that size the memory budgets (docs/ci.md): the element type (int8: ONNX Runtime's QDQ
+#: graph, :mod:`mncost.costs.int8`) and per-channel int8 weights.
+_MEMORY_FIELDS = ("dtype", "per_channel")
+_BUDGET_FIELDS = ("model", "alpha", "depth", "resolution", "classes", *_MEMORY_FIELDS,
+                  *BUDGET_KEYS)
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,8 @@ class Budget:
     limits: tuple[tuple[str, Decimal], ...]
     where: str
     depth: float | None = None
+    dtype: str = DEFAULT_DTYPE
+    per_channel: bool = False
 
 
 def _budget_error(file: str, line: int | None, key: str, reason: str) -> InputError:
@@ -98,13 +104,36 @@ def _budget(path: str, i: int, item: Any, line: int) -> Budget:
     if not limits:
         raise _budget_error(path, item.line, name, "give at least one of "
                                                    + ", ".join(BUDGET_KEYS))
+    for key in _MEMORY_FIELDS:
+        if key in item and not any(m in MEMORY_METRICS for m, _ in limits):
+            raise _budget_error(path, item.line_of(key), f"{name}.{key}",
+                                "sizes the memory budgets (max_peak_activation_bytes, "
+                                "max_bytes_moved): give one, or drop it")
+    dtype = checked("dtype", _dtype) if "dtype" in item else DEFAULT_DTYPE
+    per_channel = checked("per_channel", _flag) if "per_channel" in item else False
+    if per_channel and dtype != "int8":
+        raise _budget_error(path, item.line_of("per_channel"), f"{name}.per_channel",
+                            f"quantizes int8 weights: needs dtype: int8, not {dtype}")
     return Budget(model=item["model"],
                   alpha=checked("alpha", check_alpha) if "alpha" in item else None,
                   depth=checked("depth", check_depth) if "depth" in item else None,
                   resolution=checked("resolution", check_resolution)
                   if "resolution" in item else None,
                   classes=checked("classes", check_classes) if "classes" in item else None,
-                  limits=limits, where=f"{path}:{item.line}")
+                  limits=limits, where=f"{path}:{item.line}", dtype=dtype,
+                  per_channel=per_channel)
+
+
+def _dtype(value: Any) -> str:
+    if value not in DTYPE_BYTES:
+        raise ValueError(f"must be one of {', '.join(DTYPE_BYTES)}, got {str(value)[:40]!r}")
+    return value
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"must be true or false, got {str(value)[:40]!r}")
+    return value
 
 
 #: Why a latency budget was not checked.
@@ -120,7 +149,7 @@ def check_budget(budget: Budget, report: Report, params: str,
     values = {"macs": report.total.macs, "params": report.total.params(params),
               "latency_ms": latency_ms, "predicted_latency_ms": predicted_ms}
     if any(m in MEMORY_METRICS for m, _ in budget.limits):
-        values.update(memory_totals(net))
+        values.update(memory_totals(net, budget.dtype, budget.per_channel))
     return [BudgetResult(model=budget.model, alpha=net.alpha, resolution=tuple(net.resolution),
                          classes=net.classes, depth=net.depth, metric=metric, limit=limit,
                          value=values[metric], where=budget.where,

@@ -5,7 +5,14 @@ from __future__ import annotations
 import click
 
 from .. import render
-from ..costs.memory import DEFAULT_DTYPE, DEFAULT_SPLIT, DTYPE_BYTES, memory_report
+from ..costs.int8 import INT8_HELP
+from ..costs.memory import (
+    DEFAULT_DTYPE,
+    DEFAULT_SPLIT,
+    DTYPE_BYTES,
+    check_per_channel,
+    memory_report,
+)
 from ..costs.memory_document import attach_measured, memory_dict
 from ..costs.roofline import Device, load_device, make_device
 from ..costs.table3 import TENSOR_SETS
@@ -32,7 +39,14 @@ from .common import (
 def dtype_option(f):
     return click.option("--dtype", type=click.Choice(list(DTYPE_BYTES)), default=DEFAULT_DTYPE,
                         show_default=True,
-                        help="Element type of activations and weights (4, 2, 1 bytes).")(f)
+                        help="Element type of activations and weights (4, 2, 1 bytes); "
+                             f"{INT8_HELP} (docs/memory.md).")(f)
+
+
+def per_channel_option(f):
+    return click.option("--per-channel", is_flag=True,
+                        help="int8 weights quantized per output channel (a scale and a zero "
+                             "point each), not per tensor.")(f)
 
 
 def roofline_options(f):
@@ -65,6 +79,7 @@ def device_from(device_file: str | None, peak_gmacs: float | None,
 @click.argument("model")
 @network_options
 @dtype_option
+@per_channel_option
 @click.option("--split", type=Count(min=1, max=1_000_000), default=DEFAULT_SPLIT,
               show_default=True,
               help="Pieces the streamed schedule cuts each expanded tensor into.")
@@ -84,7 +99,7 @@ def device_from(device_file: str | None, peak_gmacs: float | None,
 @format_from_output
 def memory(model: str, alpha: float | None, depth: float | None,
            resolution: str | None, classes: int | None,
-           dtype: str, split: int, per_layer: bool, per_resolution: str | None,
+           dtype: str, per_channel: bool, split: int, per_layer: bool, per_resolution: str | None,
            device_file: str | None, peak_gmacs: float | None,
            bandwidth_gbs: float | None, measure: bool, measure_device: str | None,
            old_measure_device: str | None, fmt: str, output: str | None) -> None:
@@ -107,9 +122,10 @@ def memory(model: str, alpha: float | None, depth: float | None,
         raise InputError(f"-f csv holds the {'per-layer' if per_layer else 'by-kind'} table, "
                          f"not {'--per-resolution' if per_resolution else '--measure'}: use "
                          "-f json, markdown or table for it")
+    check_per_channel(dtype, per_channel)
     network = resolve_model(model, alpha, resolution, classes, depth)
     device = device_from(device_file, peak_gmacs, bandwidth_gbs)
-    report = memory_report(network, dtype, split)
+    report = memory_report(network, dtype, split, per_channel)
     data = memory_dict(report, model, device, per_resolution)
     if measure:
         try:
@@ -123,24 +139,30 @@ def memory(model: str, alpha: float | None, depth: float | None,
 @click.command("roofline-measure")
 @click.option("--threads", "-t", type=THREADS, default=1, show_default=True,
               help="CPU threads for both benchmarks (use profile's --threads to compare).")
+@click.option("--dtype", type=click.Choice(["float32", "int8"]), default="float32",
+              show_default=True,
+              help="GEMM element type: int8 runs ONNX Runtime's integer GEMM (MatMulInteger, "
+                   "VNNI where present; needs the onnx extra), for memory --dtype int8.")
 @click.option("--size", type=Count(min=64, max=8192), default=1024, show_default=True,
-              help="GEMM size N (N x N times N x N, float32).")
+              help="GEMM size N (N x N times N x N).")
 @click.option("--copy-mib", type=Count(min=1, max=4096), default=256, show_default=True,
               help="Size of the copied buffer in MiB (well above the caches).")
 @click.option("--repeats", "-n", type=RUNS, default=50, show_default=True)
 @output_path_option("--output", "-o", fmt="json",
                     help="Write the roofline file (JSON, for --roofline) to FILE (whole or not "
                          "at all) instead of stdout; - is stdout.")
-def roofline_measure(threads: int, size: int, copy_mib: int, repeats: int,
+def roofline_measure(threads: int, dtype: str, size: int, copy_mib: int, repeats: int,
                      output: str | None) -> None:
-    """Measure this CPU's roofline (torch): peak GMAC/s from a float32 GEMM and bandwidth
-    from a large copy, both with --threads threads; best of --repeats. Writes a device file
-    for --roofline (JSON)."""
+    """Measure this CPU's roofline (torch): peak GMAC/s from a float32 GEMM (--dtype int8:
+    ONNX Runtime's int8 GEMM) and bandwidth from a large copy, both with --threads threads;
+    best of --repeats. Writes a device file for --roofline (JSON)."""
     try:
         from ..torch_backend.roofline import measure_device
     except ImportError:
         raise MissingDependency("torch", "torch") from None
-    device = measure_device(threads=threads, size=size, copy_mib=copy_mib, repeats=repeats)
-    click.echo(f"peak {device.peak_gmacs:.1f} GMAC/s, bandwidth {device.bandwidth_gbs:.1f} "
+    device = measure_device(threads=threads, size=size, copy_mib=copy_mib, repeats=repeats,
+                            dtype=dtype)
+    click.echo(f"peak {device.peak_gmacs:.1f} {'int8 ' if dtype == 'int8' else ''}GMAC/s, "
+               f"bandwidth {device.bandwidth_gbs:.1f} "
                f"GB/s, ridge {device.ridge:.2f} MAC/B ({threads} thread(s))", err=True)
     emit(render.to_json(device.to_dict()), output)

@@ -8,6 +8,8 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import click
 
+from ..costs.int8 import INT8_HELP
+from ..costs.memory import DEFAULT_DTYPE, DTYPE_BYTES, check_per_channel
 from ..errors import InputError
 from ..files.outputfile import Output, OutputPath, check_output, check_outputs
 from ..limits import MAX_PLOT_POINTS
@@ -71,8 +73,12 @@ TABLE_MAX_ROWS = 10_000
                     help="Also draw MACs and params vs alpha and resolution (and latency) to a "
                          "PNG (needs the plot extra).")
 @click.option("--memory", is_flag=True,
-              help="Add peak_activation_bytes (naive schedule) and bytes_moved, float32 "
+              help="Add peak_activation_bytes (naive schedule) and bytes_moved, at --dtype "
                    "(resolves every configuration: ~1 ms each).")
+@click.option("--dtype", type=click.Choice(list(DTYPE_BYTES)), default=DEFAULT_DTYPE,
+              show_default=True, help=f"Element type of --memory's columns; {INT8_HELP}.")
+@click.option("--per-channel", is_flag=True,
+              help="With --dtype int8: weights quantized per output channel.")
 @latency_options
 @device_profile_option("Add predicted latency columns from a device profile (`mncost "
                        "calibrate`): no torch, no measuring.", old="--predict")
@@ -80,7 +86,8 @@ TABLE_MAX_ROWS = 10_000
 def sweep(models: tuple[str, ...], alphas: str | None, depths: str | None,
           resolutions: str | None, classes: int | None,
           params: str, per_layer: bool, fmt: str, output: OutputPath | None,
-          plot: OutputPath | None, memory: bool, latency: bool, device: str,
+          plot: OutputPath | None, memory: bool, dtype: str, per_channel: bool,
+          latency: bool, device: str,
           threads: int | None, batch: int, repeats: int | None, warmup: int | None,
           min_time: float | None, device_profile: str | None,
           old_device_profile: str | None) -> None:
@@ -109,6 +116,11 @@ def sweep(models: tuple[str, ...], alphas: str | None, depths: str | None,
     if memory and per_layer:
         raise click.UsageError("--memory adds whole-configuration columns; drop --per-layer "
                                "(mncost memory MODEL --per-layer has them per layer)")
+    dtype_given = click.get_current_context().get_parameter_source("dtype")
+    if not memory and (per_channel or dtype_given is click.core.ParameterSource.COMMANDLINE):
+        raise click.UsageError(f"{'--per-channel' if per_channel else '--dtype'} sizes "
+                               "--memory's columns: add --memory")
+    check_per_channel(dtype, per_channel)
     partial_out = None
     if latency and output is not None and output.is_file:
         partial_out = check_output(str(partial_path(output.given)), "--output")
@@ -140,7 +152,7 @@ def sweep(models: tuple[str, ...], alphas: str | None, depths: str | None,
     state = {"partial": False, "rows": 0}
     rows: Iterable[dict[str, Any]] = core.iter_rows(grid, per_layer)
     if memory:
-        rows = core.add_memory(rows, dict(zip(models, grid.specs)))
+        rows = core.add_memory(rows, dict(zip(models, grid.specs)), dtype, per_channel)
     if predictor is not None:
         from ..latency.predict import machine_notes
 

@@ -2,8 +2,10 @@
 memory under named schedules (docs/memory.md, "Memory and the roofline").
 
 Pure functions of resolved layers: no torch, no numpy. Element sizes come from ``--dtype``
-(:data:`DTYPE_BYTES`); every tensor is held at that size (weights included, biases too: an
-int8 deployment that keeps 32-bit biases moves a few bytes more per layer than counted here).
+(:data:`DTYPE_BYTES`): at float32 and float16 every tensor is held at that size (weights and
+biases included); int8 is ONNX Runtime's QDQ static quantization (:mod:`.int8`: int32 biases,
+quantization parameters, float32 where ORT leaves an op in float, Quantize / Dequantize copies
+in the naive schedule).
 
 Conventions:
 
@@ -32,6 +34,7 @@ from typing import Iterable, Mapping
 
 from ..errors import InputError
 from ..network.layers import INPUT, Network, ResolvedLayer
+from . import int8
 from .analytic import layer_macs
 from .kinds import REGISTRY
 
@@ -125,8 +128,36 @@ def traffic(layer: ResolvedLayer, size: int) -> Traffic:
 
 
 def layer_traffic(layer: ResolvedLayer, dtype: str = DEFAULT_DTYPE) -> Traffic:
-    """Input, weight and output bytes and MACs of one layer at ``dtype`` (pure)."""
+    """Input, weight and output bytes and MACs of one layer at a float ``dtype`` (pure; int8
+    depends on the layer's producers: :func:`network_traffic`)."""
+    if dtype == "int8":
+        raise InputError("int8 traffic depends on the producers: use network_traffic")
     return traffic(layer, dtype_bytes(dtype))
+
+
+def check_per_channel(dtype: str, per_channel: bool) -> None:
+    if per_channel and dtype != "int8":
+        raise InputError(f"--per-channel quantizes weights: it needs --dtype int8, not {dtype}")
+
+
+def network_traffic(network: Network, dtype: str = DEFAULT_DTYPE, per_channel: bool = False
+                    ) -> tuple[Traffic, ...]:
+    """:class:`Traffic` of every layer of ``network`` at ``dtype``; at int8 each input at the
+    size its producer leaves it and the weights as :func:`.int8.weight_bytes` counts them
+    (``per_channel``: one scale and zero point per output channel)."""
+    dtype_bytes(dtype)   # an unknown dtype is one line
+    check_per_channel(dtype, per_channel)
+    if dtype != "int8":
+        return tuple(layer_traffic(layer, dtype) for layer in network.layers)
+    size = int8.sizes(network)
+    numel = {INPUT: network.input_shape.numel}
+    numel.update((la.name, la.out_shape.numel) for la in network.layers)
+    out = []
+    for layer in network.layers:
+        read, written = int8.io_bytes(layer, size, numel)
+        out.append(Traffic(read, int8.weight_bytes(layer, per_channel), written,
+                           layer_macs(layer)))
+    return tuple(out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -176,8 +207,8 @@ class _Plan:
     layers: tuple[ResolvedLayer, ...]
     #: Tensors this step materializes (layer names whose outputs outlive the step).
     outputs: tuple[str, ...]
-    #: Extra elements alive only during this step.
-    piece: int = 0
+    #: Extra elements alive only during this step: (the layer sliced, elements of its slice).
+    piece: tuple[tuple[str, int], ...] = ()
 
 
 #: The parts a block needs to run streamed (:data:`SCHEDULES`): an inverted residual's
@@ -227,14 +258,15 @@ def _streamed_plans(network: Network, split: int) -> list[_Plan]:
         part = {m.role: m for m in members}
         dw, expand = part["dw"], part.get("expand")
         width = math.ceil(dw.out_shape.c / split)
-        expand_piece = width * dw.in_shape.h * dw.in_shape.w if expand is not None else 0
+        expand_piece = (((expand.name, width * dw.in_shape.h * dw.in_shape.w),)
+                        if expand is not None else ())
         if "se_pool" in part:
             # SE: the gate needs every channel's mean, so the dw output is made whole.
             head = (expand, dw) if expand is not None else (dw,)
             plans.append(_Plan(f"{name} (expand+dw)", head, (dw.name,), expand_piece))
             plans += [_Plan(m.name, (m,), (m.name,)) for m in members if m not in head]
         else:
-            dw_piece = width * dw.out_shape.h * dw.out_shape.w
+            dw_piece = ((dw.name, width * dw.out_shape.h * dw.out_shape.w),)
             plans.append(_Plan(name, tuple(members), (members[-1].name,),
                                expand_piece + dw_piece))
     return plans
@@ -246,9 +278,20 @@ def peak_memory(network: Network, schedule: str = DEFAULT_SCHEDULE,
 
     Liveness: a tensor is alive from the step that produces it through the last step that
     reads it; the network output is alive at its own step. Weights are not counted.
+
+    At int8 (:mod:`.int8`) every tensor is held at the size ORT leaves it (int8, or float32
+    around a float op; the image is float32); ``naive`` follows ORT's nodes one by one,
+    Quantize / Dequantize copies included (a layer's step: the most alive during any of its
+    nodes); ``streamed``, a hand-written runtime, converts inside its kernels (no copies).
     """
-    size = dtype_bytes(dtype)
+    dtype_bytes(dtype)
     split = check_split(split)
+    if dtype == "int8" and schedule == "naive":
+        return Peak(schedule=schedule, dtype=dtype, split=split, steps=tuple(
+            Step(name, (name,), live) for name, live in int8.naive_live_bytes(network)))
+    size_of = (int8.sizes(network) if dtype == "int8"
+               else dict.fromkeys([INPUT, *(la.name for la in network.layers)],
+                                  dtype_bytes(dtype)))
     if schedule == "naive":
         plans = _naive_plans(network)
     elif schedule == "streamed":
@@ -271,12 +314,13 @@ def peak_memory(network: Network, schedule: str = DEFAULT_SCHEDULE,
         last_read[INPUT] = len(plans) - 1
     steps = []
     for i, plan in enumerate(plans):
-        live = sum(elements[t] for t, p in produced.items()
+        live = sum(size_of[t] * elements[t] for t, p in produced.items()
                    if p <= i and (p == i or last_read.get(t, p) >= i))
-        # What a layer holds only while it runs (an attention's scores), under any schedule.
-        held = plan.piece + sum(REGISTRY[m.kind].workspace(m) for m in plan.layers)
-        steps.append(Step(plan.name, tuple(m.name for m in plan.layers), size * (live + held),
-                          size * held))
+        # What a layer holds only while it runs (an attention's scores), under any schedule
+        # (at int8, at the size its layer's output is held).
+        held = sum(size_of[t] * n for t, n in plan.piece) + sum(
+            size_of[m.name] * REGISTRY[m.kind].workspace(m) for m in plan.layers)
+        steps.append(Step(plan.name, tuple(m.name for m in plan.layers), live + held, held))
     return Peak(schedule=schedule, dtype=dtype, split=split, steps=tuple(steps))
 
 
@@ -294,6 +338,7 @@ class MemoryReport:
     total: Traffic
     by_kind: Mapping[str, Traffic]
     peaks: Mapping[str, Peak]
+    per_channel: bool = False
 
 
 def _sum(items: Iterable[Traffic]) -> Traffic:
@@ -304,19 +349,23 @@ def _sum(items: Iterable[Traffic]) -> Traffic:
 
 
 def memory_report(network: Network, dtype: str = DEFAULT_DTYPE,
-                  split: int = DEFAULT_SPLIT) -> MemoryReport:
-    """Traffic of every layer at ``dtype`` and the peak activation memory of every schedule."""
-    rows = tuple((layer, layer_traffic(layer, dtype)) for layer in network.layers)
+                  split: int = DEFAULT_SPLIT, per_channel: bool = False) -> MemoryReport:
+    """Traffic of every layer at ``dtype`` and the peak activation memory of every schedule
+    (``per_channel``: int8 weights quantized per output channel)."""
+    rows = tuple(zip(network.layers, network_traffic(network, dtype, per_channel)))
     by_kind: dict[str, Traffic] = OrderedDict()
     for layer, traffic in rows:
         by_kind[layer.kind] = by_kind.get(layer.kind, Traffic()) + traffic
     peaks = OrderedDict((s, peak_memory(network, s, dtype, split)) for s in SCHEDULES)
     return MemoryReport(network=network, dtype=dtype, split=check_split(split), layers=rows,
-                        total=_sum(t for _, t in rows), by_kind=by_kind, peaks=peaks)
+                        total=_sum(t for _, t in rows), by_kind=by_kind, peaks=peaks,
+                        per_channel=per_channel)
 
 
-def memory_totals(network: Network) -> dict[str, int]:
-    """The baseline's memory metrics of a network (``mncost.check.results.MEMORY_METRICS``):
-    float32, the naive schedule."""
-    return {"peak_activation_bytes": peak_memory(network).bytes,
-            "bytes_moved": sum(layer_traffic(la).bytes_moved for la in network.layers)}
+def memory_totals(network: Network, dtype: str = DEFAULT_DTYPE, per_channel: bool = False
+                  ) -> dict[str, int]:
+    """The memory metrics of a network (``mncost.check.results.MEMORY_METRICS``), the naive
+    schedule: float32 in baselines, ``dtype`` in budgets and ``sweep --memory --dtype``."""
+    return {"peak_activation_bytes": peak_memory(network, dtype=dtype).bytes,
+            "bytes_moved": sum(t.bytes_moved
+                               for t in network_traffic(network, dtype, per_channel))}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import int8
 from .kinds import REGISTRY
 from .memory import SCHEDULES, MemoryReport, Traffic
 from .roofline import Device, bound
@@ -74,7 +75,9 @@ def memory_dict(report: MemoryReport, model: str, device: Device | None = None,
                                        "written once",
                         "weights": "inference: conv/fc weights + one bias per output "
                                    "channel (batch norm folded)"},
-        "peaks": [{"schedule": s, "description": SCHEDULES[s], "bytes": p.bytes,
+        "peaks": [{"schedule": s, "description": SCHEDULES[s] + (
+                       f". {int8.SCHEDULE_NOTES[s]}" if report.dtype == "int8" else ""),
+                   "bytes": p.bytes,
                    "step": p.step.name, "layers": list(p.step.layers)}
                   for s, p in report.peaks.items()],
         "device": device.to_dict() if device is not None else None,
@@ -95,7 +98,26 @@ def memory_dict(report: MemoryReport, model: str, device: Device | None = None,
                                       for s, (c, b, k) in e.computed.items()}}
                         for e in entries],
             "outliers": outlier_notes(net)}
+    if report.dtype == "int8":
+        data["conventions"]["weights"] = (
+            "inference, int8 (ONNX Runtime QDQ): int8 weights + int32 biases + a float32 "
+            "scale and an int8 zero point per weight tensor (per output channel with "
+            "--per-channel) and per int8 tensor the op reads and writes; float32 where ORT "
+            "leaves the op in float")
+        data["quantization"] = quantization_fields(report)
     return data
+
+
+def quantization_fields(report: MemoryReport) -> dict[str, Any]:
+    """What the int8 figures assume (:mod:`.int8`): the runtime, the weights' granularity and
+    which layers stay float32 (their op, or their activation)."""
+    layers = report.network.layers
+    return {"runtime": "onnxruntime QDQ static quantization",
+            "weights": "per-channel" if report.per_channel else "per-tensor",
+            "float_kinds": sorted({la.kind for la in layers if not int8.op_quantized(la)}),
+            "float_activations": sorted({la.act for la in layers if int8.op_quantized(la)
+                                         and not int8.act_quantized(la)}),
+            "float_outputs": sum(int8.output_size(la) == int8.FLOAT32 for la in layers)}
 
 
 def analyze_memory_fields(data: dict[str, Any], report: MemoryReport) -> dict[str, Any]:

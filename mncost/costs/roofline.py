@@ -109,15 +109,17 @@ def fraction_of_roof(traffic: Traffic, device: Device, measured_s: float) -> flo
     return bound(traffic, device).time_s / measured_s if measured_s > 0 else None
 
 
-#: Element sizes of profile's dtypes (bfloat16 is 2 bytes like float16).
-_PROFILE_DTYPE_BYTES = {"float32": "float32", "float16": "float16", "bfloat16": "float16"}
+#: Element sizes of profile's dtypes (bfloat16 is 2 bytes like float16; int8 as ONNX Runtime's
+#: QDQ quantization holds it, :mod:`.int8`).
+_PROFILE_DTYPE_BYTES = {"float32": "float32", "float16": "float16", "bfloat16": "float16",
+                        "int8": "int8"}
 
 
 def join_profile(data: dict[str, Any], network: Any, device: Device) -> dict[str, Any]:
     """Add the roofline to ``profile --per-layer`` data: per layer the bytes moved, intensity,
     time bound (for the whole batch), bound and the fraction of the roof reached (time bound /
     measured median); by kind the sums. Returns new data (``roofline`` key added)."""
-    from .memory import layer_traffic
+    from .memory import network_traffic
 
     per_layer = data.get("per_layer")
     if per_layer is None:
@@ -125,8 +127,9 @@ def join_profile(data: dict[str, Any], network: Any, device: Device) -> dict[str
     dtype = _PROFILE_DTYPE_BYTES.get(data["options"]["dtype"], "float32")
     batch = data["options"]["batch"]
     layers, kinds = [], {}
+    by_name = dict(zip((la.name for la in network.layers), network_traffic(network, dtype)))
     for row in per_layer["layers"]:
-        t = layer_traffic(network.layer(row["name"]), dtype)
+        t = by_name[row["name"]]
         t = Traffic(t.input_bytes * batch, t.weight_bytes, t.output_bytes * batch,
                     t.macs * batch)
         b = bound(t, device)

@@ -53,8 +53,9 @@ def _x(value: float | None) -> str:
 def _title(data: dict[str, Any]) -> str:
     depth = f"depth={data['depth']:g} " if data.get("depth", 1.0) != 1.0 else ""
     return (f"{data['model']} ({data['spec']['name']}) alpha={data['alpha']:g} {depth}"
-            f"resolution={resolution_str(data['resolution'])} dtype={data['dtype']} "
-            f"split={data['split']}")
+            f"resolution={resolution_str(data['resolution'])} dtype={data['dtype']}"
+            + (f" ({data['quantization']['weights']})" if "quantization" in data else "")
+            + f" split={data['split']}")
 
 
 def memory_sections(data: dict[str, Any], per_layer: bool) -> list[Section]:
@@ -85,6 +86,16 @@ def memory_sections(data: dict[str, Any], per_layer: bool) -> list[Section]:
         rows.append(row)
     notes = ["n = layers; moved = compulsory traffic (inputs and weights read once, output "
              "written once); MAC/B = MACs per byte moved."]
+    if "quantization" in data:
+        q = data["quantization"]
+        kept = [f"kinds {', '.join(q['float_kinds'])}" if q["float_kinds"] else "",
+                f"activations {', '.join(q['float_activations'])}"
+                if q["float_activations"] else ""]
+        kept = [k for k in kept if k]
+        notes.append(f"int8: {q['runtime']}, {q['weights']} weights (int32 biases, a scale and "
+                     "a zero point per quantized tensor); float32: "
+                     + (" and ".join(kept) + f" ({q['float_outputs']} outputs)" if kept
+                        else "none"))
     if device:
         notes.append(f"Roofline ({device['source']}): {device['peak_gmacs']:.1f} GMAC/s, "
                      f"{device['bandwidth_gbs']:.1f} GB/s, ridge "

@@ -60,7 +60,8 @@ LAYER_COLUMNS = ("model", "alpha", "depth", "resolution", "classes", "layer", "k
 LATENCY_COLUMNS = ("latency_ms_median", "latency_ms_p10", "latency_ms_p90", "latency_ms_mean",
                    "latency_ms_std", "latency_runs", "latency_device", "latency_threads",
                    "latency_batch")
-#: Columns that ``--memory`` adds (float32, the naive schedule; docs/memory.md): the peak
+#: Columns that ``--memory`` adds (``--dtype``, float32 by default; the naive schedule;
+#: docs/memory.md): the peak
 #: live activation bytes and the compulsory bytes moved of one pass.
 MEMORY_COLUMNS = ("peak_activation_bytes", "bytes_moved")
 #: Columns that ``--device-profile FILE`` adds (:mod:`mncost.latency.predict`).
@@ -398,17 +399,19 @@ def row_count(grid: Grid, per_layer: bool) -> int:
     return total
 
 
-def add_memory(rows: Iterable[dict[str, Any]], specs: dict[str, Spec]
+def add_memory(rows: Iterable[dict[str, Any]], specs: dict[str, Spec],
+               dtype: str = "float32", per_channel: bool = False
                ) -> Iterator[dict[str, Any]]:
-    """Each configuration row with :data:`MEMORY_COLUMNS` added, one at a time (a streamed
-    sweep stays in constant memory). Every configuration is resolved (the pixel split does
-    not hold for liveness), so this is ~1 ms per row."""
+    """Each configuration row with :data:`MEMORY_COLUMNS` added at ``dtype`` (int8: ONNX
+    Runtime's QDQ graph, :mod:`mncost.costs.int8`), one at a time (a streamed sweep stays in
+    constant memory). Every configuration is resolved (the pixel split does not hold for
+    liveness), so this is ~1 ms per row."""
     from ..costs.memory import memory_totals
 
     for row in rows:
         net = resolve(specs[row["model"]], row["alpha"], row["resolution"], row["classes"],
                       row.get("depth"))
-        yield {**row, **memory_totals(net)}
+        yield {**row, **memory_totals(net, dtype, per_channel)}
 
 
 # ---------------------------------------------------------------------------------------------

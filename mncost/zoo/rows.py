@@ -123,9 +123,9 @@ class _Counts:
             found = self._seen[key] = {
                 "network": network, "macs": sum(c.macs for c in costs),
                 "params": sum(c.params("trainable") for c in costs),
-                # The naive schedule's peak in elements (1 byte each at int8): every tensor
+                # The naive schedule's peak in elements (float32 bytes / 4): every tensor
                 # is held at the row's element size, so bytes scale with it exactly.
-                "peak_elements": peak_memory(network, dtype="int8").bytes}
+                "peak_elements": peak_memory(network).bytes // 4}
         return {**found, "peak_activation_bytes":
                 found["peak_elements"] * _PRECISION_BYTES[row.precision]}
 
