@@ -157,7 +157,7 @@ def _env_rows(data: dict[str, Any]) -> list[tuple[str, str]]:
     keys = ("torch", "device", "device_name", "threads", "interop_threads", "dtype", "batch",
             "channels_last", "fuse_bn", "compile", "warmup", "repeats", "min_time_s", "clock",
             "python", "platform")
-    quantization = [(f"quantization.{k}", str(v))
+    quantization = [(f"quant.{k}", str(v))
                     for k, v in (env.get("quantization") or {}).items()]
     return [(k, str(env[k])) for k in keys if k in env] + [
         (k, str(v)) for k, v in env.items()
