@@ -29,8 +29,9 @@ The runtimes: PyTorch eager mode (:mod:`.eager`: threads, ``inference_mode``, CU
 synchronisation, the per-layer forward wrappers of :mod:`.layer_timer`) and ONNX Runtime
 (:mod:`.onnx_runtime`; ``dtype="int8"``: the export quantized by ORT's tools, :mod:`.ort_int8`,
 which with ``options.compare`` also times the float32 export, interleaved, returned by its
-``baseline()`` and kept as :attr:`ProfileResult.baseline`). The options (:mod:`mncost.measure.profile_options`) and results
-(:mod:`mncost.measure.profile_results`) are torch-free.
+``baseline()`` and kept as :attr:`ProfileResult.baseline`). The options
+(:mod:`mncost.measure.profile_options`) and results (:mod:`mncost.measure.profile_results`) are
+torch-free.
 """
 
 from __future__ import annotations
