@@ -132,6 +132,19 @@ def test_every_conv_reads_int8_weights_and_some_run_int8_kernels(v2, int8):
     assert {name for name in convs if precision[name] == "int8"} <= quantized
 
 
+def test_every_node_inside_the_network_carries_a_layer_scope(v3):
+    # The quantizer names weight DQs after initializers and leaves the nodes of the hard swish
+    # it expands unnamed (ORT would call them Mul_253): all get their layer's scope; only the
+    # graph's edges (the input's and output's Q/DQ) stay unscoped.
+    from mncost.torch_backend.onnx_runtime import layer_of
+
+    g = graph(v3.onnx)
+    unscoped = [n.name for n in g.node if layer_of(n.name, v3.names) is None]
+    assert unscoped == ["input_QuantizeLinear", "input_DequantizeLinear",
+                        "output_QuantizeLinear", "output_DequantizeLinear"]
+    assert len({n.name for n in g.node}) == len(g.node)
+
+
 def test_the_float_export_is_not_the_quantized_one(int8):
     # A quantizer that returned the float model: every conv layer is named, one line.
     from mncost.torch_backend.onnx_runtime import OrtRunner

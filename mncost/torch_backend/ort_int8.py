@@ -25,10 +25,12 @@ between them. :func:`layer_precision` reads the graph ORT really runs and says, 
 node of its own, e.g. an add fused into the conv before it).
 
 **Per layer.** The fused nodes keep the name of the node they replaced (``/L<layer>/...``).
-Nodes the quantizer or ORT create with names of their own (the ``DequantizeLinear`` of a
-weight, named after the initializer; layout ``Transpose`` and re-quantization nodes at an
-int8/float boundary) are given a layer from the optimized graph (:func:`node_layers`): the
-first layer they feed, else the last layer that feeds them. Nodes at the graph's edges (the
+Nodes the quantizer names itself (the ``DequantizeLinear`` of a weight, named after the
+initializer; the unnamed ``HardSigmoid`` and ``Mul`` of a hard swish it expands) are renamed
+into their layer's scope before ORT sees the model (:func:`scoped`); nodes ORT inserts
+(layout ``Transpose`` and re-quantization nodes at an int8/float boundary) are given a layer
+from the optimized graph. Either way the layer is :func:`node_layers`': the first layer the
+node feeds, else the last layer that feeds it. Nodes at the graph's edges (the
 input's ``QuantizeLinear`` and layout change before the first layer, the output's
 ``DequantizeLinear`` after the last) belong to no layer and are reported as unattributed, as
 the float path reports its edge reorders.
@@ -213,6 +215,26 @@ def _nearest(start: Any, scoped: Mapping[str, str | None], step: Any) -> str | N
     return None
 
 
+def scoped(qdq_model: bytes, names: Mapping[str, str]) -> bytes:
+    """``qdq_model`` with a layer scope on every node inside the network that has none (the
+    quantizer names a weight's ``DequantizeLinear`` after the initializer; the hard swish it
+    expands gets nodes with no name at all, which ORT would call ``Mul_253``): such a node
+    becomes ``/L<layer>/<old name>``, with the layer of :func:`node_layers`; an unnamed one is
+    first named ``<op type>_unnamed<index>``. The graph's edges stay unscoped (unattributed)."""
+    import onnx
+
+    model = onnx.load_from_string(qdq_model)
+    for i, node in enumerate(model.graph.node):
+        if not node.name:
+            node.name = f"{node.op_type}_unnamed{i}"
+    scope = {layer: safe for safe, layer in names.items()}
+    found = node_layers(model.graph, names)
+    for node in model.graph.node:
+        if node.name in found:
+            node.name = f"/{scope[found[node.name]]}/{node.name}"
+    return model.SerializeToString()
+
+
 def layer_precision(graph: Any, names: Mapping[str, str]) -> dict[str, str]:
     """Layer -> ``int8``, ``float32``, ``mixed`` or ``-`` (no computing node of its own) in
     ``graph``, ORT's optimized graph (module docstring), for every layer of ``names``."""
@@ -247,6 +269,7 @@ class OrtInt8Runner(OrtRunner):
         self.float_onnx, self.float_session = self.onnx, self.session
         self.onnx = quantize(self.float_onnx, tuple(self.feed["input"].shape),
                              options.per_channel)
+        self.onnx = scoped(self.onnx, self.names)
         missing = unquantized_layers(self.onnx, self.names)
         if missing:
             raise InputError(f"int8: ONNX Runtime's quantizer left {len(missing)} layer(s) "
@@ -352,5 +375,5 @@ class OrtInt8Runner(OrtRunner):
         return env
 
 
-__all__ = ["OrtInt8Runner", "quantize", "layer_precision", "node_layers", "settings",
-           "unquantized_layers"]
+__all__ = ["OrtInt8Runner", "quantize", "layer_precision", "node_layers", "scoped",
+           "settings", "unquantized_layers"]
