@@ -274,7 +274,8 @@ def test_compile_option(api, network, monkeypatch):
     (dict(batch=0), "batch must be >= 1"),
     (dict(repeats=0), "repeats must be >= 1"),
     (dict(threads=0), "threads must be >= 1"),
-    (dict(dtype="int8"), "unknown dtype 'int8'"),
+    (dict(dtype="int8"), "^--dtype int8 is quantized by a runtime's own tools"),
+    (dict(dtype="int4"), "unknown dtype 'int4'"),
     (dict(device="tpu"), "device"),
     (dict(device="cuda:x"), "device"),
 ])

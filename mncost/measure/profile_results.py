@@ -8,7 +8,7 @@ Torch-free: :mod:`mncost.torch_backend.profile` measures and fills these in; the
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Mapping, Sequence
 
 from ..costs.analytic import analyze
@@ -126,6 +126,8 @@ class ProfileResult:
             statement.
         page_faults_per_run: minor page faults per timed end-to-end run (``None`` where the
             OS does not count them).
+        baseline: the same network in the comparison dtype (``--compare``), measured
+            interleaved with this one (:func:`compare_dict`); ``None`` without a comparison.
     """
 
     network: Network
@@ -138,6 +140,7 @@ class ProfileResult:
     by_kind: tuple[KindTiming, ...] | None = None
     instrumented: TimingStats | None = None
     page_faults_per_run: float | None = None
+    baseline: "ProfileResult | None" = None
 
     @classmethod
     def measured(cls, network: Network, options: ProfileOptions,
@@ -163,6 +166,10 @@ class ProfileResult:
                    by_kind=kinds, instrumented=instrumented,
                    page_faults_per_run=faults[0] / len(plain_ns) if faults and faults[0] >= 0
                    else None)
+
+    def with_baseline(self, baseline: "ProfileResult") -> "ProfileResult":
+        """This result with ``baseline`` (the comparison dtype's result) beside it."""
+        return replace(self, baseline=baseline)
 
     @property
     def unstable(self) -> str | None:
@@ -279,6 +286,8 @@ def profile_dict(result: ProfileResult, model: str | None = None) -> dict[str, A
                        "samples_ms": list(result.samples_ms)},
         "per_layer": None,
     }
+    if result.baseline is not None:
+        data["compare"] = compare_dict(result, result.baseline)
     if result.layers is not None and result.instrumented is not None:
         data["per_layer"] = {
             "runs": result.instrumented.runs,
@@ -297,3 +306,51 @@ def _layer_dict(timing: LayerTiming) -> dict[str, Any]:
     ``quiet_ms``)."""
     data = {f.name: getattr(timing, f.name) for f in fields(timing) if f.name != "stats"}
     return {**data, **with_quiet(timing.stats)}
+
+
+def speedup(baseline_ms: float | None, ms: float | None) -> float | None:
+    """``baseline_ms / ms``: above 1 the measured dtype is faster (``None`` for no time)."""
+    return baseline_ms / ms if baseline_ms and ms else None
+
+
+def compare_dict(result: ProfileResult, baseline: ProfileResult) -> dict[str, Any]:
+    """A quantized profile beside its comparison dtype's (``--compare``), as JSON-ready
+    data: end to end (quiet estimate and median), by layer kind (sum of the layers' medians)
+    and per layer, each with ``speedup`` = comparison time / this time. ``precision`` says
+    per layer what ORT ran (``layer_precision`` of the environment: int8, float32, mixed or
+    ``-`` for no node of its own)."""
+    this, base = result.end_to_end, baseline.end_to_end
+    data: dict[str, Any] = {
+        "dtype": result.options.dtype, "baseline_dtype": baseline.options.dtype,
+        "interleaved": True,
+        "end_to_end": {"quiet_ms": quiet_ms(this), "median_ms": this.median_ms,
+                       "baseline_quiet_ms": quiet_ms(base), "baseline_median_ms": base.median_ms,
+                       "speedup_quiet": speedup(quiet_ms(base), quiet_ms(this)),
+                       "speedup_median": speedup(base.median_ms, this.median_ms),
+                       "baseline": with_quiet(base),
+                       "baseline_samples_ms": list(baseline.samples_ms)},
+        "by_kind": None, "layers": None,
+    }
+    if result.layers is None or baseline.layers is None or result.by_kind is None \
+            or baseline.by_kind is None:
+        return data
+    precision = result.environment.get("layer_precision") or {}
+    base_layers = {t.name: t for t in baseline.layers}
+    data["layers"] = [
+        {"name": t.name, "kind": t.kind, "precision": precision.get(t.name),
+         "median_ms": t.stats.median_ms, "baseline_median_ms": b.stats.median_ms,
+         "quiet_ms": quiet_ms(t.stats), "baseline_quiet_ms": quiet_ms(b.stats),
+         "speedup": speedup(b.stats.median_ms, t.stats.median_ms)}
+        for t in result.layers for b in (base_layers[t.name],)]
+    base_kinds = {k.kind: k for k in baseline.by_kind}
+    data["by_kind"] = [
+        {"kind": k.kind, "label": k.label, "layers": k.layers,
+         "quantized_layers": sum(1 for t in result.layers
+                            if t.kind == k.kind and precision.get(t.name) == "int8"),
+         "time_ms": k.time_ms, "baseline_time_ms": base_kinds[k.kind].time_ms,
+         "speedup": speedup(base_kinds[k.kind].time_ms, k.time_ms)}
+        for k in result.by_kind]
+    data["layers_sum"] = {"time_ms": result.layers_sum_ms,
+                          "baseline_time_ms": baseline.layers_sum_ms,
+                          "speedup": speedup(baseline.layers_sum_ms, result.layers_sum_ms)}
+    return data

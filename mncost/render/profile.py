@@ -27,8 +27,38 @@ _ENV_COLUMNS = ("device", "device_name", "torch", "threads", "dtype", "batch", "
                 "fuse_bn", "compile")
 
 
+#: Columns added with ``--compare``: the comparison dtype's figures beside each row's own
+#: (end to end, per kind, per layer) and what ran for a layer.
+COMPARE_CSV_COLUMNS = ("precision", "baseline_dtype", "baseline_quiet_ms", "baseline_median_ms",
+                       "speedup")
+
+
+def _compare_cells(data: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    """Add :data:`COMPARE_CSV_COLUMNS` to the end-to-end, kind and layer rows in place."""
+    c = data["compare"]
+    e = c["end_to_end"]
+    kinds = {k["label"]: k for k in c.get("by_kind") or ()}
+    layers = {t["name"]: t for t in c.get("layers") or ()}
+    for row in rows:
+        row["baseline_dtype"] = c["baseline_dtype"]
+        if row["scope"] == "end_to_end":
+            row.update(baseline_quiet_ms=e["baseline_quiet_ms"],
+                       baseline_median_ms=e["baseline_median_ms"], speedup=e["speedup_median"])
+        elif row["scope"] == "kind" and row["name"] in kinds:
+            k = kinds[row["name"]]
+            row.update(baseline_median_ms=k["baseline_time_ms"], speedup=k["speedup"])
+        elif row["scope"] == "layer" and row["name"] in layers:
+            t = layers[row["name"]]
+            row.update(precision=t["precision"], baseline_quiet_ms=t["baseline_quiet_ms"],
+                       baseline_median_ms=t["baseline_median_ms"], speedup=t["speedup"])
+        elif row["scope"] == "layers_sum" and c.get("layers_sum"):
+            row.update(baseline_median_ms=c["layers_sum"]["baseline_time_ms"],
+                       speedup=c["layers_sum"]["speedup"])
+
+
 def profile_csv(data: dict[str, Any]) -> str:
-    """CSV rows for every figure, each carrying the model and environment columns."""
+    """CSV rows for every figure, each carrying the model and environment columns (with
+    ``--compare``, also :data:`COMPARE_CSV_COLUMNS`)."""
     env = data["environment"]
     head = {"model": data["model"], "alpha": data["alpha"], "depth": data.get("depth", 1.0),
             "resolution": resolution_str(data["resolution"]), "classes": data["classes"],
@@ -49,6 +79,9 @@ def profile_csv(data: dict[str, Any]) -> str:
         rows += [{**head, "scope": "kind", "name": k["label"], "runs": per_layer["runs"],
                   **k, "median_ms": k["time_ms"]} for k in per_layer["by_kind"]]
         rows += [{**head, "scope": "layer", **layer} for layer in per_layer["layers"]]
+    if data.get("compare"):
+        _compare_cells(data, rows)
+        return to_csv(rows, PROFILE_CSV_COLUMNS + COMPARE_CSV_COLUMNS)
     return to_csv(rows, PROFILE_CSV_COLUMNS)
 
 
@@ -93,10 +126,30 @@ def _summary_rows(data: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def summary_notes(data: dict[str, Any]) -> tuple[str, ...]:
-    """What the quiet estimate and the median are, and the allocator the runs had."""
+    """What the quiet estimate and the median are, the allocator the runs had and, for a
+    quantized model, what ran quantized."""
     note = data["environment"].get("malloc_note")
     return (f"quiet = {QUIET_MEANING}; median = the middle run under this run's conditions.",
-            *((note,) if note else ()))
+            *((note,) if note else ()), *precision_notes(data))
+
+
+def precision_notes(data: dict[str, Any]) -> tuple[str, ...]:
+    """For a quantized profile: how many layers ran int8 kernels and which stayed float32
+    (the environment's ``layer_precision``, read from the graph ORT ran)."""
+    env = data["environment"]
+    precision = env.get("layer_precision")
+    if not precision:
+        return ()
+    q = env.get("quantization", {})
+    count = {p: sum(1 for v in precision.values() if v == p) for p in ("int8", "float32",
+                                                                        "mixed", "-")}
+    floats = [name for name, p in precision.items() if p in ("float32", "mixed")]
+    line = (f"{env['dtype']} ({q.get('format', '?')}, "
+            f"{'per channel' if q.get('per_channel') else 'per tensor'}): "
+            f"{count['int8']} of {len(precision)} layers ran int8 kernels, "
+            f"{count['float32']} float32, {count['mixed']} mixed, {count['-']} no node.")
+    return (line,) + ((f"stayed float (ORT has no int8 kernel or fusion for them here): "
+                       f"{', '.join(floats)}",) if floats else ())
 
 
 def _env_rows(data: dict[str, Any]) -> list[tuple[str, str]]:
@@ -104,8 +157,12 @@ def _env_rows(data: dict[str, Any]) -> list[tuple[str, str]]:
     keys = ("torch", "device", "device_name", "threads", "interop_threads", "dtype", "batch",
             "channels_last", "fuse_bn", "compile", "warmup", "repeats", "min_time_s", "clock",
             "python", "platform")
+    quantization = [(f"quant.{k}", str(v))
+                    for k, v in (env.get("quantization") or {}).items()]
     return [(k, str(env[k])) for k in keys if k in env] + [
-        (k, str(v)) for k, v in env.items() if k not in (*keys, "mncost", "malloc_note")]
+        (k, str(v)) for k, v in env.items()
+        if k not in (*keys, "mncost", "malloc_note", "quantization", "layer_precision")
+    ] + quantization
 
 
 # MAC share, time share and their ratio side by side (the comparison the view exists for):
@@ -163,9 +220,54 @@ def profile_sections(data: dict[str, Any]) -> list[Section]:
                              together=_SHARES),
                      Section("Per layer", _LAYER_HEAD, _layer_rows(per_layer), "llrrrrrrr",
                              key=2, together=_SHARES)]
+    if data.get("compare"):
+        sections += compare_sections(data["compare"])
     if data.get("roofline"):
         sections += roofline_sections(data["roofline"])
     sections.append(Section("Environment", ("key", "value"), _env_rows(data), "ll"))
+    return sections
+
+
+def _speedup(value: float | None) -> str:
+    return _opt(value, lambda v: f"{v:.2f}x")
+
+
+def compare_sections(compare: dict[str, Any]) -> list[Section]:
+    """A quantized model beside its comparison dtype (``--compare``): end to end, by layer
+    kind and per layer, each with the speed-up (:func:`compare_dict`)."""
+    this, base = compare["dtype"], compare["baseline_dtype"]
+    e = compare["end_to_end"]
+    note = (f"speed-up = {base} time / {this} time (above 1x {this} is faster); runs of the "
+            f"two models interleaved one by one.")
+    sections = [Section(f"{this} vs {base} end to end",
+                        ("figure", f"{this} ms", f"{base} ms", "speed-up"),
+                        [(f"quiet ({QUIET_STATISTIC})", _ms(e["quiet_ms"]),
+                          _ms(e["baseline_quiet_ms"]), _speedup(e["speedup_quiet"])),
+                         ("median", _ms(e["median_ms"]), _ms(e["baseline_median_ms"]),
+                          _speedup(e["speedup_median"]))], notes=(note,))]
+    if compare.get("by_kind") is None:
+        return sections
+    total = compare["layers_sum"]
+    kinds = [(k["label"], str(k["layers"]), str(k["quantized_layers"]), _ms(k["time_ms"]),
+              _ms(k["baseline_time_ms"]), _speedup(k["speedup"])) for k in compare["by_kind"]]
+    kinds.append(("all layers", str(sum(k["layers"] for k in compare["by_kind"])),
+                  str(sum(k["quantized_layers"] for k in compare["by_kind"])),
+                  _ms(total["time_ms"]), _ms(total["baseline_time_ms"]),
+                  _speedup(total["speedup"])))
+    layers = [(t["name"], t["kind"], t["precision"] or "-", _ms(t["median_ms"]),
+               _ms(t["baseline_median_ms"]), _speedup(t["speedup"]))
+              for t in compare["layers"]]
+    sections += [
+        Section(f"{this} vs {base} by layer kind",
+                ("kind", "layers", f"{this} layers", f"{this} ms", f"{base} ms", "speed-up"),
+                kinds, notes=(f"{this} layers = layers that ran only {this} kernels; times "
+                              f"are sums of the layers' medians.",),
+                together=((f"{this} ms", f"{base} ms", "speed-up"),)),
+        Section(f"{this} vs {base} per layer",
+                ("layer", "kind", "ran", f"{this} ms", f"{base} ms", "speed-up"), layers,
+                "lll", key=2, notes=(f"ran = the kernels ORT ran for the layer ({this}, "
+                                     f"{base}, mixed, or - for no node of its own).",),
+                together=((f"{this} ms", f"{base} ms", "speed-up"),))]
     return sections
 
 
@@ -208,6 +310,11 @@ def profile_rich(console: Any, data: dict[str, Any]) -> None:
     if data["per_layer"] is not None:
         # The long per-layer table first, so the by-kind summary ends on screen.
         sections[1], sections[2] = sections[2], sections[1]
+    titles = [s.title for s in sections]
+    if data.get("compare") and data["compare"].get("layers") is not None:
+        # Likewise: the per-layer comparison before the by-kind speed-ups.
+        i = next(i for i, t in enumerate(titles) if t.endswith(" per layer") and " vs " in t)
+        sections[i - 1], sections[i] = sections[i], sections[i - 1]
     print_sections(console, _title(data), sections)
 
 

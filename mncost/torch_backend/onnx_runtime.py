@@ -137,9 +137,13 @@ def session_options(threads: int, profile_prefix: str | None = None) -> Any:
     return so
 
 
-def parse_profile(events: list[dict[str, Any]], names: Mapping[str, str], skip: int
+def parse_profile(events: list[dict[str, Any]], names: Mapping[str, str], skip: int,
+                  nodes: Mapping[str, str] | None = None
                   ) -> tuple[dict[str, list[int]], list[int], list[int]]:
     """Per-run node times from an ORT profile (a list of chrome-trace events).
+
+    ``nodes`` (node name -> layer) gives a layer to nodes whose name has no layer scope
+    (the int8 graph's, :func:`.ort_int8.node_layers`).
 
     Returns:
         layer -> per-run ns (every layer of ``names``; 0 for a run where it had no node),
@@ -160,6 +164,8 @@ def parse_profile(events: list[dict[str, Any]], names: Mapping[str, str], skip: 
         if i < 0 or e["ts"] > runs[i][1]:
             continue
         layer = layer_of(e["name"], names)
+        if layer is None and nodes:
+            layer = nodes.get(e["name"][:-len("_kernel_time")])
         if layer is None:
             unattributed[i] += int(e["dur"]) * 1000
         else:

@@ -27,11 +27,16 @@ How it measures (docs/profiling.md), in every runtime: the runtime is chosen onc
 
 The runtimes: PyTorch eager mode (:mod:`.eager`: threads, ``inference_mode``, CUDA
 synchronisation, the per-layer forward wrappers of :mod:`.layer_timer`) and ONNX Runtime
-(:mod:`.onnx_runtime`). The options (:mod:`mncost.measure.profile_options`) and results
-(:mod:`mncost.measure.profile_results`) are torch-free.
+(:mod:`.onnx_runtime`; ``dtype="int8"``: the export quantized by ORT's tools, :mod:`.ort_int8`,
+which with ``options.compare`` also times the float32 export, interleaved, returned by its
+``baseline()`` and kept as :attr:`ProfileResult.baseline`). The options
+(:mod:`mncost.measure.profile_options`) and results (:mod:`mncost.measure.profile_results`) are
+torch-free.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from ..measure.profile_options import ProfileOptions
 from ..measure.profile_results import ProfileResult, allocator_note
@@ -59,7 +64,7 @@ def profile_network(network: Network, options: ProfileOptions = ProfileOptions()
             working here (all exit 2 on the CLI).
     """
     options.check()
-    runner_class = runner_for(options.runtime)
+    runner_class = runner_for(options.runtime, options.dtype)
     malloc = steady_malloc(options.steady_malloc)
     faults: list[int] = []
     with runner_class(network, options) as runner:
@@ -73,9 +78,16 @@ def profile_network(network: Network, options: ProfileOptions = ProfileOptions()
         per_layer = runner.layer_runs(options.warmup, options.repeats,
                                       min_time_s=options.min_time_s, progress=progress) \
             if options.per_layer else None
+        baseline = runner.baseline() if options.compare is not None else None
         environment = runner.describe()
     environment["malloc"] = malloc
     environment["malloc_env"] = malloc_env()
     environment["malloc_note"] = allocator_note(malloc, environment["malloc_env"])
     environment["cpus_available"] = available_cpus()
-    return ProfileResult.measured(network, options, environment, plain, faults, per_layer)
+    result = ProfileResult.measured(network, options, environment, plain, faults, per_layer)
+    if baseline is not None:
+        dtype, plain_ns, layers = baseline
+        result = result.with_baseline(ProfileResult.measured(
+            network, replace(options, dtype=dtype, compare=None, per_channel=False),
+            {**environment, "dtype": dtype}, plain_ns, [], layers))
+    return result

@@ -5,7 +5,9 @@
 a runner once, from ``--runtime``, in :data:`RUNNERS`, and then use only the surface below;
 neither tests a runtime's name. A new runtime is one class with that surface and one entry
 in :data:`RUNNERS` (the ``--runtime`` choices of the CLI must name the same keys; a test holds
-them to it).
+them to it). A quantized dtype is run by its own runner class, registered under
+``(runtime, dtype)`` in :data:`QUANTIZED_RUNNERS` (``--dtype int8``): no runner casts weights
+to an integer type.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from typing import Any, Callable, Protocol
 
 from ..errors import InputError
 from ..latency.model import ChannelLayout
-from ..measure.profile_options import ProfileOptions
+from ..measure.profile_options import QUANTIZED_DTYPES, ProfileOptions
 from ..measure.timing import ProgressFn
 from ..network.layers import Network
 from .eager import EagerRunner
 from .onnx_runtime import OrtRunner
+from .ort_int8 import OrtInt8Runner
 
 
 class Runner(Protocol):
@@ -70,20 +73,36 @@ class Runner(Protocol):
     def describe(self) -> dict[str, Any]:
         """The environment record of a profile measured by this runner."""
 
+    # A runner that accepts ``options.compare`` (the quantized ones) also has
+    #   baseline() -> (dtype, end-to-end runs in ns, per-layer runs or None)
+    # with the comparison dtype's runs, measured interleaved with its own.
+
 
 #: ``--runtime`` name -> its runner.
 RUNNERS: dict[str, type[Runner]] = {EagerRunner.name: EagerRunner,
                                     OrtRunner.name: OrtRunner}
 
 
-def runner_for(runtime: str) -> type[Runner]:
-    """The runner class of ``runtime``.
+#: ``(--runtime, --dtype)`` -> the runner of a quantized dtype in that runtime.
+QUANTIZED_RUNNERS: dict[tuple[str, str], type[Runner]] = {
+    (OrtInt8Runner.name, OrtInt8Runner.dtype): OrtInt8Runner}
+
+
+def runner_for(runtime: str, dtype: str = "float32") -> type[Runner]:
+    """The runner class of ``runtime`` (for a quantized ``dtype``: of that pair).
 
     Raises:
-        InputError: for a name :data:`RUNNERS` does not hold.
+        InputError: for a name :data:`RUNNERS` does not hold, or a quantized dtype the
+            runtime has no runner for (the message names the runtimes that have one).
     """
-    try:
-        return RUNNERS[runtime]
-    except KeyError:
+    if runtime not in RUNNERS:
         raise InputError(f"unknown runtime {runtime!r}; use one of "
-                         f"{', '.join(RUNNERS)}") from None
+                         f"{', '.join(RUNNERS)}")
+    if dtype not in QUANTIZED_DTYPES:
+        return RUNNERS[runtime]
+    try:
+        return QUANTIZED_RUNNERS[runtime, dtype]
+    except KeyError:
+        able = [r for r, d in QUANTIZED_RUNNERS if d == dtype]
+        raise InputError(f"--dtype {dtype} is quantized by a runtime's own tools: use "
+                         f"--runtime {' or '.join(able)} (not {runtime})") from None
