@@ -19,7 +19,7 @@ import functools
 import math
 import re
 from pathlib import PurePath
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Collection, Mapping, Sequence
 
 import click
 
@@ -358,14 +358,20 @@ LATENCY_ONLY = {"device": "--device", "threads": "--threads", "batch": "--batch"
                 "repeats": "--repeats", "warmup": "--warmup", "min_time": "--min-time"}
 
 
+def given_flags(flags: Mapping[str, str], skip: Collection[str] = ()) -> list[str]:
+    """The flags of ``flags`` (parameter name -> flag) that the command line gave, in order,
+    leaving out the parameters in ``skip``."""
+    ctx = click.get_current_context()
+    return [flag for name, flag in flags.items() if name not in skip
+            and ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE]
+
+
 def check_latency_options(latency: bool) -> None:
     """Refuse the measuring options of :func:`latency_options` given without ``--latency``
     (they would be silently ignored)."""
     if latency:
         return
-    ctx = click.get_current_context()
-    given = [flag for name, flag in LATENCY_ONLY.items()
-             if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE]
+    given = given_flags(LATENCY_ONLY)
     if given:
         raise click.UsageError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} "
                                "only with --latency")

@@ -26,6 +26,7 @@ from .common import (
     device_profile_option,
     format_from_output,
     format_option,
+    given_flags,
     is_device_name,
     merge_deprecated,
     network_options,
@@ -255,10 +256,7 @@ def keep_measurements(refused: Any, output: OutputPath) -> None:
 def refresh_profile(path: str, output: OutputPath, budget_s: float | None, steady: bool,
                     seed: int) -> None:
     """``calibrate --refresh FILE``: re-measure a few configurations, rescale the model."""
-    ctx = click.get_current_context()
-    given = [flag for name, flag in MEASURING_OPTIONS.items()
-             if name not in ("budget_s", "steady_malloc", "seed", "refresh_file")
-             and ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE]
+    given = given_flags(MEASURING_OPTIONS, ("budget_s", "steady_malloc", "seed", "refresh_file"))
     if given:
         raise click.UsageError(f"--refresh re-measures with the profile's own runtime and "
                                f"threads: {', '.join(given)} does not apply")
@@ -286,11 +284,8 @@ def refresh_profile(path: str, output: OutputPath, budget_s: float | None, stead
 def refit_profile(path: str, output: OutputPath, allow_unstable: bool, statistic: str,
                   evaluate: bool, fmt: str) -> None:
     """``calibrate --refit FILE``: fit the measurements FILE keeps (no torch, no measuring)."""
-    ctx = click.get_current_context()
-    given = [flag for name, flag in MEASURING_OPTIONS.items()
-             if name not in ("allow_unstable", "evaluate", "fmt", "statistic", "refit_file")
-             and name != "refresh_file"
-             and ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE]
+    given = given_flags(MEASURING_OPTIONS, ("allow_unstable", "evaluate", "fmt", "statistic",
+                                            "refit_file", "refresh_file"))
     if given:
         raise click.UsageError(f"--refit measures nothing: {', '.join(given)} does not apply")
     from ..files.outputfile import write_atomic
@@ -327,9 +322,7 @@ MEASURING_OPTIONS = {"threads": "--threads", "runtime": "--runtime", "budget_s":
 def calibrate_published(device: str, output: OutputPath) -> None:
     """``calibrate --from-published DEVICE``: the analytic fit of
     :mod:`mncost.zoo.published_fit` (no torch, no measuring), written as a device profile."""
-    ctx = click.get_current_context()
-    given = [flag for name, flag in MEASURING_OPTIONS.items()
-             if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE]
+    given = given_flags(MEASURING_OPTIONS)
     if given:
         raise click.UsageError(f"--from-published measures nothing: {', '.join(given)} "
                                "does not apply")
