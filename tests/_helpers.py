@@ -29,12 +29,61 @@ def run(*args: str):
     return CliRunner().invoke(cli, list(args))
 
 
+def error_line(stderr: str) -> str:
+    """The one ``mncost: error: ...`` line ``stderr`` holds, and nothing else (no newline)."""
+    lines = stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mncost: error: "), stderr
+    return lines[0]
+
+
 def one_error_line(result) -> str:
     """The one ``mncost: error: ...`` line of a command that exited 2 (without newline)."""
-    lines = result.stderr.splitlines()
     assert result.exit_code == 2, result.output
-    assert len(lines) == 1 and lines[0].startswith("mncost: error: "), result.stderr
-    return lines[0]
+    return error_line(result.stderr)
+
+
+def no_temporaries(directory) -> bool:
+    """Whether ``directory`` holds no ``.mncost-*`` temporary left by an atomic write."""
+    import os
+
+    return not [p for p in os.listdir(directory) if p.startswith(".mncost-")]
+
+
+def record_sections(monkeypatch) -> list:
+    """Every table section drawn from now on, in order (``tables._column_groups`` wrapped)."""
+    import mncost.render.tables as tables
+
+    sections: list = []
+    real = tables._column_groups
+
+    def recording(section, width):
+        sections.append(section)
+        return real(section, width)
+
+    monkeypatch.setattr(tables, "_column_groups", recording)
+    return sections
+
+
+def assert_cli_imports_none(commands, modules=("torch", "numpy"), timeout: int = 120) -> None:
+    """Run every argument list of ``commands`` through the CLI in one fresh process: each
+    exits 0, and none of ``modules`` is imported."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from mncost.cli import main\n"
+            f"for args in {list(map(list, commands))!r}:\n"
+            "    try:\n"
+            "        main(args)\n"
+            "    except SystemExit as exit:\n"
+            "        assert not exit.code, exit.code\n"
+            f"for name in {list(modules)!r}:\n"
+            "    assert name not in sys.modules, name + ' imported'\n"
+            "print('CLEAN', file=sys.stderr)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=timeout)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.endswith("CLEAN\n")
 
 
 def one_line_error(result) -> str:

@@ -12,7 +12,7 @@ import math
 import statistics
 
 import pytest
-from _helpers import assert_readable, one_error_line, run
+from _helpers import assert_readable, one_error_line, record_sections, run
 
 from mncost import resolve_model
 from mncost.costs.kinds import REGISTRY
@@ -294,16 +294,8 @@ def test_compare_csv_markdown_and_table(compared):
 @pytest.mark.parametrize("width", [80])
 def test_compare_table_fits_80_columns(compared, monkeypatch, width):
     import mncost.render.output as output
-    import mncost.render.tables as tables
 
-    sections = []
-    real = tables._column_groups
-
-    def recording(section, w):
-        sections.append(section)
-        return real(section, w)
-
-    monkeypatch.setattr(tables, "_column_groups", recording)
+    sections = record_sections(monkeypatch)
     monkeypatch.setattr(output, "WIDE", width)
     args, _ = compared
     result = run(*args)

@@ -12,10 +12,9 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
-from _helpers import run
+from _helpers import error_line, no_temporaries, run
 
 from mncost.errors import InputError
 from mncost.files.outputfile import Output, check_output, write_atomic
@@ -27,16 +26,6 @@ V1_MACS = "568740352"
 def mncost(*args: str, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "mncost", *args], capture_output=True,
                           text=True, timeout=60, **kwargs)
-
-
-def one_error_line(stderr: str) -> str:
-    lines = stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("mncost: error: "), stderr
-    return lines[0]
-
-
-def no_temporaries(directory: Path) -> bool:
-    return not [p for p in os.listdir(directory) if p.startswith(".mncost-")]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -59,7 +48,7 @@ def test_dev_null_is_written_to_not_replaced():
 def test_dev_full_is_one_line_exit_2():
     result = run("analyze", "v1", "-f", "csv", "-o", "/dev/full")
     assert result.exit_code == 2
-    assert "No space left on device" in one_error_line(result.stderr)
+    assert "No space left on device" in error_line(result.stderr)
     assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
 
 
@@ -140,7 +129,7 @@ def test_read_only_file_is_refused(tmp_path):
     out.chmod(0o444)
     result = run("analyze", "v1", "-f", "csv", "-o", str(out))
     assert result.exit_code == 2
-    assert "read-only" in one_error_line(result.stderr)
+    assert "read-only" in error_line(result.stderr)
     assert out.read_text() == "precious\n"      # also as root, who could have written it
 
 
@@ -155,7 +144,7 @@ def test_250_character_name(tmp_path):
 
 def test_name_too_long_is_one_line(tmp_path):
     result = run("analyze", "v1", "-o", str(tmp_path / ("n" * 300)))
-    assert result.exit_code == 2 and "too long" in one_error_line(result.stderr)
+    assert result.exit_code == 2 and "too long" in error_line(result.stderr)
 
 
 @pytest.mark.parametrize("where, says", [("missing/out.csv", "does not exist"),
@@ -165,7 +154,7 @@ def test_bad_paths_are_one_line(tmp_path, monkeypatch, where, says):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "sub").mkdir()
     result = run("analyze", "v1", "-o", where)
-    assert result.exit_code == 2 and says in one_error_line(result.stderr)
+    assert result.exit_code == 2 and says in error_line(result.stderr)
 
 
 def test_error_during_the_write_leaves_the_old_file(tmp_path):
@@ -198,7 +187,7 @@ def test_check_reports_are_checked_before_either_is_written(tmp_path):
     result = run("check", "--budget", str(budgets), "--report-md", str(md),
                  "--junit", str(tmp_path / "missing" / "junit.xml"))
     assert result.exit_code == 2
-    assert "--junit" in one_error_line(result.stderr)
+    assert "--junit" in error_line(result.stderr)
     assert not md.exists()
 
 
@@ -206,7 +195,7 @@ def test_sweep_plot_path_checked_before_the_data_file(tmp_path):
     data = tmp_path / "grid.csv"
     result = run("sweep", "v1", "-f", "csv", "-o", str(data),
                  "--plot", str(tmp_path / "nowhere" / "p.png"))
-    assert result.exit_code == 2 and "--plot" in one_error_line(result.stderr)
+    assert result.exit_code == 2 and "--plot" in error_line(result.stderr)
     assert not data.exists()
 
 
@@ -215,7 +204,7 @@ def test_two_options_naming_one_file_are_refused(tmp_path):
     budgets = tmp_path / "budgets.yaml"
     budgets.write_text("budgets:\n  - model: v1\n    max_macs: 600M\n")
     result = run("check", "--budget", str(budgets), "--report-md", same, "--junit", same)
-    assert result.exit_code == 2 and "both write" in one_error_line(result.stderr)
+    assert result.exit_code == 2 and "both write" in error_line(result.stderr)
 
 
 def test_read_only_baseline_target_refused_before_computing(tmp_path):
@@ -223,7 +212,7 @@ def test_read_only_baseline_target_refused_before_computing(tmp_path):
     out.write_text("{}")
     out.chmod(0o400)
     result = run("baseline", "write", "v1", "-o", str(out))
-    assert result.exit_code == 2 and "read-only" in one_error_line(result.stderr)
+    assert result.exit_code == 2 and "read-only" in error_line(result.stderr)
     assert out.read_text() == "{}"
 
 
@@ -249,7 +238,7 @@ def test_closed_stdout_is_exit_2_and_one_line():
     finally:
         os.close(write)
     assert proc.returncode == 2
-    assert "Broken pipe" in one_error_line(proc.stderr)     # no "Exception ignored" either
+    assert "Broken pipe" in error_line(proc.stderr)     # no "Exception ignored" either
 
 
 @pytest.mark.parametrize("args", [("analyze", "v1", "-f", "table"),
@@ -261,7 +250,7 @@ def test_full_stdout_is_exit_2_and_one_line(args):
         proc = subprocess.run([sys.executable, "-m", "mncost", *args],
                               stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
     assert proc.returncode == 2
-    assert "No space left on device" in one_error_line(proc.stderr)
+    assert "No space left on device" in error_line(proc.stderr)
 
 
 def test_sigterm_removes_the_temporary_file(tmp_path):
@@ -305,7 +294,7 @@ def test_ctrl_c_at_start_up_is_130_and_one_line(module):
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                           timeout=60)
     assert proc.returncode == 130, proc.stderr
-    assert one_error_line(proc.stderr) == "mncost: error: interrupted"
+    assert error_line(proc.stderr) == "mncost: error: interrupted"
 
 
 def test_ctrl_c_after_a_tenth_of_a_second_is_130():
@@ -316,7 +305,7 @@ def test_ctrl_c_after_a_tenth_of_a_second_is_130():
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130
-    assert one_error_line(err) == "mncost: error: interrupted"
+    assert error_line(err) == "mncost: error: interrupted"
 
 
 def test_ctrl_c_in_an_analytic_sweep_leaves_no_file(tmp_path, monkeypatch):

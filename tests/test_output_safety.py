@@ -15,22 +15,12 @@ import time
 from pathlib import Path
 
 import pytest
-from _helpers import run
+from _helpers import error_line, no_temporaries, run
 
 from mncost.errors import InputError
 from mncost.files.outputfile import check_outputs, write_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def one_error_line(stderr: str) -> str:
-    lines = stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("mncost: error: "), stderr
-    return lines[0]
-
-
-def no_temporaries(directory: Path) -> bool:
-    return not [p for p in os.listdir(directory) if p.startswith(".mncost-")]
 
 
 def linked_pair(tmp_path: Path, content: str) -> tuple[Path, Path]:
@@ -149,7 +139,7 @@ def test_two_outputs_that_are_hard_links_of_one_file_are_refused(tmp_path):
     result = run("check", "--budget", str(budgets), "--report-md", str(first),
                  "--junit", str(second))
     assert result.exit_code == 2
-    assert "both write" in one_error_line(result.stderr)
+    assert "both write" in error_line(result.stderr)
     assert first.read_text() == "keep\n"
 
 
@@ -163,7 +153,7 @@ def test_output_that_is_the_baseline_is_refused(tmp_path):
     os.link(base, alias)
     result = run("check", "--baseline", str(base), "--report-md", str(alias))
     assert result.exit_code == 2
-    line = one_error_line(result.stderr)
+    line = error_line(result.stderr)
     assert "--report-md" in line and "--baseline" in line and "input" in line
     assert base.read_bytes() == before
 
@@ -174,7 +164,7 @@ def test_output_that_is_a_hard_link_of_the_budgets_is_refused(tmp_path):
     alias = tmp_path / "report.md"
     os.link(budgets, alias)
     result = run("check", "--budget", str(budgets), "--report-md", str(alias))
-    assert result.exit_code == 2 and "--budget" in one_error_line(result.stderr)
+    assert result.exit_code == 2 and "--budget" in error_line(result.stderr)
     assert budgets.read_text().startswith("budgets:")
 
 
@@ -187,7 +177,7 @@ def test_output_that_is_the_spec_is_refused(tmp_path):
                  ("sweep", str(spec), "-f", "csv", "-o", str(spec))):
         result = run(*args)
         assert result.exit_code == 2, result.output
-        assert "input" in one_error_line(result.stderr)
+        assert "input" in error_line(result.stderr)
         assert spec.read_text() == before
 
 
@@ -202,7 +192,7 @@ def test_output_that_is_a_spec_read_through_extends_is_refused_at_write(tmp_path
     before = parent.read_text()
     result = run("analyze", str(child), "-f", "csv", "-o", str(parent))
     assert result.exit_code == 2
-    assert "input" in one_error_line(result.stderr)
+    assert "input" in error_line(result.stderr)
     assert parent.read_text() == before and no_temporaries(tmp_path)
 
 
@@ -306,7 +296,7 @@ def test_sighup_removes_the_temporary_file(tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 128 + signal.SIGHUP
     assert no_temporaries(tmp_path) and not out.exists()
-    assert "Traceback" not in err and one_error_line(err).endswith("(SIGHUP)")
+    assert "Traceback" not in err and error_line(err).endswith("(SIGHUP)")
 
 
 
@@ -319,7 +309,7 @@ def test_dev_full_is_refused_before_the_work(monkeypatch):
     module = types.ModuleType("mncost.torch_backend.calibrate")
     module.calibrate = lambda **kwargs: pytest.fail("measuring started")
     monkeypatch.setitem(sys.modules, "mncost.torch_backend.calibrate", module)
-    line = one_error_line(run("calibrate", "-o", "/dev/full").stderr)
+    line = error_line(run("calibrate", "-o", "/dev/full").stderr)
     assert "/dev/full" in line and "No space left on device" in line
 
 
@@ -333,7 +323,7 @@ def test_stdout_that_is_an_input_is_refused(tmp_path):
         proc = subprocess.run([sys.executable, "-m", "mncost", "analyze", str(spec)],
                               stdout=stdout, stderr=subprocess.PIPE, text=True, cwd=ROOT,
                               timeout=60)
-    assert proc.returncode == 2 and "stdout" in one_error_line(proc.stderr)
+    assert proc.returncode == 2 and "stdout" in error_line(proc.stderr)
     assert spec.read_text() == before
 
 

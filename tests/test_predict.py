@@ -7,11 +7,9 @@ import csv
 import io
 import json
 import os
-import subprocess
-import sys
 
 import pytest
-from _helpers import BETWEEN, FIXED, TRUTH
+from _helpers import BETWEEN, FIXED, TRUTH, assert_cli_imports_none
 from click.testing import CliRunner
 from conftest import TINY_EVERY_KIND
 
@@ -180,25 +178,10 @@ def test_check_predicted_budget_without_a_device_is_an_error(tmp_path):
 
 def test_prediction_paths_never_import_torch(device, tmp_path):
     budgets = write_budgets(tmp_path, 100)
-    code = (
-        "import sys\n"
-        "from mncost.cli import main\n"
-        "p = \"--device-profile\"\n"
-        "for args in ([\"predict\", \"v2\", p, sys.argv[1], \"-f\", \"json\"],\n"
-        "             [\"sweep\", \"v2\", \"--alpha\", \"0.5,1\", p, sys.argv[1],\n"
-        "              \"-f\", \"csv\"],\n"
-        "             [\"check\", \"--budget\", sys.argv[2], p, sys.argv[1]]):\n"
-        "    try:\n"
-        "        main(args)\n"
-        "    except SystemExit as exit:\n"
-        "        assert not exit.code, exit.code\n"
-        "assert 'torch' not in sys.modules, 'torch imported'\n"
-        "assert 'numpy' not in sys.modules, 'numpy imported'\n"
-        "print('CLEAN', file=sys.stderr)\n")
-    proc = subprocess.run([sys.executable, "-c", code, device, budgets], capture_output=True,
-                          text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stderr.endswith("CLEAN\n")
+    p = "--device-profile"
+    assert_cli_imports_none([["predict", "v2", p, device, "-f", "json"],
+                             ["sweep", "v2", "--alpha", "0.5,1", p, device, "-f", "csv"],
+                             ["check", "--budget", str(budgets), p, device]])
 
 
 def test_calibrate_refuses_an_unwritable_output_before_measuring(tmp_path):

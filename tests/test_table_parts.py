@@ -11,7 +11,7 @@ import json
 import re
 
 import pytest
-from _helpers import assert_readable, profile_doc
+from _helpers import assert_readable, profile_doc, record_sections
 from click.testing import CliRunner
 from rich.console import Console
 
@@ -32,14 +32,7 @@ def headers(text: str) -> list[list[str]]:
 @pytest.fixture
 def drawn(monkeypatch):
     """``run(*args)``: the command at 80 columns, and every section it drew."""
-    sections: list[Section] = []
-    real = tables._column_groups
-
-    def recording(section, width):
-        sections.append(section)
-        return real(section, width)
-
-    monkeypatch.setattr(tables, "_column_groups", recording)
+    sections: list[Section] = record_sections(monkeypatch)
     monkeypatch.setattr(output, "WIDE", WIDTH)
 
     def run(*args: str):

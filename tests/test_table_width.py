@@ -10,7 +10,7 @@ from __future__ import annotations
 import types
 
 import pytest
-from _helpers import assert_readable
+from _helpers import assert_readable, record_sections
 from click.testing import CliRunner
 
 import mncost.render.output as output
@@ -24,14 +24,7 @@ WIDTHS = (80, 120)
 @pytest.fixture
 def drawn(monkeypatch):
     """Records the sections drawn; returns ``run(width, *args)``."""
-    sections: list[Section] = []
-    real = tables._column_groups
-
-    def recording(section, width):
-        sections.append(section)
-        return real(section, width)
-
-    monkeypatch.setattr(tables, "_column_groups", recording)
+    sections: list[Section] = record_sections(monkeypatch)
 
     def run(width: int, *args: str):
         sections.clear()

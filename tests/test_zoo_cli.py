@@ -6,11 +6,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-import subprocess
-import sys
 
 import pytest
-from _helpers import BETWEEN, FIXED, TRUTH
+from _helpers import BETWEEN, FIXED, TRUTH, assert_cli_imports_none
 from click.testing import CliRunner
 
 from mncost import resolve_model
@@ -256,19 +254,6 @@ def test_plot_option_writes_a_png(tmp_path, args):
 # The analytic path
 
 def test_zoo_never_imports_torch_or_numpy(device):
-    code = (
-        "import sys\n"
-        "from mncost.cli import main\n"
-        "for args in ([\"zoo\", \"-f\", \"json\"], [\"zoo\", \"--device-profile\", sys.argv[1],\n"
-        "             \"-f\", \"csv\"], [\"zoo\", \"--published-device\", \"pixel1\"]):\n"
-        "    try:\n"
-        "        main(args)\n"
-        "    except SystemExit as exit:\n"
-        "        assert not exit.code, exit.code\n"
-        "assert 'torch' not in sys.modules, 'torch imported'\n"
-        "assert 'numpy' not in sys.modules, 'numpy imported'\n"
-        "print('CLEAN', file=sys.stderr)\n")
-    proc = subprocess.run([sys.executable, "-c", code, device], capture_output=True,
-                          text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stderr.endswith("CLEAN\n")
+    assert_cli_imports_none([["zoo", "-f", "json"],
+                             ["zoo", "--device-profile", device, "-f", "csv"],
+                             ["zoo", "--published-device", "pixel1"]], timeout=300)

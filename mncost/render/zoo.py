@@ -268,21 +268,18 @@ def _candidates():
 def _box(x: float, y: float, dx: float, dy: float, w: float, h: float):
     """The label's box when its anchor is offset by (dx, dy) from (x, y): left-aligned to
     the right of the point, right-aligned to its left, centred above and below."""
-    ax = x + dx
-    ay = y + dy
-    if abs(dx) < 1e-9 or abs(dy) > 2 * abs(dx):
-        x0 = ax - w / 2
-    elif dx > 0:
-        x0 = ax
-    else:
-        x0 = ax - w
-    if abs(dy) < 1e-9 or abs(dx) > 2 * abs(dy):
-        y0 = ay - h / 2
-    elif dy > 0:
-        y0 = ay
-    else:
-        y0 = ay - h
+    x0 = _start(x + dx, dx, dy, w)
+    y0 = _start(y + dy, dy, dx, h)
     return (x0, y0, x0 + w, y0 + h)
+
+
+def _start(anchor: float, along: float, across: float, size: float) -> float:
+    """Where a label of ``size`` starts on one axis: centred on its anchor when the offset
+    along that axis is nil or small beside the one across it, else on the side away from the
+    point."""
+    if abs(along) < 1e-9 or abs(across) > 2 * abs(along):
+        return anchor - size / 2
+    return anchor if along > 0 else anchor - size
 
 
 #: Farther than this (pixels) from its point, a label gets a leader line.
