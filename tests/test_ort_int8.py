@@ -132,6 +132,23 @@ def test_every_conv_reads_int8_weights_and_some_run_int8_kernels(v2, int8):
     assert {name for name in convs if precision[name] == "int8"} <= quantized
 
 
+@pytest.mark.parametrize("model, alpha, res", [
+    ("v2", 0.35, 64), ("v3-small", 0.5, 64), ("v4-conv-small", 0.35, 64),
+    ("v4-hybrid-medium", 0.25, 64), ("efficientnet-b0", 0.25, 64),
+    ("calibration/grouped.yaml", 0.5, 64), ("calibration/attention.yaml", 0.5, 64)])
+def test_the_structural_rule_is_what_ort_runs(int8, model, alpha, res):
+    """mncost.costs.int8.precisions (pure: what predict and memory read) equals the kernels
+    ORT's optimized graph really runs, layer by layer (residual adds, SE, h-swish, layer
+    scale folded into its conv, attention's float softmax, max pooling)."""
+    from mncost.costs.int8 import precisions
+    from mncost.network.catalog import configs_dir
+
+    name = str(configs_dir() / model) if model.endswith(".yaml") else model
+    net = resolve_model(name, alpha, res)
+    runner = int8.OrtInt8Runner(net, ProfileOptions(**INT8))
+    assert precisions(net) == runner.precision
+
+
 def test_every_node_inside_the_network_carries_a_layer_scope(v3):
     # The quantizer names weight DQs after initializers and leaves the nodes of the hard swish
     # it expands unnamed (ORT would call them Mul_253): all get their layer's scope; only the

@@ -29,7 +29,7 @@ Pure: no torch, no numpy, no onnxruntime.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Mapping, Union
 
@@ -120,6 +120,66 @@ def op_quantized(layer: ResolvedLayer) -> bool:
 def act_quantized(layer: ResolvedLayer) -> bool:
     """Whether the layer's activation runs in int8 (after an int8 op)."""
     return all(runs_int8(op) for op in ACT_OPS.get(layer.act, ("?",)))
+
+
+# ---------------------------------------------------------------------------------------------
+# What ORT really runs each layer in: the graph's structure decides, not the kind alone
+
+#: :func:`precisions`' values: only int8 kernels, only float32 kernels, an int8 op followed by a
+#: float32 part (its activation, attention's softmax), no node of its own.
+INT8_RUN, FLOAT_RUN, MIXED_RUN, FOLDED = "int8", "float32", "mixed", "-"
+
+#: Activations the graph ORT quantizes writes as ``x * f(x)`` (the quantizer's pre-processing
+#: expands HardSwish into HardSigmoid and Mul; swish is Sigmoid and Mul, GELU five nodes): the
+#: layer's output before the activation has two readers.
+SELF_GATED_ACTS = frozenset(("hswish", "swish", "gelu"))
+#: Kinds ORT's basic graph optimizations fold into the conv they follow before the quantizer
+#: sees the graph (a Mul by a constant after a Conv: ``ConvMulFusion``): layer scale.
+FOLDED_KINDS = frozenset(("layer_scale",))
+#: Kinds whose int8 op leaves part of its work in float32: attention's softmax runs between
+#: its two QLinearMatMuls in float32.
+PARTLY_FLOAT_KINDS = frozenset(("attention",))
+
+
+def precisions(network: Network) -> dict[str, str]:
+    """Layer name -> what ORT 1.32's CPU provider runs it in after QDQ static quantization
+    (:data:`INT8_RUN`, :data:`FLOAT_RUN`, :data:`MIXED_RUN`, :data:`FOLDED`).
+
+    ``quantize_static`` puts a Quantize / Dequantize pair on every tensor, but ORT fuses a
+    ``DQ -> op -> Q`` group into an int8 kernel (QLinearConv, QGemm, QLinearAveragePool, ...)
+    only when the group owns its tensors: a tensor with two readers (a residual's skip, the
+    map squeeze-excite both pools and scales, the input of a self-gated activation) leaves
+    its writer and all its readers in float32. So a layer runs int8 when its op has an int8
+    kernel (:func:`op_quantized`), each tensor it reads has no other reader, and the tensor
+    it writes (through a folded layer scale) has at most one reader and no self-gated
+    activation; it is mixed when its activation has no int8 kernel (hsigmoid) or its kind
+    leaves a part in float32 (:data:`PARTLY_FLOAT_KINDS`). Residual adds and squeeze-excite
+    scales always read a shared tensor: they run float32. Measured: this rule gives ORT's
+    own per-layer kernels for every layer of v1, v2, v3, MobileNetV4, EfficientNet and the
+    calibration specs (``tests/test_ort_int8.py``)."""
+    layers = network.layers
+    by_name = {la.name: la for la in layers}
+    readers = Counter(t for la in layers for t in la.inputs)
+    folded = {la.name for la in layers
+              if la.kind in FOLDED_KINDS and len(la.inputs) == 1
+              and la.inputs[0] in by_name and kind_op(by_name[la.inputs[0]]) == "Conv"
+              and readers[la.inputs[0]] == 1}
+    writes = {by_name[name].inputs[0]: name for name in folded}
+    out: dict[str, str] = {}
+    for layer in layers:
+        if layer.name in folded:
+            out[layer.name] = FOLDED
+            continue
+        shared = (any(readers[t] > 1 for t in layer.inputs)
+                  or readers[writes.get(layer.name, layer.name)] > 1
+                  or layer.act in SELF_GATED_ACTS)
+        if shared or not op_quantized(layer):
+            out[layer.name] = FLOAT_RUN
+        elif not act_quantized(layer) or layer.kind in PARTLY_FLOAT_KINDS:
+            out[layer.name] = MIXED_RUN
+        else:
+            out[layer.name] = INT8_RUN
+    return out
 
 
 def float_kinds() -> tuple[str, ...]:

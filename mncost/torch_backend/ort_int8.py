@@ -57,10 +57,11 @@ from .onnx_runtime import OrtRunner, layer_of, parse_profile, require_ort, sessi
 CALIBRATION_SAMPLES = 8
 SEED = 0
 #: ORT node types that run integer kernels (the fused forms of the QDQ groups).
+#: (NhwcMaxPool: the NHWC max pool ORT runs on int8 data; it has no float32 kernel.)
 QUANTIZED_OPS = frozenset({"QLinearConv", "QLinearAdd", "QLinearMul", "QLinearGlobalAveragePool",
                            "QLinearAveragePool", "QLinearSigmoid", "QLinearLeakyRelu",
                            "QLinearConcat", "QLinearMatMul", "QGemm", "QLinearSoftmax",
-                           "QLinearReduceMean", "ConvInteger", "MatMulInteger",
+                           "QLinearReduceMean", "NhwcMaxPool", "ConvInteger", "MatMulInteger",
                            "MatMulIntegerToFloat", "DynamicQuantizeMatMul"})
 #: Node types that move or convert data but compute nothing of a layer's own.
 NEUTRAL_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "Transpose", "Reshape",
