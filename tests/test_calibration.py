@@ -226,5 +226,5 @@ def test_refresh_and_refit_options_on_the_command_line(tmp_path):
     assert both.exit_code == 2 and "give --refit or --refresh, not both" in both.stderr
     threads = run("calibrate", "--refresh", "a.json", "--threads", "2", "-o", out)
     assert threads.exit_code == 2
-    assert ("--refresh re-measures with the profile's own runtime and threads: --threads does "
-            "not apply") in threads.stderr
+    assert ("--refresh re-measures with the profile's own runtime, dtype and threads: "
+            "--threads does not apply") in threads.stderr

@@ -10,6 +10,7 @@ import click
 from ..errors import InputError, MissingDependency
 from ..files.outputfile import OutputPath
 from ..latency.device_profile import load_device
+from ..latency.model import PRECISIONS as CALIBRATION_DTYPES
 from ..measure.profile_options import RUNTIMES
 from ..network.catalog import resolve_model
 from ..render import FORMATS
@@ -117,11 +118,19 @@ def predict(model: str, alpha: float | None, depth: float | None,
 @click.option("--runtime", type=click.Choice(RUNTIMES), default="eager", show_default=True,
               help="eager: PyTorch eager; onnxruntime: the exported model in ONNX Runtime "
                    "(extra 'onnx').")
+@click.option("--dtype", type=click.Choice(CALIBRATION_DTYPES), default="float32",
+              show_default=True,
+              help="int8: each network quantized by ONNX Runtime's own tools (QDQ, static, "
+                   "signed int8; needs --runtime onnxruntime), and the profile predicts int8 "
+                   "latency, pricing the layers ORT leaves float32 apart.")
+@click.option("--per-channel", "per_channel", is_flag=True,
+              help="With --dtype int8: weight scales per output channel (per tensor by "
+                   "default).")
 @click.option("--budget-s", "budget_s", type=BUDGET_SECONDS,
               default=None, metavar="S",
               help=f"Seconds of measuring (default {BUDGET_S:g}; {EVALUATE_BUDGET_S:g} with "
-                   "--evaluate, whose held-out configurations share the rounds); at least 3 "
-                   "rounds are always done.")
+                   "--evaluate, whose held-out configurations share the rounds), counted "
+                   "once the networks are built; at least 3 rounds are always done.")
 @click.option("--steady-malloc/--no-steady-malloc", default=True, show_default=True,
               help="Keep freed memory mapped (glibc mallopt), as `profile` does.")
 @click.option("--seed", type=int, default=0, show_default=True,
@@ -150,6 +159,7 @@ def predict(model: str, alpha: float | None, depth: float | None,
 @format_option(EVALUATION_FORMATS, help="Format of the --evaluate report (json: the "
                                         "profile's evaluation section).")
 def calibrate(output: OutputPath, from_published: str | None, threads: int, runtime: str,
+              dtype: str, per_channel: bool,
               budget_s: float | None, steady_malloc: bool, seed: int, allow_unstable: bool,
               statistic: str, refit_file: str | None, refresh_file: str | None,
               evaluate: bool, fmt: str) -> None:
@@ -160,6 +170,7 @@ def calibrate(output: OutputPath, from_published: str | None, threads: int, runt
     Examples:
       mncost calibrate -o laptop.json --threads 1
       mncost calibrate -o laptop-ort.json --runtime onnxruntime --budget-s 300
+      mncost calibrate -o laptop-int8.json --runtime onnxruntime --dtype int8
       mncost calibrate -o laptop.json --evaluate -f markdown > evaluation.md
       mncost calibrate --from-published pixel1 -o pixel1.json
       mncost calibrate --refit laptop.json --statistic median -o laptop-median.json
@@ -205,7 +216,8 @@ def calibrate(output: OutputPath, from_published: str | None, threads: int, runt
         with LineProgress() as progress:   # rounds as a bar on a terminal, sparse lines in a log
             doc = run(runtime=runtime, threads=threads, budget_s=budget_s,
                       steady=steady_malloc, progress=progress, seed=seed,
-                      allow_unstable=allow_unstable, evaluate=evaluate, statistic=statistic)
+                      allow_unstable=allow_unstable, evaluate=evaluate, statistic=statistic,
+                      dtype=dtype, per_channel=per_channel)
     except CalibrationRefused as refused:
         keep_measurements(refused, output)
     write_atomic(output, to_json(doc))
@@ -258,8 +270,8 @@ def refresh_profile(path: str, output: OutputPath, budget_s: float | None, stead
     """``calibrate --refresh FILE``: re-measure a few configurations, rescale the model."""
     given = given_flags(MEASURING_OPTIONS, ("budget_s", "steady_malloc", "seed", "refresh_file"))
     if given:
-        raise click.UsageError(f"--refresh re-measures with the profile's own runtime and "
-                               f"threads: {', '.join(given)} does not apply")
+        raise click.UsageError(f"--refresh re-measures with the profile's own runtime, dtype "
+                               f"and threads: {', '.join(given)} does not apply")
     try:
         from ..torch_backend.calibrate import refresh
     except ImportError:
@@ -312,7 +324,8 @@ def check_format_use(evaluate: bool) -> None:
 
 
 #: Options of ``calibrate`` that measure: meaningless with ``--from-published``.
-MEASURING_OPTIONS = {"threads": "--threads", "runtime": "--runtime", "budget_s": "--budget-s",
+MEASURING_OPTIONS = {"threads": "--threads", "runtime": "--runtime", "dtype": "--dtype",
+                     "per_channel": "--per-channel", "budget_s": "--budget-s",
                      "steady_malloc": "--steady-malloc", "seed": "--seed",
                      "allow_unstable": "--allow-unstable", "evaluate": "--evaluate",
                      "fmt": "--format", "statistic": "--statistic", "refit_file": "--refit",

@@ -277,7 +277,8 @@ def fit_device(sampled: Sequence[Sampled], runtime: str, threads: int,
                  "profile is marked unstable")
     fitted_on = sampled if busy else stable
     measured = [s.measured(statistic) for s in fitted_on]
-    model = fit(measured, layout=layout)
+    precision = precision_of(env)
+    model = fit(measured, DTYPE_BYTES[precision], layout, precision)
     macs_k = fit_macs_baseline(measured)
     rows = [training_row(s, model, macs_k, statistic) for s in sampled]
     used = [r for r in rows if busy or r["unstable"] is None]
@@ -302,6 +303,20 @@ def fit_device(sampled: Sequence[Sampled], runtime: str, threads: int,
                        "(per-layer by kind, then end to end)",
              "training_error": fitted.to_dict(), "macs_baseline_error": baseline.to_dict()},
         training=rows)
+
+
+#: Bytes per element of the maps and weights a model's features count, per precision.
+DTYPE_BYTES = {"float32": 4, "int8": 1}
+
+
+def precision_of(env: Environment | Mapping[str, Any]) -> str:
+    """The precision a calibration measured: its environment's ``dtype`` (float32 for a
+    profile written before int8 calibration)."""
+    dtype = env.dtype if isinstance(env, Environment) else env.get("dtype", "float32")
+    if dtype not in DTYPE_BYTES:
+        raise InputError(f"environment.dtype: a calibration measures "
+                         f"{' or '.join(DTYPE_BYTES)}, got {dtype!r:.40}")
+    return dtype
 
 
 def environment_record(env: Environment | Mapping[str, Any]) -> dict[str, Any]:

@@ -32,7 +32,9 @@ from .evaluation import error_summaries
 from .model import (
     ACTIVATION_COEFFICIENTS,
     COEFFICIENTS,
+    FLOAT_VARIANT,
     PLAIN,
+    PRECISIONS,
     STEM,
     ChannelLayout,
     LatencyModel,
@@ -184,16 +186,21 @@ class DeviceProfile:
                                         "its prediction extrapolates"))
         if not layers:
             return notes
-        missing = tuple(sorted({l.kind for l in network.layers} - set(self.model.kinds)))
+        # A kernel never calibrated falls back to its kind's coefficients
+        # (:meth:`LatencyModel.coefficients`), and to 0 ms where its kind has none either.
+        uncalibrated = self.model.uncalibrated(network)
+        missing = tuple(sorted({k.split("@")[0] for k in uncalibrated}
+                               - set(self.model.kinds)))
         if missing:
             notes.append(Note("kinds", f"layer kinds never calibrated (predicted as 0 ms): "
                                        f"{', '.join(missing)}", missing))
-        plain = tuple(k for k in self.model.uncalibrated(network) if PLAIN in k
-                      and k.split("@")[0] in self.model.kinds)
-        if plain:
+        variants = tuple(k for k in uncalibrated if (PLAIN in k or FLOAT_VARIANT in k)
+                         and k.split("@")[0] in self.model.kinds)
+        if variants:
+            whose = "blocked kind's" if all(PLAIN in k for k in variants) else "kind's"
             notes.append(Note("kernels", f"kernels never calibrated, predicted with their "
-                                         f"blocked kind's coefficients: {', '.join(plain)}",
-                              plain))
+                                         f"{whose} coefficients: {', '.join(variants)}",
+                              variants))
         return notes
 
     def outside(self, network: Network) -> list[str]:
@@ -244,8 +251,11 @@ def _range(path: str, where: str, value: Any, integer: bool = False) -> tuple:
     return (int(lo), int(hi)) if integer else (lo, hi)
 
 
-def _known_variant(kernel: str, layout: bool) -> bool:
-    """A kind, ``conv@stem``, or with a layout a kind's plain variant ``KIND@nchw``."""
+def _known_variant(kernel: str, layout: bool, int8: bool = False) -> bool:
+    """A kind, ``conv@stem``, or with a layout a kind's plain variant ``KIND@nchw``; in an
+    int8 model, any of these with ``@float32`` appended."""
+    if int8 and kernel.endswith(FLOAT_VARIANT):
+        kernel = kernel[:-len(FLOAT_VARIANT)]
     base, at, variant = kernel.partition("@")
     if not at:
         return True
@@ -324,12 +334,19 @@ def device_from_dict(doc: Any, path: str) -> DeviceProfile:
     if dtype_bytes not in (1, 2, 4, 8) or isinstance(dtype_bytes, bool):
         raise _err(path, "model.dtype_bytes", f"must be 1, 2, 4 or 8, got {dtype_bytes!r}")
     layout = _layout(path, m.get("layout"))
+    precision = m.get("precision", "float32")
+    if precision not in PRECISIONS:
+        raise _err(path, "model.precision", f"must be one of {', '.join(PRECISIONS)}, got "
+                                            f"{precision!r:.40}")
     kinds_doc = _mapping(path, "model.kinds", m.get("kinds"))
     kinds = {}
     for kind, coefs in kinds_doc.items():
         base = kind.partition("@")[0]
-        if base not in KINDS or not _known_variant(kind, layout is not None):
+        if base not in KINDS or not _known_variant(kind, layout is not None,
+                                                   precision == "int8"):
             variants = f"; with model.layout also KIND{PLAIN}" if layout else ""
+            if precision == "int8":
+                variants += f"; at int8 also KIND{FLOAT_VARIANT}"
             raise _err(path, f"model.kinds.{kind}",
                        f"unknown layer kind (known: {', '.join(KINDS)}, conv{STEM}{variants})")
         coefs = _mapping(path, f"model.kinds.{kind}", coefs)
@@ -343,7 +360,7 @@ def device_from_dict(doc: Any, path: str) -> DeviceProfile:
     model = LatencyModel(kinds, _number(path, "model.between_layers_ms",
                                         m.get("between_layers_ms"), -math.inf),
                          _number(path, "model.fixed_ms", m.get("fixed_ms")), dtype_bytes,
-                         layout, _activations(path, m.get("activations")))
+                         layout, _activations(path, m.get("activations")), precision)
     cov = _mapping(path, "coverage", doc.get("coverage"))
     coverage = {"alpha": _range(path, "coverage.alpha", cov.get("alpha")),
                 "resolution": _range(path, "coverage.resolution", cov.get("resolution"), True),

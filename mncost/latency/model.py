@@ -59,6 +59,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping, Sequence
 
 from ..costs.analytic import network_macs
+from ..costs.int8 import FLOAT_RUN, precisions
 from ..costs.kinds import REGISTRY
 from ..costs.memory import layer_elements, traffic
 from ..errors import InputError
@@ -74,7 +75,13 @@ PLAIN = "@nchw"
 #: a fraction of a body conv's MACs per second: one ``conv`` kernel for both put v1-conv
 #: (full 3x3 convs) at 1.0/224 12% over in eager PyTorch, +7.5% with this.
 STEM = "@stem"
-VARIANTS = (PLAIN, STEM)
+#: The suffix of a layer's kernel in an int8 model (``precision="int8"``) when ONNX Runtime
+#: runs the layer in float32 (:func:`mncost.costs.int8.precisions`: a tensor with two readers
+#: keeps its writer and readers float32): ``pointwise@float32``. Its int8 kernel is the kind.
+FLOAT_VARIANT = "@float32"
+VARIANTS = (PLAIN, STEM, FLOAT_VARIANT)
+#: The precisions a model is fitted for: float32, or int8 as ORT's QDQ quantization runs it.
+PRECISIONS = ("float32", "int8")
 #: Coefficient names in a device profile, per kind (units: ms per MAC, per byte, per call).
 COEFFICIENTS = ("ms_per_mac", "ms_per_byte", "ms_per_call")
 #: Coefficient names of an activation (units: ms per byte of the output map, per call).
@@ -279,6 +286,9 @@ class LatencyModel:
     layout: ChannelLayout | None = None
     #: Activation -> ``(ms_per_byte, ms_per_call)`` of applying it to a layer's output.
     activations: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    #: ``int8``: a model of ONNX Runtime's QDQ int8 graph, whose float32 layers
+    #: (:meth:`runs`) have kernels of their own (``kind@float32``).
+    precision: str = "float32"
 
     def scaled(self, factor: float) -> "LatencyModel":
         """Every coefficient times ``factor``: the same machine, uniformly faster or slower
@@ -289,17 +299,27 @@ class LatencyModel:
                        activations={k: tuple(factor * c for c in v)
                                     for k, v in self.activations.items()})
 
-    def kernel(self, layer: ResolvedLayer) -> str:
-        """The kernel ``layer`` runs as: ``conv@stem`` for a standard conv on the input image
-        (:data:`STEM`), else its kind, or its plain variant (:class:`ChannelLayout`)."""
-        if REGISTRY[layer.kind].stem_kernel and layer.inputs == (INPUT,):
-            return layer.kind + STEM
-        return self.layout.kernel(layer) if self.layout is not None else layer.kind
+    def runs(self, network: Network) -> Mapping[str, str] | None:
+        """Layer -> what an int8 model's runtime runs it in (:func:`.costs.int8.precisions`);
+        ``None`` for a float32 model. Pass a layer's entry to the per-layer methods."""
+        return precisions(network) if self.precision == "int8" else None
 
-    def coefficients(self, layer: ResolvedLayer) -> tuple[float, float, float]:
-        """``(a, b, c)`` of the layer's kernel; a plain variant never calibrated falls back to
-        its kind's (``predict`` warns), a kind never calibrated to 0."""
-        kernel = self.kernel(layer)
+    def kernel(self, layer: ResolvedLayer, run: str | None = None) -> str:
+        """The kernel ``layer`` runs as: ``conv@stem`` for a standard conv on the input image
+        (:data:`STEM`), else its kind, or its plain variant (:class:`ChannelLayout`); in an
+        int8 model, with ``@float32`` appended where ``run`` (the layer's entry of
+        :meth:`runs`) is float32."""
+        if REGISTRY[layer.kind].stem_kernel and layer.inputs == (INPUT,):
+            base = layer.kind + STEM
+        else:
+            base = self.layout.kernel(layer) if self.layout is not None else layer.kind
+        return base + FLOAT_VARIANT if run == FLOAT_RUN else base
+
+    def coefficients(self, layer: ResolvedLayer, run: str | None = None
+                     ) -> tuple[float, float, float]:
+        """``(a, b, c)`` of the layer's kernel; a variant never calibrated falls back to its
+        kind's (``predict`` warns), a kind never calibrated to 0."""
+        kernel = self.kernel(layer, run)
         if kernel in self.kinds:
             return self.kinds[kernel]
         return self.kinds.get(layer.kind, (0.0, 0.0, 0.0))
@@ -328,11 +348,11 @@ class LatencyModel:
         cout_e = self.effective_channels(layer)[1]
         return layer.out_shape.numel // layer.out_shape.c * cout_e * self.dtype_bytes
 
-    def layer_ms(self, layer: ResolvedLayer) -> float:
+    def layer_ms(self, layer: ResolvedLayer, run: str | None = None) -> float:
         """``a * MACs + b * bytes + c`` of the layer's kernel, plus its activation's
         ``p * output bytes + q`` (module docstring)."""
         macs, nbytes = self.features(layer)
-        a, b, c = self.coefficients(layer)
+        a, b, c = self.coefficients(layer, run)
         p, q = self.activations.get(layer.act, (0.0, 0.0))
         act = p * self.output_bytes(layer) + q if p or q else 0.0
         return a * macs + b * nbytes + c * self.calls(layer) + act
@@ -340,10 +360,12 @@ class LatencyModel:
     def predict(self, network: Network) -> Prediction:
         """Predicted milliseconds of one forward pass (batch 1) of ``network``."""
         layers = []
+        runs = self.runs(network) or {}
         for layer in network.layers:
             macs, nbytes, _ = layer_features(layer, self.dtype_bytes)
+            run = runs.get(layer.name)
             layers.append(LayerPrediction(layer.name, layer.kind, layer.stage, macs, nbytes,
-                                          self.layer_ms(layer), self.kernel(layer)))
+                                          self.layer_ms(layer, run), self.kernel(layer, run)))
         between = self.between_ms * len(layers)
         low = [p.ms for p in layers if p.ms + self.between_ms < 0]
         if low:     # such a layer takes 0 ms: the time between layers cancels its own time
@@ -352,10 +374,12 @@ class LatencyModel:
 
     def uncalibrated(self, network: Network) -> list[str]:
         """Kernels of ``network`` the calibration never measured, sorted."""
-        return sorted({self.kernel(l) for l in network.layers} - set(self.kinds))
+        runs = self.runs(network) or {}
+        return sorted({self.kernel(la, runs.get(la.name)) for la in network.layers}
+                      - set(self.kinds))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"dtype_bytes": self.dtype_bytes,
+        return {"dtype_bytes": self.dtype_bytes, "precision": self.precision,
                 "kinds": {k: dict(zip(COEFFICIENTS, v)) for k, v in self.kinds.items()},
                 "activations": {k: dict(zip(ACTIVATION_COEFFICIENTS, v))
                                 for k, v in self.activations.items()},
@@ -467,9 +491,10 @@ def fit_layers(points: Sequence[LayerPoint]
 
 
 def fit(measured: Sequence[Measured], dtype_bytes: int = 4,
-        layout: ChannelLayout | None = None) -> LatencyModel:
+        layout: ChannelLayout | None = None, precision: str = "float32") -> LatencyModel:
     """The two-stage fit of the module docstring; with a ``layout``, each conv kind's blocked
-    and plain kernels are fitted apart.
+    and plain kernels are fitted apart; at ``precision="int8"`` each kind's int8 and float32
+    kernels (:meth:`LatencyModel.runs`).
 
     Raises:
         InputError: without per-layer data, or with fewer than 3 configurations.
@@ -478,14 +503,16 @@ def fit(measured: Sequence[Measured], dtype_bytes: int = 4,
 
     if len(measured) < 3:
         raise InputError(f"a fit needs at least 3 measured configurations, got {len(measured)}")
-    shape = LatencyModel({}, 0.0, 0.0, dtype_bytes, layout)
-    points = [LayerPoint(shape.kernel(layer), layer.act, *shape.features(layer),
-                         shape.output_bytes(layer), m.layer_ms[layer.name], shape.calls(layer))
-              for m in measured if m.layer_ms is not None for layer in m.network.layers]
+    shape = LatencyModel({}, 0.0, 0.0, dtype_bytes, layout, precision=precision)
+    points = [LayerPoint(shape.kernel(layer, runs.get(layer.name)), layer.act,
+                         *shape.features(layer), shape.output_bytes(layer),
+                         m.layer_ms[layer.name], shape.calls(layer))
+              for m in measured if m.layer_ms is not None
+              for runs in (shape.runs(m.network) or {},) for layer in m.network.layers]
     if not points:
         raise InputError("a fit needs per-layer measurements")
     kernels, acts = fit_layers(points)
-    stage1 = LatencyModel(kernels, 0.0, 0.0, dtype_bytes, layout, acts)
+    stage1 = LatencyModel(kernels, 0.0, 0.0, dtype_bytes, layout, acts, precision)
     # Stage 2. The time between layers may come out negative: it is what a plain run spends
     # per layer beyond the per-layer timings, and timing a layer can cost more than that gap
     # (ONNX Runtime's profiler: v3-small 0.45/112 sums to 0.29 ms of node times in a 0.18 ms
@@ -497,7 +524,7 @@ def fit(measured: Sequence[Measured], dtype_bytes: int = 4,
     kinds = {k: (s * a, s * b, s * c) for k, (a, b, c) in kernels.items()}
     activations = {k: (s * p, s * q) for k, (p, q) in acts.items()}
     return LatencyModel(kinds, float(more - less), float(fixed),
-                        dtype_bytes, layout, activations)
+                        dtype_bytes, layout, activations, precision)
 
 
 def fit_macs_baseline(measured: Sequence[Measured]) -> float:

@@ -157,7 +157,7 @@ class NetworkPrediction:
             "alpha": network.alpha, "resolution": list(network.resolution),
             "classes": network.classes,
             "device": {"file": device.path, "runtime": device.runtime,
-                       "threads": device.threads,
+                       "threads": device.threads, "precision": device.model.precision,
                        "device_name": device.environment.get("device_name"),
                        "created": device.created},
             "statistic": device.statistic,
@@ -240,8 +240,9 @@ class _AlphaPart:
         const = model.fixed_ms + model.between_ms * len(network.layers)
         d = model.dtype_bytes
         self.ok = True
+        runs = model.runs(network) or {}
         for layer in network.layers:
-            a, b, c = model.coefficients(layer)
+            a, b, c = model.coefficients(layer, runs.get(layer.name))
             p, q = model.activations.get(layer.act, (0.0, 0.0))
             pixels = layer.out_shape.h * layer.out_shape.w
             work, rest = divmod(model.features(layer)[0], pixels)

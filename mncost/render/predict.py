@@ -16,14 +16,15 @@ from .text import human, pct, to_csv, to_json
 #: ``between_layers``, ``fixed``, ``kind``, ``stage``, ``layer``).
 PREDICT_CSV_COLUMNS = ("model", "alpha", "resolution", "classes", "runtime", "threads",
                        "scope", "name", "kind", "variant", "stage", "layers", "macs", "bytes",
-                       "predicted_ms", "share", "statistic")
+                       "predicted_ms", "share", "statistic", "precision")
 
 
 def predict_csv(data: dict[str, Any]) -> str:
     head = {"model": data["model"], "alpha": data["alpha"],
             "resolution": resolution_str(data["resolution"]), "classes": data["classes"],
             "runtime": data["device"]["runtime"], "threads": data["device"]["threads"],
-            "statistic": data["statistic"]}
+            "statistic": data["statistic"],
+            "precision": data["device"].get("precision", "float32")}
     rows = [{**head, "scope": "total", "name": "total", "layers": len(data["layers"]),
              "macs": sum(l["macs"] for l in data["layers"]),
              "predicted_ms": data["predicted_ms"]},
@@ -63,7 +64,10 @@ def sections(data: dict[str, Any], per_layer: bool) -> list[Section]:
                ("between layers", f"{_ms(data['between_layers_ms'])} ms"),
                ("fixed", f"{_ms(data['fixed_ms'])} ms"),
                ("device profile", str(dev["file"])),
-               ("runtime / threads", f"{dev['runtime']} / {dev['threads']}"),
+               ("runtime / threads", f"{dev['runtime']} / {dev['threads']}"
+                                     + (f" ({dev['precision']})"
+                                        if dev.get("precision", "float32") != "float32"
+                                        else "")),
                ("calibrated on", str(dev.get("device_name")))]
     out = [Section("Prediction", ("figure", "value"), summary, "ll"),
            Section("By layer kind", ("kind", "layers", "MACs", "ms", "share"),

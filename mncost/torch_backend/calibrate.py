@@ -111,21 +111,26 @@ class StoppedEarly(Exception):
 
 def measure_set(configs: Sequence[Config], runtime: str, threads: int, budget_s: float,
                 progress: Progress, per_layer: Callable[[Config], bool] = lambda c: True,
-                seed: int = 0, stop: StopRule | None = None) -> list[Sampled]:
+                seed: int = 0, stop: StopRule | None = None, dtype: str = "float32",
+                per_channel: bool = False) -> list[Sampled]:
     """Build every configuration, then time them in interleaved rounds within ``budget_s``
-    (module docstring), through the runner of ``runtime`` (:data:`.runners.RUNNERS`).
+    (module docstring), through the runner of ``runtime`` at ``dtype``
+    (:func:`.runners.runner_for`; int8: quantized by ORT's tools, ``per_channel`` weights).
+    The budget counts from the end of the building (exporting and quantizing included).
 
     After every round ``stop`` (when given) may end the measuring: :class:`StoppedEarly`
     carries its reason and the samples so far. Ctrl-C propagates (nothing is written by
     this function)."""
-    start = time.monotonic()
-    make = runner_for(runtime)
-    options = ProfileOptions(threads=threads, runtime=runtime)
+    built = time.monotonic()
+    make = runner_for(runtime, dtype)
+    options = ProfileOptions(threads=threads, runtime=runtime, dtype=dtype,
+                             per_channel=per_channel)
     runners = []
     for i, config in enumerate(configs):
         runners.append(make(config.network, options))
         if (i + 1) % 10 == 0 or i + 1 == len(configs):
-            progress(f"built {i + 1}/{len(configs)} networks ({time.monotonic() - start:.0f} s)")
+            progress(f"built {i + 1}/{len(configs)} networks ({time.monotonic() - built:.0f} s)")
+    start = time.monotonic()
     sampled = [Sampled(c) for c in configs]
     probe = []
     for runner in runners:                     # one short pass: how long is a round?
@@ -180,32 +185,41 @@ def measure_set(configs: Sequence[Config], runtime: str, threads: int, budget_s:
     return sampled
 
 
-def environment(runtime: str, threads: int, malloc: str, versions: dict[str, str]
-                ) -> Environment:
-    """What a device profile records about where and how it was measured (float32, batch
-    1), with the load average at the start."""
-    return Environment(runtime, threads, versions=versions, malloc=malloc,
-                       load={"load_average": load_average()})
+def environment(runtime: str, threads: int, malloc: str, versions: dict[str, str],
+                dtype: str = "float32", per_channel: bool = False) -> Environment:
+    """What a device profile records about where and how it was measured (``dtype``, with
+    int8's quantization settings; batch 1), with the load average at the start."""
+    settings = {}
+    if dtype == "int8":
+        from .ort_int8 import settings as quantization
+
+        settings = {"quantization": quantization(per_channel)}
+    return Environment(runtime, threads, dtype, versions=versions, settings=settings,
+                       malloc=malloc, load={"load_average": load_average()})
 
 
-def runtime_versions(runtime: str) -> dict[str, str]:
-    """The library versions of ``runtime`` (its runner's)."""
-    return runner_for(runtime).versions()
+def runtime_versions(runtime: str, dtype: str = "float32") -> dict[str, str]:
+    """The library versions of ``runtime`` (its runner's at ``dtype``)."""
+    return runner_for(runtime, dtype).versions()
 
 
 def calibrate(runtime: str = "eager", threads: int = 1, budget_s: float = 180.0,
               steady: bool = True, progress: Progress = lambda m: None,
               configs: Sequence[Config] | None = None, seed: int = 0,
               allow_unstable: bool = False, evaluate: bool = False,
-              statistic: str = "quiet") -> dict[str, Any]:
+              statistic: str = "quiet", dtype: str = "float32", per_channel: bool = False
+              ) -> dict[str, Any]:
     """Measure the calibration set and return the device profile (``mncost.device/1``), with
-    its raw measurements (``measurements``) for a later ``--refit``.
+    its raw measurements (``measurements``) for a later ``--refit``. At ``dtype="int8"`` every
+    network is quantized by the runtime's own tools (``per_channel`` weight scales) and the
+    model fits int8 and float32 kernels apart (:func:`mncost.latency.model.fit`).
 
     With ``evaluate``, the held-out set (:func:`evaluation_set`) is measured in the same
     rounds, never fitted, and reported in the profile's ``evaluation`` section.
 
     Raises:
-        InputError: a budget or thread count no calibration can use.
+        InputError: a budget or thread count no calibration can use; a dtype the runtime
+            has no runner for; ``per_channel`` without int8.
         CalibrationRefused: the measurements cannot give a usable fit (stopped early, or
             too few stable configurations): it carries them, for ``--refit``.
     """
@@ -215,10 +229,12 @@ def calibrate(runtime: str = "eager", threads: int = 1, budget_s: float = 180.0,
         raise InputError(f"budget must be > 0 s, got {budget_s:g}")
     if statistic not in STATISTICS:
         raise InputError(f"unknown statistic {statistic!r}; use one of {', '.join(STATISTICS)}")
-    versions = runtime_versions(runtime)
+    if per_channel and dtype != "int8":
+        raise InputError("--per-channel sets int8 weight scales: give it with --dtype int8")
+    versions = runtime_versions(runtime, dtype)
     malloc = steady_malloc(steady)
-    env_start = environment(runtime, threads, malloc, versions)
-    layout = runtime_layout(runtime, threads, progress)
+    env_start = environment(runtime, threads, malloc, versions, dtype, per_channel)
+    layout = runtime_layout(runtime, threads, progress, dtype)
     configs = list(configs) if configs is not None else calibration_set()
     held, per_layer = evaluation_set() if evaluate else ([], [])
     if held:
@@ -230,7 +246,8 @@ def calibrate(runtime: str = "eager", threads: int = 1, budget_s: float = 180.0,
         (lambda sampled, done, planned: hopeless(sampled[:n], done, planned))
     try:
         sampled = measure_set(configs + held, runtime, threads, budget_s, progress,
-                              per_layer=lambda c: id(c) not in plain, seed=seed, stop=stop)
+                              per_layer=lambda c: id(c) not in plain, seed=seed, stop=stop,
+                              dtype=dtype, per_channel=per_channel)
     except StoppedEarly as early:
         raise CalibrationRefused(
             f"stopped early: {early.reason}; the budget cannot reach a usable fit: "
@@ -272,10 +289,12 @@ def fit_document(calibration: Sequence[Sampled], held: Sequence[Sampled], runtim
     return replace(profile, measurements=measurements_document(calibration, held))
 
 
-def runtime_layout(runtime: str, threads: int, progress: Progress) -> ChannelLayout | None:
+def runtime_layout(runtime: str, threads: int, progress: Progress, dtype: str = "float32"
+                   ) -> ChannelLayout | None:
     """The runtime's blocked-layout rule, from its runner: probed for ONNX Runtime
-    (:func:`mncost.torch_backend.onnx_runtime.probe_layout`), none for eager PyTorch."""
-    return runner_for(runtime).layout(threads, progress)
+    (:func:`mncost.torch_backend.onnx_runtime.probe_layout`), none for eager PyTorch or for
+    ORT's int8 graph (whose runner probes its float32 layers instead)."""
+    return runner_for(runtime, dtype).layout(threads, progress)
 
 
 def refresh(profile: DeviceProfile, budget_s: float, progress: Progress, steady: bool = True,
@@ -298,6 +317,9 @@ def refresh(profile: DeviceProfile, budget_s: float, progress: Progress, steady:
     progress(f"refresh: re-measuring {len(before)} of the calibration's {len(calibration)} "
              f"configurations ({profile.runtime}, {profile.threads} thread"
              f"{'s' if profile.threads != 1 else ''})")
+    quantization = profile.environment.get("quantization")
+    per_channel = isinstance(quantization, dict) and quantization.get("per_channel") is True
     after = measure_set([s.config for s in before], profile.runtime, profile.threads, budget_s,
-                        progress, per_layer=lambda c: False, seed=seed)
+                        progress, per_layer=lambda c: False, seed=seed,
+                        dtype=profile.model.precision, per_channel=per_channel)
     return refreshed(profile, before, after, budget_s).to_dict()

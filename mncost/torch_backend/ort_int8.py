@@ -43,11 +43,12 @@ import os
 import tempfile
 from collections import deque
 from itertools import cycle
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
 from ..errors import InputError
+from ..latency.model import ChannelLayout
 from ..measure.profile_options import ProfileOptions
 from ..measure.timing import CPU_CLOCK, ProgressFn, measure
 from ..network.layers import Network
@@ -67,6 +68,11 @@ QUANTIZED_OPS = frozenset({"QLinearConv", "QLinearAdd", "QLinearMul", "QLinearGl
 NEUTRAL_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "Transpose", "Reshape",
                          "Flatten", "Identity", "Squeeze", "Unsqueeze", "ReorderInput",
                          "ReorderOutput", "Shape", "Gather", "Constant"})
+#: Small networks whose per-layer precision ``calibrate --dtype int8`` compares with the rule
+#: of :func:`mncost.costs.int8.precisions`: residuals, SE, h-swish and h-sigmoid (v3-Small);
+#: layer scale, attention, GELU, max and average pooling (the calibration specs).
+PRECISION_PROBES = (("v3-small", 0.5, 64), ("calibration/attention.yaml", 0.5, 64),
+                    ("calibration/grouped.yaml", 0.5, 64))
 #: Ops whose weight the quantizer must quantize (a layer built on them is an error if not).
 MUST_QUANTIZE = ("Conv", "Gemm")
 
@@ -290,6 +296,37 @@ class OrtInt8Runner(OrtRunner):
         self._baseline_ns: list[int] | None = None
         self._baseline_layers: tuple[dict[str, list[int]], list[int]] | None = None
         self.baseline_unattributed_ns: list[int] | None = None
+
+    @classmethod
+    def layout(cls, threads: int, progress: Callable[[str], None]) -> ChannelLayout | None:
+        """No blocked layout: ORT runs every int8 conv as an NHWC QLinearConv and the float32
+        layers between them as plain NCHW convs. Which layers run float32 is the graph's
+        structure (:func:`mncost.costs.int8.precisions`); this probe quantizes
+        :data:`PRECISION_PROBES` and reports where the installed ORT disagrees with it (the
+        fit then prices those layers with the rule's kernel anyway)."""
+        from ..costs.int8 import precisions
+        from ..network.catalog import configs_dir, resolve_model
+
+        differ, total = [], 0
+        for model, alpha, res in PRECISION_PROBES:
+            name = str(configs_dir() / model) if model.endswith(".yaml") else model
+            network = resolve_model(name, alpha, res)
+            runner = cls(network, ProfileOptions(threads=threads, runtime=cls.name,
+                                                 dtype=cls.dtype))
+            rule = precisions(network)
+            total += len(rule)
+            differ += [f"{model} {layer}: ORT {runner.precision[layer]}, rule {ran}"
+                       for layer, ran in rule.items() if runner.precision[layer] != ran]
+        if differ:
+            progress(f"warning: int8 probe: the installed ONNX Runtime runs {len(differ)} of "
+                     f"{total} layers in another precision than mncost's rule ("
+                     f"{'; '.join(differ[:3])}{' ...' if len(differ) > 3 else ''}); "
+                     "predictions of such layers use the rule's kernel")
+        else:
+            progress(f"int8 probe: ONNX Runtime runs all {total} layers of "
+                     f"{len(PRECISION_PROBES)} probe networks in the precision mncost's rule "
+                     "gives (a tensor with two readers keeps its writer and readers float32)")
+        return None
 
     @classmethod
     def _refuse(cls, options: ProfileOptions) -> None:
