@@ -53,6 +53,40 @@ def test_profile_parser_by_hand(ort_module):
     assert runs == [100_000, 80_000] and unattributed == [4_000, 0]
 
 
+def test_a_conv_fused_with_its_layer_scale_is_the_convs_time(ort_module):
+    # ORT fuses a layer scale's Mul into the 1x1 conv before it and names the fused conv
+    # after the Mul (seen in MobileNetV4 hybrids); an unfused Mul stays the scale's own.
+    names = {"Lp": "b.project", "Ls": "b.layer_scale", "Lq": "c.project", "Lt": "c.layer_scale"}
+    events = [
+        {"cat": "Session", "name": "model_run", "ts": 0, "dur": 100},
+        {"cat": "Node", "name": "/Ls/Mul_output_0_nchwc_kernel_time", "ts": 10, "dur": 30,
+         "args": {"op_name": "Conv"}},
+        {"cat": "Node", "name": "/Lq/conv/Conv_kernel_time", "ts": 50, "dur": 20,
+         "args": {"op_name": "Conv"}},
+        {"cat": "Node", "name": "/Lt/Mul_kernel_time", "ts": 80, "dur": 6,
+         "args": {"op_name": "Mul"}},
+    ]
+    folded = {"b.layer_scale": "b.project", "c.layer_scale": "c.project"}
+    per_layer, _, _ = ort_module.parse_profile(events, names, skip=0, folded=folded)
+    assert per_layer == {"b.project": [30_000], "b.layer_scale": [0],
+                         "c.project": [20_000], "c.layer_scale": [6_000]}
+    unfolded, _, _ = ort_module.parse_profile(events, names, skip=0)
+    assert unfolded["b.layer_scale"] == [30_000] and unfolded["b.project"] == [0]
+
+
+def test_a_hybrids_projection_gets_its_conv_time(ort_module):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    net = resolve_model("v4-hybrid-medium", 0.25, 64)
+    runner = ort_module.OrtRunner(net, ProfileOptions(threads=1))
+    layers, _ = runner.layer_runs(0, 2)
+    scales = [la for la in net.layers if la.kind == "layer_scale"]
+    assert scales
+    for la in scales:
+        assert all(t == 0 for t in layers[la.name]), la.name
+        assert all(t > 0 for t in layers[la.inputs[0]]), la.inputs[0]
+
+
 @pytest.fixture(scope="module")
 def v2_runner(ort_module):
     pytest.importorskip("onnxruntime")

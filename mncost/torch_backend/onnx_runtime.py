@@ -36,6 +36,7 @@ from typing import Any, Callable, Mapping
 import torch
 from torch import nn
 
+from ..costs.int8 import FOLDED_KINDS
 from ..errors import InputError, MissingDependency
 from ..latency.model import LAYOUT_PROBES, ChannelLayout, infer_layout
 from ..measure.profile_options import ProfileOptions
@@ -123,6 +124,13 @@ def layer_of(node_name: str, names: Mapping[str, str]) -> str | None:
     return names.get(match.group(1))
 
 
+def folded_layers(network: Network) -> dict[str, str]:
+    """Layer -> the conv layer before it, for the layers ORT's graph optimizations fold into
+    that conv (:data:`mncost.costs.int8.FOLDED_KINDS`: layer scale, ``ConvMulFusion``)."""
+    return {la.name: la.inputs[0] for la in network.layers
+            if la.kind in FOLDED_KINDS and len(la.inputs) == 1}
+
+
 def session_options(threads: int, profile_prefix: str | None = None) -> Any:
     ort = require_ort()
     so = ort.SessionOptions()
@@ -138,12 +146,16 @@ def session_options(threads: int, profile_prefix: str | None = None) -> Any:
 
 
 def parse_profile(events: list[dict[str, Any]], names: Mapping[str, str], skip: int,
-                  nodes: Mapping[str, str] | None = None
+                  nodes: Mapping[str, str] | None = None,
+                  folded: Mapping[str, str] | None = None
                   ) -> tuple[dict[str, list[int]], list[int], list[int]]:
     """Per-run node times from an ORT profile (a list of chrome-trace events).
 
     ``nodes`` (node name -> layer) gives a layer to nodes whose name has no layer scope
-    (the int8 graph's, :func:`.ort_int8.node_layers`).
+    (the int8 graph's, :func:`.ort_int8.node_layers`). ``folded`` (layer -> the conv layer
+    it follows, :func:`folded_layers`): ORT fuses a layer scale's Mul into the conv before it
+    and names the fused conv after the Mul, so a conv event in such a layer's scope is the
+    conv layer's time.
 
     Returns:
         layer -> per-run ns (every layer of ``names``; 0 for a run where it had no node),
@@ -166,6 +178,8 @@ def parse_profile(events: list[dict[str, Any]], names: Mapping[str, str], skip: 
         layer = layer_of(e["name"], names)
         if layer is None and nodes:
             layer = nodes.get(e["name"][:-len("_kernel_time")])
+        if folded and layer in folded and e.get("args", {}).get("op_name") != "Mul":
+            layer = folded[layer]
         if layer is None:
             unattributed[i] += int(e["dur"]) * 1000
         else:
@@ -310,7 +324,8 @@ class OrtRunner:
             path = session.end_profiling()
             with open(path, encoding="utf-8") as handle:
                 events = json.load(handle)
-        per_layer, model_runs, unattributed = parse_profile(events, self.names, warmup)
+        per_layer, model_runs, unattributed = parse_profile(
+            events, self.names, warmup, folded=folded_layers(self.network))
         self.unattributed_ns = unattributed
         if progress is not None:
             progress("per-layer", 1.0, repeats)

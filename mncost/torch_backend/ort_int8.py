@@ -52,7 +52,14 @@ from ..latency.model import ChannelLayout
 from ..measure.profile_options import ProfileOptions
 from ..measure.timing import CPU_CLOCK, ProgressFn, measure
 from ..network.layers import Network
-from .onnx_runtime import OrtRunner, layer_of, parse_profile, require_ort, session_options
+from .onnx_runtime import (
+    OrtRunner,
+    folded_layers,
+    layer_of,
+    parse_profile,
+    require_ort,
+    session_options,
+)
 
 #: Random calibration inputs (standard normal, like a normalised image) and their seed.
 CALIBRATION_SAMPLES = 8
@@ -390,7 +397,7 @@ class OrtInt8Runner(OrtRunner):
                                                                     warmup, aliases)
         if self.compare:
             *self._baseline_layers, self.baseline_unattributed_ns = parse_profile(
-                events[1], self.names, warmup)
+                events[1], self.names, warmup, folded=folded_layers(self.network))
         if progress is not None:
             progress("per-layer", 1.0, repeats)
         return per_layer, model_runs

@@ -1,0 +1,190 @@
+"""The int8 latency model (``calibrate --runtime onnxruntime --dtype int8``): kernels split by
+what ONNX Runtime runs each layer in (mncost.costs.int8.precisions), fitting them apart, the
+device profile's ``model.precision``, predict naming it, and the calibrate options. No torch
+here except the marked end-to-end test at the bottom."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from _helpers import one_error_line, run
+
+from mncost import resolve_model
+from mncost.costs.int8 import precisions
+from mncost.latency import device_profile as dp
+from mncost.latency import model as lm
+
+#: Known coefficients with int8 and float32 kernels far apart (a float32 pointwise conv 4x
+#: slower per MAC than QLinearConv, as ORT's int8 graph runs it on VNNI).
+TRUTH = {"conv@stem": (2.0e-8, 1.0e-8, 0.010),
+         "pointwise": (3.0e-9, 1.0e-9, 0.004), "pointwise@float32": (1.2e-8, 2.0e-9, 0.009),
+         "depthwise": (2.0e-8, 3.0e-9, 0.006), "depthwise@float32": (5.0e-8, 4.0e-9, 0.008),
+         "add@float32": (0.0, 4.0e-9, 0.005),
+         "fc": (1.0e-9, 4.0e-10, 0.004), "pool": (0.0, 3.0e-9, 0.005)}
+
+
+def int8_model(kinds=TRUTH, between=0.002, fixed=0.3):
+    return lm.LatencyModel(kinds, between, fixed, 1, None, {}, "int8")
+
+
+def test_kernels_follow_the_runtime_precision_of_each_layer():
+    net = resolve_model("v2", 1.0, 224)
+    model = int8_model()
+    ran = precisions(net)
+    pred = {p.name: p.kernel for p in model.predict(net).layers}
+    # v2: the residual's skip tensor keeps its writer and readers float32 (ORT's own graph)
+    assert ran["layers.2.0.project"] == "float32" and ran["layers.2.0.dw"] == "int8"
+    assert pred["layers.2.0.project"] == "pointwise@float32"
+    assert pred["layers.2.0.dw"] == "depthwise"
+    assert pred["layers.2.1.add"] == "add@float32"
+    assert pred["layers.0"] == "conv@stem"                  # the stem runs int8 in v2
+    # the same network under a float32 model: no variant at all
+    flat = lm.LatencyModel(TRUTH, 0.0, 0.0)
+    assert flat.runs(net) is None
+    assert all("@float32" not in p.kernel for p in flat.predict(net).layers)
+
+
+def test_a_float32_stem_is_a_variant_of_the_stem():
+    net = resolve_model("v3-small", 1.0, 224)                # hswish stem: float32
+    layer = net.layers[0]
+    assert int8_model().kernel(layer, precisions(net)[layer.name]) == "conv@stem@float32"
+
+
+def test_fit_separates_int8_and_float32_kernels():
+    truth = int8_model()
+    measured = []
+    for alpha in (0.35, 0.5, 0.75, 1.0):
+        for res in (96, 160, 224):
+            net = resolve_model("v2", alpha, res)
+            pred = truth.predict(net)
+            measured.append(lm.Measured(net, pred.total_ms, {p.name: p.ms for p in pred.layers}))
+    model = lm.fit(measured, 1, None, "int8")
+    assert model.precision == "int8"
+    assert {"pointwise", "pointwise@float32", "add@float32"} <= set(model.kinds)
+    # v2 has relu6 on most convs: per-call and activation terms trade off; the per-MAC
+    # terms of the int8 and the float32 pointwise kernel must come back apart, and every
+    # layer's time on a network the fit never saw
+    for kernel in ("pointwise", "pointwise@float32"):
+        assert model.kinds[kernel][0] == pytest.approx(TRUTH[kernel][0], rel=1e-6), kernel
+    net = resolve_model("v2", 0.6, 144)
+    assert model.predict(net).total_ms == pytest.approx(truth.predict(net).total_ms, rel=1e-6)
+    # one kernel per kind (a float32 model of the same data) has to average them: the
+    # float32 projection before a residual is priced like an int8 one, 40% and more off
+    flat = lm.fit(measured, 1)
+    assert "pointwise@float32" not in flat.kinds
+    skip = net.layer("layers.2.0.project")
+    assert flat.layer_ms(skip) < 0.6 * truth.layer_ms(skip, "float32")
+    assert model.layer_ms(skip, "float32") == pytest.approx(truth.layer_ms(skip, "float32"),
+                                                          rel=1e-6)
+
+
+def _doc(model):
+    return {"schema": "mncost.device/1", "runtime": "onnxruntime", "threads": 1,
+            "environment": {"dtype": "int8"}, "model": model.to_dict(),
+            "coverage": {"alpha": [0.35, 1.0], "resolution": [96, 224],
+                         "macs": [1, 10 ** 10]}}
+
+
+def test_device_profile_keeps_the_precision_and_its_variants(tmp_path):
+    path = tmp_path / "dev.json"
+    path.write_text(json.dumps(_doc(int8_model())))
+    dev = dp.load_device(str(path))
+    assert dev.model.precision == "int8"
+    assert dev.model.kinds["pointwise@float32"] == TRUTH["pointwise@float32"]
+    net = resolve_model("v2", 0.5, 160)
+    assert dev.model.predict(net).total_ms == int8_model().predict(net).total_ms
+
+
+def test_an_uncalibrated_float32_kernel_falls_back_to_its_kind_and_is_named(tmp_path):
+    kinds = {k: v for k, v in TRUTH.items() if k != "depthwise@float32"}
+    path = tmp_path / "dev.json"
+    path.write_text(json.dumps(_doc(int8_model(kinds))))
+    net = resolve_model("v3-large", 0.5, 160)          # hswish depthwise convs: float32
+    notes = dp.load_device(str(path)).outside(net)
+    assert any(n.startswith("kernels never calibrated, predicted with their kind's "
+                            "coefficients: ") and "depthwise@float32" in n for n in notes)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda m: m.update(precision="int4"), "model.precision: must be one of float32, int8"),
+    (lambda m: m.update(precision="float32"),
+     "model.kinds.pointwise@float32: unknown layer kind"),   # only an int8 model has it
+])
+def test_bad_precisions_are_one_line(tmp_path, edit, message):
+    doc = _doc(int8_model())
+    edit(doc["model"])
+    path = tmp_path / "dev.json"
+    path.write_text(json.dumps(doc))
+    result = run("predict", "v2", "--device-profile", str(path))
+    assert result.exit_code == 2
+    assert message in one_error_line(result)
+
+
+def test_a_profile_without_a_precision_is_float32(tmp_path):
+    doc = _doc(lm.LatencyModel({"pointwise": (1e-8, 0.0, 0.0)}, 0.0, 0.0))
+    del doc["model"]["precision"]
+    path = tmp_path / "dev.json"
+    path.write_text(json.dumps(doc))
+    assert dp.load_device(str(path)).model.precision == "float32"
+
+
+def test_predict_names_the_precision(tmp_path):
+    path = tmp_path / "dev.json"
+    path.write_text(json.dumps(_doc(int8_model())))
+    out = run("predict", "v2", "--device-profile", str(path), "-f", "json")
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.stdout)
+    assert data["device"]["precision"] == "int8"
+    variants = {la["name"]: la["variant"] for la in data["layers"]}
+    assert variants["layers.2.0.project"] == "pointwise@float32"
+    table = run("predict", "v2", "--device-profile", str(path))
+    assert "onnxruntime / 1 (int8)" in table.stdout
+    csv = run("predict", "v2", "--device-profile", str(path), "-f", "csv")
+    header, first = csv.stdout.splitlines()[:2]
+    assert header.split(",")[-1] == "precision" and first.split(",")[-1] == "int8"
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--per-channel",), "--per-channel sets int8 weight scales: give it with --dtype int8"),
+    (("--dtype", "int8"), "--dtype int8 is quantized by a runtime's own tools: use "
+                          "--runtime onnxruntime (not eager)"),
+    (("--refit", "x.json", "--dtype", "int8"), "--refit measures nothing: --dtype does not "
+                                              "apply"),
+    (("--from-published", "pixel1", "--per-channel"),
+     "--from-published measures nothing: --per-channel does not apply"),
+])
+def test_calibrate_dtype_errors_are_one_line(tmp_path, args, message):
+    pytest.importorskip("torch")
+    result = run("calibrate", "-o", str(tmp_path / "p.json"), *args)
+    assert result.exit_code == 2
+    assert message in one_error_line(result)
+    assert not (tmp_path / "p.json").exists()
+
+
+@pytest.mark.torch
+def test_an_int8_calibration_end_to_end(tmp_path):
+    """A small int8 calibration measured here: the profile records int8 and its quantization,
+    fits float32 variants, refits without measuring, and predicts."""
+    pytest.importorskip("onnxruntime")
+    from mncost.latency.calibration import Config, refit
+    from mncost.torch_backend.calibrate import calibrate
+
+    configs = [Config(m, resolve_model(m, a, r), m) for m in ("v2", "v3-small")
+               for a in (0.35, 0.5) for r in (64, 96)]
+    lines = []
+    doc = calibrate(runtime="onnxruntime", dtype="int8", budget_s=2, configs=configs,
+                    progress=lines.append, allow_unstable=True)
+    assert doc["model"]["precision"] == "int8" and doc["model"]["dtype_bytes"] == 1
+    assert doc["environment"]["dtype"] == "int8"
+    assert doc["environment"]["quantization"]["per_channel"] is False
+    assert "pointwise@float32" in doc["model"]["kinds"]
+    assert any(line.startswith("int8 probe: ONNX Runtime runs all ") for line in lines)
+    path = tmp_path / "int8.json"
+    path.write_text(json.dumps(doc))
+    again = refit(json.loads(path.read_text()), str(path), lambda m: None, True)
+    assert again.model.precision == "int8"
+    out = run("predict", "v2", "--alpha", "0.4", "--res", "80", "--device-profile", str(path),
+              "-f", "json")
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["device"]["precision"] == "int8"
