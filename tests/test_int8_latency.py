@@ -188,3 +188,18 @@ def test_an_int8_calibration_end_to_end(tmp_path):
               "-f", "json")
     assert out.exit_code == 0, out.output
     assert json.loads(out.stdout)["device"]["precision"] == "int8"
+
+
+def test_zoo_predicts_the_int8_rows_on_an_int8_profile(tmp_path):
+    path = tmp_path / "dev.json"
+    path.write_text(json.dumps(_doc(int8_model())))
+    out = run("zoo", "v1", "v2", "--device-profile", str(path), "-f", "json")
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.stdout)
+    int8_rows = [r for r in data["rows"] if r["precision"] == "int8"]
+    float_rows = [r for r in data["rows"] if r["precision"] == "float32"]
+    assert int8_rows and float_rows
+    assert all(r["predicted_ms"] is not None for r in int8_rows)
+    assert all(r["predicted_ms"] is None for r in float_rows)
+    assert any(f"float32 rows are not predicted, {path} was calibrated at int8" in n
+               for n in data["notes"])

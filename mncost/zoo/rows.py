@@ -232,23 +232,32 @@ def _row_dict(row: Published, counts: Mapping[str, Any]) -> dict[str, Any]:
             "extra_data": row.extra_data, "note": row.note}
 
 
+def profile_precision(profile: DeviceProfile) -> str:
+    """The precision whose rows ``profile`` predicts: its model's (``int8`` for a calibration
+    of ORT's quantized graph or a published int8 device's fit, by its element size)."""
+    if profile.model.precision != "float32":
+        return profile.model.precision
+    size = profile.model.dtype_bytes
+    return next((p for p, n in _PRECISION_BYTES.items() if n == size), f"{size} bytes")
+
+
 def _predict(profile: DeviceProfile, rows: Sequence[tuple[Published, Mapping[str, Any]]],
              out: list[dict[str, Any]], notes: list[str]
              ) -> tuple[dict[str, Any], list[str]]:
     """``predicted_ms`` of each row whose precision the profile was calibrated for (None for
     the others), the device's description and the warnings."""
-    size = profile.model.dtype_bytes
-    fits = [i for i, (r, _) in enumerate(rows) if _PRECISION_BYTES[r.precision] == size]
+    precision = profile_precision(profile)
+    fits = [i for i, (r, _) in enumerate(rows) if r.precision == precision]
     networks = [rows[i][1]["network"] for i in fits]
     ms, warnings = predicted_ms(profile, [(rows[i][0], n) for i, n in zip(fits, networks)])
     for d in out:
         d["predicted_ms"] = None
     for i, value in zip(fits, ms):
         out[i]["predicted_ms"] = round(value, 4)
-    others = sorted({r.precision for r, _ in rows if _PRECISION_BYTES[r.precision] != size})
+    others = sorted({r.precision for r, _ in rows if r.precision != precision})
     if others:
         notes.append(f"-: {', '.join(others)} rows are not predicted, {profile.path} was "
-                     f"calibrated at {size} bytes per element")
+                     f"calibrated at {precision}")
     outside = sum(1 for n in networks if profile.outside(n))
     if outside:
         warnings.append(f"{outside} of {len(networks)} configurations lie outside what "
