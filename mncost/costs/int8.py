@@ -11,13 +11,19 @@ Which tensors are int8 depends on the runtime; this module models one, as data:
   keys of ``onnxruntime.quantization.registry``'s ``QLinearOpsRegistry`` and ``QDQRegistry``
   (a test compares them with the installed ORT).
 
-A layer's op is int8 when its kind's op is in :data:`ORT_QUANTIZED_OPS` (a kind missing from
-:data:`KIND_OPS`, added at run time, stays float32); its output is int8 when its activation's
-ops are too (ReLU and ReLU6 are fused into the conv, sigmoid runs as QLinearSigmoid), else the
-int8 output is dequantized and the activation runs in float32 (hswish, hsigmoid: no ORT
-quantizer). Where an int8 op reads a float32 tensor a QuantizeLinear makes an int8 copy, and
-where a float32 op reads an int8 tensor a DequantizeLinear makes a float32 copy; one copy per
-tensor, shared by its readers. The graph's input and output stay float32.
+What ORT runs each layer in is decided by the graph's structure, in one place,
+:func:`precisions`: ORT fuses a ``DQ -> op -> Q`` group into an int8 kernel only when the group
+owns its tensors, so a tensor with two readers (a residual's skip, the map squeeze-excite both
+pools and scales, the input of a self-gated activation: hswish, swish, gelu) keeps its writer
+and all its readers float32; a layer runs int8 when its op is in :data:`ORT_QUANTIZED_OPS`
+(:func:`op_quantized`; a kind missing from :data:`KIND_OPS`, added at run time, stays float32)
+and owns its tensors; mixed when its activation has no int8 kernel (hsigmoid: int8 output,
+dequantized, float32 activation) or its op leaves a part in float32 (attention's scores); a
+layer scale after a conv is folded into the conv's weights (no node). Every byte count here
+reads those precisions: a float32 layer holds float32 weights and writes float32, an int8 one
+int8 weights and an int8 output. Where an int8 op reads a float32 tensor a QuantizeLinear makes
+an int8 copy, and where a float32 op reads an int8 tensor a DequantizeLinear makes a float32
+copy; one copy per tensor, shared by its readers. The graph's input and output stay float32.
 
 Byte sizes: weights 1 byte, activations 1 byte, biases int32 (4 bytes, their scale is
 input scale x weight scale: no parameters of their own), and per quantized tensor a scale
@@ -55,10 +61,13 @@ KIND_OPS: Mapping[str, Union[str, Callable[[ResolvedLayer], str]]] = OrderedDict
     conv="Conv", pointwise="Conv", depthwise="Conv", grouped="Conv", se_fc="Conv",
     fc="Gemm",          # after a Flatten (int8 in, int8 out)
     pool=_pool_op,
-    add="Add",          # QLinearAdd
-    scale="Mul",        # squeeze-excite's gate multiply: QLinearMul
-    # MobileNetV4's hybrids (kinds on main): a lone batch norm; attention's Q K^T and A V
-    # (QLinearMatMul; its softmax QLinearSoftmax); layer scale's gamma multiply (QLinearMul).
+    # quantized, but a residual add and squeeze-excite's gate multiply always read a tensor
+    # with two readers: ORT runs them in float32 (:func:`precisions`)
+    add="Add",
+    scale="Mul",
+    # MobileNetV4's hybrids: a lone batch norm; attention's Q K^T and A V (QLinearMatMul,
+    # the scores scaled in float32, QLinearSoftmax); layer scale's gamma multiply (folded into
+    # the conv before it).
     norm="BatchNormalization", attention="MatMul", layer_scale="Mul",
 )
 
@@ -87,18 +96,23 @@ FLOAT_KERNELS = frozenset(("BatchNormalization", "InstanceNormalization",
 
 #: What each peak schedule means at int8, after its float description.
 SCHEDULE_NOTES: Mapping[str, str] = OrderedDict(
-    naive="At int8, ORT's nodes one by one: the image (float32) and its int8 copy, an int8 "
-          "op's int8 output and float32 copy before a float activation, the copies a "
-          "Quantize / Dequantize makes where int8 and float32 meet (one per tensor, alive "
-          "from before its first reader through its last), the float32 graph output; a "
-          "layer's live bytes are the most alive during any of its nodes",
+    naive="At int8, ORT's nodes one by one, each layer in the precision ORT runs it (a "
+          "tensor with two readers keeps its writer and readers float32): the image "
+          "(float32) and its int8 copy, a mixed op's int8 output and float32 copy before its "
+          "float activation, the copies a Quantize / Dequantize makes where int8 and float32 "
+          "meet (one per tensor, alive from before its first reader through its last), the "
+          "float32 graph output; a layer's live bytes are the most alive during any of its "
+          "nodes",
     streamed="At int8, a hand-written runtime that converts inside its kernels: every tensor "
-             "at the size ORT would leave it (float32 after hswish, hsigmoid), no copies",
+             "at the size ORT would leave it (float32 where ORT runs its writer in float32 "
+             "or its activation is hsigmoid), no copies",
 )
 
 #: What ``--help`` says about int8 (one line).
-INT8_HELP = ("int8 models ONNX Runtime's QDQ static quantization: hswish, hsigmoid and gelu "
-             "activations, lone batch norms and kinds it does not know stay float32")
+INT8_HELP = ("int8 models ONNX Runtime's QDQ static quantization: a tensor with two readers "
+             "(a residual's skip, squeeze-excite's map, the input of hswish, swish, gelu) keeps "
+             "its writer and readers float32, as do lone batch norms and kinds it does not "
+             "know; hsigmoid runs float32 after its int8 conv")
 
 
 def kind_op(layer: ResolvedLayer) -> str | None:
@@ -182,32 +196,40 @@ def precisions(network: Network) -> dict[str, str]:
     return out
 
 
-def float_kinds() -> tuple[str, ...]:
-    """The registered kinds whose op stays float32 (every layer of the kind; a pool's op
-    depends on the layer, and every pool runs in int8)."""
-    return tuple(k for k, op in ((k, KIND_OPS.get(k)) for k in REGISTRY)
-                 if not callable(op) and not runs_int8(op))
+def float_activation(layer: ResolvedLayer, precision: str) -> bool:
+    """Whether ``layer`` (of ``precision``, :func:`precisions`) runs its activation in float32
+    after its int8 op: a mixed layer whose activation has no int8 kernel (hsigmoid). A mixed
+    layer whose float part is inside the op (attention's scores) writes int8."""
+    return precision == MIXED_RUN and not act_quantized(layer)
 
 
-def output_size(layer: ResolvedLayer) -> int:
-    """Bytes per element of the tensor the layer leaves for its readers."""
-    return INT8 if op_quantized(layer) and act_quantized(layer) else FLOAT32
-
-
-def sizes(network: Network) -> dict[str, int]:
-    """Bytes per element of every tensor a reader sees: the input image is float32."""
+def sizes(network: Network, precision: Mapping[str, str] | None = None) -> dict[str, int]:
+    """Bytes per element of every tensor a reader sees (``precision``: :func:`precisions`,
+    computed when not given): int8 after an int8 layer or a mixed one whose float part is
+    inside its op, float32 after a float32 layer or a float activation, a folded layer scale's
+    its conv's (the same tensor). The input image is float32."""
+    precision = precisions(network) if precision is None else precision
     out = {INPUT: FLOAT32}
-    out.update((la.name, output_size(la)) for la in network.layers)
+    for la in network.layers:
+        p = precision[la.name]
+        out[la.name] = (out[la.inputs[0]] if p == FOLDED
+                        else INT8 if p == INT8_RUN or (p == MIXED_RUN
+                                                       and not float_activation(la, p))
+                        else FLOAT32)
     return out
 
 
-def weight_bytes(layer: ResolvedLayer, per_channel: bool = False) -> int:
-    """Inference weight bytes at int8 (module docstring): int8 weights, int32 biases, the
-    weights' quantization parameters (one set, or one per output channel), and those of the
-    int8 tensors the op reads and writes. A float32 op holds float32 weights."""
+def weight_bytes(layer: ResolvedLayer, precision: str, per_channel: bool = False) -> int:
+    """Inference weight bytes at int8 of ``layer`` run at ``precision`` (:func:`precisions`):
+    an int8 or mixed op holds int8 weights, int32 biases, the weights' quantization parameters
+    (one set, or one per output channel) and those of the int8 tensors it reads and writes
+    (module docstring); a float32 op holds float32 weights; a folded layer scale none (its
+    gamma is multiplied into its conv's weights and bias, which keep their count)."""
+    if precision == FOLDED:
+        return 0
     kind = REGISTRY[layer.kind]
     total = kind.weight_elements(layer)
-    if not op_quantized(layer):
+    if precision == FLOAT_RUN:
         return FLOAT32 * total
     weights = kind.weights(layer)
     groups = (layer.out_shape.c if per_channel else 1) if weights else 0
@@ -215,10 +237,13 @@ def weight_bytes(layer: ResolvedLayer, per_channel: bool = False) -> int:
             + QPARAMS * (len(layer.inputs) + 1))
 
 
-def io_bytes(layer: ResolvedLayer, size: Mapping[str, int], numel: Mapping[str, int]
-             ) -> tuple[int, int]:
-    """Input and output bytes: each input at the size its producer left it, the output at
-    :func:`output_size` (conversions between them run on data in cache)."""
+def io_bytes(layer: ResolvedLayer, precision: str, size: Mapping[str, int],
+             numel: Mapping[str, int]) -> tuple[int, int]:
+    """Input and output bytes of ``layer`` run at ``precision``: each input at the size its
+    producer left it, the output at :func:`sizes`' (conversions between them run on data in
+    cache); a folded layer scale runs no node: none."""
+    if precision == FOLDED:
+        return 0, 0
     kind = REGISTRY[layer.kind]
     given = {size[s] for s in layer.inputs}
     if len(given) == 1:
@@ -226,6 +251,18 @@ def io_bytes(layer: ResolvedLayer, size: Mapping[str, int], numel: Mapping[str, 
     else:
         read = sum(size[s] * numel[s] for s in layer.inputs)
     return read, size[layer.name] * layer.out_shape.numel
+
+
+def workspace_bytes(layer: ResolvedLayer, precision: str) -> int:
+    """Bytes of what ``layer`` holds only while it runs (its kind's ``workspace``: an
+    attention's score matrix) at ``precision``: int8 in an int8 op; float32 in a mixed or
+    float32 one (ORT dequantizes attention's int8 Q K^T, scales it by 1/sqrt(key_dim) in
+    float32 and quantizes it again for QLinearSoftmax: the float32 matrix is counted, once, as
+    float32 counts one score matrix); none in a folded layer."""
+    workspace = getattr(REGISTRY[layer.kind], "workspace", None)
+    if precision == FOLDED or workspace is None:
+        return 0
+    return (INT8 if precision == INT8_RUN else FLOAT32) * workspace(layer)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -241,59 +278,65 @@ class Op:
 
 
 def runtime_graph(network: Network) -> tuple[dict[str, int], list[Op]]:
-    """Every tensor ORT holds (name -> bytes) and its nodes in order: per layer the
-    Quantize / Dequantize copies of inputs held at the other size (made before their first
-    reader, shared by later ones), the op, and for an int8 op with a float activation the
-    op's int8 output ``L/int8``, its float32 copy ``L/int8/dequantized`` and the activation
-    (copies of a tensor ``T``: ``T/quantized``, ``T/dequantized``). The last
-    layer's int8 output is dequantized into the graph output ``L/output``."""
-    size = sizes(network)
+    """Every tensor ORT holds (name -> bytes) and its nodes in order, each layer as
+    :func:`precisions` runs it: the Quantize (Dequantize) copies of inputs an int8 or mixed
+    (float32) op reads at the other size, made before their first reader and shared by later
+    ones (copies of a tensor ``T``: ``T/quantized``, ``T/dequantized``); a kind's workspace
+    (:func:`workspace_bytes`, ``L/workspace``); the op; for a mixed layer with a float
+    activation the op's int8 output ``L/int8``, its float32 copy ``L/int8/dequantized`` and
+    the activation. A folded layer scale runs no node: its readers read its conv's tensor. An
+    int8 last tensor is dequantized into the graph output ``L/output``."""
+    precision = precisions(network)
+    size = sizes(network, precision)
     numel = {INPUT: network.input_shape.numel}
     numel.update((la.name, la.out_shape.numel) for la in network.layers)
-    tensors = {t: size[t] * numel[t] for t in numel}
+    tensor = {INPUT: INPUT}     # layer -> the tensor holding its output
+    tensors = {INPUT: FLOAT32 * numel[INPUT]}
     ops: list[Op] = []
     for layer in network.layers:
-        q = op_quantized(layer)
-        need = INT8 if q else FLOAT32
+        p = precision[layer.name]
+        if p == FOLDED:
+            tensor[layer.name] = tensor[layer.inputs[0]]
+            continue
+        tensor[layer.name] = layer.name
+        tensors[layer.name] = size[layer.name] * numel[layer.name]
+        need = FLOAT32 if p == FLOAT_RUN else INT8
         reads = []
         for src in layer.inputs:
+            held = tensor[src]
             if size[src] == need:
-                reads.append(src)
+                reads.append(held)
                 continue
-            copy = f"{src}/{'quantized' if q else 'dequantized'}"
+            copy = f"{held}/{'dequantized' if p == FLOAT_RUN else 'quantized'}"
             if copy not in tensors:
                 tensors[copy] = need * numel[src]
-                ops.append(Op(layer.name, (src,), copy))
+                ops.append(Op(layer.name, (held,), copy))
             reads.append(copy)
-        n = layer.out_shape.numel
-        # A kind's workspace (an attention's scores, ``Kind.workspace`` on main), held by its
-        # op only: int8 in QLinearMatMul / QLinearSoftmax.
-        workspace = getattr(REGISTRY[layer.kind], "workspace", None)
-        if workspace is not None and workspace(layer):
-            scratch = f"{layer.name}/workspace"
-            tensors[scratch] = need * workspace(layer)
-            ops.append(Op(layer.name, tuple(reads), scratch))
-            reads.append(scratch)
-        if q and not act_quantized(layer):
+        scratch = workspace_bytes(layer, p)
+        if scratch:
+            tensors[f"{layer.name}/workspace"] = scratch
+            ops.append(Op(layer.name, tuple(reads), f"{layer.name}/workspace"))
+            reads.append(f"{layer.name}/workspace")
+        if float_activation(layer, p):
             pre = f"{layer.name}/int8"
             deq = f"{pre}/dequantized"
-            tensors[pre], tensors[deq] = INT8 * n, FLOAT32 * n
+            tensors[pre], tensors[deq] = INT8 * numel[layer.name], FLOAT32 * numel[layer.name]
             ops += [Op(layer.name, tuple(reads), pre), Op(layer.name, (pre,), deq),
                     Op(layer.name, (deq,), layer.name)]
         else:
             ops.append(Op(layer.name, tuple(reads), layer.name))
     last = network.layers[-1]
     if size[last.name] == INT8:
-        out = f"{last.name}/output"
+        out = f"{tensor[last.name]}/output"
         tensors[out] = FLOAT32 * last.out_shape.numel
-        ops.append(Op(last.name, (last.name,), out))
+        ops.append(Op(last.name, (tensor[last.name],), out))
     return tensors, ops
 
 
 def naive_live_bytes(network: Network) -> list[tuple[str, int]]:
     """Per layer, in order, the most bytes alive during any of its nodes (:func:`runtime_graph`;
     the image is held by the caller for the whole pass, a tensor lives from its node through
-    its last reader)."""
+    its last reader). A folded layer scale runs no node: its live bytes are its conv's."""
     tensors, ops = runtime_graph(network)
     produced = {INPUT: -1}
     last_read: dict[str, int] = {INPUT: len(ops) - 1}
@@ -307,4 +350,8 @@ def naive_live_bytes(network: Network) -> list[tuple[str, int]]:
         now = sum(b for t, b in tensors.items()
                   if produced[t] == i or produced[t] < i <= last_read.get(t, produced[t]))
         live[op.layer] = max(live[op.layer], now)
+    precision = precisions(network)
+    for la in network.layers:
+        if precision[la.name] == FOLDED:
+            live[la.name] = live[la.inputs[0]]
     return list(live.items())

@@ -4,8 +4,8 @@ memory under named schedules (docs/memory.md, "Memory and the roofline").
 Pure functions of resolved layers: no torch, no numpy. Element sizes come from ``--dtype``
 (:data:`DTYPE_BYTES`): at float32 and float16 every tensor is held at that size (weights and
 biases included); int8 is ONNX Runtime's QDQ static quantization (:mod:`.int8`: int32 biases,
-quantization parameters, float32 where ORT leaves an op in float, Quantize / Dequantize copies
-in the naive schedule).
+quantization parameters, float32 where ORT runs a layer in float: :func:`.int8.precisions`,
+Quantize / Dequantize copies in the naive schedule).
 
 Conventions:
 
@@ -149,13 +149,15 @@ def network_traffic(network: Network, dtype: str = DEFAULT_DTYPE, per_channel: b
     check_per_channel(dtype, per_channel)
     if dtype != "int8":
         return tuple(layer_traffic(layer, dtype) for layer in network.layers)
-    size = int8.sizes(network)
+    precision = int8.precisions(network)
+    size = int8.sizes(network, precision)
     numel = {INPUT: network.input_shape.numel}
     numel.update((la.name, la.out_shape.numel) for la in network.layers)
     out = []
     for layer in network.layers:
-        read, written = int8.io_bytes(layer, size, numel)
-        out.append(Traffic(read, int8.weight_bytes(layer, per_channel), written,
+        p = precision[layer.name]
+        read, written = int8.io_bytes(layer, p, size, numel)
+        out.append(Traffic(read, int8.weight_bytes(layer, p, per_channel), written,
                            layer_macs(layer)))
     return tuple(out)
 
@@ -280,18 +282,23 @@ def peak_memory(network: Network, schedule: str = DEFAULT_SCHEDULE,
     reads it; the network output is alive at its own step. Weights are not counted.
 
     At int8 (:mod:`.int8`) every tensor is held at the size ORT leaves it (int8, or float32
-    around a float op; the image is float32); ``naive`` follows ORT's nodes one by one,
-    Quantize / Dequantize copies included (a layer's step: the most alive during any of its
-    nodes); ``streamed``, a hand-written runtime, converts inside its kernels (no copies).
+    after a layer ORT runs in float, :func:`.int8.precisions`; the image is float32);
+    ``naive`` follows ORT's nodes one by one, Quantize / Dequantize copies included (a
+    layer's step: the most alive during any of its nodes); ``streamed``, a hand-written
+    runtime, converts inside its kernels (no copies).
     """
     dtype_bytes(dtype)
     split = check_split(split)
     if dtype == "int8" and schedule == "naive":
         return Peak(schedule=schedule, dtype=dtype, split=split, steps=tuple(
             Step(name, (name,), live) for name, live in int8.naive_live_bytes(network)))
-    size_of = (int8.sizes(network) if dtype == "int8"
+    precision = int8.precisions(network) if dtype == "int8" else None
+    size_of = (int8.sizes(network, precision) if precision is not None
                else dict.fromkeys([INPUT, *(la.name for la in network.layers)],
                                   dtype_bytes(dtype)))
+    scratch = {la.name: (int8.workspace_bytes(la, precision[la.name]) if precision is not None
+                         else size_of[la.name] * REGISTRY[la.kind].workspace(la))
+               for la in network.layers}
     if schedule == "naive":
         plans = _naive_plans(network)
     elif schedule == "streamed":
@@ -317,9 +324,9 @@ def peak_memory(network: Network, schedule: str = DEFAULT_SCHEDULE,
         live = sum(size_of[t] * elements[t] for t, p in produced.items()
                    if p <= i and (p == i or last_read.get(t, p) >= i))
         # What a layer holds only while it runs (an attention's scores), under any schedule
-        # (at int8, at the size its layer's output is held).
+        # (at int8, at the size ORT holds it: :func:`.int8.workspace_bytes`).
         held = sum(size_of[t] * n for t, n in plan.piece) + sum(
-            size_of[m.name] * REGISTRY[m.kind].workspace(m) for m in plan.layers)
+            scratch[m.name] for m in plan.layers)
         steps.append(Step(plan.name, tuple(m.name for m in plan.layers), live + held, held))
     return Peak(schedule=schedule, dtype=dtype, split=split, steps=tuple(steps))
 

@@ -109,15 +109,23 @@ def memory_dict(report: MemoryReport, model: str, device: Device | None = None,
 
 
 def quantization_fields(report: MemoryReport) -> dict[str, Any]:
-    """What the int8 figures assume (:mod:`.int8`): the runtime, the weights' granularity and
-    which layers stay float32 (their op, or their activation)."""
-    layers = report.network.layers
+    """What the int8 figures assume (:mod:`.int8`): the runtime, the weights' granularity and,
+    from :func:`.int8.precisions`, how many layers ORT runs in each precision, the kinds of
+    those it runs in float32, the activations it runs in float32 after an int8 op, and how
+    many layers leave a float32 tensor."""
+    net = report.network
+    precision = int8.precisions(net)
+    size = int8.sizes(net, precision)
+    runs = [(la, precision[la.name]) for la in net.layers]
     return {"runtime": "onnxruntime QDQ static quantization",
             "weights": "per-channel" if report.per_channel else "per-tensor",
-            "float_kinds": sorted({la.kind for la in layers if not int8.op_quantized(la)}),
-            "float_activations": sorted({la.act for la in layers if int8.op_quantized(la)
-                                         and not int8.act_quantized(la)}),
-            "float_outputs": sum(int8.output_size(la) == int8.FLOAT32 for la in layers)}
+            "layers_by_precision": {p: sum(q == p for _, q in runs) for p in (
+                int8.INT8_RUN, int8.MIXED_RUN, int8.FLOAT_RUN, int8.FOLDED)},
+            "float_kinds": sorted({la.kind for la, p in runs if p == int8.FLOAT_RUN}),
+            "float_activations": sorted({la.act for la, p in runs
+                                         if int8.float_activation(la, p)}),
+            "float_outputs": sum(p != int8.FOLDED and size[la.name] == int8.FLOAT32
+                                 for la, p in runs)}
 
 
 def analyze_memory_fields(data: dict[str, Any], report: MemoryReport) -> dict[str, Any]:

@@ -88,12 +88,15 @@ def memory_sections(data: dict[str, Any], per_layer: bool) -> list[Section]:
              "written once); MAC/B = MACs per byte moved."]
     if "quantization" in data:
         q = data["quantization"]
+        runs = ", ".join(f"{n} {p if p != '-' else 'folded'}"
+                         for p, n in q["layers_by_precision"].items() if n)
         kept = [f"kinds {', '.join(q['float_kinds'])}" if q["float_kinds"] else "",
                 f"activations {', '.join(q['float_activations'])}"
                 if q["float_activations"] else ""]
         kept = [k for k in kept if k]
         notes.append(f"int8: {q['runtime']}, {q['weights']} weights (int32 biases, a scale and "
-                     "a zero point per quantized tensor); float32: "
+                     f"a zero point per quantized tensor); layers: {runs} (a tensor with two "
+                     "readers keeps its writer and readers float32); float32: "
                      + (" and ".join(kept) + f" ({q['float_outputs']} outputs)" if kept
                         else "none"))
     if device:
