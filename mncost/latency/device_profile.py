@@ -33,10 +33,13 @@ from .model import (
     ACTIVATION_COEFFICIENTS,
     COEFFICIENTS,
     FLOAT_VARIANT,
+    GENERIC,
     PLAIN,
     PRECISIONS,
     STEM,
     ChannelLayout,
+    Int8ConvPaths,
+    KernelRule,
     LatencyModel,
     network_macs,
 )
@@ -251,9 +254,10 @@ def _range(path: str, where: str, value: Any, integer: bool = False) -> tuple:
     return (int(lo), int(hi)) if integer else (lo, hi)
 
 
-def _known_variant(kernel: str, layout: bool, int8: bool = False) -> bool:
-    """A kind, ``conv@stem``, or with a layout a kind's plain variant ``KIND@nchw``; in an
-    int8 model, any of these with ``@float32`` appended."""
+def _known_variant(kernel: str, layout: KernelRule | None, int8: bool = False) -> bool:
+    """A kind, ``conv@stem``, or with a layout a kind's plain variant ``KIND@nchw`` (with
+    MLAS's int8 conv paths ``KIND@generic``); in an int8 model, any of these with
+    ``@float32`` appended."""
     if int8 and kernel.endswith(FLOAT_VARIANT):
         kernel = kernel[:-len(FLOAT_VARIANT)]
     base, at, variant = kernel.partition("@")
@@ -261,7 +265,8 @@ def _known_variant(kernel: str, layout: bool, int8: bool = False) -> bool:
         return True
     if "@" + variant == STEM:
         return REGISTRY[base].stem_kernel
-    return layout and "@" + variant == PLAIN
+    return layout is not None and "@" + variant == (
+        GENERIC if isinstance(layout, Int8ConvPaths) else PLAIN)
 
 
 def layout_from_dict(path: str, doc: Any) -> ChannelLayout | None:
@@ -269,23 +274,28 @@ def layout_from_dict(path: str, doc: Any) -> ChannelLayout | None:
     return _layout(path, doc)
 
 
-def _layout(path: str, doc: Any) -> ChannelLayout | None:
-    """``model.layout``: absent or null (one kernel per kind), or the blocked layout rule."""
+def _layout(path: str, doc: Any) -> KernelRule | None:
+    """``model.layout``: absent or null (one kernel per kind), the blocked layout rule, or
+    (an int8 model) MLAS's int8 conv paths."""
     if doc is None:
         return None
     doc = _mapping(path, "model.layout", doc)
-    extra = set(doc) - {"name", "alignment", "block"}
+    int8 = doc.get("name") == Int8ConvPaths.name
+    keys = (("depthwise_alignment", "input_alignment", "output_alignment", "min_outputs")
+            if int8 else ("alignment", "block"))
+    extra = set(doc) - {"name", *keys}
     if extra:
         raise _err(path, f"model.layout.{sorted(extra)[0]}", "unknown field")
-    if doc.get("name") != "nchwc":
-        raise _err(path, "model.layout.name", f"must be 'nchwc', got {doc.get('name')!r}")
+    if not int8 and doc.get("name") != "nchwc":
+        raise _err(path, "model.layout.name", f"must be 'nchwc' or '{Int8ConvPaths.name}', "
+                                              f"got {doc.get('name')!r}")
     sizes = []
-    for key in ("alignment", "block"):
+    for key in keys:
         value = doc.get(key)
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1024:
             raise _err(path, f"model.layout.{key}", f"must be an integer 1-1024, got {value!r}")
         sizes.append(value)
-    return ChannelLayout(*sizes)
+    return Int8ConvPaths(*sizes) if int8 else ChannelLayout(*sizes)
 
 
 def _activations(path: str, doc: Any) -> dict[str, tuple[float, float]]:
@@ -342,9 +352,9 @@ def device_from_dict(doc: Any, path: str) -> DeviceProfile:
     kinds = {}
     for kind, coefs in kinds_doc.items():
         base = kind.partition("@")[0]
-        if base not in KINDS or not _known_variant(kind, layout is not None,
-                                                   precision == "int8"):
-            variants = f"; with model.layout also KIND{PLAIN}" if layout else ""
+        if base not in KINDS or not _known_variant(kind, layout, precision == "int8"):
+            suffix = GENERIC if isinstance(layout, Int8ConvPaths) else PLAIN
+            variants = f"; with model.layout also KIND{suffix}" if layout else ""
             if precision == "int8":
                 variants += f"; at int8 also KIND{FLOAT_VARIANT}"
             raise _err(path, f"model.kinds.{kind}",
@@ -360,7 +370,9 @@ def device_from_dict(doc: Any, path: str) -> DeviceProfile:
     model = LatencyModel(kinds, _number(path, "model.between_layers_ms",
                                         m.get("between_layers_ms"), -math.inf),
                          _number(path, "model.fixed_ms", m.get("fixed_ms")), dtype_bytes,
-                         layout, _activations(path, m.get("activations")), precision)
+                         layout, _activations(path, m.get("activations")), precision,
+                         _number(path, "model.between_float_layers_ms",
+                                 m.get("between_float_layers_ms", 0.0), -math.inf))
     cov = _mapping(path, "coverage", doc.get("coverage"))
     coverage = {"alpha": _range(path, "coverage.alpha", cov.get("alpha")),
                 "resolution": _range(path, "coverage.resolution", cov.get("resolution"), True),

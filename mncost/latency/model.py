@@ -56,7 +56,7 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence, Union
 
 from ..costs.analytic import network_macs
 from ..costs.int8 import FLOAT_RUN, precisions
@@ -79,7 +79,10 @@ STEM = "@stem"
 #: runs the layer in float32 (:func:`mncost.costs.int8.precisions`: a tensor with two readers
 #: keeps its writer and readers float32): ``pointwise@float32``. Its int8 kernel is the kind.
 FLOAT_VARIANT = "@float32"
-VARIANTS = (PLAIN, STEM, FLOAT_VARIANT)
+#: The suffix of an int8 conv's kernel when ONNX Runtime's MLAS runs it outside its symmetric
+#: int8 conv kernels (:class:`Int8ConvPaths`): ``depthwise@generic``.
+GENERIC = "@generic"
+VARIANTS = (PLAIN, STEM, FLOAT_VARIANT, GENERIC)
 #: The precisions a model is fitted for: float32, or int8 as ORT's QDQ quantization runs it.
 PRECISIONS = ("float32", "int8")
 #: Coefficient names in a device profile, per kind (units: ms per MAC, per byte, per call).
@@ -195,6 +198,87 @@ class ChannelLayout:
         return {"name": self.name, "alignment": self.alignment, "block": self.block}
 
 
+@dataclass(frozen=True)
+class Int8ConvPaths:
+    """Which int8 convs ONNX Runtime's MLAS runs on its fast symmetric kernels, and which on its
+    generic paths (the int8 counterpart of :class:`ChannelLayout`).
+
+    ``QLinearConv`` with signed int8 weights and zero weight zero points (ORT's QDQ default)
+    packs its weights for MLAS's symmetric conv kernels (``MlasConvSymPackWSize``) only when
+    the channels fit them, and otherwise runs a generic path: the reference depthwise kernel
+    (``MlasConvDepthwise``) or an im2col and integer GEMM (one per group for a grouped conv).
+    The rule, from MLAS's x86 dispatch tables:
+
+    * a depthwise conv is fast when its channels are a multiple of ``depthwise_alignment``
+      (16 on x86);
+    * a standard conv when it writes at least ``min_outputs`` (16) channels, reads a multiple
+      of ``input_alignment`` (4) and writes a multiple of ``output_alignment`` (4 with
+      AVX-512, 8 with AVX2 and AVX-VNNI);
+    * another grouped conv never is.
+
+    Measured on this project's AMD EPYC (AVX-512 VNNI), ORT 1.32, v1 at 160: a depthwise conv
+    of 19 channels took 374 us, one of 24 (16 + 8: generic too) 313 us, one of 16 97 us; of 307
+    channels at 10 x 10, 43 us against 15 us for 256. The int8 calibration records the rule it
+    chose from the CPU's flags (``model.layout``, name ``mlas-int8``)."""
+
+    depthwise_alignment: int = 16
+    input_alignment: int = 4
+    output_alignment: int = 4
+    min_outputs: int = 16
+    name: str = "mlas-int8"
+
+    @staticmethod
+    def applies(layer: ResolvedLayer) -> bool:
+        """Whether the rule concerns ``layer``: a conv, as its kind says."""
+        return REGISTRY[layer.kind].channel_layout
+
+    def fast(self, layer: ResolvedLayer) -> bool:
+        """Whether MLAS runs the int8 ``layer`` on its symmetric kernels (True for non-convs)."""
+        if not self.applies(layer):
+            return True
+        cin, cout, groups = layer.in_shape.c, layer.out_shape.c, layer.groups
+        if groups == 1:
+            return (cout >= self.min_outputs and cin % self.input_alignment == 0
+                    and cout % self.output_alignment == 0)
+        if cin == groups and cout == groups:
+            return cout % self.depthwise_alignment == 0
+        return False
+
+    def kernel(self, layer: ResolvedLayer) -> str:
+        """The layer's kernel: its kind, or ``kind@generic`` off the fast kernels."""
+        return layer.kind if self.fast(layer) else layer.kind + GENERIC
+
+    def calls(self, layer: ResolvedLayer) -> int:
+        """Kernel calls: one, except a grouped (not depthwise) int8 conv, an im2col and an
+        integer GEMM per group."""
+        depthwise = layer.in_shape.c == layer.groups == layer.out_shape.c
+        return layer.groups if self.applies(layer) and layer.groups > 1 and not depthwise \
+            else 1
+
+    @staticmethod
+    def effective_channels(layer: ResolvedLayer) -> tuple[int, int]:
+        return layer.in_shape.c, layer.out_shape.c
+
+    @staticmethod
+    def features(layer: ResolvedLayer, dtype_bytes: int) -> tuple[int, int]:
+        return layer_features(layer, dtype_bytes)[:2]
+
+    @classmethod
+    def for_cpu(cls, flags: Iterable[str]) -> "Int8ConvPaths":
+        """The rule for a CPU with these ``/proc/cpuinfo`` flags: output channels aligned to 4
+        with AVX-512 (MLAS's Avx512Core and Avx512Vnni dispatch), else to 8."""
+        return cls(output_alignment=4 if "avx512f" in set(flags) else 8)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "depthwise_alignment": self.depthwise_alignment,
+                "input_alignment": self.input_alignment,
+                "output_alignment": self.output_alignment, "min_outputs": self.min_outputs}
+
+
+#: Either rule of kernel variants by channel count.
+KernelRule = Union[ChannelLayout, Int8ConvPaths]
+
+
 #: Single convs ``(cin, cout, groups)`` whose layout in the optimized graph pins the rule of
 #: :class:`mncost.latency.model.ChannelLayout`: standard convs around every candidate
 #: alignment and block, depthwise convs, grouped convs with 4 to 64 channels per group.
@@ -283,12 +367,17 @@ class LatencyModel:
     between_ms: float
     fixed_ms: float
     dtype_bytes: int = 4
-    layout: ChannelLayout | None = None
+    layout: KernelRule | None = None
     #: Activation -> ``(ms_per_byte, ms_per_call)`` of applying it to a layer's output.
     activations: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     #: ``int8``: a model of ONNX Runtime's QDQ int8 graph, whose float32 layers
     #: (:meth:`runs`) have kernels of their own (``kind@float32``).
     precision: str = "float32"
+    #: An int8 model's time between layers beyond ``between_ms`` for a layer its runtime runs
+    #: in float32: the Quantize, Dequantize and layout Transpose nodes around it, each a node
+    #: of its own (ORT's profiler times every node, so per-layer timings of such a layer
+    #: carry more of its cost than those of a fused int8 one).
+    between_float_ms: float = 0.0
 
     def scaled(self, factor: float) -> "LatencyModel":
         """Every coefficient times ``factor``: the same machine, uniformly faster or slower
@@ -296,6 +385,7 @@ class LatencyModel:
         return replace(self, kinds={k: tuple(factor * c for c in v)
                                     for k, v in self.kinds.items()},
                        between_ms=factor * self.between_ms, fixed_ms=factor * self.fixed_ms,
+                       between_float_ms=factor * self.between_float_ms,
                        activations={k: tuple(factor * c for c in v)
                                     for k, v in self.activations.items()})
 
@@ -311,6 +401,8 @@ class LatencyModel:
         :meth:`runs`) is float32."""
         if REGISTRY[layer.kind].stem_kernel and layer.inputs == (INPUT,):
             base = layer.kind + STEM
+        elif run == FLOAT_RUN:        # a plain float32 conv between int8 ones: no int8 rule
+            base = layer.kind
         else:
             base = self.layout.kernel(layer) if self.layout is not None else layer.kind
         return base + FLOAT_VARIANT if run == FLOAT_RUN else base
@@ -338,8 +430,13 @@ class LatencyModel:
             return self.layout.effective_channels(layer)
         return layer.in_shape.c, layer.out_shape.c
 
-    def calls(self, layer: ResolvedLayer) -> int:
-        """How many times the kernel's per-call term counts (:meth:`ChannelLayout.calls`)."""
+    def calls(self, layer: ResolvedLayer, run: str | None = None) -> int:
+        """How many times the kernel's per-call term counts (:meth:`ChannelLayout.calls`,
+        :meth:`Int8ConvPaths.calls`). A grouped or depthwise conv an int8 model's runtime
+        runs in float32 runs ORT's plain NCHW conv (no blocked layout in the int8 graph): an
+        im2col and a GEMM per group."""
+        if run == FLOAT_RUN and REGISTRY[layer.kind].channel_layout and layer.groups > 1:
+            return layer.groups
         return self.layout.calls(layer) if self.layout is not None else 1
 
     def output_bytes(self, layer: ResolvedLayer) -> int:
@@ -355,21 +452,26 @@ class LatencyModel:
         a, b, c = self.coefficients(layer, run)
         p, q = self.activations.get(layer.act, (0.0, 0.0))
         act = p * self.output_bytes(layer) + q if p or q else 0.0
-        return a * macs + b * nbytes + c * self.calls(layer) + act
+        return a * macs + b * nbytes + c * self.calls(layer, run) + act
+
+    def between(self, run: str | None = None) -> float:
+        """The time between layers after a layer run as ``run`` says (:meth:`runs`)."""
+        return self.between_ms + (self.between_float_ms if run == FLOAT_RUN else 0.0)
 
     def predict(self, network: Network) -> Prediction:
         """Predicted milliseconds of one forward pass (batch 1) of ``network``."""
-        layers = []
+        layers, gaps = [], []
         runs = self.runs(network) or {}
         for layer in network.layers:
             macs, nbytes, _ = layer_features(layer, self.dtype_bytes)
             run = runs.get(layer.name)
             layers.append(LayerPrediction(layer.name, layer.kind, layer.stage, macs, nbytes,
                                           self.layer_ms(layer, run), self.kernel(layer, run)))
-        between = self.between_ms * len(layers)
-        low = [p.ms for p in layers if p.ms + self.between_ms < 0]
-        if low:     # such a layer takes 0 ms: the time between layers cancels its own time
-            between = self.between_ms * (len(layers) - len(low)) - math.fsum(low)
+            gaps.append(self.between(run))
+        # A layer whose time the (negative) time between layers takes below 0 ms takes 0 ms:
+        # the time between layers cancels its own time.
+        low = [p.ms for p, gap in zip(layers, gaps) if p.ms + gap < 0]
+        between = math.fsum(gap if p.ms + gap >= 0 else -p.ms for p, gap in zip(layers, gaps))
         return Prediction(tuple(layers), between, self.fixed_ms, len(low))
 
     def uncalibrated(self, network: Network) -> list[str]:
@@ -384,6 +486,8 @@ class LatencyModel:
                 "activations": {k: dict(zip(ACTIVATION_COEFFICIENTS, v))
                                 for k, v in self.activations.items()},
                 "between_layers_ms": self.between_ms, "fixed_ms": self.fixed_ms,
+                **({"between_float_layers_ms": self.between_float_ms}
+                   if self.precision != "float32" else {}),
                 "layout": self.layout.to_dict() if self.layout is not None else None}
 
 
@@ -506,7 +610,7 @@ def fit(measured: Sequence[Measured], dtype_bytes: int = 4,
     shape = LatencyModel({}, 0.0, 0.0, dtype_bytes, layout, precision=precision)
     points = [LayerPoint(shape.kernel(layer, runs.get(layer.name)), layer.act,
                          *shape.features(layer), shape.output_bytes(layer),
-                         m.layer_ms[layer.name], shape.calls(layer))
+                         m.layer_ms[layer.name], shape.calls(layer, runs.get(layer.name)))
               for m in measured if m.layer_ms is not None
               for runs in (shape.runs(m.network) or {},) for layer in m.network.layers]
     if not points:
@@ -517,14 +621,24 @@ def fit(measured: Sequence[Measured], dtype_bytes: int = 4,
     # per layer beyond the per-layer timings, and timing a layer can cost more than that gap
     # (ONNX Runtime's profiler: v3-small 0.45/112 sums to 0.29 ms of node times in a 0.18 ms
     # run). Its column enters twice, with both signs, to keep nnls.
-    rows = [(stage1.predict(m.network).layers_ms, len(m.network.layers),
-             -len(m.network.layers), 1.0) for m in measured]
+    # An int8 model's float32 layers get a time between layers of their own
+    # (:attr:`LatencyModel.between_float_ms`), entered the same way.
+    rows = []
+    for m in measured:
+        floats = sum(r == FLOAT_RUN for r in (stage1.runs(m.network) or {}).values())
+        n = len(m.network.layers)
+        rows.append((stage1.predict(m.network).layers_ms, n, -n, floats, -floats, 1.0))
+    x = np.array(rows)
+    if precision == "float32":
+        x = x[:, [0, 1, 2, 5]]
     y = np.array([m.end_to_end_ms for m in measured])
-    s, more, less, fixed = nnls(np.array(rows) / y[:, None], np.ones(len(y)))
+    solution = nnls(x / y[:, None], np.ones(len(y)))
+    s, more, less, fixed = solution[0], solution[1], solution[2], solution[-1]
+    floats = float(solution[3] - solution[4]) if precision != "float32" else 0.0
     kinds = {k: (s * a, s * b, s * c) for k, (a, b, c) in kernels.items()}
     activations = {k: (s * p, s * q) for k, (p, q) in acts.items()}
     return LatencyModel(kinds, float(more - less), float(fixed),
-                        dtype_bytes, layout, activations, precision)
+                        dtype_bytes, layout, activations, precision, floats)
 
 
 def fit_macs_baseline(measured: Sequence[Measured]) -> float:

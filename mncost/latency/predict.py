@@ -236,11 +236,12 @@ class _AlphaPart:
         self.per_out: list[float] = []
         self.per_in: list[float] = []
         self.per_layer: list[float] = []
-        self.between = model.between_ms
-        const = model.fixed_ms + model.between_ms * len(network.layers)
+        runs = model.runs(network) or {}
+        #: The time between layers after each layer (:meth:`LatencyModel.between`).
+        self.between = [model.between(runs.get(layer.name)) for layer in network.layers]
+        const = model.fixed_ms + math.fsum(self.between)
         d = model.dtype_bytes
         self.ok = True
-        runs = model.runs(network) or {}
         for layer in network.layers:
             a, b, c = model.coefficients(layer, runs.get(layer.name))
             p, q = model.activations.get(layer.act, (0.0, 0.0))
@@ -259,15 +260,15 @@ class _AlphaPart:
             gate = REGISTRY[layer.kind].side_input(layer)
             self.per_out.append(a * work + (b + p) * d * cout)
             self.per_in.append(b * d * maps * cin)
-            fixed = b * d * (weights + gate) + c * model.calls(layer) + q
+            fixed = b * d * (weights + gate) + c * model.calls(layer, runs.get(layer.name)) + q
             self.per_layer.append(fixed)
             const += fixed
         self.const = const
         # Layers the time between layers may take below 0 ms at some resolution (their time
         # is least at one pixel): checked one by one, the others added as they are.
-        self.low = [i for i, (o, n, f) in enumerate(zip(self.per_out, self.per_in,
-                                                        self.per_layer))
-                    if o + n + f + self.between < 0]
+        self.low = [i for i, (o, n, f, g) in enumerate(zip(self.per_out, self.per_in,
+                                                           self.per_layer, self.between))
+                    if o + n + f + g < 0]
         self.layer_notes = [n for n in device.notes(network) if n.topic in ("kinds", "kernels")]
 
     def total(self, pixels: tuple[Sequence[int], Sequence[int]]) -> tuple[float, int]:
@@ -280,8 +281,8 @@ class _AlphaPart:
         for i in self.low:
             t = self.per_out[i] * out_pixels[i] + self.per_in[i] * in_pixels[i] \
                 + self.per_layer[i]
-            if t + self.between < 0:
-                ms -= t + self.between
+            if t + self.between[i] < 0:
+                ms -= t + self.between[i]
                 clamped += 1
         return ms, clamped
 

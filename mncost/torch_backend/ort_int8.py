@@ -48,7 +48,7 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 
 from ..errors import InputError
-from ..latency.model import ChannelLayout
+from ..latency.model import Int8ConvPaths
 from ..measure.profile_options import ProfileOptions
 from ..measure.timing import CPU_CLOCK, ProgressFn, measure
 from ..network.layers import Network
@@ -60,6 +60,7 @@ from .onnx_runtime import (
     require_ort,
     session_options,
 )
+from .roofline import cpu_flags
 
 #: Random calibration inputs (standard normal, like a normalised image) and their seed.
 CALIBRATION_SAMPLES = 8
@@ -305,12 +306,14 @@ class OrtInt8Runner(OrtRunner):
         self.baseline_unattributed_ns: list[int] | None = None
 
     @classmethod
-    def layout(cls, threads: int, progress: Callable[[str], None]) -> ChannelLayout | None:
-        """No blocked layout: ORT runs every int8 conv as an NHWC QLinearConv and the float32
-        layers between them as plain NCHW convs. Which layers run float32 is the graph's
-        structure (:func:`mncost.costs.int8.precisions`); this probe quantizes
-        :data:`PRECISION_PROBES` and reports where the installed ORT disagrees with it (the
-        fit then prices those layers with the rule's kernel anyway)."""
+    def layout(cls, threads: int, progress: Callable[[str], None]) -> Int8ConvPaths:
+        """MLAS's rule of which int8 convs run its fast symmetric kernels, for this CPU
+        (:meth:`Int8ConvPaths.for_cpu`); ORT runs every int8 conv as an NHWC QLinearConv
+        and the float32 layers between them as plain NCHW convs (no blocked layout). Which
+        layers run float32 is the graph's structure (:func:`mncost.costs.int8.precisions`);
+        this probe quantizes :data:`PRECISION_PROBES` and reports where the installed ORT
+        disagrees with it (the fit then prices those layers with the rule's kernel
+        anyway)."""
         from ..costs.int8 import precisions
         from ..network.catalog import configs_dir, resolve_model
 
@@ -333,7 +336,12 @@ class OrtInt8Runner(OrtRunner):
             progress(f"int8 probe: ONNX Runtime runs all {total} layers of "
                      f"{len(PRECISION_PROBES)} probe networks in the precision mncost's rule "
                      "gives (a tensor with two readers keeps its writer and readers float32)")
-        return None
+        rule = Int8ConvPaths.for_cpu(cpu_flags())
+        progress(f"int8 conv paths: MLAS's fast kernels take a depthwise conv of a multiple "
+                 f"of {rule.depthwise_alignment} channels, a standard conv of a multiple of "
+                 f"{rule.input_alignment} inputs and {rule.output_alignment} outputs (at "
+                 f"least {rule.min_outputs}); other convs are priced as kind@generic")
+        return rule
 
     @classmethod
     def _refuse(cls, options: ProfileOptions) -> None:

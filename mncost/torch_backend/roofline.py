@@ -39,13 +39,18 @@ def _best(run, repeats: int) -> float:
 VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
 
 
-def vnni_flags(cpuinfo: str = "/proc/cpuinfo") -> list[str]:
-    """The :data:`VNNI_FLAGS` this CPU has ([] where /proc/cpuinfo is not readable)."""
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> list[str]:
+    """The first CPU's flags in /proc/cpuinfo ([] where it is not readable)."""
     try:
-        flags = next((line.split(":", 1)[1].split() for line in
-                      Path(cpuinfo).read_text().splitlines() if line.startswith("flags")), [])
+        return next((line.split(":", 1)[1].split() for line in
+                     Path(cpuinfo).read_text().splitlines() if line.startswith("flags")), [])
     except OSError:
         return []
+
+
+def vnni_flags(cpuinfo: str = "/proc/cpuinfo") -> list[str]:
+    """The :data:`VNNI_FLAGS` this CPU has ([] where /proc/cpuinfo is not readable)."""
+    flags = cpu_flags(cpuinfo)
     return [f for f in VNNI_FLAGS if f in flags]
 
 
