@@ -203,3 +203,99 @@ def test_zoo_predicts_the_int8_rows_on_an_int8_profile(tmp_path):
     assert all(r["predicted_ms"] is None for r in float_rows)
     assert any(f"float32 rows are not predicted, {path} was calibrated at int8" in n
                for n in data["notes"])
+
+
+# ---------------------------------------------------------------------------------------------
+# MLAS's int8 conv paths (Int8ConvPaths) and the float32 layers' time between layers
+
+AVX512 = lm.Int8ConvPaths()
+
+
+def test_mlas_int8_conv_paths_by_hand():
+    # v1 at 0.6/144: 19, 38, 76, 153, 307, 614 channels
+    net = resolve_model("v1", 0.6, 144)
+    layer = {la.name: la for la in net.layers}
+    assert AVX512.kernel(layer["layers.1.dw"]) == "depthwise@generic"     # 19: not 16k
+    assert AVX512.kernel(layer["layers.1.pw"]) == "pointwise@generic"     # reads 19
+    assert AVX512.kernel(layer["layers.2.pw"]) == "pointwise@generic"     # reads 38
+    assert AVX512.kernel(layer["layers.3.pw"]) == "pointwise"             # 76 -> 76: 4k, 4k
+    assert AVX512.kernel(layer["layers.11"]) == "fc"                      # a GEMM: no rule
+    net = resolve_model("v1", 0.75, 160)                                  # 24, 48, 96, ...
+    layer = {la.name: la for la in net.layers}
+    assert AVX512.kernel(layer["layers.1.dw"]) == "depthwise@generic"     # 24 = 16 + 8
+    assert AVX512.kernel(layer["layers.2.dw"]) == "depthwise"             # 48
+    # AVX2 aligns output channels to 8: 76 outputs leave the fast kernel
+    avx2 = lm.Int8ConvPaths.for_cpu(["sse4_2", "avx2"])
+    assert avx2.output_alignment == 8
+    assert lm.Int8ConvPaths.for_cpu(["avx2", "avx512f", "avx512_vnni"]) == AVX512
+    net = resolve_model("v1", 0.6, 144)
+    assert avx2.kernel(net.layer("layers.3.pw")) == "pointwise@generic"
+
+
+def test_a_grouped_int8_conv_is_generic_and_called_per_group():
+    from mncost.network.catalog import configs_dir
+
+    net = resolve_model(str(configs_dir() / "calibration" / "grouped.yaml"), 1.0, 160)
+    grouped = net.layer("layers.1")                       # 32 -> 64, 4 groups
+    assert grouped.groups == 4
+    assert AVX512.kernel(grouped) == "grouped@generic" and AVX512.calls(grouped) == 4
+    model = int8_model({**TRUTH, "grouped@generic": (1e-8, 0.0, 0.01)})
+    model = lm.LatencyModel(model.kinds, 0.0, 0.0, 1, AVX512, {}, "int8")
+    assert model.calls(grouped, "int8") == 4
+
+
+def test_a_float32_depthwise_conv_of_an_int8_graph_is_called_per_group():
+    net = resolve_model("v3-large", 1.0, 224)
+    ran = precisions(net)
+    dw = next(la for la in net.layers if la.kind == "depthwise" and ran[la.name] == "float32")
+    model = lm.LatencyModel(TRUTH, 0.0, 0.0, 1, AVX512, {}, "int8")
+    assert model.calls(dw, "float32") == dw.groups
+    assert model.kernel(dw, "float32") == "depthwise@float32"   # no int8 rule for it
+
+
+def test_the_float32_layers_time_between_layers():
+    net = resolve_model("v2", 1.0, 224)                          # 25 float32 layers of 64
+    base = int8_model(between=0.002)
+    more = lm.LatencyModel(TRUTH, 0.002, 0.3, 1, None, {}, "int8", 0.004)
+    assert more.predict(net).total_ms == pytest.approx(base.predict(net).total_ms + 25 * 0.004)
+    assert more.scaled(2.0).between_float_ms == 0.008
+    doc = _doc(more)
+    assert doc["model"]["between_float_layers_ms"] == 0.004
+    assert "between_float_layers_ms" not in lm.LatencyModel(TRUTH, 0.0, 0.0).to_dict()
+
+
+def test_fit_recovers_the_float32_layers_time_between_layers():
+    truth = lm.LatencyModel(TRUTH, 0.001, 0.3, 1, None, {}, "int8", 0.006)
+    measured = []
+    for model in ("v1", "v2", "v3-small"):
+        for alpha in (0.35, 0.5, 1.0):
+            for res in (96, 160, 224):
+                net = resolve_model(model, alpha, res)
+                pred = truth.predict(net)
+                # per-layer timings carry none of the time between layers
+                measured.append(lm.Measured(net, pred.total_ms,
+                                            {p.name: p.ms for p in pred.layers}))
+    model = lm.fit(measured, 1, None, "int8")
+    assert model.between_float_ms == pytest.approx(0.006, rel=1e-3)
+    net = resolve_model("v3-large", 0.6, 144)
+    assert model.predict(net).total_ms == pytest.approx(truth.predict(net).total_ms, rel=1e-3)
+
+
+def test_device_profile_keeps_the_int8_conv_paths(tmp_path):
+    model = lm.LatencyModel({**TRUTH, "depthwise@generic": (1e-7, 0.0, 0.01)}, 0.0, 0.0, 1,
+                            AVX512, {}, "int8", 0.003)
+    path = tmp_path / "dev.json"
+    path.write_text(json.dumps(_doc(model)))
+    dev = dp.load_device(str(path))
+    assert dev.model.layout == AVX512 and dev.model.between_float_ms == 0.003
+    doc = _doc(model)
+    doc["model"]["kinds"]["depthwise@nchw"] = doc["model"]["kinds"]["depthwise"]
+    path.write_text(json.dumps(doc))
+    result = run("predict", "v2", "--device-profile", str(path))
+    assert "model.kinds.depthwise@nchw: unknown layer kind" in one_error_line(result)
+    doc = _doc(model)
+    doc["model"]["layout"]["depthwise_alignment"] = 0
+    path.write_text(json.dumps(doc))
+    result = run("predict", "v2", "--device-profile", str(path))
+    assert "model.layout.depthwise_alignment: must be an integer 1-1024" in \
+        one_error_line(result)

@@ -140,7 +140,7 @@ def act_quantized(layer: ResolvedLayer) -> bool:
 # What ORT really runs each layer in: the graph's structure decides, not the kind alone
 
 #: :func:`precisions`' values: only int8 kernels, only float32 kernels, an int8 op followed by a
-#: float32 part (its activation, attention's softmax), no node of its own.
+#: float32 part (its activation, attention's scaling), no node of its own.
 INT8_RUN, FLOAT_RUN, MIXED_RUN, FOLDED = "int8", "float32", "mixed", "-"
 
 #: Activations the graph ORT quantizes writes as ``x * f(x)`` (the quantizer's pre-processing
@@ -150,8 +150,9 @@ SELF_GATED_ACTS = frozenset(("hswish", "swish", "gelu"))
 #: Kinds ORT's basic graph optimizations fold into the conv they follow before the quantizer
 #: sees the graph (a Mul by a constant after a Conv: ``ConvMulFusion``): layer scale.
 FOLDED_KINDS = frozenset(("layer_scale",))
-#: Kinds whose int8 op leaves part of its work in float32: attention's softmax runs between
-#: its two QLinearMatMuls in float32.
+#: Kinds whose int8 op leaves part of its work in float32: attention's scaling of Q K^T by
+#: 1/sqrt(d) runs in float32 between a Dequantize and a Quantize (ORT's optimized graph:
+#: QLinearMatMul, DQ, Mul, Q, QLinearSoftmax, QLinearMatMul).
 PARTLY_FLOAT_KINDS = frozenset(("attention",))
 
 
