@@ -61,6 +61,10 @@ NOT_RUN = {
         "(tests/test_predict.py calibrates a tiny set end to end)",
     "mncost calibrate -o laptop.json --evaluate -f markdown > eval.md":
         "measures for about 5 minutes",
+    "mncost calibrate -o laptop-int8.json --runtime onnxruntime --dtype int8":
+        "quantizes 63 networks and measures for about 5 minutes; SUPPLIED stands in for the "
+        "laptop-int8.json it writes (tests/test_int8_latency.py calibrates a tiny int8 set "
+        "end to end)",
     "mncost crosscheck --all":
         "120 configurations, 10-15 s on 2 cores; tests/test_crosscheck.py runs --all "
         "on a small grid",
@@ -83,6 +87,10 @@ DEVICE_PROFILE = {
 SUPPLIED = {
     "laptop.json": (json.dumps(DEVICE_PROFILE),
                     "the device profile `mncost calibrate -o laptop.json` writes (minutes)"),
+    "laptop-int8.json": (json.dumps({**DEVICE_PROFILE, "runtime": "onnxruntime",
+                                     "model": {**DEVICE_PROFILE["model"], "dtype_bytes": 1,
+                                               "precision": "int8"}}),
+                         "the int8 device profile `mncost calibrate --dtype int8` writes"),
     "device.json": (json.dumps({"peak_gmacs": 60, "bandwidth_gbs": 23}),
                     ("the roofline `mncost roofline-measure -o device.json` writes (torch); "
                      "that example still runs and replaces it")),
@@ -228,7 +236,14 @@ def env(tmp_path_factory):
     return environ
 
 
+#: Files of this repository the documents name by path (a shipped device profile): copied in.
+REPOSITORY_FILES = ("docs/examples/epyc-eager-1t.json",)
+
+
 def workspace(directory: Path) -> None:
+    for name in REPOSITORY_FILES:
+        (directory / name).parent.mkdir(parents=True, exist_ok=True)
+        (directory / name).write_bytes((ROOT / name).read_bytes())
     for name, text in SHOWN.items():
         (directory / name).parent.mkdir(parents=True, exist_ok=True)
         (directory / name).write_text(text)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
 
 import pytest
 from _helpers import BETWEEN, FIXED, TRUTH, assert_cli_imports_none
@@ -257,3 +258,36 @@ def test_zoo_never_imports_torch_or_numpy(device):
     assert_cli_imports_none([["zoo", "-f", "json"],
                              ["zoo", "--device-profile", device, "-f", "csv"],
                              ["zoo", "--published-device", "pixel1"]], timeout=300)
+
+
+def test_the_readme_worked_example_reproduces():
+    """README, "Which MobileNet should I ship?": the answers it prints come from the shipped
+    profile of this project's machine, the latency ∝ MACs budget and the Pixel 1 figures."""
+    from conftest import ROOT
+
+    profile = str(ROOT / "docs" / "examples" / "epyc-eager-1t.json")
+    readme = " ".join((ROOT / "README.md").read_text().split())    # wrapping aside
+
+    def best(*args):
+        out = run("zoo", *args, "-f", "json")
+        assert out.exit_code == 0, out.output
+        return max(json.loads(out.stdout)["rows"], key=lambda r: r["top1"])
+
+    mine = best("--device-profile", profile, "--max-ms", "10", "--min-top1", "65")
+    assert (mine["model"], mine["alpha"], mine["resolution"], mine["top1"]) == \
+        ("v3-small-tf", 1.25, [224, 224], 70.4)
+    assert f"predicted {mine['predicted_ms']:.2f} ms" in readme
+    ms_per_mac = json.loads(Path(profile).read_text())["macs_baseline"]["ms_per_mac"]
+    budget = 10 / ms_per_mac
+    assert round(budget / 1e6, -1) == 150 and "10 ms is 150M MACs" in readme
+    by_macs = best("--max-macs", "150M")
+    assert (by_macs["model"], by_macs["alpha"], by_macs["resolution"], by_macs["top1"]) == \
+        ("v3-large-tf", 1.0, [160, 160], 71.7)
+    out = run("predict", "v3-large-tf", "--res", "160", "--device-profile", profile, "-f",
+              "json")
+    over = json.loads(out.stdout)["predicted_ms"]
+    assert over > 10 and f"predicts {over:.2f} ms here" in readme
+    pixel = best("--published-device", "pixel1", "--max-ms", "10")
+    assert (pixel["model"], pixel["alpha"], pixel["resolution"], pixel["top1"]) == \
+        ("v3-small-tf", 1.0, [160, 160], 62.8)
+    assert pixel["published_ms"] == 8.6 and "(62.8%, 8.6 ms)" in readme
