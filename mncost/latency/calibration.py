@@ -128,6 +128,8 @@ class Sampled:
         layer_ns: layer name -> its in-place timings (ns), when it had per-layer runs.
         layer_summary: statistic -> layer name -> ms, for samples read back from a profile
             (which keeps each layer's statistics, not its runs).
+        layer_nodes: layer name -> the nodes its runtime's profiler times for it (ONNX
+            Runtime; None for a runtime whose per-layer timing is one per layer).
     """
 
     config: Config
@@ -135,6 +137,7 @@ class Sampled:
     layer_ns: dict[str, list[int]] = field(default_factory=dict)
     instrumented_ns: list[int] = field(default_factory=list)
     layer_summary: dict[str, dict[str, float]] = field(default_factory=dict)
+    layer_nodes: dict[str, int] | None = None
 
     @property
     def plain_ns(self) -> list[int]:
@@ -184,7 +187,8 @@ class Sampled:
         return reason
 
     def measured(self, statistic: str = "quiet") -> Measured:
-        return Measured(self.config.network, self.value_ms(statistic), self.layer_ms(statistic))
+        return Measured(self.config.network, self.value_ms(statistic), self.layer_ms(statistic),
+                        self.layer_nodes)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -375,8 +379,11 @@ def measurements_document(calibration: Sequence[Sampled], held: Sequence[Sampled
     def one(s: Sampled, role: str) -> dict[str, Any]:
         layers = {name: [ms[layer.name] for layer in s.config.network.layers]
                   for name in STATISTICS if (ms := s.layer_ms(name)) is not None}
+        nodes = ({"layer_nodes": [s.layer_nodes.get(la.name, 0)
+                                  for la in s.config.network.layers]}
+                 if s.layer_nodes is not None else {})
         return {**s.config.key(), "source": s.config.stored_source(), "set": role,
-                "plain_ns": [list(r) for r in s.rounds_ns], "layer_ms": layers or None}
+                "plain_ns": [list(r) for r in s.rounds_ns], "layer_ms": layers or None, **nodes}
     return {"unit": "ns", "statistics": {k: statistic_name(k) for k in STATISTICS},
             "configurations": [one(s, "calibration") for s in calibration]
             + [one(s, "held-out") for s in held]}
@@ -427,8 +434,15 @@ def _sampled(entry: Any, where: str) -> Sampled:
             raise InputError(f"{where}.layer_ms.{name}: must be one time per layer "
                              f"({len(network.layers)})")
         summary[name] = {layer.name: float(v) for layer, v in zip(network.layers, values)}
+    nodes = entry.get("layer_nodes")
+    if nodes is not None and (not isinstance(nodes, list) or len(nodes) != len(network.layers)
+                              or not all(isinstance(n, int) and n >= 0 for n in nodes)):
+        raise InputError(f"{where}.layer_nodes: must be one node count >= 0 per layer "
+                         f"({len(network.layers)})")
     return Sampled(Config(str(entry.get("model", source)), network, source), rounds,
-                   layer_summary=summary)
+                   layer_summary=summary,
+                   layer_nodes=None if nodes is None else
+                   {layer.name: n for layer, n in zip(network.layers, nodes)})
 
 
 def refused_document(calibration: Sequence[Sampled], held: Sequence[Sampled], runtime: str,

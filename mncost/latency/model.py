@@ -502,11 +502,14 @@ class Measured:
         network: the resolved network.
         end_to_end_ms: median of the plain end-to-end runs.
         layer_ms: layer name -> median of its in-place timings (per-layer runs), or ``None``.
+        layer_nodes: layer name -> how many nodes the runtime's profiler timed for it (ONNX
+            Runtime), or ``None``: stage 1 then takes a per-node profiling cost out.
     """
 
     network: Network
     end_to_end_ms: float
     layer_ms: Mapping[str, float] | None = None
+    layer_nodes: Mapping[str, int] | None = None
 
 
 def nnls(a: Any, b: Any) -> Any:
@@ -558,10 +561,13 @@ class LayerPoint:
     output_bytes: int
     ms: float
     calls: int = 1
+    #: Nodes the runtime's profiler timed for the layer (0: not counted).
+    nodes: int = 0
 
 
 def fit_layers(points: Sequence[LayerPoint]
-               ) -> tuple[dict[str, tuple[float, float, float]], dict[str, tuple[float, float]]]:
+               ) -> tuple[dict[str, tuple[float, float, float]],
+                          dict[str, tuple[float, float]], float]:
     """Stage 1: every measured layer against ``[MACs, bytes, calls]`` of its kernel and
     ``[output bytes, 1]`` of its activation, one non-negative least squares on relative
     errors. Returns the kernels' ``(a, b, c)`` and the activations' ``(p, q)``.
@@ -570,7 +576,14 @@ def fit_layers(points: Sequence[LayerPoint]
     (ONNX Runtime fuses ReLU into the conv's kernel but runs swish as two more nodes; eager
     PyTorch calls every activation as a module of its own), and they are told apart from the
     kernels' own terms because each kind is measured with several activations (a pointwise
-    conv with none, ReLU, ReLU6, hard swish and swish)."""
+    conv with none, ReLU, ReLU6, hard swish and swish).
+
+    Where the points count their profiled nodes (ONNX Runtime), one more column, shared by
+    every layer, takes the profiler's own cost per node (returned third, in ms; 0 without
+    counts) out of the kernels' terms: ORT's profiler costs each node a few microseconds more
+    than a plain run spends on it, and an int8 graph's float32 layers are 2-4 nodes each (their
+    Quantize, Dequantize and layout Transpose), so without it those layers' kernels carry that
+    cost into every prediction."""
     import numpy as np
 
     kernels = sorted({p.kernel for p in points})
@@ -578,20 +591,23 @@ def fit_layers(points: Sequence[LayerPoint]
     timed = [p for p in points if p.ms > 0]
     k_col = {k: 3 * i for i, k in enumerate(kernels)}
     a_col = {a: 3 * len(kernels) + 2 * i for i, a in enumerate(acts)}
-    x = np.zeros((len(timed), 3 * len(kernels) + 2 * len(acts)))
+    counted = any(p.nodes for p in timed)
+    x = np.zeros((len(timed), 3 * len(kernels) + 2 * len(acts) + counted))
     for row, p in enumerate(timed):
         j = k_col[p.kernel]
         x[row, j:j + 3] = (p.macs, p.bytes, p.calls)
         if p.act != "none":
             j = a_col[p.act]
             x[row, j:j + 2] = (p.output_bytes, 1.0)
+        if counted:
+            x[row, -1] = p.nodes
     y = np.array([p.ms for p in timed])
     solution = nnls(x / y[:, None], np.ones(len(y))) if len(timed) else np.zeros(x.shape[1])
     # A kernel measured but never timed (ONNX Runtime folds residual adds into the conv
     # before them, so they read 0): calibrated as free.
     coefs = {k: tuple(float(v) for v in solution[j:j + 3]) for k, j in k_col.items()}
     act_coefs = {a: tuple(float(v) for v in solution[j:j + 2]) for a, j in a_col.items()}
-    return coefs, act_coefs
+    return coefs, act_coefs, float(solution[-1]) if counted else 0.0
 
 
 def fit(measured: Sequence[Measured], dtype_bytes: int = 4,
@@ -610,12 +626,13 @@ def fit(measured: Sequence[Measured], dtype_bytes: int = 4,
     shape = LatencyModel({}, 0.0, 0.0, dtype_bytes, layout, precision=precision)
     points = [LayerPoint(shape.kernel(layer, runs.get(layer.name)), layer.act,
                          *shape.features(layer), shape.output_bytes(layer),
-                         m.layer_ms[layer.name], shape.calls(layer, runs.get(layer.name)))
+                         m.layer_ms[layer.name], shape.calls(layer, runs.get(layer.name)),
+                         (m.layer_nodes or {}).get(layer.name, 0))
               for m in measured if m.layer_ms is not None
               for runs in (shape.runs(m.network) or {},) for layer in m.network.layers]
     if not points:
         raise InputError("a fit needs per-layer measurements")
-    kernels, acts = fit_layers(points)
+    kernels, acts, _ = fit_layers(points)
     stage1 = LatencyModel(kernels, 0.0, 0.0, dtype_bytes, layout, acts, precision)
     # Stage 2. The time between layers may come out negative: it is what a plain run spends
     # per layer beyond the per-layer timings, and timing a layer can cost more than that gap

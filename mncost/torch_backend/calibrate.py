@@ -130,8 +130,11 @@ def measure_set(configs: Sequence[Config], runtime: str, threads: int, budget_s:
         runners.append(make(config.network, options))
         if (i + 1) % 10 == 0 or i + 1 == len(configs):
             progress(f"built {i + 1}/{len(configs)} networks ({time.monotonic() - built:.0f} s)")
-    start = time.monotonic()
     sampled = [Sampled(c) for c in configs]
+    for runner, s in zip(runners, sampled):     # ONNX Runtime: its profile's nodes per layer
+        if hasattr(runner, "profiled_nodes") and per_layer(s.config):
+            s.layer_nodes = runner.profiled_nodes()
+    start = time.monotonic()
     probe = []
     for runner in runners:                     # one short pass: how long is a round?
         probe.append(statistics.median(runner.timed(1, 3)) / 1e9)

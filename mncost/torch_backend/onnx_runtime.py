@@ -131,6 +131,24 @@ def folded_layers(network: Network) -> dict[str, str]:
             if la.kind in FOLDED_KINDS and len(la.inputs) == 1}
 
 
+def count_nodes(graph: Any, names: Mapping[str, str], nodes: Mapping[str, str] | None = None,
+                folded: Mapping[str, str] | None = None) -> dict[str, int]:
+    """Layer -> the nodes of ``graph`` (ORT's optimized graph) that belong to it, as
+    :func:`parse_profile` attributes profile events (``nodes``: the int8 graph's node map;
+    ``folded``: a layer scale's fused conv is its conv's). Constants and identities run no
+    kernel and are not counted."""
+    counts: dict[str, int] = {}
+    for node in graph.node:
+        if node.op_type in ("Constant", "Identity"):
+            continue
+        layer = layer_of(node.name, names) or (nodes or {}).get(node.name)
+        if folded and layer in folded and node.op_type != "Mul":
+            layer = folded[layer]
+        if layer is not None:
+            counts[layer] = counts.get(layer, 0) + 1
+    return counts
+
+
 def session_options(threads: int, profile_prefix: str | None = None) -> Any:
     ort = require_ort()
     so = ort.SessionOptions()
@@ -330,6 +348,13 @@ class OrtRunner:
         if progress is not None:
             progress("per-layer", 1.0, repeats)
         return per_layer, model_runs
+
+    def profiled_nodes(self) -> dict[str, int]:
+        """Layer -> how many nodes of ORT's optimized graph (so of its profile) are its own
+        (:func:`count_nodes`): the calibration's fit takes the profiler's cost per node out of
+        the per-layer times (:func:`mncost.latency.model.fit_layers`)."""
+        return count_nodes(optimized_graph(self.onnx, self.threads), self.names,
+                           folded=folded_layers(self.network))
 
     def describe(self) -> dict[str, Any]:
         env = describe_environment(torch.device("cpu"), self.threads, self.options, CPU_CLOCK)

@@ -54,6 +54,7 @@ from ..measure.timing import CPU_CLOCK, ProgressFn, measure
 from ..network.layers import Network
 from .onnx_runtime import (
     OrtRunner,
+    count_nodes,
     folded_layers,
     layer_of,
     parse_profile,
@@ -297,6 +298,7 @@ class OrtInt8Runner(OrtRunner):
                                                 providers=["CPUExecutionProvider"])
             graph = _loaded(so.optimized_model_filepath)
         self.precision = layer_precision(graph, self.names)
+        self._nodes = count_nodes(graph, self.names, node_layers(graph, self.names))
         if "int8" not in self.precision.values() and "mixed" not in self.precision.values():
             raise InputError("int8: ONNX Runtime runs no layer of the quantized model with an "
                              "int8 kernel here")
@@ -409,6 +411,11 @@ class OrtInt8Runner(OrtRunner):
         if progress is not None:
             progress("per-layer", 1.0, repeats)
         return per_layer, model_runs
+
+    def profiled_nodes(self) -> dict[str, int]:
+        """Layer -> its nodes in the int8 graph ORT runs (its Quantize, Dequantize and layout
+        Transpose nodes included, as the profile attributes them)."""
+        return dict(self._nodes)
 
     def baseline(self) -> tuple[str, list[int], tuple[dict[str, list[int]], list[int]] | None]:
         """The comparison's dtype, its end-to-end runs and its per-layer runs (``None``
