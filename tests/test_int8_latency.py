@@ -299,3 +299,99 @@ def test_device_profile_keeps_the_int8_conv_paths(tmp_path):
     result = run("predict", "v2", "--device-profile", str(path))
     assert "model.layout.depthwise_alignment: must be an integer 1-1024" in \
         one_error_line(result)
+
+
+# ---------------------------------------------------------------------------------------------
+# The profiler's cost per node, taken out of the per-layer times
+
+
+def test_stage_one_takes_the_profilers_cost_per_node_out():
+    # Per-layer times as ORT's profiler reports them: the layer's own time plus 4 us per node
+    # it times; a float32 layer of the int8 graph is 3 nodes, an int8 one 1.
+    truth = int8_model(between=0.001)
+    per_node = 0.004
+    measured = []
+    for model in ("v2", "v3-small"):
+        for alpha in (0.35, 0.5, 1.0):
+            for res in (96, 160, 224):
+                net = resolve_model(model, alpha, res)
+                ran = precisions(net)
+                nodes = {la.name: 3 if ran[la.name] == "float32" else 1 for la in net.layers}
+                pred = truth.predict(net)
+                measured.append(lm.Measured(
+                    net, pred.total_ms,
+                    {p.name: p.ms + per_node * nodes[p.name] for p in pred.layers}, nodes))
+    points = [lm.LayerPoint(truth.kernel(la, r.get(la.name)), la.act, *truth.features(la),
+                            truth.output_bytes(la), m.layer_ms[la.name],
+                            truth.calls(la, r.get(la.name)), m.layer_nodes[la.name])
+              for m in measured for r in (truth.runs(m.network),) for la in m.network.layers]
+    kernels, _, node_ms = lm.fit_layers(points)
+    assert node_ms == pytest.approx(per_node, rel=1e-6)
+    for kernel in ("pointwise", "pointwise@float32", "depthwise"):
+        assert kernels[kernel][0] == pytest.approx(TRUTH[kernel][0], rel=1e-6), kernel
+    model = lm.fit(measured, 1, None, "int8")
+    net = resolve_model("v2", 0.6, 144)
+    assert model.predict(net).total_ms == pytest.approx(truth.predict(net).total_ms, rel=1e-6)
+    # without the counts, the float32 kernels carry the profiler's cost: a worse prediction
+    blind = lm.fit([lm.Measured(m.network, m.end_to_end_ms, m.layer_ms) for m in measured],
+                   1, None, "int8")
+    skip = net.layer("layers.2.0.project")
+    assert blind.layer_ms(skip, "float32") > 1.2 * truth.layer_ms(skip, "float32")
+
+
+def test_node_counts_by_hand():
+    from onnx import helper
+
+    from mncost.torch_backend.onnx_runtime import count_nodes
+
+    nodes = [helper.make_node("QLinearConv", ["x"], ["a"], name="/La/conv/Conv_token_1"),
+             helper.make_node("Transpose", ["a"], ["t"], name="Transpose_token_9"),
+             helper.make_node("DequantizeLinear", ["t"], ["d"], name="/Lb/x_DequantizeLinear"),
+             helper.make_node("Conv", ["d"], ["b"], name="/Ls/Mul_output_0_nchwc"),
+             helper.make_node("Constant", [], ["k"], name="/Lb/Constant"),
+             helper.make_node("Transpose", ["b"], ["y"], name="Transpose_out")]
+    graph = helper.make_graph(nodes, "g", [], [])
+    names = {"La": "a", "Lb": "b", "Ls": "b.scale"}
+    # the unscoped Transpose goes where the node map puts it; the layer scale's fused conv
+    # is its conv's; constants and nodes of no layer are not counted
+    assert count_nodes(graph, names, {"Transpose_token_9": "b"}, {"b.scale": "b"}) == \
+        {"a": 1, "b": 3}
+
+
+def test_node_counts_are_kept_for_refit(tmp_path):
+    from mncost.latency.calibration import (
+        Config,
+        Sampled,
+        measurements_document,
+        sampled_from_document,
+    )
+
+    net = resolve_model("v2", 0.35, 96)
+    s = Sampled(Config("v2", net, "v2"), [[1_000_000, 1_100_000]],
+                {la.name: [10_000, 12_000] for la in net.layers},
+                layer_nodes={la.name: 2 for la in net.layers})
+    doc = {"measurements": measurements_document([s], [])}
+    back, _ = sampled_from_document(json.loads(json.dumps(doc)), "p.json")
+    assert back[0].layer_nodes == s.layer_nodes
+    assert back[0].measured().layer_nodes == s.layer_nodes
+    doc["measurements"]["configurations"][0]["layer_nodes"] = [1, 2]
+    with pytest.raises(Exception, match="layer_nodes: must be one node count >= 0 per layer"):
+        sampled_from_document(doc, "p.json")
+
+
+@pytest.mark.torch
+def test_ort_runners_count_their_nodes():
+    pytest.importorskip("onnxruntime")
+    from mncost.measure.profile_options import ProfileOptions
+    from mncost.torch_backend.runners import runner_for
+
+    net = resolve_model("v2", 0.35, 64)
+    int8 = runner_for("onnxruntime", "int8")(net, ProfileOptions(threads=1, dtype="int8",
+                                                                 runtime="onnxruntime"))
+    counts = int8.profiled_nodes()
+    ran = precisions(net)
+    # an int8 layer is one fused node; a float32 conv reads through Dequantize nodes
+    assert counts["layers.1.dw"] == 1 and ran["layers.1.dw"] == "int8"
+    assert counts["layers.2.0.project"] > 1 and ran["layers.2.0.project"] == "float32"
+    flat = runner_for("onnxruntime")(net, ProfileOptions(threads=1, runtime="onnxruntime"))
+    assert set(flat.profiled_nodes()) <= {la.name for la in net.layers}
