@@ -168,6 +168,9 @@ class TrueRunner:
     def layout(threads, progress):
         return None
 
+    def profiled_nodes(self):
+        return None
+
     def timed(self, warmup, repeats, faults=None):
         return [round(self.prediction.total_ms * self.scale * 1e6)] * repeats
 

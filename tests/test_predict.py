@@ -320,6 +320,9 @@ class FakeRunner:
         FakeRunner.order.append(self.network.spec_name + str(self.network.resolution[0]))
         return [1_000_000] * repeats
 
+    def profiled_nodes(self):
+        return None
+
     def layer_runs(self, warmup, runs):
         return ({l.name: [100_000] * runs for l in self.network.layers}, [1_200_000] * runs)
 

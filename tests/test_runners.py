@@ -98,6 +98,9 @@ class ThirdRunner:
     def first_run(self):
         ThirdRunner.calls.append(("first run",))
 
+    def profiled_nodes(self):
+        return None
+
     def timed(self, warmup, repeats, *, min_time_s=0.0, progress=None, faults=None):
         ThirdRunner.calls.append(("timed", warmup, repeats, min_time_s))
         if faults is not None:

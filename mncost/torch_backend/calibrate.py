@@ -132,7 +132,7 @@ def measure_set(configs: Sequence[Config], runtime: str, threads: int, budget_s:
             progress(f"built {i + 1}/{len(configs)} networks ({time.monotonic() - built:.0f} s)")
     sampled = [Sampled(c) for c in configs]
     for runner, s in zip(runners, sampled):     # ONNX Runtime: its profile's nodes per layer
-        if hasattr(runner, "profiled_nodes") and per_layer(s.config):
+        if per_layer(s.config):
             s.layer_nodes = runner.profiled_nodes()
     start = time.monotonic()
     probe = []

@@ -100,6 +100,10 @@ class EagerRunner:
                                    progress=progress)
         return timer.last(len(instrumented)), instrumented
 
+    def profiled_nodes(self) -> None:
+        """Each layer is one timed module: no node counts."""
+        return None
+
     def describe(self) -> dict[str, Any]:
         with self._held() as threads:
             return describe_environment(self.device, threads, self.options, self.clock)

@@ -70,6 +70,11 @@ class Runner(Protocol):
         """Per-layer runs: layer name -> per-run ns for every layer of the network, and the
         instrumented end-to-end per-run ns (phase ``"per-layer"``)."""
 
+    def profiled_nodes(self) -> dict[str, int] | None:
+        """Layer -> the nodes the runtime's per-layer profile times for it (the calibration's
+        fit takes the profiler's cost per node out), or ``None`` where each layer is timed
+        once (eager PyTorch)."""
+
     def describe(self) -> dict[str, Any]:
         """The environment record of a profile measured by this runner."""
 
