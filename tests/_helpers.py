@@ -49,6 +49,43 @@ def no_temporaries(directory) -> bool:
     return not [p for p in os.listdir(directory) if p.startswith(".mncost-")]
 
 
+def signal_a_writing_sweep(directory, signum: int, root=None):
+    """Start a sweep whose CSV takes tens of seconds to write into ``directory``, wait until its
+    temporary file exists, send it ``signum`` and return ``(returncode, stderr, output path)``.
+
+    The sweep's first row is written within a second on this machine; the wait allows three
+    minutes, for a CI runner under load. When the sweep exits or the wait ends before the
+    temporary appears, the failure says which, with the sweep's exit status and its stderr,
+    instead of a bare "never started writing".
+    """
+    import os
+    import subprocess
+    import sys
+    import time
+
+    out = os.path.join(directory, "big.csv")
+    proc = subprocess.Popen([sys.executable, "-m", "mncost", "sweep", "v1", "v2",
+                             "--alpha", "0.1:4:0.001", "--res", "96:480:4", "-f", "csv",
+                             "-o", out], stderr=subprocess.PIPE, text=True, cwd=root)
+    start = time.monotonic()
+    try:
+        while no_temporaries(directory) and proc.poll() is None:
+            if time.monotonic() - start > 180:
+                raise AssertionError("the sweep wrote nothing in 180 s")
+            time.sleep(0.01)
+        if no_temporaries(directory):
+            _, err = proc.communicate(timeout=60)
+            raise AssertionError(f"the sweep exited ({proc.returncode}) after "
+                                 f"{time.monotonic() - start:.1f} s without writing: {err!r}")
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return proc.returncode, err, out
+
+
 def record_sections(monkeypatch) -> list:
     """Every table section drawn from now on, in order (``tables._column_groups`` wrapped)."""
     import mncost.render.tables as tables

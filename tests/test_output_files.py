@@ -14,7 +14,7 @@ import threading
 import time
 
 import pytest
-from _helpers import error_line, no_temporaries, run
+from _helpers import error_line, no_temporaries, run, signal_a_writing_sweep
 
 from mncost.errors import InputError
 from mncost.files.outputfile import Output, check_output, write_atomic
@@ -254,18 +254,9 @@ def test_full_stdout_is_exit_2_and_one_line(args):
 
 
 def test_sigterm_removes_the_temporary_file(tmp_path):
-    out = tmp_path / "big.csv"
-    proc = subprocess.Popen([sys.executable, "-m", "mncost", "sweep", "v1", "v2",
-                             "--alpha", "0.1:4:0.001", "--res", "96:480:4", "-f", "csv",
-                             "-o", str(out)], stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30
-    while no_temporaries(tmp_path) and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.01)
-    assert not no_temporaries(tmp_path), "the sweep never started writing"
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 128 + signal.SIGTERM
-    assert no_temporaries(tmp_path) and not out.exists()
+    returncode, err, out = signal_a_writing_sweep(tmp_path, signal.SIGTERM)
+    assert returncode == 128 + signal.SIGTERM, err
+    assert no_temporaries(tmp_path) and not os.path.exists(out)
     assert "Traceback" not in err
 
 

@@ -11,11 +11,10 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
-from _helpers import error_line, no_temporaries, run
+from _helpers import error_line, no_temporaries, run, signal_a_writing_sweep
 
 from mncost.errors import InputError
 from mncost.files.outputfile import check_outputs, write_atomic
@@ -284,20 +283,10 @@ def test_signal_while_a_complete_sweep_is_written_keeps_it_whole(tmp_path):
 
 
 def test_sighup_removes_the_temporary_file(tmp_path):
-    out = tmp_path / "big.csv"
-    proc = subprocess.Popen([sys.executable, "-m", "mncost", "sweep", "v1", "v2",
-                             "--alpha", "0.1:4:0.001", "--res", "96:480:4", "-f", "csv",
-                             "-o", str(out)], stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    deadline = time.monotonic() + 60
-    while no_temporaries(tmp_path) and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.01)
-    assert not no_temporaries(tmp_path), "the sweep never started writing"
-    proc.send_signal(signal.SIGHUP)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 128 + signal.SIGHUP
-    assert no_temporaries(tmp_path) and not out.exists()
+    returncode, err, out = signal_a_writing_sweep(tmp_path, signal.SIGHUP, root=ROOT)
+    assert returncode == 128 + signal.SIGHUP, err
+    assert no_temporaries(tmp_path) and not os.path.exists(out)
     assert "Traceback" not in err and error_line(err).endswith("(SIGHUP)")
-
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
