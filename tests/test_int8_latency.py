@@ -325,7 +325,7 @@ def test_stage_one_takes_the_profilers_cost_per_node_out():
                             truth.output_bytes(la), m.layer_ms[la.name],
                             truth.calls(la, r.get(la.name)), m.layer_nodes[la.name])
               for m in measured for r in (truth.runs(m.network),) for la in m.network.layers]
-    kernels, _, node_ms = lm.fit_layers(points)
+    kernels, _, node_ms, _ = lm.fit_layers(points)
     assert node_ms == pytest.approx(per_node, rel=1e-6)
     for kernel in ("pointwise", "pointwise@float32", "depthwise"):
         assert kernels[kernel][0] == pytest.approx(TRUTH[kernel][0], rel=1e-6), kernel

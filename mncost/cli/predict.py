@@ -234,9 +234,20 @@ def report(output: OutputPath, doc: dict, evaluate: bool, fmt: str) -> None:
                f"on the {measurement['statistic']} (median / quiet: {noise['median']:.2f}, p90 "
                f"{noise['p90']:.2f}); training error: {train['within_10pct']:.0%} within "
                f"±10%, median {train['median_abs_error']:.1%} (latency ∝ MACs: "
-               f"{base['within_10pct']:.0%}, {base['median_abs_error']:.1%})", err=True)
+               f"{base['within_10pct']:.0%}, {base['median_abs_error']:.1%})"
+               f"{uncached_note(doc['fit'].get('uncached_weights'))}", err=True)
     if evaluate:
         emit(evaluation_view.render(fmt, doc["evaluation"]), None)
+
+
+def uncached_note(choice: Any) -> str:
+    """The summary line's clause for the uncached-weights term a calibration kept
+    (:class:`mncost.latency.model.CacheChoice`): nothing when it kept none."""
+    if not isinstance(choice, dict) or not choice.get("cache_bytes"):
+        return ""
+    return (f"; weights re-read from memory beyond a {choice['cache_bytes'] / 2 ** 20:.1f} MiB "
+            f"run footprint (training error RMS {choice['training_rms_without']:.1%} -> "
+            f"{choice['training_rms']:.1%})")
 
 
 def measurements_path(output: OutputPath) -> str | None:

@@ -61,8 +61,8 @@ from .model import (
     ErrorSummary,
     LatencyModel,
     Measured,
-    fit,
     fit_macs_baseline,
+    fit_selected,
     network_macs,
 )
 
@@ -282,7 +282,7 @@ def fit_device(sampled: Sequence[Sampled], runtime: str, threads: int,
     fitted_on = sampled if busy else stable
     measured = [s.measured(statistic) for s in fitted_on]
     precision = precision_of(env)
-    model = fit(measured, DTYPE_BYTES[precision], layout, precision)
+    model, cache = fit_selected(measured, DTYPE_BYTES[precision], layout, precision)
     macs_k = fit_macs_baseline(measured)
     rows = [training_row(s, model, macs_k, statistic) for s in sampled]
     used = [r for r in rows if busy or r["unstable"] is None]
@@ -305,7 +305,8 @@ def fit_device(sampled: Sequence[Sampled], runtime: str, threads: int,
                      "unstable": len(unstable), "fitted_unstable": busy},
         fit={"method": "two-stage non-negative least squares on relative errors "
                        "(per-layer by kind, then end to end)",
-             "training_error": fitted.to_dict(), "macs_baseline_error": baseline.to_dict()},
+             "training_error": fitted.to_dict(), "macs_baseline_error": baseline.to_dict(),
+             "uncached_weights": cache.to_dict()},
         training=rows)
 
 

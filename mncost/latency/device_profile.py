@@ -47,6 +47,9 @@ from .model import (
 DEVICE_SCHEMA = "mncost.device/1"
 #: Largest device profile read (a calibration with every layer's data is a few hundred KB).
 MAX_DEVICE_BYTES = 64 * 1024 * 1024
+#: Largest cache capacity a profile's uncached-weights term may name (bytes): 1 TiB, far
+#: above any CPU's caches, and small enough for exact float arithmetic.
+MAX_CACHE_BYTES = 1 << 40
 #: The runtime of a profile fitted on published latencies (``calibrate --from-published``,
 #: :mod:`mncost.zoo.published_fit`): TF-Lite on a phone, never measured here.
 PUBLISHED_RUNTIMES = ("tflite",)
@@ -319,6 +322,25 @@ def _activations(path: str, doc: Any) -> dict[str, tuple[float, float]]:
     return out
 
 
+def _uncached_weights(path: str, doc: Any) -> tuple[int, float]:
+    """``model.uncached_weights``: ``cache_bytes`` (an integer >= 1) and ``ms_per_byte`` of
+    the uncached-weights term (:func:`mncost.latency.model.uncached_share`); absent (a model
+    without the term, or a profile written before it): ``(0, 0.0)``."""
+    if doc is None:
+        return 0, 0.0
+    where = "model.uncached_weights"
+    doc = _mapping(path, where, doc)
+    extra = set(doc) - {"cache_bytes", "ms_per_byte"}
+    if extra:
+        raise _err(path, f"{where}.{sorted(extra)[0]}", "unknown field")
+    capacity = doc.get("cache_bytes")
+    if isinstance(capacity, bool) or not isinstance(capacity, int) or not \
+            1 <= capacity <= MAX_CACHE_BYTES:
+        raise _err(path, f"{where}.cache_bytes",
+                   f"must be an integer from 1 to {MAX_CACHE_BYTES:,}, got {capacity!r:.40}")
+    return capacity, _number(path, f"{where}.ms_per_byte", doc.get("ms_per_byte"))
+
+
 def device_from_dict(doc: Any, path: str) -> DeviceProfile:
     """Validate a parsed device profile; the first problem is ``FILE: FIELD: reason``."""
     doc = _mapping(path, "top level", doc)
@@ -372,7 +394,8 @@ def device_from_dict(doc: Any, path: str) -> DeviceProfile:
                          _number(path, "model.fixed_ms", m.get("fixed_ms")), dtype_bytes,
                          layout, _activations(path, m.get("activations")), precision,
                          _number(path, "model.between_float_layers_ms",
-                                 m.get("between_float_layers_ms", 0.0), -math.inf))
+                                 m.get("between_float_layers_ms", 0.0), -math.inf),
+                         *_uncached_weights(path, m.get("uncached_weights")))
     cov = _mapping(path, "coverage", doc.get("coverage"))
     coverage = {"alpha": _range(path, "coverage.alpha", cov.get("alpha")),
                 "resolution": _range(path, "coverage.resolution", cov.get("resolution"), True),
