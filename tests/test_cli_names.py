@@ -174,3 +174,18 @@ def test_an_unclosed_brace_still_names_where_it_opened(tmp_path):
     spec = tmp_path / "net.yaml"
     spec.write_text("name: t\nlayers:\n  - {op: conv, c: 8\n  - {op: conv}\n")
     assert "net.yaml:3: YAML syntax error" in one_line_error(run("analyze", str(spec)))
+
+
+def test_every_help_names_the_quiet_estimate_the_code_reads():
+    """A ``--help`` that says which percentile the quiet estimate is says the one
+    :data:`mncost.measure.timing.QUIET_STATISTIC` holds (``profile`` once said p10 of p5)."""
+    import re
+
+    from mncost.cli import cli
+    from mncost.measure.timing import QUIET_STATISTIC
+
+    named = []
+    for name in cli.list_commands(None):
+        text = " ".join(run(name, "--help").output.split())
+        named += re.findall(r"quiet estimate \((p\d+)", text)
+    assert named and set(named) == {QUIET_STATISTIC}

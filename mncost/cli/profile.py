@@ -129,7 +129,7 @@ def profile(model: str, alpha: float | None, depth: float | None,
       mncost profile v3-large --device cuda --batch 32 --dtype float16 --format json -o v3.json
 
     Timed under torch.inference_mode() after warm-up runs; each run is timed alone with
-    perf_counter_ns (after torch.cuda.synchronize on CUDA). Reports the quiet estimate (p10 of
+    perf_counter_ns (after torch.cuda.synchronize on CUDA). Reports the quiet estimate (p5 of
     the timed runs: contention only adds time) beside the median under the run's conditions.
     Progress goes to stderr.
     """
