@@ -123,7 +123,8 @@ def fake_profiler(monkeypatch):
     options like the real one (they are the real :class:`ProfileOptions`) and returns the
     fields the latency columns read.
 
-    The returned state: ``ms`` (None: latency = MACs / 1e7 ms, else this median),
+    The returned state: ``ms`` (None: latency = MACs / 1e7 ms, else this median), ``quiet``
+    (the quiet estimate; None: 0.8 x the median),
     ``interrupt_at`` (the call, counted from 1, that raises KeyboardInterrupt), ``calls`` and
     ``options`` (every options object received), ``threads_default`` (the thread count
     reported when none was asked for, as torch reports its own).
@@ -131,7 +132,7 @@ def fake_profiler(monkeypatch):
     from mncost.costs.analytic import analyze
     from mncost.measure.profile_options import ProfileOptions
 
-    state = {"calls": 0, "interrupt_at": None, "options": [], "ms": None,
+    state = {"calls": 0, "interrupt_at": None, "options": [], "ms": None, "quiet": None,
              "threads_default": 4}
 
     def profile_network(network, options, progress=None):
@@ -142,8 +143,10 @@ def fake_profiler(monkeypatch):
         if state["calls"] == state["interrupt_at"]:
             raise KeyboardInterrupt
         ms = state["ms"] if state["ms"] is not None else analyze(network).total.macs / 1e7
+        quiet = state["quiet"] if state["quiet"] is not None else ms * 0.8
         stats = types.SimpleNamespace(median_ms=ms, p10_ms=ms * 0.9, p90_ms=ms * 1.1,
-                                      mean_ms=ms, std_ms=0.5, runs=options.repeats)
+                                      mean_ms=ms, std_ms=0.5, runs=options.repeats,
+                                      quiet_ms=quiet)
         threads = options.threads if options.threads is not None else state["threads_default"]
         environment = {"device": options.device, "threads": threads, "batch": options.batch,
                        "dtype": options.dtype}

@@ -247,6 +247,9 @@ BASELINE_CASES = {
     "latency abc": (_with("latency_ms_median", "abc"), ["latency_ms_median", "'abc'"]),
     "latency null": (_with("latency_ms_median", None), ["latency_ms_median", "null"]),
     "latency -1": (_with("latency_ms_median", -1), ["latency_ms_median"]),
+    "quiet latency true": (_with("latency_ms_quiet", True), ["latency_ms_quiet", "True"]),
+    "quiet latency inf": (lambda doc: json.dumps(doc).replace(
+        '"alpha": 1.0', '"alpha": 1.0, "latency_ms_quiet": Infinity', 1), ["Infinity"]),
     "param_convention list": (lambda doc: doc.update(param_convention=[]),
                               ["param_convention must be one of"]),
     "resolution as text": (_with("resolution", "224x160"), ["entries[0].resolution"]),

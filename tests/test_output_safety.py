@@ -221,7 +221,7 @@ SWEEP_WITH_SIGNAL = textwrap.dedent("""
         if calls[0] == AT:
             os.kill(os.getpid(), SIG)
         time.sleep(0.002)
-        stats = types.SimpleNamespace(median_ms=1.0, p10_ms=0.9, p90_ms=1.1,
+        stats = types.SimpleNamespace(median_ms=1.0, p10_ms=0.9, p90_ms=1.1, quiet_ms=0.85,
                                       mean_ms=1.0, std_ms=0.1, runs=3)
         return types.SimpleNamespace(end_to_end=stats, environment={"threads": 1})
     module = types.ModuleType("mncost.torch_backend.profile")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from decimal import Decimal
 from itertools import islice
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
 from .. import __version__
 from ..costs.analytic import PARAM_CONVENTIONS, Report
@@ -46,7 +46,7 @@ from .units import Tolerance
 BASELINE_SCHEMA = "mncost.baseline/1"
 
 
-def entry_of(model: str, report: Report, params: str, latency_ms: float | None = None
+def entry_of(model: str, report: Report, params: str, latency: Latency | None = None
              ) -> dict[str, Any]:
     """One baseline entry: a configuration, its totals and its per-layer counts."""
     net = report.network
@@ -61,8 +61,9 @@ def entry_of(model: str, report: Report, params: str, latency_ms: float | None =
                     "macs": r.cost.macs, "params": r.cost.params(params)}
                    for r in report.layers],
     }
-    if latency_ms is not None:
-        entry["latency_ms_median"] = latency_ms
+    if latency is not None:
+        entry["latency_ms_quiet"] = latency.quiet_ms
+        entry["latency_ms_median"] = latency.median_ms
     return entry
 
 
@@ -81,7 +82,11 @@ def baseline_dict(entries: Sequence[dict[str, Any]], params: str,
 #: The keys :func:`entry_of` writes, its totals' and its layers': what :func:`load_baseline`
 #: reads. Any other key is refused (a misspelt ``latency_ms_median`` would skip a check).
 ENTRY_KEYS = ("model", "spec", "alpha", "depth", "resolution", "classes", "totals", "layers",
-              "latency_ms_median")
+              "latency_ms_quiet", "latency_ms_median")
+#: The latency keys of an entry, in the order ``check --latency`` prefers them: the quiet
+#: estimate, which contention moves least, then the median (all a baseline written before
+#: the quiet estimate holds).
+LATENCY_KEYS = ("latency_ms_quiet", "latency_ms_median")
 TOTALS_KEYS = (*COUNT_METRICS, "layers", *MEMORY_METRICS)
 LAYER_KEYS = ("name", "kind", "out_shape", *COUNT_METRICS)
 
@@ -164,13 +169,15 @@ def _check_entry(path: str, i: int, entry: Any) -> None:
             raise _bad(path, f"{where}.layers[{j}]: layer {layer['name'][:80]!r} is listed "
                              f"twice (also layers[{names[layer['name']]}])")
         names[layer["name"]] = j
-    if "latency_ms_median" in entry:
-        latency = entry["latency_ms_median"]
+    for key in LATENCY_KEYS:
+        if key not in entry:
+            continue
+        latency = entry[key]
         if isinstance(latency, bool) or not isinstance(latency, (int, float)) or not (
                 math.isfinite(latency) and latency >= 0):
             shown = "null" if latency is None else repr(latency)[:40]
-            raise _bad(path, f"{where}.latency_ms_median must be a number of milliseconds "
-                             f">= 0, got {shown}")
+            raise _bad(path, f"{where}.{key} must be a number of milliseconds >= 0, got "
+                             f"{shown}")
     try:
         check_alpha(entry["alpha"])
         if "depth" in entry:
@@ -224,7 +231,8 @@ def compare_entry(entry: dict[str, Any], report: Report, params: str, tolerance:
 
     Counts fail when they move beyond ``tolerance`` either way (a stale baseline is a failure
     too), in total and layer by layer (:func:`layer_changes`). Latency, when given as
-    ``(tolerance, new median ms)``, fails only when slower.
+    ``(tolerance, new latency)``, fails only when slower; it compares the quiet estimates, or
+    the medians for a baseline that has no quiet estimate (:data:`LATENCY_KEYS`).
     """
     new = {"macs": report.total.macs, "params": report.total.params(params),
            **memory_totals(report.network)}
@@ -232,10 +240,10 @@ def compare_entry(entry: dict[str, Any], report: Report, params: str, tolerance:
                            tolerance.allows(entry["totals"][m], new[m]))
                for m in COUNT_METRICS + MEMORY_METRICS if m in entry["totals"]]
     if latency is not None:
-        lat_tolerance, median = latency
-        old = entry["latency_ms_median"]
-        metrics.append(MetricDelta("latency_ms_median", old, median,
-                                   median <= old or lat_tolerance.allows(old, median)))
+        lat_tolerance, now = latency
+        key = next(k for k in LATENCY_KEYS if k in entry)
+        old, ms = entry[key], now.quiet_ms if key == "latency_ms_quiet" else now.median_ms
+        metrics.append(MetricDelta(key, old, ms, ms <= old or lat_tolerance.allows(old, ms)))
     net = report.network
     return ConfigResult(model=entry["model"], alpha=net.alpha,
                         resolution=tuple(net.resolution), classes=net.classes, depth=net.depth,
@@ -261,8 +269,20 @@ def resolve_entry(entry: dict[str, Any], baseline_file: str,
 # Orchestration (the models are resolved through the functions passed in, latency measured by
 # ``measure``: the CLI passes the torch profiler there, the tests a fake)
 
-#: ``measure(network) -> median milliseconds``.
-Measure = Callable[[Network], float]
+class Latency(NamedTuple):
+    """One measured latency (ms per forward pass of one batch): the quiet estimate
+    (:data:`mncost.measure.timing.QUIET_STATISTIC` of the timed runs: what the machine gives
+    when nothing competes, which a busy CI runner moves least) and the median under the run's
+    conditions."""
+
+    quiet_ms: float
+    median_ms: float
+
+
+#: ``measure(network) -> Latency`` (the quiet estimate and the median).
+Measure = Callable[[Network], Latency]
+#: ``predict(network) -> predicted milliseconds``.
+Predict = Callable[[Network], float]
 
 
 def write_entries(configs: Iterable[tuple[str, float, object]], classes: int | None,
@@ -324,7 +344,7 @@ def run_check(baseline: dict[str, Any] | None, baseline_file: str,
               budgets: Sequence[Budget], tolerance: Tolerance, params: str,
               resolve_model: Callable[..., Network], analyze: Callable[[Network], Report],
               measure: Measure | None = None, latency_tolerance: Tolerance | None = None,
-              predict: Measure | None = None) -> CheckResult:
+              predict: Predict | None = None) -> CheckResult:
     """Recompute every baseline entry and budget from the current specs and compare.
 
     Raises:
@@ -334,7 +354,7 @@ def run_check(baseline: dict[str, Any] | None, baseline_file: str,
     check_work(baseline, budgets, resolve_model)
     configs = []
     if baseline is not None:
-        if measure is not None and any("latency_ms_median" not in e
+        if measure is not None and any(not any(k in e for k in LATENCY_KEYS)
                                        for e in baseline["entries"]):
             raise InputError(f"{baseline_file}: the baseline has no latency to check against; "
                              "write it with `mncost baseline write --latency`")
@@ -354,7 +374,7 @@ def run_check(baseline: dict[str, Any] | None, baseline_file: str,
         wants_prediction = predict is not None and any(m == "predicted_latency_ms"
                                                        for m, _ in budget.limits)
         results += check_budget(budget, analyze(network), params,
-                                measure(network) if wants_latency else None,
+                                measure(network).quiet_ms if wants_latency else None,
                                 predict(network) if wants_prediction else None)
     return CheckResult(tuple(configs), tuple(results), tolerance,
                        latency_tolerance if measure is not None else None, params)

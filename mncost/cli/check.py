@@ -39,21 +39,23 @@ if TYPE_CHECKING:
 
 
 class LatencyMeter:
-    """``meter(network) -> median ms`` through the torch profiler (imported on first use);
-    ``environment`` is the profiler's record of the last measurement."""
+    """``meter(network) -> Latency`` (the quiet estimate and the median, ms) through the torch
+    profiler (imported on first use); ``environment`` is the profiler's record of the last
+    measurement."""
 
     def __init__(self, options: Any) -> None:
         self.options = options
         self.environment: dict[str, Any] = {}
 
-    def __call__(self, network: Network) -> float:
+    def __call__(self, network: Network) -> core.Latency:
         from ..torch_backend.profile import profile_network
 
         click.echo(visible(f"measuring {network.spec_name} alpha={network.alpha:g} "
                            f"res={network.resolution[0]}x{network.resolution[1]} ..."), err=True)
         result = profile_network(network, self.options)
         self.environment = dict(getattr(result, "environment", None) or {})
-        return round(result.end_to_end.median_ms, 4)
+        stats = result.end_to_end
+        return core.Latency(round(stats.quiet_ms, 4), round(stats.median_ms, 4))
 
 
 def _latency_meter(latency: bool, device: str, threads: int | None, batch: int,
@@ -69,10 +71,13 @@ def _latency_settings(measure: LatencyMeter, device: str, threads: int | None,
                       batch: int) -> dict[str, Any]:
     """What the latencies were measured with: the profiler's own record where there is one
     (``--threads`` left out still records the thread count used)."""
+    from ..measure.timing import QUIET_STATISTIC  # only with --latency: ctypes stays out
+
     env = measure.environment
     return {"device": env.get("device", device), "threads": env.get("threads", threads),
             "batch": env.get("batch", batch),
-            "note": "median ms per batch; noisy, machine-dependent"}
+            "note": f"ms per batch: the quiet estimate ({QUIET_STATISTIC} of the timed runs, "
+                    "what check --latency compares) and the median; noisy, machine-dependent"}
 
 
 def _warn_if_unlike(doc: dict[str, Any] | None, measure: LatencyMeter | None,

@@ -221,8 +221,12 @@ def check_markdown(result: CheckResult, baseline_file: str | None = None) -> str
              f"Counts are MACs (multiply-accumulates) and parameters "
              f"({result.param_convention}).\n"]
     if result.latency_tolerance is not None:
-        parts.append(f"Latency is measured and noisy; it fails only when slower than the "
-                     f"baseline by more than {result.latency_tolerance}.\n")
+        from ..measure.timing import QUIET_STATISTIC  # only with --latency
+
+        parts.append(f"Latency is measured and noisy; it is compared on the quiet estimate "
+                     f"({QUIET_STATISTIC} of the timed runs; the median for a baseline written "
+                     f"without it) and fails only when slower than the baseline by more than "
+                     f"{result.latency_tolerance}.\n")
     if result.moved:
         parts.append(f"\nIf the change is intended, accept it by committing a new baseline "
                      f"with the change: {code_span(accept_command(result, baseline_file))}.\n")
