@@ -42,7 +42,7 @@ from ..network.resolve import check_resolution
 from ..spec.load import Spec
 from ..sweep.split import Split, pixels
 from .device_profile import DeviceProfile, Note
-from .model import LatencyModel, Prediction, layer_elements
+from .model import LatencyModel, Prediction, layer_elements, uncached_share
 
 PREDICTION_SCHEMA = "mncost.prediction/1"
 #: Note topics that belong to the profile, not to a configuration: shown once.
@@ -228,7 +228,9 @@ class BudgetPredictor:
 
 class _AlphaPart:
     """One alpha of a predicted sweep: each layer's ms per output pixel, per input pixel and
-    its constant; the notes on its kinds and kernels, which no resolution changes."""
+    its constant; the run's footprint (:func:`mncost.latency.model.run_footprint`) as its
+    weight bytes plus output bytes per output pixel, for the uncached-weights term; the notes
+    on its kinds and kernels, which no resolution changes."""
 
     def __init__(self, network: Network, device: DeviceProfile) -> None:
         model = device.model
@@ -242,6 +244,11 @@ class _AlphaPart:
         const = model.fixed_ms + math.fsum(self.between)
         d = model.dtype_bytes
         self.ok = True
+        #: The uncached-weights term: its rate, capacity, each layer's weight bytes and output
+        #: bytes per output pixel (the footprint is their sum over a run).
+        self.rate, self.capacity = model.ms_per_uncached_byte, model.cache_bytes
+        self.weights = [d * layer_elements(layer)[2] for layer in network.layers]
+        self.out_bytes = [d * layer.out_shape.c for layer in network.layers]
         for layer in network.layers:
             a, b, c = model.coefficients(layer, runs.get(layer.name))
             p, q = model.activations.get(layer.act, (0.0, 0.0))
@@ -277,10 +284,15 @@ class _AlphaPart:
         out_pixels, in_pixels = pixels
         ms = (math.fsum(map(operator.mul, self.per_out, map(float, out_pixels)))
               + math.fsum(map(operator.mul, self.per_in, map(float, in_pixels))) + self.const)
+        share = 0.0
+        if self.rate and self.capacity:
+            footprint = sum(self.weights) + sum(map(operator.mul, self.out_bytes, out_pixels))
+            share = uncached_share(footprint, self.capacity)
+            ms += self.rate * share * math.fsum(self.weights)
         clamped = 0
         for i in self.low:
             t = self.per_out[i] * out_pixels[i] + self.per_in[i] * in_pixels[i] \
-                + self.per_layer[i]
+                + self.per_layer[i] + self.rate * share * self.weights[i]
             if t + self.between[i] < 0:
                 ms -= t + self.between[i]
                 clamped += 1
