@@ -146,3 +146,36 @@ def test_the_calibration_summary_names_the_term():
                                      "footprint (training error RMS 7.2% -> 5.2%)")
     assert uncached_note(lm.CacheChoice(0, 0.1, 0.1).to_dict()) == ""
     assert uncached_note(None) == ""
+
+
+def test_predict_shows_the_term(tmp_path):
+    """``predict`` reports the ms its layers include for weights re-read from memory, the
+    share, the run's footprint and the cache: the difference from the same model without
+    the term."""
+    from _helpers import run
+
+    with_term = lm.LatencyModel(TRUTH, BETWEEN, FIXED, cache_bytes=CAPACITY,
+                                ms_per_uncached_byte=RATE)
+    without = lm.LatencyModel(TRUTH, BETWEEN, FIXED)
+    net = resolve_model("v3-large")
+    footprint = lm.run_footprint(net)
+    weights = sum(traffic(layer, 4).weight_bytes for layer in net.layers)
+    share = 1 - CAPACITY / footprint
+    prediction = with_term.predict(net)
+    assert prediction.uncached_share == pytest.approx(share, rel=1e-12)
+    assert prediction.uncached_ms == pytest.approx(RATE * share * weights, rel=1e-12)
+    assert prediction.layers_ms - without.predict(net).layers_ms == pytest.approx(
+        prediction.uncached_ms, rel=1e-9)
+    doc = profile_doc()
+    doc["model"] = with_term.to_dict()
+    path = write(tmp_path, doc)
+    data = json.loads(run("predict", "v3-large", "--device-profile", path, "-f", "json").stdout)
+    assert data["uncached_weights"] == pytest.approx(
+        {"cache_bytes": CAPACITY, "footprint_bytes": footprint, "share": share,
+         "ms": prediction.uncached_ms})
+    text = run("predict", "v3-large", "--device-profile", path).stdout
+    assert "of which weights from memory" in text
+    assert f"{footprint / 2 ** 20:.1f} / 8.0 MiB" in text
+    plain = json.loads(run("predict", "v3-large", "--device-profile",
+                           write(tmp_path, profile_doc()), "-f", "json").stdout)
+    assert "uncached_weights" not in plain

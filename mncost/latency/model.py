@@ -382,6 +382,10 @@ class Prediction:
     #: Layers whose time plus the (negative) time between layers fell below zero: each counts
     #: as 0 ms, the time between layers taking only what the layer had.
     clamped: int = 0
+    #: The uncached-weights term (:meth:`LatencyModel.uncached`): the share of weight bytes a
+    #: run re-reads from memory and the ms the layers' times include for it.
+    uncached_share: float = 0.0
+    uncached_ms: float = 0.0
 
     @property
     def layers_ms(self) -> float:
@@ -543,7 +547,9 @@ class LatencyModel:
         # the time between layers cancels its own time.
         low = [p.ms for p, gap in zip(layers, gaps) if p.ms + gap < 0]
         between = math.fsum(gap if p.ms + gap >= 0 else -p.ms for p, gap in zip(layers, gaps))
-        return Prediction(tuple(layers), between, self.fixed_ms, len(low))
+        uncached_ms = self.ms_per_uncached_byte * math.fsum(
+            self.uncached_bytes(layer, share) for layer in network.layers) if share else 0.0
+        return Prediction(tuple(layers), between, self.fixed_ms, len(low), share, uncached_ms)
 
     def uncalibrated(self, network: Network) -> list[str]:
         """Kernels of ``network`` the calibration never measured, sorted."""

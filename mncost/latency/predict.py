@@ -42,7 +42,7 @@ from ..network.resolve import check_resolution
 from ..spec.load import Spec
 from ..sweep.split import Split, pixels
 from .device_profile import DeviceProfile, Note
-from .model import LatencyModel, Prediction, layer_elements, uncached_share
+from .model import LatencyModel, Prediction, layer_elements, run_footprint, uncached_share
 
 PREDICTION_SCHEMA = "mncost.prediction/1"
 #: Note topics that belong to the profile, not to a configuration: shown once.
@@ -164,6 +164,11 @@ class NetworkPrediction:
             "predicted_ms": prediction.total_ms, "under_noise": self.under_noise(),
             "layers_ms": prediction.layers_ms,
             "between_layers_ms": prediction.between_ms, "fixed_ms": prediction.fixed_ms,
+            **({"uncached_weights": {
+                "cache_bytes": device.model.cache_bytes,
+                "footprint_bytes": run_footprint(network, device.model.dtype_bytes),
+                "share": prediction.uncached_share, "ms": prediction.uncached_ms}}
+               if device.model.cache_bytes else {}),
             "by_kind": [{"kind": k, "label": REGISTRY[k].label, "layers": kinds_layers[k],
                          "macs": kinds_macs[k], "ms": ms, "share": share(ms)}
                         for k, ms in prediction.by("kind").items()],

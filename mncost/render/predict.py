@@ -60,15 +60,24 @@ def sections(data: dict[str, Any], per_layer: bool) -> list[Section]:
     if noise is not None:
         summary.append(("median under calibration noise",
                         f"{_ms(noise['median_ms'])} ms (p90 {_ms(noise['p90_ms'])} ms)"))
-    summary += [("in layers", f"{_ms(data['layers_ms'])} ms"),
-               ("between layers", f"{_ms(data['between_layers_ms'])} ms"),
-               ("fixed", f"{_ms(data['fixed_ms'])} ms"),
-               ("device profile", str(dev["file"])),
-               ("runtime / threads", f"{dev['runtime']} / {dev['threads']}"
-                                     + (f" ({dev['precision']})"
-                                        if dev.get("precision", "float32") != "float32"
-                                        else "")),
-               ("calibrated on", str(dev.get("device_name")))]
+    summary.append(("in layers", f"{_ms(data['layers_ms'])} ms"))
+    uncached = data.get("uncached_weights")
+    if uncached is not None:
+        mib = 2 ** 20
+        # Part of the time in layers: the weight bytes a run of this footprint re-reads from
+        # memory, beyond the cache capacity the calibration found (docs/latency.md).
+        summary += [("of which weights from memory",
+                     f"{_ms(uncached['ms'])} ms ({pct(uncached['share'])} of them)"),
+                    ("run footprint / cache", f"{uncached['footprint_bytes'] / mib:.1f} / "
+                                              f"{uncached['cache_bytes'] / mib:.1f} MiB")]
+    summary += [("between layers", f"{_ms(data['between_layers_ms'])} ms"),
+                ("fixed", f"{_ms(data['fixed_ms'])} ms"),
+                ("device profile", str(dev["file"])),
+                ("runtime / threads", f"{dev['runtime']} / {dev['threads']}"
+                                      + (f" ({dev['precision']})"
+                                         if dev.get("precision", "float32") != "float32"
+                                         else "")),
+                ("calibrated on", str(dev.get("device_name")))]
     out = [Section("Prediction", ("figure", "value"), summary, "ll"),
            Section("By layer kind", ("kind", "layers", "MACs", "ms", "share"),
                    [(k["label"], str(k["layers"]), human(k["macs"]), _ms(k["ms"]),
