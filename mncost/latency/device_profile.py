@@ -385,8 +385,11 @@ def device_from_dict(doc: Any, path: str) -> DeviceProfile:
         extra = set(coefs) - set(COEFFICIENTS)
         if extra:
             raise _err(path, f"model.kinds.{kind}.{sorted(extra)[0]}", "unknown coefficient")
+        # A profile written before the weights had a rate of their own prices them at
+        # ms_per_byte (the same prediction as when it was written).
+        given = COEFFICIENTS if "ms_per_weight_byte" in coefs else COEFFICIENTS[:3]
         kinds[kind] = tuple(_number(path, f"model.kinds.{kind}.{c}", coefs.get(c))
-                            for c in COEFFICIENTS)
+                            for c in given)
     if not kinds:
         raise _err(path, "model.kinds", "no layer kind is calibrated")
     model = LatencyModel(kinds, _number(path, "model.between_layers_ms",

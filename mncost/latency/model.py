@@ -4,8 +4,8 @@ The model works at the level the runtime executes. Each resolved layer is one ke
 conv with its batch norm folded in) followed by its activation, and its time is linear in
 features of its resolved shape::
 
-    t(layer) = a[kernel] * MACs + b[kernel] * bytes + c[kernel] * calls
-             + p[act] * output bytes + q[act]
+    t(layer) = a[kernel] * MACs + b[kernel] * map bytes + w[kernel] * weight bytes
+             + c[kernel] * calls + p[act] * output bytes + q[act]
 
 * ``kernel``: the layer's kind (:data:`mncost.costs.kinds.REGISTRY`), with two refinements
   (:meth:`LatencyModel.kernel`): the stem, a standard conv on the input image, is
@@ -13,9 +13,12 @@ features of its resolved shape::
   Runtime's NCHWc, :class:`ChannelLayout`) a conv it runs unblocked is ``kind@nchw``;
 * ``MACs``: the registry's count (0 for pooling, adds and SE scales), over channels padded to
   whole blocks for a blocked conv;
-* ``bytes``: the layer's compulsory bytes moved (:func:`mncost.costs.memory.traffic`: input
-  maps, output map, inference weights with batch norm folded into a bias) at the dtype's size
-  (maps padded likewise): what a memory-bound kernel pays for;
+* ``map bytes`` and ``weight bytes``: the layer's compulsory bytes moved
+  (:func:`mncost.costs.memory.traffic`) at the dtype's size, in two parts priced apart: its
+  input and output maps (padded likewise) and its inference weights (batch norm folded into a
+  bias). A kernel re-reads its input map (a conv's im2col reads it k x k times) but reads its
+  weights once: one rate for both made v1-conv's 3x3 convs at 9x9, whose bytes are 94% weights,
+  1.7x too slow in eager PyTorch when the kind was fitted on convs whose bytes are mostly maps;
 * ``calls``: 1, or the groups of a grouped conv run plain (one GEMM per group,
   :meth:`ChannelLayout.calls`); ``c`` is the fixed cost of one call (dispatch, set-up);
 * ``p``, ``q``: the activation's cost per byte of the output map and per call (fused into the
@@ -102,14 +105,26 @@ GENERIC = "@generic"
 VARIANTS = (PLAIN, STEM, FLOAT_VARIANT, GENERIC)
 #: The precisions a model is fitted for: float32, or int8 as ORT's QDQ quantization runs it.
 PRECISIONS = ("float32", "int8")
-#: Coefficient names in a device profile, per kind (units: ms per MAC, per byte, per call).
-COEFFICIENTS = ("ms_per_mac", "ms_per_byte", "ms_per_call")
+#: Coefficient names in a device profile, per kind (units: ms per MAC, per byte of the maps,
+#: per call, per byte of the weights). A profile written before the weights had a rate of their
+#: own has three: its weights are priced at ``ms_per_byte`` (:func:`full_coefficients`).
+COEFFICIENTS = ("ms_per_mac", "ms_per_byte", "ms_per_call", "ms_per_weight_byte")
 #: Coefficient names of an activation (units: ms per byte of the output map, per call).
 ACTIVATION_COEFFICIENTS = ("ms_per_byte", "ms_per_call")
 
 
 # ---------------------------------------------------------------------------------------------
 # Features: the memory module's per-layer traffic (pure; one definition of bytes moved)
+
+
+def full_coefficients(coefs: Sequence[float]) -> tuple[float, float, float, float]:
+    """``(a, b, c, w)`` of a kernel (:data:`COEFFICIENTS`); three given (a model or profile
+    from before the weights had a rate of their own): ``w = b``, the same prediction."""
+    if len(coefs) == 3:
+        a, b, c = coefs
+        return a, b, c, b
+    a, b, c, w = coefs
+    return a, b, c, w
 
 def layer_features(layer: ResolvedLayer, dtype_bytes: int = 4) -> tuple[int, int, int]:
     """``(MACs, bytes moved, 1)`` of one layer (module docstring): its compulsory traffic
@@ -413,9 +428,10 @@ class Prediction:
 class LatencyModel:
     """Fitted coefficients (module docstring). ``kinds`` maps a kernel (a kind, or with a
     ``layout`` a conv kind's plain variant ``kind@nchw``) to ``(ms_per_mac, ms_per_byte,
-    ms_per_call)``; kernels never calibrated are absent."""
+    ms_per_call, ms_per_weight_byte)`` (:data:`COEFFICIENTS`; three: weights at
+    ``ms_per_byte``, :func:`full_coefficients`); kernels never calibrated are absent."""
 
-    kinds: Mapping[str, tuple[float, float, float]]
+    kinds: Mapping[str, tuple[float, ...]]
     between_ms: float
     fixed_ms: float
     dtype_bytes: int = 4
@@ -465,13 +481,13 @@ class LatencyModel:
         return base + FLOAT_VARIANT if run == FLOAT_RUN else base
 
     def coefficients(self, layer: ResolvedLayer, run: str | None = None
-                     ) -> tuple[float, float, float]:
+                     ) -> tuple[float, float, float, float]:
         """``(a, b, c)`` of the layer's kernel; a variant never calibrated falls back to its
         kind's (``predict`` warns), a kind never calibrated to 0."""
         kernel = self.kernel(layer, run)
         if kernel in self.kinds:
-            return self.kinds[kernel]
-        return self.kinds.get(layer.kind, (0.0, 0.0, 0.0))
+            return full_coefficients(self.kinds[kernel])
+        return full_coefficients(self.kinds.get(layer.kind, (0.0, 0.0, 0.0)))
 
     def features(self, layer: ResolvedLayer) -> tuple[int, int]:
         """``(MACs, bytes)`` the layer's kernel works on: :func:`layer_features`, over padded
@@ -509,6 +525,11 @@ class LatencyModel:
             return 0.0
         return uncached_share(run_footprint(network, self.dtype_bytes), self.cache_bytes)
 
+    def weight_bytes(self, layer: ResolvedLayer) -> int:
+        """The layer's inference weight bytes (:func:`mncost.costs.memory.traffic`; never
+        padded: a blocked conv pads its maps, :meth:`ChannelLayout.features`)."""
+        return traffic(layer, self.dtype_bytes).weight_bytes
+
     def uncached_bytes(self, layer: ResolvedLayer, share: float) -> float:
         """The layer's weight bytes a run re-reads from memory at ``share``
         (:meth:`uncached`)."""
@@ -520,12 +541,14 @@ class LatencyModel:
         ``p * output bytes + q``, plus ``u`` per weight byte re-read from memory at the
         network's ``uncached`` share (:meth:`uncached`; module docstring)."""
         macs, nbytes = self.features(layer)
-        a, b, c = self.coefficients(layer, run)
+        weights = self.weight_bytes(layer)
+        a, b, c, w = self.coefficients(layer, run)
         p, q = self.activations.get(layer.act, (0.0, 0.0))
         act = p * self.output_bytes(layer) + q if p or q else 0.0
         far = self.ms_per_uncached_byte * self.uncached_bytes(layer, uncached) \
             if self.ms_per_uncached_byte else 0.0
-        return a * macs + b * nbytes + c * self.calls(layer, run) + act + far
+        return (a * macs + b * (nbytes - weights) + w * weights + c * self.calls(layer, run)
+                + act + far)
 
     def between(self, run: str | None = None) -> float:
         """The time between layers after a layer run as ``run`` says (:meth:`runs`)."""
@@ -559,7 +582,8 @@ class LatencyModel:
 
     def to_dict(self) -> dict[str, Any]:
         return {"dtype_bytes": self.dtype_bytes, "precision": self.precision,
-                "kinds": {k: dict(zip(COEFFICIENTS, v)) for k, v in self.kinds.items()},
+                "kinds": {k: dict(zip(COEFFICIENTS, full_coefficients(v)))
+                          for k, v in self.kinds.items()},
                 "activations": {k: dict(zip(ACTIVATION_COEFFICIENTS, v))
                                 for k, v in self.activations.items()},
                 "between_layers_ms": self.between_ms, "fixed_ms": self.fixed_ms,
@@ -645,12 +669,14 @@ class LayerPoint:
     nodes: int = 0
     #: Weight bytes a run re-reads from memory (:meth:`LatencyModel.uncached_bytes`).
     uncached_bytes: float = 0.0
+    #: The layer's weight bytes, part of ``bytes`` (:meth:`LatencyModel.weight_bytes`).
+    weight_bytes: int = 0
 
 
 class Stage1(NamedTuple):
     """What stage 1 fits (:func:`fit_layers`)."""
 
-    kernels: dict[str, tuple[float, float, float]]
+    kernels: dict[str, tuple[float, float, float, float]]
     activations: dict[str, tuple[float, float]]
     #: The profiler's own cost per node, ms (0 without node counts).
     node_ms: float
@@ -659,10 +685,11 @@ class Stage1(NamedTuple):
 
 
 def fit_layers(points: Sequence[LayerPoint]) -> Stage1:
-    """Stage 1: every measured layer against ``[MACs, bytes, calls]`` of its kernel,
+    """Stage 1: every measured layer against ``[MACs, map bytes, calls, weight bytes]`` of its
+    kernel,
     ``[output bytes, 1]`` of its activation and its uncached weight bytes (one column shared
     by every layer, where the points have any), one non-negative least squares on relative
-    errors. Returns the kernels' ``(a, b, c)``, the activations' ``(p, q)`` and the shared
+    errors. Returns the kernels' ``(a, b, c, w)``, the activations' ``(p, q)`` and the shared
     terms (:class:`Stage1`).
 
     One fit, not one per kind: an activation's terms are shared by every kind it follows
@@ -682,15 +709,16 @@ def fit_layers(points: Sequence[LayerPoint]) -> Stage1:
     kernels = sorted({p.kernel for p in points})
     acts = sorted({p.act for p in points if p.act != "none"})
     timed = [p for p in points if p.ms > 0]
-    k_col = {k: 3 * i for i, k in enumerate(kernels)}
-    a_col = {a: 3 * len(kernels) + 2 * i for i, a in enumerate(acts)}
+    width = len(COEFFICIENTS)
+    k_col = {k: width * i for i, k in enumerate(kernels)}
+    a_col = {a: width * len(kernels) + 2 * i for i, a in enumerate(acts)}
     counted = any(p.nodes for p in timed)
     uncached = any(p.uncached_bytes for p in timed)
-    shared = 3 * len(kernels) + 2 * len(acts)
+    shared = width * len(kernels) + 2 * len(acts)
     x = np.zeros((len(timed), shared + counted + uncached))
     for row, p in enumerate(timed):
         j = k_col[p.kernel]
-        x[row, j:j + 3] = (p.macs, p.bytes, p.calls)
+        x[row, j:j + width] = (p.macs, p.bytes - p.weight_bytes, p.calls, p.weight_bytes)
         if p.act != "none":
             j = a_col[p.act]
             x[row, j:j + 2] = (p.output_bytes, 1.0)
@@ -702,7 +730,7 @@ def fit_layers(points: Sequence[LayerPoint]) -> Stage1:
     solution = nnls(x / y[:, None], np.ones(len(y))) if len(timed) else np.zeros(x.shape[1])
     # A kernel measured but never timed (ONNX Runtime folds residual adds into the conv
     # before them, so they read 0): calibrated as free.
-    coefs = {k: tuple(float(v) for v in solution[j:j + 3]) for k, j in k_col.items()}
+    coefs = {k: tuple(float(v) for v in solution[j:j + width]) for k, j in k_col.items()}
     act_coefs = {a: tuple(float(v) for v in solution[j:j + 2]) for a, j in a_col.items()}
     return Stage1(coefs, act_coefs, float(solution[shared]) if counted else 0.0,
                   float(solution[-1]) if uncached else 0.0)
@@ -750,7 +778,8 @@ def fit_selected(measured: Sequence[Measured], dtype_bytes: int = 4,
     points = [(LayerPoint(shape.kernel(layer, runs.get(layer.name)), layer.act,
                           *shape.features(layer), shape.output_bytes(layer),
                           m.layer_ms[layer.name], shape.calls(layer, runs.get(layer.name)),
-                          (m.layer_nodes or {}).get(layer.name, 0)),
+                          (m.layer_nodes or {}).get(layer.name, 0),
+                          weight_bytes=shape.weight_bytes(layer)),
                traffic(layer, dtype_bytes).weight_bytes, footprint)
               for m in measured if m.layer_ms is not None
               for runs in (shape.runs(m.network) or {},)

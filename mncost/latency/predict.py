@@ -255,7 +255,7 @@ class _AlphaPart:
         self.weights = [d * layer_elements(layer)[2] for layer in network.layers]
         self.out_bytes = [d * layer.out_shape.c for layer in network.layers]
         for layer in network.layers:
-            a, b, c = model.coefficients(layer, runs.get(layer.name))
+            a, b, c, w = model.coefficients(layer, runs.get(layer.name))
             p, q = model.activations.get(layer.act, (0.0, 0.0))
             pixels = layer.out_shape.h * layer.out_shape.w
             work, rest = divmod(model.features(layer)[0], pixels)
@@ -272,7 +272,8 @@ class _AlphaPart:
             gate = REGISTRY[layer.kind].side_input(layer)
             self.per_out.append(a * work + (b + p) * d * cout)
             self.per_in.append(b * d * maps * cin)
-            fixed = b * d * (weights + gate) + c * model.calls(layer, runs.get(layer.name)) + q
+            fixed = (b * d * gate + w * d * weights + c * model.calls(layer, runs.get(layer.name))
+                     + q)
             self.per_layer.append(fixed)
             const += fixed
         self.const = const
