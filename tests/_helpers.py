@@ -141,6 +141,19 @@ TRUTH = {
 BETWEEN, FIXED = 0.0021, 0.35
 
 
+def assert_coefficients(fitted, expected, kind: str = "", rel: float = 1e-6) -> None:
+    """A fitted kernel's ``(a, b, c, w)`` against known ``(a, b, c)`` (weights at ``b``) or
+    ``(a, b, c, w)``. A kind without weights (pooling, adds, SE scales, attention's matmuls)
+    has no weight bytes to fit ``w`` on: its ``w`` is not compared."""
+    import pytest
+
+    from mncost.latency.model import full_coefficients
+
+    fitted, expected = full_coefficients(fitted), full_coefficients(expected)
+    n = 3 if kind.partition("@")[0] in ("pool", "add", "scale", "attention") else 4
+    assert fitted[:n] == pytest.approx(expected[:n], rel=rel, abs=1e-15), kind
+
+
 def profile_doc() -> dict:
     """A valid ``mncost.device/1`` profile of the synthetic device (without ``grouped``), fresh
     on every call so a test may edit it."""

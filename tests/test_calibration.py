@@ -228,3 +228,13 @@ def test_refresh_and_refit_options_on_the_command_line(tmp_path):
     assert threads.exit_code == 2
     assert ("--refresh re-measures with the profile's own runtime, dtype and threads: "
             "--threads does not apply") in threads.stderr
+
+
+def test_the_runtime_decides_whether_weights_have_a_rate_of_their_own():
+    """An eager calibration fits three coefficients a kind (weights at the maps' rate), an ONNX
+    Runtime one four (:data:`mncost.latency.model.WEIGHTS_APART`)."""
+    sampled = [fake(n, 6, seed=i) for i, n in enumerate(networks())]
+    eager = cb.fit_device(sampled, "eager", 1, {}, lambda m: None)
+    ort = cb.fit_device(sampled, "onnxruntime", 1, {}, lambda m: None)
+    assert {len(v) for v in eager.model.kinds.values()} == {3}
+    assert {len(v) for v in ort.model.kinds.values()} == {4}

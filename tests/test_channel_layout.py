@@ -135,7 +135,7 @@ def test_device_profile_keeps_the_layout_and_the_variants(tmp_path):
     path.write_text(json.dumps(_doc(lm.LatencyModel(TRUTH, 0.002, 0.3, layout=ORT_1_32))))
     dev = dp.load_device(str(path))
     assert dev.model.layout == ORT_1_32
-    assert dev.model.kinds["depthwise@nchw"] == TRUTH["depthwise@nchw"]
+    assert dev.model.kinds["depthwise@nchw"] == lm.full_coefficients(TRUTH["depthwise@nchw"])
     assert dev.outside(resolve_model("v1", 0.9, 208)) == []
 
 
@@ -145,7 +145,7 @@ def test_an_uncalibrated_plain_kernel_falls_back_and_is_named(tmp_path):
     net = resolve_model("v1-conv", 0.6, 144)            # 19, 38, 76 ... channels
     layer = net.layer("layers.2")                        # 38 -> 76, plain
     assert model.kernel(layer) == "conv@nchw"
-    assert model.coefficients(layer) == TRUTH["conv"]
+    assert model.coefficients(layer) == lm.full_coefficients(TRUTH["conv"])
     path = tmp_path / "dev.json"
     path.write_text(json.dumps(_doc(model)))
     notes = dp.load_device(str(path)).outside(net)

@@ -285,7 +285,9 @@ def tiny_sets(true_runner, monkeypatch):
     cal = true_runner
     calibration = [cal.Config(m, resolve_model(m, a, r)) for m, a, r in (
         ("v3-small", 0.35, 64), ("v3-small", 0.5, 64), ("v2", 0.35, 64),
-        (TINY_EVERY_KIND, 1.0, 32), ("v1", 0.25, 64))]
+        (TINY_EVERY_KIND, 1.0, 32), ("v1", 0.25, 64),
+        # a third stem width: the stem's weights (27 x its outputs) have a rate of their own
+        ("v1", 0.75, 48))]
     held = [cal.Config(m, resolve_model(m, a, r)) for m, a, r in (
         ("v2", 0.45, 48), ("v1", 0.3, 48), ("v3-small", 0.4, 56))]
     monkeypatch.setattr(cal, "calibration_set", lambda: calibration)
@@ -302,7 +304,7 @@ def test_calibrate_evaluate_prints_the_report(tiny_sets, tmp_path, fmt):
     doc = json.loads(out.read_text())
     assert dp.load_device(str(out)).data["evaluation"] == doc["evaluation"]
     assert "mncost: evaluation: 3 held-out configurations join the rounds" in result.stderr
-    assert f"wrote {out}: 5 configurations" in result.stderr
+    assert f"wrote {out}: 6 configurations" in result.stderr
     if fmt == "json":
         assert json.loads(result.stdout) == doc["evaluation"]
     else:

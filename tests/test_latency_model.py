@@ -9,7 +9,7 @@ import math
 import random
 
 import pytest
-from _helpers import BETWEEN, FIXED, TRUTH, profile_doc
+from _helpers import BETWEEN, FIXED, TRUTH, assert_coefficients, profile_doc
 
 from mncost import resolve_model
 from mncost.costs.analytic import network_macs
@@ -65,7 +65,7 @@ def test_fit_recovers_known_coefficients():
         if kind in ("grouped", "conv", "norm", "attention", "layer_scale"):
             assert kind not in model.kinds
             continue
-        assert model.kinds[kind] == pytest.approx(expected, rel=1e-6, abs=1e-15), kind
+        assert_coefficients(model.kinds[kind], expected, kind)
     assert model.between_ms == pytest.approx(BETWEEN, rel=1e-6)
     assert model.fixed_ms == pytest.approx(FIXED, rel=1e-6)
 
@@ -88,7 +88,7 @@ def test_fit_tells_activations_from_kernels():
     for act, expected in TRUTH_ACTS.items():
         assert model.activations[act] == pytest.approx(expected, rel=1e-6), act
     for kind in ("pointwise", "depthwise", "se_fc"):
-        assert model.kinds[kind] == pytest.approx(TRUTH[kind], rel=1e-6), kind
+        assert_coefficients(model.kinds[kind], TRUTH[kind], kind)
     layer = resolve_model("v3-large").layer("layers.1.dw")      # 3x3 dw 16 ch, ReLU
     out_bytes = 16 * 112 * 112 * 4
     macs, nbytes, _ = lm.layer_features(layer)
@@ -100,7 +100,7 @@ def test_fit_tells_activations_from_kernels():
 def test_fit_rescales_inflated_per_layer_times_to_end_to_end():
     # Per-layer timings read 25% high; the end-to-end totals decide the scale.
     model = lm.fit(synthetic(None, scale_layers=0.8))
-    assert model.kinds["depthwise"] == pytest.approx(TRUTH["depthwise"], rel=1e-6)
+    assert_coefficients(model.kinds["depthwise"], TRUTH["depthwise"], "depthwise")
     assert model.fixed_ms == pytest.approx(FIXED, rel=1e-6)
 
 
@@ -133,7 +133,7 @@ def test_fit_without_scipy_gives_the_same_answer(monkeypatch):
 
     monkeypatch.setattr(builtins, "__import__", no_scipy)
     model = lm.fit(synthetic(None))
-    assert model.kinds["pointwise"] == pytest.approx(TRUTH["pointwise"], rel=1e-6)
+    assert_coefficients(model.kinds["pointwise"], TRUTH["pointwise"], "pointwise")
     assert model.between_ms == pytest.approx(BETWEEN, rel=1e-6)
 
 
@@ -201,7 +201,7 @@ def write(tmp_path, doc):
 
 def test_device_profile_round_trip(tmp_path):
     dev = dp.load_device(write(tmp_path, profile_doc()))
-    assert dev.model.kinds["pointwise"] == TRUTH["pointwise"]
+    assert dev.model.kinds["pointwise"] == lm.full_coefficients(TRUTH["pointwise"])
     assert (dev.runtime, dev.threads, dev.model.fixed_ms) == ("eager", 1, FIXED)
     assert dev.outside(resolve_model("v2", 0.5, 160)) == []
     notes = dev.outside(resolve_model("v2", 1.4, 256))
@@ -283,4 +283,38 @@ def test_the_stem_is_its_own_kernel():
     assert [model.kernel(l) for l in net.layers[:3]] == ["conv@stem", "conv", "conv"]
     # A profile without a stem kernel (written before it had one) uses conv's.
     old = lm.LatencyModel({k: v for k, v in TRUTH.items() if k != "conv@stem"}, 0.0, 0.0)
-    assert old.coefficients(net.layers[0]) == TRUTH["conv"]
+    assert old.coefficients(net.layers[0]) == lm.full_coefficients(TRUTH["conv"])
+
+
+def test_weights_have_a_rate_of_their_own():
+    """``w`` prices a layer's weight bytes apart from its maps' ``b``: recovered from timings
+    where they differ, and a profile written with three coefficients prices weights at ``b``."""
+    truth = lm.LatencyModel({k: (*v, v[1] / 4 if k not in ("pool", "add", "scale") else 0.0)
+                             for k, v in TRUTH.items()}, BETWEEN, FIXED)
+    measured = [lm.Measured(m.network, truth.predict(m.network).total_ms,
+                            {p.name: p.ms for p in truth.predict(m.network).layers})
+                for m in synthetic(None)]
+    model = lm.fit(measured)
+    for kind in ("pointwise", "depthwise", "fc", "se_fc", "conv@stem"):
+        assert_coefficients(model.kinds[kind], truth.kinds[kind], kind)
+        assert model.kinds[kind][3] == pytest.approx(TRUTH[kind][1] / 4, rel=1e-6)
+    fc = resolve_model("v2").layers[-1]                           # 1280 -> 1000, with bias
+    a, b, c, w = truth.kinds["fc"]
+    maps, weights = (1280 + 1000) * 4, (1280 * 1000 + 1000) * 4
+    assert truth.layer_ms(fc) == pytest.approx(a * 1280 * 1000 + b * maps + w * weights + c)
+    doc = profile_doc()
+    for coefs in doc["model"]["kinds"].values():
+        del coefs["ms_per_weight_byte"]
+    three = dp.device_from_dict(doc, "old.json").model
+    assert three.kinds["fc"] == TRUTH["fc"] and three.coefficients(fc) == (*TRUTH["fc"],
+                                                                           TRUTH["fc"][1])
+
+
+def test_a_runtime_that_relays_its_weights_prices_them_with_the_maps():
+    """Eager PyTorch re-lays its weights out on every call: its fit has no weight rate of its
+    own (three coefficients a kind, ``w = b``); ONNX Runtime's has (:data:`WEIGHTS_APART`)."""
+    assert lm.WEIGHTS_APART == ("onnxruntime",)
+    model = lm.fit(synthetic(None), weights_apart=False)
+    assert all(len(v) == 3 for v in model.kinds.values())
+    assert model.kinds["pointwise"] == pytest.approx(TRUTH["pointwise"], rel=1e-6)
+    assert all(len(v) == 4 for v in lm.fit(synthetic(None)).kinds.values())

@@ -57,6 +57,7 @@ from .device_profile import (
 )
 from .evaluation import evaluation_row, layer_shares
 from .model import (
+    WEIGHTS_APART,
     ChannelLayout,
     ErrorSummary,
     LatencyModel,
@@ -282,7 +283,8 @@ def fit_device(sampled: Sequence[Sampled], runtime: str, threads: int,
     fitted_on = sampled if busy else stable
     measured = [s.measured(statistic) for s in fitted_on]
     precision = precision_of(env)
-    model, cache = fit_selected(measured, DTYPE_BYTES[precision], layout, precision)
+    model, cache = fit_selected(measured, DTYPE_BYTES[precision], layout, precision,
+                                runtime in WEIGHTS_APART)
     macs_k = fit_macs_baseline(measured)
     rows = [training_row(s, model, macs_k, statistic) for s in sampled]
     used = [r for r in rows if busy or r["unstable"] is None]

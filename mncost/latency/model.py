@@ -105,6 +105,13 @@ GENERIC = "@generic"
 VARIANTS = (PLAIN, STEM, FLOAT_VARIANT, GENERIC)
 #: The precisions a model is fitted for: float32, or int8 as ORT's QDQ quantization runs it.
 PRECISIONS = ("float32", "int8")
+#: The runtimes whose weights have a rate of their own (:func:`fit_selected`): ONNX Runtime
+#: lays each conv's weights out for its kernel once, when the session is made, so a run reads
+#: them once. Eager PyTorch hands oneDNN its plain weights on every call, to be reordered
+#: for the kernel (read and written again, like a map), and on this project's VM a rate apart
+#: did no better there held out (a fresh run: 90% within ±10% either way, 67% within ±5%
+#: against 76%; ONNX Runtime: 98% against 95%, largest error 10.3% against 18.3%).
+WEIGHTS_APART = ("onnxruntime",)
 #: Coefficient names in a device profile, per kind (units: ms per MAC, per byte of the maps,
 #: per call, per byte of the weights). A profile written before the weights had a rate of their
 #: own has three: its weights are priced at ``ms_per_byte`` (:func:`full_coefficients`).
@@ -684,12 +691,13 @@ class Stage1(NamedTuple):
     ms_per_uncached_byte: float
 
 
-def fit_layers(points: Sequence[LayerPoint]) -> Stage1:
+def fit_layers(points: Sequence[LayerPoint], weights_apart: bool = True) -> Stage1:
     """Stage 1: every measured layer against ``[MACs, map bytes, calls, weight bytes]`` of its
     kernel,
     ``[output bytes, 1]`` of its activation and its uncached weight bytes (one column shared
     by every layer, where the points have any), one non-negative least squares on relative
-    errors. Returns the kernels' ``(a, b, c, w)``, the activations' ``(p, q)`` and the shared
+    errors. Returns the kernels' ``(a, b, c, w)`` (``(a, b, c)`` without ``weights_apart``:
+    weights at the maps' rate, :data:`WEIGHTS_APART`), the activations' ``(p, q)`` and the shared
     terms (:class:`Stage1`).
 
     One fit, not one per kind: an activation's terms are shared by every kind it follows
@@ -709,7 +717,7 @@ def fit_layers(points: Sequence[LayerPoint]) -> Stage1:
     kernels = sorted({p.kernel for p in points})
     acts = sorted({p.act for p in points if p.act != "none"})
     timed = [p for p in points if p.ms > 0]
-    width = len(COEFFICIENTS)
+    width = len(COEFFICIENTS) if weights_apart else 3
     k_col = {k: width * i for i, k in enumerate(kernels)}
     a_col = {a: width * len(kernels) + 2 * i for i, a in enumerate(acts)}
     counted = any(p.nodes for p in timed)
@@ -718,7 +726,8 @@ def fit_layers(points: Sequence[LayerPoint]) -> Stage1:
     x = np.zeros((len(timed), shared + counted + uncached))
     for row, p in enumerate(timed):
         j = k_col[p.kernel]
-        x[row, j:j + width] = (p.macs, p.bytes - p.weight_bytes, p.calls, p.weight_bytes)
+        x[row, j:j + width] = ((p.macs, p.bytes - p.weight_bytes, p.calls, p.weight_bytes)
+                               if weights_apart else (p.macs, p.bytes, p.calls))
         if p.act != "none":
             j = a_col[p.act]
             x[row, j:j + 2] = (p.output_bytes, 1.0)
@@ -754,20 +763,23 @@ class CacheChoice:
 
 
 def fit(measured: Sequence[Measured], dtype_bytes: int = 4,
-        layout: ChannelLayout | None = None, precision: str = "float32") -> LatencyModel:
+        layout: ChannelLayout | None = None, precision: str = "float32",
+        weights_apart: bool = True) -> LatencyModel:
     """The two-stage fit of the module docstring (:func:`fit_selected`, its model)."""
-    return fit_selected(measured, dtype_bytes, layout, precision)[0]
+    return fit_selected(measured, dtype_bytes, layout, precision, weights_apart)[0]
 
 
 def fit_selected(measured: Sequence[Measured], dtype_bytes: int = 4,
-                 layout: ChannelLayout | None = None, precision: str = "float32"
-                 ) -> tuple[LatencyModel, CacheChoice]:
+                 layout: ChannelLayout | None = None, precision: str = "float32",
+                 weights_apart: bool = True) -> tuple[LatencyModel, CacheChoice]:
     """The two-stage fit of the module docstring, without the uncached-weights term and with
     it at each of :data:`CACHE_CAPACITIES` that some calibration network's footprint exceeds;
     the capacity whose model has the smallest root mean square end-to-end training error is
     kept if that is at least :data:`CACHE_MIN_GAIN` below the model without the term. With a
     ``layout``, each conv kind's blocked and plain kernels are fitted apart; at
     ``precision="int8"`` each kind's int8 and float32 kernels (:meth:`LatencyModel.runs`).
+    Without ``weights_apart`` (a runtime that re-lays its weights out on every call,
+    :data:`WEIGHTS_APART`) a kernel's weight bytes are priced at its maps' rate.
 
     Raises:
         InputError: without per-layer data, or with fewer than 3 configurations.
@@ -788,10 +800,10 @@ def fit_selected(measured: Sequence[Measured], dtype_bytes: int = 4,
     if not points:
         raise InputError("a fit needs per-layer measurements")
     largest = max(footprint for _, _, footprint in points)
-    best = without = _fit_at(points, measured, shape, 0)
+    best = without = _fit_at(points, measured, shape, 0, weights_apart)
     for capacity in CACHE_CAPACITIES:
         if capacity < largest:
-            model = _fit_at(points, measured, shape, capacity)
+            model = _fit_at(points, measured, shape, capacity, weights_apart)
             best = min(best, model, key=lambda m: _training_rms(m, measured))
     rms, rms_without = _training_rms(best, measured), _training_rms(without, measured)
     # A best capacity at the bottom of the range tried is no capacity found: the term then
@@ -812,12 +824,12 @@ def _training_rms(model: LatencyModel, measured: Sequence[Measured]) -> float:
 
 
 def _fit_at(points: Sequence[tuple[LayerPoint, int, int]], measured: Sequence[Measured],
-            shape: LatencyModel, cache_bytes: int) -> LatencyModel:
+            shape: LatencyModel, cache_bytes: int, weights_apart: bool = True) -> LatencyModel:
     """Stages 1 and 2 with the uncached-weights term at ``cache_bytes`` (0: without it)."""
     import numpy as np
 
     stage = fit_layers([replace(p, uncached_bytes=weights * uncached_share(fp, cache_bytes))
-                        if cache_bytes else p for p, weights, fp in points])
+                        if cache_bytes else p for p, weights, fp in points], weights_apart)
     rate = stage.ms_per_uncached_byte
     stage1 = replace(shape, kinds=stage.kernels, activations=stage.activations,
                      cache_bytes=cache_bytes if rate else 0, ms_per_uncached_byte=rate)
