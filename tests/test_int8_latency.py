@@ -91,7 +91,7 @@ def test_device_profile_keeps_the_precision_and_its_variants(tmp_path):
     path.write_text(json.dumps(_doc(int8_model())))
     dev = dp.load_device(str(path))
     assert dev.model.precision == "int8"
-    assert dev.model.kinds["pointwise@float32"] == lm.full_coefficients(TRUTH["pointwise@float32"])
+    assert dev.model.kinds["pointwise@float32"] == TRUTH["pointwise@float32"]
     net = resolve_model("v2", 0.5, 160)
     assert dev.model.predict(net).total_ms == int8_model().predict(net).total_ms
 

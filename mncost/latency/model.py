@@ -589,8 +589,8 @@ class LatencyModel:
 
     def to_dict(self) -> dict[str, Any]:
         return {"dtype_bytes": self.dtype_bytes, "precision": self.precision,
-                "kinds": {k: dict(zip(COEFFICIENTS, full_coefficients(v)))
-                          for k, v in self.kinds.items()},
+                # three coefficients (weights at the maps' rate) are written as three
+                "kinds": {k: dict(zip(COEFFICIENTS, v)) for k, v in self.kinds.items()},
                 "activations": {k: dict(zip(ACTIVATION_COEFFICIENTS, v))
                                 for k, v in self.activations.items()},
                 "between_layers_ms": self.between_ms, "fixed_ms": self.fixed_ms,
