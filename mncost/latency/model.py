@@ -113,8 +113,9 @@ PRECISIONS = ("float32", "int8")
 #: against 76%; ONNX Runtime: 98% against 95%, largest error 10.3% against 18.3%).
 WEIGHTS_APART = ("onnxruntime",)
 #: Coefficient names in a device profile, per kind (units: ms per MAC, per byte of the maps,
-#: per call, per byte of the weights). A profile written before the weights had a rate of their
-#: own has three: its weights are priced at ``ms_per_byte`` (:func:`full_coefficients`).
+#: per call, per byte of the weights). A kind fitted without a weight rate of its own (eager
+#: PyTorch, :data:`WEIGHTS_APART`; a profile written before the rate existed) has three, and
+#: is written with three: its weights are priced at ``ms_per_byte`` (:func:`full_coefficients`).
 COEFFICIENTS = ("ms_per_mac", "ms_per_byte", "ms_per_call", "ms_per_weight_byte")
 #: Coefficient names of an activation (units: ms per byte of the output map, per call).
 ACTIVATION_COEFFICIENTS = ("ms_per_byte", "ms_per_call")
