@@ -250,7 +250,7 @@ def test_sections_of_the_wrong_type_are_one_line(tmp_path, edit, fragments):
 
 #: A number field of the profile, and where it is in the text of good_doc().
 NUMBER_FIELDS = [('"fixed_ms": 0.35', '"fixed_ms": N'),
-                 ('"ms_per_call": 0.01,', '"ms_per_call": N,'),
+                 ('"ms_per_call": 0.01}', '"ms_per_call": N}'),
                  ('"threads": 1', '"threads": N'),
                  ('"macs": [1000000, 700000000]', '"macs": [1000000, N]')]
 
