@@ -541,7 +541,7 @@ class LatencyModel:
     def uncached_bytes(self, layer: ResolvedLayer, share: float) -> float:
         """The layer's weight bytes a run re-reads from memory at ``share``
         (:meth:`uncached`)."""
-        return share * traffic(layer, self.dtype_bytes).weight_bytes if share else 0.0
+        return share * self.weight_bytes(layer) if share else 0.0
 
     def layer_ms(self, layer: ResolvedLayer, run: str | None = None,
                  uncached: float = 0.0) -> float:
@@ -792,15 +792,14 @@ def fit_selected(measured: Sequence[Measured], dtype_bytes: int = 4,
                           *shape.features(layer), shape.output_bytes(layer),
                           m.layer_ms[layer.name], shape.calls(layer, runs.get(layer.name)),
                           (m.layer_nodes or {}).get(layer.name, 0),
-                          weight_bytes=shape.weight_bytes(layer)),
-               traffic(layer, dtype_bytes).weight_bytes, footprint)
+                          weight_bytes=shape.weight_bytes(layer)), footprint)
               for m in measured if m.layer_ms is not None
               for runs in (shape.runs(m.network) or {},)
               for footprint in (run_footprint(m.network, dtype_bytes),)
               for layer in m.network.layers]
     if not points:
         raise InputError("a fit needs per-layer measurements")
-    largest = max(footprint for _, _, footprint in points)
+    largest = max(footprint for _, footprint in points)
     best = without = _fit_at(points, measured, shape, 0, weights_apart)
     for capacity in CACHE_CAPACITIES:
         if capacity < largest:
@@ -824,13 +823,13 @@ def _training_rms(model: LatencyModel, measured: Sequence[Measured]) -> float:
     return math.sqrt(math.fsum(e * e for e in errors) / len(errors))
 
 
-def _fit_at(points: Sequence[tuple[LayerPoint, int, int]], measured: Sequence[Measured],
+def _fit_at(points: Sequence[tuple[LayerPoint, int]], measured: Sequence[Measured],
             shape: LatencyModel, cache_bytes: int, weights_apart: bool = True) -> LatencyModel:
     """Stages 1 and 2 with the uncached-weights term at ``cache_bytes`` (0: without it)."""
     import numpy as np
 
-    stage = fit_layers([replace(p, uncached_bytes=weights * uncached_share(fp, cache_bytes))
-                        if cache_bytes else p for p, weights, fp in points], weights_apart)
+    stage = fit_layers([replace(p, uncached_bytes=p.weight_bytes * uncached_share(fp, cache_bytes))
+                        if cache_bytes else p for p, fp in points], weights_apart)
     rate = stage.ms_per_uncached_byte
     stage1 = replace(shape, kinds=stage.kernels, activations=stage.activations,
                      cache_bytes=cache_bytes if rate else 0, ms_per_uncached_byte=rate)
