@@ -160,6 +160,8 @@ def main() -> None:
                         help="also write the device profiles (A, B, A refreshed) to DIR")
     parser.add_argument("--json", default=None, help="also write every figure to this file")
     args = parser.parse_args()
+    if args.save:       # made before measuring: a missing folder must not lose the run
+        Path(args.save).mkdir(parents=True, exist_ok=True)
     runtimes = args.runtimes.split(",") if args.runtimes else (
         ["eager"] + (["onnxruntime"] if importlib.util.find_spec("onnxruntime") else []))
     shares = {"eager": 0.55, "onnxruntime": 0.45} if len(runtimes) == 2 else \
