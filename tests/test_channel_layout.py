@@ -159,7 +159,7 @@ def test_an_uncalibrated_plain_kernel_falls_back_and_is_named(tmp_path):
      "model.kinds.depthwise@nchwc: unknown layer kind"),
     (lambda m: m["layout"].update(alignment=0), "model.layout.alignment: must be an integer"),
     (lambda m: m["layout"].update(block="16"), "model.layout.block: must be an integer"),
-    (lambda m: m["layout"].update(name="nhwc"), "model.layout.name: must be 'nchwc'"),
+    (lambda m: m["layout"].update(name="nhwc"), "model.layout.name: must be one of 'nchwc'"),
     (lambda m: m["layout"].update(extra=1), "model.layout.extra: unknown field"),
     (lambda m: m.update(layout=[4, 16]), "model.layout: must be a mapping"),
 ])

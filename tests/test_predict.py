@@ -135,23 +135,34 @@ ORT_MODEL = lm.LatencyModel(
 ORT_CACHE_MODEL = dataclasses.replace(ORT_MODEL, cache_bytes=1 << 22, ms_per_uncached_byte=5e-8)
 
 
-@pytest.mark.parametrize("model_", [MODEL, ORT_MODEL, ORT_CACHE_MODEL],
-                         ids=["eager", "ort", "ort-uncached-weights"])
+#: Eager PyTorch's oneDNN paths, at 1 thread and at more (every 1x1 conv through oneDNN but
+#: on small maps): padded kernels, and kernels the input map's size decides.
+ONEDNN_MODELS = [lm.LatencyModel(
+    {**MODEL.kinds, **{f"{k}@padded": (3 * a, 2 * b, c) for k, (a, b, c) in MODEL.kinds.items()
+                       if k in ("conv", "pointwise", "depthwise", "se_fc")}},
+    -0.001, MODEL.fixed_ms, layout=lm.OneDnnPaths(16, pointwise))
+    for pointwise in (False, True)]
+
+
+@pytest.mark.parametrize("model_", [MODEL, ORT_MODEL, ORT_CACHE_MODEL, *ONEDNN_MODELS],
+                         ids=["eager", "ort", "ort-uncached-weights", "onednn-1-thread",
+                              "onednn-threads"])
 def test_sweep_split_matches_full_prediction_on_odd_grids(model_):
     from mncost.latency.predict import SweepPredictor
     from mncost.network.catalog import load_model
 
     dev = dp.DeviceProfile("x", "eager", 1, {}, model_, {"alpha": (0.1, 2), "resolution":
                                                          (32, 512), "macs": (0, 10 ** 12)})
-    models = ("v1", "v2", "v3-large", "v3-small-tf", TINY_EVERY_KIND)
+    models = ("v1", "v2", "v3-large", "v3-small-tf", "v1-conv", TINY_EVERY_KIND)
     predictor = SweepPredictor(dev, {m: load_model(m) for m in models})
     for model in models:
         for alpha in (0.3, 0.77, 1.3):
-            for res in ((97, 97), (224, 160), (8, 8), (331, 331)):
+            for res in ((97, 97), (224, 160), (8, 8), (331, 331), (64, 64)):
                 net = resolve_model(model, alpha, res)
                 assert predictor.predict(model, alpha, res, None) == pytest.approx(
-                    model_.predict(net).total_ms, rel=1e-12)
-    assert predictor.slow == 0
+                    model_.predict(net).total_ms, rel=1e-12), (model, alpha, res)
+    # Only a kernel the map's size decides sends a configuration down the slow path.
+    assert (predictor.slow > 0) == isinstance(model_.layout, lm.OneDnnPaths)
 
 
 def write_budgets(tmp_path, limit):

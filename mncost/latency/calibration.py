@@ -58,8 +58,8 @@ from .device_profile import (
 from .evaluation import evaluation_row, layer_shares
 from .model import (
     WEIGHTS_APART,
-    ChannelLayout,
     ErrorSummary,
+    KernelRule,
     LatencyModel,
     Measured,
     fit_macs_baseline,
@@ -256,7 +256,7 @@ def busy_message(unstable: int, total: int, sampled: Sequence[Sampled], statisti
 def fit_device(sampled: Sequence[Sampled], runtime: str, threads: int,
                env: Environment | Mapping[str, Any],
                progress: Progress, allow_unstable: bool = False,
-               layout: ChannelLayout | None = None, statistic: str = "quiet",
+               layout: KernelRule | None = None, statistic: str = "quiet",
                measurement: Mapping[str, Any] | None = None, cpus: int | None = None
                ) -> DeviceProfile:
     """Fit the stable configurations: the device profile (written by
@@ -450,7 +450,7 @@ def _sampled(entry: Any, where: str) -> Sampled:
 
 def refused_document(calibration: Sequence[Sampled], held: Sequence[Sampled], runtime: str,
                      threads: int, env: Environment | Mapping[str, Any],
-                     layout: ChannelLayout | None, reason: str) -> dict[str, Any]:
+                     layout: KernelRule | None, reason: str) -> dict[str, Any]:
     """What a refused calibration keeps: its measurements and how they were made, no model
     (``predict`` refuses the file and names the refit; ``calibrate --refit`` fits it)."""
     return {"schema": DEVICE_SCHEMA, "status": "refused", "refused": reason,

@@ -34,6 +34,7 @@ from .model import (
     COEFFICIENTS,
     FLOAT_VARIANT,
     GENERIC,
+    PADDED,
     PLAIN,
     PRECISIONS,
     STEM,
@@ -41,6 +42,7 @@ from .model import (
     Int8ConvPaths,
     KernelRule,
     LatencyModel,
+    OneDnnPaths,
     network_macs,
 )
 
@@ -200,7 +202,8 @@ class DeviceProfile:
         if missing:
             notes.append(Note("kinds", f"layer kinds never calibrated (predicted as 0 ms): "
                                        f"{', '.join(missing)}", missing))
-        variants = tuple(k for k in uncalibrated if (PLAIN in k or FLOAT_VARIANT in k)
+        variants = tuple(k for k in uncalibrated
+                         if any(v in k for v in (PLAIN, FLOAT_VARIANT, GENERIC, PADDED))
                          and k.split("@")[0] in self.model.kinds)
         if variants:
             whose = "blocked kind's" if all(PLAIN in k for k in variants) else "kind's"
@@ -268,37 +271,49 @@ def _known_variant(kernel: str, layout: KernelRule | None, int8: bool = False) -
         return True
     if "@" + variant == STEM:
         return REGISTRY[base].stem_kernel
-    return layout is not None and "@" + variant == (
-        GENERIC if isinstance(layout, Int8ConvPaths) else PLAIN)
+    return layout is not None and "@" + variant == layout.suffix
 
 
-def layout_from_dict(path: str, doc: Any) -> ChannelLayout | None:
+def layout_from_dict(path: str, doc: Any) -> KernelRule | None:
     """A profile's ``model.layout`` as read by :func:`device_from_dict` (one-line errors)."""
     return _layout(path, doc)
 
 
+#: Each rule's ``model.layout.name``, its class and its fields: integers 1-1024, or booleans.
+_RULES = {
+    ChannelLayout.name: (ChannelLayout, ("alignment", "block"), ()),
+    Int8ConvPaths.name: (Int8ConvPaths, ("depthwise_alignment", "input_alignment",
+                                         "output_alignment", "min_outputs"), ()),
+    OneDnnPaths.name: (OneDnnPaths, ("block",), ("pointwise",)),
+}
+
+
 def _layout(path: str, doc: Any) -> KernelRule | None:
-    """``model.layout``: absent or null (one kernel per kind), the blocked layout rule, or
-    (an int8 model) MLAS's int8 conv paths."""
+    """``model.layout``: absent or null (one kernel per kind), ONNX Runtime's blocked layout
+    rule, (an int8 model) MLAS's int8 conv paths, or eager PyTorch's oneDNN paths."""
     if doc is None:
         return None
     doc = _mapping(path, "model.layout", doc)
-    int8 = doc.get("name") == Int8ConvPaths.name
-    keys = (("depthwise_alignment", "input_alignment", "output_alignment", "min_outputs")
-            if int8 else ("alignment", "block"))
-    extra = set(doc) - {"name", *keys}
+    name = doc.get("name")
+    if not isinstance(name, str) or name not in _RULES:
+        names = ", ".join(f"'{n}'" for n in _RULES)
+        raise _err(path, "model.layout.name", f"must be one of {names}, got {name!r:.40}")
+    rule, sizes, flags = _RULES[name]
+    extra = set(doc) - {"name", *sizes, *flags}
     if extra:
         raise _err(path, f"model.layout.{sorted(extra)[0]}", "unknown field")
-    if not int8 and doc.get("name") != "nchwc":
-        raise _err(path, "model.layout.name", f"must be 'nchwc' or '{Int8ConvPaths.name}', "
-                                              f"got {doc.get('name')!r}")
-    sizes = []
-    for key in keys:
+    values = {}
+    for key in sizes:
         value = doc.get(key)
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1024:
             raise _err(path, f"model.layout.{key}", f"must be an integer 1-1024, got {value!r}")
-        sizes.append(value)
-    return Int8ConvPaths(*sizes) if int8 else ChannelLayout(*sizes)
+        values[key] = value
+    for key in flags:
+        value = doc.get(key)
+        if not isinstance(value, bool):
+            raise _err(path, f"model.layout.{key}", f"must be true or false, got {value!r:.40}")
+        values[key] = value
+    return rule(**values)
 
 
 def _activations(path: str, doc: Any) -> dict[str, tuple[float, float]]:
@@ -375,8 +390,7 @@ def device_from_dict(doc: Any, path: str) -> DeviceProfile:
     for kind, coefs in kinds_doc.items():
         base = kind.partition("@")[0]
         if base not in KINDS or not _known_variant(kind, layout, precision == "int8"):
-            suffix = GENERIC if isinstance(layout, Int8ConvPaths) else PLAIN
-            variants = f"; with model.layout also KIND{suffix}" if layout else ""
+            variants = f"; with model.layout also KIND{layout.suffix}" if layout else ""
             if precision == "int8":
                 variants += f"; at int8 also KIND{FLOAT_VARIANT}"
             raise _err(path, f"model.kinds.{kind}",

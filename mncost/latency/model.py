@@ -10,7 +10,9 @@ features of its resolved shape::
 * ``kernel``: the layer's kind (:data:`mncost.costs.kinds.REGISTRY`), with two refinements
   (:meth:`LatencyModel.kernel`): the stem, a standard conv on the input image, is
   ``conv@stem`` (:data:`STEM`); and for a runtime with a blocked channel layout (ONNX
-  Runtime's NCHWc, :class:`ChannelLayout`) a conv it runs unblocked is ``kind@nchw``;
+  Runtime's NCHWc, :class:`ChannelLayout`) a conv it runs unblocked is ``kind@nchw``, for
+  eager PyTorch a conv oneDNN runs on padded channel blocks ``kind@padded``
+  (:class:`OneDnnPaths`);
 * ``MACs``: the registry's count (0 for pooling, adds and SE scales), over channels padded to
   whole blocks for a blocked conv;
 * ``map bytes`` and ``weight bytes``: the layer's compulsory bytes moved
@@ -76,7 +78,7 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Mapping, NamedTuple, Sequence, Union
+from typing import Any, ClassVar, Iterable, Mapping, NamedTuple, Sequence, Union
 
 from ..costs.analytic import network_macs
 from ..costs.int8 import FLOAT_RUN, precisions
@@ -102,7 +104,10 @@ FLOAT_VARIANT = "@float32"
 #: The suffix of an int8 conv's kernel when ONNX Runtime's MLAS runs it outside its symmetric
 #: int8 conv kernels (:class:`Int8ConvPaths`): ``depthwise@generic``.
 GENERIC = "@generic"
-VARIANTS = (PLAIN, STEM, FLOAT_VARIANT, GENERIC)
+#: The suffix of a conv's kernel when eager PyTorch runs it through oneDNN with its channels
+#: padded to whole blocks (:class:`OneDnnPaths`): ``depthwise@padded``.
+PADDED = "@padded"
+VARIANTS = (PLAIN, STEM, FLOAT_VARIANT, GENERIC, PADDED)
 #: The precisions a model is fitted for: float32, or int8 as ORT's QDQ quantization runs it.
 PRECISIONS = ("float32", "int8")
 #: The runtimes whose weights have a rate of their own (:func:`fit_selected`): ONNX Runtime
@@ -206,6 +211,8 @@ class ChannelLayout:
     alignment: int
     block: int
     name: str = "nchwc"
+    #: The suffix of the kernel of a conv the rule sets apart.
+    suffix: ClassVar[str] = PLAIN
 
     @staticmethod
     def applies(layer: ResolvedLayer) -> bool:
@@ -254,16 +261,7 @@ class ChannelLayout:
     def features(self, layer: ResolvedLayer, dtype_bytes: int) -> tuple[int, int]:
         """``(MACs, bytes)`` of :func:`layer_features` over the :meth:`effective_channels`:
         the work and the maps of a blocked conv include its padding channels."""
-        macs, nbytes, _ = layer_features(layer, dtype_bytes)
-        cin_e, cout_e = self.effective_channels(layer)
-        cin, cout = layer.in_shape.c, layer.out_shape.c
-        if (cin_e, cout_e) == (cin, cout):
-            return macs, nbytes
-        read, written, weights = layer_elements(layer)
-        macs = macs // cout * cout_e
-        if layer.groups == 1:
-            macs = macs // cin * cin_e
-        return macs, (read // cin * cin_e + written // cout * cout_e + weights) * dtype_bytes
+        return padded_features(layer, self.effective_channels(layer), dtype_bytes)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "alignment": self.alignment, "block": self.block}
@@ -297,6 +295,7 @@ class Int8ConvPaths:
     output_alignment: int = 4
     min_outputs: int = 16
     name: str = "mlas-int8"
+    suffix: ClassVar[str] = GENERIC
 
     @staticmethod
     def applies(layer: ResolvedLayer) -> bool:
@@ -346,8 +345,145 @@ class Int8ConvPaths:
                 "output_alignment": self.output_alignment, "min_outputs": self.min_outputs}
 
 
-#: Either rule of kernel variants by channel count.
-KernelRule = Union[ChannelLayout, Int8ConvPaths]
+#: PyTorch keeps a standard conv of at most 3 x 3 on an input of at most this many elements
+#: (``use_mkldnn`` in ATen's ``Convolution.cpp``): :class:`OneDnnPaths`.
+_PYTORCH_SMALL_INPUT = 20480
+
+
+@dataclass(frozen=True)
+class OneDnnPaths:
+    """Which convs eager PyTorch runs through oneDNN with their channels padded to whole
+    blocks (the eager counterpart of :class:`ChannelLayout`).
+
+    On the CPU, PyTorch hands a conv to oneDNN (``aten::mkldnn_convolution``) or runs its own
+    (``slow_conv2d``: an im2col and a GEMM). oneDNN gets plain NCHW maps and weights on every
+    call and reorders them into its blocked layout (``aBcd16b``: channels in blocks of
+    ``block``, 16 with AVX-512) and the output back. When a blocked tensor's channels are not
+    whole blocks, the blocks are padded and the reorders take oneDNN's generic path
+    (``jit:uni`` for ``jit:blk``): measured on this project's VM, torch 2.13, a depthwise 3x3
+    of 72 channels at 72 x 72 took 1.54 ms against 0.27 ms for 80 channels (the reorder back
+    to NCHW alone 4.6x slower), 88 channels 0.61 ms against 0.30 ms for 96. The rule:
+
+    * a depthwise conv runs through oneDNN, padded when its channels are not a multiple of
+      ``block``;
+    * a standard conv runs through oneDNN unless it is 1 x 1 with stride 1 and ``pointwise``
+      is False (PyTorch's own kernel is faster there at 1 thread, so it keeps those; at more
+      threads it hands them over too); padded when its output channels are not a multiple of
+      ``block``, or its input channels are not and either are at least ``block`` or the conv
+      is 1 x 1 (a k x k conv reads fewer channels from the NCHW map as they are, the stem's
+      3; a 1 x 1 conv pads them too);
+    * another grouped conv is never padded: oneDNN picks a block that divides a group's
+      channels (24 per group: blocks of 8).
+
+    PyTorch also keeps a standard conv of at most 3 x 3 whose input map has at most 20,480
+    elements (:meth:`small_input_limit`): an SE block's convs on their 1 x 1 maps, the last
+    3 x 3 convs of v1-conv at small alphas and resolutions, at more threads the pointwise
+    convs of late stages. Such a conv's kernel depends on the resolution too, which the
+    sweep's alpha x resolution split checks for (:mod:`mncost.latency.predict`).
+
+    ``mncost calibrate`` does not assume ``block`` and ``pointwise``: it runs single convs
+    with oneDNN's verbose log on and keeps the rule that explains every one
+    (:func:`infer_onednn`), or none."""
+
+    block: int = 16
+    pointwise: bool = False
+    name: str = "onednn"
+    suffix: ClassVar[str] = PADDED
+
+    @staticmethod
+    def applies(layer: ResolvedLayer) -> bool:
+        """Whether the rule concerns ``layer``: a conv, as its kind says."""
+        return REGISTRY[layer.kind].channel_layout
+
+    def onednn_conv(self, cin: int, cout: int, groups: int, kernel: int, stride: int) -> bool:
+        """Whether PyTorch hands this conv to oneDNN."""
+        return groups > 1 or kernel != 1 or stride != 1 or self.pointwise
+
+    def padded_conv(self, cin: int, cout: int, groups: int, kernel: int, stride: int) -> bool:
+        """Whether oneDNN runs this conv on padded blocks (class docstring)."""
+        if not self.onednn_conv(cin, cout, groups, kernel, stride):
+            return False
+        if groups == 1:
+            return cout % self.block != 0 or (
+                cin % self.block != 0 and (cin >= self.block or kernel == 1))
+        if cin == groups == cout:
+            return cout % self.block != 0
+        return False
+
+    @staticmethod
+    def _conv(layer: ResolvedLayer) -> tuple[int, int, int, int, int]:
+        return (layer.in_shape.c, layer.out_shape.c, layer.groups, layer.kernel, layer.stride)
+
+    def small_input_limit(self, layer: ResolvedLayer) -> int | None:
+        """The input pixels at or below which PyTorch keeps ``layer``, a conv
+        :meth:`onednn_conv` hands to oneDNN on a large map (a standard conv of at most 3 x 3
+        whose input has at most 20,480 elements); ``None`` where the map's size decides
+        nothing."""
+        if (not self.applies(layer) or layer.groups != 1 or layer.kernel > 3
+                or not self.onednn_conv(*self._conv(layer))):
+            return None
+        return _PYTORCH_SMALL_INPUT // layer.in_shape.c
+
+    def onednn(self, layer: ResolvedLayer) -> bool:
+        """Whether PyTorch hands the conv ``layer`` to oneDNN: :meth:`onednn_conv`, unless
+        its input map is small enough to keep (:meth:`small_input_limit`)."""
+        if not self.applies(layer) or not self.onednn_conv(*self._conv(layer)):
+            return False
+        limit = self.small_input_limit(layer)
+        return limit is None or layer.in_shape.h * layer.in_shape.w > limit
+
+    def padded(self, layer: ResolvedLayer) -> bool:
+        return self.onednn(layer) and self.padded_conv(*self._conv(layer))
+
+    def kernel(self, layer: ResolvedLayer) -> str:
+        """The layer's kernel: its kind, or ``kind@padded`` on padded blocks."""
+        return layer.kind + PADDED if self.padded(layer) else layer.kind
+
+    @staticmethod
+    def calls(layer: ResolvedLayer) -> int:
+        return 1
+
+    def effective_channels(self, layer: ResolvedLayer) -> tuple[int, int]:
+        """``(input, output)`` channels as oneDNN computes them: a depthwise or standard conv
+        it runs pads them to whole blocks (the input of a k x k standard conv only from
+        ``block`` channels up); unpadded otherwise."""
+        cin, cout = layer.in_shape.c, layer.out_shape.c
+        if not self.onednn(layer):
+            return cin, cout
+        if layer.groups == 1:
+            direct = cin < self.block and layer.kernel > 1
+            return (cin if direct else _round_up(cin, self.block)), _round_up(cout, self.block)
+        if cin == layer.groups == cout:
+            return _round_up(cin, self.block), _round_up(cout, self.block)
+        return cin, cout
+
+    def features(self, layer: ResolvedLayer, dtype_bytes: int) -> tuple[int, int]:
+        """``(MACs, bytes)`` over the :meth:`effective_channels` (:func:`padded_features`)."""
+        return padded_features(layer, self.effective_channels(layer), dtype_bytes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "block": self.block, "pointwise": self.pointwise}
+
+
+def padded_features(layer: ResolvedLayer, channels: tuple[int, int], dtype_bytes: int
+                    ) -> tuple[int, int]:
+    """``(MACs, bytes)`` of :func:`layer_features` with the input and output channels
+    ``channels``: the work and the maps of a conv that computes padding channels too (the
+    weights stay the layer's own)."""
+    macs, nbytes, _ = layer_features(layer, dtype_bytes)
+    cin_e, cout_e = channels
+    cin, cout = layer.in_shape.c, layer.out_shape.c
+    if (cin_e, cout_e) == (cin, cout):
+        return macs, nbytes
+    read, written, weights = layer_elements(layer)
+    macs = macs // cout * cout_e
+    if layer.groups == 1:
+        macs = macs // cin * cin_e
+    return macs, (read // cin * cin_e + written // cout * cout_e + weights) * dtype_bytes
+
+
+#: Any rule of kernel variants by channel count.
+KernelRule = Union[ChannelLayout, Int8ConvPaths, OneDnnPaths]
 
 
 #: Single convs ``(cin, cout, groups)`` whose layout in the optimized graph pins the rule of
@@ -378,6 +514,34 @@ def infer_layout(observed: Iterable[tuple[int, int, int, bool]]) -> ChannelLayou
             and all(ChannelLayout(a, k).blocked_conv(ci, co, g) == b
                     for ci, co, g, b in observed)]
     return max(fits, key=lambda r: (r.alignment, r.block)) if fits else None
+
+
+#: Single convs ``(cin, cout, groups, kernel, stride)`` whose path through eager PyTorch pins
+#: the rule of :class:`OneDnnPaths`: depthwise convs at multiples of 8 and 16, standard 3 x 3
+#: convs reading fewer and more channels than a block, pointwise convs at stride 1 and 2. Run
+#: on a map of :data:`ONEDNN_PROBE_SIZE` pixels a side, large enough that PyTorch's small-map
+#: exception (class docstring) never applies.
+ONEDNN_PROBES = tuple(
+    [(c, c, c, 3, 1) for c in (8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 96)]
+    + [(c, c, c, 5, 2) for c in (24, 32)]
+    + [(c, 32, 1, 3, 1) for c in (3, 4, 8, 12, 16, 20, 24, 32, 48)]
+    + [(32, c, 1, 3, 2) for c in (24, 40, 48)]
+    + [(ci, co, 1, 1, s) for ci, co in ((32, 64), (40, 40), (24, 40), (8, 32)) for s in (1, 2)])
+ONEDNN_PROBE_SIZE = 96
+
+
+def infer_onednn(observed: Iterable[tuple[int, int, int, int, int, bool, bool]]
+                 ) -> OneDnnPaths | None:
+    """The :class:`OneDnnPaths` that explains every observed ``(cin, cout, groups, kernel,
+    stride, ran through oneDNN, padded)`` conv, or ``None`` when none ran through oneDNN (a
+    PyTorch without it) or no rule explains them all. Among rules that do, the largest block."""
+    observed = list(observed)
+    if not any(ran for *_, ran, _ in observed):
+        return None
+    fits = [rule for rule in (OneDnnPaths(k, p) for k in _POWERS for p in (False, True))
+            if all(rule.onednn_conv(*conv) == ran and rule.padded_conv(*conv) == padded
+                   for *conv, ran, padded in observed)]
+    return max(fits, key=lambda r: r.block) if fits else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -764,14 +928,14 @@ class CacheChoice:
 
 
 def fit(measured: Sequence[Measured], dtype_bytes: int = 4,
-        layout: ChannelLayout | None = None, precision: str = "float32",
+        layout: KernelRule | None = None, precision: str = "float32",
         weights_apart: bool = True) -> LatencyModel:
     """The two-stage fit of the module docstring (:func:`fit_selected`, its model)."""
     return fit_selected(measured, dtype_bytes, layout, precision, weights_apart)[0]
 
 
 def fit_selected(measured: Sequence[Measured], dtype_bytes: int = 4,
-                 layout: ChannelLayout | None = None, precision: str = "float32",
+                 layout: KernelRule | None = None, precision: str = "float32",
                  weights_apart: bool = True) -> tuple[LatencyModel, CacheChoice]:
     """The two-stage fit of the module docstring, without the uncached-weights term and with
     it at each of :data:`CACHE_CAPACITIES` that some calibration network's footprint exceeds;

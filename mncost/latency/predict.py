@@ -22,7 +22,10 @@ output pixels x work per pixel, bytes are input pixels x input channels + output
 output channels + parameters. So each alpha is resolved once, each resolution once per
 layout, and a configuration is two dot products. The split is checked once per layout and
 resolution against the full prediction of that configuration; where it does not hold that
-configuration is resolved whole.
+configuration is resolved whole. So is one where a layer's kernel depends on its input map's
+size and that size puts it on another kernel than in the alpha's own network (eager PyTorch
+keeps small convs from oneDNN, :meth:`mncost.latency.model.OneDnnPaths.small_input_limit`):
+the check at one alpha says nothing of another's kernels.
 """
 
 from __future__ import annotations
@@ -283,6 +286,19 @@ class _AlphaPart:
                                                            self.per_layer, self.between))
                     if o + n + f + g < 0]
         self.layer_notes = [n for n in device.notes(network) if n.topic in ("kinds", "kernels")]
+        #: Layers whose kernel the size of their input map decides (eager PyTorch keeps a
+        #: small conv from oneDNN, :meth:`mncost.latency.model.OneDnnPaths.small_input_limit`):
+        #: ``(index, limit in input pixels, whether this alpha's layer is at or below it)``.
+        limit_of = getattr(model.layout, "small_input_limit", None)
+        limits = [(i, limit_of(layer), layer) for i, layer in enumerate(network.layers)] \
+            if limit_of is not None else []
+        self.size_decides = [(i, limit, layer.in_shape.h * layer.in_shape.w <= limit)
+                             for i, limit, layer in limits if limit is not None]
+
+    def same_kernels(self, in_pixels: Sequence[int]) -> bool:
+        """Whether every layer at ``in_pixels`` input pixels runs the kernel it runs in this
+        alpha's network (:attr:`size_decides`)."""
+        return all((in_pixels[i] <= limit) == small for i, limit, small in self.size_decides)
 
     def total(self, pixels: tuple[Sequence[int], Sequence[int]]) -> tuple[float, int]:
         """Predicted ms at ``(output pixels, input pixels)`` and the layers clamped to 0 ms
@@ -346,7 +362,7 @@ class SweepPredictor:
                                     rel_tol=1e-9, abs_tol=1e-12)
 
             spatial = split.at(part.network, resolution, holds)
-            if spatial is not None:
+            if spatial is not None and part.same_kernels(spatial.in_pixels):
                 ms, clamped = part.total((spatial.out_pixels, spatial.in_pixels))
                 return ms, part.network, part.layer_notes, clamped
         self.slow += 1

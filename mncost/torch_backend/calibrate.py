@@ -54,7 +54,7 @@ from ..latency.calibration import (
 )
 from ..latency.device_profile import DeviceProfile
 from ..latency.evaluation import held_out
-from ..latency.model import ChannelLayout
+from ..latency.model import KernelRule
 from ..measure.environment import Environment, load_average
 from ..measure.profile_options import ProfileOptions
 from ..measure.threads import available_cpus
@@ -268,7 +268,7 @@ def busy_advice(threads: int) -> str:
 
 def fit_document(calibration: Sequence[Sampled], held: Sequence[Sampled], runtime: str,
                  threads: int, env: Environment, progress: Progress, allow_unstable: bool,
-                 layout: ChannelLayout | None, statistic: str = "quiet",
+                 layout: KernelRule | None, statistic: str = "quiet",
                  measurement: Mapping[str, Any] | None = None) -> DeviceProfile:
     """The device profile of ``calibration`` (with the ``held`` evaluation when any) and the
     raw measurements of both.
@@ -293,10 +293,11 @@ def fit_document(calibration: Sequence[Sampled], held: Sequence[Sampled], runtim
 
 
 def runtime_layout(runtime: str, threads: int, progress: Progress, dtype: str = "float32"
-                   ) -> ChannelLayout | None:
-    """The runtime's blocked-layout rule, from its runner: probed for ONNX Runtime
-    (:func:`mncost.torch_backend.onnx_runtime.probe_layout`), none for eager PyTorch or for
-    ORT's int8 graph (whose runner probes its float32 layers instead)."""
+                   ) -> KernelRule | None:
+    """The runtime's rule of conv kernels by channel count, from its runner: probed for ONNX
+    Runtime (:func:`mncost.torch_backend.onnx_runtime.probe_layout`) and eager PyTorch
+    (:func:`mncost.torch_backend.onednn_probe.probe_onednn`); ORT's int8 graph has MLAS's
+    int8 conv paths."""
     return runner_for(runtime, dtype).layout(threads, progress)
 
 

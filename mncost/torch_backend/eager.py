@@ -24,12 +24,13 @@ from typing import Any, Callable, Iterator
 
 import torch
 
-from ..latency.model import ChannelLayout
+from ..latency.model import OneDnnPaths
 from ..measure.profile_options import ProfileOptions
 from ..measure.timing import ProgressFn, measure
 from ..network.layers import Network
 from .device import check_dtype, clock_for, describe_environment, fixed_threads, resolve_device
 from .layer_timer import LayerTimer
+from .onednn_probe import probe_onednn
 from .prepare import compiled, prepare
 from .run_errors import _run_errors
 
@@ -56,9 +57,25 @@ class EagerRunner:
         return {"torch": torch.__version__}
 
     @classmethod
-    def layout(cls, threads: int, progress: Callable[[str], None]) -> ChannelLayout | None:
-        """None: eager PyTorch runs every conv in the layout it is given."""
-        return None
+    def layout(cls, threads: int, progress: Callable[[str], None]) -> OneDnnPaths | None:
+        """Which convs oneDNN runs on padded blocks, probed at ``threads`` threads
+        (:func:`.onednn_probe.probe_onednn`); ``None`` (one kernel per kind) when no rule
+        explains the probes or they cannot run, with a line to ``progress`` saying why."""
+        try:
+            rule, observed = probe_onednn(threads)
+        except RuntimeError as exc:
+            progress(f"oneDNN probe: {exc}; one kernel per layer kind")
+            return None
+        if rule is None:
+            ran = sum(1 for *_, through, _ in observed if through)
+            why = ("no conv ran through oneDNN" if not ran else
+                   f"no rule explains the {len(observed)} probes")
+            progress(f"oneDNN probe: {why}; one kernel per layer kind")
+        else:
+            pointwise = "all convs" if rule.pointwise else "all but 1x1 stride-1 convs"
+            progress(f"oneDNN probe: PyTorch runs {pointwise} through oneDNN, on padded "
+                     f"blocks when their channels are not multiples of {rule.block}")
+        return rule
 
     @contextlib.contextmanager
     def _held(self) -> Iterator[int]:

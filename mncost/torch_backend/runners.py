@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any, Callable, Protocol
 
 from ..errors import InputError
-from ..latency.model import ChannelLayout
+from ..latency.model import KernelRule
 from ..measure.profile_options import QUANTIZED_DTYPES, ProfileOptions
 from ..measure.timing import ProgressFn
 from ..network.layers import Network
@@ -46,8 +46,9 @@ class Runner(Protocol):
 
     @classmethod
     def layout(cls, threads: int, progress: Callable[[str], None]
-               ) -> ChannelLayout | None:
-        """The runtime's blocked conv layout (probed where it has one), for the fit."""
+               ) -> KernelRule | None:
+        """The runtime's rule of conv kernels by channel count (probed where it has one:
+        ONNX Runtime's blocked layout, eager PyTorch's oneDNN paths), for the fit."""
 
     def __enter__(self) -> Runner:
         """Hold the runtime's run state (threads, inference mode) across the calls below; each
