@@ -203,15 +203,15 @@ def test_refresh_scales_the_model_by_the_machines_speed_now_and_never_compounds(
     assert once.model.predict(net).total_ms == pytest.approx(
         1.2 * profile.model.predict(net).total_ms, rel=1e-5)
     assert once.ms_per_mac == pytest.approx(1.2 * profile.ms_per_mac, rel=1e-5)
-    # A second refresh is against the calibration's measurements: 0.9 now, not 1.2 x 0.9.
-    slower = [cb.Sampled(s.config, [[int(ns * 0.9) for ns in r] for r in s.rounds_ns])
+    # A second refresh is against the calibration's measurements: 0.85 now, not 1.2 x 0.85.
+    slower = [cb.Sampled(s.config, [[int(ns * 0.85) for ns in r] for r in s.rounds_ns])
               for s in before]
     twice = cb.refreshed(once, before, slower, 15.0)
     assert twice.model.predict(net).total_ms == pytest.approx(
-        0.9 * profile.model.predict(net).total_ms, rel=1e-5)
-    # Within the re-check's noise (2%, or configurations disagreeing): back to the
-    # calibration's model, whatever an earlier refresh applied.
-    for factors in ((1.02, 1.02, 1.02), (0.9, 1.1, 1.2)):
+        0.85 * profile.model.predict(net).total_ms, rel=1e-5)
+    # Within the host's drift (8%, or configurations disagreeing): back to the calibration's
+    # model, whatever an earlier refresh applied.
+    for factors in ((1.08, 1.08, 1.08), (0.92, 0.92, 0.92), (0.9, 1.1, 1.2)):
         noisy = [cb.Sampled(s.config, [[int(ns * f) for ns in r] for r in s.rounds_ns])
                  for s, f in zip(before, factors)]
         same = cb.refreshed(twice, before, noisy, 15.0)

@@ -262,7 +262,9 @@ def test_calibrate_interrupted_writes_nothing(tiny_set, tmp_path, monkeypatch):
     monkeypatch.setattr(cal, "measure_set", interrupted)
     out = tmp_path / "dev.json"
     result = run("calibrate", "-o", str(out))
-    assert result.exit_code == 130 and result.stderr == "mncost: error: interrupted\n"
+    # (after the progress lines of what ran before measuring: the oneDNN probe)
+    assert result.exit_code == 130 and result.stderr.endswith("\nmncost: error: interrupted\n")
+    assert "Traceback" not in result.stderr
     assert list(tmp_path.iterdir()) == []
 
 

@@ -288,6 +288,7 @@ def refresh_profile(path: str, output: OutputPath, budget_s: float | None, stead
     except ImportError:
         raise MissingDependency("torch", "torch") from None
     from ..files.outputfile import write_atomic
+    from ..latency.calibration import REFRESH_MIN_CHANGE
     from ..render.text import to_json
 
     profile = load_device(path)
@@ -296,8 +297,8 @@ def refresh_profile(path: str, output: OutputPath, budget_s: float | None, stead
     write_atomic(output, to_json(out))
     r = out["measurement"]["refresh"]
     verdict = ("the model is scaled by it" if r["applied"] else
-               "within the re-check's noise (under 3%, or not every configuration agreeing): "
-               "the model is the calibration's")
+               f"within the host's drift (under {REFRESH_MIN_CHANGE:.0%}, or not every "
+               "configuration agreeing): the model is the calibration's")
     click.echo(f"wrote {visible(str(output))}: the machine runs {r['factor']:.3f}x the time of "
                f"the calibration of {out['created']} (median of {len(r['configurations'])} "
                f"configurations, {r['ratios']['min']:.3f}-{r['ratios']['max']:.3f}); {verdict}",
