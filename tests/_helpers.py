@@ -166,6 +166,25 @@ def profile_doc() -> dict:
                          "macs": [5_000_000, 600_000_000]}}
 
 
+def assert_profile_refused(tmp_path, doc: dict, message: str) -> str:
+    """Write ``doc`` as a device profile and assert that loading it fails with one line that
+    names the file and starts with ``message``; returns the profile's path."""
+    import json
+
+    import pytest
+
+    from mncost.errors import InputError
+    from mncost.latency import device_profile as dp
+
+    path = tmp_path / "dev.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(InputError) as err:
+        dp.load_device(str(path))
+    assert str(err.value).startswith(f"{path}: {message}")
+    assert "\n" not in str(err.value)
+    return str(path)
+
+
 def assert_readable(text: str, sections: list[Section], width: int) -> None:
     """Every header word and cell of ``sections`` is in ``text`` whole; no ellipsis, and no
     line of ``text`` wider than ``width`` cells."""

@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from _helpers import assert_profile_refused
 
 from mncost import resolve_model
-from mncost.errors import InputError
 from mncost.latency import device_profile as dp
 from mncost.latency import model as lm
 
@@ -166,12 +166,7 @@ def test_an_uncalibrated_plain_kernel_falls_back_and_is_named(tmp_path):
 def test_bad_layouts_are_one_line(tmp_path, edit, message):
     doc = _doc(lm.LatencyModel(TRUTH, 0.002, 0.3, layout=ORT_1_32))
     edit(doc["model"])
-    path = tmp_path / "dev.json"
-    path.write_text(json.dumps(doc))
-    with pytest.raises(InputError) as err:
-        dp.load_device(str(path))
-    assert str(err.value).startswith(f"{path}: {message}")
-    assert "\n" not in str(err.value)
+    assert_profile_refused(tmp_path, doc, message)
 
 
 def test_blocked_convs_work_on_whole_blocks_by_hand():
@@ -216,11 +211,7 @@ def test_device_profile_keeps_activation_terms(tmp_path):
 def test_bad_activation_terms_are_one_line(tmp_path, acts, message):
     doc = _doc(lm.LatencyModel(TRUTH, 0.002, 0.3, layout=ORT_1_32))
     doc["model"]["activations"] = acts
-    path = tmp_path / "dev.json"
-    path.write_text(json.dumps(doc))
-    with pytest.raises(InputError) as err:
-        dp.load_device(str(path))
-    assert str(err.value).startswith(f"{path}: {message}")
+    assert_profile_refused(tmp_path, doc, message)
 
 
 def test_a_plain_grouped_conv_calls_its_kernel_once_per_group():

@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from _helpers import assert_profile_refused
 
 from mncost import resolve_model
-from mncost.errors import InputError
 from mncost.latency import device_profile as dp
 from mncost.latency import model as lm
 from mncost.torch_backend import onednn_probe as probe
@@ -190,12 +190,7 @@ def test_an_uncalibrated_padded_kernel_falls_back_and_is_named(tmp_path):
 def test_bad_onednn_layouts_are_one_line(tmp_path, edit, message):
     doc = _doc(lm.LatencyModel(KINDS, 0.002, 0.3, layout=TORCH_2_13))
     edit(doc["model"])
-    path = tmp_path / "dev.json"
-    path.write_text(json.dumps(doc))
-    with pytest.raises(InputError) as err:
-        dp.load_device(str(path))
-    assert str(err.value).startswith(f"{path}: {message}")
-    assert "\n" not in str(err.value)
+    assert_profile_refused(tmp_path, doc, message)
 
 
 # ---------------------------------------------------------------------------------------------
