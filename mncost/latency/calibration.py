@@ -499,13 +499,11 @@ def refit(doc: Any, path: str, progress: Progress, allow_unstable: bool = False,
 #: Configurations re-measured by a refresh, spread over the calibration's MACs.
 REFRESH_CONFIGS = 8
 #: A refresh rescales only for a change of at least this much on which every re-measured
-#: configuration agrees (all faster or all slower): more than the host's own drift from one
-#: minute to the next. Measured on this project's VM (docs/evaluation-record.md), a refresh
-#: after no real change read 0.95-1.01 per configuration; one read 0.98-1.10 (median 1.074)
-#: ten seconds after a calibration had measured the machine 3% faster, and two more a few
-#: minutes later read 0.963 and 0.936. At 3% both rescalings it applied made the held-out
-#: figures worse (69% -> 53% and 93% -> 40% within ±10%); a CI runner on another machine is
-#: the change worth correcting, and it is larger.
+#: configuration agrees (all faster or all slower): more than the host's own drift. Measured
+#: on this project's VM (docs/evaluation-record.md), refreshes of one profile, each in a fresh
+#: process, read 0.936-1.077 over half an hour with nothing of ours changing, and rescaling by
+#: such a reading made the held-out figures worse (69% -> 53% within ±10%); a CI runner on
+#: another machine is the change worth correcting, and it is larger.
 REFRESH_MIN_CHANGE = 0.10
 
 
