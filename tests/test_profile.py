@@ -634,7 +634,8 @@ def test_threads_default_to_one(monkeypatch):
         torch.set_num_threads(before)
     assert run.exit_code == 0, run.output
     assert json.loads(run.stdout)["environment"]["threads"] == 1
-    assert "warning" not in run.stderr
+    # no thread-count warning (3 runs may still be noisy enough for the instability one)
+    assert "thread pool needs every core" not in run.stderr
 
 
 @pytest.mark.parametrize("threads, cpus, device, warns", [

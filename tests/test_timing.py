@@ -171,6 +171,10 @@ def test_instability_advice_names_threads_and_cores():
     text = timing.instability_advice("p90 is 3.00x the median", 2, 2)
     assert "2 threads on a machine with 2 cores" in text
     assert "--threads below the number of idle cores" in text
+    # At 1 thread "use fewer threads" does not apply (issue 23): what does, instead.
+    one = timing.instability_advice("the IQR is 31% of the median", 1, 2)
+    assert "1 thread on a machine with 2 cores" in one and "--threads" not in one
+    assert "quiet estimate (p5)" in one and "--min-time" in one
 
 
 def test_measure_reports_page_faults_of_the_timed_runs_only(monkeypatch):

@@ -330,12 +330,19 @@ def instability(stats: TimingStats) -> str | None:
 
 
 def instability_advice(reason: str, threads: int | None, cpus: int | None) -> str:
-    """The one-line warning for an unstable measurement, with what to do about it."""
+    """The one-line warning for an unstable measurement, with what to do about it: fewer
+    threads where there are fewer to use; at 1 thread (nothing fewer to suggest), reading the
+    quiet estimate, which contention moves least, and measuring for longer."""
     cores = f"{cpus} cores" if cpus else "its cores"
     used = f"{threads} thread{'s' if threads != 1 else ''}" if threads else "torch's default"
-    return (f"unstable measurement ({reason}): another process is probably competing for "
-            f"the CPU; this run used {used} on a machine with {cores}. Use --threads below "
-            f"the number of idle cores (e.g. 1) and compare p10/p90, not only the median")
+    head = (f"unstable measurement ({reason}): another process is probably competing for "
+            f"the CPU; this run used {used} on a machine with {cores}. ")
+    if threads == 1:
+        return head + (f"At 1 thread there is no fewer to use: read the quiet estimate "
+                       f"({QUIET_STATISTIC}), which contention moves least, and measure for "
+                       f"longer (--min-time, --repeats)")
+    return head + ("Use --threads below the number of idle cores (e.g. 1) and compare p10/p90, "
+                   "not only the median")
 
 
 def cpu_name() -> str:
