@@ -249,6 +249,11 @@ class ChannelLayout:
             return layer.groups
         return 1
 
+    @staticmethod
+    def small_input_limit(layer: ResolvedLayer) -> None:
+        """None: the size of a conv's input map never decides its kernel here."""
+        return None
+
     def effective_channels(self, layer: ResolvedLayer) -> tuple[int, int]:
         """``(input, output)`` channels as the kernel computes them: a blocked conv pads its
         output channels, and its input channels unless it reads the NCHW image directly (fewer
@@ -325,6 +330,11 @@ class Int8ConvPaths:
         depthwise = layer.in_shape.c == layer.groups == layer.out_shape.c
         return layer.groups if self.applies(layer) and layer.groups > 1 and not depthwise \
             else 1
+
+    @staticmethod
+    def small_input_limit(layer: ResolvedLayer) -> None:
+        """None: the size of a conv's input map never decides its kernel here."""
+        return None
 
     @staticmethod
     def effective_channels(layer: ResolvedLayer) -> tuple[int, int]:
@@ -428,10 +438,10 @@ class OneDnnPaths:
     def onednn(self, layer: ResolvedLayer) -> bool:
         """Whether PyTorch hands the conv ``layer`` to oneDNN: :meth:`onednn_conv`, unless
         its input map is small enough to keep (:meth:`small_input_limit`)."""
-        if not self.applies(layer) or not self.onednn_conv(*self._conv(layer)):
-            return False
         limit = self.small_input_limit(layer)
-        return limit is None or layer.in_shape.h * layer.in_shape.w > limit
+        if limit is not None:
+            return layer.in_shape.h * layer.in_shape.w > limit
+        return self.applies(layer) and self.onednn_conv(*self._conv(layer))
 
     def padded(self, layer: ResolvedLayer) -> bool:
         return self.onednn(layer) and self.padded_conv(*self._conv(layer))
@@ -675,6 +685,11 @@ class LatencyModel:
         if self.layout is not None:
             return self.layout.effective_channels(layer)
         return layer.in_shape.c, layer.out_shape.c
+
+    def small_input_limit(self, layer: ResolvedLayer) -> int | None:
+        """The input pixels at or below which ``layer`` runs another kernel (its rule's
+        :meth:`OneDnnPaths.small_input_limit`); ``None`` where the map's size decides nothing."""
+        return self.layout.small_input_limit(layer) if self.layout is not None else None
 
     def calls(self, layer: ResolvedLayer, run: str | None = None) -> int:
         """How many times the kernel's per-call term counts (:meth:`ChannelLayout.calls`,

@@ -289,9 +289,8 @@ class _AlphaPart:
         #: Layers whose kernel the size of their input map decides (eager PyTorch keeps a
         #: small conv from oneDNN, :meth:`mncost.latency.model.OneDnnPaths.small_input_limit`):
         #: ``(index, limit in input pixels, whether this alpha's layer is at or below it)``.
-        limit_of = getattr(model.layout, "small_input_limit", None)
-        limits = [(i, limit_of(layer), layer) for i, layer in enumerate(network.layers)] \
-            if limit_of is not None else []
+        limits = [(i, model.small_input_limit(layer), layer)
+                  for i, layer in enumerate(network.layers)]
         self.size_decides = [(i, limit, layer.in_shape.h * layer.in_shape.w <= limit)
                              for i, limit, layer in limits if limit is not None]
 
