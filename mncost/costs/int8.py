@@ -334,6 +334,25 @@ def runtime_graph(network: Network) -> tuple[dict[str, int], list[Op]]:
     return tensors, ops
 
 
+def conversions(network: Network) -> dict[str, tuple[tuple[str, int], ...]]:
+    """Layer name -> the Quantize and Dequantize copies ORT runs for it, as ``(source,
+    elements)`` pairs: the copies of :func:`runtime_graph` (an input read at the other size,
+    made before its first reader and attributed to it; a mixed layer's int8 output before its
+    float32 activation), ``source`` being the layer whose output is copied (:data:`INPUT` for
+    the image, the layer itself for a mixed layer's own output). Layers without one are
+    absent. The graph output's Dequantize is left out: it belongs to no layer (ORT's profiler
+    times it apart). Each copy reads and writes every element of its tensor once: what the
+    latency model prices per element (:mod:`mncost.latency.model`)."""
+    tensors, ops = runtime_graph(network)
+    out: dict[str, list[tuple[str, int]]] = {}
+    for op in ops:
+        for suffix, size in (("/quantized", INT8), ("/dequantized", FLOAT32)):
+            if op.writes.endswith(suffix):
+                source = op.reads[0].removesuffix("/int8")
+                out.setdefault(op.layer, []).append((source, tensors[op.writes] // size))
+    return {name: tuple(pairs) for name, pairs in out.items()}
+
+
 def naive_live_bytes(network: Network) -> list[tuple[str, int]]:
     """Per layer, in order, the most bytes alive during any of its nodes (:func:`runtime_graph`;
     the image is held by the caller for the whole pass, a tensor lives from its node through
