@@ -325,7 +325,8 @@ def test_stage_one_takes_the_profilers_cost_per_node_out():
                             truth.output_bytes(la), m.layer_ms[la.name],
                             truth.calls(la, r.get(la.name)), m.layer_nodes[la.name])
               for m in measured for r in (truth.runs(m.network),) for la in m.network.layers]
-    kernels, _, node_ms, _ = lm.fit_layers(points)
+    stage = lm.fit_layers(points)
+    kernels, node_ms = stage.kernels, stage.node_ms
     assert node_ms == pytest.approx(per_node, rel=1e-6)
     for kernel in ("pointwise", "pointwise@float32", "depthwise"):
         assert kernels[kernel][0] == pytest.approx(TRUTH[kernel][0], rel=1e-6), kernel
@@ -395,3 +396,178 @@ def test_ort_runners_count_their_nodes():
     assert counts["layers.2.0.project"] > 1 and ran["layers.2.0.project"] == "float32"
     flat = runner_for("onnxruntime")(net, ProfileOptions(threads=1, runtime="onnxruntime"))
     assert set(flat.profiled_nodes()) <= {la.name for la in net.layers}
+
+
+# ---------------------------------------------------------------------------------------------
+# MLAS's symmetric kernels compute whole blocks; the Quantize / Dequantize copies; the
+# share-weighted stage 1
+
+
+def test_symmetric_kernels_compute_whole_row_blocks_and_channel_packs_by_hand(tmp_path):
+    # MLAS's AVX-512 symmetric kernels compute 6 output pixels a call (the first duplicated
+    # into the unused rows) and output channels in packs of 16.
+    spec = tmp_path / "t.yaml"
+    spec.write_text("name: t\nresolution: 10\nclasses: 4\nlayers:\n"
+                    "  - {op: conv, k: 1, c: 152, s: 2}\n"      # 5x5: the stem, 3 in: generic
+                    "  - {op: conv, k: 1, c: 600}\n"            # 152 -> 600 at 5x5: fast
+                    "  - {op: dw, k: 3}\n"                      # 600 at 5x5: not 16k, generic
+                    "  - {op: conv, k: 1, c: 608}\n"            # 600 -> 608 at 5x5: fast
+                    "  - {op: dw, k: 3}\n"                      # 608 = 16 x 38 at 5x5: fast
+                    "  - {op: pool}\n  - {op: fc, c: classes}\n")
+    net = resolve_model(str(spec), 1.0, 10)
+    layer = {la.name: la for la in net.layers}
+    pw, dw_generic, pw2, dw = (layer[f"layers.{i}"] for i in (1, 2, 3, 4))
+    # 25 pixels -> 30 rows; 600 channels -> 608 (38 packs of 16)
+    assert AVX512.features(pw, 1)[0] == 30 * 152 * 608
+    assert AVX512.features(pw2, 1)[0] == 30 * 600 * 608             # 608: whole packs
+    assert AVX512.features(dw, 1)[0] == 30 * 9 * 608                # 6 rows, no channel pad
+    # the generic depthwise kernel: 600 = 37 x 16 + 8 channels, 38 vector steps of 16 lanes
+    assert AVX512.features(dw_generic, 1)[0] == 25 * 9 * 608
+    assert AVX512.features(pw, 1)[1] == lm.layer_features(pw, 1)[1]  # bytes: the layer's own
+    assert [AVX512.row_block(la) for la in (pw, dw_generic, dw, layer["layers.6"])] == [6, 1, 6, 1]
+    # a layer the int8 graph runs in float32 is ORT's float conv: no blocks
+    model = int8_model()
+    model = lm.LatencyModel(model.kinds, 0.0, 0.0, 1, AVX512, {}, "int8")
+    assert model.features(pw, "float32")[0] == 25 * 152 * 600
+    assert model.row_block(pw, "float32") == 1 and model.row_block(pw, "int8") == 6
+    # AVX2 computes 4 rows a call (both kernels), AVX-VNNI 6 and 4 for the depthwise one
+    avx2 = lm.Int8ConvPaths.for_cpu(["avx2"])
+    vnni = lm.Int8ConvPaths.for_cpu(["avx2", "avx_vnni"])
+    assert (avx2.rows, avx2.depthwise_rows, avx2.output_alignment) == (4, 4, 8)
+    assert (vnni.rows, vnni.depthwise_rows, vnni.output_alignment) == (6, 4, 8)
+    assert avx2.features(dw, 1)[0] == 28 * 9 * 608                  # 25 -> 28 rows
+
+
+def test_a_profile_without_row_blocks_predicts_as_written(tmp_path):
+    model = lm.LatencyModel(TRUTH, 0.0, 0.0, 1, AVX512, {}, "int8")
+    doc = _doc(model)
+    assert doc["model"]["layout"]["rows"] == 6 and doc["model"]["layout"]["channel_pack"] == 16
+    for key in ("rows", "depthwise_rows", "channel_pack", "depthwise_vector", "gemm_depth_pack"):
+        del doc["model"]["layout"][key]
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(doc))
+    old = dp.load_device(str(path)).model.layout
+    assert (old.rows, old.depthwise_rows, old.channel_pack, old.depthwise_vector,
+            old.gemm_depth_pack) == (1, 1, 1, 1, 1)
+    net = resolve_model("v2", 0.6, 144)
+    assert all(old.features(la, 1) == lm.layer_features(la, 1)[:2] for la in net.layers)
+    doc["model"]["layout"]["rows"] = 0
+    path.write_text(json.dumps(doc))
+    assert "model.layout.rows: must be an integer 1-1024" in one_error_line(
+        run("predict", "v2", "--device-profile", str(path)))
+
+
+def test_conversions_are_priced_per_element_and_kept_in_the_profile(tmp_path):
+    rate = 2e-7
+    model = lm.LatencyModel(TRUTH, 0.0, 0.0, 1, None, {}, "int8",
+                            ms_per_converted_element=rate)
+    net = resolve_model("v2", 1.0, 224)
+    without = lm.LatencyModel(TRUTH, 0.0, 0.0, 1, None, {}, "int8")
+    pred, base = model.predict(net), without.predict(net)
+    # v2 1.0/224: the image's Quantize (3 x 224 x 224) is the stem's; layers.2.1.dw
+    # dequantizes the float32 expand output (144 x 56 x 56) it reads
+    copies = model.conversions(net)
+    assert copies["layers.0"] == 3 * 224 * 224
+    assert copies["layers.2.1.dw"] == 144 * 56 * 56
+    for p, q in zip(pred.layers, base.layers):
+        assert p.ms == pytest.approx(q.ms + rate * copies.get(p.name, 0), rel=1e-12)
+    # a float32 model has no copies, whatever its rate
+    assert lm.LatencyModel(TRUTH, 0.0, 0.0, ms_per_converted_element=rate).conversions(net) == {}
+    path = tmp_path / "dev.json"
+    path.write_text(json.dumps(_doc(model)))
+    assert dp.load_device(str(path)).model.ms_per_converted_element == rate
+    doc = _doc(model)
+    doc["model"]["conversions"]["per_byte"] = 1
+    path.write_text(json.dumps(doc))
+    assert "model.conversions.per_byte: unknown field" in one_error_line(
+        run("predict", "v2", "--device-profile", str(path)))
+    doc = _doc(model)
+    doc["model"]["precision"] = "float32"
+    doc["model"]["kinds"] = {k: v for k, v in doc["model"]["kinds"].items() if "@" not in k}
+    path.write_text(json.dumps(doc))
+    assert "model.conversions: Quantize and Dequantize copies are an int8 model's" in \
+        one_error_line(run("predict", "v2", "--device-profile", str(path)))
+
+
+def test_fit_recovers_the_rate_of_the_conversions():
+    # Per-layer times with the copies ORT's profiler times with each layer (not the image's
+    # Quantize, a graph edge): stage 1 recovers the rate, and the fitted model predicts the
+    # end-to-end times, the image's Quantize priced at the same rate.
+    rate = 3e-7
+    truth = lm.LatencyModel(TRUTH, 0.001, 0.3, 1, None, {}, "int8",
+                            ms_per_converted_element=rate)
+    measured = []
+    for model in ("v2", "v3-small"):
+        for alpha in (0.35, 0.5, 1.0):
+            for res in (96, 160, 224):
+                net = resolve_model(model, alpha, res)
+                image = 3 * res * res
+                pred = truth.predict(net)
+                layer_ms = {p.name: p.ms - (rate * image if p.name == "layers.0" else 0.0)
+                            for p in pred.layers}
+                measured.append(lm.Measured(net, pred.total_ms, layer_ms))
+    fitted = lm.fit(measured, 1, None, "int8")
+    assert fitted.ms_per_converted_element == pytest.approx(rate, rel=1e-6)
+    net = resolve_model("v2", 0.6, 144)
+    assert fitted.predict(net).total_ms == pytest.approx(truth.predict(net).total_ms, rel=1e-6)
+
+
+def test_share_weighted_stage_one_by_hand():
+    # One kernel, one feature (map bytes), two readings of the same layer: relative errors give
+    # b = (1/1 + 1/2) / (1/1 + 1/4) = 1.2; weighted by sqrt(reading x network),
+    # min sum (b - y)^2 / (y T) with T = 10 for both: b = (2 / 10) / ((1 + 1/2) / 10) = 4/3.
+    points = [lm.LayerPoint("add", "none", 0, 1, 0, ms, calls=0, network_ms=10.0)
+              for ms in (1.0, 2.0)]
+    assert lm.fit_layers(points).kernels["add"][1] == pytest.approx(1.2)
+    assert lm.fit_layers(points, share_weighted=True).kernels["add"][1] == pytest.approx(4 / 3)
+    # the reading that is the larger share of its network counts more: T = 1 and 100 ->
+    # b = (1/1 + 1/100) / (1/1 + 1/200) = 1.005 (relative errors alone: 1.2)
+    points = [lm.LayerPoint("add", "none", 0, 1, 0, 1.0, calls=0, network_ms=1.0),
+              lm.LayerPoint("add", "none", 0, 1, 0, 2.0, calls=0, network_ms=100.0)]
+    assert lm.fit_layers(points, share_weighted=True).kernels["add"][1] == \
+        pytest.approx((1 + 2 / 200) / (1 + 1 / 200))
+    assert lm.SHARE_WEIGHTED == ("int8",)
+
+
+def test_generic_depthwise_lanes_by_hand():
+    # MlasConvDepthwiseKernelAvx2: 16 channels a step, then 8, then one at a time; a tail
+    # channel counts 8 lanes (TAIL_LANES, half a step)
+    lanes = AVX512.depthwise_lanes
+    assert lm.TAIL_LANES == 8
+    assert lanes(16) == 16 and lanes(48) == 48                      # whole steps
+    assert lanes(24) == 32                                          # 16 + 8: two steps
+    assert lanes(11) == 16 + 3 * 8                                  # 8 + 3
+    assert lanes(19) == 16 + 3 * 8                                  # 16 + 3
+    assert lanes(22) == 16 + 6 * 8                                  # 16 + 6
+    assert lanes(44) == 32 + 16 + 4 * 8                             # 16 + 16 + 8 + 4
+    assert lanes(302) == 18 * 16 + 16 + 6 * 8                       # 288 + 8 + 6
+    assert lanes(5) == 5 * 8                                        # a tail only
+    # v1 at 0.35/96: layers.1.dw has 11 channels at 48 x 48, 3 x 3
+    net = resolve_model("v1", 0.35, 96)
+    dw = net.layer("layers.1.dw")
+    assert dw.in_shape.c == 11 and AVX512.kernel(dw) == "depthwise@generic"
+    assert AVX512.features(dw, 1)[0] == 48 * 48 * 9 * 40
+    # a profile written before the field: the layer's own channels
+    assert lm.Int8ConvPaths(depthwise_vector=1).depthwise_lanes(11) == 11
+
+
+def test_generic_gemm_packs_by_hand():
+    # ragged.yaml at 1.0/160: layers.1 is a full 3x3 conv 30 -> 38 at 80 x 80, off the fast
+    # kernels (30 inputs: not 4k): im2col and MLAS's integer GEMM, its reduction 9 x 30 = 270
+    # packed to 272, its 38 outputs to 48
+    from mncost.network.catalog import configs_dir
+
+    net = resolve_model(str(configs_dir() / "calibration" / "ragged.yaml"), 1.0, 160)
+    conv = net.layer("layers.1")
+    assert (conv.in_shape.c, conv.out_shape.c, conv.kernel) == (30, 38, 3)
+    assert AVX512.kernel(conv) == "conv@generic"
+    assert AVX512.features(conv, 1)[0] == 80 * 80 * 272 * 48
+    # a grouped conv, per group: grouped.yaml layers.1, 32 -> 64 in 4 groups at 80 x 80:
+    # 9 x 8 = 72 (whole packs of 4) by 16 outputs a group
+    net = resolve_model(str(configs_dir() / "calibration" / "grouped.yaml"), 1.0, 160)
+    grouped = net.layer("layers.1")
+    assert AVX512.features(grouped, 1)[0] == 80 * 80 * 4 * 72 * 16 == \
+        lm.layer_features(grouped, 1)[0]
+    old = lm.Int8ConvPaths(rows=1, depthwise_rows=1, channel_pack=1, depthwise_vector=1,
+                           gemm_depth_pack=1)
+    assert old.features(conv, 1) == lm.layer_features(conv, 1)[:2]

@@ -291,6 +291,24 @@ def test_squeeze_excite_keeps_its_map_float_by_hand(tmp_path):
         ("layers.3", 788)]
 
 
+def test_conversions_are_the_graphs_quantize_and_dequantize_copies_by_hand(tmp_path):
+    # The SE network above: ORT's copies between int8 and float32 (its nodes 0, 3, 6, 9, 11),
+    # each attributed to the layer it is made for, with the elements it copies; the graph
+    # output's Dequantize (node 15) belongs to no layer.
+    from mncost.latency.model import timed_conversions
+
+    network = net(small_spec(tmp_path, SE, SE_GATE))
+    assert int8.conversions(network) == {
+        "layers.0": (("input", 3 * 8 * 8),),                   # Quantize(image)
+        "layers.1.dw": (("layers.1.expand", 16 * 4 * 4),),      # Dequantize(expand)
+        "layers.1.se.fc1": (("layers.1.se.pool", 16),),         # Quantize(pool)
+        "layers.1.se.scale": (("layers.1.se.fc2", 16),),        # Dequantize(gate)
+        "layers.1.project": (("layers.1.se.scale", 16 * 4 * 4),)}  # Quantize(scale)
+    # what ORT's profiler times with each layer: the image's Quantize is a graph edge
+    assert timed_conversions(network) == {"layers.1.dw": 256, "layers.1.se.fc1": 16,
+                                          "layers.1.se.scale": 16, "layers.1.project": 256}
+
+
 def test_a_layer_scale_is_folded_into_its_conv_by_hand(tmp_path):
     # A UIB FFN with layer scale on a relu stem: image 192 -> conv 3->8 128 -> expand 8->16
     # 256 -> project 16->8 128 -> layer scale (gamma: 8) -> add (+ stem) -> pool -> fc 8->4.

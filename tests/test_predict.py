@@ -144,9 +144,23 @@ ONEDNN_MODELS = [lm.LatencyModel(
     for pointwise in (False, True)]
 
 
-@pytest.mark.parametrize("model_", [MODEL, ORT_MODEL, ORT_CACHE_MODEL, *ONEDNN_MODELS],
+#: An int8 model: float32 and generic kernels of their own, MLAS's symmetric kernels computing
+#: whole blocks of 6 output pixels and packs of 16 channels (MACs not linear in the pixels),
+#: and Quantize / Dequantize copies of maps at the layer's input, its output or 1 x 1.
+INT8_MODEL = lm.LatencyModel(
+    {**MODEL.kinds,
+     **{f"{k}@float32": (2 * a, 3 * b, c) for k, (a, b, c) in MODEL.kinds.items()},
+     **{f"{k}@generic": (5 * a, b, 2 * c) for k, (a, b, c) in MODEL.kinds.items()
+        if k in ("conv", "pointwise", "depthwise", "grouped", "se_fc")}},
+    -0.001, MODEL.fixed_ms, dtype_bytes=1, layout=lm.Int8ConvPaths(), precision="int8",
+    between_float_ms=0.002, ms_per_converted_element=3e-7,
+    activations={"relu": (1e-9, 0.002), "hswish": (3e-9, 0.004), "swish": (5e-9, 0.006)})
+
+
+@pytest.mark.parametrize("model_", [MODEL, ORT_MODEL, ORT_CACHE_MODEL, *ONEDNN_MODELS,
+                                    INT8_MODEL],
                          ids=["eager", "ort", "ort-uncached-weights", "onednn-1-thread",
-                              "onednn-threads"])
+                              "onednn-threads", "int8"])
 def test_sweep_split_matches_full_prediction_on_odd_grids(model_):
     from mncost.latency.predict import SweepPredictor
     from mncost.network.catalog import load_model

@@ -286,6 +286,11 @@ _RULES = {
                                          "output_alignment", "min_outputs"), ()),
     OneDnnPaths.name: (OneDnnPaths, ("block",), ("pointwise",)),
 }
+#: Integer fields a rule's profile may lack, and the value that predicts as a profile written
+#: before them did: what MLAS's int8 conv paths compute (1: MACs over the layer's own pixels
+#: and channels, :class:`Int8ConvPaths`).
+_OPTIONAL = {Int8ConvPaths.name: {"rows": 1, "depthwise_rows": 1, "channel_pack": 1,
+                                   "depthwise_vector": 1, "gemm_depth_pack": 1}}
 
 
 def _layout(path: str, doc: Any) -> KernelRule | None:
@@ -299,12 +304,13 @@ def _layout(path: str, doc: Any) -> KernelRule | None:
         names = ", ".join(f"'{n}'" for n in _RULES)
         raise _err(path, "model.layout.name", f"must be one of {names}, got {name!r:.40}")
     rule, sizes, flags = _RULES[name]
-    extra = set(doc) - {"name", *sizes, *flags}
+    optional = _OPTIONAL.get(name, {})
+    extra = set(doc) - {"name", *sizes, *flags, *optional}
     if extra:
         raise _err(path, f"model.layout.{sorted(extra)[0]}", "unknown field")
     values = {}
-    for key in sizes:
-        value = doc.get(key)
+    for key in (*sizes, *optional):
+        value = doc.get(key, optional.get(key))
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1024:
             raise _err(path, f"model.layout.{key}", f"must be an integer 1-1024, got {value!r}")
         values[key] = value
@@ -354,6 +360,20 @@ def _uncached_weights(path: str, doc: Any) -> tuple[int, float]:
         raise _err(path, f"{where}.cache_bytes",
                    f"must be an integer from 1 to {MAX_CACHE_BYTES:,}, got {capacity!r:.40}")
     return capacity, _number(path, f"{where}.ms_per_byte", doc.get("ms_per_byte"))
+
+
+def _conversions(path: str, doc: Any) -> float:
+    """``model.conversions``: ``ms_per_element`` of an int8 model's Quantize and Dequantize
+    copies (:func:`mncost.costs.int8.conversions`); absent (a float32 model, or a profile
+    written before the term): 0."""
+    if doc is None:
+        return 0.0
+    where = "model.conversions"
+    doc = _mapping(path, where, doc)
+    extra = set(doc) - {"ms_per_element"}
+    if extra:
+        raise _err(path, f"{where}.{sorted(extra)[0]}", "unknown field")
+    return _number(path, f"{where}.ms_per_element", doc.get("ms_per_element"))
 
 
 def device_from_dict(doc: Any, path: str) -> DeviceProfile:
@@ -412,7 +432,11 @@ def device_from_dict(doc: Any, path: str) -> DeviceProfile:
                          layout, _activations(path, m.get("activations")), precision,
                          _number(path, "model.between_float_layers_ms",
                                  m.get("between_float_layers_ms", 0.0), -math.inf),
-                         *_uncached_weights(path, m.get("uncached_weights")))
+                         *_uncached_weights(path, m.get("uncached_weights")),
+                         _conversions(path, m.get("conversions")))
+    if model.ms_per_converted_element and precision != "int8":
+        raise _err(path, "model.conversions", "Quantize and Dequantize copies are an int8 "
+                   f"model's (model.precision int8), this one is {precision}")
     cov = _mapping(path, "coverage", doc.get("coverage"))
     coverage = {"alpha": _range(path, "coverage.alpha", cov.get("alpha")),
                 "resolution": _range(path, "coverage.resolution", cov.get("resolution"), True),

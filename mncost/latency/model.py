@@ -42,6 +42,12 @@ networks with over about 10 MB of weights and maps run 1.5-2.5x slower per byte 
 layers of smaller networks, and without the term the wide held-out networks (v3-large 0.85-1.0,
 EfficientNet-B0, MobileNetV4-Medium) read 9-15% low.
 
+An int8 model (ONNX Runtime's QDQ graph, ``precision="int8"``) adds the Quantize and
+Dequantize copies its runtime makes between int8 and float32 layers, at one rate per element
+copied, to the layer each copy is made for (:meth:`LatencyModel.conversions`)::
+
+    t(layer) += r * elements of the layer's copies
+
 A network's end-to-end time adds the time between layers and a fixed cost::
 
     T(network) = sum of max(0, t(layer) + between) + fixed
@@ -61,7 +67,8 @@ the negative columns removed and refitted):
 1. every layer's median measured in place (the profiler's per-layer mode) against its kernel's
    ``[MACs, bytes, calls]``, its activation's ``[output bytes, 1]`` and its uncached weight
    bytes, in one fit (:func:`fit_layers`): every layer of every calibration network is a data
-   point;
+   point (at int8 each relative error weighted by the square root of the layer's share of its
+   network's time, :data:`SHARE_WEIGHTED`);
 2. the end-to-end medians against ``[sum of stage-1 layer times, layers, 1]``: a scale ``s``
    (per-layer timing has its own cost), the time between layers (negative where timing a
    layer costs more than the gaps of a plain run) and the fixed cost. The final coefficients
@@ -81,7 +88,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Iterable, Mapping, NamedTuple, Sequence, Union
 
 from ..costs.analytic import network_macs
-from ..costs.int8 import FLOAT_RUN, precisions
+from ..costs.int8 import FLOAT_RUN, conversions, precisions
 from ..costs.kinds import REGISTRY
 from ..costs.memory import layer_elements, traffic
 from ..errors import InputError
@@ -117,6 +124,14 @@ PRECISIONS = ("float32", "int8")
 #: did no better there held out (a fresh run: 90% within ±10% either way, 67% within ±5%
 #: against 76%; ONNX Runtime: 98% against 95%, largest error 10.3% against 18.3%).
 WEIGHTS_APART = ("onnxruntime",)
+#: The precisions whose stage-1 fit weights each layer's relative error by the square root of
+#: its share of its network's time (:func:`fit_layers`): int8, whose per-layer timings of ONNX
+#: Runtime's QDQ graph are up to half the profiler's own cost per node (v3-small 0.35/96: 2.06
+#: ms of layer timings for a 0.86 ms run), so that the many small float32 layers' readings
+#: decided the kernels' terms as much as the large layers' that make the time. Measured on four
+#: stored int8 calibrations, refitted (docs/evaluation-record.md): training configurations
+#: within ±10% 70-75% -> 79-84%. ONNX Runtime float32 (about one node a layer) did no better.
+SHARE_WEIGHTED = ("int8",)
 #: Coefficient names in a device profile, per kind (units: ms per MAC, per byte of the maps,
 #: per call, per byte of the weights). A kind fitted without a weight rate of its own (eager
 #: PyTorch, :data:`WEIGHTS_APART`; a profile written before the rate existed) has three, and
@@ -254,6 +269,11 @@ class ChannelLayout:
         """None: the size of a conv's input map never decides its kernel here."""
         return None
 
+    @staticmethod
+    def row_block(layer: ResolvedLayer) -> int:
+        """1: MACs count the layer's own output pixels (:meth:`Int8ConvPaths.row_block`)."""
+        return 1
+
     def effective_channels(self, layer: ResolvedLayer) -> tuple[int, int]:
         """``(input, output)`` channels as the kernel computes them: a blocked conv pads its
         output channels, and its input channels unless it reads the NCHW image directly (fewer
@@ -294,12 +314,35 @@ class Int8ConvPaths:
     Measured on this project's AMD EPYC (AVX-512 VNNI), ORT 1.32, v1 at 160: a depthwise conv
     of 19 channels took 374 us, one of 24 (16 + 8: generic too) 313 us, one of 16 97 us; of 307
     channels at 10 x 10, 43 us against 15 us for 256. The int8 calibration records the rule it
-    chose from the CPU's flags (``model.layout``, name ``mlas-int8``)."""
+    chose from the CPU's flags (``model.layout``, name ``mlas-int8``).
+
+    What each path computes (:meth:`features`: the MACs over it), from MLAS's kernels:
+
+    * the symmetric kernels compute a fixed block (``MLAS_CONV_SYM_DISPATCH``): ``rows`` output
+      pixels per call (``KernelOutputCount``; ``depthwise_rows`` for the depthwise kernel), the
+      first row duplicated into the unused ones when fewer are left, and output channels in
+      whole packs of ``channel_pack`` (``FilterOutputChannelPackCount``): a pointwise conv of
+      152 -> 600 channels at 5 x 5 computes 30 rows of 608;
+    * the generic depthwise kernel (``MlasConvDepthwiseKernelAvx2``) steps through a pixel's
+      channels ``depthwise_vector`` (16) at a time, then 8, then one by one: a channel of the
+      one-by-one tail counts as half a vector step's lanes (:data:`TAIL_LANES`), so 11 channels
+      (8 + 3) count 16 + 3 x 8 = 40 (:meth:`depthwise_lanes`);
+    * a generic standard or grouped conv is an im2col and MLAS's integer GEMM per group, whose
+      packed weights hold each group's reduction (``k x k x`` input channels) in multiples of
+      ``gemm_depth_pack`` (4) and its output channels in packs of ``channel_pack``.
+
+    A rule read from a profile written before these fields has them at 1 (MACs as the layer
+    counts them), the prediction it was fitted for."""
 
     depthwise_alignment: int = 16
     input_alignment: int = 4
     output_alignment: int = 4
     min_outputs: int = 16
+    rows: int = 6
+    depthwise_rows: int = 6
+    channel_pack: int = 16
+    depthwise_vector: int = 16
+    gemm_depth_pack: int = 4
     name: str = "mlas-int8"
     suffix: ClassVar[str] = GENERIC
 
@@ -340,20 +383,75 @@ class Int8ConvPaths:
     def effective_channels(layer: ResolvedLayer) -> tuple[int, int]:
         return layer.in_shape.c, layer.out_shape.c
 
-    @staticmethod
-    def features(layer: ResolvedLayer, dtype_bytes: int) -> tuple[int, int]:
-        return layer_features(layer, dtype_bytes)[:2]
+    def row_block(self, layer: ResolvedLayer) -> int:
+        """The output pixels the layer's kernel computes per call, its MACs counting whole
+        blocks of them (:meth:`features`): ``rows`` (``depthwise_rows``) for a conv on the
+        symmetric kernels, 1 otherwise."""
+        if not self.applies(layer) or not self.fast(layer):
+            return 1
+        return self.depthwise_rows if layer.groups > 1 else self.rows
+
+    def work_channels(self, layer: ResolvedLayer) -> int:
+        """The output channels the layer's kernel computes: a standard conv on the symmetric
+        kernels rounds them up to whole packs of ``channel_pack`` (a fast depthwise conv's
+        channels are a multiple of ``depthwise_alignment`` already); others its own."""
+        cout = layer.out_shape.c
+        if not self.applies(layer) or not self.fast(layer) or layer.groups > 1:
+            return cout
+        return _round_up(cout, self.channel_pack)
+
+    def depthwise_lanes(self, channels: int) -> int:
+        """The lanes the generic depthwise kernel computes per pixel and tap for ``channels``
+        (class docstring): whole vector steps of ``depthwise_vector``, one of half that width,
+        then :data:`TAIL_LANES` per channel of the tail; ``channels`` itself without a vector
+        width (1)."""
+        vector = self.depthwise_vector
+        if vector == 1:
+            return channels
+        steps, rest = divmod(channels, vector)
+        half = rest >= vector // 2
+        return vector * (steps + half) + TAIL_LANES * (rest - half * (vector // 2))
+
+    def features(self, layer: ResolvedLayer, dtype_bytes: int) -> tuple[int, int]:
+        """``(MACs, bytes)`` of :func:`layer_features`, the MACs over what the layer's path
+        computes (class docstring): whole row blocks and channel packs on the symmetric
+        kernels (:meth:`row_block`, :meth:`work_channels`), the generic depthwise kernel's
+        lanes (:meth:`depthwise_lanes`), the generic GEMM's packed reduction and output
+        channels; the bytes the layer's own."""
+        macs, nbytes, _ = layer_features(layer, dtype_bytes)
+        if not self.applies(layer):
+            return macs, nbytes
+        pixels, cout, groups = layer.out_shape.h * layer.out_shape.w, layer.out_shape.c, \
+            layer.groups
+        taps = macs // (pixels * cout)          # MACs per output: k x k x inputs per group
+        if self.fast(layer):
+            return _round_up(pixels, self.row_block(layer)) * taps * self.work_channels(layer), \
+                nbytes
+        if layer.in_shape.c == groups == cout:
+            return pixels * taps * self.depthwise_lanes(cout), nbytes
+        return (pixels * groups * _round_up(taps, self.gemm_depth_pack)
+                * _round_up(cout // groups, self.channel_pack)), nbytes
 
     @classmethod
     def for_cpu(cls, flags: Iterable[str]) -> "Int8ConvPaths":
-        """The rule for a CPU with these ``/proc/cpuinfo`` flags: output channels aligned to 4
-        with AVX-512 (MLAS's Avx512Core and Avx512Vnni dispatch), else to 8."""
-        return cls(output_alignment=4 if "avx512f" in set(flags) else 8)
+        """The rule for a CPU with these ``/proc/cpuinfo`` flags, from MLAS's x86 dispatch
+        tables: with AVX-512 (Avx512Core, Avx512Vnni) output channels aligned to 4 and 6 rows
+        for both kernels; with AVX-VNNI alignment 8, 6 rows, 4 for the depthwise kernel; with
+        AVX2 alignment 8, 4 rows. Channels in packs of 16 on all."""
+        flags = set(flags)
+        if "avx512f" in flags:
+            return cls(output_alignment=4, rows=6, depthwise_rows=6)
+        if "avx_vnni" in flags:
+            return cls(output_alignment=8, rows=6, depthwise_rows=4)
+        return cls(output_alignment=8, rows=4, depthwise_rows=4)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "depthwise_alignment": self.depthwise_alignment,
                 "input_alignment": self.input_alignment,
-                "output_alignment": self.output_alignment, "min_outputs": self.min_outputs}
+                "output_alignment": self.output_alignment, "min_outputs": self.min_outputs,
+                "rows": self.rows, "depthwise_rows": self.depthwise_rows,
+                "channel_pack": self.channel_pack, "depthwise_vector": self.depthwise_vector,
+                "gemm_depth_pack": self.gemm_depth_pack}
 
 
 #: PyTorch keeps a standard conv of at most 3 x 3 on an input of at most this many elements
@@ -454,6 +552,11 @@ class OneDnnPaths:
     def calls(layer: ResolvedLayer) -> int:
         return 1
 
+    @staticmethod
+    def row_block(layer: ResolvedLayer) -> int:
+        """1: MACs count the layer's own output pixels (:meth:`Int8ConvPaths.row_block`)."""
+        return 1
+
     def effective_channels(self, layer: ResolvedLayer) -> tuple[int, int]:
         """``(input, output)`` channels as oneDNN computes them: a depthwise or standard conv
         it runs pads them to whole blocks (the input of a k x k standard conv only from
@@ -491,6 +594,14 @@ def padded_features(layer: ResolvedLayer, channels: tuple[int, int], dtype_bytes
     if layer.groups == 1:
         macs = macs // cin * cin_e
     return macs, (read // cin * cin_e + written // cout * cout_e + weights) * dtype_bytes
+
+
+#: The lanes a channel of the generic int8 depthwise kernel's one-by-one tail counts for
+#: (:meth:`Int8ConvPaths.depthwise_lanes`): half a 16-lane vector step. Measured on the
+#: calibration set's generic depthwise convs (v1 at 0.35, the ragged spec; ORT 1.32, AVX-512
+#: VNNI), per output pixel of a 3 x 3 conv: a 16- or 8-channel step 13.6-14 ns, a tail channel
+#: 5.6-8.9 ns.
+TAIL_LANES = 8
 
 
 #: Any rule of kernel variants by channel count.
@@ -633,6 +744,9 @@ class LatencyModel:
     #: rate ``u`` (ms per uncached weight byte), module docstring.
     cache_bytes: int = 0
     ms_per_uncached_byte: float = 0.0
+    #: An int8 model's rate per element of the Quantize and Dequantize copies its runtime
+    #: makes between int8 and float32 layers (:func:`mncost.costs.int8.conversions`), ms.
+    ms_per_converted_element: float = 0.0
 
     def scaled(self, factor: float) -> "LatencyModel":
         """Every coefficient times ``factor``: the same machine, uniformly faster or slower
@@ -642,6 +756,7 @@ class LatencyModel:
                        between_ms=factor * self.between_ms, fixed_ms=factor * self.fixed_ms,
                        between_float_ms=factor * self.between_float_ms,
                        ms_per_uncached_byte=factor * self.ms_per_uncached_byte,
+                       ms_per_converted_element=factor * self.ms_per_converted_element,
                        activations={k: tuple(factor * c for c in v)
                                     for k, v in self.activations.items()})
 
@@ -672,12 +787,21 @@ class LatencyModel:
             return full_coefficients(self.kinds[kernel])
         return full_coefficients(self.kinds.get(layer.kind, (0.0, 0.0, 0.0)))
 
-    def features(self, layer: ResolvedLayer) -> tuple[int, int]:
+    def features(self, layer: ResolvedLayer, run: str | None = None) -> tuple[int, int]:
         """``(MACs, bytes)`` the layer's kernel works on: :func:`layer_features`, over padded
-        channels for a blocked conv (:meth:`ChannelLayout.features`)."""
-        if self.layout is not None:
+        channels for a blocked conv (:meth:`ChannelLayout.features`), over whole row blocks
+        for an int8 conv on MLAS's symmetric kernels (:meth:`Int8ConvPaths.features`; not a
+        layer an int8 model's runtime runs in float32, ``run``)."""
+        if self.layout is not None and run != FLOAT_RUN:
             return self.layout.features(layer, self.dtype_bytes)
         return layer_features(layer, self.dtype_bytes)[:2]
+
+    def row_block(self, layer: ResolvedLayer, run: str | None = None) -> int:
+        """The output pixels per call the layer's kernel computes whole
+        (:meth:`Int8ConvPaths.row_block`); 1 where MACs count the layer's own pixels."""
+        if self.layout is None or run == FLOAT_RUN:
+            return 1
+        return self.layout.row_block(layer)
 
     def effective_channels(self, layer: ResolvedLayer) -> tuple[int, int]:
         """``(input, output)`` channels as the layer's kernel computes them
@@ -723,12 +847,22 @@ class LatencyModel:
         (:meth:`uncached`)."""
         return share * self.weight_bytes(layer) if share else 0.0
 
+    def conversions(self, network: Network) -> Mapping[str, int]:
+        """Layer -> elements of the Quantize and Dequantize copies the runtime makes for it
+        (:func:`mncost.costs.int8.conversions`: the image's Quantize included); empty for a
+        model without the term."""
+        if not self.ms_per_converted_element or self.precision != "int8":
+            return {}
+        return {name: sum(n for _, n in pairs) for name, pairs in conversions(network).items()}
+
     def layer_ms(self, layer: ResolvedLayer, run: str | None = None,
-                 uncached: float = 0.0) -> float:
+                 uncached: float = 0.0, converted: int = 0) -> float:
         """``a * MACs + b * bytes + c`` of the layer's kernel, plus its activation's
         ``p * output bytes + q``, plus ``u`` per weight byte re-read from memory at the
-        network's ``uncached`` share (:meth:`uncached`; module docstring)."""
-        macs, nbytes = self.features(layer)
+        network's ``uncached`` share (:meth:`uncached`; module docstring), plus the rate per
+        element of the ``converted`` elements its Quantize and Dequantize copies move
+        (:meth:`conversions`)."""
+        macs, nbytes = self.features(layer, run)
         weights = self.weight_bytes(layer)
         a, b, c, w = self.coefficients(layer, run)
         p, q = self.activations.get(layer.act, (0.0, 0.0))
@@ -736,7 +870,7 @@ class LatencyModel:
         far = self.ms_per_uncached_byte * self.uncached_bytes(layer, uncached) \
             if self.ms_per_uncached_byte else 0.0
         return (a * macs + b * (nbytes - weights) + w * weights + c * self.calls(layer, run)
-                + act + far)
+                + act + far + self.ms_per_converted_element * converted)
 
     def between(self, run: str | None = None) -> float:
         """The time between layers after a layer run as ``run`` says (:meth:`runs`)."""
@@ -747,12 +881,13 @@ class LatencyModel:
         layers, gaps = [], []
         runs = self.runs(network) or {}
         share = self.uncached(network)
+        converted = self.conversions(network)
         for layer in network.layers:
             macs, nbytes, _ = layer_features(layer, self.dtype_bytes)
             run = runs.get(layer.name)
+            ms = self.layer_ms(layer, run, share, converted.get(layer.name, 0))
             layers.append(LayerPrediction(layer.name, layer.kind, layer.stage, macs, nbytes,
-                                          self.layer_ms(layer, run, share),
-                                          self.kernel(layer, run)))
+                                          ms, self.kernel(layer, run)))
             gaps.append(self.between(run))
         # A layer whose time the (negative) time between layers takes below 0 ms takes 0 ms:
         # the time between layers cancels its own time.
@@ -780,6 +915,8 @@ class LatencyModel:
                 **({"uncached_weights": {"cache_bytes": self.cache_bytes,
                                          "ms_per_byte": self.ms_per_uncached_byte}}
                    if self.cache_bytes else {}),
+                **({"conversions": {"ms_per_element": self.ms_per_converted_element}}
+                   if self.ms_per_converted_element else {}),
                 "layout": self.layout.to_dict() if self.layout is not None else None}
 
 
@@ -859,6 +996,12 @@ class LayerPoint:
     uncached_bytes: float = 0.0
     #: The layer's weight bytes, part of ``bytes`` (:meth:`LatencyModel.weight_bytes`).
     weight_bytes: int = 0
+    #: Elements of the Quantize and Dequantize copies timed with the layer
+    #: (:meth:`LatencyModel.conversions`, less the image's: the profiler times it apart).
+    converted: int = 0
+    #: The end-to-end time of the layer's network, ms: with ``share_weighted`` fits
+    #: (:func:`fit_layers`), the layer's relative error counts by its share of it.
+    network_ms: float = 0.0
 
 
 class Stage1(NamedTuple):
@@ -870,9 +1013,12 @@ class Stage1(NamedTuple):
     node_ms: float
     #: ``u``: ms per uncached weight byte (0 where no point has any).
     ms_per_uncached_byte: float
+    #: ms per element of the Quantize and Dequantize copies (0 where no point has any).
+    ms_per_converted_element: float = 0.0
 
 
-def fit_layers(points: Sequence[LayerPoint], weights_apart: bool = True) -> Stage1:
+def fit_layers(points: Sequence[LayerPoint], weights_apart: bool = True,
+               share_weighted: bool = False) -> Stage1:
     """Stage 1: every measured layer against ``[MACs, map bytes, calls, weight bytes]`` of its
     kernel,
     ``[output bytes, 1]`` of its activation and its uncached weight bytes (one column shared
@@ -892,7 +1038,13 @@ def fit_layers(points: Sequence[LayerPoint], weights_apart: bool = True) -> Stag
     counts) out of the kernels' terms: ORT's profiler costs each node a few microseconds more
     than a plain run spends on it, and an int8 graph's float32 layers are 2-4 nodes each (their
     Quantize, Dequantize and layout Transpose), so without it those layers' kernels carry that
-    cost into every prediction."""
+    cost into every prediction. Where they count Quantize and Dequantize elements (an int8
+    graph), one more shared column prices them.
+
+    With ``share_weighted`` each layer's relative error counts by the square root of its share
+    of its network's end-to-end time (``network_ms``): the fit of an int8 graph
+    (:data:`SHARE_WEIGHTED`), whose many small float32 layers read mostly the profiler's cost
+    per node."""
     import numpy as np
 
     kernels = sorted({p.kernel for p in points})
@@ -903,8 +1055,9 @@ def fit_layers(points: Sequence[LayerPoint], weights_apart: bool = True) -> Stag
     a_col = {a: width * len(kernels) + 2 * i for i, a in enumerate(acts)}
     counted = any(p.nodes for p in timed)
     uncached = any(p.uncached_bytes for p in timed)
+    converted = any(p.converted for p in timed)
     shared = width * len(kernels) + 2 * len(acts)
-    x = np.zeros((len(timed), shared + counted + uncached))
+    x = np.zeros((len(timed), shared + counted + uncached + converted))
     for row, p in enumerate(timed):
         j = k_col[p.kernel]
         x[row, j:j + width] = ((p.macs, p.bytes - p.weight_bytes, p.calls, p.weight_bytes)
@@ -915,15 +1068,22 @@ def fit_layers(points: Sequence[LayerPoint], weights_apart: bool = True) -> Stag
         if counted:
             x[row, shared] = p.nodes
         if uncached:
-            x[row, -1] = p.uncached_bytes
+            x[row, shared + counted] = p.uncached_bytes
+        if converted:
+            x[row, shared + counted + uncached] = p.converted
     y = np.array([p.ms for p in timed])
-    solution = nnls(x / y[:, None], np.ones(len(y))) if len(timed) else np.zeros(x.shape[1])
+    # Relative errors: each row divided by its measured time; share-weighted, by
+    # sqrt(measured x network) instead (row weight sqrt(measured / network) on the relative
+    # error).
+    scale = np.sqrt(y * np.array([p.network_ms for p in timed])) if share_weighted else y
+    solution = nnls(x / scale[:, None], y / scale) if len(timed) else np.zeros(x.shape[1])
     # A kernel measured but never timed (ONNX Runtime folds residual adds into the conv
     # before them, so they read 0): calibrated as free.
     coefs = {k: tuple(float(v) for v in solution[j:j + width]) for k, j in k_col.items()}
     act_coefs = {a: tuple(float(v) for v in solution[j:j + 2]) for a, j in a_col.items()}
     return Stage1(coefs, act_coefs, float(solution[shared]) if counted else 0.0,
-                  float(solution[-1]) if uncached else 0.0)
+                  float(solution[shared + counted]) if uncached else 0.0,
+                  float(solution[shared + counted + uncached]) if converted else 0.0)
 
 
 @dataclass(frozen=True)
@@ -968,15 +1128,19 @@ def fit_selected(measured: Sequence[Measured], dtype_bytes: int = 4,
     if len(measured) < 3:
         raise InputError(f"a fit needs at least 3 measured configurations, got {len(measured)}")
     shape = LatencyModel({}, 0.0, 0.0, dtype_bytes, layout, precision=precision)
-    points = [(LayerPoint(shape.kernel(layer, runs.get(layer.name)), layer.act,
-                          *shape.features(layer), shape.output_bytes(layer),
-                          m.layer_ms[layer.name], shape.calls(layer, runs.get(layer.name)),
+    points = [(LayerPoint(shape.kernel(layer, run), layer.act,
+                          *shape.features(layer, run), shape.output_bytes(layer),
+                          m.layer_ms[layer.name], shape.calls(layer, run),
                           (m.layer_nodes or {}).get(layer.name, 0),
-                          weight_bytes=shape.weight_bytes(layer)), footprint)
+                          weight_bytes=shape.weight_bytes(layer),
+                          converted=copies.get(layer.name, 0),
+                          network_ms=m.end_to_end_ms), footprint)
               for m in measured if m.layer_ms is not None
               for runs in (shape.runs(m.network) or {},)
+              for copies in (timed_conversions(m.network) if runs else {},)
               for footprint in (run_footprint(m.network, dtype_bytes),)
-              for layer in m.network.layers]
+              for layer in m.network.layers
+              for run in (runs.get(layer.name),)]
     if not points:
         raise InputError("a fit needs per-layer measurements")
     largest = max(footprint for _, footprint in points)
@@ -997,6 +1161,15 @@ def fit_selected(measured: Sequence[Measured], dtype_bytes: int = 4,
     return best, CacheChoice(best.cache_bytes, rms, rms_without)
 
 
+def timed_conversions(network: Network) -> dict[str, int]:
+    """Layer -> elements of the Quantize and Dequantize copies ONNX Runtime's profiler times
+    with it: :func:`mncost.costs.int8.conversions` less the image's Quantize, which the
+    profiler times apart (a graph edge, no layer's); a run pays it, and
+    :meth:`LatencyModel.conversions` prices it at the same rate."""
+    return {name: n for name, pairs in conversions(network).items()
+            for n in (sum(k for source, k in pairs if source != INPUT),) if n}
+
+
 def _training_rms(model: LatencyModel, measured: Sequence[Measured]) -> float:
     """Root mean square of ``predicted / measured - 1`` over ``measured``."""
     errors = [model.predict(m.network).total_ms / m.end_to_end_ms - 1.0 for m in measured]
@@ -1009,10 +1182,12 @@ def _fit_at(points: Sequence[tuple[LayerPoint, int]], measured: Sequence[Measure
     import numpy as np
 
     stage = fit_layers([replace(p, uncached_bytes=p.weight_bytes * uncached_share(fp, cache_bytes))
-                        if cache_bytes else p for p, fp in points], weights_apart)
+                        if cache_bytes else p for p, fp in points], weights_apart,
+                       shape.precision in SHARE_WEIGHTED)
     rate = stage.ms_per_uncached_byte
     stage1 = replace(shape, kinds=stage.kernels, activations=stage.activations,
-                     cache_bytes=cache_bytes if rate else 0, ms_per_uncached_byte=rate)
+                     cache_bytes=cache_bytes if rate else 0, ms_per_uncached_byte=rate,
+                     ms_per_converted_element=stage.ms_per_converted_element)
     # Stage 2. The time between layers may come out negative: it is what a plain run spends
     # per layer beyond the per-layer timings, and timing a layer can cost more than that gap
     # (ONNX Runtime's profiler: v3-small 0.45/112 sums to 0.29 ms of node times in a 0.18 ms

@@ -37,10 +37,11 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from ..costs.analytic import REGISTRY
+from ..costs.int8 import conversions
 from ..costs.schema import resolution_str
 from ..errors import InputError
 from ..measure.environment import Host
-from ..network.layers import Network
+from ..network.layers import INPUT, Network
 from ..network.resolve import check_resolution
 from ..spec.load import Spec
 from ..sweep.split import Split, pixels
@@ -234,6 +235,37 @@ class BudgetPredictor:
 # Many configurations (``sweep --predict``)
 
 
+def conversion_terms(network: Network, model: LatencyModel
+                     ) -> list[tuple[float, float, float]] | None:
+    """Per layer of ``network``, the ms its Quantize and Dequantize copies add
+    (:meth:`LatencyModel.conversions`) per output pixel, per input pixel and once: a copy of
+    a map at the layer's input resolution counts per input pixel, of its own output per
+    output pixel, of a 1 x 1 map (a squeeze-excite gate) once. ``[]`` for a model without the
+    term; ``None`` where a copy is of another map (the sweep then resolves each configuration
+    whole)."""
+    rate = model.ms_per_converted_element
+    if not rate or model.precision != "int8":
+        return []
+    pairs = conversions(network)
+    pixels = {INPUT: network.input_shape.h * network.input_shape.w}
+    pixels.update((la.name, la.out_shape.h * la.out_shape.w) for la in network.layers)
+    terms = []
+    for layer in network.layers:
+        out_px, in_px = pixels[layer.name], layer.in_shape.h * layer.in_shape.w
+        per_out = per_in = once = 0.0
+        for source, n in pairs.get(layer.name, ()):
+            if source == layer.name:
+                per_out += rate * n / out_px
+            elif pixels[source] == in_px:
+                per_in += rate * n / in_px
+            elif pixels[source] == 1:
+                once += rate * n
+            else:
+                return None
+        terms.append((per_out, per_in, once))
+    return terms
+
+
 class _AlphaPart:
     """One alpha of a predicted sweep: each layer's ms per output pixel, per input pixel and
     its constant; the run's footprint (:func:`mncost.latency.model.run_footprint`) as its
@@ -257,13 +289,25 @@ class _AlphaPart:
         self.rate, self.capacity = model.ms_per_uncached_byte, model.cache_bytes
         self.weights = [d * layer_elements(layer)[2] for layer in network.layers]
         self.out_bytes = [d * layer.out_shape.c for layer in network.layers]
-        for layer in network.layers:
-            a, b, c, w = model.coefficients(layer, runs.get(layer.name))
+        #: Layers whose kernel computes whole blocks of output pixels (MLAS's symmetric int8
+        #: kernels, :meth:`mncost.latency.model.Int8ConvPaths.row_block`): ``(index, block,
+        #: ms per computed pixel)``, their MACs' time apart from :attr:`per_out`.
+        self.rows: list[tuple[int, int, float]] = []
+        converted = conversion_terms(network, model)
+        if converted is None:
+            self.ok = False
+        for i, layer in enumerate(network.layers):
+            run = runs.get(layer.name)
+            a, b, c, w = model.coefficients(layer, run)
             p, q = model.activations.get(layer.act, (0.0, 0.0))
             pixels = layer.out_shape.h * layer.out_shape.w
-            work, rest = divmod(model.features(layer)[0], pixels)
+            block = model.row_block(layer, run)
+            work, rest = divmod(model.features(layer, run)[0], -(-pixels // block) * block)
             if rest:
                 self.ok = False
+            if block > 1:
+                self.rows.append((i, block, a * work))
+                work = 0
             _, _, weights = layer_elements(layer)
             # Reads: in_c x input pixels (two maps for an add), plus a C x 1 x 1 gate for an SE
             # scale (an attention's keys and values change with the resolution: the check of
@@ -273,18 +317,19 @@ class _AlphaPart:
             cin, cout = model.effective_channels(layer)
             maps = REGISTRY[layer.kind].input_maps
             gate = REGISTRY[layer.kind].side_input(layer)
-            self.per_out.append(a * work + (b + p) * d * cout)
-            self.per_in.append(b * d * maps * cin)
-            fixed = (b * d * gate + w * d * weights + c * model.calls(layer, runs.get(layer.name))
-                     + q)
+            per_out, per_in, once = converted[i] if converted else (0.0, 0.0, 0.0)
+            self.per_out.append(a * work + (b + p) * d * cout + per_out)
+            self.per_in.append(b * d * maps * cin + per_in)
+            fixed = (b * d * gate + w * d * weights + c * model.calls(layer, run) + q + once)
             self.per_layer.append(fixed)
             const += fixed
         self.const = const
         # Layers the time between layers may take below 0 ms at some resolution (their time
         # is least at one pixel): checked one by one, the others added as they are.
+        row_ms = {i: ms * block for i, block, ms in self.rows}
         self.low = [i for i, (o, n, f, g) in enumerate(zip(self.per_out, self.per_in,
                                                            self.per_layer, self.between))
-                    if o + n + f + g < 0]
+                    if o + n + f + g + row_ms.get(i, 0.0) < 0]
         self.layer_notes = [n for n in device.notes(network) if n.topic in ("kinds", "kernels")]
         #: Layers whose kernel the size of their input map decides (eager PyTorch keeps a
         #: small conv from oneDNN, :meth:`mncost.latency.model.OneDnnPaths.small_input_limit`):
@@ -303,8 +348,10 @@ class _AlphaPart:
         """Predicted ms at ``(output pixels, input pixels)`` and the layers clamped to 0 ms
         (the rule of :meth:`LatencyModel.predict`)."""
         out_pixels, in_pixels = pixels
+        rows = {i: ms * (-(-out_pixels[i] // block) * block) for i, block, ms in self.rows}
         ms = (math.fsum(map(operator.mul, self.per_out, map(float, out_pixels)))
-              + math.fsum(map(operator.mul, self.per_in, map(float, in_pixels))) + self.const)
+              + math.fsum(map(operator.mul, self.per_in, map(float, in_pixels)))
+              + math.fsum(rows.values()) + self.const)
         share = 0.0
         if self.rate and self.capacity:
             footprint = sum(self.weights) + sum(map(operator.mul, self.out_bytes, out_pixels))
@@ -313,7 +360,7 @@ class _AlphaPart:
         clamped = 0
         for i in self.low:
             t = self.per_out[i] * out_pixels[i] + self.per_in[i] * in_pixels[i] \
-                + self.per_layer[i] + self.rate * share * self.weights[i]
+                + self.per_layer[i] + self.rate * share * self.weights[i] + rows.get(i, 0.0)
             if t + self.between[i] < 0:
                 ms -= t + self.between[i]
                 clamped += 1

@@ -342,7 +342,9 @@ class OrtInt8Runner(OrtRunner):
         progress(f"int8 conv paths: MLAS's fast kernels take a depthwise conv of a multiple "
                  f"of {rule.depthwise_alignment} channels, a standard conv of a multiple of "
                  f"{rule.input_alignment} inputs and {rule.output_alignment} outputs (at "
-                 f"least {rule.min_outputs}); other convs are priced as kind@generic")
+                 f"least {rule.min_outputs}), computing {rule.rows} output pixels a call "
+                 f"({rule.depthwise_rows} depthwise) and output channels in packs of "
+                 f"{rule.channel_pack}; other convs are priced as kind@generic")
         return rule
 
     @classmethod
