@@ -3,6 +3,8 @@
     python benchmarks/evaluate_prediction.py                 # about 8-9 minutes on 2 cores
     python benchmarks/evaluate_prediction.py --budget-s 240 --runtimes eager --json eval.json
     python benchmarks/evaluate_prediction.py --load-a --each-s 300    # issue 23's figures
+    python benchmarks/evaluate_prediction.py --load-a --each-s 300 --runtimes onnxruntime \
+        --dtype int8                                                   # the same at int8
 
 For each runtime (``eager``, and ``onnxruntime`` when installed), with ``--threads`` (1), it
 calibrates twice (A, then B with the next seed), each with ``evaluate=True``: the held-out set
@@ -61,8 +63,8 @@ def log(line: str) -> None:
 
 
 def evaluate_runtime(runtime: str, threads: int, budget_s: float, seed: int,
-                     load_a: bool = False, statistic: str = "quiet", save: str | None = None
-                     ) -> dict[str, Any]:
+                     load_a: bool = False, statistic: str = "quiet", save: str | None = None,
+                     dtype: str = "float32") -> dict[str, Any]:
     docs = {}
     for name, offset in (("a", 0), ("b", 1)):
         loaded = load_a and name == "a"
@@ -71,16 +73,18 @@ def evaluate_runtime(runtime: str, threads: int, budget_s: float, seed: int,
         with neighbours() if loaded else contextlib.nullcontext():
             docs[name] = calibrate(runtime, threads, budget_s / 2, progress=log,
                                    seed=seed + offset, allow_unstable=True, evaluate=True,
-                                   statistic=statistic)
+                                   statistic=statistic, dtype=dtype)
     log(f"== {runtime}: calibrate --refresh of A, right after B (a process of its own)")
     refreshed = refresh_apart(docs["a"], seed + 2)
     factor = refreshed["measurement"]["refresh"]["factor_applied"]
     if save:
+        stem = runtime if dtype == "float32" else f"{runtime}-{dtype}"
         for name, doc in (*docs.items(), ("a-refreshed", refreshed)):
-            Path(save, f"{runtime}-{name}.json").write_text(json.dumps(doc) + "\n")
+            Path(save, f"{stem}-{name}.json").write_text(json.dumps(doc) + "\n")
     rows_a, rows_b = docs["a"]["evaluation"]["rows"], docs["b"]["evaluation"]["rows"]
     rows_r = [{**r, "predicted_ms": r["predicted_ms"] * factor} for r in rows_a]
-    return {"runtime": runtime, "threads": threads, "load_a": load_a, "statistic": statistic,
+    return {"runtime": runtime, "dtype": dtype, "threads": threads, "load_a": load_a,
+            "statistic": statistic,
             "evaluation_a": docs["a"]["evaluation"], "evaluation_b": docs["b"]["evaluation"],
             "agreement": agreement(rows_a, rows_b), "cross_run": cross_run(rows_a, rows_b),
             "refresh_factor": factor, "cross_run_refreshed": cross_run(rows_r, rows_b),
@@ -147,7 +151,8 @@ def report(result: dict[str, Any]) -> str:
              f"Rounds: A {a['rounds']}, B {b['rounds']}; unstable held-out configurations: "
              f"A {a['unstable']}, B {b['unstable']}. Calibration A training error: "
              f"{train['within_10pct']:.0%} within ±10%, median {train['median_abs_error']:.1%}."]
-    text = sections_markdown(f"{result['runtime']}, {result['threads']} thread(s): "
+    text = sections_markdown(f"{result['runtime']} ({result.get('dtype', 'float32')}), "
+                             f"{result['threads']} thread(s): "
                              f"{a['configurations']} held-out configurations",
                              [comparison(result)], notes)
     return text + "\n" + sections_markdown(f"Calibration A: {view.title(a)}",
@@ -169,6 +174,8 @@ def main() -> None:
                         help="seconds of measuring for every calibration (instead of a "
                              "split of --budget-s)")
     parser.add_argument("--statistic", default="quiet", choices=("quiet", "median"))
+    parser.add_argument("--dtype", default="float32", choices=("float32", "int8"),
+                        help="int8: ONNX Runtime's QDQ int8 graph (--runtimes onnxruntime)")
     parser.add_argument("--save", default=None, metavar="DIR",
                         help="also write the device profiles (A, B, A refreshed) to DIR")
     parser.add_argument("--json", default=None, help="also write every figure to this file")
@@ -177,6 +184,9 @@ def main() -> None:
         Path(args.save).mkdir(parents=True, exist_ok=True)
     runtimes = args.runtimes.split(",") if args.runtimes else (
         ["eager"] + (["onnxruntime"] if importlib.util.find_spec("onnxruntime") else []))
+    if args.dtype == "int8" and runtimes != ["onnxruntime"]:
+        parser.error("--dtype int8 measures ONNX Runtime's int8 graph: give --runtimes "
+                     "onnxruntime")
     shares = {"eager": 0.55, "onnxruntime": 0.45} if len(runtimes) == 2 else \
         {r: 1.0 / len(runtimes) for r in runtimes}
     start = time.monotonic()
@@ -184,7 +194,7 @@ def main() -> None:
     log(f"load average at start: {load}; budget {args.budget_s:.0f} s over {runtimes}")
     results = [evaluate_runtime(r, args.threads, 2 * args.each_s if args.each_s
                                 else args.budget_s * shares[r], args.seed, args.load_a,
-                                args.statistic, args.save) for r in runtimes]
+                                args.statistic, args.save, args.dtype) for r in runtimes]
     cpu = results[0]["calibration_a"]["environment"]["device_name"]
     print(f"# Predicted vs measured latency (benchmarks/evaluate_prediction.py, "
           f"{time.strftime('%Y-%m-%d')}, {cpu}, {os.cpu_count()} cores, load average at "
