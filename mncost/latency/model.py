@@ -93,6 +93,7 @@ from ..costs.kinds import REGISTRY
 from ..costs.memory import layer_elements, traffic
 from ..errors import InputError
 from ..network.layers import INPUT, Network, ResolvedLayer
+from ..network.resolve import ceil_div
 
 FEATURES = ("macs", "bytes", "calls")
 #: The suffix of a conv kernel's variant in the plain (unblocked) layout, when the runtime
@@ -282,7 +283,7 @@ class ChannelLayout:
         if not self.applies(layer) or not self.blocked(layer):
             return cin, cout
         direct = layer.groups == 1 and cin < self.block
-        return (cin if direct else _round_up(cin, self.block)), _round_up(cout, self.block)
+        return (cin if direct else round_up(cin, self.block)), round_up(cout, self.block)
 
     def features(self, layer: ResolvedLayer, dtype_bytes: int) -> tuple[int, int]:
         """``(MACs, bytes)`` of :func:`layer_features` over the :meth:`effective_channels`:
@@ -398,7 +399,7 @@ class Int8ConvPaths:
         cout = layer.out_shape.c
         if not self.applies(layer) or not self.fast(layer) or layer.groups > 1:
             return cout
-        return _round_up(cout, self.channel_pack)
+        return round_up(cout, self.channel_pack)
 
     def depthwise_lanes(self, channels: int) -> int:
         """The lanes the generic depthwise kernel computes per pixel and tap for ``channels``
@@ -425,12 +426,12 @@ class Int8ConvPaths:
             layer.groups
         taps = macs // (pixels * cout)          # MACs per output: k x k x inputs per group
         if self.fast(layer):
-            return _round_up(pixels, self.row_block(layer)) * taps * self.work_channels(layer), \
+            return round_up(pixels, self.row_block(layer)) * taps * self.work_channels(layer), \
                 nbytes
         if layer.in_shape.c == groups == cout:
             return pixels * taps * self.depthwise_lanes(cout), nbytes
-        return (pixels * groups * _round_up(taps, self.gemm_depth_pack)
-                * _round_up(cout // groups, self.channel_pack)), nbytes
+        return (pixels * groups * round_up(taps, self.gemm_depth_pack)
+                * round_up(cout // groups, self.channel_pack)), nbytes
 
     @classmethod
     def for_cpu(cls, flags: Iterable[str]) -> "Int8ConvPaths":
@@ -566,9 +567,9 @@ class OneDnnPaths:
             return cin, cout
         if layer.groups == 1:
             direct = cin < self.block and layer.kernel > 1
-            return (cin if direct else _round_up(cin, self.block)), _round_up(cout, self.block)
+            return (cin if direct else round_up(cin, self.block)), round_up(cout, self.block)
         if cin == layer.groups == cout:
-            return _round_up(cin, self.block), _round_up(cout, self.block)
+            return round_up(cin, self.block), round_up(cout, self.block)
         return cin, cout
 
     def features(self, layer: ResolvedLayer, dtype_bytes: int) -> tuple[int, int]:
@@ -616,8 +617,10 @@ LAYOUT_PROBES = tuple(
     + [(c, c, c) for c in (4, 6, 8, 12, 16, 18, 20, 24, 28, 30, 32, 36, 40, 48, 64, 96)]
     + [(32, 64, 2), (32, 64, 4), (64, 64, 4), (64, 64, 8), (64, 128, 2), (128, 128, 2),
        (128, 128, 4), (96, 96, 3)])
-def _round_up(n: int, multiple: int) -> int:
-    return -(-n // multiple) * multiple
+def round_up(n: int, multiple: int) -> int:
+    """``n`` rounded up to a whole number of ``multiple`` (channels to blocks, pixels to a
+    kernel's row blocks)."""
+    return ceil_div(n, multiple) * multiple
 
 
 #: Channel multiples :func:`infer_layout` considers.

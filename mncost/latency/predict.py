@@ -46,7 +46,14 @@ from ..network.resolve import check_resolution
 from ..spec.load import Spec
 from ..sweep.split import Split, pixels
 from .device_profile import DeviceProfile, Note
-from .model import LatencyModel, Prediction, layer_elements, run_footprint, uncached_share
+from .model import (
+    LatencyModel,
+    Prediction,
+    layer_elements,
+    round_up,
+    run_footprint,
+    uncached_share,
+)
 
 PREDICTION_SCHEMA = "mncost.prediction/1"
 #: Note topics that belong to the profile, not to a configuration: shown once.
@@ -302,7 +309,7 @@ class _AlphaPart:
             p, q = model.activations.get(layer.act, (0.0, 0.0))
             pixels = layer.out_shape.h * layer.out_shape.w
             block = model.row_block(layer, run)
-            work, rest = divmod(model.features(layer, run)[0], -(-pixels // block) * block)
+            work, rest = divmod(model.features(layer, run)[0], round_up(pixels, block))
             if rest:
                 self.ok = False
             if block > 1:
@@ -348,7 +355,7 @@ class _AlphaPart:
         """Predicted ms at ``(output pixels, input pixels)`` and the layers clamped to 0 ms
         (the rule of :meth:`LatencyModel.predict`)."""
         out_pixels, in_pixels = pixels
-        rows = {i: ms * (-(-out_pixels[i] // block) * block) for i, block, ms in self.rows}
+        rows = {i: ms * round_up(out_pixels[i], block) for i, block, ms in self.rows}
         ms = (math.fsum(map(operator.mul, self.per_out, map(float, out_pixels)))
               + math.fsum(map(operator.mul, self.per_in, map(float, in_pixels)))
               + math.fsum(rows.values()) + self.const)
